@@ -1,0 +1,48 @@
+BUN := node_modules/.bin/bun
+SRC := $(shell find src -type f) package.json
+
+.PHONY: all build deps docker images demo test check typecheck lint format bench clean
+
+all: build
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: node_modules/.installed
+
+dist/gridx: node_modules/.installed $(SRC)
+	$(BUN) build --compile --minify --sourcemap src/main.ts --outfile dist/gridx
+
+build: dist/gridx
+
+docker:
+	bash scripts/docker-up.sh
+
+images: docker
+	bash scripts/local-images.sh
+
+demo: build images
+	bash scripts/demo.sh
+
+typecheck: deps
+	node_modules/.bin/tsc -p .
+
+lint: deps
+	node_modules/.bin/eslint --max-warnings 0 src test bench
+	node_modules/.bin/prettier --check "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+
+format: deps
+	node_modules/.bin/prettier --write "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+
+# Runs the whole suite against real Docker and the compiled binary; ends with "N passed, N failed".
+test: build images
+	bash scripts/test.sh
+
+check: typecheck lint test
+
+bench: build images
+	$(BUN) bench/run.ts
+
+clean:
+	rm -rf dist

@@ -1,0 +1,137 @@
+import type { Argv, CommandModule } from 'yargs'
+import { formatBytes } from '../protocol/units'
+import { connectionOptions, jsonOption, note, out } from './options'
+import { endingLine, exitCodeOf, streamOutput, summary } from './render'
+import { loggedIn } from './session'
+
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  json?: boolean
+  id?: string
+  limit?: number
+  follow?: boolean
+}
+
+function pad(cells: string[][]): string[] {
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
+  return cells.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  )
+}
+
+/** `gridx jobs`: the caller's newest jobs. */
+export async function jobs(flags: Flags): Promise<number> {
+  const list = await loggedIn(flags).api.jobs(flags.limit ?? 20)
+  if (flags.json) return (out(JSON.stringify(list)), 0)
+  if (list.length === 0) return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
+  const rows = list.map((j) => [
+    j.id,
+    j.state,
+    j.exitCode === null ? '-' : String(j.exitCode),
+    j.worker ?? '-',
+    j.scriptName ?? j.command.join(' '),
+    j.createdAt,
+  ])
+  for (const line of pad([['ID', 'STATE', 'EXIT', 'WORKER', 'RUN', 'CREATED'], ...rows])) out(line)
+  return 0
+}
+
+/** `gridx status ID`. */
+export async function status(flags: Flags): Promise<number> {
+  const job = await loggedIn(flags).api.job(flags.id!)
+  out(flags.json ? JSON.stringify(job) : summary(job))
+  return 0
+}
+
+/** `gridx cancel ID`. */
+export async function cancel(flags: Flags): Promise<number> {
+  const job = await loggedIn(flags).api.cancel(flags.id!)
+  if (flags.json) out(JSON.stringify(job))
+  else
+    note(
+      job.state === 'cancelled' ? `job ${job.id} cancelled` : `job ${job.id} had already ended: ${job.state}`,
+    )
+  return 0
+}
+
+/** `gridx logs ID [-f]`: the job's output; with -f, until it ends, then its exit code. */
+export async function logs(flags: Flags): Promise<number> {
+  const s = loggedIn(flags)
+  const ended = await streamOutput(s.api, flags.id!, { follow: flags.follow ?? false, quiet: false })
+  if (!ended || !flags.follow) return 0
+  const line = endingLine(ended)
+  if (line) note(`gridx: ${line}`)
+  return exitCodeOf(ended)
+}
+
+/** `gridx workers`: connected workers. */
+export async function workers(flags: Flags): Promise<number> {
+  const list = await loggedIn(flags).api.workers()
+  if (flags.json) return (out(JSON.stringify(list)), 0)
+  if (list.length === 0) return (note("no workers connected: start one with 'gridx work'"), 0)
+  const rows = list.map((w) => [
+    w.name,
+    w.owner,
+    `${w.busy}/${w.slots}`,
+    String(w.cpus),
+    formatBytes(w.memoryBytes),
+    w.docker,
+    w.connectedAt,
+  ])
+  for (const line of pad([['NAME', 'OWNER', 'BUSY', 'CPUS', 'MEMORY', 'DOCKER', 'CONNECTED'], ...rows]))
+    out(line)
+  return 0
+}
+
+/** yargs wiring of the inspect-and-control commands. */
+export function jobCommands(setExit: (code: number) => void): CommandModule<object, Flags>[] {
+  const withId = (y: Argv) =>
+    jsonOption(connectionOptions(y)).positional('id', {
+      type: 'string',
+      describe: 'job id',
+      demandOption: true,
+    })
+  return [
+    {
+      command: 'jobs',
+      describe: 'list your newest jobs',
+      builder: (y) =>
+        jsonOption(connectionOptions(y))
+          .option('limit', { type: 'number', default: 20 })
+          .example('$0 jobs --limit 50', ''),
+      handler: async (a) => setExit(await jobs(a)),
+    },
+    {
+      command: 'status <id>',
+      describe: 'show one job',
+      builder: (y) => withId(y).example('$0 status k3x9a2m4p7qz', ''),
+      handler: async (a) => setExit(await status(a)),
+    },
+    {
+      command: 'logs <id>',
+      describe: "print a job's output (-f: follow until it ends)",
+      builder: (y) =>
+        withId(y)
+          .option('follow', { type: 'boolean', alias: 'f', default: false })
+          .example('$0 logs -f k3x9a2m4p7qz', ''),
+      handler: async (a) => setExit(await logs(a)),
+    },
+    {
+      command: 'cancel <id>',
+      describe: 'cancel a job (a running one is stopped)',
+      builder: (y) => withId(y).example('$0 cancel k3x9a2m4p7qz', ''),
+      handler: async (a) => setExit(await cancel(a)),
+    },
+    {
+      command: 'workers',
+      describe: 'list connected workers',
+      builder: (y) => jsonOption(connectionOptions(y)).example('$0 workers --json', ''),
+      handler: async (a) => setExit(await workers(a)),
+    },
+  ]
+}

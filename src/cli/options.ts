@@ -1,0 +1,46 @@
+import type { Argv } from 'yargs'
+
+/** Flags of every command that talks to a coordinator. */
+export function connectionOptions<T>(y: Argv<T>) {
+  return y
+    .option('coordinator', {
+      type: 'string',
+      alias: 'coordinator-ip',
+      describe: 'coordinator: host, host:port or URL (env GRIDX_COORDINATOR; default: last login)',
+    })
+    .option('http-port', {
+      type: 'number',
+      describe: 'API port when --coordinator names none (env GRIDX_HTTP_PORT)',
+      default: undefined,
+    })
+    .option('ws-port', {
+      type: 'number',
+      describe: 'worker socket port when --coordinator names none (env GRIDX_WS_PORT)',
+      default: undefined,
+    })
+}
+
+/** `--user` / `--password` (env GRIDX_USER / GRIDX_PASSWORD; prompted on a terminal). */
+export function credentialOptions<T>(y: Argv<T>) {
+  return y
+    .option('user', { type: 'string', alias: 'u', describe: 'account name (env GRIDX_USER)' })
+    .option('password', {
+      type: 'string',
+      describe: 'password (env GRIDX_PASSWORD; prompted when omitted on a terminal)',
+    })
+}
+
+/** `--json` for commands that print data. */
+export function jsonOption<T>(y: Argv<T>) {
+  return y.option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts' })
+}
+
+/** Writes one line to stdout. */
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+/** Writes one line of status to stderr. */
+export function note(line: string): void {
+  process.stderr.write(`${line}\n`)
+}

@@ -1,0 +1,90 @@
+import type { ApiClient } from '../client/api'
+import { describe, GridError } from '../errors'
+import type { JobView } from '../protocol/api'
+import { formatBytes, formatDuration } from '../protocol/units'
+import { note } from './options'
+
+/** The exit code `gridx submit` and `gridx logs` return for a finished job. */
+export function exitCodeOf(job: JobView): number {
+  if (job.state === 'succeeded') return 0
+  if (job.outcome === 'exited' && job.exitCode !== null) return job.exitCode
+  if (job.outcome === 'timeout') return 124
+  if (job.state === 'cancelled') return 130
+  return 125 // the platform, not the job, failed (as `docker run` does)
+}
+
+/** One line saying how a job ended, or undefined when its exit code says it all. */
+export function endingLine(job: JobView): string | undefined {
+  switch (job.outcome) {
+    case 'exited':
+      return job.error ? `job ${job.id} exited with ${job.exitCode}: ${job.error}` : undefined
+    case 'timeout':
+      return `job ${job.id} timed out: ${job.error ?? `it ran past ${formatDuration(job.timeoutMs)}`} (raise it with --timeout)`
+    case 'cancelled':
+      return `job ${job.id} was cancelled`
+    case null:
+      return job.state === 'cancelled' ? `job ${job.id} was cancelled` : undefined
+    default:
+      return `job ${job.id} failed: ${job.error ?? job.outcome}`
+  }
+}
+
+/** A short, human summary of a job. */
+export function summary(job: JobView): string {
+  const what = job.scriptName
+    ? [job.scriptName, ...job.args].join(' ')
+    : [...job.command, ...job.args].join(' ')
+  const lines = [
+    `job ${job.id}: ${job.state}${job.exitCode === null ? '' : ` (exit ${job.exitCode})`}`,
+    `  run      ${what} in ${job.image}`,
+    `  limits   ${job.cpus} CPU, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}`,
+    `  worker   ${job.worker ?? '-'} (attempt ${job.attempt})`,
+    `  created  ${job.createdAt}${job.startedAt ? `, started ${job.startedAt}` : ''}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
+  ]
+  if (job.error) lines.push(`  note     ${job.error}`)
+  return lines.join('\n')
+}
+
+/**
+ * Writes a job's output to this terminal's stdout and stderr as it arrives and returns the job
+ * as it ended. A dropped connection is resumed without repeating output.
+ */
+export async function streamOutput(
+  api: ApiClient,
+  id: string,
+  opts: { follow: boolean; quiet: boolean; signal?: AbortSignal },
+): Promise<JobView | undefined> {
+  let delivered = 0 // output events of the current attempt already written
+  let failures = 0
+  for (;;) {
+    let seen = 0
+    try {
+      for await (const e of api.output(id, opts.follow, opts.signal)) {
+        failures = 0
+        if (e.type === 'output') {
+          if (++seen <= delivered) continue
+          delivered = seen
+          await Bun.write(e.stream === 'stdout' ? Bun.stdout : Bun.stderr, Buffer.from(e.data, 'base64'))
+        } else if (e.type === 'state') {
+          if (e.state === 'queued') {
+            seen = delivered = 0
+            if (!opts.quiet)
+              note(`gridx: job ${id} went back to the queue (its worker was lost); it will run again`)
+          } else if (e.state === 'running' && !opts.quiet) {
+            note(`gridx: job ${id} running on ${e.worker ?? 'a worker'}`)
+          }
+        } else {
+          return e.job
+        }
+      }
+      if (!opts.follow) return undefined
+    } catch (err) {
+      if (opts.signal?.aborted) return undefined
+      if (!(err instanceof GridError) || !err.retryable || ++failures > 30) throw err
+      if (failures === 1 && !opts.quiet)
+        note(`gridx: lost the connection to the coordinator (${describe(err)}); retrying`)
+    }
+    // The stream ended without the job's end (coordinator restarting): wait and resume.
+    await Bun.sleep(Math.min(2000, 200 * 2 ** Math.min(failures, 4)))
+  }
+}

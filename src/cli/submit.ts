@@ -1,0 +1,126 @@
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { basename } from 'node:path'
+import type { CommandModule } from 'yargs'
+import { GridError } from '../errors'
+import { LIMITS, type SubmitJob } from '../protocol/api'
+import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
+import { connectionOptions, jsonOption, note, out } from './options'
+import { endingLine, exitCodeOf, streamOutput } from './render'
+import { loggedIn } from './session'
+
+/** The image a script runs in unless `--image` says otherwise. */
+export const DEFAULT_IMAGE = 'python:3.12-slim'
+
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  script?: string
+  image?: string
+  timeout?: string
+  cpus?: number
+  memory?: string
+  detach?: boolean
+  quiet?: boolean
+  json?: boolean
+  '--'?: (string | number)[]
+}
+
+/** Builds the submission from the command line, validating everything before any connection. */
+export function buildJob(flags: Flags): SubmitJob {
+  const rest = (flags['--'] ?? []).map(String)
+  const timeoutMs = parseDuration(flags.timeout ?? '10m', '--timeout')
+  if (timeoutMs > LIMITS.maxTimeoutMs) throw new GridError('bad_duration', '--timeout can be at most 7d')
+  const cpus = flags.cpus ?? 1
+  if (!(cpus > 0) || cpus > LIMITS.maxCpus)
+    throw new GridError('bad_cpus', `--cpus ${cpus} must be a number above 0, such as 1 or 0.5`)
+  const memoryBytes = parseMemory(flags.memory ?? '512m', '--memory')
+  const base = { timeoutMs, cpus, memoryBytes, image: flags.image ?? DEFAULT_IMAGE }
+  if (!flags.script) {
+    if (!flags.image || rest.length === 0) {
+      throw new GridError(
+        'no_job',
+        "nothing to run: give a script ('gridx submit job.py') or an image and a command ('gridx submit --image IMG -- CMD ARGS')",
+      )
+    }
+    return { ...base, command: rest, args: [] }
+  }
+  const path = flags.script
+  if (!existsSync(path))
+    throw new GridError('no_script', `script '${path}' not found (looked in ${process.cwd()})`)
+  const st = statSync(path)
+  if (!st.isFile()) throw new GridError('no_script', `'${path}' is not a file`)
+  if (st.size > LIMITS.scriptBytes) {
+    throw new GridError(
+      'script_too_big',
+      `'${path}' is ${formatBytes(st.size)}; scripts can be at most ${formatBytes(LIMITS.scriptBytes)}`,
+    )
+  }
+  return {
+    ...base,
+    command: [],
+    script: { name: basename(path), contentBase64: readFileSync(path).toString('base64') },
+    args: rest,
+  }
+}
+
+/** `gridx submit`: send a job, stream its output live, return its exit code. */
+export async function submit(flags: Flags): Promise<number> {
+  const job = buildJob(flags)
+  const s = loggedIn(flags)
+  const created = await s.api.submit(job)
+  if (flags.detach) {
+    out(flags.json ? JSON.stringify(created) : created.id)
+    return 0
+  }
+  if (!flags.quiet) {
+    note(
+      `gridx: job ${created.id} queued (${created.image}, ${created.cpus} CPU, ${formatBytes(created.memoryBytes)}, timeout ${formatDuration(created.timeoutMs)})`,
+    )
+  }
+  const ctrlC = new AbortController()
+  const onInt = () => ctrlC.abort()
+  process.once('SIGINT', onInt)
+  try {
+    const ended = await streamOutput(s.api, created.id, {
+      follow: true,
+      quiet: flags.quiet ?? false,
+      signal: ctrlC.signal,
+    })
+    if (!ended) {
+      note(
+        `gridx: detached; job ${created.id} keeps running. Follow it with 'gridx logs -f ${created.id}', stop it with 'gridx cancel ${created.id}'`,
+      )
+      return 130
+    }
+    if (flags.json) out(JSON.stringify(ended))
+    const line = endingLine(ended)
+    if (line) note(`gridx: ${line}`)
+    return exitCodeOf(ended)
+  } finally {
+    process.off('SIGINT', onInt)
+  }
+}
+
+/** yargs wiring of `gridx submit`. */
+export function submitCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
+  return {
+    command: 'submit [script]',
+    describe: 'run a script (or --image with a command) on the grid; its output streams back live',
+    builder: (y) =>
+      jsonOption(connectionOptions(y))
+        .positional('script', { type: 'string', describe: 'Python script to run (arguments after --)' })
+        .option('image', { type: 'string', describe: `container image (default ${DEFAULT_IMAGE})` })
+        .option('timeout', {
+          type: 'string',
+          describe: 'wall-clock limit: seconds or 90s, 10m, 2h (default 10m)',
+        })
+        .option('cpus', { type: 'number', describe: 'CPUs for the job (default 1)' })
+        .option('memory', { type: 'string', describe: 'memory limit, e.g. 512m, 2g (default 512m)' })
+        .option('detach', { type: 'boolean', alias: 'd', describe: 'print the job id and return at once' })
+        .option('quiet', { type: 'boolean', alias: 'q', describe: 'print only the job output' })
+        .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
+        .example('$0 submit --image busybox --timeout 90s -- sh -c "echo hi"', 'run a command in an image'),
+    handler: async (a) => setExit(await submit(a)),
+  }
+}

@@ -1,0 +1,104 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import type { CommandModule } from 'yargs'
+import { dockerEnv } from '../config'
+import { newId } from '../coordinator/lifecycle'
+import { GridError } from '../errors'
+import { Agent } from '../worker/agent'
+import { connectDocker, dockerCandidates } from '../worker/docker'
+import { formatBytes } from '../protocol/units'
+import { connectionOptions, credentialOptions, note } from './options'
+import { credentials, loginAndSave, openSession } from './session'
+import { stopSignal } from './serve'
+
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  user?: string
+  password?: string
+  slots?: number
+  name?: string
+}
+
+/** The worker's stable id for a name, kept in `$GRIDX_HOME/worker.json`. */
+function workerId(home: string, name: string): string {
+  const path = join(home, 'worker.json')
+  let ids: Record<string, string> = {}
+  if (existsSync(path)) {
+    try {
+      ids = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>
+    } catch {
+      ids = {}
+    }
+  }
+  const known = ids[name]
+  if (known) return known
+  const id = `w${newId()}`
+  mkdirSync(home, { recursive: true, mode: 0o700 })
+  writeFileSync(path, JSON.stringify({ ...ids, [name]: id }, null, 2), { mode: 0o600 })
+  return id
+}
+
+/** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
+export async function work(flags: Flags, until: Promise<string> = stopSignal()): Promise<number> {
+  const s = openSession(flags)
+  const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
+  const name = flags.name ?? s.config.file.name ?? hostname()
+  const slots = flags.slots ?? s.config.file.slots ?? 2
+  if (!Number.isInteger(slots) || slots < 1 || slots > 256) {
+    throw new GridError('bad_slots', `--slots ${slots} is not a job count: use a whole number from 1 to 256`)
+  }
+  // Log in first: a wrong password or a bad address ends here, before anything starts.
+  const given = s.config.user !== undefined || s.config.password !== undefined || process.stdin.isTTY
+  const saved = s.creds.get(s.api.addr.httpUrl)
+  const creds = given || !saved ? await credentials(s.config) : undefined
+  if (creds) await loginAndSave(s, creds)
+  const runtime = await connectDocker(dockerCandidates(dockerEnv()))
+  const engine = await runtime.info()
+  const id = workerId(s.config.home, name)
+  const leftovers = await runtime.removeLeftovers(id)
+  if (leftovers.length)
+    log(`removed ${leftovers.length} container(s) left by an earlier run: ${leftovers.join(', ')}`)
+  log(
+    `Docker ${engine.version} at ${engine.endpoint}: ${engine.cpus} CPUs, ${formatBytes(engine.memoryBytes)}`,
+  )
+  const agent = new Agent({
+    addr: s.api.addr,
+    workerId: id,
+    name,
+    slots,
+    engine,
+    runtime,
+    log,
+    token: async (refresh) => {
+      if (refresh && creds) await loginAndSave(s, creds)
+      const login = s.creds.get(s.api.addr.httpUrl)
+      if (!login) throw new GridError('not_logged_in', "not logged in: run 'gridx login' first")
+      return login.token
+    },
+  })
+  const running = agent.run()
+  const sig = await Promise.race([until, running.then(() => undefined)])
+  if (sig) {
+    log(`received ${sig}; stopping`)
+    await agent.stop()
+  }
+  await running
+  return 0
+}
+
+/** yargs wiring of `gridx work`. */
+export function workCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
+  return {
+    command: 'work',
+    describe: "contribute this machine: run other people's jobs in Docker and earn credits",
+    builder: (y) =>
+      credentialOptions(connectionOptions(y))
+        .option('slots', { type: 'number', describe: 'jobs to run at once (default 2)' })
+        .option('name', { type: 'string', describe: 'worker name shown to others (default: host name)' })
+        .example("$0 work --coordinator 192.168.1.100 --user alice --password 'long secret'", ''),
+    handler: async (a) => setExit(await work(a)),
+  }
+}

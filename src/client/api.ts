@@ -1,0 +1,152 @@
+import { GridError } from '../errors'
+import {
+  ErrorBody,
+  Health,
+  JobView,
+  OutputEvent,
+  Session,
+  WorkerView,
+  type Credentials,
+  type SubmitJob,
+} from '../protocol/api'
+import type { z } from 'zod'
+import type { CoordinatorAddress } from './address'
+import { networkError } from './network'
+
+/** Milliseconds an ordinary API call may take before it is reported as timed out. */
+const CALL_TIMEOUT_MS = 15_000
+
+/** A typed client of the coordinator's HTTP API. */
+export class ApiClient {
+  constructor(
+    readonly addr: CoordinatorAddress,
+    private token?: string,
+  ) {}
+
+  /** Uses this token for later calls. */
+  setToken(token: string): void {
+    this.token = token
+  }
+
+  /** `GET /health`. */
+  health(): Promise<Health> {
+    return this.call('GET', '/health', Health)
+  }
+
+  /** Creates an account. */
+  async register(creds: Credentials): Promise<void> {
+    await this.call('POST', '/api/auth/register', undefined, creds)
+  }
+
+  /** Logs in; the client uses the new token from now on. */
+  async login(creds: Credentials): Promise<Session> {
+    const session = await this.call('POST', '/api/auth/login', Session, creds)
+    this.token = session.token
+    return session
+  }
+
+  /** Revokes the current token. */
+  async logout(): Promise<void> {
+    await this.call('POST', '/api/auth/logout')
+  }
+
+  /** Submits a job. */
+  submit(job: SubmitJob): Promise<JobView> {
+    return this.call('POST', '/api/jobs', JobView, job)
+  }
+
+  /** The caller's newest jobs. */
+  jobs(limit = 50): Promise<JobView[]> {
+    return this.call('GET', `/api/jobs?limit=${limit}`, JobView.array())
+  }
+
+  /** One of the caller's jobs. */
+  job(id: string): Promise<JobView> {
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}`, JobView)
+  }
+
+  /** Cancels one of the caller's jobs. */
+  cancel(id: string): Promise<JobView> {
+    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, JobView)
+  }
+
+  /** Connected workers. */
+  workers(): Promise<WorkerView[]> {
+    return this.call('GET', '/api/workers', WorkerView.array())
+  }
+
+  /** Streams a job's output events; with `follow`, until the job ends. */
+  async *output(id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEvent> {
+    const res = await this.send(
+      'GET',
+      `/api/jobs/${encodeURIComponent(id)}/output?follow=${follow ? 1 : 0}`,
+      undefined,
+      signal,
+      false,
+    )
+    if (!res.body) return
+    const decoder = new TextDecoder()
+    let buffered = ''
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true })
+      let nl: number
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl)
+        buffered = buffered.slice(nl + 1)
+        if (line.trim()) yield OutputEvent.parse(JSON.parse(line))
+      }
+    }
+  }
+
+  private async call<T>(method: string, path: string, schema?: z.ZodType<T>, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body, undefined, true)
+    if (!schema || res.status === 204) return undefined as T
+    const r = schema.safeParse(await res.json().catch(() => undefined))
+    if (!r.success) {
+      throw new GridError(
+        'bad_response',
+        `the coordinator at ${this.addr.httpUrl} sent an answer this client does not understand: is it a Grid-X coordinator of the same version?`,
+      )
+    }
+    return r.data
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeout: boolean,
+  ): Promise<Response> {
+    const headers: Record<string, string> = {}
+    if (this.token) headers['authorization'] = `Bearer ${this.token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const signals = [signal, timeout ? AbortSignal.timeout(CALL_TIMEOUT_MS) : undefined].filter(
+      (s) => s !== undefined,
+    )
+    let res: Response
+    try {
+      res = await fetch(`${this.addr.httpUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signals.length ? AbortSignal.any(signals) : undefined,
+      })
+    } catch (err) {
+      if (signal?.aborted) throw err
+      throw networkError(err, this.addr, this.addr.httpPort)
+    }
+    if (!res.ok) {
+      const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined))
+      if (parsed.success) {
+        throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
+      }
+      throw new GridError(
+        'http_error',
+        `${method} ${this.addr.httpUrl}${path} answered HTTP ${res.status}: is this a Grid-X coordinator?`,
+        { status: res.status },
+      )
+    }
+    return res
+  }
+}

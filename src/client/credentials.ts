@@ -1,0 +1,69 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { z } from 'zod'
+
+const Saved = z.object({
+  user: z.string(),
+  token: z.string(),
+  expiresAt: z.string(),
+  coordinator: z.string(),
+})
+/** One saved login. */
+export type SavedLogin = z.infer<typeof Saved>
+
+const File = z.object({ current: z.string().optional(), logins: z.record(z.string(), Saved).default({}) })
+type File = z.infer<typeof File>
+
+/** Logins saved in `$GRIDX_HOME/credentials.json` (mode 0600), keyed by coordinator URL. */
+export class CredentialStore {
+  private readonly path: string
+
+  constructor(private readonly home: string) {
+    this.path = join(home, 'credentials.json')
+  }
+
+  private read(): File {
+    if (!existsSync(this.path)) return { logins: {} }
+    try {
+      return File.parse(JSON.parse(readFileSync(this.path, 'utf8')))
+    } catch {
+      // A damaged file is treated as no login; the next login rewrites it whole.
+      return { logins: {} }
+    }
+  }
+
+  private write(data: File): void {
+    mkdirSync(this.home, { recursive: true, mode: 0o700 })
+    const tmp = `${this.path}.${process.pid}.tmp`
+    writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 })
+    chmodSync(tmp, 0o600)
+    renameSync(tmp, this.path)
+  }
+
+  /** The coordinator of the last login, as the user typed it. */
+  lastCoordinator(): string | undefined {
+    const f = this.read()
+    return f.current ? f.logins[f.current]?.coordinator : undefined
+  }
+
+  /** The saved login for a coordinator URL. */
+  get(httpUrl: string): SavedLogin | undefined {
+    return this.read().logins[httpUrl]
+  }
+
+  /** Saves a login and makes its coordinator the current one. */
+  save(httpUrl: string, login: SavedLogin): void {
+    const f = this.read()
+    f.logins[httpUrl] = login
+    f.current = httpUrl
+    this.write(f)
+  }
+
+  /** Forgets the login for a coordinator. */
+  remove(httpUrl: string): void {
+    const f = this.read()
+    delete f.logins[httpUrl]
+    if (f.current === httpUrl) delete f.current
+    this.write(f)
+  }
+}

@@ -1,0 +1,115 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { type CoordinatorAddress, parseCoordinator } from './client/address'
+import { GridError } from './errors'
+
+/** Ports from the system Grid-X replaces; existing users rely on them. */
+export const DEFAULT_HTTP_PORT = 8081
+/** Default worker WebSocket port. */
+export const DEFAULT_WS_PORT = 8080
+
+/** Settings a user may keep in `$GRIDX_HOME/config.json`; flags and environment win over it. */
+const FileConfig = z
+  .object({
+    coordinator: z.string().optional(),
+    httpPort: z.int().min(0).max(65535).optional(),
+    wsPort: z.int().min(0).max(65535).optional(),
+    host: z.string().optional(),
+    dataDir: z.string().optional(),
+    slots: z.int().min(1).optional(),
+    name: z.string().optional(),
+  })
+  .strict()
+type FileConfig = z.infer<typeof FileConfig>
+
+/** The flags every command that talks to a coordinator accepts. */
+export interface ConnectionFlags {
+  coordinator?: string | undefined
+  httpPort?: number | undefined
+  wsPort?: number | undefined
+  user?: string | undefined
+  password?: string | undefined
+}
+
+/** Everything a command needs to know about where it runs, resolved once. */
+export interface Config {
+  home: string
+  httpPort: number
+  wsPort: number
+  /** The coordinator named by flag, environment or config file; undefined when none was. */
+  coordinator: string | undefined
+  user: string | undefined
+  password: string | undefined
+  file: FileConfig
+}
+
+type Env = Record<string, string | undefined>
+
+function port(value: string | number | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new GridError('bad_port', `${name} '${value}' is not a port: use a number from 1 to 65535`)
+  }
+  return n
+}
+
+function readFileConfig(home: string): FileConfig {
+  const path = join(home, 'config.json')
+  if (!existsSync(path)) return {}
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new GridError(
+      'bad_config',
+      `${path} is not valid JSON (${(err as Error).message}): fix or remove it`,
+    )
+  }
+  const r = FileConfig.safeParse(json)
+  if (!r.success) throw new GridError('bad_config', `${path}: ${z.prettifyError(r.error)}`)
+  return r.data
+}
+
+/** Builds the frozen config: flag, then environment, then config file, then default. */
+export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
+  const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
+  const file = readFileConfig(home)
+  return Object.freeze({
+    home,
+    httpPort:
+      port(flags.httpPort, '--http-port') ??
+      port(env['GRIDX_HTTP_PORT'], 'GRIDX_HTTP_PORT') ??
+      file.httpPort ??
+      DEFAULT_HTTP_PORT,
+    wsPort:
+      port(flags.wsPort, '--ws-port') ??
+      port(env['GRIDX_WS_PORT'], 'GRIDX_WS_PORT') ??
+      file.wsPort ??
+      DEFAULT_WS_PORT,
+    coordinator:
+      flags.coordinator || env['GRIDX_COORDINATOR'] || env['COORDINATOR_IP'] || file.coordinator || undefined,
+    user: flags.user || env['GRIDX_USER'] || undefined,
+    password: flags.password ?? env['GRIDX_PASSWORD'] ?? undefined,
+    file,
+  })
+}
+
+/** Parses the configured coordinator, falling back to the given one (last login) or this machine. */
+export function coordinatorAddress(config: Config, lastLogin?: string): CoordinatorAddress {
+  return parseCoordinator(config.coordinator ?? lastLogin ?? '127.0.0.1', {
+    httpPort: config.httpPort,
+    wsPort: config.wsPort,
+  })
+}
+
+/** Environment values the worker passes to Docker discovery. */
+export function dockerEnv(env: Env = process.env): {
+  dockerHost: string | undefined
+  home: string
+  uid: number | undefined
+} {
+  return { dockerHost: env['DOCKER_HOST'] || undefined, home: homedir(), uid: process.getuid?.() }
+}

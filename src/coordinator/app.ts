@@ -1,0 +1,177 @@
+import { Hono } from 'hono'
+import { stream } from 'hono/streaming'
+import type { z } from 'zod'
+import type { UserRow } from '../db/schema'
+import { GridError } from '../errors'
+import { Credentials, type Health, isFinal, type OutputEvent, SubmitJob } from '../protocol/api'
+import { VERSION } from '../version'
+import type { Auth } from './auth'
+import type { JobEvents } from './events'
+import type { Hub } from './hub'
+import { jobView, type Lifecycle } from './lifecycle'
+import type { Scheduler } from './scheduler'
+import type { Clock } from './settings'
+import type { Store } from './store'
+
+/** What the routes need, built once at start-up. */
+export interface AppDeps {
+  store: Store
+  auth: Auth
+  lifecycle: Lifecycle
+  scheduler: Scheduler
+  hub: Hub
+  events: JobEvents
+  clock: Clock
+  startedAt: number
+}
+
+type Env = { Variables: { user: UserRow } }
+
+async function body<T extends z.ZodType>(req: Request, schema: T): Promise<z.infer<T>> {
+  let json: unknown
+  try {
+    json = await req.json()
+  } catch {
+    throw new GridError('bad_request', 'the request body must be JSON')
+  }
+  const r = schema.safeParse(json)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
+    throw new GridError('bad_request', `${where}${issue?.message ?? 'invalid request'}`)
+  }
+  return r.data
+}
+
+/** The HTTP API of the coordinator. */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const { store, auth, lifecycle, hub, events, clock } = deps
+  const view = (job: Parameters<typeof jobView>[0], owner: UserRow) =>
+    jobView(
+      job,
+      owner.name,
+      job.workerId ? (hub.connected().find((w) => w.id === job.workerId)?.name ?? job.workerId) : null,
+    )
+
+  const app = new Hono<Env>()
+
+  app.onError((err, c) => {
+    if (err instanceof GridError) {
+      return c.json({ error: { code: err.code, message: err.message } }, err.status as 400)
+    }
+    console.error(`coordinator: internal error on ${c.req.method} ${c.req.path}:`, err)
+    return c.json({ error: { code: 'internal', message: 'internal error; see the coordinator log' } }, 500)
+  })
+  app.notFound((c) =>
+    c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
+  )
+
+  app.get('/health', (c) => {
+    const counts = store.counts()
+    const health: Health = {
+      status: 'ok',
+      version: VERSION,
+      uptimeSeconds: Math.round((clock.now() - deps.startedAt) / 1000),
+      workers: hub.connected().length,
+      queuedJobs: counts['queued'] ?? 0,
+      runningJobs: (counts['assigned'] ?? 0) + (counts['running'] ?? 0),
+    }
+    return c.json(health)
+  })
+
+  app.post('/api/auth/register', async (c) => {
+    const user = await auth.register(await body(c.req.raw, Credentials))
+    return c.json({ user: user.name }, 201)
+  })
+  app.post('/api/auth/login', async (c) => c.json(await auth.login(await body(c.req.raw, Credentials))))
+
+  app.use('/api/*', async (c, next) => {
+    c.set('user', auth.authenticate(c.req.header('authorization')))
+    await next()
+  })
+
+  app.post('/api/auth/logout', (c) => {
+    auth.logout(c.req.header('authorization'))
+    return c.body(null, 204)
+  })
+  app.get('/api/me', (c) => c.json({ user: c.get('user').name }))
+  app.get('/api/workers', (c) => c.json(hub.views()))
+
+  app.post('/api/jobs', async (c) => {
+    const user = c.get('user')
+    const job = lifecycle.submit(user, await body(c.req.raw, SubmitJob))
+    deps.scheduler.wake()
+    return c.json(view(job, user), 201)
+  })
+  app.get('/api/jobs', (c) => {
+    const user = c.get('user')
+    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 50) || 50, 1), 1000)
+    return c.json(store.jobsOf(user.id, limit).map((j) => view(j, user)))
+  })
+  app.get('/api/jobs/:id', (c) => {
+    const user = c.get('user')
+    return c.json(view(lifecycle.ownJob(user, c.req.param('id')), user))
+  })
+  app.post('/api/jobs/:id/cancel', (c) => {
+    const user = c.get('user')
+    const job = lifecycle.cancel(user, c.req.param('id'))
+    deps.scheduler.wake()
+    return c.json(view(job, user))
+  })
+
+  // NDJSON: stored output of the current attempt, then (with follow=1) live events until the job ends.
+  app.get('/api/jobs/:id/output', (c) => {
+    const user = c.get('user')
+    const id = c.req.param('id')
+    lifecycle.ownJob(user, id)
+    const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true'
+    c.header('content-type', 'application/x-ndjson')
+    c.header('cache-control', 'no-store')
+    return stream(c, async (out) => {
+      const abort = new AbortController()
+      out.onAbort(() => abort.abort())
+      const sub = events.subscribe(id)
+      const line = (e: OutputEvent) => out.write(`${JSON.stringify(e)}\n`)
+      try {
+        let job = lifecycle.ownJob(user, id)
+        let attempt = job.attempt
+        let lastSeq = -1
+        const replay = async () => {
+          for (const ch of store.output(id, attempt, lastSeq)) {
+            lastSeq = ch.seq
+            await line({ type: 'output', stream: ch.stream, data: ch.data.toString('base64') })
+          }
+        }
+        await replay()
+        while (follow && !isFinal(job.state)) {
+          const e = await sub.next(abort.signal)
+          if (!e) return
+          if (e.type === 'output') {
+            if (e.attempt !== attempt || e.seq <= lastSeq) continue
+            if (e.seq !== lastSeq + 1) await replay()
+            else {
+              lastSeq = e.seq
+              await line({ type: 'output', stream: e.stream, data: e.data.toString('base64') })
+            }
+          } else if (e.type === 'state') {
+            if (e.attempt !== attempt || e.state === 'queued') {
+              attempt = e.state === 'queued' ? e.attempt + 1 : e.attempt
+              lastSeq = -1
+            }
+            await line({ type: 'state', state: e.state, worker: e.worker })
+          } else {
+            job = lifecycle.ownJob(user, id)
+            attempt = job.attempt
+            await replay()
+          }
+        }
+        job = lifecycle.ownJob(user, id)
+        await line({ type: 'end', job: view(job, user) })
+      } finally {
+        sub.close()
+      }
+    })
+  })
+
+  return app
+}

@@ -1,0 +1,75 @@
+import type { JobState } from '../protocol/api'
+
+/** Something that happened to one job, as followers of its output see it. */
+export type JobEvent =
+  | { type: 'output'; attempt: number; seq: number; stream: 'stdout' | 'stderr'; data: Buffer }
+  | { type: 'state'; state: JobState; attempt: number; worker: string | null }
+  | { type: 'end' }
+
+/** A follower's queue of events for one job; `next` waits for the next one. */
+export class Subscription {
+  private readonly queue: JobEvent[] = []
+  private waiter: (() => void) | undefined
+  private closed = false
+
+  constructor(private readonly detach: () => void) {}
+
+  /** Delivers an event (called by the bus). */
+  push(event: JobEvent): void {
+    this.queue.push(event)
+    this.waiter?.()
+  }
+
+  /** The next event, or undefined once closed or when `signal` aborts. */
+  async next(signal: AbortSignal): Promise<JobEvent | undefined> {
+    while (this.queue.length === 0) {
+      if (this.closed || signal.aborted) return undefined
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.waiter = undefined
+          signal.removeEventListener('abort', done)
+          resolve()
+        }
+        this.waiter = done
+        signal.addEventListener('abort', done, { once: true })
+      })
+    }
+    return this.queue.shift()
+  }
+
+  /** Stops delivery and releases the follower. */
+  close(): void {
+    this.closed = true
+    this.detach()
+    this.waiter?.()
+  }
+}
+
+/** In-process fan-out of job events to the clients following them. The store stays the truth. */
+export class JobEvents {
+  private readonly subs = new Map<string, Set<Subscription>>()
+
+  /** Starts following a job; close the subscription when done. */
+  subscribe(jobId: string): Subscription {
+    const set = this.subs.get(jobId) ?? new Set<Subscription>()
+    this.subs.set(jobId, set)
+    const sub: Subscription = new Subscription(() => {
+      set.delete(sub)
+      if (set.size === 0) this.subs.delete(jobId)
+    })
+    set.add(sub)
+    return sub
+  }
+
+  /** Sends an event to everyone following the job. */
+  publish(jobId: string, event: JobEvent): void {
+    for (const sub of this.subs.get(jobId) ?? []) sub.push(event)
+  }
+
+  /** How many clients follow any job (for tests and health). */
+  get followers(): number {
+    let n = 0
+    for (const set of this.subs.values()) n += set.size
+    return n
+  }
+}

@@ -1,0 +1,209 @@
+import type { ServerWebSocket } from 'bun'
+import type { UserRow } from '../db/schema'
+import { assertNever, describe } from '../errors'
+import {
+  CloseCode,
+  type CoordinatorMessage,
+  parseFrame,
+  PROTOCOL_VERSION,
+  WorkerMessage,
+  type LeaseRef,
+} from '../protocol/worker'
+import type { WorkerView } from '../protocol/api'
+import type { Lifecycle } from './lifecycle'
+import type { Clock, Settings } from './settings'
+import type { Store } from './store'
+
+/** What the server keeps on each worker socket. */
+export interface SocketData {
+  user: UserRow
+  conn?: WorkerConn
+}
+
+/** A worker socket that has said hello. */
+export interface WorkerConn {
+  id: string
+  name: string
+  owner: UserRow
+  slots: number
+  cpus: number
+  memoryBytes: number
+  docker: string
+  connectedAt: number
+  lastSeen: number
+  /** Job ids this worker holds a lease for. */
+  active: Set<string>
+  socket: ServerWebSocket<SocketData>
+}
+
+/** Callback the hub uses to ask for a scheduling pass. */
+export type Wake = () => void
+
+/** The live worker sockets: hello, heartbeats, reports, silence. */
+export class Hub {
+  private readonly conns = new Map<string, WorkerConn>()
+
+  constructor(
+    private readonly store: Store,
+    private readonly lifecycle: Lifecycle,
+    private readonly clock: Clock,
+    private readonly settings: Settings,
+    private readonly wake: Wake,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Workers that have said hello, in connection order. */
+  connected(): WorkerConn[] {
+    return [...this.conns.values()]
+  }
+
+  /** The API view of the connected workers. */
+  views(): WorkerView[] {
+    return this.connected().map((c) => ({
+      id: c.id,
+      name: c.name,
+      owner: c.owner.name,
+      slots: c.slots,
+      busy: c.active.size,
+      cpus: c.cpus,
+      memoryBytes: c.memoryBytes,
+      docker: c.docker,
+      connectedAt: new Date(c.connectedAt).toISOString(),
+    }))
+  }
+
+  /** Sends a message to a connected worker; false when it is not connected. */
+  send(workerId: string, msg: CoordinatorMessage): boolean {
+    const conn = this.conns.get(workerId)
+    if (!conn) return false
+    conn.socket.send(JSON.stringify(msg))
+    return true
+  }
+
+  /** Forgets a lease on the live connection (the store already moved on). */
+  release(workerId: string | null, jobId: string): void {
+    if (workerId) this.conns.get(workerId)?.active.delete(jobId)
+  }
+
+  /** Handles one frame from a worker socket. */
+  onFrame(ws: ServerWebSocket<SocketData>, raw: string | Buffer): void {
+    const parsed = parseFrame(WorkerMessage, raw)
+    if (!parsed.ok) return this.refuse(ws, 'bad_message', parsed.error)
+    const msg = parsed.msg
+    if (msg.type !== 'hello' && !ws.data.conn) return this.refuse(ws, 'hello_first', 'send hello first')
+    try {
+      this.dispatch(ws, msg)
+    } catch (err) {
+      this.refuse(ws, 'internal', describe(err))
+    }
+  }
+
+  /** A socket closed: the worker leaves; its leases live on until they expire or it returns. */
+  onClose(ws: ServerWebSocket<SocketData>, code: number, reason: string): void {
+    const conn = ws.data.conn
+    if (!conn || this.conns.get(conn.id) !== conn) return
+    this.conns.delete(conn.id)
+    this.log(`worker ${conn.name} (${conn.id}) disconnected (${code}${reason ? ` ${reason}` : ''})`)
+  }
+
+  /** Closes sockets that have been silent too long. */
+  sweepSilent(): void {
+    const cutoff = this.clock.now() - this.settings.silentMs
+    for (const conn of this.conns.values()) {
+      if (conn.lastSeen < cutoff) {
+        this.log(`worker ${conn.name} silent for ${this.settings.silentMs} ms; closing its socket`)
+        this.conns.delete(conn.id)
+        conn.socket.close(CloseCode.silent, 'no heartbeat')
+      }
+    }
+  }
+
+  /** Closes every worker socket (coordinator shutting down). */
+  closeAll(): void {
+    for (const conn of this.conns.values()) conn.socket.close(CloseCode.goingAway, 'coordinator stopping')
+    this.conns.clear()
+  }
+
+  private dispatch(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): void {
+    const conn = ws.data.conn
+    if (conn) conn.lastSeen = this.clock.now()
+    switch (msg.type) {
+      case 'hello':
+        return this.hello(ws, msg)
+      case 'heartbeat':
+        return this.heartbeat(conn!, msg.running)
+      case 'job.started':
+        if (this.store.markRunning(msg.lease, conn!.id, this.clock.now()))
+          this.lifecycle.started(msg.lease, conn!.name)
+        return
+      case 'job.output':
+        return this.lifecycle.output(conn!.id, msg)
+      case 'job.result':
+        conn!.active.delete(msg.lease.jobId)
+        this.lifecycle.result(conn!.id, msg)
+        ws.send(JSON.stringify({ type: 'job.ack', lease: msg.lease } satisfies CoordinatorMessage))
+        return this.wake()
+      default:
+        return assertNever(msg)
+    }
+  }
+
+  private hello(ws: ServerWebSocket<SocketData>, msg: Extract<WorkerMessage, { type: 'hello' }>): void {
+    if (ws.data.conn) return this.refuse(ws, 'hello_twice', 'hello was already sent on this socket')
+    const now = this.clock.now()
+    this.store.upsertWorker(msg.workerId, ws.data.user.id, msg.name, now)
+    const previous = this.conns.get(msg.workerId)
+    if (previous) previous.socket.close(CloseCode.replaced, 'replaced by a newer connection')
+    const conn: WorkerConn = {
+      id: msg.workerId,
+      name: msg.name,
+      owner: ws.data.user,
+      slots: msg.slots,
+      cpus: msg.cpus,
+      memoryBytes: msg.memoryBytes,
+      docker: msg.docker,
+      connectedAt: now,
+      lastSeen: now,
+      active: new Set(),
+      socket: ws,
+    }
+    ws.data.conn = conn
+    this.conns.set(conn.id, conn)
+    ws.send(
+      JSON.stringify({
+        type: 'welcome',
+        v: PROTOCOL_VERSION,
+        workerId: conn.id,
+        heartbeatMs: this.settings.heartbeatMs,
+      } satisfies CoordinatorMessage),
+    )
+    this.heartbeat(conn, msg.running)
+    this.log(
+      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${conn.docker}`,
+    )
+    this.wake()
+  }
+
+  /** Reconciles what the worker says it runs with what the store says it holds. */
+  private heartbeat(conn: WorkerConn, running: LeaseRef[]): void {
+    const held = this.store.leasesOf(conn.id)
+    const reported = new Set(running.map((l) => `${l.jobId}#${l.attempt}`))
+    const live = held.filter((l) => reported.has(`${l.jobId}#${l.attempt}`))
+    this.store.renew(conn.id, live, this.clock.now() + this.settings.leaseMs)
+    conn.active = new Set(held.map((l) => l.jobId))
+    const heldKeys = new Set(held.map((l) => `${l.jobId}#${l.attempt}`))
+    for (const l of running) {
+      // The worker runs something it no longer holds (expired or cancelled): fence it off.
+      if (!heldKeys.has(`${l.jobId}#${l.attempt}`)) {
+        this.send(conn.id, { type: 'job.cancel', lease: l, reason: 'lease no longer valid' })
+      }
+    }
+  }
+
+  private refuse(ws: ServerWebSocket<SocketData>, code: string, message: string): void {
+    ws.send(JSON.stringify({ type: 'error', code, message } satisfies CoordinatorMessage))
+    if (code === 'bad_message' || code === 'hello_first' || code === 'hello_twice') {
+      ws.close(CloseCode.protocolError, code)
+    }
+  }
+}

@@ -1,0 +1,231 @@
+import type { JobRow, UserRow } from '../db/schema'
+import { GridError } from '../errors'
+import { isFinal, type JobView, type SubmitJob } from '../protocol/api'
+import type { LeaseRef, WorkerMessage } from '../protocol/worker'
+import type { JobEvents } from './events'
+import type { Clock, Settings } from './settings'
+import type { Ending, Store } from './store'
+
+type Result = Extract<WorkerMessage, { type: 'job.result' }>
+type Output = Extract<WorkerMessage, { type: 'job.output' }>
+
+/** How the lifecycle reaches workers, without knowing about sockets. */
+export interface WorkerLink {
+  send(workerId: string, msg: { type: 'job.cancel'; lease: LeaseRef; reason: string }): boolean
+  release(workerId: string | null, jobId: string): void
+}
+
+/** A random id that people can type: 12 characters of lowercase base32. */
+export function newId(): string {
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
+  const bytes = crypto.getRandomValues(new Uint8Array(12))
+  return Array.from(bytes, (b) => alphabet[b % 32]).join('')
+}
+
+/** Every job transition: submit, start, output, result, cancel, lease expiry. */
+export class Lifecycle {
+  link: WorkerLink | undefined
+
+  constructor(
+    private readonly store: Store,
+    private readonly events: JobEvents,
+    private readonly clock: Clock,
+    private readonly settings: Settings,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Queues a validated submission for its owner. */
+  submit(owner: UserRow, req: SubmitJob): JobRow {
+    const script = req.script ? Buffer.from(req.script.contentBase64, 'base64') : null
+    return this.store.createJob({
+      id: newId(),
+      ownerId: owner.id,
+      image: req.image,
+      command: req.command,
+      scriptName: req.script?.name ?? null,
+      script,
+      args: req.args,
+      timeoutMs: req.timeoutMs,
+      cpus: req.cpus,
+      memoryBytes: req.memoryBytes,
+      maxAttempts: 3,
+      createdAt: this.clock.now(),
+    })
+  }
+
+  /** The owner's job, or a 404 that does not reveal whether someone else's exists. */
+  ownJob(owner: UserRow, id: string): JobRow {
+    const job = this.store.job(id)
+    if (!job || job.ownerId !== owner.id) {
+      throw new GridError('job_not_found', `no job '${id}' among yours: 'gridx jobs' lists them`, {
+        status: 404,
+      })
+    }
+    return job
+  }
+
+  /** A job was assigned and its container started. */
+  started(lease: LeaseRef, workerName: string): void {
+    this.events.publish(lease.jobId, {
+      type: 'state',
+      state: 'running',
+      attempt: lease.attempt,
+      worker: workerName,
+    })
+  }
+
+  /** Stores and fans out a chunk of output; stops the job when it passes the cap. */
+  output(workerId: string, msg: Output): void {
+    const data = Buffer.from(msg.dataBase64, 'base64')
+    const r = this.store.appendOutput(
+      msg.lease,
+      workerId,
+      { seq: msg.seq, stream: msg.stream, data },
+      this.settings.outputCapBytes,
+    )
+    if (r === 'ok') {
+      this.events.publish(msg.lease.jobId, {
+        type: 'output',
+        attempt: msg.lease.attempt,
+        seq: msg.seq,
+        stream: msg.stream,
+        data,
+      })
+    } else if (r === 'capped') {
+      const cap = this.settings.outputCapBytes
+      this.end(msg.lease, workerId, {
+        state: 'failed',
+        exitCode: null,
+        outcome: 'output_limit',
+        error: `the job wrote more than ${cap} bytes of output and was stopped`,
+        at: this.clock.now(),
+      })
+      this.link?.send(workerId, { type: 'job.cancel', lease: msg.lease, reason: 'output limit' })
+    }
+  }
+
+  /** A worker reports how an attempt ended. Repeats and stale reports change nothing. */
+  result(workerId: string, msg: Result): void {
+    const at = this.clock.now()
+    switch (msg.outcome) {
+      case 'exited': {
+        const ok = msg.exitCode === 0
+        this.end(msg.lease, workerId, {
+          state: ok ? 'succeeded' : 'failed',
+          exitCode: msg.exitCode,
+          outcome: 'exited',
+          error: null,
+          at,
+        })
+        return
+      }
+      case 'timeout':
+        this.end(msg.lease, workerId, {
+          state: 'failed',
+          exitCode: msg.exitCode,
+          outcome: 'timeout',
+          error: msg.error,
+          at,
+        })
+        return
+      case 'cancelled':
+        this.end(msg.lease, workerId, {
+          state: 'cancelled',
+          exitCode: msg.exitCode,
+          outcome: 'cancelled',
+          error: msg.error,
+          at,
+        })
+        return
+      case 'error':
+        if (msg.retryable) return this.retry(msg.lease, msg.error ?? 'worker error')
+        this.end(msg.lease, workerId, {
+          state: 'failed',
+          exitCode: null,
+          outcome: 'error',
+          error: msg.error,
+          at,
+        })
+        return
+    }
+  }
+
+  /** Cancels one of the owner's jobs; a running one is killed by its worker. */
+  cancel(owner: UserRow, id: string): JobRow {
+    const job = this.ownJob(owner, id)
+    if (isFinal(job.state)) return job
+    const before = this.store.cancel(id, this.clock.now())
+    if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
+      this.link?.release(before.workerId, id)
+      this.link?.send(before.workerId, {
+        type: 'job.cancel',
+        lease: { jobId: id, attempt: before.attempt },
+        reason: 'cancelled by its owner',
+      })
+    }
+    this.events.publish(id, { type: 'end' })
+    return this.store.job(id)!
+  }
+
+  /** Requeues every attempt whose lease ran out, and tells its holder to stop. */
+  expireLeases(): number {
+    const expired = this.store.expired(this.clock.now())
+    for (const job of expired) {
+      const lease = { jobId: job.id, attempt: job.attempt }
+      this.link?.release(job.workerId, job.id)
+      if (job.workerId) this.link?.send(job.workerId, { type: 'job.cancel', lease, reason: 'lease expired' })
+      this.retry(lease, `lease expired on worker ${job.workerId ?? '?'}`)
+    }
+    return expired.length
+  }
+
+  private retry(lease: LeaseRef, reason: string): void {
+    const r = this.store.requeue(lease, reason, this.clock.now())
+    if (r === 'stale') return
+    this.log(
+      `job ${lease.jobId} attempt ${lease.attempt}: ${reason}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
+    )
+    if (r === 'queued') {
+      this.events.publish(lease.jobId, {
+        type: 'state',
+        state: 'queued',
+        attempt: lease.attempt,
+        worker: null,
+      })
+    } else {
+      this.events.publish(lease.jobId, { type: 'end' })
+    }
+  }
+
+  private end(lease: LeaseRef, workerId: string, ending: Ending): void {
+    if (this.store.finish(lease, workerId, ending)) {
+      this.link?.release(workerId, lease.jobId)
+      this.events.publish(lease.jobId, { type: 'end' })
+    }
+  }
+}
+
+/** The API view of a job row. */
+export function jobView(job: JobRow, ownerName: string, workerName: string | null): JobView {
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
+  return {
+    id: job.id,
+    owner: ownerName,
+    state: job.state,
+    image: job.image,
+    command: job.command,
+    scriptName: job.scriptName,
+    args: job.args,
+    timeoutMs: job.timeoutMs,
+    cpus: job.cpus,
+    memoryBytes: job.memoryBytes,
+    attempt: job.attempt,
+    worker: workerName,
+    exitCode: job.exitCode,
+    outcome: job.outcome,
+    error: job.error,
+    createdAt: new Date(job.createdAt).toISOString(),
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+  }
+}

@@ -1,0 +1,131 @@
+import type { Server } from 'bun'
+import { join } from 'node:path'
+import { describe, GridError } from '../errors'
+import { createApp } from './app'
+import { Auth } from './auth'
+import { JobEvents } from './events'
+import { Hub, type SocketData } from './hub'
+import { Lifecycle } from './lifecycle'
+import { Scheduler } from './scheduler'
+import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
+import { Store } from './store'
+
+/** Options of a coordinator; ports may be 0 to pick free ones. */
+export interface CoordinatorOptions {
+  host: string
+  httpPort: number
+  wsPort: number
+  dataDir: string
+  settings?: Partial<Settings>
+  clock?: Clock
+  log?: (line: string) => void
+}
+
+/** A running coordinator. */
+export interface Coordinator {
+  httpPort: number
+  wsPort: number
+  store: Store
+  hub: Hub
+  /** Stops accepting, closes worker sockets and the database. */
+  stop(): Promise<void>
+}
+
+/** Starts the coordinator: HTTP API and worker WebSocket, on both ports. */
+export function startCoordinator(opts: CoordinatorOptions): Coordinator {
+  const settings: Settings = { ...DEFAULT_SETTINGS, ...opts.settings }
+  const clock = opts.clock ?? systemClock
+  const log = opts.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${line}`))
+  const store = new Store(join(opts.dataDir, 'gridx.db'))
+  const events = new JobEvents()
+  const lifecycle = new Lifecycle(store, events, clock, settings, log)
+  // The hub asks the scheduler for passes; the scheduler sends through the hub.
+  const hub = new Hub(store, lifecycle, clock, settings, () => scheduler.wake(), log)
+  const scheduler = new Scheduler(store, hub, events, clock, settings, (err) =>
+    log(`scheduling pass failed: ${describe(err)}`),
+  )
+  lifecycle.link = hub
+  const auth = new Auth(store, clock, settings)
+  const app = createApp({ store, auth, lifecycle, scheduler, hub, events, clock, startedAt: clock.now() })
+
+  const fetch = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
+    const url = new URL(req.url)
+    if (url.pathname === '/ws/worker') {
+      try {
+        const user = auth.authenticate(req.headers.get('authorization'))
+        if (server.upgrade(req, { data: { user } })) return undefined
+        return Response.json(
+          { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } },
+          { status: 426 },
+        )
+      } catch (err) {
+        const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
+        return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status })
+      }
+    }
+    return app.fetch(req)
+  }
+  const websocket = {
+    maxPayloadLength: 32 * 1024 * 1024,
+    idleTimeout: Math.ceil(settings.silentMs / 1000) + 10,
+    message: (ws: Bun.ServerWebSocket<SocketData>, raw: string | Buffer) => hub.onFrame(ws, raw),
+    close: (ws: Bun.ServerWebSocket<SocketData>, code: number, reason: string) =>
+      hub.onClose(ws, code, reason),
+  }
+  const listen = (port: number, flag: string, env: string): Server<SocketData> => {
+    try {
+      return Bun.serve<SocketData>({ hostname: opts.host, port, fetch, websocket, idleTimeout: 0 })
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'EADDRINUSE') {
+        throw new GridError(
+          'port_in_use',
+          `port ${port} on ${opts.host} is already in use (another 'gridx serve'?): stop it, or pick another port with ${flag} or ${env}`,
+        )
+      }
+      if (code === 'EACCES') {
+        throw new GridError(
+          'port_denied',
+          `not allowed to listen on port ${port}: use a port above 1023 with ${flag}`,
+        )
+      }
+      throw new GridError('listen_failed', `cannot listen on ${opts.host}:${port}: ${describe(err)}`, {
+        cause: err,
+      })
+    }
+  }
+
+  const http = listen(opts.httpPort, '--http-port', 'GRIDX_HTTP_PORT')
+  let ws: Server<SocketData>
+  try {
+    ws = listen(opts.wsPort, '--ws-port', 'GRIDX_WS_PORT')
+  } catch (err) {
+    void http.stop(true)
+    store.close()
+    throw err
+  }
+
+  const sweeper = setInterval(() => {
+    try {
+      hub.sweepSilent()
+      if (lifecycle.expireLeases() > 0) scheduler.wake()
+    } catch (err) {
+      log(`sweep failed: ${describe(err)}`)
+    }
+  }, settings.sweepMs)
+  // Jobs queued before a restart are picked up as soon as workers return.
+  scheduler.wake()
+
+  return {
+    httpPort: http.port ?? opts.httpPort,
+    wsPort: ws.port ?? opts.wsPort,
+    store,
+    hub,
+    async stop() {
+      clearInterval(sweeper)
+      hub.closeAll()
+      await Promise.all([http.stop(true), ws.stop(true)])
+      store.close()
+    },
+  }
+}

@@ -1,0 +1,339 @@
+import { Database } from 'bun:sqlite'
+import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { migrate } from '../db/migrate'
+import * as schema from '../db/schema'
+import type { JobRow, UserRow, WorkerRow } from '../db/schema'
+import { GridError } from '../errors'
+import type { LeaseRef } from '../protocol/worker'
+
+const { users, tokens, workers, jobs, jobOutput } = schema
+const ACTIVE = ['assigned', 'running'] as const
+
+/** A new job as the API hands it to the store. */
+export type NewJob = Omit<
+  JobRow,
+  | 'state'
+  | 'attempt'
+  | 'workerId'
+  | 'leaseExpiresAt'
+  | 'exitCode'
+  | 'outcome'
+  | 'error'
+  | 'outputBytes'
+  | 'startedAt'
+  | 'finishedAt'
+>
+
+/** How a job attempt ended, as written to its row. */
+export interface Ending {
+  state: 'succeeded' | 'failed' | 'cancelled'
+  exitCode: number | null
+  outcome: string
+  error: string | null
+  at: number
+}
+
+/** One stored chunk of a job's output. */
+export interface OutputChunk {
+  seq: number
+  stream: 'stdout' | 'stderr'
+  data: Buffer
+}
+
+/**
+ * The coordinator's persistence. Every method is one atomic step; transitions are
+ * compare-and-set on (job, attempt, state) so stale or repeated reports change nothing.
+ */
+export class Store {
+  private readonly sqlite: Database
+  private readonly db
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.sqlite = new Database(path, { create: true, strict: true })
+    this.sqlite.run('PRAGMA journal_mode = WAL')
+    this.sqlite.run('PRAGMA synchronous = NORMAL')
+    this.sqlite.run('PRAGMA foreign_keys = ON')
+    this.sqlite.run('PRAGMA busy_timeout = 5000')
+    migrate(this.sqlite)
+    this.db = drizzle(this.sqlite, { schema })
+  }
+
+  /** Closes the database file. */
+  close(): void {
+    this.sqlite.close()
+  }
+
+  /** Creates an account; a taken name is a 409. */
+  createUser(row: UserRow): UserRow {
+    const taken = this.db.select({ id: users.id }).from(users).where(eq(users.name, row.name)).get()
+    if (taken)
+      throw new GridError('user_exists', `user '${row.name}' already exists: log in instead`, { status: 409 })
+    this.db.insert(users).values(row).run()
+    return row
+  }
+
+  /** The account with this name, if any. */
+  userByName(name: string): UserRow | undefined {
+    return this.db.select().from(users).where(eq(users.name, name)).get()
+  }
+
+  /** Stores a token hash for a user. */
+  addToken(hash: string, userId: string, now: number, expiresAt: number): void {
+    this.db.insert(tokens).values({ hash, userId, createdAt: now, expiresAt }).run()
+  }
+
+  /** The user a live token belongs to. */
+  userByToken(hash: string, now: number): UserRow | undefined {
+    const row = this.db
+      .select({ user: users })
+      .from(tokens)
+      .innerJoin(users, eq(tokens.userId, users.id))
+      .where(and(eq(tokens.hash, hash), gt(tokens.expiresAt, now)))
+      .get()
+    return row?.user
+  }
+
+  /** Revokes a token. */
+  deleteToken(hash: string): void {
+    this.db.delete(tokens).where(eq(tokens.hash, hash)).run()
+  }
+
+  /** Records a worker connection; a worker id belongs to the account that first used it. */
+  upsertWorker(id: string, ownerId: string, name: string, now: number): WorkerRow {
+    const existing = this.db.select().from(workers).where(eq(workers.id, id)).get()
+    if (existing && existing.ownerId !== ownerId) {
+      throw new GridError('worker_owned', `worker id ${id} belongs to another account`, { status: 403 })
+    }
+    if (existing) {
+      this.db.update(workers).set({ name, lastSeenAt: now }).where(eq(workers.id, id)).run()
+      return { ...existing, name, lastSeenAt: now }
+    }
+    const row = { id, ownerId, name, firstSeenAt: now, lastSeenAt: now }
+    this.db.insert(workers).values(row).run()
+    return row
+  }
+
+  /** Queues a new job. */
+  createJob(job: NewJob): JobRow {
+    return this.db
+      .insert(jobs)
+      .values({ ...job, state: 'queued' })
+      .returning()
+      .get()
+  }
+
+  /** One job by id. */
+  job(id: string): JobRow | undefined {
+    return this.db.select().from(jobs).where(eq(jobs.id, id)).get()
+  }
+
+  /** The newest jobs of one user. */
+  jobsOf(ownerId: string, limit: number): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.ownerId, ownerId))
+      .orderBy(desc(jobs.createdAt), desc(jobs.id))
+      .limit(limit)
+      .all()
+  }
+
+  /** Queued jobs, oldest first, without their script bodies. */
+  queued(limit: number): Omit<JobRow, 'script'>[] {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
+    const { script, ...cols } = getTableColumns(jobs)
+    return this.db
+      .select(cols)
+      .from(jobs)
+      .where(eq(jobs.state, 'queued'))
+      .orderBy(asc(jobs.createdAt), asc(jobs.id))
+      .limit(limit)
+      .all()
+  }
+
+  /** Hands a queued job to a worker under a new attempt; undefined when it is no longer queued. */
+  assign(jobId: string, workerId: string, leaseExpiresAt: number): JobRow | undefined {
+    return this.db
+      .update(jobs)
+      .set({ state: 'assigned', workerId, leaseExpiresAt, attempt: sql`${jobs.attempt} + 1` })
+      .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
+      .returning()
+      .get()
+  }
+
+  /** Marks the current attempt as running on its worker. */
+  markRunning(lease: LeaseRef, workerId: string, now: number): boolean {
+    const r = this.db
+      .update(jobs)
+      .set({ state: 'running', startedAt: now })
+      .where(this.heldBy(lease, workerId, ['assigned']))
+      .returning({ id: jobs.id })
+      .all()
+    return r.length === 1
+  }
+
+  /** Extends the leases a worker still holds. */
+  renew(workerId: string, leases: LeaseRef[], expiresAt: number): void {
+    if (leases.length === 0) return
+    this.db.transaction((tx) => {
+      for (const l of leases) {
+        tx.update(jobs)
+          .set({ leaseExpiresAt: expiresAt })
+          .where(this.heldBy(l, workerId, ACTIVE))
+          .run()
+      }
+    })
+  }
+
+  /** Appends output under a live lease; false (and nothing written) when the lease is stale. */
+  appendOutput(
+    lease: LeaseRef,
+    workerId: string,
+    chunk: OutputChunk,
+    capBytes: number,
+  ): 'ok' | 'stale' | 'capped' {
+    return this.db.transaction((tx) => {
+      const job = tx
+        .select({ outputBytes: jobs.outputBytes })
+        .from(jobs)
+        .where(this.heldBy(lease, workerId, ACTIVE))
+        .get()
+      if (!job) return 'stale'
+      if (job.outputBytes + chunk.data.length > capBytes) return 'capped'
+      tx.insert(jobOutput)
+        .values({ jobId: lease.jobId, attempt: lease.attempt, ...chunk })
+        .onConflictDoNothing()
+        .run()
+      tx.update(jobs)
+        .set({ outputBytes: sql`${jobs.outputBytes} + ${chunk.data.length}` })
+        .where(eq(jobs.id, lease.jobId))
+        .run()
+      return 'ok'
+    })
+  }
+
+  /** Output of a job's current attempt after a sequence number. */
+  output(jobId: string, attempt: number, afterSeq: number): OutputChunk[] {
+    return this.db
+      .select({ seq: jobOutput.seq, stream: jobOutput.stream, data: jobOutput.data })
+      .from(jobOutput)
+      .where(and(eq(jobOutput.jobId, jobId), eq(jobOutput.attempt, attempt), gt(jobOutput.seq, afterSeq)))
+      .orderBy(asc(jobOutput.seq))
+      .all()
+  }
+
+  /** Ends the current attempt held by a worker; false when it was stale or already ended. */
+  finish(lease: LeaseRef, workerId: string, end: Ending): boolean {
+    const r = this.db
+      .update(jobs)
+      .set({ ...this.ending(end), leaseExpiresAt: null })
+      .where(this.heldBy(lease, workerId, ACTIVE))
+      .returning({ id: jobs.id })
+      .all()
+    return r.length === 1
+  }
+
+  /** Cancels a job that has not ended; returns the row as it was, or undefined if already final. */
+  cancel(jobId: string, now: number): JobRow | undefined {
+    return this.db.transaction((tx) => {
+      const before = tx.select().from(jobs).where(eq(jobs.id, jobId)).get()
+      if (!before || !['queued', 'assigned', 'running'].includes(before.state)) return undefined
+      tx.update(jobs)
+        .set({
+          ...this.ending({ state: 'cancelled', exitCode: null, outcome: 'cancelled', error: null, at: now }),
+          leaseExpiresAt: null,
+        })
+        .where(and(eq(jobs.id, jobId), eq(jobs.attempt, before.attempt), inArray(jobs.state, [before.state])))
+        .run()
+      return before
+    })
+  }
+
+  /** Jobs whose lease ran out before `now`. */
+  expired(now: number): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(inArray(jobs.state, [...ACTIVE]), lt(jobs.leaseExpiresAt, now)))
+      .all()
+  }
+
+  /** Puts an attempt back in the queue, or fails the job once it has used all its attempts. */
+  requeue(lease: LeaseRef, reason: string, now: number): 'queued' | 'failed' | 'stale' {
+    return this.db.transaction((tx) => {
+      const job = tx
+        .select()
+        .from(jobs)
+        .where(
+          and(eq(jobs.id, lease.jobId), eq(jobs.attempt, lease.attempt), inArray(jobs.state, [...ACTIVE])),
+        )
+        .get()
+      if (!job) return 'stale'
+      if (job.attempt >= job.maxAttempts) {
+        tx.update(jobs)
+          .set({
+            ...this.ending({ state: 'failed', exitCode: null, outcome: 'lost', error: reason, at: now }),
+            leaseExpiresAt: null,
+          })
+          .where(eq(jobs.id, job.id))
+          .run()
+        return 'failed'
+      }
+      tx.update(jobs)
+        .set({
+          state: 'queued',
+          workerId: null,
+          leaseExpiresAt: null,
+          startedAt: null,
+          outputBytes: 0,
+          error: reason,
+        })
+        .where(eq(jobs.id, job.id))
+        .run()
+      return 'queued'
+    })
+  }
+
+  /** Live leases a worker holds, per the database. */
+  leasesOf(workerId: string): LeaseRef[] {
+    return this.db
+      .select({ jobId: jobs.id, attempt: jobs.attempt })
+      .from(jobs)
+      .where(and(eq(jobs.workerId, workerId), inArray(jobs.state, [...ACTIVE])))
+      .all()
+  }
+
+  /** Job counts by state, for `/health`. */
+  counts(): Record<string, number> {
+    const rows = this.db
+      .select({ state: jobs.state, n: sql<number>`count(*)` })
+      .from(jobs)
+      .where(inArray(jobs.state, ['queued', ...ACTIVE]))
+      .groupBy(jobs.state)
+      .all()
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]))
+  }
+
+  private heldBy(lease: LeaseRef, workerId: string, states: readonly JobRow['state'][]) {
+    return and(
+      eq(jobs.id, lease.jobId),
+      eq(jobs.attempt, lease.attempt),
+      eq(jobs.workerId, workerId),
+      inArray(jobs.state, [...states]),
+    )
+  }
+
+  private ending(end: Ending) {
+    return {
+      state: end.state,
+      exitCode: end.exitCode,
+      outcome: end.outcome,
+      error: end.error,
+      finishedAt: end.at,
+    }
+  }
+}

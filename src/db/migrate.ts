@@ -1,0 +1,25 @@
+import type { Database } from 'bun:sqlite'
+import init from './migrations/0000_init.sql' with { type: 'text' }
+
+/** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
+const MIGRATIONS: readonly { id: string; sql: string }[] = [{ id: '0000_init', sql: init }]
+
+/** Applies every migration not yet applied, each in its own transaction. */
+export function migrate(db: Database): void {
+  db.run('CREATE TABLE IF NOT EXISTS gridx_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)')
+  const applied = new Set(
+    db
+      .query<{ id: string }, []>('SELECT id FROM gridx_migrations')
+      .all()
+      .map((r) => r.id),
+  )
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.id)) continue
+    db.transaction(() => {
+      for (const stmt of m.sql.split('--> statement-breakpoint')) {
+        if (stmt.trim()) db.run(stmt)
+      }
+      db.run('INSERT INTO gridx_migrations (id, applied_at) VALUES (?, ?)', [m.id, Date.now()])
+    })()
+  }
+}

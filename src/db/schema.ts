@@ -1,0 +1,96 @@
+import { sql } from 'drizzle-orm'
+import { blob, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+
+/** Accounts. Passwords are argon2id hashes. */
+export const users = sqliteTable('users', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  passwordHash: text('password_hash').notNull(),
+  createdAt: integer('created_at').notNull(),
+})
+
+/** Login tokens, stored only as SHA-256 hashes. */
+export const tokens = sqliteTable(
+  'tokens',
+  {
+    hash: text('hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('tokens_user').on(t.userId)],
+)
+
+/** Every worker that ever connected, pinned to its owner. */
+export const workers = sqliteTable('workers', {
+  id: text('id').primaryKey(),
+  ownerId: text('owner_id')
+    .notNull()
+    .references(() => users.id),
+  name: text('name').notNull(),
+  firstSeenAt: integer('first_seen_at').notNull(),
+  lastSeenAt: integer('last_seen_at').notNull(),
+})
+
+/** Jobs. The row is the truth: each transition is written here before it is acted on. */
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    ownerId: text('owner_id')
+      .notNull()
+      .references(() => users.id),
+    state: text('state', {
+      enum: ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'],
+    }).notNull(),
+    image: text('image').notNull(),
+    command: text('command', { mode: 'json' }).$type<string[]>().notNull(),
+    scriptName: text('script_name'),
+    script: blob('script', { mode: 'buffer' }),
+    args: text('args', { mode: 'json' }).$type<string[]>().notNull(),
+    timeoutMs: integer('timeout_ms').notNull(),
+    cpus: real('cpus').notNull(),
+    memoryBytes: integer('memory_bytes').notNull(),
+    attempt: integer('attempt').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(3),
+    workerId: text('worker_id'),
+    leaseExpiresAt: integer('lease_expires_at'),
+    exitCode: integer('exit_code'),
+    outcome: text('outcome'),
+    error: text('error'),
+    outputBytes: integer('output_bytes').notNull().default(0),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [
+    index('jobs_owner').on(t.ownerId, t.createdAt),
+    index('jobs_queue')
+      .on(t.state, t.createdAt)
+      .where(sql`state in ('queued','assigned','running')`),
+  ],
+)
+
+/** Output chunks of the current attempt of each job, in order. */
+export const jobOutput = sqliteTable(
+  'job_output',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    attempt: integer('attempt').notNull(),
+    seq: integer('seq').notNull(),
+    stream: text('stream', { enum: ['stdout', 'stderr'] }).notNull(),
+    data: blob('data', { mode: 'buffer' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.attempt, t.seq] })],
+)
+
+/** Row types. */
+export type UserRow = typeof users.$inferSelect
+/** A job as stored. */
+export type JobRow = typeof jobs.$inferSelect
+/** A worker as stored. */
+export type WorkerRow = typeof workers.$inferSelect

@@ -1,0 +1,54 @@
+#!/usr/bin/env bun
+import yargs from 'yargs'
+import { hideBin } from 'yargs/helpers'
+import { accountCommands } from './cli/account'
+import { jobCommands } from './cli/jobs'
+import { serveCommand } from './cli/serve'
+import { submitCommand } from './cli/submit'
+import { workCommand } from './cli/work'
+import { GridError } from './errors'
+import { VERSION } from './version'
+
+/** Parses the command line, runs one command, and maps any error to a message and exit code. */
+async function main(argv: string[]): Promise<number> {
+  let code = 0
+  const setExit = (c: number) => {
+    code = c
+  }
+  try {
+    await yargs(argv)
+      .scriptName('gridx')
+      .parserConfiguration({ 'populate--': true })
+      .command(serveCommand(setExit))
+      .command(workCommand(setExit))
+      .command(submitCommand(setExit))
+      .command(accountCommands(setExit))
+      .command(jobCommands(setExit))
+      .demandCommand(
+        1,
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, register, login',
+      )
+      .strict()
+      .version(VERSION)
+      .help()
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .fail((msg, err) => {
+        throw (
+          err ?? new GridError('usage', `${msg}\nRun 'gridx --help' (or 'gridx COMMAND --help') for usage.`)
+        )
+      })
+      .parseAsync()
+    return code
+  } catch (err) {
+    if (err instanceof GridError) {
+      process.stderr.write(`gridx: ${err.message}\n`)
+      return err.code === 'usage' ? 2 : 1
+    }
+    process.stderr.write(
+      `gridx: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    )
+    return 70
+  }
+}
+
+process.exit(await main(hideBin(process.argv)))

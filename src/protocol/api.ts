@@ -1,0 +1,115 @@
+import { z } from 'zod'
+
+/** Limits that both the client and the coordinator enforce on a submission. */
+export const LIMITS = {
+  scriptBytes: 4 * 1024 * 1024,
+  args: 256,
+  argBytes: 64 * 1024,
+  maxTimeoutMs: 7 * 86_400_000,
+  maxCpus: 256,
+} as const
+
+/** Account names: what `--user` accepts. */
+export const UserName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,31}$/, 'user names are 2-32 letters, digits, "_", "." or "-"')
+
+/** Body of `POST /api/auth/register` and `POST /api/auth/login`. */
+export const Credentials = z.object({
+  user: UserName,
+  password: z.string().min(8, 'passwords need at least 8 characters').max(1024),
+})
+export type Credentials = z.infer<typeof Credentials>
+
+/** Answer to a successful login. */
+export const Session = z.object({ user: z.string(), token: z.string(), expiresAt: z.string() })
+export type Session = z.infer<typeof Session>
+
+/** Body of `POST /api/jobs`: either a script (run with python3) or a plain command in `image`. */
+export const SubmitJob = z
+  .object({
+    image: z.string().min(1).max(256),
+    command: z.array(z.string().max(LIMITS.argBytes)).max(LIMITS.args).default([]),
+    script: z
+      .object({
+        name: z.string().regex(/^[^/\\\0]{1,128}$/, 'script names are plain file names'),
+        contentBase64: z.string().max(Math.ceil((LIMITS.scriptBytes * 4) / 3) + 4),
+      })
+      .optional(),
+    args: z.array(z.string().max(LIMITS.argBytes)).max(LIMITS.args).default([]),
+    timeoutMs: z.int().min(1000).max(LIMITS.maxTimeoutMs),
+    cpus: z.number().positive().max(LIMITS.maxCpus),
+    memoryBytes: z.int().min(6 * 1024 * 1024),
+  })
+  .refine((j) => j.script !== undefined || j.command.length > 0, {
+    message: 'a job needs a script or a command',
+  })
+export type SubmitJob = z.infer<typeof SubmitJob>
+
+/** Every state a job can be in; the last three are final. */
+export const JobState = z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'])
+export type JobState = z.infer<typeof JobState>
+
+/** True for states a job never leaves. */
+export function isFinal(state: JobState): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled'
+}
+
+/** A job as the API shows it to its owner. */
+export const JobView = z.object({
+  id: z.string(),
+  owner: z.string(),
+  state: JobState,
+  image: z.string(),
+  command: z.array(z.string()),
+  scriptName: z.string().nullable(),
+  args: z.array(z.string()),
+  timeoutMs: z.number(),
+  cpus: z.number(),
+  memoryBytes: z.number(),
+  attempt: z.number(),
+  worker: z.string().nullable(),
+  exitCode: z.number().nullable(),
+  outcome: z.string().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+})
+export type JobView = z.infer<typeof JobView>
+
+/** One line of the NDJSON stream of `GET /api/jobs/:id/output`. */
+export const OutputEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('output'), stream: z.enum(['stdout', 'stderr']), data: z.string() }),
+  z.object({ type: z.literal('state'), state: JobState, worker: z.string().nullable() }),
+  z.object({ type: z.literal('end'), job: JobView }),
+])
+export type OutputEvent = z.infer<typeof OutputEvent>
+
+/** A connected worker as `gridx workers` shows it. */
+export const WorkerView = z.object({
+  id: z.string(),
+  name: z.string(),
+  owner: z.string(),
+  slots: z.number(),
+  busy: z.number(),
+  cpus: z.number(),
+  memoryBytes: z.number(),
+  docker: z.string(),
+  connectedAt: z.string(),
+})
+export type WorkerView = z.infer<typeof WorkerView>
+
+/** `GET /health`. */
+export const Health = z.object({
+  status: z.literal('ok'),
+  version: z.string(),
+  uptimeSeconds: z.number(),
+  workers: z.number(),
+  queuedJobs: z.number(),
+  runningJobs: z.number(),
+})
+export type Health = z.infer<typeof Health>
+
+/** The body of every API error. */
+export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) })

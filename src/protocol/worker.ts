@@ -1,0 +1,103 @@
+import { z } from 'zod'
+
+/** Version of the worker WebSocket protocol; both sides refuse any other. */
+export const PROTOCOL_VERSION = 1
+
+/** WebSocket close codes used by the coordinator. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 4400,
+  unauthorized: 4401,
+  silent: 4408,
+  replaced: 4409,
+} as const
+
+/** Identifies one attempt of one job; every report carries it so stale ones can be refused. */
+export const LeaseRef = z.object({ jobId: z.string(), attempt: z.int().min(1) })
+export type LeaseRef = z.infer<typeof LeaseRef>
+
+/** Why a job ended on the worker. `exited` covers any exit code; the others are decided by the worker. */
+export const Outcome = z.enum(['exited', 'timeout', 'cancelled', 'error'])
+export type Outcome = z.infer<typeof Outcome>
+
+/** What the coordinator sends a worker to run. */
+export const JobSpec = z.object({
+  jobId: z.string(),
+  attempt: z.int().min(1),
+  image: z.string(),
+  command: z.array(z.string()),
+  script: z.object({ name: z.string(), contentBase64: z.string() }).nullable(),
+  args: z.array(z.string()),
+  timeoutMs: z.int().positive(),
+  cpus: z.number().positive(),
+  memoryBytes: z.int().positive(),
+})
+export type JobSpec = z.infer<typeof JobSpec>
+
+/** Every message a worker may send. */
+export const WorkerMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('hello'),
+    v: z.literal(PROTOCOL_VERSION),
+    workerId: z.string().regex(/^[a-zA-Z0-9_-]{8,64}$/),
+    name: z.string().min(1).max(64),
+    version: z.string(),
+    slots: z.int().min(1).max(256),
+    cpus: z.number().positive(),
+    memoryBytes: z.int().positive(),
+    docker: z.string(),
+    running: z.array(LeaseRef),
+  }),
+  z.object({ type: z.literal('heartbeat'), running: z.array(LeaseRef) }),
+  z.object({ type: z.literal('job.started'), lease: LeaseRef }),
+  z.object({
+    type: z.literal('job.output'),
+    lease: LeaseRef,
+    seq: z.int().min(0),
+    stream: z.enum(['stdout', 'stderr']),
+    dataBase64: z.string(),
+  }),
+  z.object({
+    type: z.literal('job.result'),
+    lease: LeaseRef,
+    outcome: Outcome,
+    exitCode: z.int().nullable(),
+    error: z.string().nullable(),
+    /** For `error`: true when another worker may well succeed (a Docker fault), false for a bad job. */
+    retryable: z.boolean().default(false),
+    durationMs: z.number().min(0),
+  }),
+])
+export type WorkerMessage = z.infer<typeof WorkerMessage>
+
+/** Every message the coordinator may send. */
+export const CoordinatorMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('welcome'),
+    v: z.literal(PROTOCOL_VERSION),
+    workerId: z.string(),
+    heartbeatMs: z.int().positive(),
+  }),
+  z.object({ type: z.literal('job.assign'), job: JobSpec }),
+  z.object({ type: z.literal('job.cancel'), lease: LeaseRef, reason: z.string() }),
+  z.object({ type: z.literal('job.ack'), lease: LeaseRef }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+])
+export type CoordinatorMessage = z.infer<typeof CoordinatorMessage>
+
+/** Parses one text frame; returns a description of what is wrong instead of throwing. */
+export function parseFrame<T>(
+  schema: z.ZodType<T>,
+  raw: string | Buffer | ArrayBuffer | Uint8Array,
+): { ok: true; msg: T } | { ok: false; error: string } {
+  let json: unknown
+  try {
+    json = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw))
+  } catch {
+    return { ok: false, error: 'frame is not JSON' }
+  }
+  const r = schema.safeParse(json)
+  if (!r.success) return { ok: false, error: z.prettifyError(r.error) }
+  return { ok: true, msg: r.data }
+}

@@ -1,0 +1,231 @@
+import { describe, GridError } from '../errors'
+import type { CoordinatorAddress } from '../client/address'
+import { VERSION } from '../version'
+import {
+  CloseCode,
+  CoordinatorMessage,
+  parseFrame,
+  PROTOCOL_VERSION,
+  type LeaseRef,
+  type WorkerMessage,
+} from '../protocol/worker'
+import { Executor } from './executor'
+import type { ContainerRuntime, EngineInfo } from './runtime'
+
+/** The agent's lifecycle; every transition is logged. */
+export type AgentState = 'connecting' | 'authenticating' | 'ready' | 'draining' | 'stopped'
+
+/** Reconnect delays: exponential with full jitter, capped. */
+export interface Backoff {
+  baseMs: number
+  maxMs: number
+  random?: () => number
+}
+
+/** Delay before reconnect attempt `n` (0-based): uniform in [0, min(max, base * 2^n)]. */
+export function backoffDelay(n: number, b: Backoff): number {
+  const ceiling = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(n, 30))
+  return Math.round((b.random ?? Math.random)() * ceiling)
+}
+
+/** What an agent needs, built by `gridx work`. */
+export interface AgentOptions {
+  addr: CoordinatorAddress
+  /** Returns a valid token; called again when the coordinator refuses the current one. */
+  token: (refresh: boolean) => Promise<string>
+  workerId: string
+  name: string
+  slots: number
+  engine: EngineInfo
+  runtime: ContainerRuntime
+  backoff?: Backoff
+  log: (line: string) => void
+}
+
+/** The worker agent: connects out, authenticates, takes jobs, reconnects when dropped. */
+export class Agent {
+  private state: AgentState = 'connecting'
+  private socket: WebSocket | undefined
+  private heartbeat: ReturnType<typeof setInterval> | undefined
+  private readonly executor: Executor
+  private readonly unacked = new Map<string, WorkerMessage>()
+  private readonly stopped: Promise<void>
+  private resolveStopped!: () => void
+  private wakeRetry: (() => void) | undefined
+  private fatal: GridError | undefined
+  /** Resolves once the agent has said hello and been welcomed (tests and the CLI wait on it). */
+  readonly ready: Promise<void>
+  private resolveReady!: () => void
+
+  constructor(private readonly opts: AgentOptions) {
+    this.executor = new Executor(opts.runtime, opts.workerId, (m) => this.report(m), opts.log)
+    this.stopped = new Promise((r) => (this.resolveStopped = r))
+    this.ready = new Promise((r) => (this.resolveReady = r))
+  }
+
+  /** Current lifecycle state. */
+  get current(): AgentState {
+    return this.state
+  }
+
+  /** Runs until `stop` is called; rejects when the coordinator refuses this worker for good. */
+  async run(): Promise<void> {
+    let failures = 0
+    let refresh = false
+    while (this.state !== 'stopped') {
+      this.transition('connecting')
+      const outcome = await this.connectOnce(refresh)
+      if ((this.state as AgentState) === 'stopped') break
+      if (this.fatal) throw this.fatal
+      refresh = outcome === 'unauthorized'
+      failures = outcome === 'was-ready' ? 0 : failures + 1
+      const delay = backoffDelay(failures, this.opts.backoff ?? { baseMs: 500, maxMs: 30_000 })
+      this.opts.log(`waiting ${(delay / 1000).toFixed(1)}s before reconnecting to ${this.opts.addr.wsUrl}`)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay)
+        this.wakeRetry = () => {
+          clearTimeout(t)
+          resolve()
+        }
+      })
+    }
+    await this.stopped
+  }
+
+  /** Stops taking jobs, kills running ones, and disconnects. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    this.transition('draining')
+    for (const lease of this.executor.leases()) this.executor.cancel(lease, 'worker stopping')
+    for (let i = 0; i < 50 && this.executor.busy > 0; i++) await Bun.sleep(100)
+    this.transition('stopped')
+    this.stopHeartbeat()
+    this.socket?.close(CloseCode.normal, 'worker stopping')
+    this.wakeRetry?.()
+    this.resolveStopped()
+  }
+
+  private transition(next: AgentState): void {
+    if (next === this.state) return
+    this.opts.log(`worker ${this.state} -> ${next}`)
+    this.state = next
+  }
+
+  private async connectOnce(refresh: boolean): Promise<'was-ready' | 'unauthorized' | 'failed'> {
+    let token: string
+    try {
+      token = await this.opts.token(refresh)
+    } catch (err) {
+      if (err instanceof GridError && !err.retryable) this.fatal = err
+      else this.opts.log(describe(err))
+      return 'failed'
+    }
+    return new Promise((resolve) => {
+      let wasReady = false
+      let opened = false
+      // Bun's WebSocket takes headers, so the upgrade itself is authenticated.
+      const ws = new WebSocket(this.opts.addr.wsUrl, { headers: { authorization: `Bearer ${token}` } })
+      this.socket = ws
+      ws.onopen = () => {
+        opened = true
+        this.transition('authenticating')
+        this.sendNow({
+          type: 'hello',
+          v: PROTOCOL_VERSION,
+          workerId: this.opts.workerId,
+          name: this.opts.name,
+          version: VERSION,
+          slots: this.opts.slots,
+          cpus: this.opts.engine.cpus,
+          memoryBytes: this.opts.engine.memoryBytes,
+          docker: this.opts.engine.version,
+          running: this.executor.leases(),
+        })
+      }
+      ws.onmessage = (ev) => {
+        const parsed = parseFrame(CoordinatorMessage, ev.data as string)
+        if (!parsed.ok) {
+          this.opts.log(`ignoring a message the coordinator sent: ${parsed.error}`)
+          return
+        }
+        if (parsed.msg.type === 'welcome') wasReady = true
+        this.onMessage(parsed.msg)
+      }
+      ws.onclose = (ev) => {
+        this.stopHeartbeat()
+        if (this.socket === ws) this.socket = undefined
+        if (this.state === 'stopped') return resolve('was-ready')
+        if (!opened) {
+          this.opts.log(
+            `cannot connect to the coordinator at ${this.opts.addr.wsUrl}: connection failed (is 'gridx serve' running there, and is the port open?)`,
+          )
+          // An upgrade refused with 401 looks like any failed connection; ask for a fresh token next time.
+          return resolve('unauthorized')
+        }
+        this.opts.log(`connection to the coordinator closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`)
+        resolve(wasReady ? 'was-ready' : 'failed')
+      }
+      ws.onerror = () => undefined
+    })
+  }
+
+  private onMessage(msg: CoordinatorMessage): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.transition('ready')
+        this.startHeartbeat(msg.heartbeatMs)
+        for (const m of this.unacked.values()) this.sendNow(m)
+        this.opts.log(`connected to ${this.opts.addr.httpUrl} as worker ${this.opts.name}; waiting for jobs`)
+        this.resolveReady()
+        return
+      case 'job.assign':
+        if (this.state !== 'ready') {
+          return // not taking work; the lease will expire and the job goes to another worker
+        }
+        this.opts.log(
+          `job ${msg.job.jobId} (attempt ${msg.job.attempt}): ${msg.job.image} ${msg.job.script?.name ?? msg.job.command.join(' ')}`,
+        )
+        void this.executor.run(msg.job)
+        return
+      case 'job.cancel':
+        return this.executor.cancel(msg.lease, msg.reason)
+      case 'job.ack':
+        this.unacked.delete(key(msg.lease))
+        return
+      case 'error':
+        this.opts.log(`coordinator says: ${msg.code}: ${msg.message}`)
+        return
+    }
+  }
+
+  private report(msg: Extract<WorkerMessage, { type: 'job.started' | 'job.output' | 'job.result' }>): void {
+    if (msg.type === 'job.result') {
+      this.unacked.set(key(msg.lease), msg)
+      this.opts.log(
+        `job ${msg.lease.jobId}: ${msg.outcome}${msg.exitCode === null ? '' : ` (exit ${msg.exitCode})`}${msg.error ? `: ${msg.error}` : ''}`,
+      )
+    }
+    this.sendNow(msg)
+  }
+
+  private sendNow(msg: WorkerMessage): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(msg))
+  }
+
+  private startHeartbeat(ms: number): void {
+    this.stopHeartbeat()
+    this.heartbeat = setInterval(
+      () => this.sendNow({ type: 'heartbeat', running: this.executor.leases() }),
+      ms,
+    )
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.heartbeat = undefined
+  }
+}
+
+function key(lease: LeaseRef): string {
+  return `${lease.jobId}#${lease.attempt}`
+}
