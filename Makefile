@@ -1,5 +1,5 @@
 BUN := node_modules/.bin/bun
-SRC := $(shell find src -type f) package.json
+SRC := $(shell find src -type f) package.json Makefile
 
 .PHONY: all build deps docker images demo test check typecheck lint format bench clean
 
@@ -12,7 +12,7 @@ node_modules/.installed: package.json package-lock.json
 deps: node_modules/.installed
 
 dist/gridx: node_modules/.installed $(SRC)
-	$(BUN) build --compile --minify --sourcemap src/main.ts --outfile dist/gridx
+	$(BUN) build --compile --minify --bytecode --format=esm --sourcemap src/main.ts --outfile dist/gridx
 
 build: dist/gridx
 

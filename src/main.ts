@@ -51,4 +51,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exit(await main(hideBin(process.argv)))
+// No top-level await: the binary is compiled to bytecode for a fast start.
+void main(hideBin(process.argv)).then((code) => process.exit(code))

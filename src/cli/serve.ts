@@ -1,7 +1,6 @@
 import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { loadConfig } from '../config'
-import { startCoordinator } from '../coordinator/server'
 import { parseDuration } from '../protocol/units'
 import { note } from './options'
 
@@ -28,6 +27,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const host = flags.host ?? config.file.host ?? '0.0.0.0'
   const leaseMs = flags.leaseTimeout ? parseDuration(flags.leaseTimeout, '--lease-timeout') : undefined
   const heartbeatMs = flags.heartbeat ? parseDuration(flags.heartbeat, '--heartbeat') : undefined
+  const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
     host,
     httpPort: config.httpPort,

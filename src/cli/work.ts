@@ -3,10 +3,9 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { dockerEnv } from '../config'
-import { newId } from '../coordinator/lifecycle'
+import { newId } from '../protocol/ids'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
-import { connectDocker, dockerCandidates } from '../worker/docker'
 import { formatBytes } from '../protocol/units'
 import { connectionOptions, credentialOptions, note } from './options'
 import { credentials, loginAndSave, openSession } from './session'
@@ -55,6 +54,8 @@ export async function work(flags: Flags, until: Promise<string> = stopSignal()):
   const saved = s.creds.get(s.api.addr.httpUrl)
   const creds = given || !saved ? await credentials(s.config) : undefined
   if (creds) await loginAndSave(s, creds)
+  // dockerode is heavy to load; only `gridx work` pays for it.
+  const { connectDocker, dockerCandidates } = await import('../worker/docker')
   const runtime = await connectDocker(dockerCandidates(dockerEnv()))
   const engine = await runtime.info()
   const id = workerId(s.config.home, name)

@@ -87,8 +87,18 @@ export class ApiClient {
     if (!res.body) return
     const decoder = new TextDecoder()
     let buffered = ''
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true })
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>
+      try {
+        chunk = await reader.read()
+      } catch (err) {
+        if (signal?.aborted) throw err
+        // The coordinator went away mid-stream (restart, network): a caller may resume.
+        throw networkError(err, this.addr, this.addr.httpPort)
+      }
+      if (chunk.done) return
+      buffered += decoder.decode(chunk.value, { stream: true })
       let nl: number
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl)

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
 import type { Credentials, Session } from '../protocol/api'
-import { newId } from './lifecycle'
+import { newId } from '../protocol/ids'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
 

@@ -2,6 +2,7 @@ import type { JobRow, UserRow } from '../db/schema'
 import { GridError } from '../errors'
 import { isFinal, type JobView, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
+import { newId } from '../protocol/ids'
 import type { JobEvents } from './events'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
@@ -13,13 +14,6 @@ type Output = Extract<WorkerMessage, { type: 'job.output' }>
 export interface WorkerLink {
   send(workerId: string, msg: { type: 'job.cancel'; lease: LeaseRef; reason: string }): boolean
   release(workerId: string | null, jobId: string): void
-}
-
-/** A random id that people can type: 12 characters of lowercase base32. */
-export function newId(): string {
-  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
-  const bytes = crypto.getRandomValues(new Uint8Array(12))
-  return Array.from(bytes, (b) => alphabet[b % 32]).join('')
 }
 
 /** Every job transition: submit, start, output, result, cancel, lease expiry. */

@@ -49,6 +49,9 @@ export class Agent {
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private readonly executor: Executor
   private readonly unacked = new Map<string, WorkerMessage>()
+  /** Reports made while disconnected, sent in order once welcomed again (bounded). */
+  private outbox: WorkerMessage[] = []
+  private outboxBytes = 0
   private readonly stopped: Promise<void>
   private resolveStopped!: () => void
   private wakeRetry: (() => void) | undefined
@@ -155,6 +158,7 @@ export class Agent {
         this.stopHeartbeat()
         if (this.socket === ws) this.socket = undefined
         if (this.state === 'stopped') return resolve('was-ready')
+        if (this.state !== 'draining') this.transition('connecting')
         if (!opened) {
           this.opts.log(
             `cannot connect to the coordinator at ${this.opts.addr.wsUrl}: connection failed (is 'gridx serve' running there, and is the port open?)`,
@@ -174,6 +178,9 @@ export class Agent {
       case 'welcome':
         this.transition('ready')
         this.startHeartbeat(msg.heartbeatMs)
+        for (const m of this.outbox) this.sendNow(m)
+        this.outbox = []
+        this.outboxBytes = 0
         for (const m of this.unacked.values()) this.sendNow(m)
         this.opts.log(`connected to ${this.opts.addr.httpUrl} as worker ${this.opts.name}; waiting for jobs`)
         this.resolveReady()
@@ -205,7 +212,13 @@ export class Agent {
         `job ${msg.lease.jobId}: ${msg.outcome}${msg.exitCode === null ? '' : ` (exit ${msg.exitCode})`}${msg.error ? `: ${msg.error}` : ''}`,
       )
     }
-    this.sendNow(msg)
+    if (this.state === 'ready') return this.sendNow(msg)
+    if (msg.type === 'job.result') return // kept in unacked, resent after the next welcome
+    // Output made while the coordinator is away is kept for it, up to a bound; seq numbers make resending safe.
+    const size = msg.type === 'job.output' ? msg.dataBase64.length : 100
+    if (this.outboxBytes + size > OUTBOX_BYTES) return
+    this.outbox.push(msg)
+    this.outboxBytes += size
   }
 
   private sendNow(msg: WorkerMessage): void {
@@ -225,6 +238,9 @@ export class Agent {
     this.heartbeat = undefined
   }
 }
+
+/** Output kept while disconnected, at most. */
+const OUTBOX_BYTES = 16 * 1024 * 1024
 
 function key(lease: LeaseRef): string {
   return `${lease.jobId}#${lease.attempt}`

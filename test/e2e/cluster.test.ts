@@ -77,6 +77,21 @@ describe('several workers', () => {
     expect(r.stdout).toBe('after restart\n')
   })
 
+  test('an attached submit keeps streaming across a coordinator restart', async () => {
+    grid = await startGrid()
+    const alice = await grid.user('alice')
+    await grid.worker(alice, 'w1')
+    const run = gridx(
+      ['submit', '--image', BB_IMAGE, '--', 'sh', '-c', 'echo before; sleep 3; echo after; exit 5'],
+      alice,
+    )
+    await Bun.sleep(1500)
+    await grid.restart()
+    const r = await run
+    expect(r.stdout).toBe('before\nafter\n')
+    expect(r.code).toBe(5)
+  })
+
   test('a job queued while no worker is connected runs once one connects', async () => {
     grid = await startGrid()
     const alice = await grid.user('alice')
