@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { CommandModule } from 'yargs'
+import type { ApiClient } from '../client/api'
 import { GridError } from '../errors'
 import { LIMITS, type SubmitJob } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
@@ -64,6 +65,21 @@ export function buildJob(flags: Flags): SubmitJob {
   }
 }
 
+/** Says up front when no connected worker can take the job, so a wait is not a mystery. */
+async function explainWait(api: ApiClient, cpus: number, memoryBytes: number): Promise<void> {
+  const workers = await api.workers().catch(() => undefined)
+  if (!workers) return
+  if (workers.length === 0) {
+    note(
+      "gridx: no worker is connected right now; the job starts when one connects ('gridx work' on any machine)",
+    )
+  } else if (!workers.some((w) => w.cpus >= cpus && w.memoryBytes >= memoryBytes)) {
+    note(
+      `gridx: no connected worker has ${cpus} CPUs and ${formatBytes(memoryBytes)}; the job waits for one that does (lower --cpus / --memory to run now)`,
+    )
+  }
+}
+
 /** `gridx submit`: send a job, stream its output live, return its exit code. */
 export async function submit(flags: Flags): Promise<number> {
   const job = buildJob(flags)
@@ -78,6 +94,7 @@ export async function submit(flags: Flags): Promise<number> {
       `gridx: job ${created.id} queued (${created.image}, ${created.cpus} CPU, ${formatBytes(created.memoryBytes)}, timeout ${formatDuration(created.timeoutMs)})`,
     )
   }
+  if (!flags.quiet) await explainWait(s.api, created.cpus, created.memoryBytes)
   const ctrlC = new AbortController()
   const onInt = () => ctrlC.abort()
   process.once('SIGINT', onInt)
