@@ -48,10 +48,15 @@ export interface Config {
 type Env = Record<string, string | undefined>
 
 function port(value: string | number | undefined, name: string): number | undefined {
-  if (value === undefined || value === '') return undefined
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new GridError('bad_port', `${name} '${value}' is not a port: use a number from 1 to 65535`)
+  if (value === undefined) return undefined
+  const text = String(value).trim()
+  if (text === '') return undefined
+  const n = Number(text)
+  if (!/^\d{1,5}$/.test(text) || n > 65535) {
+    throw new GridError(
+      'bad_port',
+      `${name} '${value}' is not a port: use a number from 1 to 65535 (0 picks any free port)`,
+    )
   }
   return n
 }

@@ -2,6 +2,7 @@
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { accountCommands } from './cli/account'
+import { creditsCommand } from './cli/credits'
 import { jobCommands } from './cli/jobs'
 import { serveCommand } from './cli/serve'
 import { submitCommand } from './cli/submit'
@@ -24,9 +25,10 @@ async function main(argv: string[]): Promise<number> {
       .command(submitCommand(setExit))
       .command(accountCommands(setExit))
       .command(jobCommands(setExit))
+      .command(creditsCommand(setExit))
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, register, login',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, register, login',
       )
       .strict()
       .version(VERSION)

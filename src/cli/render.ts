@@ -1,6 +1,7 @@
 import type { ApiClient } from '../client/api'
 import { describe, GridError } from '../errors'
 import type { JobView } from '../protocol/api'
+import { formatCredits } from '../protocol/credits'
 import { formatBytes, formatDuration } from '../protocol/units'
 import { note } from './options'
 
@@ -41,6 +42,9 @@ export function summary(job: JobView): string {
     `  worker   ${job.worker ?? '-'} (attempt ${job.attempt})`,
     `  created  ${job.createdAt}${job.startedAt ? `, started ${job.startedAt}` : ''}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
   ]
+  lines.push(
+    `  credits  ${job.costMc === null ? `up to ${formatCredits(job.maxCostMc)} held in escrow` : `${formatCredits(job.costMc)} paid (of ${formatCredits(job.maxCostMc)} escrowed)`}`,
+  )
   if (job.error) lines.push(`  note     ${job.error}`)
   return lines.join('\n')
 }

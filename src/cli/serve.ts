@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { loadConfig } from '../config'
+import { formatCredits, parseCredits } from '../protocol/credits'
+import { GridError } from '../errors'
 import { parseDuration } from '../protocol/units'
 import { note } from './options'
 
@@ -11,6 +13,9 @@ type Flags = {
   dataDir?: string
   leaseTimeout?: string
   heartbeat?: string
+  grant?: string
+  price?: string
+  admin?: string[]
 }
 
 /** Resolves when the process is asked to stop. */
@@ -27,6 +32,20 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const host = flags.host ?? config.file.host ?? '0.0.0.0'
   const leaseMs = flags.leaseTimeout ? parseDuration(flags.leaseTimeout, '--lease-timeout') : undefined
   const heartbeatMs = flags.heartbeat ? parseDuration(flags.heartbeat, '--heartbeat') : undefined
+  const grant = flags.grant === undefined ? undefined : parseCredits(flags.grant)
+  if (flags.grant !== undefined && grant === undefined) {
+    throw new GridError(
+      'bad_amount',
+      `--grant '${flags.grant}' is not an amount of credits: use a number such as 100 or 2.5`,
+    )
+  }
+  const price = flags.price === undefined ? undefined : parseCredits(flags.price)
+  if (flags.price !== undefined && !price) {
+    throw new GridError(
+      'bad_amount',
+      `--price '${flags.price}' is not a price: use credits per CPU-minute, such as 1 or 0.5`,
+    )
+  }
   const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
     host,
@@ -36,10 +55,17 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
+      ...(grant === undefined ? {} : { signupGrantMc: grant }),
+      ...(price ? { price: { mcPerCpuMinute: price } } : {}),
+      admins: flags.admin ?? [],
     },
   })
   note(
     `gridx coordinator listening: API http://${host}:${c.httpPort} (GET /health), workers ws://${host}:${c.wsPort}/ws/worker, data in ${dataDir}`,
+  )
+  const settings = c.settings
+  note(
+    `credits: new accounts get ${formatCredits(settings.signupGrantMc)}; compute costs ${formatCredits(settings.price.mcPerCpuMinute)} per CPU-minute`,
   )
   if (host === '127.0.0.1' || host === 'localhost' || host === '::1') {
     note('note: bound to loopback only; workers on other machines cannot connect (use --host 0.0.0.0)')
@@ -76,6 +102,13 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           describe: 'how long a job lease lives without heartbeats (default 30s)',
         })
         .option('heartbeat', { type: 'string', describe: 'how often workers heartbeat (default 5s)' })
+        .option('grant', { type: 'string', describe: 'credits a new account starts with (default 100)' })
+        .option('price', { type: 'string', describe: 'credits per CPU-minute of compute (default 1)' })
+        .option('admin', {
+          type: 'string',
+          array: true,
+          describe: 'operator account(s) besides the first registered',
+        })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
         .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', ''),
     handler: async (a) => setExit(await serve(a)),

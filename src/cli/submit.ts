@@ -3,6 +3,7 @@ import { basename } from 'node:path'
 import type { CommandModule } from 'yargs'
 import type { ApiClient } from '../client/api'
 import { GridError } from '../errors'
+import { formatCredits } from '../protocol/credits'
 import { LIMITS, type SubmitJob } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
@@ -91,7 +92,7 @@ export async function submit(flags: Flags): Promise<number> {
   }
   if (!flags.quiet) {
     note(
-      `gridx: job ${created.id} queued (${created.image}, ${created.cpus} CPU, ${formatBytes(created.memoryBytes)}, timeout ${formatDuration(created.timeoutMs)})`,
+      `gridx: job ${created.id} queued (${created.image}, ${created.cpus} CPU, ${formatBytes(created.memoryBytes)}, timeout ${formatDuration(created.timeoutMs)}); it may cost up to ${formatCredits(created.maxCostMc)} credits`,
     )
   }
   if (!flags.quiet) await explainWait(s.api, created.cpus, created.memoryBytes)
@@ -113,6 +114,11 @@ export async function submit(flags: Flags): Promise<number> {
     if (flags.json) out(JSON.stringify(ended))
     const line = endingLine(ended)
     if (line) note(`gridx: ${line}`)
+    if (!flags.quiet && ended.costMc !== null) {
+      note(
+        `gridx: job ${ended.id} cost ${formatCredits(ended.costMc)} credits (${formatCredits(ended.maxCostMc - ended.costMc)} of the escrow returned)`,
+      )
+    }
     return exitCodeOf(ended)
   } finally {
     process.off('SIGINT', onInt)

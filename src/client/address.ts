@@ -39,6 +39,13 @@ export function parseCoordinator(
     const colons = (raw.match(/:/g) ?? []).length
     text = colons > 1 && !raw.startsWith('[') ? `http://[${raw}]` : `http://${raw}`
   }
+  // Check the port before URL parsing, which would only say "invalid URL" for h:99999.
+  const authorityText = (text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0] ?? '').replace(/^.*@/, '')
+  const portPart = /:([^:\]]*)$/.exec(authorityText.replace(/^\[[^\]]*\]/, ''))?.[1]
+  if (portPart !== undefined && !/^\d{1,5}$/.test(portPart)) throw bad(input, 'the port must be 1-65535')
+  if (portPart !== undefined && (Number(portPart) < 1 || Number(portPart) > 65535)) {
+    throw bad(input, 'the port must be 1-65535')
+  }
   let url: URL
   try {
     url = new URL(text)
@@ -70,7 +77,8 @@ export function parseCoordinator(
     // An https/wss URL without a port means the standard port, as a reverse proxy serves it.
     httpPort = wsPort = 443
   }
-  const path = url.pathname.replace(/\/+$/, '')
+  // A worker URL may name the socket path itself; both URLs are built from the base path.
+  const path = url.pathname.replace(/\/+$/, '').replace(/\/ws\/worker$/, '')
   const h = isV6 ? host : host.replace(/\.$/, '')
   return {
     input,

@@ -1,5 +1,7 @@
 import { GridError } from '../errors'
 import {
+  AuditView,
+  CreditsView,
   ErrorBody,
   Health,
   JobView,
@@ -7,6 +9,7 @@ import {
   Session,
   WorkerView,
   type Credentials,
+  type GrantRequest,
   type SubmitJob,
 } from '../protocol/api'
 import type { z } from 'zod'
@@ -68,6 +71,22 @@ export class ApiClient {
   /** Cancels one of the caller's jobs. */
   cancel(id: string): Promise<JobView> {
     return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, JobView)
+  }
+
+  /** Balance, escrow and a page of history (older pages with `before`). */
+  credits(limit = 20, before?: number): Promise<CreditsView> {
+    const q = `limit=${limit}${before === undefined ? '' : `&before=${before}`}`
+    return this.call('GET', `/api/credits?${q}`, CreditsView)
+  }
+
+  /** Mints credits to a user (operators only). */
+  async grant(req: GrantRequest): Promise<void> {
+    await this.call('POST', '/api/credits/grant', undefined, req)
+  }
+
+  /** The ledger invariant (operators only). */
+  audit(): Promise<AuditView> {
+    return this.call('GET', '/api/credits/audit', AuditView)
   }
 
   /** Connected workers. */

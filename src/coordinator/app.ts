@@ -1,6 +1,5 @@
 import { Hono } from 'hono'
 import { stream } from 'hono/streaming'
-import type { z } from 'zod'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
 import { Credentials, type Health, isFinal, type OutputEvent, SubmitJob } from '../protocol/api'
@@ -12,6 +11,8 @@ import { jobView, type Lifecycle } from './lifecycle'
 import type { Scheduler } from './scheduler'
 import type { Clock } from './settings'
 import type { Store } from './store'
+import { creditRoutes } from './credits-routes'
+import { parseBody } from './validate'
 
 /** What the routes need, built once at start-up. */
 export interface AppDeps {
@@ -26,22 +27,6 @@ export interface AppDeps {
 }
 
 type Env = { Variables: { user: UserRow } }
-
-async function body<T extends z.ZodType>(req: Request, schema: T): Promise<z.infer<T>> {
-  let json: unknown
-  try {
-    json = await req.json()
-  } catch {
-    throw new GridError('bad_request', 'the request body must be JSON')
-  }
-  const r = schema.safeParse(json)
-  if (!r.success) {
-    const issue = r.error.issues[0]
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-    throw new GridError('bad_request', `${where}${issue?.message ?? 'invalid request'}`)
-  }
-  return r.data
-}
 
 /** The HTTP API of the coordinator. */
 export function createApp(deps: AppDeps): Hono<Env> {
@@ -80,10 +65,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
   })
 
   app.post('/api/auth/register', async (c) => {
-    const user = await auth.register(await body(c.req.raw, Credentials))
+    const user = await auth.register(await parseBody(c.req.raw, Credentials))
     return c.json({ user: user.name }, 201)
   })
-  app.post('/api/auth/login', async (c) => c.json(await auth.login(await body(c.req.raw, Credentials))))
+  app.post('/api/auth/login', async (c) => c.json(await auth.login(await parseBody(c.req.raw, Credentials))))
 
   app.use('/api/*', async (c, next) => {
     c.set('user', auth.authenticate(c.req.header('authorization')))
@@ -96,16 +81,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   })
   app.get('/api/me', (c) => c.json({ user: c.get('user').name }))
   app.get('/api/workers', (c) => c.json(hub.views()))
+  app.route('/api/credits', creditRoutes({ store, clock }))
 
   app.post('/api/jobs', async (c) => {
     const user = c.get('user')
-    const job = lifecycle.submit(user, await body(c.req.raw, SubmitJob))
+    const job = lifecycle.submit(user, await parseBody(c.req.raw, SubmitJob))
     deps.scheduler.wake()
     return c.json(view(job, user), 201)
   })
   app.get('/api/jobs', (c) => {
     const user = c.get('user')
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 50) || 50, 1), 1000)
+    const limitText = c.req.query('limit')
+    const limit = Math.min(Math.max(limitText === undefined ? 50 : Number(limitText) || 1, 1), 1000)
     return c.json(store.jobsOf(user.id, limit).map((j) => view(j, user)))
   })
   app.get('/api/jobs/:id', (c) => {

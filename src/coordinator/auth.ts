@@ -27,8 +27,16 @@ export class Auth {
 
   /** Creates an account with an argon2id password hash. */
   async register(creds: Credentials): Promise<UserRow> {
+    if (this.store.userByName(creds.user)) {
+      throw new GridError('user_exists', `user '${creds.user}' already exists: log in instead`, {
+        status: 409,
+      })
+    }
     const passwordHash = await Bun.password.hash(creds.password, { algorithm: 'argon2id' })
-    return this.store.createUser({ id: newId(), name: creds.user, passwordHash, createdAt: this.clock.now() })
+    return this.store.createUser(
+      { id: newId(), name: creds.user, passwordHash, createdAt: this.clock.now() },
+      { grant: this.settings.signupGrantMc, admins: this.settings.admins },
+    )
   }
 
   /** Checks a password and issues a fresh token. */

@@ -1,9 +1,10 @@
 import type { JobRow, UserRow } from '../db/schema'
-import { GridError } from '../errors'
+import { assertNever, GridError } from '../errors'
 import { isFinal, type JobView, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
 import type { JobEvents } from './events'
+import { costOf } from './pricing'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
 
@@ -28,7 +29,7 @@ export class Lifecycle {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Queues a validated submission for its owner. */
+  /** Queues a validated submission for its owner, escrowing its maximum cost (402 if unaffordable). */
   submit(owner: UserRow, req: SubmitJob): JobRow {
     const script = req.script ? Buffer.from(req.script.contentBase64, 'base64') : null
     return this.store.createJob({
@@ -43,6 +44,7 @@ export class Lifecycle {
       cpus: req.cpus,
       memoryBytes: req.memoryBytes,
       maxAttempts: 3,
+      maxCost: costOf(req.cpus, req.timeoutMs, this.settings.price),
       createdAt: this.clock.now(),
     })
   }
@@ -71,76 +73,58 @@ export class Lifecycle {
   /** Stores and fans out a chunk of output; stops the job when it passes the cap. */
   output(workerId: string, msg: Output): void {
     const data = Buffer.from(msg.dataBase64, 'base64')
-    const r = this.store.appendOutput(
-      msg.lease,
-      workerId,
-      { seq: msg.seq, stream: msg.stream, data },
-      this.settings.outputCapBytes,
-    )
+    const chunk = { seq: msg.seq, stream: msg.stream, data }
+    const r = this.store.appendOutput(msg.lease, workerId, chunk, this.settings.outputCapBytes)
     if (r === 'ok') {
-      this.events.publish(msg.lease.jobId, {
-        type: 'output',
-        attempt: msg.lease.attempt,
-        seq: msg.seq,
-        stream: msg.stream,
-        data,
-      })
+      const { jobId, attempt } = msg.lease
+      this.events.publish(jobId, { type: 'output', attempt, seq: msg.seq, stream: msg.stream, data })
     } else if (r === 'capped') {
       const cap = this.settings.outputCapBytes
+      const at = this.clock.now()
       this.end(msg.lease, workerId, {
         state: 'failed',
         exitCode: null,
         outcome: 'output_limit',
         error: `the job wrote more than ${cap} bytes of output and was stopped`,
-        at: this.clock.now(),
+        at,
+        cost: this.usedSoFar(msg.lease.jobId, at),
       })
       this.link?.send(workerId, { type: 'job.cancel', lease: msg.lease, reason: 'output limit' })
     }
   }
 
-  /** A worker reports how an attempt ended. Repeats and stale reports change nothing. */
+  /**
+   * A worker reports how an attempt ended. Repeats and stale reports change nothing. Compute
+   * the job used is paid for, whatever its exit; a failure of the platform costs nothing.
+   */
   result(workerId: string, msg: Result): void {
     const at = this.clock.now()
+    const job = this.store.job(msg.lease.jobId)
+    if (!job) return
+    const cost = costOf(job.cpus, Math.min(msg.durationMs, job.timeoutMs), this.settings.price)
+    const base = { exitCode: msg.exitCode, error: msg.error, at, cost }
     switch (msg.outcome) {
-      case 'exited': {
-        const ok = msg.exitCode === 0
-        this.end(msg.lease, workerId, {
-          state: ok ? 'succeeded' : 'failed',
-          exitCode: msg.exitCode,
+      case 'exited':
+        return this.end(msg.lease, workerId, {
+          ...base,
+          state: msg.exitCode === 0 ? 'succeeded' : 'failed',
           outcome: 'exited',
-          error: null,
-          at,
         })
-        return
-      }
       case 'timeout':
-        this.end(msg.lease, workerId, {
-          state: 'failed',
-          exitCode: msg.exitCode,
-          outcome: 'timeout',
-          error: msg.error,
-          at,
-        })
-        return
+        return this.end(msg.lease, workerId, { ...base, state: 'failed', outcome: 'timeout' })
       case 'cancelled':
-        this.end(msg.lease, workerId, {
-          state: 'cancelled',
-          exitCode: msg.exitCode,
-          outcome: 'cancelled',
-          error: msg.error,
-          at,
-        })
-        return
+        return this.end(msg.lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
       case 'error':
-        if (msg.retryable) return this.retry(msg.lease, msg.error ?? 'worker error')
-        this.end(msg.lease, workerId, {
-          state: 'failed',
+        if (msg.retryable) return this.retry(msg.lease, msg.error ?? 'worker error', workerId)
+        return this.end(msg.lease, workerId, {
+          ...base,
           exitCode: null,
+          state: 'failed',
           outcome: 'error',
-          error: msg.error,
-          at,
+          cost: 0,
         })
-        return
+      default:
+        return assertNever(msg.outcome)
     }
   }
 
@@ -148,7 +132,10 @@ export class Lifecycle {
   cancel(owner: UserRow, id: string): JobRow {
     const job = this.ownJob(owner, id)
     if (isFinal(job.state)) return job
-    const before = this.store.cancel(id, this.clock.now())
+    const now = this.clock.now()
+    const before = this.store.cancel(id, now, (j) =>
+      costOf(j.cpus, Math.min(now - (j.startedAt ?? now), j.timeoutMs), this.settings.price),
+    )
     if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
       this.link?.release(before.workerId, id)
       this.link?.send(before.workerId, {
@@ -159,6 +146,12 @@ export class Lifecycle {
     }
     this.events.publish(id, { type: 'end' })
     return this.store.job(id)!
+  }
+
+  private usedSoFar(jobId: string, now: number): number {
+    const job = this.store.job(jobId)
+    if (!job?.startedAt) return 0
+    return costOf(job.cpus, Math.min(now - job.startedAt, job.timeoutMs), this.settings.price)
   }
 
   /** Requeues every attempt whose lease ran out, and tells its holder to stop. */
@@ -173,8 +166,8 @@ export class Lifecycle {
     return expired.length
   }
 
-  private retry(lease: LeaseRef, reason: string): void {
-    const r = this.store.requeue(lease, reason, this.clock.now())
+  private retry(lease: LeaseRef, reason: string, workerId?: string): void {
+    const r = this.store.requeue(lease, reason, this.clock.now(), workerId)
     if (r === 'stale') return
     this.log(
       `job ${lease.jobId} attempt ${lease.attempt}: ${reason}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
@@ -218,6 +211,8 @@ export function jobView(job: JobRow, ownerName: string, workerName: string | nul
     exitCode: job.exitCode,
     outcome: job.outcome,
     error: job.error,
+    maxCostMc: job.maxCost,
+    costMc: job.cost,
     createdAt: new Date(job.createdAt).toISOString(),
     startedAt: iso(job.startedAt),
     finishedAt: iso(job.finishedAt),

@@ -27,6 +27,7 @@ export interface Coordinator {
   wsPort: number
   store: Store
   hub: Hub
+  settings: Settings
   /** Stops accepting, closes worker sockets and the database. */
   stop(): Promise<void>
 }
@@ -121,6 +122,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     wsPort: ws.port ?? opts.wsPort,
     store,
     hub,
+    settings,
     async stop() {
       clearInterval(sweeper)
       hub.closeAll()

@@ -1,5 +1,14 @@
-/** Tunables of a coordinator, all in milliseconds or bytes. */
+import { MC_PER_CREDIT } from '../protocol/credits'
+import { DEFAULT_PRICE, type Price } from './pricing'
+
+/** Tunables of a coordinator: durations in milliseconds, sizes in bytes, credits in millicredits. */
 export interface Settings {
+  /** Price of compute. */
+  price: Price
+  /** Credits a new account starts with. */
+  signupGrantMc: number
+  /** Accounts that are operators besides the first one registered. */
+  admins: readonly string[]
   /** How long a lease lives without a heartbeat renewing it. */
   leaseMs: number
   /** How often workers are asked to heartbeat. */
@@ -16,6 +25,9 @@ export interface Settings {
 
 /** Defaults for a coordinator. */
 export const DEFAULT_SETTINGS: Settings = {
+  price: DEFAULT_PRICE,
+  signupGrantMc: 100 * MC_PER_CREDIT,
+  admins: [],
   leaseMs: 30_000,
   heartbeatMs: 5_000,
   silentMs: 20_000,

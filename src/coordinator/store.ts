@@ -7,6 +7,7 @@ import { migrate } from '../db/migrate'
 import * as schema from '../db/schema'
 import type { JobRow, UserRow, WorkerRow } from '../db/schema'
 import { GridError } from '../errors'
+import * as ledger from './ledger'
 import type { LeaseRef } from '../protocol/worker'
 
 const { users, tokens, workers, jobs, jobOutput } = schema
@@ -25,6 +26,7 @@ export type NewJob = Omit<
   | 'outputBytes'
   | 'startedAt'
   | 'finishedAt'
+  | 'cost'
 >
 
 /** How a job attempt ended, as written to its row. */
@@ -34,6 +36,8 @@ export interface Ending {
   outcome: string
   error: string | null
   at: number
+  /** Millicredits owed to the worker's owner for compute used (0 when the platform failed). */
+  cost: number
 }
 
 /** One stored chunk of a job's output. */
@@ -67,13 +71,62 @@ export class Store {
     this.sqlite.close()
   }
 
-  /** Creates an account; a taken name is a 409. */
-  createUser(row: UserRow): UserRow {
-    const taken = this.db.select({ id: users.id }).from(users).where(eq(users.name, row.name)).get()
-    if (taken)
-      throw new GridError('user_exists', `user '${row.name}' already exists: log in instead`, { status: 409 })
-    this.db.insert(users).values(row).run()
-    return row
+  /** Creates an account with its ledger accounts and starting grant; the first user is the admin. */
+  createUser(row: Omit<UserRow, 'isAdmin'>, opts: { grant: number; admins?: readonly string[] }): UserRow {
+    return this.db.transaction((tx) => {
+      const taken = tx.select({ id: users.id }).from(users).where(eq(users.name, row.name)).get()
+      if (taken) {
+        throw new GridError('user_exists', `user '${row.name}' already exists: log in instead`, {
+          status: 409,
+        })
+      }
+      const first = !tx.select({ id: users.id }).from(users).limit(1).get()
+      const user = { ...row, isAdmin: first || (opts.admins ?? []).includes(row.name) }
+      tx.insert(users).values(user).run()
+      ledger.openAccounts(tx, user.id)
+      ledger.transfer(tx, {
+        id: `grant:${user.id}:signup`,
+        kind: 'grant',
+        from: ledger.MINT,
+        to: ledger.userAccount(user.id),
+        amount: opts.grant,
+        jobId: null,
+        memo: 'welcome grant',
+        at: row.createdAt,
+      })
+      return user
+    })
+  }
+
+  /** Mints credits to a user (an operator's grant). */
+  grant(userName: string, amount: number, memo: string, at: number): void {
+    this.db.transaction((tx) => {
+      const user = tx.select().from(users).where(eq(users.name, userName)).get()
+      if (!user) throw new GridError('user_not_found', `no user '${userName}'`, { status: 404 })
+      ledger.transfer(tx, {
+        id: `grant:${user.id}:${crypto.randomUUID()}`,
+        kind: 'grant',
+        from: ledger.MINT,
+        to: ledger.userAccount(user.id),
+        amount,
+        jobId: null,
+        memo,
+        at,
+      })
+    })
+  }
+
+  /** A user's balance, escrow and newest history. */
+  credits(userId: string, limit: number, beforeSeq?: number) {
+    return this.db.transaction((tx) => ({
+      ...ledger.balances(tx, userId),
+      history: ledger.history(tx, userId, limit, beforeSeq),
+    }))
+  }
+
+  /** The ledger invariant, computed in one consistent read. */
+  audit(): ledger.Audit {
+    return this.db.transaction((tx) => ledger.audit(tx))
   }
 
   /** The account with this name, if any. */
@@ -117,13 +170,17 @@ export class Store {
     return row
   }
 
-  /** Queues a new job. */
+  /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
   createJob(job: NewJob): JobRow {
-    return this.db
-      .insert(jobs)
-      .values({ ...job, state: 'queued' })
-      .returning()
-      .get()
+    return this.db.transaction((tx) => {
+      const row = tx
+        .insert(jobs)
+        .values({ ...job, state: 'queued' })
+        .returning()
+        .get()
+      ledger.escrow(tx, row, job.createdAt)
+      return row
+    })
   }
 
   /** One job by id. */
@@ -195,7 +252,7 @@ export class Store {
     workerId: string,
     chunk: OutputChunk,
     capBytes: number,
-  ): 'ok' | 'stale' | 'capped' {
+  ): 'ok' | 'duplicate' | 'stale' | 'capped' {
     return this.db.transaction((tx) => {
       const job = tx
         .select({ outputBytes: jobs.outputBytes })
@@ -204,10 +261,14 @@ export class Store {
         .get()
       if (!job) return 'stale'
       if (job.outputBytes + chunk.data.length > capBytes) return 'capped'
-      tx.insert(jobOutput)
+      const inserted = tx
+        .insert(jobOutput)
         .values({ jobId: lease.jobId, attempt: lease.attempt, ...chunk })
         .onConflictDoNothing()
-        .run()
+        .returning({ seq: jobOutput.seq })
+        .all()
+      // A chunk resent after a reconnect is already stored: it must not count twice.
+      if (inserted.length === 0) return 'duplicate'
       tx.update(jobs)
         .set({ outputBytes: sql`${jobs.outputBytes} + ${chunk.data.length}` })
         .where(eq(jobs.id, lease.jobId))
@@ -226,29 +287,56 @@ export class Store {
       .all()
   }
 
-  /** Ends the current attempt held by a worker; false when it was stale or already ended. */
+  /** Ends the attempt a worker holds and settles its credits in the same transaction; false when stale or already ended. */
   finish(lease: LeaseRef, workerId: string, end: Ending): boolean {
-    const r = this.db
-      .update(jobs)
-      .set({ ...this.ending(end), leaseExpiresAt: null })
-      .where(this.heldBy(lease, workerId, ACTIVE))
-      .returning({ id: jobs.id })
-      .all()
-    return r.length === 1
+    return this.db.transaction((tx) => {
+      const row = tx
+        .update(jobs)
+        .set({ ...this.ending(end), leaseExpiresAt: null })
+        .where(this.heldBy(lease, workerId, ACTIVE))
+        .returning()
+        .get()
+      if (!row) return false
+      this.settle(tx, row, end.cost, end.at)
+      return true
+    })
   }
 
-  /** Cancels a job that has not ended; returns the row as it was, or undefined if already final. */
-  cancel(jobId: string, now: number): JobRow | undefined {
+  private settle(tx: ledger.Tx, job: JobRow, cost: number, at: number): void {
+    const payee = job.workerId
+      ? tx.select({ ownerId: workers.ownerId }).from(workers).where(eq(workers.id, job.workerId)).get()
+          ?.ownerId
+      : undefined
+    const paid = ledger.settle(tx, job, payee ?? null, payee ? cost : 0, at)
+    tx.update(jobs).set({ cost: paid }).where(eq(jobs.id, job.id)).run()
+  }
+
+  /**
+   * Cancels a job that has not ended and settles it: compute already used is paid (`costOf`
+   * the running time), a job that never ran costs nothing. Returns the row as it was, or
+   * undefined if it had already ended.
+   */
+  cancel(jobId: string, now: number, costOf: (job: JobRow) => number): JobRow | undefined {
     return this.db.transaction((tx) => {
       const before = tx.select().from(jobs).where(eq(jobs.id, jobId)).get()
       if (!before || !['queued', 'assigned', 'running'].includes(before.state)) return undefined
-      tx.update(jobs)
+      const row = tx
+        .update(jobs)
         .set({
-          ...this.ending({ state: 'cancelled', exitCode: null, outcome: 'cancelled', error: null, at: now }),
+          ...this.ending({
+            state: 'cancelled',
+            exitCode: null,
+            outcome: 'cancelled',
+            error: null,
+            at: now,
+            cost: 0,
+          }),
           leaseExpiresAt: null,
         })
         .where(and(eq(jobs.id, jobId), eq(jobs.attempt, before.attempt), inArray(jobs.state, [before.state])))
-        .run()
+        .returning()
+        .get()
+      if (row) this.settle(tx, row, before.state === 'running' ? costOf(before) : 0, now)
       return before
     })
   }
@@ -263,24 +351,42 @@ export class Store {
   }
 
   /** Puts an attempt back in the queue, or fails the job once it has used all its attempts. */
-  requeue(lease: LeaseRef, reason: string, now: number): 'queued' | 'failed' | 'stale' {
+  requeue(lease: LeaseRef, reason: string, now: number, workerId?: string): 'queued' | 'failed' | 'stale' {
     return this.db.transaction((tx) => {
+      // A worker's own report may only give back a lease it holds; expiry (no workerId) may take any.
+      const held = workerId === undefined ? undefined : eq(jobs.workerId, workerId)
       const job = tx
         .select()
         .from(jobs)
         .where(
-          and(eq(jobs.id, lease.jobId), eq(jobs.attempt, lease.attempt), inArray(jobs.state, [...ACTIVE])),
+          and(
+            eq(jobs.id, lease.jobId),
+            eq(jobs.attempt, lease.attempt),
+            inArray(jobs.state, [...ACTIVE]),
+            held,
+          ),
         )
         .get()
       if (!job) return 'stale'
       if (job.attempt >= job.maxAttempts) {
-        tx.update(jobs)
+        const row = tx
+          .update(jobs)
           .set({
-            ...this.ending({ state: 'failed', exitCode: null, outcome: 'lost', error: reason, at: now }),
+            ...this.ending({
+              state: 'failed',
+              exitCode: null,
+              outcome: 'lost',
+              error: reason,
+              at: now,
+              cost: 0,
+            }),
             leaseExpiresAt: null,
           })
           .where(eq(jobs.id, job.id))
-          .run()
+          .returning()
+          .get()
+        // The platform lost the job: it costs the submitter nothing.
+        if (row) this.settle(tx, row, 0, now)
         return 'failed'
       }
       tx.update(jobs)

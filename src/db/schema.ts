@@ -1,11 +1,12 @@
 import { sql } from 'drizzle-orm'
-import { blob, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 
 /** Accounts. Passwords are argon2id hashes. */
 export const users = sqliteTable('users', {
   id: text('id').primaryKey(),
   name: text('name').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
+  isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
   createdAt: integer('created_at').notNull(),
 })
 
@@ -61,6 +62,10 @@ export const jobs = sqliteTable(
     outcome: text('outcome'),
     error: text('error'),
     outputBytes: integer('output_bytes').notNull().default(0),
+    /** Millicredits escrowed at submission: requested CPUs x timeout x rate. */
+    maxCost: integer('max_cost').notNull().default(0),
+    /** Millicredits paid to the worker's owner when the job settled. */
+    cost: integer('cost'),
     createdAt: integer('created_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
@@ -88,9 +93,52 @@ export const jobOutput = sqliteTable(
   (t) => [primaryKey({ columns: [t.jobId, t.attempt, t.seq] })],
 )
 
+/**
+ * Ledger accounts: one `user:<id>` (spendable) and one `escrow:<id>` per user, and the single
+ * `mint` that grants come from. Only the mint may go negative; the database enforces it.
+ */
+export const accounts = sqliteTable(
+  'accounts',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['user', 'escrow', 'mint'] }).notNull(),
+    userId: text('user_id').references(() => users.id),
+    balance: integer('balance').notNull().default(0),
+  },
+  (t) => [check('balance_not_negative', sql`${t.kind} = 'mint' OR ${t.balance} >= 0`)],
+)
+
+/** Append-only double-entry transfers (a trigger refuses updates and deletes). */
+export const transfers = sqliteTable(
+  'transfers',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    /** Unique per (kind, job, attempt), so the same movement can never be made twice. */
+    id: text('id').notNull().unique(),
+    kind: text('kind', { enum: ['grant', 'escrow', 'pay', 'refund'] }).notNull(),
+    fromAccount: text('from_account')
+      .notNull()
+      .references(() => accounts.id),
+    toAccount: text('to_account')
+      .notNull()
+      .references(() => accounts.id),
+    amount: integer('amount').notNull(),
+    jobId: text('job_id'),
+    memo: text('memo'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    check('amount_positive', sql`${t.amount} > 0`),
+    index('transfers_from').on(t.fromAccount, t.seq),
+    index('transfers_to').on(t.toAccount, t.seq),
+  ],
+)
+
 /** Row types. */
 export type UserRow = typeof users.$inferSelect
 /** A job as stored. */
 export type JobRow = typeof jobs.$inferSelect
+/** A ledger transfer as stored. */
+export type TransferRow = typeof transfers.$inferSelect
 /** A worker as stored. */
 export type WorkerRow = typeof workers.$inferSelect

@@ -72,6 +72,10 @@ export const JobView = z.object({
   exitCode: z.number().nullable(),
   outcome: z.string().nullable(),
   error: z.string().nullable(),
+  /** Millicredits held in escrow at submission: the most the job can cost. */
+  maxCostMc: z.number(),
+  /** Millicredits the job cost once settled; null while it has not ended. */
+  costMc: z.number().nullable(),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
@@ -113,3 +117,48 @@ export type Health = z.infer<typeof Health>
 
 /** The body of every API error. */
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
+
+/** One line of a user's credit history. */
+export const HistoryLine = z.object({
+  seq: z.number(),
+  at: z.string(),
+  kind: z.enum(['grant', 'escrow', 'pay', 'refund']),
+  job: z.string().nullable(),
+  counterparty: z.string(),
+  /** Signed millicredits, as seen by this user. */
+  amountMc: z.number(),
+  account: z.enum(['balance', 'escrow']),
+  memo: z.string().nullable(),
+})
+export type HistoryLine = z.infer<typeof HistoryLine>
+
+/** `GET /api/credits`: balance, escrow and a page of history (newest first). */
+export const CreditsView = z.object({
+  user: z.string(),
+  balanceMc: z.number(),
+  escrowMc: z.number(),
+  history: z.array(HistoryLine),
+  /** Pass as `before` to get the next (older) page; null when there is none. */
+  next: z.number().nullable(),
+})
+export type CreditsView = z.infer<typeof CreditsView>
+
+/** `POST /api/credits/grant` (operators only). */
+export const GrantRequest = z.object({
+  user: UserName,
+  amountMc: z.int().positive().max(1e15),
+  memo: z.string().max(200).optional(),
+})
+export type GrantRequest = z.infer<typeof GrantRequest>
+
+/** `GET /api/credits/audit` (operators only): the ledger invariant. */
+export const AuditView = z.object({
+  minted: z.number(),
+  balances: z.number(),
+  escrow: z.number(),
+  mintBalance: z.number(),
+  negativeAccounts: z.number(),
+  transfers: z.number(),
+  ok: z.boolean(),
+})
+export type AuditView = z.infer<typeof AuditView>

@@ -54,9 +54,15 @@ export class Executor {
     if (this.running.has(job.jobId)) return
     const entry: Running = { lease, stop: undefined, container: undefined }
     this.running.set(job.jobId, entry)
-    const t0 = performance.now()
+    // Billed time runs from the container's start to its exit: pulls and set-up are not the job's.
+    let startedAt: number | undefined
     const result = (r: Omit<Extract<Report, { type: 'job.result' }>, 'type' | 'lease' | 'durationMs'>) =>
-      this.report({ type: 'job.result', lease, durationMs: Math.round(performance.now() - t0), ...r })
+      this.report({
+        type: 'job.result',
+        lease,
+        durationMs: startedAt === undefined ? 0 : Math.round(performance.now() - startedAt),
+        ...r,
+      })
     let seq = 0
     let pending: { stream: 'stdout' | 'stderr'; parts: Buffer[]; bytes: number } | undefined
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -121,6 +127,7 @@ export class Executor {
         },
         onOutput,
       )
+      startedAt = performance.now()
       this.report({ type: 'job.started', lease })
       if (entry.stop) void entry.container.kill()
       timeout = setTimeout(() => {

@@ -1,0 +1,145 @@
+import type { Argv, CommandModule } from 'yargs'
+import { formatCredits, parseCredits } from '../protocol/credits'
+import { GridError } from '../errors'
+import type { HistoryLine } from '../protocol/api'
+import { connectionOptions, jsonOption, note, out } from './options'
+import { loggedIn } from './session'
+
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  json?: boolean
+  limit?: number
+  before?: number
+  all?: boolean
+  audit?: boolean
+  user?: string
+  amount?: string
+}
+
+const signed = (mc: number) => (mc > 0 ? `+${formatCredits(mc)}` : formatCredits(mc))
+
+function historyRows(lines: HistoryLine[]): string[] {
+  const cells = [
+    ['WHEN', 'WHAT', 'JOB', 'WITH', 'CREDITS', 'ACCOUNT'],
+    ...lines.map((h) => [
+      h.at.replace('T', ' ').slice(0, 19),
+      h.kind,
+      h.job ?? '-',
+      h.counterparty,
+      signed(h.amountMc),
+      h.account,
+    ]),
+  ]
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)))
+  return cells.map((r) =>
+    r
+      .map((c, i) => (i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  )
+}
+
+/** `gridx credits`: balance, escrow and recent history; `--audit` checks the ledger (operators). */
+export async function credits(flags: Flags): Promise<number> {
+  const { api } = loggedIn(flags)
+  if (flags.audit) {
+    const a = await api.audit()
+    if (flags.json) return (out(JSON.stringify(a)), a.ok ? 0 : 1)
+    out(`minted     ${formatCredits(a.minted)}`)
+    out(`balances   ${formatCredits(a.balances)}`)
+    out(`escrow     ${formatCredits(a.escrow)}`)
+    out(`transfers  ${a.transfers}`)
+    out(
+      a.ok
+        ? 'ledger OK: balances + escrow = minted, no account below zero'
+        : 'LEDGER MISMATCH: balances + escrow != minted',
+    )
+    return a.ok ? 0 : 1
+  }
+  const view = await api.credits(flags.limit ?? 10)
+  if (flags.json) return (out(JSON.stringify(view)), 0)
+  out(
+    `${view.user}: ${formatCredits(view.balanceMc)} credits available, ${formatCredits(view.escrowMc)} held in escrow`,
+  )
+  if (view.history.length) {
+    out('')
+    for (const line of historyRows(view.history)) out(line)
+    if (view.next !== null) out(`(older: gridx credits history --before ${view.next})`)
+  }
+  return 0
+}
+
+/** `gridx credits history`: every movement, a page at a time (or `--all`). */
+export async function history(flags: Flags): Promise<number> {
+  const { api } = loggedIn(flags)
+  let before = flags.before
+  const lines: HistoryLine[] = []
+  for (;;) {
+    const page = await api.credits(flags.limit ?? 50, before)
+    lines.push(...page.history)
+    if (!flags.all || page.next === null) {
+      if (flags.json) out(JSON.stringify({ history: lines, next: page.next }))
+      else {
+        for (const line of historyRows(lines)) out(line)
+        if (page.next !== null) out(`(older: gridx credits history --before ${page.next})`)
+      }
+      return 0
+    }
+    before = page.next
+  }
+}
+
+/** `gridx credits grant USER N` (operators). */
+export async function grant(flags: Flags): Promise<number> {
+  const amountMc = parseCredits(String(flags.amount ?? ''))
+  if (!amountMc)
+    throw new GridError(
+      'bad_amount',
+      `'${flags.amount}' is not an amount of credits: use a number such as 100 or 2.5`,
+    )
+  await loggedIn(flags).api.grant({ user: flags.user!, amountMc })
+  note(`granted ${formatCredits(amountMc)} credits to ${flags.user}`)
+  return 0
+}
+
+/** yargs wiring of `gridx credits` and its subcommands. */
+export function creditsCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
+  const common = (y: Argv) => jsonOption(connectionOptions(y))
+  return {
+    command: 'credits',
+    describe: 'your balance, escrow and history; operators: grant and audit',
+    builder: (y) =>
+      common(y)
+        .option('limit', { type: 'number', describe: 'history lines to show' })
+        .option('audit', { type: 'boolean', describe: 'check the ledger invariant (operators)' })
+        .command({
+          command: 'history',
+          describe: 'every credit movement, newest first, a page at a time',
+          builder: (h) =>
+            common(h)
+              .option('limit', { type: 'number', default: 50 })
+              .option('before', {
+                type: 'number',
+                describe: 'show movements older than this sequence number',
+              })
+              .option('all', { type: 'boolean', describe: 'every page' })
+              .example('$0 credits history --limit 100', ''),
+          handler: async (a) => setExit(await history(a as Flags)),
+        })
+        .command({
+          command: 'grant <user> <amount>',
+          describe: 'give credits to a user (operators only)',
+          builder: (g) =>
+            common(g)
+              .positional('user', { type: 'string', describe: 'account to credit' })
+              .positional('amount', { type: 'string', describe: 'credits, such as 50 or 2.5' })
+              .example('$0 credits grant bob 50', ''),
+          handler: async (a) => setExit(await grant(a as Flags)),
+        })
+        .example('$0 credits', 'balance, escrow and the last movements')
+        .example('$0 credits --audit', 'check that balances + escrow = everything granted'),
+    handler: async (a) => setExit(await credits(a)),
+  }
+}

@@ -1,0 +1,62 @@
+import { Hono } from 'hono'
+import type { UserRow } from '../db/schema'
+import { GridError } from '../errors'
+import { type CreditsView, GrantRequest } from '../protocol/api'
+import type { Clock } from './settings'
+import type { Store } from './store'
+import { parseBody } from './validate'
+
+type Env = { Variables: { user: UserRow } }
+
+function requireAdmin(user: UserRow): void {
+  if (!user.isAdmin) {
+    throw new GridError(
+      'forbidden',
+      `'${user.name}' is not an operator: only the first account, or one named with 'gridx serve --admin', may do this`,
+      { status: 403 },
+    )
+  }
+}
+
+/** Credits: balance and history for everyone; grants and the audit for operators. */
+export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =>
+  new Hono<Env>()
+    .get('/', (c) => {
+      const user = c.get('user')
+      const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 20) || 20, 1), 500)
+      const beforeText = c.req.query('before')
+      const before = beforeText === undefined ? undefined : Number(beforeText)
+      if (before !== undefined && !Number.isInteger(before)) {
+        throw new GridError('bad_request', "'before' must be a history sequence number")
+      }
+      const { balance, escrow, history } = store.credits(user.id, limit + 1, before)
+      const page = history.slice(0, limit)
+      const view: CreditsView = {
+        user: user.name,
+        balanceMc: balance,
+        escrowMc: escrow,
+        history: page.map((h) => ({
+          seq: h.seq,
+          at: new Date(h.at).toISOString(),
+          kind: h.kind,
+          job: h.jobId,
+          counterparty: h.counterparty,
+          amountMc: h.amount,
+          account: h.account,
+          memo: h.memo,
+        })),
+        next: history.length > limit ? (page.at(-1)?.seq ?? null) : null,
+      }
+      return c.json(view)
+    })
+    .post('/grant', async (c) => {
+      const user = c.get('user')
+      requireAdmin(user)
+      const req = await parseBody(c.req.raw, GrantRequest)
+      store.grant(req.user, req.amountMc, req.memo ?? `granted by ${user.name}`, clock.now())
+      return c.json({ user: req.user, amountMc: req.amountMc }, 201)
+    })
+    .get('/audit', (c) => {
+      requireAdmin(c.get('user'))
+      return c.json(store.audit())
+    })

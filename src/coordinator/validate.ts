@@ -1,0 +1,19 @@
+import type { z } from 'zod'
+import { GridError } from '../errors'
+
+/** Reads and validates a JSON body; a 400 names the first field that is wrong. */
+export async function parseBody<T extends z.ZodType>(req: Request, schema: T): Promise<z.infer<T>> {
+  let json: unknown
+  try {
+    json = await req.json()
+  } catch {
+    throw new GridError('bad_request', 'the request body must be JSON')
+  }
+  const r = schema.safeParse(json)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
+    throw new GridError('bad_request', `${where}${issue?.message ?? 'invalid request'}`)
+  }
+  return r.data
+}

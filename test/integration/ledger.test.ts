@@ -1,0 +1,195 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { Database } from 'bun:sqlite'
+import fc from 'fast-check'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { Store } from '../../src/coordinator/store'
+import { tempDir } from '../e2e/harness'
+
+let dir: string | undefined
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true })
+  dir = undefined
+})
+
+function freshStore(): Store {
+  dir = tempDir('ledger')
+  return new Store(join(dir, 'gridx.db'))
+}
+
+type Op =
+  | { op: 'grant'; user: number; amount: number }
+  | { op: 'submit'; user: number; cpus: number; timeoutS: number }
+  | { op: 'assign'; job: number; worker: number }
+  | { op: 'start'; job: number }
+  | { op: 'finish'; job: number; outcome: 'exited' | 'timeout' | 'error'; cost: number }
+  | { op: 'finishAgain'; job: number; cost: number }
+  | { op: 'cancel'; job: number; cost: number }
+  | { op: 'lose'; job: number }
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    op: fc.constant('grant' as const),
+    user: fc.nat(3),
+    amount: fc.integer({ min: 1, max: 50_000 }),
+  }),
+  fc.record({
+    op: fc.constant('submit' as const),
+    user: fc.nat(3),
+    cpus: fc.constantFrom(0.5, 1, 2),
+    timeoutS: fc.integer({ min: 1, max: 3600 }),
+  }),
+  fc.record({ op: fc.constant('assign' as const), job: fc.nat(30), worker: fc.nat(1) }),
+  fc.record({ op: fc.constant('start' as const), job: fc.nat(30) }),
+  fc.record({
+    op: fc.constant('finish' as const),
+    job: fc.nat(30),
+    outcome: fc.constantFrom('exited' as const, 'timeout' as const, 'error' as const),
+    cost: fc.integer({ min: 0, max: 200_000 }),
+  }),
+  fc.record({
+    op: fc.constant('finishAgain' as const),
+    job: fc.nat(30),
+    cost: fc.integer({ min: 0, max: 200_000 }),
+  }),
+  fc.record({
+    op: fc.constant('cancel' as const),
+    job: fc.nat(30),
+    cost: fc.integer({ min: 0, max: 200_000 }),
+  }),
+  fc.record({ op: fc.constant('lose' as const), job: fc.nat(30) }),
+)
+
+describe('the ledger (property-based, real SQLite)', () => {
+  test('any sequence of grants, submissions, settlements, cancellations and failures keeps the invariant', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+        const store = freshStore()
+        try {
+          const users = ['u0', 'u1', 'u2', 'u3'].map((name, i) =>
+            store.createUser({ id: `user${i}`, name, passwordHash: 'x', createdAt: 0 }, { grant: 100_000 }),
+          )
+          const workers = [
+            store.upsertWorker('worker-aaaa', 'user0', 'w0', 0),
+            store.upsertWorker('worker-bbbb', 'user1', 'w1', 0),
+          ]
+          const jobIds: string[] = []
+          let t = 1
+          for (const o of ops) {
+            t++
+            const jobId = 'job' in o ? jobIds[o.job % Math.max(1, jobIds.length)] : undefined
+            const job = jobId ? store.job(jobId) : undefined
+            try {
+              switch (o.op) {
+                case 'grant':
+                  store.grant(users[o.user]!.name, o.amount, 'test', t)
+                  break
+                case 'submit': {
+                  const id = `job${t}`
+                  store.createJob({
+                    id,
+                    ownerId: users[o.user]!.id,
+                    image: 'i',
+                    command: ['true'],
+                    scriptName: null,
+                    script: null,
+                    args: [],
+                    timeoutMs: o.timeoutS * 1000,
+                    cpus: o.cpus,
+                    memoryBytes: 1 << 26,
+                    maxAttempts: 2,
+                    maxCost: Math.ceil(o.cpus * o.timeoutS * (1000 / 60)),
+                    createdAt: t,
+                  })
+                  jobIds.push(id)
+                  break
+                }
+                case 'assign':
+                  if (job) store.assign(job.id, workers[o.worker]!.id, t + 1000)
+                  break
+                case 'start':
+                  if (job?.workerId)
+                    store.markRunning({ jobId: job.id, attempt: job.attempt }, job.workerId, t)
+                  break
+                case 'finish':
+                case 'finishAgain':
+                  if (job?.workerId) {
+                    const outcome = o.op === 'finish' ? o.outcome : 'exited'
+                    store.finish({ jobId: job.id, attempt: job.attempt }, job.workerId, {
+                      state: 'failed',
+                      exitCode: 1,
+                      outcome,
+                      error: null,
+                      at: t,
+                      cost: outcome === 'error' ? 0 : o.cost,
+                    })
+                  }
+                  break
+                case 'cancel':
+                  if (job) store.cancel(job.id, t, () => o.cost)
+                  break
+                case 'lose':
+                  if (job) store.requeue({ jobId: job.id, attempt: job.attempt }, 'lost', t)
+                  break
+              }
+            } catch (err) {
+              // Refusals (402) are expected; anything else is a bug.
+              if (!(err instanceof Error) || !/insufficient credits/.test(err.message)) throw err
+            }
+            const a = store.audit()
+            if (!a.ok || a.negativeAccounts !== 0)
+              throw new Error(`invariant broken after ${JSON.stringify(o)}: ${JSON.stringify(a)}`)
+          }
+          // every final job is settled exactly once: its escrow is gone, cost <= maxCost
+          for (const id of jobIds) {
+            const j = store.job(id)!
+            if (['succeeded', 'failed', 'cancelled'].includes(j.state)) {
+              expect(j.cost).not.toBeNull()
+              expect(j.cost!).toBeLessThanOrEqual(j.maxCost)
+            }
+          }
+          const open = jobIds
+            .map((id) => store.job(id)!)
+            .filter((j) => !['succeeded', 'failed', 'cancelled'].includes(j.state))
+          const escrowed = users.reduce((n, u) => n + store.credits(u.id, 1).escrow, 0)
+          expect(escrowed).toBe(open.reduce((n, j) => n + j.maxCost, 0))
+        } finally {
+          store.close()
+          rmSync(dir!, { recursive: true, force: true })
+        }
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  test('the database itself refuses a negative balance and edits to history', () => {
+    const store = freshStore()
+    store.createUser({ id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 }, { grant: 1000 })
+    store.close()
+    const db = new Database(join(dir!, 'gridx.db'))
+    expect(() => db.run("UPDATE accounts SET balance = -1 WHERE id = 'user:u1'")).toThrow(
+      /CHECK constraint failed/,
+    )
+    expect(() => db.run('UPDATE transfers SET amount = 5')).toThrow(/append-only/)
+    expect(() => db.run('DELETE FROM transfers')).toThrow(/append-only/)
+    db.close()
+  })
+
+  test('the first account is the operator; a grant mints credits that the audit sees', () => {
+    const store = freshStore()
+    const a = store.createUser(
+      { id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 },
+      { grant: 100_000 },
+    )
+    const b = store.createUser({ id: 'u2', name: 'bob', passwordHash: 'x', createdAt: 1 }, { grant: 100_000 })
+    const c = store.createUser(
+      { id: 'u3', name: 'carol', passwordHash: 'x', createdAt: 2 },
+      { grant: 0, admins: ['carol'] },
+    )
+    expect([a.isAdmin, b.isAdmin, c.isAdmin]).toEqual([true, false, true])
+    store.grant('bob', 5_000, 'thanks', 3)
+    expect(store.credits('u2', 10).balance).toBe(105_000)
+    expect(store.audit()).toMatchObject({ minted: 205_000, balances: 205_000, escrow: 0, ok: true })
+    store.close()
+  })
+})

@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CredentialStore, type SavedLogin } from '../../src/client/credentials'
+
+let root: string
+let home: string
+let file: string
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'gridx-creds-'))
+  home = join(root, 'home', '.gridx')
+  file = join(home, 'credentials.json')
+})
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true })
+})
+
+const login = (user: string, coordinator: string): SavedLogin => ({
+  user,
+  token: `gx_token_of_${user}`,
+  expiresAt: '2030-01-01T00:00:00.000Z',
+  coordinator,
+})
+const A = 'http://grid-a.lan:8081'
+const B = 'https://grid-b.example.org:443'
+const mode = (path: string) => statSync(path).mode & 0o777
+
+describe('CredentialStore', () => {
+  test('nothing saved: no login and no last coordinator, and nothing is created', () => {
+    const s = new CredentialStore(home)
+    expect(s.get(A)).toBeUndefined()
+    expect(s.lastCoordinator()).toBeUndefined()
+    expect(existsSync(home)).toBe(false)
+  })
+
+  test('save creates $GRIDX_HOME (0700) and credentials.json with mode 0600', () => {
+    new CredentialStore(home).save(A, login('alice', 'grid-a.lan'))
+    expect(mode(file)).toBe(0o600)
+    expect(mode(home)).toBe(0o700)
+    // No temporary file is left behind.
+    expect(readdirSync(home)).toEqual(['credentials.json'])
+  })
+
+  test('a file that was world-readable becomes 0600 on the next save', () => {
+    const s = new CredentialStore(home)
+    s.save(A, login('alice', 'grid-a.lan'))
+    chmodSync(file, 0o644)
+    s.save(B, login('bob', B))
+    expect(mode(file)).toBe(0o600)
+  })
+
+  test('a saved login reads back, also from a new instance', () => {
+    new CredentialStore(home).save(A, login('alice', 'grid-a.lan'))
+    const s = new CredentialStore(home)
+    expect(s.get(A)).toEqual(login('alice', 'grid-a.lan'))
+    expect(s.get(B)).toBeUndefined()
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as {
+      current: string
+      logins: Record<string, SavedLogin>
+    }
+    expect(raw.current).toBe(A)
+    expect(raw.logins[A]?.token).toBe('gx_token_of_alice')
+  })
+
+  test('lastCoordinator is the coordinator of the latest login, as the user typed it', () => {
+    const s = new CredentialStore(home)
+    s.save(A, login('alice', 'grid-a.lan'))
+    expect(s.lastCoordinator()).toBe('grid-a.lan')
+    s.save(B, login('bob', 'https://grid-b.example.org'))
+    expect(s.lastCoordinator()).toBe('https://grid-b.example.org')
+    // Logging in again to A makes it current again; B is kept.
+    s.save(A, login('alice2', 'grid-a.lan:8081'))
+    expect(s.lastCoordinator()).toBe('grid-a.lan:8081')
+    expect(s.get(A)?.user).toBe('alice2')
+    expect(s.get(B)?.user).toBe('bob')
+  })
+
+  test('remove forgets one login and clears the current coordinator if it was that one', () => {
+    const s = new CredentialStore(home)
+    s.save(A, login('alice', 'grid-a.lan'))
+    s.save(B, login('bob', B))
+    s.remove(A)
+    expect(s.get(A)).toBeUndefined()
+    expect(s.get(B)?.user).toBe('bob')
+    expect(s.lastCoordinator()).toBe(B)
+    s.remove(B)
+    expect(s.get(B)).toBeUndefined()
+    expect(s.lastCoordinator()).toBeUndefined()
+    expect(mode(file)).toBe(0o600)
+  })
+
+  test('removing an unknown login changes nothing else', () => {
+    const s = new CredentialStore(home)
+    s.save(A, login('alice', 'grid-a.lan'))
+    s.remove('http://other:1')
+    expect(s.get(A)?.user).toBe('alice')
+    expect(s.lastCoordinator()).toBe('grid-a.lan')
+  })
+
+  test.each([
+    ['not JSON', '{"logins": '],
+    ['empty', ''],
+    ['the wrong shape', JSON.stringify({ logins: { [A]: { user: 'alice' } }, current: A })],
+    ['a JSON array', '[]'],
+    ['JSON null', 'null'],
+  ])('a damaged file (%s) is treated as no login, and the next save rewrites it whole', (_what, text) => {
+    const s = new CredentialStore(home)
+    s.save(B, login('bob', B))
+    writeFileSync(file, text)
+    expect(s.get(A)).toBeUndefined()
+    expect(s.get(B)).toBeUndefined()
+    expect(s.lastCoordinator()).toBeUndefined()
+    s.save(A, login('alice', 'grid-a.lan'))
+    expect(s.get(A)?.user).toBe('alice')
+    expect(s.lastCoordinator()).toBe('grid-a.lan')
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+      current: A,
+      logins: { [A]: login('alice', 'grid-a.lan') },
+    })
+  })
+
+  test('a current pointer to a missing login means no last coordinator', () => {
+    const s = new CredentialStore(home)
+    s.save(A, login('alice', 'grid-a.lan'))
+    writeFileSync(file, JSON.stringify({ current: B, logins: { [A]: login('alice', 'grid-a.lan') } }))
+    expect(s.lastCoordinator()).toBeUndefined()
+    expect(s.get(A)?.user).toBe('alice')
+  })
+})

@@ -1,0 +1,160 @@
+import { describe, expect, test } from 'bun:test'
+import {
+  CoordinatorMessage,
+  parseFrame,
+  PROTOCOL_VERSION,
+  WorkerMessage,
+  type JobSpec,
+} from '../../src/protocol/worker'
+
+const lease = { jobId: 'abc123', attempt: 1 }
+const hello = {
+  type: 'hello',
+  v: PROTOCOL_VERSION,
+  workerId: 'worker-0001',
+  name: 'lab-pc',
+  version: '0.1.0',
+  slots: 2,
+  cpus: 4,
+  memoryBytes: 8 * 1024 ** 3,
+  docker: '27.0.1',
+  running: [],
+}
+const job: JobSpec = {
+  jobId: 'abc123',
+  attempt: 1,
+  image: 'python:3.12-slim',
+  command: [],
+  script: { name: 'job.py', contentBase64: Buffer.from('print(1)').toString('base64') },
+  args: ['--n', '3'],
+  timeoutMs: 60_000,
+  cpus: 1,
+  memoryBytes: 512 * 1024 ** 2,
+}
+
+function worker(msg: unknown) {
+  return parseFrame(WorkerMessage, JSON.stringify(msg))
+}
+function coordinator(msg: unknown) {
+  return parseFrame(CoordinatorMessage, JSON.stringify(msg))
+}
+/** The error text of a refused frame; fails the test if the frame was accepted. */
+function refused(r: { ok: true } | { ok: false; error: string }): string {
+  if (r.ok) throw new Error('frame was accepted')
+  return r.error
+}
+
+/** Matches zod's pointer to the failing field, e.g. `→ at slots`. */
+const at = (path: string) => new RegExp(`→ at ${path.replaceAll('.', '\\.')}$`, 'm')
+
+describe('parseFrame: not JSON', () => {
+  test('text that is not JSON is refused with a plain reason, not a throw', () => {
+    for (const raw of ['', 'hello', '{"type":', '{type: "hello"}', 'undefined']) {
+      expect(parseFrame(WorkerMessage, raw)).toEqual({ ok: false, error: 'frame is not JSON' })
+    }
+  })
+
+  test('binary frames are decoded as UTF-8 text', () => {
+    const text = JSON.stringify({ type: 'heartbeat', running: [lease] })
+    const want = { ok: true, msg: { type: 'heartbeat', running: [lease] } } as never
+    expect(parseFrame(WorkerMessage, Buffer.from(text))).toEqual(want)
+    expect(parseFrame(WorkerMessage, new TextEncoder().encode(text))).toEqual(want)
+    expect(parseFrame(WorkerMessage, new TextEncoder().encode(text).buffer)).toEqual(want)
+    expect(refused(parseFrame(WorkerMessage, new Uint8Array([0xff, 0xfe])))).toBe('frame is not JSON')
+  })
+
+  test('valid JSON that is not an object is refused by the schema', () => {
+    for (const raw of ['null', '42', '"hello"', '[]', 'true']) {
+      const r = parseFrame(WorkerMessage, raw)
+      expect(r.ok).toBe(false)
+      expect(refused(r)).not.toBe('frame is not JSON')
+    }
+  })
+})
+
+describe('parseFrame: WorkerMessage', () => {
+  test('a good hello', () => {
+    expect(worker(hello)).toEqual({ ok: true, msg: hello } as never)
+  })
+
+  test('a hello of another protocol version is refused, naming the field', () => {
+    const error = refused(worker({ ...hello, v: 2 }))
+    expect(error).toMatch(at('v'))
+    expect(error).toContain('expected 1')
+    expect(refused(worker({ ...hello, v: '1' }))).toMatch(at('v'))
+    expect(refused(worker({ ...hello, v: undefined }))).toMatch(at('v'))
+  })
+
+  test('an unknown or missing type is refused', () => {
+    expect(refused(worker({ type: 'goodbye' }))).toMatch(/Invalid discriminator value[^]*→ at type$/)
+    expect(refused(worker({ running: [] }))).toMatch(/Invalid discriminator value[^]*→ at type$/)
+    // A coordinator message is not a worker message.
+    expect(worker({ type: 'welcome', v: 1, workerId: 'w', heartbeatMs: 5000 }).ok).toBe(false)
+  })
+
+  test('missing fields are refused and named', () => {
+    expect(refused(worker({ ...hello, slots: undefined }))).toMatch(at('slots'))
+    expect(refused(worker({ type: 'heartbeat' }))).toMatch(at('running'))
+    expect(refused(worker({ type: 'job.started' }))).toMatch(at('lease'))
+    expect(refused(worker({ type: 'job.output', lease, seq: 0, stream: 'stdout' }))).toMatch(at('dataBase64'))
+  })
+
+  test('fields out of range are refused', () => {
+    expect(worker({ ...hello, slots: 0 }).ok).toBe(false)
+    expect(worker({ ...hello, slots: 1.5 }).ok).toBe(false)
+    expect(worker({ ...hello, workerId: 'short' }).ok).toBe(false)
+    expect(worker({ ...hello, workerId: 'has spaces in it' }).ok).toBe(false)
+    expect(worker({ ...hello, name: '' }).ok).toBe(false)
+    expect(worker({ type: 'job.started', lease: { jobId: 'a', attempt: 0 } }).ok).toBe(false)
+    expect(worker({ type: 'job.output', lease, seq: -1, stream: 'stdout', dataBase64: '' }).ok).toBe(false)
+    expect(worker({ type: 'job.output', lease, seq: 0, stream: 'stdin', dataBase64: '' }).ok).toBe(false)
+  })
+
+  test('good heartbeat, started and output frames', () => {
+    expect(worker({ type: 'heartbeat', running: [lease] })).toEqual({
+      ok: true,
+      msg: { type: 'heartbeat', running: [lease] },
+    })
+    expect(worker({ type: 'job.started', lease }).ok).toBe(true)
+    const out = { type: 'job.output', lease, seq: 3, stream: 'stderr', dataBase64: 'aGk=' }
+    expect(worker(out)).toEqual({ ok: true, msg: out } as never)
+  })
+
+  test('a job.result defaults retryable to false and checks its outcome', () => {
+    const result = { type: 'job.result', lease, outcome: 'exited', exitCode: 0, error: null, durationMs: 12 }
+    expect(worker(result)).toEqual({ ok: true, msg: { ...result, retryable: false } } as never)
+    const retry = { ...result, outcome: 'error', exitCode: null, error: 'docker died', retryable: true }
+    expect(worker(retry)).toEqual({ ok: true, msg: retry } as never)
+    expect(refused(worker({ ...result, outcome: 'exploded' }))).toMatch(at('outcome'))
+    expect(refused(worker({ ...result, exitCode: 1.5 }))).toMatch(at('exitCode'))
+    expect(refused(worker({ ...result, durationMs: -1 }))).toMatch(at('durationMs'))
+  })
+})
+
+describe('parseFrame: CoordinatorMessage', () => {
+  test('good frames of every type', () => {
+    const frames = [
+      { type: 'welcome', v: PROTOCOL_VERSION, workerId: 'worker-0001', heartbeatMs: 5000 },
+      { type: 'job.assign', job },
+      { type: 'job.assign', job: { ...job, script: null, command: ['echo', 'hi'] } },
+      { type: 'job.cancel', lease, reason: 'cancelled by its owner' },
+      { type: 'job.ack', lease },
+      { type: 'error', code: 'bad_message', message: 'nope' },
+    ]
+    for (const f of frames) expect(coordinator(f)).toEqual({ ok: true, msg: f } as never)
+  })
+
+  test('a welcome of another version is refused', () => {
+    expect(refused(coordinator({ type: 'welcome', v: 0, workerId: 'w', heartbeatMs: 5000 }))).toMatch(at('v'))
+  })
+
+  test('unknown type and missing fields', () => {
+    expect(coordinator({ type: 'job.pause', lease }).ok).toBe(false)
+    expect(refused(coordinator({ type: 'job.cancel', lease }))).toMatch(at('reason'))
+    expect(refused(coordinator({ type: 'job.assign', job: { ...job, timeoutMs: undefined } }))).toMatch(
+      at('job.timeoutMs'),
+    )
+    expect(coordinator({ type: 'job.assign', job: { ...job, timeoutMs: 0 } }).ok).toBe(false)
+    expect(coordinator({ type: 'welcome', v: 1, workerId: 'w', heartbeatMs: -5 }).ok).toBe(false)
+  })
+})
