@@ -188,6 +188,12 @@ describe('worker WebSocket', () => {
     await c.next('job.ack')
     await c.next('job.ack')
     expect(await get()).toMatchObject({ state: 'failed', exitCode: 4 })
+    // settled exactly once: grant, escrow, then one pay and one refund, however often the result came
+    const transfersAfter = coord!.store.audit().transfers
+    c.send(result)
+    await c.next('job.ack')
+    expect(coord!.store.audit()).toMatchObject({ ok: true, transfers: transfersAfter })
+    expect(transfersAfter).toBeLessThanOrEqual(4)
     const out = await (
       await fetch(`${base}/api/jobs/${created.id}/output`, { headers: { authorization: `Bearer ${token}` } })
     ).text()
