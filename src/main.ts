@@ -3,6 +3,7 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { accountCommands } from './cli/account'
 import { creditsCommand } from './cli/credits'
+import { verifyCommand } from './cli/verify'
 import { jobCommands } from './cli/jobs'
 import { serveCommand } from './cli/serve'
 import { submitCommand } from './cli/submit'
@@ -26,9 +27,10 @@ async function main(argv: string[]): Promise<number> {
       .command(accountCommands(setExit))
       .command(jobCommands(setExit))
       .command(creditsCommand(setExit))
+      .command(verifyCommand(setExit))
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, register, login',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, verify, register, login',
       )
       .strict()
       .version(VERSION)

@@ -5,6 +5,7 @@ import { endingLine, exitCodeOf, streamOutput, summary } from './render'
 import { loggedIn } from './session'
 
 type Flags = {
+  receipt?: boolean
   coordinator?: string
   httpPort?: number
   wsPort?: number
@@ -43,8 +44,19 @@ export async function jobs(flags: Flags): Promise<number> {
 
 /** `gridx status ID`. */
 export async function status(flags: Flags): Promise<number> {
-  const job = await loggedIn(flags).api.job(flags.id!)
-  out(flags.json ? JSON.stringify(job) : summary(job))
+  const { api } = loggedIn(flags)
+  if (flags.receipt) {
+    out(JSON.stringify(await api.receipt(flags.id!), null, 2))
+    return 0
+  }
+  const [job, attempts] = await Promise.all([api.job(flags.id!), api.attempts(flags.id!)])
+  if (flags.json) return (out(JSON.stringify({ ...job, attempts })), 0)
+  out(summary(job))
+  if (job.waiting) out(`  waiting  ${job.waiting}`)
+  for (const a of attempts) {
+    const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
+    out(`  try ${a.attempt}    on ${a.worker}, ${how}${a.signed ? ' (signed receipt)' : ''}`)
+  }
   return 0
 }
 
@@ -109,7 +121,14 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
     {
       command: 'status <id>',
       describe: 'show one job',
-      builder: (y) => withId(y).example('$0 status k3x9a2m4p7qz', ''),
+      builder: (y) =>
+        withId(y)
+          .option('receipt', {
+            type: 'boolean',
+            describe: "print the worker's signed receipt (check it with 'gridx verify')",
+          })
+          .example('$0 status k3x9a2m4p7qz', '')
+          .example('$0 status k3x9a2m4p7qz --receipt > receipt.json', ''),
       handler: async (a) => setExit(await status(a)),
     },
     {

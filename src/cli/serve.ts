@@ -18,6 +18,15 @@ type Flags = {
   admin?: string[]
 }
 
+/** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
+export function onStopSignals(on: (sig: string) => void): () => void {
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => [sig, () => on(sig)] as const)
+  for (const [sig, h] of handlers) process.on(sig, h)
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h)
+  }
+}
+
 /** Resolves when the process is asked to stop. */
 export function stopSignal(): Promise<string> {
   return new Promise((resolve) => {

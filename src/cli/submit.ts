@@ -8,7 +8,7 @@ import { LIMITS, type SubmitJob } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
 import { endingLine, exitCodeOf, streamOutput } from './render'
-import { loggedIn } from './session'
+import { loggedIn, prompt } from './session'
 
 /** The image a script runs in unless `--image` says otherwise. */
 export const DEFAULT_IMAGE = 'python:3.12-slim'
@@ -22,6 +22,7 @@ type Flags = {
   timeout?: string
   cpus?: number
   memory?: string
+  priority?: number
   detach?: boolean
   quiet?: boolean
   json?: boolean
@@ -37,7 +38,14 @@ export function buildJob(flags: Flags): SubmitJob {
   if (!(cpus > 0) || cpus > LIMITS.maxCpus)
     throw new GridError('bad_cpus', `--cpus ${cpus} must be a number above 0, such as 1 or 0.5`)
   const memoryBytes = parseMemory(flags.memory ?? '512m', '--memory')
-  const base = { timeoutMs, cpus, memoryBytes, image: flags.image ?? DEFAULT_IMAGE }
+  const priority = flags.priority ?? 0
+  if (!Number.isInteger(priority) || priority < -100 || priority > 100) {
+    throw new GridError(
+      'bad_priority',
+      `--priority ${priority} must be a whole number from -100 to 100 (higher runs first)`,
+    )
+  }
+  const base = { timeoutMs, cpus, memoryBytes, priority, image: flags.image ?? DEFAULT_IMAGE }
   if (!flags.script) {
     if (!flags.image || rest.length === 0) {
       throw new GridError(
@@ -96,9 +104,26 @@ export async function submit(flags: Flags): Promise<number> {
     )
   }
   if (!flags.quiet) await explainWait(s.api, created.cpus, created.memoryBytes)
+  // Ctrl-C asks before cancelling (on a terminal); a second Ctrl-C, or no terminal, detaches.
   const ctrlC = new AbortController()
-  const onInt = () => ctrlC.abort()
-  process.once('SIGINT', onInt)
+  let asking = false
+  const onInt = () => {
+    if (asking || !process.stdin.isTTY) return ctrlC.abort()
+    asking = true
+    void prompt(
+      `\ngridx: cancel job ${created.id}? [y/N] (Ctrl-C again to detach and leave it running) `,
+      false,
+    )
+      .then(async (answer) => {
+        if (/^y(es)?$/i.test(answer.trim())) {
+          note(`gridx: cancelling job ${created.id}`)
+          await s.api.cancel(created.id)
+        }
+      })
+      .catch(() => ctrlC.abort())
+      .finally(() => (asking = false))
+  }
+  process.on('SIGINT', onInt)
   try {
     const ended = await streamOutput(s.api, created.id, {
       follow: true,
@@ -140,6 +165,10 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
         })
         .option('cpus', { type: 'number', describe: 'CPUs for the job (default 1)' })
         .option('memory', { type: 'string', describe: 'memory limit, e.g. 512m, 2g (default 512m)' })
+        .option('priority', {
+          type: 'number',
+          describe: 'order among your own queued jobs: -100..100, higher first (default 0)',
+        })
         .option('detach', { type: 'boolean', alias: 'd', describe: 'print the job id and return at once' })
         .option('quiet', { type: 'boolean', alias: 'q', describe: 'print only the job output' })
         .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')

@@ -1,15 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { dockerEnv } from '../config'
-import { newId } from '../protocol/ids'
+import { formatBytes, parseDuration } from '../protocol/units'
+import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
-import { formatBytes } from '../protocol/units'
 import { connectionOptions, credentialOptions, note } from './options'
 import { credentials, loginAndSave, openSession } from './session'
-import { stopSignal } from './serve'
+import { onStopSignals } from './serve'
 
 type Flags = {
   coordinator?: string
@@ -19,32 +17,18 @@ type Flags = {
   password?: string
   slots?: number
   name?: string
-}
-
-/** The worker's stable id for a name, kept in `$GRIDX_HOME/worker.json`. */
-function workerId(home: string, name: string): string {
-  const path = join(home, 'worker.json')
-  let ids: Record<string, string> = {}
-  if (existsSync(path)) {
-    try {
-      ids = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>
-    } catch {
-      ids = {}
-    }
-  }
-  const known = ids[name]
-  if (known) return known
-  const id = `w${newId()}`
-  mkdirSync(home, { recursive: true, mode: 0o700 })
-  writeFileSync(path, JSON.stringify({ ...ids, [name]: id }, null, 2), { mode: 0o600 })
-  return id
+  drainTimeout?: string
 }
 
 /** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
-export async function work(flags: Flags, until: Promise<string> = stopSignal()): Promise<number> {
+export async function work(
+  flags: Flags,
+  signals: (on: (sig: string) => void) => () => void = onStopSignals,
+): Promise<number> {
   const s = openSession(flags)
   const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
   const name = flags.name ?? s.config.file.name ?? hostname()
+  const drainTimeoutMs = flags.drainTimeout ? parseDuration(flags.drainTimeout, '--drain-timeout') : undefined
   const slots = flags.slots ?? s.config.file.slots ?? 2
   if (!Number.isInteger(slots) || slots < 1 || slots > 256) {
     throw new GridError('bad_slots', `--slots ${slots} is not a job count: use a whole number from 1 to 256`)
@@ -58,7 +42,7 @@ export async function work(flags: Flags, until: Promise<string> = stopSignal()):
   const { connectDocker, dockerCandidates } = await import('../worker/docker')
   const runtime = await connectDocker(dockerCandidates(dockerEnv()))
   const engine = await runtime.info()
-  const id = workerId(s.config.home, name)
+  const { id, key } = workerIdentity(s.config.home, name)
   const leftovers = await runtime.removeLeftovers(id)
   if (leftovers.length)
     log(`removed ${leftovers.length} container(s) left by an earlier run: ${leftovers.join(', ')}`)
@@ -72,6 +56,8 @@ export async function work(flags: Flags, until: Promise<string> = stopSignal()):
     slots,
     engine,
     runtime,
+    key,
+    drainTimeoutMs,
     log,
     token: async (refresh) => {
       if (refresh && creds) await loginAndSave(s, creds)
@@ -80,13 +66,17 @@ export async function work(flags: Flags, until: Promise<string> = stopSignal()):
       return login.token
     },
   })
-  const running = agent.run()
-  const sig = await Promise.race([until, running.then(() => undefined)])
-  if (sig) {
-    log(`received ${sig}; stopping`)
-    await agent.stop()
+  // First SIGTERM/SIGINT drains (running jobs finish); a second hands them back and stops.
+  const onSignal = (sig: string) => {
+    log(`received ${sig}`)
+    agent.drain()
   }
-  await running
+  const unsubscribe = signals(onSignal)
+  try {
+    await agent.run()
+  } finally {
+    unsubscribe()
+  }
   return 0
 }
 
@@ -99,6 +89,11 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
       credentialOptions(connectionOptions(y))
         .option('slots', { type: 'number', describe: 'jobs to run at once (default 2)' })
         .option('name', { type: 'string', describe: 'worker name shown to others (default: host name)' })
+        .option('drain-timeout', {
+          type: 'string',
+          describe:
+            'on SIGTERM, let running jobs finish for at most this long (e.g. 10m), then hand them back',
+        })
         .example("$0 work --coordinator 192.168.1.100 --user alice --password 'long secret'", ''),
     handler: async (a) => setExit(await work(a)),
   }

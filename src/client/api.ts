@@ -1,5 +1,6 @@
 import { GridError } from '../errors'
 import {
+  AttemptView,
   AuditView,
   CreditsView,
   ErrorBody,
@@ -13,6 +14,7 @@ import {
   type SubmitJob,
 } from '../protocol/api'
 import type { z } from 'zod'
+import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { networkError } from './network'
 
@@ -66,6 +68,16 @@ export class ApiClient {
   /** One of the caller's jobs. */
   job(id: string): Promise<JobView> {
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}`, JobView)
+  }
+
+  /** Every attempt of one of the caller's jobs. */
+  attempts(id: string): Promise<AttemptView[]> {
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/attempts`, AttemptView.array())
+  }
+
+  /** The worker's signed receipt of a job's result. */
+  receipt(id: string): Promise<ReceiptFile> {
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/receipt`, ReceiptFile)
   }
 
   /** Cancels one of the caller's jobs. */

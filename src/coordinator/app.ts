@@ -2,7 +2,15 @@ import { Hono } from 'hono'
 import { stream } from 'hono/streaming'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
-import { Credentials, type Health, isFinal, type OutputEvent, SubmitJob } from '../protocol/api'
+import {
+  type AttemptView,
+  Credentials,
+  type Health,
+  isFinal,
+  type OutputEvent,
+  SubmitJob,
+} from '../protocol/api'
+import type { ReceiptFile } from '../protocol/receipt'
 import { VERSION } from '../version'
 import type { Auth } from './auth'
 import type { JobEvents } from './events'
@@ -31,11 +39,13 @@ type Env = { Variables: { user: UserRow } }
 /** The HTTP API of the coordinator. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { store, auth, lifecycle, hub, events, clock } = deps
+  const workerName = (id: string | null) => (id ? (store.worker(id)?.name ?? id) : null)
   const view = (job: Parameters<typeof jobView>[0], owner: UserRow) =>
     jobView(
       job,
       owner.name,
-      job.workerId ? (hub.connected().find((w) => w.id === job.workerId)?.name ?? job.workerId) : null,
+      workerName(job.workerId),
+      job.state === 'queued' ? deps.scheduler.explain(job) : null,
     )
 
   const app = new Hono<Env>()
@@ -99,6 +109,42 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const user = c.get('user')
     return c.json(view(lifecycle.ownJob(user, c.req.param('id')), user))
   })
+  // Every attempt: where it ran and why it ended.
+  app.get('/api/jobs/:id/attempts', (c) => {
+    const job = lifecycle.ownJob(c.get('user'), c.req.param('id'))
+    const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
+    const list: AttemptView[] = store.attemptsOf(job.id).map((a) => ({
+      attempt: a.attempt,
+      worker: workerName(a.workerId) ?? a.workerId,
+      assignedAt: new Date(a.assignedAt).toISOString(),
+      startedAt: iso(a.startedAt),
+      endedAt: iso(a.endedAt),
+      outcome: a.outcome,
+      reason: a.reason,
+      signed: a.signature !== null,
+    }))
+    return c.json(list)
+  })
+  // The worker's signed receipt of the job's result, self-contained for `gridx verify`.
+  app.get('/api/jobs/:id/receipt', (c) => {
+    const job = lifecycle.ownJob(c.get('user'), c.req.param('id'))
+    const a = store.attemptsOf(job.id).findLast((x) => x.receipt !== null && x.signature !== null)
+    const worker = a ? store.worker(a.workerId) : undefined
+    if (!a?.receipt || !a.signature || !worker?.publicKey) {
+      throw new GridError('no_receipt', `job ${job.id} has no signed result yet (state: ${job.state})`, {
+        status: 404,
+      })
+    }
+    const file: ReceiptFile = {
+      body: a.receipt,
+      signature: a.signature,
+      workerId: worker.id,
+      worker: worker.name,
+      publicKey: worker.publicKey,
+    }
+    return c.json(file)
+  })
+
   app.post('/api/jobs/:id/cancel', (c) => {
     const user = c.get('user')
     const job = lifecycle.cancel(user, c.req.param('id'))

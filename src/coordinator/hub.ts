@@ -1,6 +1,6 @@
 import type { ServerWebSocket } from 'bun'
 import type { UserRow } from '../db/schema'
-import { assertNever, describe } from '../errors'
+import { assertNever, describe, GridError } from '../errors'
 import {
   CloseCode,
   type CoordinatorMessage,
@@ -33,6 +33,8 @@ export interface WorkerConn {
   lastSeen: number
   /** Job ids this worker holds a lease for. */
   active: Set<string>
+  /** The worker asked for no new jobs. */
+  draining: boolean
   socket: ServerWebSocket<SocketData>
 }
 
@@ -143,6 +145,14 @@ export class Hub {
         this.lifecycle.result(conn!.id, msg)
         ws.send(JSON.stringify({ type: 'job.ack', lease: msg.lease } satisfies CoordinatorMessage))
         return this.wake()
+      case 'drain':
+        conn!.draining = true
+        this.log(`worker ${conn!.name} is draining: no new jobs for it`)
+        return
+      case 'job.release':
+        conn!.active.delete(msg.lease.jobId)
+        this.lifecycle.release(conn!.id, msg.lease, msg.reason)
+        return this.wake()
       default:
         return assertNever(msg)
     }
@@ -151,7 +161,17 @@ export class Hub {
   private hello(ws: ServerWebSocket<SocketData>, msg: Extract<WorkerMessage, { type: 'hello' }>): void {
     if (ws.data.conn) return this.refuse(ws, 'hello_twice', 'hello was already sent on this socket')
     const now = this.clock.now()
-    this.store.upsertWorker(msg.workerId, ws.data.user.id, msg.name, now)
+    try {
+      this.store.upsertWorker(msg.workerId, ws.data.user.id, msg.name, now, msg.publicKey)
+    } catch (err) {
+      if (!(err instanceof GridError)) throw err
+      this.log(`refused worker ${msg.name} (${msg.workerId}): ${err.message}`)
+      ws.send(
+        JSON.stringify({ type: 'error', code: err.code, message: err.message } satisfies CoordinatorMessage),
+      )
+      ws.close(CloseCode.forbidden, err.code)
+      return
+    }
     const previous = this.conns.get(msg.workerId)
     if (previous) previous.socket.close(CloseCode.replaced, 'replaced by a newer connection')
     const conn: WorkerConn = {
@@ -165,6 +185,7 @@ export class Hub {
       connectedAt: now,
       lastSeen: now,
       active: new Set(),
+      draining: false,
       socket: ws,
     }
     ws.data.conn = conn
@@ -177,6 +198,14 @@ export class Hub {
         heartbeatMs: this.settings.heartbeatMs,
       } satisfies CoordinatorMessage),
     )
+    // Leases this worker holds but no longer runs (it restarted, or an assignment was lost on
+    // the old socket) go back to the queue now rather than when they expire.
+    const running = new Set(msg.running.map((l) => `${l.jobId}#${l.attempt}`))
+    for (const lease of this.store.leasesOf(conn.id)) {
+      if (!running.has(`${lease.jobId}#${lease.attempt}`)) {
+        this.lifecycle.lost(conn.id, lease, `worker ${conn.name} reconnected without the job (it restarted?)`)
+      }
+    }
     this.heartbeat(conn, msg.running)
     this.log(
       `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${conn.docker}`,

@@ -5,6 +5,7 @@ import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
 import type { JobEvents } from './events'
 import { costOf } from './pricing'
+import { verifyReceipt } from '../protocol/receipt'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
 
@@ -45,6 +46,7 @@ export class Lifecycle {
       memoryBytes: req.memoryBytes,
       maxAttempts: 3,
       maxCost: costOf(req.cpus, req.timeoutMs, this.settings.price),
+      priority: req.priority,
       createdAt: this.clock.now(),
     })
   }
@@ -101,8 +103,15 @@ export class Lifecycle {
     const at = this.clock.now()
     const job = this.store.job(msg.lease.jobId)
     if (!job) return
+    const refused = this.checkReceipt(workerId, msg)
+    if (refused) {
+      this.log(
+        `refused the result of job ${job.id} attempt ${msg.lease.attempt} from worker ${workerId}: ${refused}`,
+      )
+      return
+    }
     const cost = costOf(job.cpus, Math.min(msg.durationMs, job.timeoutMs), this.settings.price)
-    const base = { exitCode: msg.exitCode, error: msg.error, at, cost }
+    const base = { exitCode: msg.exitCode, error: msg.error, at, cost, receipt: msg.receipt }
     switch (msg.outcome) {
       case 'exited':
         return this.end(msg.lease, workerId, {
@@ -126,6 +135,33 @@ export class Lifecycle {
       default:
         return assertNever(msg.outcome)
     }
+  }
+
+  /** Why a result's receipt is not acceptable, or undefined when it is signed by this worker's pinned key and matches the report. */
+  private checkReceipt(workerId: string, msg: Result): string | undefined {
+    const key = this.store.worker(workerId)?.publicKey
+    if (!key) return 'the worker has no pinned key'
+    const body = verifyReceipt(msg.receipt, key)
+    if (!body) return 'the receipt signature does not verify against the worker key'
+    const same =
+      body.jobId === msg.lease.jobId &&
+      body.attempt === msg.lease.attempt &&
+      body.workerId === workerId &&
+      body.outcome === msg.outcome &&
+      body.exitCode === msg.exitCode &&
+      body.durationMs === msg.durationMs
+    return same ? undefined : 'the receipt does not match the reported result'
+  }
+
+  /** A draining worker gives a job back unfinished: it is requeued without counting as a failure. */
+  release(workerId: string, lease: LeaseRef, reason: string): void {
+    this.retry(lease, reason, workerId, { outcome: 'released', consumesAttempt: false })
+  }
+
+  /** A worker no longer runs a job it held (it restarted): the job goes back to the queue. */
+  lost(workerId: string, lease: LeaseRef, reason: string): void {
+    this.link?.release(workerId, lease.jobId)
+    this.retry(lease, reason, workerId)
   }
 
   /** Cancels one of the owner's jobs; a running one is killed by its worker. */
@@ -166,8 +202,13 @@ export class Lifecycle {
     return expired.length
   }
 
-  private retry(lease: LeaseRef, reason: string, workerId?: string): void {
-    const r = this.store.requeue(lease, reason, this.clock.now(), workerId)
+  private retry(
+    lease: LeaseRef,
+    reason: string,
+    workerId?: string,
+    how?: { outcome: string; consumesAttempt: boolean },
+  ): void {
+    const r = this.store.requeue(lease, reason, this.clock.now(), workerId, how)
     if (r === 'stale') return
     this.log(
       `job ${lease.jobId} attempt ${lease.attempt}: ${reason}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
@@ -193,7 +234,12 @@ export class Lifecycle {
 }
 
 /** The API view of a job row. */
-export function jobView(job: JobRow, ownerName: string, workerName: string | null): JobView {
+export function jobView(
+  job: JobRow,
+  ownerName: string,
+  workerName: string | null,
+  waiting: string | null = null,
+): JobView {
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
   return {
     id: job.id,
@@ -207,7 +253,9 @@ export function jobView(job: JobRow, ownerName: string, workerName: string | nul
     cpus: job.cpus,
     memoryBytes: job.memoryBytes,
     attempt: job.attempt,
+    priority: job.priority,
     worker: workerName,
+    waiting,
     exitCode: job.exitCode,
     outcome: job.outcome,
     error: job.error,

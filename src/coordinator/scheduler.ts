@@ -1,10 +1,21 @@
+import type { JobRow } from '../db/schema'
+import { formatBytes } from '../protocol/units'
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'
 import type { Hub, WorkerConn } from './hub'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
 
-/** Matches queued jobs to connected workers with room for them, oldest job first. */
+/** How many queued jobs of each user one pass looks at. */
+const PER_OWNER = 64
+
+type Queued = Omit<JobRow, 'script'>
+
+/**
+ * Matches queued jobs to connected workers that can take them. Between users it shares fairly:
+ * the next job always comes from the user with the fewest jobs running, so one user's thousand
+ * queued jobs do not starve another's one. Within a user, higher --priority first, then oldest.
+ */
 export class Scheduler {
   private pending = false
 
@@ -34,53 +45,93 @@ export class Scheduler {
   /** Assigns as many queued jobs as the connected workers can take now. */
   pass(): number {
     const workers = this.hub.connected()
-    if (!workers.some((w) => w.active.size < w.slots)) return 0
+    const hasRoom = () => workers.some((w) => !w.draining && w.active.size < w.slots)
+    if (!hasRoom()) return 0
+    const queues = this.store.queuedByOwner(PER_OWNER)
+    const running = this.store.activeByOwner()
     let assigned = 0
-    for (const job of this.store.queued(1000)) {
+    while (queues.size > 0 && hasRoom()) {
+      const owner = nextOwner(queues, running)
+      const queue = queues.get(owner)!
+      const job = queue.shift()!
+      if (queue.length === 0) queues.delete(owner)
       const worker = pick(workers, job.cpus, job.memoryBytes)
-      if (!worker) {
-        if (!workers.some((w) => w.active.size < w.slots)) break
-        continue
-      }
-      const row = this.store.assign(job.id, worker.id, this.clock.now() + this.settings.leaseMs)
-      if (!row) continue
-      worker.active.add(row.id)
-      const msg: CoordinatorMessage = {
-        type: 'job.assign',
-        job: {
-          jobId: row.id,
-          attempt: row.attempt,
-          image: row.image,
-          command: row.command,
-          script:
-            row.scriptName && row.script
-              ? { name: row.scriptName, contentBase64: row.script.toString('base64') }
-              : null,
-          args: row.args,
-          timeoutMs: row.timeoutMs,
-          cpus: row.cpus,
-          memoryBytes: row.memoryBytes,
-        },
-      }
-      // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
-      this.hub.send(worker.id, msg)
-      this.events.publish(row.id, {
-        type: 'state',
-        state: 'assigned',
-        attempt: row.attempt,
-        worker: worker.name,
-      })
+      // A job no free worker can fit waits; the owner's next job may still fit.
+      if (!worker || !this.assign(job, worker)) continue
+      running.set(owner, (running.get(owner) ?? 0) + 1)
       assigned++
     }
     return assigned
   }
+
+  /** Says why a queued job has not started yet. */
+  explain(job: JobRow): string {
+    const workers = this.hub.connected().filter((w) => !w.draining)
+    if (workers.length === 0) return "no worker is connected: the job starts when one connects ('gridx work')"
+    const fits = workers.filter((w) => w.cpus >= job.cpus && w.memoryBytes >= job.memoryBytes)
+    if (fits.length === 0) {
+      const cpus = Math.max(...workers.map((w) => w.cpus))
+      const mem = Math.max(...workers.map((w) => w.memoryBytes))
+      return `no connected worker has ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)} (the largest has ${cpus} CPUs, ${formatBytes(mem)}): it waits for one that does`
+    }
+    const slots = fits.reduce((n, w) => n + w.slots, 0)
+    const { aheadOfMine, queued } = this.store.queuePosition(job)
+    return `all ${slots} slots of the ${fits.length} worker(s) that fit it are busy; ${aheadOfMine} of your queued jobs are ahead of it, ${queued} jobs are queued in all (users take turns)`
+  }
+
+  private assign(job: Queued, worker: WorkerConn): boolean {
+    const now = this.clock.now()
+    const row = this.store.assign(job.id, worker.id, now + this.settings.leaseMs, now)
+    if (!row) return false
+    worker.active.add(row.id)
+    const msg: CoordinatorMessage = {
+      type: 'job.assign',
+      job: {
+        jobId: row.id,
+        attempt: row.attempt,
+        image: row.image,
+        command: row.command,
+        script:
+          row.scriptName && row.script
+            ? { name: row.scriptName, contentBase64: row.script.toString('base64') }
+            : null,
+        args: row.args,
+        timeoutMs: row.timeoutMs,
+        cpus: row.cpus,
+        memoryBytes: row.memoryBytes,
+      },
+    }
+    // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
+    this.hub.send(worker.id, msg)
+    this.events.publish(row.id, {
+      type: 'state',
+      state: 'assigned',
+      attempt: row.attempt,
+      worker: worker.name,
+    })
+    return true
+  }
+}
+
+/** The user whose turn it is: fewest jobs running, then the oldest waiting head job. */
+function nextOwner(queues: Map<string, Queued[]>, running: Map<string, number>): string {
+  let best: string | undefined
+  let bestKey: [number, number] = [Infinity, Infinity]
+  for (const [owner, queue] of queues) {
+    const key: [number, number] = [running.get(owner) ?? 0, queue[0]!.createdAt]
+    if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) {
+      best = owner
+      bestKey = key
+    }
+  }
+  return best!
 }
 
 /** The least busy worker that fits the job, so load spreads across workers. */
 function pick(workers: WorkerConn[], cpus: number, memoryBytes: number): WorkerConn | undefined {
   let best: WorkerConn | undefined
   for (const w of workers) {
-    if (w.active.size >= w.slots || w.cpus < cpus || w.memoryBytes < memoryBytes) continue
+    if (w.draining || w.active.size >= w.slots || w.cpus < cpus || w.memoryBytes < memoryBytes) continue
     if (!best || w.active.size / w.slots < best.active.size / best.slots) best = w
   }
   return best

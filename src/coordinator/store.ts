@@ -1,16 +1,16 @@
 import { Database } from 'bun:sqlite'
-import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, lte, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { migrate } from '../db/migrate'
 import * as schema from '../db/schema'
-import type { JobRow, UserRow, WorkerRow } from '../db/schema'
+import type { AttemptRow, JobRow, UserRow, WorkerRow } from '../db/schema'
 import { GridError } from '../errors'
 import * as ledger from './ledger'
 import type { LeaseRef } from '../protocol/worker'
 
-const { users, tokens, workers, jobs, jobOutput } = schema
+const { users, tokens, workers, jobs, jobOutput, attempts } = schema
 const ACTIVE = ['assigned', 'running'] as const
 
 /** A new job as the API hands it to the store. */
@@ -27,7 +27,8 @@ export type NewJob = Omit<
   | 'startedAt'
   | 'finishedAt'
   | 'cost'
->
+  | 'priority'
+> & { priority?: number }
 
 /** How a job attempt ended, as written to its row. */
 export interface Ending {
@@ -38,6 +39,8 @@ export interface Ending {
   at: number
   /** Millicredits owed to the worker's owner for compute used (0 when the platform failed). */
   cost: number
+  /** The worker's signed receipt of the result, kept with the attempt. */
+  receipt?: { body: string; signature: string } | undefined
 }
 
 /** One stored chunk of a job's output. */
@@ -156,16 +159,30 @@ export class Store {
   }
 
   /** Records a worker connection; a worker id belongs to the account that first used it. */
-  upsertWorker(id: string, ownerId: string, name: string, now: number): WorkerRow {
+  upsertWorker(
+    id: string,
+    ownerId: string,
+    name: string,
+    now: number,
+    publicKey: string | null = null,
+  ): WorkerRow {
     const existing = this.db.select().from(workers).where(eq(workers.id, id)).get()
     if (existing && existing.ownerId !== ownerId) {
       throw new GridError('worker_owned', `worker id ${id} belongs to another account`, { status: 403 })
     }
-    if (existing) {
-      this.db.update(workers).set({ name, lastSeenAt: now }).where(eq(workers.id, id)).run()
-      return { ...existing, name, lastSeenAt: now }
+    if (existing?.publicKey && publicKey !== existing.publicKey) {
+      throw new GridError(
+        'worker_key_mismatch',
+        `worker ${id} connected with a different signing key than the one pinned at its first connection: if its $GRIDX_HOME was reset, start it under a new --name`,
+        { status: 403 },
+      )
     }
-    const row = { id, ownerId, name, firstSeenAt: now, lastSeenAt: now }
+    if (existing) {
+      const key = existing.publicKey ?? publicKey
+      this.db.update(workers).set({ name, lastSeenAt: now, publicKey: key }).where(eq(workers.id, id)).run()
+      return { ...existing, name, lastSeenAt: now, publicKey: key }
+    }
+    const row = { id, ownerId, name, publicKey, firstSeenAt: now, lastSeenAt: now }
     this.db.insert(workers).values(row).run()
     return row
   }
@@ -199,6 +216,71 @@ export class Store {
       .all()
   }
 
+  /**
+   * For fair share: the first `perOwner` queued jobs of every user with queued jobs, each
+   * user's in their own order (priority, then age), without script bodies.
+   */
+  queuedByOwner(perOwner: number): Map<string, Omit<JobRow, 'script'>[]> {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
+    const { script, ...cols } = getTableColumns(jobs)
+    const ranked = this.db
+      .select({
+        id: jobs.id,
+        rank: sql<number>`row_number() over (partition by ${jobs.ownerId} order by ${jobs.priority} desc, ${jobs.createdAt}, ${jobs.id})`.as(
+          'rank',
+        ),
+      })
+      .from(jobs)
+      .where(eq(jobs.state, 'queued'))
+      .as('ranked')
+    const rows = this.db
+      .select(cols)
+      .from(jobs)
+      .innerJoin(ranked, eq(jobs.id, ranked.id))
+      .where(lte(ranked.rank, perOwner))
+      .orderBy(asc(jobs.ownerId), asc(ranked.rank))
+      .all()
+    const byOwner = new Map<string, Omit<JobRow, 'script'>[]>()
+    for (const r of rows) {
+      const list = byOwner.get(r.ownerId) ?? []
+      list.push(r)
+      byOwner.set(r.ownerId, list)
+    }
+    return byOwner
+  }
+
+  /** How many jobs each user has assigned or running now. */
+  activeByOwner(): Map<string, number> {
+    const rows = this.db
+      .select({ ownerId: jobs.ownerId, n: sql<number>`count(*)` })
+      .from(jobs)
+      .where(inArray(jobs.state, [...ACTIVE]))
+      .groupBy(jobs.ownerId)
+      .all()
+    return new Map(rows.map((r) => [r.ownerId, r.n]))
+  }
+
+  /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
+  queuePosition(job: JobRow): { aheadOfMine: number; queued: number } {
+    const ahead = this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(jobs)
+      .where(
+        and(
+          eq(jobs.state, 'queued'),
+          eq(jobs.ownerId, job.ownerId),
+          sql`(${jobs.priority} > ${job.priority} or (${jobs.priority} = ${job.priority} and (${jobs.createdAt} < ${job.createdAt} or (${jobs.createdAt} = ${job.createdAt} and ${jobs.id} < ${job.id}))))`,
+        ),
+      )
+      .get()
+    const all = this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(jobs)
+      .where(eq(jobs.state, 'queued'))
+      .get()
+    return { aheadOfMine: ahead?.n ?? 0, queued: all?.n ?? 0 }
+  }
+
   /** Queued jobs, oldest first, without their script bodies. */
   queued(limit: number): Omit<JobRow, 'script'>[] {
     // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
@@ -213,24 +295,70 @@ export class Store {
   }
 
   /** Hands a queued job to a worker under a new attempt; undefined when it is no longer queued. */
-  assign(jobId: string, workerId: string, leaseExpiresAt: number): JobRow | undefined {
-    return this.db
-      .update(jobs)
-      .set({ state: 'assigned', workerId, leaseExpiresAt, attempt: sql`${jobs.attempt} + 1` })
-      .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
-      .returning()
-      .get()
+  assign(jobId: string, workerId: string, leaseExpiresAt: number, now = Date.now()): JobRow | undefined {
+    return this.db.transaction((tx) => {
+      const row = tx
+        .update(jobs)
+        .set({ state: 'assigned', workerId, leaseExpiresAt, attempt: sql`${jobs.attempt} + 1` })
+        .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
+        .returning()
+        .get()
+      if (row) tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now }).run()
+      return row
+    })
   }
 
   /** Marks the current attempt as running on its worker. */
   markRunning(lease: LeaseRef, workerId: string, now: number): boolean {
-    const r = this.db
-      .update(jobs)
-      .set({ state: 'running', startedAt: now })
-      .where(this.heldBy(lease, workerId, ['assigned']))
-      .returning({ id: jobs.id })
+    return this.db.transaction((tx) => {
+      const r = tx
+        .update(jobs)
+        .set({ state: 'running', startedAt: now })
+        .where(this.heldBy(lease, workerId, ['assigned']))
+        .returning({ id: jobs.id })
+        .all()
+      if (r.length === 1) tx.update(attempts).set({ startedAt: now }).where(this.attemptIs(lease)).run()
+      return r.length === 1
+    })
+  }
+
+  /** Every attempt of a job, oldest first. */
+  attemptsOf(jobId: string): AttemptRow[] {
+    return this.db
+      .select()
+      .from(attempts)
+      .where(eq(attempts.jobId, jobId))
+      .orderBy(asc(attempts.attempt))
       .all()
-    return r.length === 1
+  }
+
+  /** A worker as stored (its owner and pinned key). */
+  worker(id: string): WorkerRow | undefined {
+    return this.db.select().from(workers).where(eq(workers.id, id)).get()
+  }
+
+  private attemptIs(lease: LeaseRef) {
+    return and(eq(attempts.jobId, lease.jobId), eq(attempts.attempt, lease.attempt))
+  }
+
+  private endAttempt(
+    tx: ledger.Tx,
+    lease: LeaseRef,
+    outcome: string,
+    reason: string | null,
+    at: number,
+    receipt?: Ending['receipt'],
+  ): void {
+    tx.update(attempts)
+      .set({
+        endedAt: at,
+        outcome,
+        reason,
+        receipt: receipt?.body ?? null,
+        signature: receipt?.signature ?? null,
+      })
+      .where(and(this.attemptIs(lease), sql`${attempts.endedAt} is null`))
+      .run()
   }
 
   /** Extends the leases a worker still holds. */
@@ -297,6 +425,7 @@ export class Store {
         .returning()
         .get()
       if (!row) return false
+      this.endAttempt(tx, lease, end.outcome, end.error, end.at, end.receipt)
       this.settle(tx, row, end.cost, end.at)
       return true
     })
@@ -336,7 +465,12 @@ export class Store {
         .where(and(eq(jobs.id, jobId), eq(jobs.attempt, before.attempt), inArray(jobs.state, [before.state])))
         .returning()
         .get()
-      if (row) this.settle(tx, row, before.state === 'running' ? costOf(before) : 0, now)
+      if (row) {
+        if (before.attempt > 0) {
+          this.endAttempt(tx, { jobId, attempt: before.attempt }, 'cancelled', 'cancelled by its owner', now)
+        }
+        this.settle(tx, row, before.state === 'running' ? costOf(before) : 0, now)
+      }
       return before
     })
   }
@@ -351,7 +485,13 @@ export class Store {
   }
 
   /** Puts an attempt back in the queue, or fails the job once it has used all its attempts. */
-  requeue(lease: LeaseRef, reason: string, now: number, workerId?: string): 'queued' | 'failed' | 'stale' {
+  requeue(
+    lease: LeaseRef,
+    reason: string,
+    now: number,
+    workerId?: string,
+    how: { outcome: string; consumesAttempt: boolean } = { outcome: 'lost', consumesAttempt: true },
+  ): 'queued' | 'failed' | 'stale' {
     return this.db.transaction((tx) => {
       // A worker's own report may only give back a lease it holds; expiry (no workerId) may take any.
       const held = workerId === undefined ? undefined : eq(jobs.workerId, workerId)
@@ -368,7 +508,10 @@ export class Store {
         )
         .get()
       if (!job) return 'stale'
-      if (job.attempt >= job.maxAttempts) {
+      this.endAttempt(tx, lease, how.outcome, reason, now)
+      // A job handed back by a draining worker did not fail: it keeps its number of tries.
+      const maxAttempts = how.consumesAttempt ? job.maxAttempts : job.maxAttempts + 1
+      if (job.attempt >= maxAttempts) {
         const row = tx
           .update(jobs)
           .set({
@@ -397,6 +540,7 @@ export class Store {
           startedAt: null,
           outputBytes: 0,
           error: reason,
+          maxAttempts,
         })
         .where(eq(jobs.id, job.id))
         .run()

@@ -31,6 +31,8 @@ export const workers = sqliteTable('workers', {
     .notNull()
     .references(() => users.id),
   name: text('name').notNull(),
+  /** Ed25519 public key (base64), pinned at the worker's first connection. */
+  publicKey: text('public_key'),
   firstSeenAt: integer('first_seen_at').notNull(),
   lastSeenAt: integer('last_seen_at').notNull(),
 })
@@ -56,6 +58,8 @@ export const jobs = sqliteTable(
     memoryBytes: integer('memory_bytes').notNull(),
     attempt: integer('attempt').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(3),
+    /** Orders one user's own queued jobs: higher first. */
+    priority: integer('priority').notNull().default(0),
     workerId: text('worker_id'),
     leaseExpiresAt: integer('lease_expires_at'),
     exitCode: integer('exit_code'),
@@ -76,6 +80,28 @@ export const jobs = sqliteTable(
       .on(t.state, t.createdAt)
       .where(sql`state in ('queued','assigned','running')`),
   ],
+)
+
+/** Every attempt of every job: where it ran, how and why it ended, and the worker's signed receipt. */
+export const attempts = sqliteTable(
+  'attempts',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    attempt: integer('attempt').notNull(),
+    workerId: text('worker_id').notNull(),
+    assignedAt: integer('assigned_at').notNull(),
+    startedAt: integer('started_at'),
+    endedAt: integer('ended_at'),
+    /** exited, timeout, cancelled, error, output_limit, lost, released */
+    outcome: text('outcome'),
+    reason: text('reason'),
+    /** The signed result (JSON of the receipt body) and its Ed25519 signature, base64. */
+    receipt: text('receipt'),
+    signature: text('signature'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.attempt] })],
 )
 
 /** Output chunks of the current attempt of each job, in order. */
@@ -140,5 +166,7 @@ export type UserRow = typeof users.$inferSelect
 export type JobRow = typeof jobs.$inferSelect
 /** A ledger transfer as stored. */
 export type TransferRow = typeof transfers.$inferSelect
+/** One attempt of a job as stored. */
+export type AttemptRow = typeof attempts.$inferSelect
 /** A worker as stored. */
 export type WorkerRow = typeof workers.$inferSelect

@@ -40,6 +40,8 @@ export const SubmitJob = z
     timeoutMs: z.int().min(1000).max(LIMITS.maxTimeoutMs),
     cpus: z.number().positive().max(LIMITS.maxCpus),
     memoryBytes: z.int().min(6 * 1024 * 1024),
+    /** Orders the submitter's own queued jobs: higher first (-100 to 100). */
+    priority: z.int().min(-100).max(100).default(0),
   })
   .refine((j) => j.script !== undefined || j.command.length > 0, {
     message: 'a job needs a script or a command',
@@ -68,7 +70,10 @@ export const JobView = z.object({
   cpus: z.number(),
   memoryBytes: z.number(),
   attempt: z.number(),
+  priority: z.number(),
   worker: z.string().nullable(),
+  /** For a queued job: why it has not started yet. */
+  waiting: z.string().nullable(),
   exitCode: z.number().nullable(),
   outcome: z.string().nullable(),
   error: z.string().nullable(),
@@ -162,3 +167,16 @@ export const AuditView = z.object({
   ok: z.boolean(),
 })
 export type AuditView = z.infer<typeof AuditView>
+
+/** One attempt of a job, as `gridx status` lists them. */
+export const AttemptView = z.object({
+  attempt: z.number(),
+  worker: z.string(),
+  assignedAt: z.string(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  outcome: z.string().nullable(),
+  reason: z.string().nullable(),
+  signed: z.boolean(),
+})
+export type AttemptView = z.infer<typeof AttemptView>

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { Receipt } from './receipt'
 
 /** Version of the worker WebSocket protocol; both sides refuse any other. */
 export const PROTOCOL_VERSION = 1
@@ -9,6 +10,7 @@ export const CloseCode = {
   goingAway: 1001,
   protocolError: 4400,
   unauthorized: 4401,
+  forbidden: 4403,
   silent: 4408,
   replaced: 4409,
 } as const
@@ -47,8 +49,14 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     cpus: z.number().positive(),
     memoryBytes: z.int().positive(),
     docker: z.string(),
+    /** Ed25519 public key (base64); pinned to this worker id at its first connection. */
+    publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'publicKey must be a base64 Ed25519 key'),
     running: z.array(LeaseRef),
   }),
+  /** The worker stops taking new jobs (it is shutting down once its running jobs end). */
+  z.object({ type: z.literal('drain') }),
+  /** The worker gives a job back unfinished (drained out); it goes to another worker without counting as a failure. */
+  z.object({ type: z.literal('job.release'), lease: LeaseRef, reason: z.string() }),
   z.object({ type: z.literal('heartbeat'), running: z.array(LeaseRef) }),
   z.object({ type: z.literal('job.started'), lease: LeaseRef }),
   z.object({
@@ -67,6 +75,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     /** For `error`: true when another worker may well succeed (a Docker fault), false for a bad job. */
     retryable: z.boolean().default(false),
     durationMs: z.number().min(0),
+    /** Signed over (job, attempt, outcome, exit code, output digests, resource use). */
+    receipt: Receipt,
   }),
 ])
 export type WorkerMessage = z.infer<typeof WorkerMessage>

@@ -9,6 +9,7 @@ import {
   type LeaseRef,
   type WorkerMessage,
 } from '../protocol/worker'
+import { type SigningKey, signReceipt } from '../protocol/receipt'
 import { Executor } from './executor'
 import type { ContainerRuntime, EngineInfo } from './runtime'
 
@@ -38,6 +39,10 @@ export interface AgentOptions {
   slots: number
   engine: EngineInfo
   runtime: ContainerRuntime
+  /** The worker's Ed25519 key; results are signed with it. */
+  key: SigningKey
+  /** While draining, hand running jobs back after this long (undefined: wait for them). */
+  drainTimeoutMs?: number | undefined
   backoff?: Backoff
   log: (line: string) => void
 }
@@ -55,13 +60,22 @@ export class Agent {
   private readonly stopped: Promise<void>
   private resolveStopped!: () => void
   private wakeRetry: (() => void) | undefined
+  private drainTimer: ReturnType<typeof setTimeout> | undefined
+  /** True between the coordinator's welcome and the socket's close: reports can go out. */
+  private welcomed = false
   private fatal: GridError | undefined
   /** Resolves once the agent has said hello and been welcomed (tests and the CLI wait on it). */
   readonly ready: Promise<void>
   private resolveReady!: () => void
 
   constructor(private readonly opts: AgentOptions) {
-    this.executor = new Executor(opts.runtime, opts.workerId, (m) => this.report(m), opts.log)
+    this.executor = new Executor(
+      opts.runtime,
+      opts.workerId,
+      (body) => signReceipt(body, opts.key),
+      (m) => this.report(m),
+      opts.log,
+    )
     this.stopped = new Promise((r) => (this.resolveStopped = r))
     this.ready = new Promise((r) => (this.resolveReady = r))
   }
@@ -76,7 +90,7 @@ export class Agent {
     let failures = 0
     let refresh = false
     while (this.state !== 'stopped') {
-      this.transition('connecting')
+      if (this.state !== 'draining') this.transition('connecting')
       const outcome = await this.connectOnce(refresh)
       if ((this.state as AgentState) === 'stopped') break
       if (this.fatal) throw this.fatal
@@ -96,16 +110,55 @@ export class Agent {
   }
 
   /** Stops taking jobs, kills running ones, and disconnects. */
-  async stop(): Promise<void> {
+  /**
+   * First call: stop taking jobs and let the running ones finish, then stop. A second call (or
+   * the drain timeout) hands the running jobs back to the queue and stops at once.
+   */
+  drain(): void {
     if (this.state === 'stopped') return
+    if (this.state === 'draining') return void this.handBack('asked twice')
     this.transition('draining')
-    for (const lease of this.executor.leases()) this.executor.cancel(lease, 'worker stopping')
-    for (let i = 0; i < 50 && this.executor.busy > 0; i++) await Bun.sleep(100)
+    this.sendNow({ type: 'drain' })
+    const n = this.executor.busy
+    if (n === 0) return void this.finalize()
+    this.opts.log(
+      `draining: ${n} running job(s) will finish first; send SIGTERM again${this.opts.drainTimeoutMs ? ` or wait ${Math.round(this.opts.drainTimeoutMs / 1000)}s` : ''} to hand them back to the queue`,
+    )
+    if (this.opts.drainTimeoutMs) {
+      this.drainTimer = setTimeout(() => void this.handBack('drain timeout'), this.opts.drainTimeoutMs)
+    }
+  }
+
+  /** Hands every running job back to the coordinator (it reruns them elsewhere), then stops. */
+  private async handBack(why: string): Promise<void> {
+    const leases = this.executor.leases()
+    if (leases.length) this.opts.log(`handing ${leases.length} running job(s) back to the queue (${why})`)
+    for (const lease of leases) {
+      this.sendNow({ type: 'job.release', lease, reason: `worker ${this.opts.name} stopped (${why})` })
+      this.executor.abandon(lease)
+    }
+    for (let i = 0; i < 100 && this.executor.busy > 0; i++) await Bun.sleep(100)
+    this.finalize()
+  }
+
+  private finalize(): void {
+    if (this.state === 'stopped') return
+    if (this.drainTimer) clearTimeout(this.drainTimer)
     this.transition('stopped')
     this.stopHeartbeat()
     this.socket?.close(CloseCode.normal, 'worker stopping')
     this.wakeRetry?.()
     this.resolveStopped()
+  }
+
+  /** Stops now: running jobs are handed back. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    if (this.state !== 'draining') {
+      this.transition('draining')
+      this.sendNow({ type: 'drain' })
+    }
+    await this.handBack('stopping')
   }
 
   private transition(next: AgentState): void {
@@ -142,6 +195,7 @@ export class Agent {
           cpus: this.opts.engine.cpus,
           memoryBytes: this.opts.engine.memoryBytes,
           docker: this.opts.engine.version,
+          publicKey: this.opts.key.publicKey,
           running: this.executor.leases(),
         })
       }
@@ -156,6 +210,7 @@ export class Agent {
       }
       ws.onclose = (ev) => {
         this.stopHeartbeat()
+        this.welcomed = false
         if (this.socket === ws) this.socket = undefined
         if (this.state === 'stopped') return resolve('was-ready')
         if (this.state !== 'draining') this.transition('connecting')
@@ -176,7 +231,9 @@ export class Agent {
   private onMessage(msg: CoordinatorMessage): void {
     switch (msg.type) {
       case 'welcome':
-        this.transition('ready')
+        this.welcomed = true
+        if (this.state === 'draining') this.sendNow({ type: 'drain' })
+        else this.transition('ready')
         this.startHeartbeat(msg.heartbeatMs)
         for (const m of this.outbox) this.sendNow(m)
         this.outbox = []
@@ -187,7 +244,8 @@ export class Agent {
         return
       case 'job.assign':
         if (this.state !== 'ready') {
-          return // not taking work; the lease will expire and the job goes to another worker
+          const lease = { jobId: msg.job.jobId, attempt: msg.job.attempt }
+          return this.sendNow({ type: 'job.release', lease, reason: `worker ${this.opts.name} is draining` })
         }
         this.opts.log(
           `job ${msg.job.jobId} (attempt ${msg.job.attempt}): ${msg.job.image} ${msg.job.script?.name ?? msg.job.command.join(' ')}`,
@@ -212,7 +270,7 @@ export class Agent {
         `job ${msg.lease.jobId}: ${msg.outcome}${msg.exitCode === null ? '' : ` (exit ${msg.exitCode})`}${msg.error ? `: ${msg.error}` : ''}`,
       )
     }
-    if (this.state === 'ready') return this.sendNow(msg)
+    if (this.welcomed) return this.sendNow(msg)
     if (msg.type === 'job.result') return // kept in unacked, resent after the next welcome
     // Output made while the coordinator is away is kept for it, up to a bound; seq numbers make resending safe.
     const size = msg.type === 'job.output' ? msg.dataBase64.length : 100

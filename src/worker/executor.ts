@@ -1,11 +1,10 @@
+import { createHash, type Hash } from 'node:crypto'
 import { describe } from '../errors'
-import type { JobSpec, LeaseRef, WorkerMessage } from '../protocol/worker'
+import type { Receipt, ReceiptBody } from '../protocol/receipt'
 import { formatDuration } from '../protocol/units'
+import type { JobSpec, LeaseRef, Outcome, WorkerMessage } from '../protocol/worker'
+import { OutputBatcher } from './output'
 import type { ContainerRuntime, RunningContainer } from './runtime'
-
-/** Output is sent in chunks of at most this many bytes, or after this long, whichever comes first. */
-const CHUNK_BYTES = 64 * 1024
-const FLUSH_MS = 25
 
 /** The working directory of every job inside its container. */
 export const JOB_WORKDIR = '/gridx/job'
@@ -14,17 +13,27 @@ type Report = Extract<WorkerMessage, { type: 'job.started' | 'job.output' | 'job
 
 interface Running {
   lease: LeaseRef
-  stop: 'timeout' | 'cancelled' | undefined
+  /** Why the container is being stopped; `abandoned` means no result is reported (handed back). */
+  stop: 'timeout' | 'cancelled' | 'abandoned' | undefined
   container: RunningContainer | undefined
 }
 
-/** Runs jobs in containers: image, start, live output, timeout, cancel, result, removal. */
+interface Ending {
+  outcome: Outcome
+  exitCode: number | null
+  error: string | null
+  retryable: boolean
+}
+
+/** Runs jobs in containers: image, start, live output, timeout, cancel, signed result, removal. */
 export class Executor {
   private readonly running = new Map<string, Running>()
+  private readonly images = new Map<string, Promise<boolean>>()
 
   constructor(
     private readonly runtime: ContainerRuntime,
     private readonly workerId: string,
+    private readonly sign: (body: ReceiptBody) => Receipt,
     private readonly report: (msg: Report) => void,
     private readonly log: (line: string) => void,
   ) {}
@@ -41,10 +50,19 @@ export class Executor {
 
   /** Stops a job's container (cancelled by its owner, or its lease is no longer ours). */
   cancel(lease: LeaseRef, reason: string): void {
+    this.stop(lease, 'cancelled', reason)
+  }
+
+  /** Stops a job's container without reporting a result: the job was handed back to the queue. */
+  abandon(lease: LeaseRef): void {
+    this.stop(lease, 'abandoned', 'handed back to the coordinator')
+  }
+
+  private stop(lease: LeaseRef, why: 'cancelled' | 'abandoned', reason: string): void {
     const r = this.running.get(lease.jobId)
     if (!r || r.lease.attempt !== lease.attempt) return
     this.log(`job ${lease.jobId}: stopping (${reason})`)
-    r.stop ??= 'cancelled'
+    r.stop ??= why
     void r.container?.kill()
   }
 
@@ -54,51 +72,48 @@ export class Executor {
     if (this.running.has(job.jobId)) return
     const entry: Running = { lease, stop: undefined, container: undefined }
     this.running.set(job.jobId, entry)
+    const digests: Record<'stdout' | 'stderr', Hash> = {
+      stdout: createHash('sha256'),
+      stderr: createHash('sha256'),
+    }
+    const batcher = new OutputBatcher((stream, seq, data) =>
+      this.report({ type: 'job.output', lease, seq, stream, dataBase64: data.toString('base64') }),
+    )
     // Billed time runs from the container's start to its exit: pulls and set-up are not the job's.
     let startedAt: number | undefined
-    const result = (r: Omit<Extract<Report, { type: 'job.result' }>, 'type' | 'lease' | 'durationMs'>) =>
-      this.report({
-        type: 'job.result',
-        lease,
-        durationMs: startedAt === undefined ? 0 : Math.round(performance.now() - startedAt),
-        ...r,
+    let endedAt: number | undefined
+    const finish = (end: Ending) => {
+      batcher.flush()
+      if (entry.stop === 'abandoned') return
+      const durationMs = startedAt === undefined ? 0 : Math.round((endedAt ?? performance.now()) - startedAt)
+      const receipt = this.sign({
+        v: 1,
+        jobId: job.jobId,
+        attempt: job.attempt,
+        workerId: this.workerId,
+        outcome: end.outcome,
+        exitCode: end.exitCode,
+        stdoutSha256: digests.stdout.digest('hex'),
+        stderrSha256: digests.stderr.digest('hex'),
+        outputsSha256: null,
+        durationMs,
+        cpus: job.cpus,
+        memoryBytes: job.memoryBytes,
+        finishedAt: new Date().toISOString(),
       })
-    let seq = 0
-    let pending: { stream: 'stdout' | 'stderr'; parts: Buffer[]; bytes: number } | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const flush = () => {
-      if (timer) clearTimeout(timer)
-      timer = undefined
-      if (!pending) return
-      const data = Buffer.concat(pending.parts)
-      this.report({
-        type: 'job.output',
-        lease,
-        seq: seq++,
-        stream: pending.stream,
-        dataBase64: data.toString('base64'),
-      })
-      pending = undefined
-    }
-    const onOutput = (stream: 'stdout' | 'stderr', data: Buffer) => {
-      if (pending && pending.stream !== stream) flush()
-      pending ??= { stream, parts: [], bytes: 0 }
-      pending.parts.push(Buffer.from(data))
-      pending.bytes += data.length
-      if (pending.bytes >= CHUNK_BYTES) flush()
-      else timer ??= setTimeout(flush, FLUSH_MS)
+      this.report({ type: 'job.result', lease, durationMs, receipt, ...end })
     }
     let timeout: ReturnType<typeof setTimeout> | undefined
     try {
       if (!(await this.imageReady(job.image))) {
-        return result({
+        return finish({
           outcome: 'error',
           exitCode: null,
           retryable: false,
           error: `image '${job.image}' is not on this worker and could not be pulled: use --image with an image the worker has, or ask its owner to pull it`,
         })
       }
-      if (entry.stop) return result({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
+      if (entry.stop) return finish({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
       const files = job.script
         ? [{ name: job.script.name, data: Buffer.from(job.script.contentBase64, 'base64') }]
         : []
@@ -125,7 +140,10 @@ export class Executor {
           cpus: job.cpus,
           memoryBytes: job.memoryBytes,
         },
-        onOutput,
+        (stream, data) => {
+          digests[stream].update(data)
+          batcher.push(stream, data)
+        },
       )
       startedAt = performance.now()
       this.report({ type: 'job.started', lease })
@@ -135,25 +153,18 @@ export class Executor {
         void entry.container?.kill()
       }, job.timeoutMs)
       const { exitCode, oomKilled } = await entry.container.wait()
-      flush()
+      endedAt = performance.now()
       if (entry.stop === 'timeout') {
-        result({
-          outcome: 'timeout',
-          exitCode,
-          retryable: false,
-          error: `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`,
-        })
-      } else if (entry.stop === 'cancelled') {
-        result({ outcome: 'cancelled', exitCode, retryable: false, error: 'cancelled' })
-      } else if (oomKilled) {
-        result({ outcome: 'exited', exitCode, retryable: false, error: 'out of memory' })
+        const error = `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`
+        finish({ outcome: 'timeout', exitCode, retryable: false, error })
+      } else if (entry.stop) {
+        finish({ outcome: 'cancelled', exitCode, retryable: false, error: 'cancelled' })
       } else {
-        result({ outcome: 'exited', exitCode, retryable: false, error: null })
+        finish({ outcome: 'exited', exitCode, retryable: false, error: oomKilled ? 'out of memory' : null })
       }
     } catch (err) {
-      flush()
       this.log(`job ${job.jobId}: Docker error: ${describe(err)}`)
-      result({
+      finish({
         outcome: 'error',
         exitCode: null,
         retryable: true,
@@ -166,8 +177,6 @@ export class Executor {
       void entry.container?.remove()
     }
   }
-
-  private readonly images = new Map<string, Promise<boolean>>()
 
   private imageReady(image: string): Promise<boolean> {
     const known = this.images.get(image)

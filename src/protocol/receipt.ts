@@ -1,0 +1,67 @@
+import nacl from 'tweetnacl'
+import { z } from 'zod'
+
+/** What a worker signs when it reports a result: enough to check the result and the bill later. */
+export const ReceiptBody = z.object({
+  v: z.literal(1),
+  jobId: z.string(),
+  attempt: z.int().min(1),
+  workerId: z.string(),
+  outcome: z.string(),
+  exitCode: z.int().nullable(),
+  stdoutSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  stderrSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  outputsSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
+  durationMs: z.number().min(0),
+  cpus: z.number(),
+  memoryBytes: z.number(),
+  finishedAt: z.string(),
+})
+export type ReceiptBody = z.infer<typeof ReceiptBody>
+
+/** A signed receipt: the exact JSON text that was signed, and an Ed25519 signature over it (base64). */
+export const Receipt = z.object({ body: z.string(), signature: z.string() })
+export type Receipt = z.infer<typeof Receipt>
+
+/** A receipt as `gridx status --receipt` prints it: self-contained for offline checking. */
+export const ReceiptFile = Receipt.extend({ workerId: z.string(), worker: z.string(), publicKey: z.string() })
+export type ReceiptFile = z.infer<typeof ReceiptFile>
+
+/** A worker's signing key pair, base64. */
+export interface SigningKey {
+  publicKey: string
+  secretKey: string
+}
+
+/** Makes a new Ed25519 key pair. */
+export function newSigningKey(): SigningKey {
+  const kp = nacl.sign.keyPair()
+  return {
+    publicKey: Buffer.from(kp.publicKey).toString('base64'),
+    secretKey: Buffer.from(kp.secretKey).toString('base64'),
+  }
+}
+
+/** Signs a receipt body. */
+export function signReceipt(body: ReceiptBody, key: SigningKey): Receipt {
+  const text = JSON.stringify(body)
+  const sig = nacl.sign.detached(new TextEncoder().encode(text), Buffer.from(key.secretKey, 'base64'))
+  return { body: text, signature: Buffer.from(sig).toString('base64') }
+}
+
+/** Checks a receipt's signature against a public key; returns the parsed body, or undefined when it does not verify. */
+export function verifyReceipt(receipt: Receipt, publicKey: string): ReceiptBody | undefined {
+  try {
+    const pk = Buffer.from(publicKey, 'base64')
+    const sig = Buffer.from(receipt.signature, 'base64')
+    if (pk.length !== nacl.sign.publicKeyLength || sig.length !== nacl.sign.signatureLength) return undefined
+    if (!nacl.sign.detached.verify(new TextEncoder().encode(receipt.body), sig, pk)) return undefined
+    const parsed = ReceiptBody.safeParse(JSON.parse(receipt.body))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
