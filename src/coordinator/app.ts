@@ -40,12 +40,13 @@ type Env = { Variables: { user: UserRow } }
 export function createApp(deps: AppDeps): Hono<Env> {
   const { store, auth, lifecycle, hub, events, clock } = deps
   const workerName = (id: string | null) => (id ? (store.worker(id)?.name ?? id) : null)
-  const view = (job: Parameters<typeof jobView>[0], owner: UserRow) =>
+  // `waiting` costs a few queries, so only single-job answers explain a queued job.
+  const view = (job: Parameters<typeof jobView>[0], owner: UserRow, explain = true) =>
     jobView(
       job,
       owner.name,
       workerName(job.workerId),
-      job.state === 'queued' ? deps.scheduler.explain(job) : null,
+      explain && job.state === 'queued' ? deps.scheduler.explain(job) : null,
     )
 
   const app = new Hono<Env>()
@@ -103,7 +104,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const user = c.get('user')
     const limitText = c.req.query('limit')
     const limit = Math.min(Math.max(limitText === undefined ? 50 : Number(limitText) || 1, 1), 1000)
-    return c.json(store.jobsOf(user.id, limit).map((j) => view(j, user)))
+    return c.json(store.jobsOf(user.id, limit).map((j) => view(j, user, false)))
   })
   app.get('/api/jobs/:id', (c) => {
     const user = c.get('user')

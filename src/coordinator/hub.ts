@@ -141,7 +141,7 @@ export class Hub {
       case 'job.output':
         return this.lifecycle.output(conn!.id, msg)
       case 'job.result':
-        conn!.active.delete(msg.lease.jobId)
+        // The slot is freed by the lifecycle only when the result is accepted.
         this.lifecycle.result(conn!.id, msg)
         ws.send(JSON.stringify({ type: 'job.ack', lease: msg.lease } satisfies CoordinatorMessage))
         return this.wake()
@@ -150,7 +150,6 @@ export class Hub {
         this.log(`worker ${conn!.name} is draining: no new jobs for it`)
         return
       case 'job.release':
-        conn!.active.delete(msg.lease.jobId)
         this.lifecycle.release(conn!.id, msg.lease, msg.reason)
         return this.wake()
       default:

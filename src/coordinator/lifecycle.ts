@@ -5,7 +5,7 @@ import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
 import type { JobEvents } from './events'
 import { costOf } from './pricing'
-import { verifyReceipt } from '../protocol/receipt'
+import { type Receipt, verifyReceipt } from '../protocol/receipt'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
 
@@ -124,7 +124,10 @@ export class Lifecycle {
       case 'cancelled':
         return this.end(msg.lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
       case 'error':
-        if (msg.retryable) return this.retry(msg.lease, msg.error ?? 'worker error', workerId)
+        if (msg.retryable) {
+          const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
+          return this.retry(msg.lease, msg.error ?? 'worker error', workerId, how)
+        }
         return this.end(msg.lease, workerId, {
           ...base,
           exitCode: null,
@@ -206,10 +209,11 @@ export class Lifecycle {
     lease: LeaseRef,
     reason: string,
     workerId?: string,
-    how?: { outcome: string; consumesAttempt: boolean },
+    how?: { outcome: string; consumesAttempt: boolean; receipt?: Receipt },
   ): void {
     const r = this.store.requeue(lease, reason, this.clock.now(), workerId, how)
     if (r === 'stale') return
+    this.link?.release(workerId ?? this.store.job(lease.jobId)?.workerId ?? null, lease.jobId)
     this.log(
       `job ${lease.jobId} attempt ${lease.attempt}: ${reason}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
     )

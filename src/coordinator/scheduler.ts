@@ -66,7 +66,11 @@ export class Scheduler {
 
   /** Says why a queued job has not started yet. */
   explain(job: JobRow): string {
-    const workers = this.hub.connected().filter((w) => !w.draining)
+    const connected = this.hub.connected()
+    const workers = connected.filter((w) => !w.draining)
+    if (connected.length > 0 && workers.length === 0) {
+      return 'every connected worker is draining (shutting down): the job starts when another connects'
+    }
     if (workers.length === 0) return "no worker is connected: the job starts when one connects ('gridx work')"
     const fits = workers.filter((w) => w.cpus >= job.cpus && w.memoryBytes >= job.memoryBytes)
     if (fits.length === 0) {

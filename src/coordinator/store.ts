@@ -490,7 +490,10 @@ export class Store {
     reason: string,
     now: number,
     workerId?: string,
-    how: { outcome: string; consumesAttempt: boolean } = { outcome: 'lost', consumesAttempt: true },
+    how: { outcome: string; consumesAttempt: boolean; receipt?: Ending['receipt'] } = {
+      outcome: 'lost',
+      consumesAttempt: true,
+    },
   ): 'queued' | 'failed' | 'stale' {
     return this.db.transaction((tx) => {
       // A worker's own report may only give back a lease it holds; expiry (no workerId) may take any.
@@ -508,7 +511,7 @@ export class Store {
         )
         .get()
       if (!job) return 'stale'
-      this.endAttempt(tx, lease, how.outcome, reason, now)
+      this.endAttempt(tx, lease, how.outcome, reason, now, how.receipt)
       // A job handed back by a draining worker did not fail: it keeps its number of tries.
       const maxAttempts = how.consumesAttempt ? job.maxAttempts : job.maxAttempts + 1
       if (job.attempt >= maxAttempts) {

@@ -64,6 +64,8 @@ export class Agent {
   /** True between the coordinator's welcome and the socket's close: reports can go out. */
   private welcomed = false
   private fatal: GridError | undefined
+  /** The coordinator's last error message, quoted when it refuses this worker for good. */
+  private lastRefusal: string | undefined
   /** Resolves once the agent has said hello and been welcomed (tests and the CLI wait on it). */
   readonly ready: Promise<void>
   private resolveReady!: () => void
@@ -109,7 +111,6 @@ export class Agent {
     await this.stopped
   }
 
-  /** Stops taking jobs, kills running ones, and disconnects. */
   /**
    * First call: stop taking jobs and let the running ones finish, then stop. A second call (or
    * the drain timeout) hands the running jobs back to the queue and stops at once.
@@ -196,7 +197,7 @@ export class Agent {
           memoryBytes: this.opts.engine.memoryBytes,
           docker: this.opts.engine.version,
           publicKey: this.opts.key.publicKey,
-          running: this.executor.leases(),
+          running: this.held(),
         })
       }
       ws.onmessage = (ev) => {
@@ -222,6 +223,14 @@ export class Agent {
           return resolve('unauthorized')
         }
         this.opts.log(`connection to the coordinator closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`)
+        if (ev.code === CloseCode.forbidden) {
+          // Refused for good (another account owns this worker id, or its key changed): retrying cannot help.
+          this.fatal = new GridError(
+            ev.reason || 'worker_refused',
+            `the coordinator refused this worker: ${this.lastRefusal ?? ev.reason ?? 'forbidden'}`,
+          )
+          return resolve('failed')
+        }
         resolve(wasReady ? 'was-ready' : 'failed')
       }
       ws.onerror = () => undefined
@@ -258,6 +267,7 @@ export class Agent {
         this.unacked.delete(key(msg.lease))
         return
       case 'error':
+        this.lastRefusal = msg.message
         this.opts.log(`coordinator says: ${msg.code}: ${msg.message}`)
         return
     }
@@ -283,12 +293,19 @@ export class Agent {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(msg))
   }
 
+  /** Leases this worker still holds: jobs running, and jobs whose result awaits the coordinator's ack. */
+  private held(): LeaseRef[] {
+    const running = this.executor.leases()
+    const keys = new Set(running.map(key))
+    for (const m of this.unacked.values()) {
+      if (m.type === 'job.result' && !keys.has(key(m.lease))) running.push(m.lease)
+    }
+    return running
+  }
+
   private startHeartbeat(ms: number): void {
     this.stopHeartbeat()
-    this.heartbeat = setInterval(
-      () => this.sendNow({ type: 'heartbeat', running: this.executor.leases() }),
-      ms,
-    )
+    this.heartbeat = setInterval(() => this.sendNow({ type: 'heartbeat', running: this.held() }), ms)
   }
 
   private stopHeartbeat(): void {

@@ -10,8 +10,10 @@ import { Lifecycle } from '../../src/coordinator/lifecycle'
 import { Scheduler } from '../../src/coordinator/scheduler'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/coordinator/settings'
 import { Store } from '../../src/coordinator/store'
-import { ErrorBody, Health, JobView, OutputEvent } from '../../src/protocol/api'
+import { AttemptView, ErrorBody, Health, JobView, OutputEvent } from '../../src/protocol/api'
+import { ReceiptFile, verifyReceipt } from '../../src/protocol/receipt'
 import { VERSION } from '../../src/version'
+import { signedResult, testWorker } from '../support/worker-keys'
 
 const START = 1_700_000_000_000
 let dir: string
@@ -372,8 +374,9 @@ describe('GET /api/jobs/:id/output', () => {
   test('follow streams state and output live until the job ends, then lets go', async () => {
     const v = await submit('alice')
     const bob = store.userByName('bob')!
-    store.upsertWorker('worker-test-2', bob.id, 'bobs-pc', START)
-    store.assign(v.id, 'worker-test-2', START + 60_000)
+    const worker = testWorker('worker-test-2')
+    store.upsertWorker(worker.id, bob.id, 'bobs-pc', START, worker.key.publicKey)
+    store.assign(v.id, worker.id, START + 60_000)
     const lease = { jobId: v.id, attempt: 1 }
     const res = await request(`/api/jobs/${v.id}/output?follow=1`, { as: 'alice' })
     expect(res.status).toBe(200)
@@ -381,30 +384,53 @@ describe('GET /api/jobs/:id/output', () => {
     // Wait until the stream has subscribed, so no event is published before it listens.
     for (let i = 0; i < 200 && events.followers === 0; i++) await Bun.sleep(1)
     expect(events.followers).toBe(1)
-    expect(store.markRunning(lease, 'worker-test-2', START + 1)).toBe(true)
+    expect(store.markRunning(lease, worker.id, START + 1)).toBe(true)
     lifecycle.started(lease, 'bobs-pc')
     const data = Buffer.from('live line\n').toString('base64')
-    lifecycle.output('worker-test-2', {
+    lifecycle.output(worker.id, {
       type: 'job.output',
       lease,
       seq: 0,
       stream: 'stdout',
       dataBase64: data,
     })
-    lifecycle.result('worker-test-2', {
-      type: 'job.result',
-      lease,
-      outcome: 'exited',
-      exitCode: 0,
-      error: null,
-      retryable: false,
-      durationMs: 1000,
-    })
+    lifecycle.result(worker.id, signedResult(worker, lease, { exitCode: 0, durationMs: 1000 }))
     const lines = await body
     expect(lines).toHaveLength(3)
     expect(lines[0]).toEqual({ type: 'state', state: 'running', worker: 'bobs-pc' })
     expect(lines[1]).toEqual({ type: 'output', stream: 'stdout', data })
     expect(lines[2]).toMatchObject({ type: 'end', job: { id: v.id, state: 'succeeded', exitCode: 0 } })
     expect(events.followers).toBe(0)
+  })
+})
+
+describe('GET /api/jobs/:id/attempts and /receipt', () => {
+  test('a signed result is listed as signed and its receipt verifies offline; none before it, none for bob', async () => {
+    const v = await submit('alice')
+    const bob = store.userByName('bob')!
+    const worker = testWorker('worker-test-3')
+    store.upsertWorker(worker.id, bob.id, 'bobs-laptop', START, worker.key.publicKey)
+    store.assign(v.id, worker.id, START + 60_000, START)
+    const lease = { jobId: v.id, attempt: 1 }
+    expect(store.markRunning(lease, worker.id, START + 1)).toBe(true)
+    await apiError(await request(`/api/jobs/${v.id}/receipt`, { as: 'alice' }), 404, 'no_receipt')
+    time = START + 2000
+    const msg = signedResult(worker, lease, { exitCode: 0, durationMs: 1999 })
+    lifecycle.result(worker.id, msg)
+    const attempts = AttemptView.array().parse(
+      await (await request(`/api/jobs/${v.id}/attempts`, { as: 'alice' })).json(),
+    )
+    expect(attempts).toMatchObject([{ attempt: 1, worker: 'bobs-laptop', outcome: 'exited', signed: true }])
+    const res = await request(`/api/jobs/${v.id}/receipt`, { as: 'alice' })
+    expect(res.status).toBe(200)
+    const file = ReceiptFile.parse(await res.json())
+    expect(file).toEqual({
+      ...msg.receipt,
+      workerId: worker.id,
+      worker: 'bobs-laptop',
+      publicKey: worker.key.publicKey,
+    })
+    expect(verifyReceipt(file, file.publicKey)).toMatchObject({ jobId: v.id, attempt: 1, exitCode: 0 })
+    await apiError(await request(`/api/jobs/${v.id}/receipt`, { as: 'bob' }), 404, 'job_not_found')
   })
 })

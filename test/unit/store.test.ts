@@ -153,6 +153,7 @@ describe('Store: workers', () => {
       id: 'worker-0001',
       ownerId: 'u-alice',
       name: 'lab',
+      publicKey: null,
       firstSeenAt: 10,
       lastSeenAt: 10,
     })

@@ -6,6 +6,7 @@ import {
   WorkerMessage,
   type JobSpec,
 } from '../../src/protocol/worker'
+import { newSigningKey } from '../../src/protocol/receipt'
 
 const lease = { jobId: 'abc123', attempt: 1 }
 const hello = {
@@ -18,8 +19,10 @@ const hello = {
   cpus: 4,
   memoryBytes: 8 * 1024 ** 3,
   docker: '27.0.1',
+  publicKey: newSigningKey().publicKey,
   running: [],
 }
+const receipt = { body: '{}', signature: 'c2ln' }
 const job: JobSpec = {
   jobId: 'abc123',
   attempt: 1,
@@ -121,13 +124,38 @@ describe('parseFrame: WorkerMessage', () => {
   })
 
   test('a job.result defaults retryable to false and checks its outcome', () => {
-    const result = { type: 'job.result', lease, outcome: 'exited', exitCode: 0, error: null, durationMs: 12 }
+    const result = {
+      type: 'job.result',
+      lease,
+      outcome: 'exited',
+      exitCode: 0,
+      error: null,
+      durationMs: 12,
+      receipt,
+    }
     expect(worker(result)).toEqual({ ok: true, msg: { ...result, retryable: false } } as never)
     const retry = { ...result, outcome: 'error', exitCode: null, error: 'docker died', retryable: true }
     expect(worker(retry)).toEqual({ ok: true, msg: retry } as never)
     expect(refused(worker({ ...result, outcome: 'exploded' }))).toMatch(at('outcome'))
     expect(refused(worker({ ...result, exitCode: 1.5 }))).toMatch(at('exitCode'))
     expect(refused(worker({ ...result, durationMs: -1 }))).toMatch(at('durationMs'))
+    expect(refused(worker({ ...result, receipt: undefined }))).toMatch(at('receipt'))
+    expect(refused(worker({ ...result, receipt: { body: '{}' } }))).toMatch(at('receipt.signature'))
+  })
+
+  test('a hello needs a base64 Ed25519 public key', () => {
+    expect(refused(worker({ ...hello, publicKey: undefined }))).toMatch(at('publicKey'))
+    expect(refused(worker({ ...hello, publicKey: 'short' }))).toMatch(at('publicKey'))
+    const long = Buffer.alloc(33).toString('base64')
+    expect(refused(worker({ ...hello, publicKey: long }))).toMatch(at('publicKey'))
+  })
+
+  test('good drain and release frames; a release names its lease and reason', () => {
+    expect(worker({ type: 'drain' })).toEqual({ ok: true, msg: { type: 'drain' } })
+    const release = { type: 'job.release', lease, reason: 'worker stopped' }
+    expect(worker(release)).toEqual({ ok: true, msg: release } as never)
+    expect(refused(worker({ type: 'job.release', lease }))).toMatch(at('reason'))
+    expect(refused(worker({ type: 'job.release', reason: 'x' }))).toMatch(at('lease'))
   })
 })
 

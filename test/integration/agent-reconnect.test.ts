@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, spyOn, test } from 'bun:test'
+import { parseCoordinator } from '../../src/client/address'
+import { newSigningKey } from '../../src/protocol/receipt'
+import { Agent } from '../../src/worker/agent'
+import type { ContainerRuntime, EngineInfo, RunningContainer } from '../../src/worker/runtime'
+import { startTestCoordinator, type TestCoordinator, until } from '../support/coordinator'
+
+// The real agent against a real coordinator, with containers faked: what a reconnect does to
+// keys and to results the coordinator has not acknowledged.
+
+const engine: EngineInfo = { version: 'fake', cpus: 2, memoryBytes: 4 * 1024 ** 3, endpoint: 'fake' }
+
+/** Containers that exit with code 0 when the test says so, or 137 when killed. */
+class FakeRuntime implements ContainerRuntime {
+  readonly exits: (() => void)[] = []
+  info = () => Promise.resolve(engine)
+  hasImage = () => Promise.resolve(true)
+  pull = () => Promise.resolve()
+  removeLeftovers = () => Promise.resolve([])
+  start(): Promise<RunningContainer> {
+    let exit!: (exitCode: number) => void
+    const exited = new Promise<{ exitCode: number; oomKilled: boolean }>((resolve) => {
+      exit = (exitCode) => resolve({ exitCode, oomKilled: false })
+    })
+    this.exits.push(() => exit(0))
+    return Promise.resolve({
+      id: `fake-${this.exits.length}`,
+      wait: () => exited,
+      kill: () => Promise.resolve(exit(137)),
+      remove: () => Promise.resolve(),
+    })
+  }
+}
+
+let current: TestCoordinator | undefined
+let agent: Agent | undefined
+afterEach(async () => {
+  await agent?.stop()
+  await current?.stop()
+  agent = undefined
+  current = undefined
+})
+
+function startAgent(t: TestCoordinator, runtime: ContainerRuntime, workerId: string, logs: string[] = []) {
+  agent = new Agent({
+    addr: parseCoordinator(`127.0.0.1:${t.coord.wsPort}`, {
+      httpPort: t.coord.wsPort,
+      wsPort: t.coord.wsPort,
+    }),
+    token: () => Promise.resolve(t.token),
+    workerId,
+    name: 'fake',
+    slots: 1,
+    engine,
+    runtime,
+    key: newSigningKey(),
+    backoff: { baseMs: 20, maxMs: 100 },
+    log: (l) => logs.push(l),
+  })
+  return agent
+}
+
+describe('the agent across reconnects', () => {
+  // BUG (src/worker/agent.ts, hello in connectOnce): `running` lists only the executor's live
+  // containers, not jobs whose result is still unacknowledged. A worker that finishes a job while
+  // its socket is down says hello without that lease, so the coordinator requeues it as lost
+  // (src/coordinator/hub.ts hello) before the resent result arrives; the result is then stale and
+  // the finished job runs again. Fix: include the leases of `unacked` results in hello.running.
+  test('a result that was not acknowledged before a disconnect settles after the reconnect', async () => {
+    const t = (current = await startTestCoordinator())
+    const runtime = new FakeRuntime()
+    const a = startAgent(t, runtime, 'worker-agent-1')
+    const running = a.run()
+    await a.ready
+    const id = await t.submit()
+    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    // The result frame is lost with the connection that carried it.
+    const onFrame = t.coord.hub.onFrame.bind(t.coord.hub)
+    const dropped: string[] = []
+    const spy = spyOn(t.coord.hub, 'onFrame').mockImplementation((ws, raw) => {
+      const text = raw.toString()
+      if (text.includes('"job.result"') && dropped.length === 0) return void dropped.push(text)
+      onFrame(ws, raw)
+    })
+    runtime.exits[0]!()
+    await until(() => dropped.length === 1, 'the result is sent')
+    spy.mockRestore()
+    t.coord.hub.closeAll()
+    await until(() => t.coord.store.job(id)?.state !== 'running', 'the job moves on', 10_000)
+    await Bun.sleep(300)
+    expect(t.coord.store.job(id)).toMatchObject({ state: 'succeeded', attempt: 1 })
+    expect(t.coord.store.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
+    await a.stop()
+    await running
+  })
+
+  // BUG (src/worker/agent.ts, connectOnce's onclose): a socket closed with 4403 (the worker id is
+  // pinned to another key, or owned by another account) is retried forever; `fatal` is only set
+  // when getting a token fails. Fix: on close code CloseCode.forbidden set `this.fatal` to a
+  // non-retryable GridError named by the close reason, so `run()` rejects and `gridx work` exits.
+  test('a worker refused for its key stops with worker_key_mismatch instead of retrying', async () => {
+    const t = (current = await startTestCoordinator())
+    const alice = t.coord.store.userByName('alice')!
+    t.coord.store.upsertWorker('worker-agent-2', alice.id, 'fake', 1, newSigningKey().publicKey)
+    const logs: string[] = []
+    const a = startAgent(t, new FakeRuntime(), 'worker-agent-2', logs)
+    const outcome = await Promise.race([
+      a.run().then(
+        () => 'stopped',
+        (err: unknown) => (err as { code?: string }).code ?? String(err),
+      ),
+      Bun.sleep(2000).then(() => 'still retrying'),
+    ])
+    expect(logs.some((l) => l.includes('worker_key_mismatch'))).toBe(true)
+    expect(outcome).toBe('worker_key_mismatch')
+  })
+})
