@@ -121,12 +121,22 @@ export class Agent {
     this.transition('draining')
     this.sendNow({ type: 'drain' })
     const n = this.executor.busy
-    if (n === 0) return void this.finalize()
+    if (n === 0) return void this.afterJob()
     this.opts.log(
       `draining: ${n} running job(s) will finish first; send SIGTERM again${this.opts.drainTimeoutMs ? ` or wait ${Math.round(this.opts.drainTimeoutMs / 1000)}s` : ''} to hand them back to the queue`,
     )
     if (this.opts.drainTimeoutMs) {
       this.drainTimer = setTimeout(() => void this.handBack('drain timeout'), this.opts.drainTimeoutMs)
+    }
+  }
+
+  /** While draining: once the last job has ended and its result was acknowledged, stop. */
+  private async afterJob(): Promise<void> {
+    if (this.state !== 'draining' || this.executor.busy > 0) return
+    for (let i = 0; i < 100 && this.unacked.size > 0; i++) await Bun.sleep(50)
+    if (this.executor.busy === 0) {
+      this.opts.log('drained: no job is running any more')
+      this.finalize()
     }
   }
 
@@ -259,7 +269,7 @@ export class Agent {
         this.opts.log(
           `job ${msg.job.jobId} (attempt ${msg.job.attempt}): ${msg.job.image} ${msg.job.script?.name ?? msg.job.command.join(' ')}`,
         )
-        void this.executor.run(msg.job)
+        void this.executor.run(msg.job).then(() => this.afterJob())
         return
       case 'job.cancel':
         return this.executor.cancel(msg.lease, msg.reason)
