@@ -6,6 +6,9 @@ import { describe, GridError } from '../errors'
 import type { ContainerRuntime, ContainerSpec, EngineInfo, RunningContainer } from './runtime'
 import { tar } from './tar'
 
+/** The largest file a job may write (ulimit fsize), in bytes. */
+const FILE_SIZE_LIMIT = 1024 ** 3
+
 /** The uid:gid jobs run as inside their container (nobody). */
 export const JOB_UID = 65534
 
@@ -137,6 +140,11 @@ export class DockerRuntime implements ContainerRuntime {
     spec: ContainerSpec,
     onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
   ): Promise<RunningContainer> {
+    // The root file system is read-only. The job's files go into an anonymous volume at the
+    // first component of the working directory (e.g. /gridx), created with the job's uid so it
+    // can write there; the volume is removed with the container.
+    const dirs = spec.workdir.split('/').filter(Boolean)
+    const volume = `/${dirs[0] ?? 'gridx'}`
     const container = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
@@ -150,7 +158,9 @@ export class DockerRuntime implements ContainerRuntime {
       AttachStderr: true,
       Tty: false,
       OpenStdin: false,
+      Volumes: { [volume]: {} },
       HostConfig: {
+        ReadonlyRootfs: true,
         NetworkMode: 'none',
         Memory: spec.memoryBytes,
         MemorySwap: spec.memoryBytes,
@@ -163,29 +173,30 @@ export class DockerRuntime implements ContainerRuntime {
         Ulimits: [
           { Name: 'nofile', Soft: 1024, Hard: 1024 },
           { Name: 'core', Soft: 0, Hard: 0 },
+          { Name: 'fsize', Soft: FILE_SIZE_LIMIT, Hard: FILE_SIZE_LIMIT },
         ],
         LogConfig: { Type: 'none', Config: {} },
       },
     })
-    const remove = () => container.remove({ force: true }).catch(() => undefined)
+    const remove = () => container.remove({ force: true, v: true }).catch(() => undefined)
     try {
-      const dirs = spec.workdir.split('/').filter(Boolean)
-      const entries = dirs.map((_, i) => ({
-        path: dirs.slice(0, i + 1).join('/'),
+      const inside = dirs.slice(1)
+      const entries = inside.map((_, i) => ({
+        path: inside.slice(0, i + 1).join('/'),
         mode: 0o755,
         uid: JOB_UID,
         gid: JOB_UID,
       }))
       for (const f of spec.files) {
         entries.push({
-          path: `${dirs.join('/')}/${f.name}`,
+          path: [...inside, f.name].join('/'),
           data: f.data,
           mode: 0o644,
           uid: JOB_UID,
           gid: JOB_UID,
         } as never)
       }
-      await container.putArchive(tar(entries), { path: '/' })
+      await container.putArchive(tar(entries), { path: volume })
       const stream = (await container.attach({
         stream: true,
         stdout: true,
@@ -229,7 +240,7 @@ export class DockerRuntime implements ContainerRuntime {
       list.map((c) =>
         this.docker
           .getContainer(c.Id)
-          .remove({ force: true })
+          .remove({ force: true, v: true })
           .catch(() => undefined),
       ),
     )

@@ -54,6 +54,30 @@ describe('gridx submit through the compiled binary', () => {
     expect(r.code).toBe(7)
   })
 
+  test('the root file system is read-only; the working directory and /tmp are writable', async () => {
+    const script =
+      'echo x > /etc/x 2>/dev/null && echo root-writable; echo a > out.txt && cat out.txt; echo b > /tmp/t && cat /tmp/t; pwd'
+    const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'sh', '-c', script], alice)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe('a\nb\n/gridx/job\n')
+  })
+
+  test('a job sees no host environment variables', async () => {
+    const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'env'], {
+      ...alice,
+      GRIDX_SECRET_PROBE: 'leak',
+    })
+    expect(r.code).toBe(0)
+    const names = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=')[0])
+      .sort()
+    // HOSTNAME is the container's own id, set by Docker
+    expect(names).toEqual(['GRIDX_JOB_ID', 'HOME', 'HOSTNAME', 'LANG', 'PATH', 'PYTHONUNBUFFERED'])
+    expect(r.stdout).not.toContain('leak')
+  })
+
   test('--timeout stops the job and says so', async () => {
     const r = await gridx(['submit', '--image', BB_IMAGE, '--timeout', '2s', '--', 'sleep', '60'], alice)
     expect(r.code).toBe(124)
