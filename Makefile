@@ -43,6 +43,7 @@ check: typecheck lint test
 
 bench: build images
 	$(BUN) bench/run.ts
+	$(BUN) bench/soak.ts
 
 clean:
 	rm -rf dist

@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const user = c.get('user')
     const job = lifecycle.submit(user, await parseBody(c.req.raw, SubmitJob))
     deps.scheduler.wake()
-    return c.json(view(job, user), 201)
+    return c.json(view(job, user, false), 201)
   })
   app.get('/api/jobs', (c) => {
     const user = c.get('user')
