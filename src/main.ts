@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     await yargs(argv)
       .scriptName('gridx')
-      .parserConfiguration({ 'populate--': true })
+      .parserConfiguration({ 'populate--': true, 'duplicate-arguments-array': false })
       .command(serveCommand(setExit))
       .command(workCommand(setExit))
       .command(submitCommand(setExit))

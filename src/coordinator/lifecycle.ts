@@ -233,6 +233,10 @@ export class Lifecycle {
     if (this.store.finish(lease, workerId, ending)) {
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })
+    } else {
+      this.log(
+        `ignored a report for job ${lease.jobId} attempt ${lease.attempt} from worker ${workerId}: that attempt is no longer theirs or has ended`,
+      )
     }
   }
 }

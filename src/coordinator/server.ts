@@ -38,6 +38,10 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const clock = opts.clock ?? systemClock
   const log = opts.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${line}`))
   const store = new Store(join(opts.dataDir, 'gridx.db'))
+  // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
+  const extended = store.extendLeases(clock.now() + Math.max(2 * settings.leaseMs, 60_000))
+  if (extended > 0)
+    log(`${extended} running job(s) from before the restart keep their leases while their workers reconnect`)
   const events = new JobEvents()
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
   // The hub asks the scheduler for passes; the scheduler sends through the hub.

@@ -475,6 +475,19 @@ export class Store {
     })
   }
 
+  /**
+   * After a coordinator restart, gives every live lease until `until`: the time the coordinator
+   * was down must not count against workers that are still running their jobs.
+   */
+  extendLeases(until: number): number {
+    return this.db
+      .update(jobs)
+      .set({ leaseExpiresAt: until })
+      .where(and(inArray(jobs.state, [...ACTIVE]), lt(jobs.leaseExpiresAt, until)))
+      .returning({ id: jobs.id })
+      .all().length
+  }
+
   /** Jobs whose lease ran out before `now`. */
   expired(now: number): JobRow[] {
     return this.db

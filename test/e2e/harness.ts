@@ -105,8 +105,12 @@ export interface Grid {
   user: (name: string, password?: string) => Promise<Record<string, string>>
   /** Starts a worker for a user's environment and waits until it is ready. */
   worker: (env: Record<string, string>, name: string, extra?: string[]) => Promise<Proc>
-  /** Restarts the coordinator on the same ports and data. */
-  restart: () => Promise<void>
+  /**
+   * Restarts the coordinator on the same ports and data; `whileDown` runs between the stop and
+   * the start. `restart('SIGKILL')` crashes it instead of stopping it: sockets and the database
+   * are not closed cleanly.
+   */
+  restart: (signal?: NodeJS.Signals, whileDown?: () => Promise<unknown>) => Promise<void>
   close: () => Promise<void>
 }
 
@@ -148,13 +152,25 @@ export async function startGrid(serveArgs: string[] = []): Promise<Grid> {
       await w.waitFor(new RegExp(`as worker ${name}; waiting for jobs`))
       return w
     },
-    async restart() {
-      await grid.serve.stop()
+    async restart(signal = 'SIGTERM', whileDown) {
+      await grid.serve.stop(signal)
+      await whileDown?.()
       const next = await startServe(grid.httpPort, grid.wsPort)
       grid.serve = next.p
     },
     async close() {
-      await Promise.all(procs.map((p) => p.stop()))
+      // A frozen (SIGSTOPped) process never handles SIGTERM: thaw everything first. A worker
+      // still running jobs drains on SIGTERM; a second one hands them back so teardown is quick.
+      for (const p of procs) if (p.proc.exitCode === null) p.proc.kill('SIGCONT')
+      await Promise.all(
+        procs.map(async (p) => {
+          const again = setTimeout(() => p.proc.exitCode === null && p.proc.kill('SIGTERM'), 3000)
+          const kill = setTimeout(() => p.proc.kill('SIGKILL'), 20_000)
+          await p.stop()
+          clearTimeout(again)
+          clearTimeout(kill)
+        }),
+      )
       await grid.serve.stop()
       for (const d of dirs) rmSync(d, { recursive: true, force: true })
     },
