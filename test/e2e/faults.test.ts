@@ -358,33 +358,30 @@ describe('the coordinator crashes', () => {
   // BUG (src/coordinator/server.ts, startCoordinator): lease expiry times are absolute, so after
   // an outage longer than the lease the first sweep expires every lease before the workers are
   // back, and work they finished meanwhile is thrown away and run again. Flip to test() once fixed.
-  test(
-    'a coordinator down longer than the lease: jobs that finished meanwhile are not run again',
-    async () => {
-      grid = await startGrid(FAST)
-      const alice = await grid.user('alice')
-      const w = await grid.worker(alice, 'w1', ['--slots', '2'])
-      const ids = await Promise.all([0, 1].map(() => submitDetached(alice, ['sh', '-c', 'sleep 1; echo ok'])))
-      for (const id of ids) await runningOn(alice, id)
-      await grid.restart('SIGKILL', async () => {
-        // Both jobs end while the coordinator is away; the worker is slow to come back (a long
-        // reconnect backoff, made deterministic with SIGSTOP) and the outage outlasts the 3 s lease.
-        for (const id of ids) await w.waitFor(new RegExp(`job ${id}: exited`))
-        w.proc.kill('SIGSTOP')
-        await Bun.sleep(3500)
+  test('a coordinator down longer than the lease: jobs that finished meanwhile are not run again', async () => {
+    grid = await startGrid(FAST)
+    const alice = await grid.user('alice')
+    const w = await grid.worker(alice, 'w1', ['--slots', '2'])
+    const ids = await Promise.all([0, 1].map(() => submitDetached(alice, ['sh', '-c', 'sleep 1; echo ok'])))
+    for (const id of ids) await runningOn(alice, id)
+    await grid.restart('SIGKILL', async () => {
+      // Both jobs end while the coordinator is away; the worker is slow to come back (a long
+      // reconnect backoff, made deterministic with SIGSTOP) and the outage outlasts the 3 s lease.
+      for (const id of ids) await w.waitFor(new RegExp(`job ${id}: exited`))
+      w.proc.kill('SIGSTOP')
+      await Bun.sleep(3500)
+    })
+    await Bun.sleep(2000) // back within one lease of the restart (after its first sweep)
+    w.proc.kill('SIGCONT')
+    for (const id of ids) {
+      const st = await until(`job ${id} to end`, async () => {
+        const s = await status(alice, id)
+        return s.state === 'succeeded' ? s : undefined
       })
-      await Bun.sleep(2000) // back within one lease of the restart (after its first sweep)
-      w.proc.kill('SIGCONT')
-      for (const id of ids) {
-        const st = await until(`job ${id} to end`, async () => {
-          const s = await status(alice, id)
-          return s.state === 'succeeded' ? s : undefined
-        })
-        expect(st.attempts.map((a) => [a.attempt, a.worker, a.outcome])).toEqual([[1, 'w1', 'exited']])
-      }
-      expect(w.stderr()).not.toMatch(/\(attempt 2\)/)
-    },
-  )
+      expect(st.attempts.map((a) => [a.attempt, a.worker, a.outcome])).toEqual([[1, 'w1', 'exited']])
+    }
+    expect(w.stderr()).not.toMatch(/\(attempt 2\)/)
+  })
 })
 
 describe('scheduling order', () => {
