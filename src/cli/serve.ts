@@ -16,6 +16,7 @@ type Flags = {
   grant?: string
   price?: string
   admin?: string[]
+  maxAttempts?: number
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -48,6 +49,15 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       `--grant '${flags.grant}' is not an amount of credits: use a number such as 100 or 2.5`,
     )
   }
+  if (
+    flags.maxAttempts !== undefined &&
+    (!Number.isInteger(flags.maxAttempts) || flags.maxAttempts < 1 || flags.maxAttempts > 100)
+  ) {
+    throw new GridError(
+      'bad_attempts',
+      `--max-attempts ${flags.maxAttempts} must be a whole number from 1 to 100`,
+    )
+  }
   const price = flags.price === undefined ? undefined : parseCredits(flags.price)
   if (flags.price !== undefined && !price) {
     throw new GridError(
@@ -67,6 +77,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       ...(grant === undefined ? {} : { signupGrantMc: grant }),
       ...(price ? { price: { mcPerCpuMinute: price } } : {}),
       admins: flags.admin ?? [],
+      ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
     },
   })
   note(
@@ -111,6 +122,10 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           describe: 'how long a job lease lives without heartbeats (default 30s)',
         })
         .option('heartbeat', { type: 'string', describe: 'how often workers heartbeat (default 5s)' })
+        .option('max-attempts', {
+          type: 'number',
+          describe: 'tries a job gets when workers are lost under it (default 3)',
+        })
         .option('grant', { type: 'string', describe: 'credits a new account starts with (default 100)' })
         .option('price', { type: 'string', describe: 'credits per CPU-minute of compute (default 1)' })
         .option('admin', {

@@ -44,7 +44,7 @@ export class Lifecycle {
       timeoutMs: req.timeoutMs,
       cpus: req.cpus,
       memoryBytes: req.memoryBytes,
-      maxAttempts: 3,
+      maxAttempts: this.settings.maxAttempts,
       maxCost: costOf(req.cpus, req.timeoutMs, this.settings.price),
       priority: req.priority,
       createdAt: this.clock.now(),

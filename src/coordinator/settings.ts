@@ -7,6 +7,8 @@ export interface Settings {
   price: Price
   /** Credits a new account starts with. */
   signupGrantMc: number
+  /** Tries a job gets when workers are lost under it (failures of its own code are final). */
+  maxAttempts: number
   /** Accounts that are operators besides the first one registered. */
   admins: readonly string[]
   /** How long a lease lives without a heartbeat renewing it. */
@@ -28,6 +30,7 @@ export const DEFAULT_SETTINGS: Settings = {
   price: DEFAULT_PRICE,
   signupGrantMc: 100 * MC_PER_CREDIT,
   admins: [],
+  maxAttempts: 3,
   leaseMs: 30_000,
   heartbeatMs: 5_000,
   silentMs: 20_000,

@@ -139,6 +139,30 @@ describe('gridx submit through the compiled binary', () => {
     expect(left).toBe('')
   })
 
+  test('the signed receipt verifies offline, and one flipped byte makes it fail', async () => {
+    const d = await gridx(['submit', '--detach', '--image', BB_IMAGE, '--', 'echo', 'signed'], alice)
+    const id = d.stdout.trim()
+    await gridx(['logs', '-f', id], alice)
+    const r = await gridx(['status', id, '--receipt'], alice)
+    expect(r.code).toBe(0)
+    const file = join(work, `receipt-${id}.json`)
+    writeFileSync(file, r.stdout)
+    const ok = await gridx(['verify', file], alice)
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toContain(`✓ signed by worker w-alice`)
+    expect(ok.stdout).toContain(`job ${id} attempt 1: exited, exit 0`)
+    const receipt = JSON.parse(r.stdout) as { body: string }
+    const body = JSON.parse(receipt.body) as { stdoutSha256: string }
+    expect(body.stdoutSha256).toBe(new Bun.CryptoHasher('sha256').update('signed\n').digest('hex'))
+    writeFileSync(
+      file,
+      JSON.stringify({ ...JSON.parse(r.stdout), body: receipt.body.replace('"exitCode":0', '"exitCode":1') }),
+    )
+    const bad = await gridx(['verify', file], alice)
+    expect(bad.code).toBe(1)
+    expect(bad.stdout).toContain('does NOT verify')
+  })
+
   test('an image the worker lacks gives a clear error', async () => {
     const r = await gridx(['submit', '--image', 'gridx-local/no-such-image:1', '--', 'true'], alice)
     expect(r.code).toBe(125)
