@@ -61,6 +61,7 @@ export class Agent {
   private resolveStopped!: () => void
   private wakeRetry: (() => void) | undefined
   private drainTimer: ReturnType<typeof setTimeout> | undefined
+  private sweeper: ReturnType<typeof setInterval> | undefined
   /** True between the coordinator's welcome and the socket's close: reports can go out. */
   private welcomed = false
   private fatal: GridError | undefined
@@ -157,6 +158,7 @@ export class Agent {
     if (this.drainTimer) clearTimeout(this.drainTimer)
     this.transition('stopped')
     this.stopHeartbeat()
+    this.stopSweeper()
     this.socket?.close(CloseCode.normal, 'worker stopping')
     this.wakeRetry?.()
     this.resolveStopped()
@@ -315,7 +317,21 @@ export class Agent {
 
   private startHeartbeat(ms: number): void {
     this.stopHeartbeat()
+    this.sweeper ??= setInterval(() => {
+      this.executor.sweep().then(
+        (gone) => {
+          if (gone.length)
+            this.opts.log(`removed ${gone.length} stray container(s) of job(s) ${gone.join(', ')}`)
+        },
+        () => undefined,
+      )
+    }, SWEEP_MS)
     this.heartbeat = setInterval(() => this.sendNow({ type: 'heartbeat', running: this.held() }), ms)
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = undefined
   }
 
   private stopHeartbeat(): void {
@@ -323,6 +339,9 @@ export class Agent {
     this.heartbeat = undefined
   }
 }
+
+/** How often the worker removes stray containers of its own. */
+const SWEEP_MS = 30_000
 
 /** Output kept while disconnected, at most. */
 const OUTBOX_BYTES = 16 * 1024 * 1024

@@ -231,11 +231,12 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async removeLeftovers(workerId: string): Promise<string[]> {
-    const list = await this.docker.listContainers({
+  async removeLeftovers(workerId: string, keepJobs: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const all = await this.docker.listContainers({
       all: true,
       filters: { label: [`gridx.worker=${workerId}`] },
     })
+    const list = all.filter((c) => !keepJobs.has(c.Labels['gridx.job'] ?? ''))
     await Promise.all(
       list.map((c) =>
         this.docker

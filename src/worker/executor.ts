@@ -43,6 +43,16 @@ export class Executor {
     return [...this.running.values()].map((r) => r.lease)
   }
 
+  /**
+   * Removes this worker's containers that no running job owns: ones whose creation finished
+   * after the worker was killed, or whose removal failed. Runs now and then while idle slots exist.
+   */
+  async sweep(): Promise<string[]> {
+    // Jobs still being set up may not have a container yet; a container created for them is theirs.
+    const keep = new Set(this.running.keys())
+    return this.runtime.removeLeftovers(this.workerId, keep)
+  }
+
   /** How many jobs run now. */
   get busy(): number {
     return this.running.size

@@ -37,6 +37,6 @@ export interface ContainerRuntime {
     spec: ContainerSpec,
     onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
   ): Promise<RunningContainer>
-  /** Removes containers this worker left behind (by label); returns their job ids. */
-  removeLeftovers(workerId: string): Promise<string[]>
+  /** Removes this worker's containers (by label) except those of `keepJobs`; returns their job ids. */
+  removeLeftovers(workerId: string, keepJobs?: ReadonlySet<string>): Promise<string[]>
 }
