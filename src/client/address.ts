@@ -42,8 +42,8 @@ export function parseCoordinator(
   // Check the port before URL parsing, which would only say "invalid URL" for h:99999.
   const authorityText = (text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0] ?? '').replace(/^.*@/, '')
   const portPart = /:([^:\]]*)$/.exec(authorityText.replace(/^\[[^\]]*\]/, ''))?.[1]
-  if (portPart !== undefined && !/^\d{1,5}$/.test(portPart)) throw bad(input, 'the port must be 1-65535')
-  if (portPart !== undefined && (Number(portPart) < 1 || Number(portPart) > 65535)) {
+  const port = portPart === undefined ? undefined : Number(portPart)
+  if (portPart !== undefined && (!/^\d{1,5}$/.test(portPart) || port! < 1 || port! > 65535)) {
     throw bad(input, 'the port must be 1-65535')
   }
   let url: URL
@@ -62,16 +62,11 @@ export function parseCoordinator(
   const isV6 = host.startsWith('[')
   if (!host || (!isV6 && !HOST.test(host)))
     throw bad(input, `'${host}' is not a valid host name or IP address`)
-  // url.port drops a scheme's default port (http://h:80), so read the port from the text itself.
-  const authority = text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0] ?? ''
-  const portText = /:(\d*)$/.exec(authority.replace(/^\[[^\]]*\]/, ''))?.[1]
   const tls = scheme === 'https' || scheme === 'wss'
   let httpPort = ports.httpPort
   let wsPort = ports.wsPort
-  if (portText !== undefined) {
-    const port = Number(portText)
-    if (!portText || !Number.isInteger(port) || port < 1 || port > 65535)
-      throw bad(input, 'the port must be 1-65535')
+  // The port comes from the text, not url.port, which drops a scheme's default (http://h:80).
+  if (port !== undefined) {
     httpPort = wsPort = port
   } else if (tls && raw.includes('://')) {
     // An https/wss URL without a port means the standard port, as a reverse proxy serves it.

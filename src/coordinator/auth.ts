@@ -17,7 +17,8 @@ export function tokenHash(token: string): string {
 /** Accounts and login tokens. */
 export class Auth {
   // Verifying against a real hash for unknown users keeps login timing the same either way.
-  private readonly decoy = Bun.password.hash('gridx-decoy-password', { algorithm: 'argon2id' })
+  // Made on the first login, not at start-up.
+  private decoy: Promise<string> | undefined
 
   constructor(
     private readonly store: Store,
@@ -42,7 +43,11 @@ export class Auth {
   /** Checks a password and issues a fresh token. */
   async login(creds: Credentials): Promise<Session> {
     const user = this.store.userByName(creds.user)
-    const ok = await Bun.password.verify(creds.password, user?.passwordHash ?? (await this.decoy))
+    const ok = await Bun.password.verify(
+      creds.password,
+      user?.passwordHash ??
+        (await (this.decoy ??= Bun.password.hash('gridx-decoy-password', { algorithm: 'argon2id' }))),
+    )
     if (!user || !ok) {
       throw new GridError('bad_credentials', `wrong user name or password for '${creds.user}'`, {
         status: 401,

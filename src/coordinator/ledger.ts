@@ -187,13 +187,9 @@ export function history(tx: Tx, userId: string, limit: number, beforeSeq?: numbe
     if (outgoing && incoming) {
       // Between this user's own accounts (escrow, refund, own job on own worker): show both sides.
       const toEscrow = t.toAccount === escrowAccount(userId)
-      const other =
-        t.fromAccount === escrowAccount(userId) && t.toAccount === userAccount(userId)
-          ? 'yourself'
-          : 'yourself'
       lines.push({
         ...base,
-        counterparty: other,
+        counterparty: 'yourself',
         amount: toEscrow ? -t.amount : t.amount,
         account: 'balance',
       })

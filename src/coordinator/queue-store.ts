@@ -146,19 +146,6 @@ export class QueueStore {
     return { aheadOfMine: ahead?.n ?? 0, queued: all?.n ?? 0 }
   }
 
-  /** Queued jobs, oldest first, without their script bodies. */
-  queued(limit: number): Omit<JobRow, 'script'>[] {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
-    const { script, ...cols } = getTableColumns(jobs)
-    return this.db
-      .select(cols)
-      .from(jobs)
-      .where(eq(jobs.state, 'queued'))
-      .orderBy(asc(jobs.createdAt), asc(jobs.id))
-      .limit(limit)
-      .all()
-  }
-
   /** Job counts by state, for `/health`. */
   counts(): Record<string, number> {
     const rows = this.db

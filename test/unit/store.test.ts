@@ -217,16 +217,21 @@ describe('Store: jobs', () => {
     expect(store.jobsOf('u-nobody', 10)).toEqual([])
   })
 
-  test('queued lists queued jobs oldest first, without script bodies', () => {
+  test("queuedByOwner lists a user's queued jobs oldest first, without script bodies", () => {
     const late = store.createJob(newJob({ createdAt: 50 }))
     const early = store.createJob(newJob({ createdAt: 5 }))
     const taken = store.createJob(newJob({ createdAt: 1 }))
     store.assign(taken.id, 'w1', 100)
-    const q = store.queued(10)
+    const q = store.queuedByOwner(10).get('u-alice')!
     expect(q.map((j) => j.id)).toEqual([early.id, late.id])
     expect('script' in q[0]!).toBe(false)
     expect(q[0]!.scriptName).toBe('job.py')
-    expect(store.queued(1).map((j) => j.id)).toEqual([early.id])
+    expect(
+      store
+        .queuedByOwner(1)
+        .get('u-alice')!
+        .map((j) => j.id),
+    ).toEqual([early.id])
   })
 })
 
