@@ -34,11 +34,12 @@ trap cleanup EXIT
 say "1/4 gridx serve (data in $GRIDX_HOME/coordinator)"
 $GRIDX serve --http-port "$HTTP_PORT" --ws-port "$WS_PORT" &
 pids+=($!)
+# Wait for the API port (bash's /dev/tcp: no curl needed), then show /health when curl is there.
 for _ in $(seq 1 50); do
-  curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null 2>&1 && break
+  (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$HTTP_PORT/health" >&2 && echo >&2
+if command -v curl >/dev/null 2>&1; then curl -sf "http://127.0.0.1:$HTTP_PORT/health" >&2 && echo >&2; fi
 
 say "2/4 gridx register --user $USER_NAME"
 $GRIDX register --coordinator "127.0.0.1:$HTTP_PORT" --user "$USER_NAME" --password "$PASSWORD"

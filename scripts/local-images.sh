@@ -14,6 +14,7 @@ need_pkg() {
   if ! command -v "$1" >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       log "installing $2"
+      apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
     else
       log "'$1' is missing: install the '$2' package, then run this again"; exit 1
