@@ -15,7 +15,12 @@ beforeAll(async () => {
   grid = await startGrid(['--log-limit', '1m'])
   alice = await grid.user('alice')
   // A host variable that must never reach a job.
-  await grid.worker({ ...alice, GRIDX_TEST_HOST_SECRET: 'leaked' }, 'w-sandbox', ['--slots', '2'])
+  await grid.worker({ ...alice, GRIDX_TEST_HOST_SECRET: 'leaked' }, 'w-sandbox', [
+    '--slots',
+    '2',
+    '--max-disk',
+    '100m',
+  ])
   work = tempDir('sandbox')
 })
 afterAll(async () => {
@@ -128,6 +133,16 @@ describe('resource limits', () => {
     expect(r.stdout).toContain('No space left on device')
     const freedMb = ((before.bavail - after.bavail) * before.bsize) / 1024 / 1024
     expect(freedMb).toBeLessThan(200)
+  })
+
+  test("filling the disk: stopped past the owner's --max-disk, marked output limit", async () => {
+    const r = await sh(
+      'i=0; while [ $i -lt 40 ]; do dd if=/dev/zero of=f$i bs=1M count=10 2>/dev/null; i=$((i+1)); sleep 0.2; done; echo wrote all',
+    )
+    expect(r.stdout).not.toContain('wrote all')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('wrote more than 100 MiB to /gridx/job and /out')
+    expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('output_limit')
   })
 })
 
