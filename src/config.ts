@@ -20,6 +20,7 @@ const FileConfig = z
     dataDir: z.string().optional(),
     slots: z.int().min(1).optional(),
     name: z.string().optional(),
+    caCert: z.string().optional(),
   })
   .strict()
 type FileConfig = z.infer<typeof FileConfig>
@@ -31,6 +32,7 @@ export interface ConnectionFlags {
   wsPort?: number | undefined
   user?: string | undefined
   password?: string | undefined
+  caCert?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -42,6 +44,8 @@ export interface Config {
   coordinator: string | undefined
   user: string | undefined
   password: string | undefined
+  /** PEM of a CA to trust for https/wss coordinators (`--ca-cert`, GRIDX_CA_CERT, config `caCert`). */
+  caCert: string | undefined
   file: FileConfig
 }
 
@@ -78,6 +82,26 @@ function readFileConfig(home: string): FileConfig {
   return r.data
 }
 
+function readCaCert(path: string | undefined, name: string): string | undefined {
+  if (!path) return undefined
+  let pem: string
+  try {
+    pem = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new GridError(
+      'bad_ca_cert',
+      `cannot read ${name} '${path}' (${(err as { code?: string }).code ?? (err as Error).message}): give the path of the CA certificate (PEM) the coordinator's certificate is signed with`,
+    )
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new GridError(
+      'bad_ca_cert',
+      `${name} '${path}' holds no PEM certificate (no '-----BEGIN CERTIFICATE-----' line): give the CA certificate in PEM form`,
+    )
+  }
+  return pem
+}
+
 /** Builds the frozen config: flag, then environment, then config file, then default. */
 export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
   const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
@@ -98,6 +122,11 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
       flags.coordinator || env['GRIDX_COORDINATOR'] || env['COORDINATOR_IP'] || file.coordinator || undefined,
     user: flags.user || env['GRIDX_USER'] || undefined,
     password: flags.password ?? env['GRIDX_PASSWORD'] ?? undefined,
+    caCert: flags.caCert
+      ? readCaCert(flags.caCert, '--ca-cert')
+      : env['GRIDX_CA_CERT']
+        ? readCaCert(env['GRIDX_CA_CERT'], 'GRIDX_CA_CERT')
+        : readCaCert(file.caCert, `caCert in ${join(home, 'config.json')}`),
     file,
   })
 }

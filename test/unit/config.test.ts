@@ -38,6 +38,7 @@ describe('loadConfig defaults', () => {
       coordinator: undefined,
       user: undefined,
       password: undefined,
+      caCert: undefined,
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)
@@ -230,5 +231,34 @@ describe('coordinatorAddress', () => {
   test('a bad configured coordinator is refused before any connection', () => {
     const c = loadConfig({}, { GRIDX_HOME: home, GRIDX_COORDINATOR: 'ftp://x' })
     expect(() => coordinatorAddress(c)).toThrow(/is not a coordinator address/)
+  })
+})
+
+describe('loadConfig: caCert', () => {
+  const pem = (name: string) => {
+    const path = join(home, `${name}.pem`)
+    writeFileSync(path, `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`)
+    return path
+  }
+
+  test('the PEM is read from --ca-cert, then GRIDX_CA_CERT, then caCert in config.json', () => {
+    const [flag, env, file] = [pem('flag'), pem('env'), pem('file')]
+    writeConfig({ caCert: file })
+    expect(loadConfig({ caCert: flag }, { GRIDX_HOME: home, GRIDX_CA_CERT: env }).caCert).toContain('flag')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: env }).caCert).toContain('env')
+    expect(loadConfig({}, { GRIDX_HOME: home }).caCert).toContain('file')
+  })
+
+  test('a missing file names the flag, the path and what to give', () => {
+    const e = failure(() => loadConfig({ caCert: join(home, 'nope.pem') }, { GRIDX_HOME: home }))
+    expect(e.code).toBe('bad_ca_cert')
+    expect(e.message).toContain(`cannot read --ca-cert '${join(home, 'nope.pem')}' (ENOENT)`)
+  })
+
+  test('a file without a PEM certificate is refused', () => {
+    const path = join(home, 'key.txt')
+    writeFileSync(path, 'not a certificate')
+    const e = failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: path }))
+    expect(e.message).toContain(`GRIDX_CA_CERT '${path}' holds no PEM certificate`)
   })
 })
