@@ -20,7 +20,7 @@ export function connectionOptions<T>(y: Argv<T>) {
     })
     .option('ca-cert', {
       type: 'string',
-      describe: 'trust this CA certificate (PEM file) for an https/wss coordinator (env GRIDX_CA_CERT)',
+      describe: 'trust this CA or self-signed certificate (PEM) for https/wss (env GRIDX_CA_CERT)',
     })
 }
 

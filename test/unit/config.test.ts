@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { coordinatorAddress, DEFAULT_HTTP_PORT, DEFAULT_WS_PORT, loadConfig } from '../../src/config'
 import { GridError } from '../../src/errors'
+import { testCa } from '../support/certs'
 
 let home: string
 
@@ -39,6 +40,9 @@ describe('loadConfig defaults', () => {
       user: undefined,
       password: undefined,
       caCert: undefined,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      publicUrl: undefined,
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)
@@ -214,6 +218,46 @@ describe('loadConfig: config.json', () => {
   })
 })
 
+describe('loadConfig: --ca-cert', () => {
+  test('the file is read and parsed at load: flag, then GRIDX_CA_CERT, then caCert in config.json', () => {
+    const { ca } = testCa(home)
+    const other = join(home, 'other.pem')
+    writeFileSync(other, readFileSync(ca))
+    writeConfig({ caCert: 'ca.pem' })
+    const fromFile = loadConfig({}, { GRIDX_HOME: home }).caCert
+    expect(fromFile?.path).toBe(ca) // relative to GRIDX_HOME
+    expect(fromFile?.pem).toContain('-----BEGIN CERTIFICATE-----')
+    expect(fromFile?.certs[0]?.subject).toContain('CN=Grid-X-test-CA')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: other }).caCert?.path).toBe(other)
+    expect(loadConfig({ caCert: ca }, { GRIDX_HOME: home, GRIDX_CA_CERT: other }).caCert?.path).toBe(ca)
+  })
+
+  test('a missing file names the flag, the path and why', () => {
+    const err = failure(() => loadConfig({ caCert: join(home, 'nope.pem') }, { GRIDX_HOME: home }))
+    expect(err.code).toBe('bad_tls_file')
+    expect(err.message).toBe(`--ca-cert ${join(home, 'nope.pem')}: cannot read it: no such file`)
+    const env = failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: home }))
+    expect(env.message).toBe(`GRIDX_CA_CERT ${home}: cannot read it: it is a directory, not a file`)
+  })
+
+  test('a file that is not a PEM certificate is refused, saying what it is instead', () => {
+    const { key } = testCa(home)
+    const junk = join(home, 'junk.pem')
+    writeFileSync(junk, 'hello')
+    expect(failure(() => loadConfig({ caCert: junk }, { GRIDX_HOME: home })).message).toStartWith(
+      `--ca-cert ${junk} is not a PEM certificate: it has no '-----BEGIN CERTIFICATE-----' block`,
+    )
+    expect(failure(() => loadConfig({ caCert: key }, { GRIDX_HOME: home })).message).toContain(
+      'it holds a private key, not a certificate',
+    )
+    const broken = join(home, 'broken.pem')
+    writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
+    expect(failure(() => loadConfig({ caCert: broken }, { GRIDX_HOME: home })).message).toContain(
+      'certificate 1 of the file is damaged',
+    )
+  })
+})
+
 describe('coordinatorAddress', () => {
   test('the configured coordinator wins over the last login; ports come from the config', () => {
     const c = loadConfig({ coordinator: 'grid.lan', httpPort: 9081, wsPort: 9080 }, { GRIDX_HOME: home })
@@ -231,34 +275,5 @@ describe('coordinatorAddress', () => {
   test('a bad configured coordinator is refused before any connection', () => {
     const c = loadConfig({}, { GRIDX_HOME: home, GRIDX_COORDINATOR: 'ftp://x' })
     expect(() => coordinatorAddress(c)).toThrow(/is not a coordinator address/)
-  })
-})
-
-describe('loadConfig: caCert', () => {
-  const pem = (name: string) => {
-    const path = join(home, `${name}.pem`)
-    writeFileSync(path, `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`)
-    return path
-  }
-
-  test('the PEM is read from --ca-cert, then GRIDX_CA_CERT, then caCert in config.json', () => {
-    const [flag, env, file] = [pem('flag'), pem('env'), pem('file')]
-    writeConfig({ caCert: file })
-    expect(loadConfig({ caCert: flag }, { GRIDX_HOME: home, GRIDX_CA_CERT: env }).caCert).toContain('flag')
-    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: env }).caCert).toContain('env')
-    expect(loadConfig({}, { GRIDX_HOME: home }).caCert).toContain('file')
-  })
-
-  test('a missing file names the flag, the path and what to give', () => {
-    const e = failure(() => loadConfig({ caCert: join(home, 'nope.pem') }, { GRIDX_HOME: home }))
-    expect(e.code).toBe('bad_ca_cert')
-    expect(e.message).toContain(`cannot read --ca-cert '${join(home, 'nope.pem')}' (ENOENT)`)
-  })
-
-  test('a file without a PEM certificate is refused', () => {
-    const path = join(home, 'key.txt')
-    writeFileSync(path, 'not a certificate')
-    const e = failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: path }))
-    expect(e.message).toContain(`GRIDX_CA_CERT '${path}' holds no PEM certificate`)
   })
 })
