@@ -201,7 +201,8 @@ export class Executor {
       }, job.timeoutMs)
       const exit = await entry.container.wait()
       endedAt = performance.now()
-      usage = exit.usage
+      // The kernel kills at the limit, so an OOM kill means the job reached it (sampling can miss a fast climb).
+      usage = exit.oomKilled ? { ...exit.usage, peakMemoryBytes: job.memoryBytes } : exit.usage
       const stop = entry.stop as Stop | undefined
       if (stop === 'cancelled' || stop === 'abandoned') {
         return finish({ outcome: 'cancelled', exitCode: exit.exitCode, retryable: false, error: 'cancelled' })
