@@ -32,6 +32,8 @@ export interface AppDeps {
   events: JobEvents
   clock: Clock
   startedAt: number
+  /** The address users and workers should use, shown by /health. */
+  publicUrl?: string | undefined
 }
 
 type Env = { Variables: { user: UserRow } }
@@ -71,6 +73,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       workers: hub.connected().length,
       queuedJobs: counts['queued'] ?? 0,
       runningJobs: (counts['assigned'] ?? 0) + (counts['running'] ?? 0),
+      publicUrl: deps.publicUrl ?? null,
     }
     return c.json(health)
   })

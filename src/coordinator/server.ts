@@ -6,6 +6,7 @@ import { Auth } from './auth'
 import { JobEvents } from './events'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
+import { checkOrigin } from './origin'
 import { Scheduler } from './scheduler'
 import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
 import { Store } from './store'
@@ -19,6 +20,10 @@ export interface CoordinatorOptions {
   settings?: Partial<Settings>
   clock?: Clock
   log?: (line: string) => void
+  /** Serve HTTPS and WSS on both ports with this certificate chain and key (PEM). */
+  tls?: { cert: string; key: string } | undefined
+  /** The address users and workers reach the coordinator at (a proxy's), when it is not this one. */
+  publicUrl?: string | undefined
 }
 
 /** A running coordinator. */
@@ -51,12 +56,23 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   )
   lifecycle.link = hub
   const auth = new Auth(store, clock, settings)
-  const app = createApp({ store, auth, lifecycle, scheduler, hub, events, clock, startedAt: clock.now() })
+  const app = createApp({
+    store,
+    auth,
+    lifecycle,
+    scheduler,
+    hub,
+    events,
+    clock,
+    startedAt: clock.now(),
+    publicUrl: opts.publicUrl,
+  })
 
   const fetch = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
     const url = new URL(req.url)
     if (url.pathname === '/ws/worker') {
       try {
+        checkOrigin(req, opts.publicUrl)
         const user = auth.authenticate(req.headers.get('authorization'))
         if (server.upgrade(req, { data: { user } })) return undefined
         return Response.json(
@@ -79,7 +95,14 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   }
   const listen = (port: number, flag: string, env: string): Server<SocketData> => {
     try {
-      return Bun.serve<SocketData>({ hostname: opts.host, port, fetch, websocket, idleTimeout: 0 })
+      return Bun.serve<SocketData>({
+        hostname: opts.host,
+        port,
+        fetch,
+        websocket,
+        idleTimeout: 0,
+        ...(opts.tls ? { tls: opts.tls } : {}),
+      })
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'EADDRINUSE') {
