@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, GridError } from '../errors'
 import { createApp } from './app'
 import { Auth } from './auth'
+import { BlobStore } from './blobs'
 import { JobEvents } from './events'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
@@ -56,6 +57,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   )
   lifecycle.link = hub
   const auth = new Auth(store, clock, settings)
+  const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
   const app = createApp({
     store,
     auth,
@@ -64,6 +66,8 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     hub,
     events,
     clock,
+    settings,
+    blobs,
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
   })
@@ -101,6 +105,8 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
         fetch,
         websocket,
         idleTimeout: 0,
+        // Archives of job files are the largest bodies; the routes enforce the exact limits.
+        maxRequestBodySize: Math.max(settings.maxInputBytes, settings.maxOutputBytes) + 64 * 1024 * 1024,
         ...(opts.tls ? { tls: opts.tls } : {}),
       })
     } catch (err) {
