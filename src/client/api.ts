@@ -17,7 +17,13 @@ import {
 import type { z } from 'zod'
 import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
-import { networkError } from './network'
+import { connectionError, networkError, proxyError } from './network'
+
+/** A PEM file of certificates to trust besides the system's (`--ca-cert`). */
+export interface TrustedCa {
+  path: string
+  pem: string
+}
 
 /** Milliseconds an ordinary API call may take before it is reported as timed out. */
 const CALL_TIMEOUT_MS = 15_000
@@ -28,9 +34,14 @@ function leasePath(lease: { jobId: string; attempt: number }): string {
 
 /** A typed client of the coordinator's HTTP API. */
 export class ApiClient {
+  /** True once any call got an HTTP answer: the address is right, so a later failure may pass. */
+  reached = false
+
   constructor(
     readonly addr: CoordinatorAddress,
     private token?: string,
+    /** Extra certificates to trust for https (a private CA, a self-signed coordinator). */
+    readonly ca?: TrustedCa,
   ) {}
 
   /** Uses this token for later calls. */
@@ -211,16 +222,25 @@ export class ApiClient {
         headers,
         body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
+        ...(this.ca ? { tls: { ca: this.ca.pem } } : {}),
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      throw networkError(err, this.addr, this.addr.httpPort)
+      const ctx = { caPath: this.ca?.path }
+      // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
+      // reported at once (a worker's pending report must not wait on a certificate lookup).
+      throw this.reached
+        ? networkError(err, this.addr, this.addr.httpPort, ctx)
+        : await connectionError(err, this.addr, this.addr.httpPort, ctx)
     }
+    this.reached = true
     if (!res.ok) {
       const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined))
       if (parsed.success) {
         throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
       }
+      if (res.status === 502 || res.status === 503 || res.status === 504)
+        throw proxyError(this.addr, res.status)
       throw new GridError(
         'http_error',
         `${method} ${this.addr.httpUrl}${path} answered HTTP ${res.status}: is this a Grid-X coordinator?`,
