@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs'
 import type { ApiClient } from '../client/api'
 import { collectInputs, saveOutputs } from '../client/files'
 import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
-import { GridError } from '../errors'
+import { describe, GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { type JobView, LIMITS, type SubmitJob } from '../protocol/api'
 import { accepts, whyNoWorker } from '../protocol/placement'
@@ -98,16 +98,19 @@ export function buildJob(flags: Flags): SubmitJob {
 /** The input files of a submission: `--file` paths, and a project directory's contents. */
 export function buildInputs(flags: Flags): ArchiveEntry[] {
   const dir = flags.script && statSync(flags.script, { throwIfNoEntry: false })?.isDirectory()
-  const entries = dir ? collectInputs([flags.script!], { asRoot: true }) : []
+  const entries = dir ? collectInputs([flags.script!], { asRoot: true, skip: ['gridx-out'] }) : []
   const extra = collectInputs(flags.file ?? [])
   const taken = new Set(entries.map((e) => e.path))
-  const clash = extra.find((e) => e.type === 'file' && (taken.has(e.path) || e.path === flags.script))
+  const script = flags.script && !dir ? basename(flags.script) : undefined
+  const clash = extra.find((e) => e.type === 'file' && (taken.has(e.path) || e.path === script))
   if (clash) throw new GridError('input_clash', `two input files would both be '${clash.path}': rename one`)
   return [...entries, ...extra]
 }
 
 /** Downloads a finished job's /out files into `dir` and says where they went. */
 export async function download(api: ApiClient, id: string, dir: string): Promise<void> {
+  // The id names a directory here: never let an answer steer where files go.
+  if (!/^[a-z0-9]{1,64}$/.test(id)) throw new GridError('bad_job_id', `'${id}' is not a job id`)
   const saved = await saveOutputs(await api.outputs(id), dir)
   for (const s of saved.skipped) note(`gridx: skipped '${s.path}' from the job's files: ${s.reason}`)
   note(`gridx: saved ${saved.files} file(s), ${formatBytes(saved.bytes)}, to ${saved.dir}/`)
@@ -183,7 +186,12 @@ export async function submit(flags: Flags): Promise<number> {
     const line = endingLine(ended)
     if (line) note(`gridx: ${line}`)
     if (ended.outputs && flags.download !== false) {
-      await download(s.api, ended.id, flags.output ?? join('gridx-out', ended.id))
+      // The job's exit code stands even when its files cannot be saved here.
+      await download(s.api, ended.id, flags.output ?? join('gridx-out', ended.id)).catch((err: unknown) =>
+        note(
+          `gridx: could not save the job's files: ${describe(err)}; try again with 'gridx download ${ended.id}'`,
+        ),
+      )
     }
     if (!flags.quiet && ended.costMc !== null) {
       note(

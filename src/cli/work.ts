@@ -54,7 +54,7 @@ export async function work(
   const maxMemory = flags.maxMemory ?? file.maxMemory
   const maxTimeout = flags.maxTimeout ?? file.maxTimeout
   const maxDisk = flags.maxDisk ?? file.maxDisk
-  const images = (flags.images ?? file.images)?.flatMap((i) => i.split(',')).filter((i) => i.trim())
+  const images = (flags.images ?? file.images)?.flatMap((i) => i.split(',')).map((i) => i.trim())
   const policy = buildPolicy(
     {
       maxCpus: flags.maxCpus ?? file.maxCpus,

@@ -25,6 +25,9 @@ export interface TrustedCa {
   pem: string
 }
 
+/** A worker's transfer of job files gives up after this long, so a stalled connection cannot hold a slot forever. */
+const TRANSFER_TIMEOUT_MS = 30 * 60_000
+
 /** Milliseconds an ordinary API call may take before it is reported as timed out. */
 const CALL_TIMEOUT_MS = 15_000
 
@@ -142,13 +145,25 @@ export class ApiClient {
 
   /** A worker fetches the input archive of a job it holds the lease on. */
   async leaseInputs(lease: { jobId: string; attempt: number }): Promise<Uint8Array> {
-    const res = await this.send('GET', `${leasePath(lease)}/inputs`, undefined, undefined, false)
+    const res = await this.send(
+      'GET',
+      `${leasePath(lease)}/inputs`,
+      undefined,
+      AbortSignal.timeout(TRANSFER_TIMEOUT_MS),
+      false,
+    )
     return new Uint8Array(await res.arrayBuffer())
   }
 
   /** A worker uploads the /out archive of a job it holds the lease on. */
   async putLeaseOutputs(lease: { jobId: string; attempt: number }, archive: Uint8Array): Promise<void> {
-    await this.send('PUT', `${leasePath(lease)}/outputs`, archive, undefined, false)
+    await this.send(
+      'PUT',
+      `${leasePath(lease)}/outputs`,
+      archive,
+      AbortSignal.timeout(TRANSFER_TIMEOUT_MS),
+      false,
+    )
   }
 
   /** Streams a job's output events; with `follow`, until the job ends. */

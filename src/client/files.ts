@@ -6,6 +6,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   statSync,
   writeSync,
 } from 'node:fs'
@@ -26,30 +27,52 @@ export const MAX_INPUT_FILES = 10_000
  * contents of a single directory go in at the top (`gridx submit DIR --entry main.py`).
  * Symbolic links to files are followed; links to directories are skipped, so a loop cannot hang it.
  */
-export function collectInputs(paths: readonly string[], opts: { asRoot?: boolean } = {}): ArchiveEntry[] {
+export function collectInputs(
+  paths: readonly string[],
+  opts: { asRoot?: boolean; skip?: readonly string[] } = {},
+): ArchiveEntry[] {
   const entries = new Map<string, ArchiveEntry>()
   let bytes = 0
+  const tooBig = (): never => {
+    throw new GridError(
+      'inputs_too_big',
+      `the input files come to more than ${formatBytes(MAX_INPUT_BYTES)} or ${MAX_INPUT_FILES} files: send less, or put large data where the job can read it another way`,
+    )
+  }
   const add = (e: ArchiveEntry) => {
     bytes += e.data.length
-    if (bytes > MAX_INPUT_BYTES || entries.size >= MAX_INPUT_FILES) {
-      throw new GridError(
-        'inputs_too_big',
-        `the input files come to more than ${formatBytes(MAX_INPUT_BYTES)} or ${MAX_INPUT_FILES} files: send less, or put large data where the job can read it another way`,
-      )
-    }
+    if (bytes > MAX_INPUT_BYTES || entries.size >= MAX_INPUT_FILES) tooBig()
     entries.set(e.path, e)
   }
-  const walk = (abs: string, rel: string) => {
-    for (const name of readdirSync(abs).sort()) {
+  const read = (path: string, size: number) => {
+    if (bytes + size > MAX_INPUT_BYTES) tooBig()
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw new GridError('no_input', `cannot read input '${path}': ${(err as Error).message}`)
+    }
+  }
+  const walk = (root: string, abs: string, rel: string) => {
+    let names: string[]
+    try {
+      names = readdirSync(abs).sort()
+    } catch (err) {
+      throw new GridError('no_input', `cannot read input directory '${abs}': ${(err as Error).message}`)
+    }
+    for (const name of names) {
       const child = join(abs, name)
       const path = rel ? `${rel}/${name}` : name
+      // Results saved by earlier runs inside a project would otherwise be uploaded again and again.
+      if (opts.skip?.includes(path)) continue
       const link = lstatSync(child)
       const st = link.isSymbolicLink() ? statSync(child, { throwIfNoEntry: false }) : link
+      // A link may point anywhere (~/.aws/credentials): only links that stay inside the directory are followed.
+      if (link.isSymbolicLink() && relative(root, realpathSync(child)).startsWith('..')) continue
       if (st?.isDirectory() && !link.isSymbolicLink()) {
         add({ path, type: 'dir', data: new Uint8Array(0), mode: 0o755 })
-        walk(child, path)
+        walk(root, child, path)
       } else if (st?.isFile()) {
-        add({ path, type: 'file', data: readFileSync(child), mode: st.mode })
+        add({ path, type: 'file', data: read(child, st.size), mode: st.mode })
       }
     }
   }
@@ -58,10 +81,10 @@ export function collectInputs(paths: readonly string[], opts: { asRoot?: boolean
     if (!st) throw new GridError('no_input', `input '${p}' not found (looked in ${process.cwd()})`)
     const name = basename(resolve(p))
     if (st.isFile()) {
-      add({ path: name, type: 'file', data: readFileSync(p), mode: st.mode })
+      add({ path: name, type: 'file', data: read(p, st.size), mode: st.mode })
     } else if (st.isDirectory()) {
       if (!opts.asRoot) add({ path: name, type: 'dir', data: new Uint8Array(0), mode: 0o755 })
-      walk(p, opts.asRoot ? '' : name)
+      walk(realpathSync(p), p, opts.asRoot ? '' : name)
     } else {
       throw new GridError('no_input', `input '${p}' is neither a file nor a directory`)
     }
@@ -99,22 +122,25 @@ export async function saveOutputs(archive: Uint8Array, dir: string): Promise<Sav
       skipped.push({ path: e.path, reason: 'it would be written outside the output directory' })
       continue
     }
-    if (e.type === 'dir') {
-      mkdirSync(target, { recursive: true })
-      continue
-    }
-    // O_NOFOLLOW: a symbolic link at the target itself is refused rather than written through.
-    const fd = openSync(
-      target,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-      e.mode,
-    )
     try {
-      writeSync(fd, e.data)
-    } finally {
-      closeSync(fd)
+      if (e.type === 'dir') {
+        mkdirSync(target, { recursive: true })
+        continue
+      }
+      // O_NOFOLLOW: a symbolic link at the target itself is refused rather than written through.
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
+      const fd = openSync(target, flags, e.mode)
+      try {
+        writeSync(fd, e.data)
+      } finally {
+        closeSync(fd)
+      }
+      files++
+    } catch (err) {
+      // Say what could not be written (a file where a directory is now, say) and save the rest.
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      skipped.push({ path: e.path, reason: `it could not be written (${code})` })
     }
-    files++
   }
   return { dir, files, bytes: contents.bytes, skipped }
 }

@@ -1,7 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { GridError } from '../errors'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { describe, GridError } from '../errors'
 import { type ArchiveLimits, readArchive } from '../protocol/archive'
 import { formatBytes } from '../protocol/units'
 
@@ -21,6 +23,8 @@ export class BlobStore {
 
   constructor(private readonly dir: string) {
     this.tmp = join(dir, 'tmp')
+    // Uploads cut short by a crash leave their temporary files here.
+    rmSync(this.tmp, { recursive: true, force: true })
     mkdirSync(this.tmp, { recursive: true })
   }
 
@@ -51,27 +55,29 @@ export class BlobStore {
     const tmp = join(this.tmp, randomUUID())
     const hash = createHash('sha256')
     let bytes = 0
-    try {
-      const out = createWriteStream(tmp)
-      const done = new Promise<void>((resolve, reject) => {
-        out.on('finish', resolve)
-        out.on('error', reject)
-      })
-      for await (const chunk of body) {
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length
         if (bytes > maxBytes) {
-          out.destroy()
-          throw new GridError(
-            'archive_too_big',
-            `${limits.what} are larger than ${formatBytes(maxBytes)}, the most this coordinator accepts`,
-            { status: 413 },
-          )
+          const msg = `${limits.what} are larger than ${formatBytes(maxBytes)}, the most this coordinator accepts`
+          return done(new GridError('archive_too_big', msg, { status: 413 }))
         }
         hash.update(chunk)
-        if (!out.write(chunk)) await new Promise((r) => out.once('drain', r))
-      }
-      out.end()
-      await done
+        done(null, chunk)
+      },
+    })
+    try {
+      // pipeline closes every stream on any failure: a dropped upload or a full disk leaks nothing.
+      await pipeline(
+        Readable.fromWeb(body),
+        meter,
+        createWriteStream(tmp),
+      ).catch((err: unknown) => {
+        if (err instanceof GridError) throw err
+        throw new GridError('store_failed', `could not store ${limits.what}: ${describe(err)}`, {
+          status: 507,
+        })
+      })
       const contents = await readArchive(Bun.file(tmp).stream(), { ...limits, listOnly: true })
       if (contents.skipped.length > 0) {
         const list = contents.skipped

@@ -20,7 +20,8 @@ type Env = { Variables: { user: UserRow } }
 
 /** Room for tar headers on top of the file data an archive may carry. */
 function archiveCeiling(dataBytes: number, entries: number): number {
-  return dataBytes + (entries + 2) * 1024
+  // A long path takes a pax header of its own, about 1.5 KiB; leave 3 KiB per entry.
+  return dataBytes + (entries + 2) * 3 * 1024
 }
 
 /**

@@ -122,7 +122,7 @@ export const WorkerView = z.object({
   memoryBytes: z.number(),
   docker: z.string(),
   /** Image patterns its owner allows. */
-  images: z.array(z.string()).default([]),
+  images: z.array(z.string()).default(['*']),
   /** Longest job timeout its owner allows; null for no limit. */
   maxTimeoutMs: z.number().nullable().default(null),
   connectedAt: z.string(),

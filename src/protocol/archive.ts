@@ -143,6 +143,7 @@ export async function readArchive(
             : `${h.type ?? 'unknown'}${h.linkname ? ` to ${h.linkname}` : ''} (only files and directories are kept)`,
         })
         entry.resume()
+        if (files.size + skipped.length > limits.maxEntries) throw tooBig(`${limits.maxEntries} files`)
         continue
       }
       const parts: Buffer[] = []
@@ -168,7 +169,7 @@ export async function readArchive(
       }
       const data = type === 'dir' ? new Uint8Array(0) : Buffer.concat(parts)
       files.set(path, { path, type, data, mode: modeOf(type, h.mode ?? 0) })
-      if (files.size > limits.maxEntries) throw tooBig(`${limits.maxEntries} files`)
+      if (files.size + skipped.length > limits.maxEntries) throw tooBig(`${limits.maxEntries} files`)
     }
   } catch (err) {
     if (err instanceof GridError) throw err

@@ -35,7 +35,16 @@ export const WorkerPolicy = z.object({
   /** Longest --timeout accepted; null for no limit. */
   maxTimeoutMs: z.int().positive().nullable(),
   /** Image patterns (`*` wildcard) the worker runs; with pulls off, the exact images it has. */
-  images: z.array(z.string().min(1).max(256)).min(1).max(256),
+  images: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(256)
+        .refine((p) => (p.match(/\*/g) ?? []).length <= 8, 'an image pattern may have at most 8 wildcards'),
+    )
+    .min(1)
+    .max(256),
 })
 export type WorkerPolicy = z.infer<typeof WorkerPolicy>
 

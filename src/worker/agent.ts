@@ -92,6 +92,11 @@ export class Agent {
       pull: opts.policy.pull,
       ociRuntime: opts.policy.ociRuntime,
       maxDiskBytes: opts.policy.maxDiskBytes,
+      limits: {
+        cpus: opts.policy.cpus,
+        memoryBytes: opts.policy.memoryBytes,
+        maxTimeoutMs: opts.policy.offer.maxTimeoutMs,
+      },
     })
     this.stopped = new Promise((r) => (this.resolveStopped = r))
     this.ready = new Promise((r) => (this.resolveReady = r))

@@ -218,7 +218,12 @@ export async function startContainer(
           const contents = await readArchive(archive, { what, maxBytes, maxEntries, stripFirst: true })
           return { tooBig: false, ...contents }
         } catch (err) {
-          if (err instanceof GridError && err.code === 'archive_too_big') return { tooBig: true }
+          if (err instanceof GridError && err.code === 'archive_too_big') {
+            return {
+              tooBig: true,
+              limit: /more than (.*), the most allowed/.exec(err.message)?.[1] ?? 'the limit',
+            }
+          }
           throw err
         } finally {
           archive.destroy()

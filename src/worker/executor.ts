@@ -35,6 +35,8 @@ export interface ExecutorOptions {
   ociRuntime?: string | undefined
   /** Most bytes a job may write to its working directory and /out together. */
   maxDiskBytes: number
+  /** The most CPUs, memory and time one job may ask for on this worker. */
+  limits: { cpus: number; memoryBytes: number; maxTimeoutMs: number | null }
   /** How often disk use is measured. */
   diskCheckMs?: number
 }
@@ -54,6 +56,9 @@ interface Ending {
   error: string | null
   retryable: boolean
 }
+
+/** The coordinator refused the /out archive as too large: the job's own doing. */
+class OutputsRefused extends Error {}
 
 /** Most bytes of input archive a worker accepts, whatever a coordinator says. */
 const MAX_INPUT_BYTES = 2 * 1024 ** 3
@@ -119,7 +124,10 @@ export class Executor {
       this.o.report({ type: 'job.output', lease, seq, stream, dataBase64: data.toString('base64') }),
     )
     let logged = 0
+    let signed = false
     const emit = (stream: 'stdout' | 'stderr', data: Buffer) => {
+      // Output that trails in after the result was signed is not the job's reported output.
+      if (signed) return
       digests[stream].update(data)
       batcher.push(stream, data)
     }
@@ -139,6 +147,7 @@ export class Executor {
     let outputs: Outputs | null = null
     const finish = (end: Ending) => {
       batcher.flush()
+      signed = true
       if (entry.stop === 'abandoned') return
       const durationMs = startedAt === undefined ? 0 : Math.round((endedAt ?? performance.now()) - startedAt)
       const receipt = this.o.sign({
@@ -163,10 +172,8 @@ export class Executor {
     let timeout: ReturnType<typeof setTimeout> | undefined
     let disk: ReturnType<typeof setInterval> | undefined
     try {
-      if (!imageAllowed(this.o.images, job.image)) {
-        const error = `image '${job.image}' is not allowed on this worker (its owner allows ${this.o.images.join(', ')})`
-        return finish({ outcome: 'error', exitCode: null, retryable: true, error })
-      }
+      const refused = this.outsidePolicy(job)
+      if (refused) return finish({ outcome: 'error', exitCode: null, retryable: true, error: refused })
       const image = await this.images.ready(job.image)
       if (!image.ok) return finish({ outcome: 'error', exitCode: null, retryable: true, error: image.error })
       const files = await this.filesOf(job)
@@ -221,13 +228,29 @@ export class Executor {
           ? { tooBig: false as const, entries: [], skipped: [], bytes: 0 }
           : await entry.container.outputs(job.outputLimitBytes, 10_000)
       if (files_.tooBig) {
-        const error = `the job left more than ${formatBytes(job.outputLimitBytes)} of files under ${JOB_OUTPUT_DIR}, the most allowed; they were not kept`
+        const error = `the job left more than ${files_.limit} under ${JOB_OUTPUT_DIR}, the most allowed; its files were not kept`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
       }
-      for (const s of files_.skipped) {
-        emit('stderr', Buffer.from(`gridx: ${JOB_OUTPUT_DIR}/${s.path} was not returned: ${s.reason}\n`))
+      // A few notices, within the job's output limit: a million links must not become a million lines.
+      const notes = files_.skipped
+        .slice(0, 20)
+        .map((s) => `gridx: ${JOB_OUTPUT_DIR}/${s.path} was not returned: ${s.reason}\n`)
+      if (files_.skipped.length > 20)
+        notes.push(
+          `gridx: ... and ${files_.skipped.length - 20} more entries of ${JOB_OUTPUT_DIR} were not returned\n`,
+        )
+      const room = Math.max(0, job.logLimitBytes - logged)
+      const text = Buffer.from(notes.join('')).subarray(0, room)
+      if (text.length > 0) emit('stderr', text)
+      if (files_.entries.length > 0) {
+        try {
+          outputs = await this.upload(lease, files_.entries)
+        } catch (err) {
+          if (!(err instanceof OutputsRefused)) throw err
+          const error = `the coordinator refused the job's ${JOB_OUTPUT_DIR} files: ${err.message}`
+          return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
+        }
       }
-      if (files_.entries.length > 0) outputs = await this.upload(lease, files_.entries)
       if (stop === 'timeout') {
         const error = `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`
         return finish({ outcome: 'timeout', exitCode: exit.exitCode, retryable: false, error })
@@ -246,6 +269,8 @@ export class Executor {
       }
       finish({ outcome: 'exited', exitCode: exit.exitCode, retryable: false, error: null })
     } catch (err) {
+      // The prepared image may have been removed (docker image prune): prepare it again next time.
+      if (!entry.container) this.images.forget(job.image)
       const bad = err instanceof GridError && !err.retryable
       this.o.log(`job ${job.jobId}: ${bad ? '' : 'Docker error: '}${describe(err)}`)
       finish({
@@ -261,6 +286,18 @@ export class Executor {
       // The result is already on its way; removing the container is not on the user's clock.
       void entry.container?.remove()
     }
+  }
+
+  /** Why this worker's owner does not allow the job, whatever the coordinator sent; undefined when allowed. */
+  private outsidePolicy(job: JobSpec): string | undefined {
+    const l = this.o.limits
+    if (!imageAllowed(this.o.images, job.image))
+      return `image '${job.image}' is not allowed on this worker (its owner allows ${this.o.images.join(', ')})`
+    if (job.cpus > l.cpus || job.memoryBytes > l.memoryBytes)
+      return `the job asks for ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)}; this worker allows at most ${l.cpus} and ${formatBytes(l.memoryBytes)}`
+    if (l.maxTimeoutMs !== null && job.timeoutMs > l.maxTimeoutMs)
+      return `the job's timeout ${formatDuration(job.timeoutMs)} is longer than this worker allows (${formatDuration(l.maxTimeoutMs)})`
+    return undefined
   }
 
   /** Measures the job's disk use now and then; stops it past the owner's limit. */
@@ -332,7 +369,9 @@ export class Executor {
         await this.o.transfer.putOutputs(lease, archive)
         break
       } catch (err) {
-        if (attempt >= 4 || (err instanceof GridError && err.status === 409)) {
+        const status = err instanceof GridError ? (err.status ?? 0) : 0
+        if (status === 413) throw new OutputsRefused(describe(err))
+        if (attempt >= 4 || (status >= 400 && status < 500)) {
           throw new GridError('outputs_upload', `could not upload the /out files: ${describe(err)}`, {
             retryable: true,
           })

@@ -20,6 +20,11 @@ export class ImageCache {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** Forgets what is known of `image`, so the next job checks and prepares it again. */
+  forget(image: string): void {
+    this.known.delete(image)
+  }
+
   /** The prepared reference of `image`, pulling it first when it is missing and pulls are allowed. */
   ready(image: string): Promise<ImageReady> {
     const known = this.known.get(image)

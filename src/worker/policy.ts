@@ -44,6 +44,12 @@ export function buildPolicy(
   engine: EngineInfo,
   localImages: readonly string[],
 ): Policy {
+  if (choices.images && choices.images.some((i) => !i.trim() || (i.match(/\*/g) ?? []).length > 8)) {
+    throw new GridError(
+      'bad_images',
+      `--images ${JSON.stringify(choices.images.join(','))}: give image patterns such as 'python:*' or 'ghcr.io/org/**' (at most 8 wildcards each)`,
+    )
+  }
   const allow = choices.images?.length ? [...choices.images] : [...DEFAULT_IMAGE_ALLOWLIST]
   const pull = choices.pull ?? true
   if (choices.maxCpus !== undefined && !(choices.maxCpus > 0)) {
@@ -73,7 +79,7 @@ export function buildPolicy(
   if (memoryBytes < 6 * 1024 * 1024) {
     throw new GridError(
       'bad_memory',
-      `--max-memory ${formatBytes(memoryBytes)} is too small for any job: allow at least 64m`,
+      `--max-memory ${formatBytes(memoryBytes)} is too small for any job: allow at least 6m (64m or more is sensible)`,
     )
   }
   return {

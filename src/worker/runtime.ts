@@ -36,7 +36,7 @@ export interface ContainerExit {
 }
 
 /** The files a job left under /out, or `tooBig` when they passed the limit. */
-export type JobOutputs = ({ tooBig: false } & Contents) | { tooBig: true }
+export type JobOutputs = ({ tooBig: false } & Contents) | { tooBig: true; limit: string }
 
 /** A started container. `wait` resolves once it exited and all its output was delivered. */
 export interface RunningContainer {

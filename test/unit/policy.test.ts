@@ -109,3 +109,20 @@ describe('placement', () => {
     expect(whyNoWorker([small, short], { ...job, cpus: 2 })).toContain('no single connected worker meets all')
   })
 })
+
+describe('image patterns are safe to evaluate', () => {
+  test('`*` stays inside one path segment; `**` crosses them', () => {
+    expect(imageMatches('python:*', 'python:5000/evil/miner')).toBe(false)
+    expect(imageMatches('ghcr.io/org/*', 'ghcr.io/org/img:1')).toBe(true)
+    expect(imageMatches('ghcr.io/*', 'ghcr.io/org/img:1')).toBe(false)
+    expect(imageMatches('ghcr.io/**', 'ghcr.io/org/img:1')).toBe(true)
+    expect(imageMatches('**/b*', 'a/c/b/bx:1')).toBe(true)
+    expect(imageMatches('*a*b', 'xaxxb:latest')).toBe(false)
+    expect(imageMatches('*a*b*', 'xaxxb:latest')).toBe(true)
+  })
+
+  test('a pattern built to make a regex backtrack is answered (a backtracking matcher would not finish)', () => {
+    expect(imageMatches(`${'*a'.repeat(120)}*b`, 'a'.repeat(200))).toBe(false)
+    expect(imageMatches(`${'*a'.repeat(120)}*`, 'a'.repeat(200))).toBe(true)
+  })
+})
