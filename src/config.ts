@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { type CoordinatorAddress, parseCoordinator } from './client/address'
 import { GridError } from './errors'
+import { type CertificateFile, readCertificateFile } from './tls/pem'
 
 /** Ports from the system Grid-X replaces; existing users rely on them. */
 export const DEFAULT_HTTP_PORT = 8081
@@ -20,6 +21,10 @@ const FileConfig = z
     dataDir: z.string().optional(),
     slots: z.int().min(1).optional(),
     name: z.string().optional(),
+    caCert: z.string().optional(),
+    tlsCert: z.string().optional(),
+    tlsKey: z.string().optional(),
+    publicUrl: z.string().optional(),
   })
   .strict()
 type FileConfig = z.infer<typeof FileConfig>
@@ -31,6 +36,13 @@ export interface ConnectionFlags {
   wsPort?: number | undefined
   user?: string | undefined
   password?: string | undefined
+  /** `--ca-cert`: a PEM file of extra certificates to trust (a private CA, a self-signed coordinator). */
+  caCert?: string | undefined
+  /** `gridx serve --tls-cert` / `--tls-key`: the coordinator's own certificate and key files. */
+  tlsCert?: string | undefined
+  tlsKey?: string | undefined
+  /** `gridx serve --public-url`: the address users and workers reach the coordinator at. */
+  publicUrl?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -42,6 +54,13 @@ export interface Config {
   coordinator: string | undefined
   user: string | undefined
   password: string | undefined
+  /** Extra certificates every HTTPS/WSS connection trusts, read and checked at load (undefined: system roots only). */
+  caCert: CertificateFile | undefined
+  /** The coordinator's certificate and key file paths (`gridx serve`); checked when serving. */
+  tlsCert: string | undefined
+  tlsKey: string | undefined
+  /** The address users and workers should use (`gridx serve --public-url`), as given. */
+  publicUrl: string | undefined
   file: FileConfig
 }
 
@@ -78,6 +97,23 @@ function readFileConfig(home: string): FileConfig {
   return r.data
 }
 
+function caCert(
+  flags: ConnectionFlags,
+  env: Env,
+  file: FileConfig,
+  home: string,
+): CertificateFile | undefined {
+  const given = (
+    [
+      [flags.caCert, '--ca-cert'],
+      [env['GRIDX_CA_CERT'], 'GRIDX_CA_CERT'],
+      // A path in config.json is relative to the file's directory, not to wherever gridx runs.
+      [file.caCert && resolve(home, file.caCert), `caCert in ${join(home, 'config.json')}`],
+    ] as const
+  ).find(([path]) => path)
+  return given?.[0] ? readCertificateFile(given[0], given[1]) : undefined
+}
+
 /** Builds the frozen config: flag, then environment, then config file, then default. */
 export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
   const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
@@ -98,6 +134,11 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
       flags.coordinator || env['GRIDX_COORDINATOR'] || env['COORDINATOR_IP'] || file.coordinator || undefined,
     user: flags.user || env['GRIDX_USER'] || undefined,
     password: flags.password ?? env['GRIDX_PASSWORD'] ?? undefined,
+    caCert: caCert(flags, env, file, home),
+    tlsCert:
+      flags.tlsCert || env['GRIDX_TLS_CERT'] || (file.tlsCert && resolve(home, file.tlsCert)) || undefined,
+    tlsKey: flags.tlsKey || env['GRIDX_TLS_KEY'] || (file.tlsKey && resolve(home, file.tlsKey)) || undefined,
+    publicUrl: flags.publicUrl || env['GRIDX_PUBLIC_URL'] || file.publicUrl || undefined,
     file,
   })
 }

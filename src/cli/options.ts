@@ -18,6 +18,10 @@ export function connectionOptions<T>(y: Argv<T>) {
       describe: 'worker socket port when --coordinator names none (env GRIDX_WS_PORT)',
       default: undefined,
     })
+    .option('ca-cert', {
+      type: 'string',
+      describe: 'trust this CA or self-signed certificate (PEM) for https/wss (env GRIDX_CA_CERT)',
+    })
 }
 
 /** `--user` / `--password` (env GRIDX_USER / GRIDX_PASSWORD; prompted on a terminal). */

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { coordinatorAddress, DEFAULT_HTTP_PORT, DEFAULT_WS_PORT, loadConfig } from '../../src/config'
 import { GridError } from '../../src/errors'
+import { testCa } from '../support/certs'
 
 let home: string
 
@@ -38,6 +39,10 @@ describe('loadConfig defaults', () => {
       coordinator: undefined,
       user: undefined,
       password: undefined,
+      caCert: undefined,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      publicUrl: undefined,
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)
@@ -210,6 +215,46 @@ describe('loadConfig: config.json', () => {
     expect(
       failure(() => loadConfig({ httpPort: 1, wsPort: 2, coordinator: 'h' }, { GRIDX_HOME: home })).code,
     ).toBe('bad_config')
+  })
+})
+
+describe('loadConfig: --ca-cert', () => {
+  test('the file is read and parsed at load: flag, then GRIDX_CA_CERT, then caCert in config.json', () => {
+    const { ca } = testCa(home)
+    const other = join(home, 'other.pem')
+    writeFileSync(other, readFileSync(ca))
+    writeConfig({ caCert: 'ca.pem' })
+    const fromFile = loadConfig({}, { GRIDX_HOME: home }).caCert
+    expect(fromFile?.path).toBe(ca) // relative to GRIDX_HOME
+    expect(fromFile?.pem).toContain('-----BEGIN CERTIFICATE-----')
+    expect(fromFile?.certs[0]?.subject).toContain('CN=Grid-X-test-CA')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: other }).caCert?.path).toBe(other)
+    expect(loadConfig({ caCert: ca }, { GRIDX_HOME: home, GRIDX_CA_CERT: other }).caCert?.path).toBe(ca)
+  })
+
+  test('a missing file names the flag, the path and why', () => {
+    const err = failure(() => loadConfig({ caCert: join(home, 'nope.pem') }, { GRIDX_HOME: home }))
+    expect(err.code).toBe('bad_tls_file')
+    expect(err.message).toBe(`--ca-cert ${join(home, 'nope.pem')}: cannot read it: no such file`)
+    const env = failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_CA_CERT: home }))
+    expect(env.message).toBe(`GRIDX_CA_CERT ${home}: cannot read it: it is a directory, not a file`)
+  })
+
+  test('a file that is not a PEM certificate is refused, saying what it is instead', () => {
+    const { key } = testCa(home)
+    const junk = join(home, 'junk.pem')
+    writeFileSync(junk, 'hello')
+    expect(failure(() => loadConfig({ caCert: junk }, { GRIDX_HOME: home })).message).toStartWith(
+      `--ca-cert ${junk} is not a PEM certificate: it has no '-----BEGIN CERTIFICATE-----' block`,
+    )
+    expect(failure(() => loadConfig({ caCert: key }, { GRIDX_HOME: home })).message).toContain(
+      'it holds a private key, not a certificate',
+    )
+    const broken = join(home, 'broken.pem')
+    writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
+    expect(failure(() => loadConfig({ caCert: broken }, { GRIDX_HOME: home })).message).toContain(
+      'certificate 1 of the file is damaged',
+    )
   })
 })
 
