@@ -78,7 +78,10 @@ export interface Invocation {
 
 /** Finds `gridx ...` in a shell command (after sudo, ip netns exec, docker compose run, ...). */
 export function invocationOf(words: string[], line: string): Invocation | undefined {
-  const at = words.findIndex((w) => w === 'gridx' || w.endsWith('/gridx'))
+  // The binary in command position, not a path handed to another program (install dist/gridx DEST).
+  const at = words.findIndex(
+    (w, i) => (w === 'gridx' || w.endsWith('/gridx')) && !(words[i + 1] ?? '').includes('/'),
+  )
   if (at < 0) return undefined
   const rest: string[] = []
   for (const w of words.slice(at + 1)) {
