@@ -3,6 +3,7 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { accountCommands } from './cli/account'
 import { creditsCommand } from './cli/credits'
+import { doctorCommand } from './cli/doctor'
 import { verifyCommand } from './cli/verify'
 import { jobCommands } from './cli/jobs'
 import { serveCommand } from './cli/serve'
@@ -10,6 +11,13 @@ import { submitCommand } from './cli/submit'
 import { workCommand } from './cli/work'
 import { GridError } from './errors'
 import { VERSION } from './version'
+
+/** Exit codes of errors a script may want to tell apart; every other error exits 1. */
+const EXIT_CODES: Readonly<Record<string, number>> = {
+  usage: 2,
+  /** `gridx doctor` ran, and at least one check failed. */
+  checks_failed: 3,
+}
 
 /** Parses the command line, runs one command, and maps any error to a message and exit code. */
 async function main(argv: string[]): Promise<number> {
@@ -28,9 +36,10 @@ async function main(argv: string[]): Promise<number> {
       .command(jobCommands(setExit))
       .command(creditsCommand(setExit))
       .command(verifyCommand(setExit))
+      .command(doctorCommand(setExit))
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, verify, register, login',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, verify, doctor, register, login',
       )
       .strict()
       .version(VERSION)
@@ -46,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof GridError) {
       process.stderr.write(`gridx: ${err.message}\n`)
-      return err.code === 'usage' ? 2 : 1
+      return EXIT_CODES[err.code] ?? 1
     }
     process.stderr.write(
       `gridx: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

@@ -124,6 +124,11 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  /** Asks the image's registry whether it has `ref`, without pulling it (throws when it cannot say yes). */
+  async inRegistry(ref: string): Promise<void> {
+    await this.docker.getImage(ref).distribution()
+  }
+
   async pull(ref: string, onProgress: (line: string) => void): Promise<void> {
     const stream = (await this.docker.pull(ref)) as Readable
     await new Promise<void>((resolve, reject) => {

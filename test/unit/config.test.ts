@@ -277,3 +277,4 @@ describe('coordinatorAddress', () => {
     expect(() => coordinatorAddress(c)).toThrow(/is not a coordinator address/)
   })
 })
+

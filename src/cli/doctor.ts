@@ -1,0 +1,143 @@
+import type { CommandModule } from 'yargs'
+import type { CoordinatorAddress } from '../client/address'
+import { CredentialStore } from '../client/credentials'
+import { checkCoordinator } from '../client/doctor/coordinator'
+import { checkServeHost } from '../client/doctor/serve-host'
+import { coordinatorAddress, dockerEnv, loadConfig } from '../config'
+import { GridError } from '../errors'
+import { type CheckResult, fail, skip } from '../protocol/doctor'
+import { parseDuration } from '../protocol/units'
+import { connectionOptions, credentialOptions, jsonOption, note, out } from './options'
+import { DEFAULT_IMAGE } from './submit'
+
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  caCert?: string
+  user?: string
+  password?: string
+  serve?: boolean
+  host?: string
+  worker?: boolean
+  docker?: boolean
+  image?: string[]
+  timeout?: string
+  json?: boolean
+}
+
+type Env = Record<string, string | undefined>
+
+const MARK: Record<CheckResult['status'], string> = { ok: '✓', fail: '✗', warn: '!', skip: '-' }
+
+/** One check as one line: `✓ name: detail`, `✗ name: detail — fix: …`. */
+export function formatCheck(c: CheckResult): string {
+  const detail = c.status === 'skip' ? `skipped: ${c.detail}` : c.detail
+  const fix = c.fix && c.status !== 'ok' ? ` — fix: ${c.fix}` : ''
+  return `${MARK[c.status]} ${c.check}: ${detail}${fix}`
+}
+
+/** Runs every check that applies to this machine and returns the results, in order. */
+export async function diagnose(flags: Flags, env: Env = process.env): Promise<CheckResult[]> {
+  const config = loadConfig(flags, env)
+  const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : 3000
+  const results: CheckResult[] = []
+  if (flags.serve) {
+    results.push(
+      ...(await checkServeHost({
+        host: flags.host ?? config.file.host ?? '0.0.0.0',
+        httpPort: config.httpPort,
+        wsPort: config.wsPort,
+        timeoutMs,
+      })),
+    )
+  } else {
+    const creds = new CredentialStore(config.home)
+    let addr: CoordinatorAddress | undefined
+    try {
+      addr = coordinatorAddress(config, creds.lastCoordinator())
+    } catch (err) {
+      if (!(err instanceof GridError)) throw err
+      results.push(fail('address', err.message, 'give --coordinator as host, host:port or URL'))
+    }
+    if (addr) {
+      const login = creds.get(addr.httpUrl)
+      const given =
+        config.user && config.password !== undefined
+          ? { user: config.user, password: config.password }
+          : undefined
+      results.push(...(await checkCoordinator({ addr, ca: config.caCert?.pem, login, creds: given, timeoutMs })))
+    }
+  }
+  // A coordinator host needs no Docker; a worker host must have it; elsewhere it is checked if found.
+  if (flags.docker === false) {
+    results.push(skip('docker', '--no-docker'))
+  } else if (!flags.serve || flags.worker) {
+    const images = (flags.image ?? []).flatMap((i) => i.split(',')).filter(Boolean)
+    // dockerode is heavy to load; only a doctor that looks at Docker pays for it.
+    const [{ checkEngine }, { dockerCandidates }] = await Promise.all([
+      import('../worker/engine-check'),
+      import('../worker/docker'),
+    ])
+    results.push(
+      ...(await checkEngine({
+        candidates: dockerCandidates(dockerEnv(env)),
+        images: images.length ? images : [DEFAULT_IMAGE],
+        worker: flags.worker === true,
+        timeoutMs,
+        runTimeoutMs: Math.max(timeoutMs, 30_000),
+      })),
+    )
+  }
+  return results
+}
+
+/** `gridx doctor`: prints each check; fails (exit 3) when any check failed. */
+export async function doctor(flags: Flags): Promise<number> {
+  const results = await diagnose(flags)
+  if (flags.json) out(JSON.stringify(results, null, 2))
+  else for (const r of results) out(formatCheck(r))
+  const failed = results.filter((r) => r.status === 'fail')
+  if (failed.length > 0) {
+    throw new GridError(
+      'checks_failed',
+      `${failed.length} check(s) failed: ${failed.map((r) => r.check).join(', ')}`,
+    )
+  }
+  if (!flags.json) note('gridx doctor: no problems found')
+  return 0
+}
+
+/** yargs wiring of `gridx doctor`. */
+export function doctorCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
+  return {
+    command: 'doctor',
+    describe: 'check DNS, ports, firewall, TLS, clock, credentials and Docker; say what to fix',
+    builder: (y) =>
+      jsonOption(credentialOptions(connectionOptions(y)))
+        .option('serve', {
+          type: 'boolean',
+          describe: "check this machine as the coordinator's host: ports, addresses, firewall",
+        })
+        .option('host', { type: 'string', describe: "with --serve: the address 'gridx serve' would bind" })
+        .option('worker', {
+          type: 'boolean',
+          describe: 'check this machine as a worker host: Docker must be there and work',
+        })
+        .option('docker', {
+          type: 'boolean',
+          default: true,
+          describe: 'check the Docker engine (--no-docker skips it)',
+        })
+        .option('image', {
+          type: 'string',
+          array: true,
+          describe: `image(s) jobs use here (space- or comma-separated), to find present or pullable (default ${DEFAULT_IMAGE})`,
+        })
+        .option('timeout', { type: 'string', describe: 'deadline of each network check (default 3s)' })
+        .example('$0 doctor --coordinator 192.168.1.100', 'from a user or worker machine')
+        .example('$0 doctor --worker --coordinator 192.168.1.100', 'a worker host: Docker must work too')
+        .example('$0 doctor --serve', 'on the machine that runs gridx serve'),
+    handler: async (a) => setExit(await doctor(a)),
+  }
+}

@@ -1,0 +1,99 @@
+import { type CheckResult, skip } from '../../protocol/doctor'
+import type { CoordinatorAddress } from '../address'
+import type { SavedLogin } from '../credentials'
+import { checkName, checkPort, checkTls, HTTP_ROLE, WS_ROLE } from './reach'
+import { checkClock, checkCredentials, checkHealth, checkWebSocket } from './service'
+
+/** What the client-side checks need: where the coordinator is and how this machine logs in to it. */
+export interface CoordinatorCheckOptions {
+  addr: CoordinatorAddress
+  /** PEM of a private CA to trust (`--ca-cert`), if any. */
+  ca: string | undefined
+  /** The saved login for this coordinator, if any. */
+  login: SavedLogin | undefined
+  /** User and password to try when there is no saved login. */
+  creds: { user: string; password: string } | undefined
+  /** Deadline of each network check. */
+  timeoutMs: number
+  now?: () => number
+}
+
+/**
+ * Checks, in order, everything between this machine and a coordinator: name, both ports, TLS,
+ * /health, clock, the worker WebSocket and the credentials. A check that depends on one that
+ * failed is skipped, saying why.
+ */
+export async function checkCoordinator(o: CoordinatorCheckOptions): Promise<CheckResult[]> {
+  const { addr, timeoutMs } = o
+  const now = o.now ?? Date.now
+  const net = { ca: o.ca, timeoutMs }
+  const results: CheckResult[] = []
+  const add = (...r: CheckResult[]) => {
+    results.push(...r)
+    return r.every((c) => c.status !== 'fail')
+  }
+  const skipAll = (why: string, ...checks: string[]) => results.push(...checks.map((c) => skip(c, why)))
+
+  const apiChecks = ['health', 'clock', 'credentials']
+  const samePort = addr.httpPort === addr.wsPort
+  const tlsChecks = addr.tls ? (samePort ? ['http tls'] : ['http tls', 'ws tls']) : []
+
+  if (!add(await checkName(addr.host, timeoutMs))) {
+    skipAll(
+      `the name ${addr.host} does not resolve`,
+      'http port',
+      'ws port',
+      ...tlsChecks,
+      ...apiChecks,
+      'websocket',
+    )
+    return results
+  }
+  const http = await checkPort(addr.host, addr.httpPort, HTTP_ROLE, timeoutMs)
+  const ws = samePort
+    ? undefined
+    : await checkPort(
+        addr.host,
+        addr.wsPort,
+        WS_ROLE,
+        timeoutMs,
+        http.status === 'ok' ? { port: addr.httpPort, role: HTTP_ROLE } : undefined,
+      )
+  // Why the API / the worker socket cannot be talked to; undefined while they can.
+  const down = (check: string, port: number) => `no connection to ${addr.host}:${port} (see ${check})`
+  let apiDown = add(http) ? undefined : down('http port', addr.httpPort)
+  let wsDown = apiDown
+  if (ws) wsDown = add(ws) ? undefined : down('ws port', addr.wsPort)
+  else results.push(skip('ws port', `the worker socket shares the API port ${addr.httpPort}`))
+
+  if (addr.tls) {
+    const tls = async (check: string, port: number) =>
+      add(await checkTls(check, addr.host, port, { ...net, now: now() }))
+        ? undefined
+        : `no trusted TLS connection to ${addr.host}:${port} (see ${check})`
+    if (apiDown) results.push(skip('http tls', apiDown))
+    else apiDown = await tls('http tls', addr.httpPort)
+    if (samePort) wsDown = apiDown
+    else if (wsDown) results.push(skip('ws tls', wsDown))
+    else wsDown = await tls('ws tls', addr.wsPort)
+  }
+
+  if (apiDown) {
+    skipAll(apiDown, ...apiChecks)
+  } else {
+    const health = await checkHealth(addr, net)
+    const healthy = add(...health.result)
+    const reply = health.reply
+    if (reply) add(checkClock(reply.date, reply.sentAt, reply.receivedAt, addr.host))
+    else results.push(skip('clock', 'no answer from the coordinator to read its time from (see health)'))
+    if (healthy) add(await checkCredentials(addr, o.login, o.creds, { ...net, now: now() }))
+    else
+      results.push(
+        skip('credentials', `${addr.httpUrl} does not answer as a Grid-X coordinator (see health)`),
+      )
+  }
+
+  if (wsDown) results.push(skip('websocket', wsDown))
+  else add(await checkWebSocket(addr, o.login?.token, net))
+  return results
+}
