@@ -126,6 +126,12 @@ describe.skipIf(skip !== undefined)('several machines (network namespaces)', () 
       await waitAfter(w1, w1From, /connection to the coordinator closed/, 30_000)
       // Meanwhile the grid goes on with w2 alone.
       expect(await runJobs(2, 'only-w2')).toEqual(['w2', 'w2'])
+      // On w1's host the doctor finds the API port open and the socket port filtered.
+      const doc = await on('w1', ['doctor', '--no-docker', '--timeout', '2s'], env['w1']!)
+      expect(doc.stdout).toContain(`✓ http port: ${COORD}:8081 accepts TCP connections`)
+      expect(doc.stdout).toMatch(/✗ ws port: no answer from 10\.231\.0\.1:8080 \(timed out\).*firewall/)
+      expect(doc.stdout).toContain('iptables')
+      expect(doc.code).not.toBe(0)
     } finally {
       lab.run('w1', ['iptables', '-D', ...rule])
     }
@@ -167,13 +173,13 @@ describe.skipIf(skip !== undefined)('several machines (network namespaces)', () 
   }, 180_000)
 
   test('a coordinator bound to 127.0.0.1 refuses other hosts, and the error says why', async () => {
-    const local = spawnGridx(
+    const loop = spawnGridx(
       ['serve', '--host', '127.0.0.1', '--http-port', '9081', '--ws-port', '9080'],
       { GRIDX_HOME: home('loopback') },
       lab.on('coord'),
     )
-    procs.push(local)
-    await local.waitFor(/bound to loopback only/)
+    procs.push(loop)
+    await loop.waitFor(/bound to loopback only/)
     const r = await on(
       'w2',
       ['login', '--coordinator', `${COORD}:9081`, '--user', 'nobody', '--password', 'whatever'],
@@ -184,5 +190,22 @@ describe.skipIf(skip !== undefined)('several machines (network namespaces)', () 
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`cannot reach the coordinator at ${COORD}:9081: connection refused`)
     expect(r.stderr).toContain('--host 127.0.0.1')
+    // The doctor on the other host says refused, and that a coordinator must not be bound to 127.0.0.1.
+    const doc = await on('w2', ['doctor', '--no-docker', '--coordinator', `${COORD}:9081`], {
+      GRIDX_HOME: home('lo-doctor'),
+    })
+    expect(doc.stdout).toMatch(
+      /✗ http port: connection to 10\.231\.0\.1:9081 refused: nothing listens there — fix: .*127\.0\.0\.1/,
+    )
+    expect(doc.code).not.toBe(0)
+    // On the coordinator's host, doctor --serve sees it answer on loopback only.
+    const local = await on(
+      'coord',
+      ['doctor', '--serve', '--host', '127.0.0.1', '--http-port', '9081', '--ws-port', '9080'],
+      {
+        GRIDX_HOME: home('lo-serve'),
+      },
+    )
+    expect(local.stdout).toMatch(/! addresses: .*bound to 127\.0\.0\.1 \(loopback\) only/)
   })
 })
