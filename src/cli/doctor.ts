@@ -66,7 +66,9 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
         config.user && config.password !== undefined
           ? { user: config.user, password: config.password }
           : undefined
-      results.push(...(await checkCoordinator({ addr, ca: config.caCert?.pem, login, creds: given, timeoutMs })))
+      results.push(
+        ...(await checkCoordinator({ addr, ca: config.caCert?.pem, login, creds: given, timeoutMs })),
+      )
     }
   }
   // A coordinator host needs no Docker; a worker host must have it; elsewhere it is checked if found.

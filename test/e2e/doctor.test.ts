@@ -74,7 +74,7 @@ describe('gridx doctor (the binary)', () => {
         fix: expect.stringContaining('sudo systemctl start docker'),
       })
     } finally {
-      await dead.stop(true)
+      dead.stop(true)
     }
   })
 

@@ -6,7 +6,7 @@ import { checkCoordinator, type CoordinatorCheckOptions } from '../../src/client
 import { Session } from '../../src/protocol/api'
 import { tempDir } from '../e2e/harness'
 import { check, freePort, TIMEOUT_MS } from '../support/doctor'
-import { selfSigned, type TestCert } from '../support/certs'
+import { selfSigned, type SelfSigned } from '../support/certs'
 import { startTestCoordinator, type TestCoordinator } from '../support/coordinator'
 
 /** Runs the client-side checks against `input` (ports used when it names none). */
@@ -192,8 +192,8 @@ describe('gridx doctor from a client host', () => {
 
 describe('gridx doctor and TLS', () => {
   let dir: string
-  let localhost: TestCert
-  let elsewhere: TestCert
+  let localhost: SelfSigned
+  let elsewhere: SelfSigned
   beforeAll(() => {
     dir = tempDir('doctor-tls')
     localhost = selfSigned(dir, 'localhost', ['localhost', '127.0.0.1'])
@@ -202,7 +202,7 @@ describe('gridx doctor and TLS', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   /** A TLS front for the test coordinator, as a reverse proxy would be. */
-  function tlsFront(cert: TestCert): number {
+  function tlsFront(cert: SelfSigned): number {
     const upstream = c().base
     const s = Bun.serve({
       hostname: '127.0.0.1',

@@ -36,42 +36,23 @@ export function testServerCert(
   return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) }
 }
 
-/** A self-signed certificate and its key, as PEM. */
-export interface TestCert {
+/** A self-signed certificate and its key, as PEM, and where the certificate is on disk. */
+export interface SelfSigned {
   cert: string
   key: string
-  /** Where the certificate is on disk (for --ca-cert). */
   certPath: string
 }
 
-/** Makes a self-signed P-256 certificate for `names` (DNS names or IP addresses) with openssl. */
-export function selfSigned(dir: string, file: string, names: string[]): TestCert {
-  const certPath = join(dir, `${file}.crt`)
-  const keyPath = join(dir, `${file}.key`)
+/** A self-signed certificate in `dir` for `names` (DNS names or IP addresses), as `FILE.crt` / `FILE.key`. */
+export function selfSigned(dir: string, file: string, names: string[]): SelfSigned {
   const san = names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')
-  const r = Bun.spawnSync(
-    [
-      'openssl',
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${names[0] ?? 'test'}`,
-      '-addext',
-      `subjectAltName=${san}`,
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-    ],
-    { stdout: 'pipe', stderr: 'pipe' },
+  openssl(
+    dir,
+    `req -x509 ${NEW_EC_KEY} -days 2 -subj /CN=${names[0] ?? file} -addext subjectAltName=${san} -keyout ${file}.key -out ${file}.crt`,
   )
-  if (r.exitCode !== 0) throw new Error(`openssl failed: ${r.stderr.toString()}`)
-  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), certPath }
+  return {
+    cert: readFileSync(join(dir, `${file}.crt`), 'utf8'),
+    key: readFileSync(join(dir, `${file}.key`), 'utf8'),
+    certPath: join(dir, `${file}.crt`),
+  }
 }

@@ -277,4 +277,3 @@ describe('coordinatorAddress', () => {
     expect(() => coordinatorAddress(c)).toThrow(/is not a coordinator address/)
   })
 })
-
