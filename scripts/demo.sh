@@ -45,7 +45,7 @@ say "2/4 gridx register --user $USER_NAME"
 $GRIDX register --coordinator "127.0.0.1:$HTTP_PORT" --user "$USER_NAME" --password "$PASSWORD"
 
 say "3/4 gridx work (one worker, 2 slots)"
-$GRIDX work --coordinator "127.0.0.1:$HTTP_PORT" --user "$USER_NAME" --password "$PASSWORD" --name demo-worker &
+$GRIDX work --coordinator "127.0.0.1:$HTTP_PORT" --user "$USER_NAME" --password "$PASSWORD" --name demo-worker --images "python:*,$IMAGE" &
 pids+=($!)
 for _ in $(seq 1 100); do
   $GRIDX workers --json 2>/dev/null | grep -q demo-worker && break

@@ -25,6 +25,13 @@ const FileConfig = z
     tlsCert: z.string().optional(),
     tlsKey: z.string().optional(),
     publicUrl: z.string().optional(),
+    /** Worker policy (`gridx work` flags of the same names win). */
+    maxCpus: z.number().positive().optional(),
+    maxMemory: z.string().optional(),
+    maxTimeout: z.string().optional(),
+    images: z.array(z.string().min(1)).optional(),
+    pull: z.boolean().optional(),
+    runtime: z.string().optional(),
   })
   .strict()
 type FileConfig = z.infer<typeof FileConfig>

@@ -26,9 +26,18 @@ async function main(argv: string[]): Promise<number> {
     code = c
   }
   try {
-    await yargs(argv)
+    const cli = yargs(argv)
+    await cli
       .scriptName('gridx')
-      .parserConfiguration({ 'populate--': true, 'duplicate-arguments-array': false })
+      .parserConfiguration({ 'populate--': true })
+      // Array options (--file, --images) collect repeats; any other option given twice keeps the last.
+      .middleware((args) => {
+        // getOptions is yargs' own (untyped) view of the running command's options.
+        const arrays = new Set((cli as unknown as { getOptions(): { array: string[] } }).getOptions().array)
+        for (const [k, v] of Object.entries(args)) {
+          if (Array.isArray(v) && k !== '_' && k !== '--' && !arrays.has(k)) args[k] = v.at(-1)
+        }
+      }, true)
       .command(serveCommand(setExit))
       .command(workCommand(setExit))
       .command(submitCommand(setExit))

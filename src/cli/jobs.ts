@@ -1,8 +1,10 @@
+import { join } from 'node:path'
 import type { Argv, CommandModule } from 'yargs'
-import { formatBytes } from '../protocol/units'
+import { formatBytes, formatDuration } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
 import { endingLine, exitCodeOf, streamOutput, summary } from './render'
 import { loggedIn } from './session'
+import { download } from './submit'
 
 type Flags = {
   receipt?: boolean
@@ -13,6 +15,7 @@ type Flags = {
   id?: string
   limit?: number
   follow?: boolean
+  output?: string
 }
 
 function pad(cells: string[][]): string[] {
@@ -81,6 +84,13 @@ export async function logs(flags: Flags): Promise<number> {
   return exitCodeOf(ended)
 }
 
+/** `gridx download ID`: the files the job left under /out, into ./gridx-out/ID (or --output). */
+export async function downloadCommand(flags: Flags): Promise<number> {
+  const { api } = loggedIn(flags)
+  await download(api, flags.id!, flags.output ?? join('gridx-out', flags.id!))
+  return 0
+}
+
 /** `gridx workers`: connected workers. */
 export async function workers(flags: Flags): Promise<number> {
   const list = await loggedIn(flags).api.workers()
@@ -92,11 +102,13 @@ export async function workers(flags: Flags): Promise<number> {
     `${w.busy}/${w.slots}`,
     String(w.cpus),
     formatBytes(w.memoryBytes),
+    w.maxTimeoutMs === null ? '-' : formatDuration(w.maxTimeoutMs),
+    w.images.join(','),
     w.docker,
     w.connectedAt,
   ])
-  for (const line of pad([['NAME', 'OWNER', 'BUSY', 'CPUS', 'MEMORY', 'DOCKER', 'CONNECTED'], ...rows]))
-    out(line)
+  const head = ['NAME', 'OWNER', 'BUSY', 'CPUS', 'MEMORY', 'MAX TIME', 'IMAGES', 'DOCKER', 'CONNECTED']
+  for (const line of pad([head, ...rows])) out(line)
   return 0
 }
 
@@ -145,6 +157,15 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
       describe: 'cancel a job (a running one is stopped)',
       builder: (y) => withId(y).example('$0 cancel k3x9a2m4p7qz', ''),
       handler: async (a) => setExit(await cancel(a)),
+    },
+    {
+      command: 'download <id>',
+      describe: 'save the files a job wrote to /out (into ./gridx-out/ID)',
+      builder: (y) =>
+        withId(y)
+          .option('output', { type: 'string', alias: 'o', describe: 'directory to save into' })
+          .example('$0 download k3x9a2m4p7qz -o results/', ''),
+      handler: async (a) => setExit(await downloadCommand(a)),
     },
     {
       command: 'workers',

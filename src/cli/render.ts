@@ -10,6 +10,10 @@ export function exitCodeOf(job: JobView): number {
   if (job.state === 'succeeded') return 0
   if (job.outcome === 'exited' && job.exitCode !== null) return job.exitCode
   if (job.outcome === 'timeout') return 124
+  // Killed by the kernel for memory: 137 (128 + SIGKILL), as `docker run` reports it.
+  if (job.outcome === 'oom') return 137
+  // Stopped for writing too much: its own fault, like a failed exit.
+  if (job.outcome === 'output_limit') return 1
   if (job.state === 'cancelled') return 130
   return 125 // the platform, not the job, failed (as `docker run` does)
 }
@@ -23,10 +27,37 @@ export function endingLine(job: JobView): string | undefined {
       return `job ${job.id} timed out: ${job.error ?? `it ran past ${formatDuration(job.timeoutMs)}`} (raise it with --timeout)`
     case 'cancelled':
       return `job ${job.id} was cancelled`
+    case 'oom':
+      return `job ${job.id} ran out of memory: ${job.error ?? `it needed more than ${formatBytes(job.memoryBytes)}`}`
+    case 'output_limit':
+      return `job ${job.id} hit the output limit: ${job.error ?? 'it wrote too much'}`
     case null:
       return job.state === 'cancelled' ? `job ${job.id} was cancelled` : undefined
     default:
       return `job ${job.id} failed: ${job.error ?? job.outcome}`
+  }
+}
+
+/** What a job used: wall time, CPU time and peak memory. */
+export function usageLine(u: NonNullable<JobView['usage']>): string {
+  const cpu = u.cpuMs === null ? 'not measured' : `${(u.cpuMs / 1000).toFixed(2)} s`
+  const mem = u.peakMemoryBytes === null ? 'not measured' : formatBytes(u.peakMemoryBytes)
+  return `wall ${(u.wallMs / 1000).toFixed(2)} s, CPU ${cpu}, peak memory ${mem}`
+}
+
+/** Why a job ended, in words: exited (code), timeout, out of memory, output limit, cancelled. */
+export function reasonOf(job: JobView): string {
+  switch (job.outcome) {
+    case 'exited':
+      return `exited with ${job.exitCode}`
+    case 'oom':
+      return 'out of memory'
+    case 'output_limit':
+      return 'output limit'
+    case null:
+      return job.state
+    default:
+      return job.outcome
   }
 }
 
@@ -45,6 +76,13 @@ export function summary(job: JobView): string {
   lines.push(
     `  credits  ${job.costMc === null ? `up to ${formatCredits(job.maxCostMc)} held in escrow` : `${formatCredits(job.costMc)} paid (of ${formatCredits(job.maxCostMc)} escrowed)`}`,
   )
+  if (job.usage) lines.push(`  used     ${usageLine(job.usage)}; ended: ${reasonOf(job)}`)
+  if (job.inputs) lines.push(`  inputs   ${formatBytes(job.inputs.bytes)}`)
+  if (job.outputs) {
+    lines.push(
+      `  outputs  ${job.outputs.files} file(s), ${formatBytes(job.outputs.bytes)}: 'gridx download ${job.id}'`,
+    )
+  }
   if (job.error) lines.push(`  note     ${job.error}`)
   return lines.join('\n')
 }

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { basename } from 'node:path'
+import { basename, join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import type { ApiClient } from '../client/api'
+import { collectInputs, saveOutputs } from '../client/files'
+import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
 import { GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { LIMITS, type SubmitJob } from '../protocol/api'
@@ -26,6 +28,10 @@ type Flags = {
   detach?: boolean
   quiet?: boolean
   json?: boolean
+  file?: string[]
+  entry?: string
+  output?: string
+  download?: boolean
   '--'?: (string | number)[]
 }
 
@@ -59,6 +65,20 @@ export function buildJob(flags: Flags): SubmitJob {
   if (!existsSync(path))
     throw new GridError('no_script', `script '${path}' not found (looked in ${process.cwd()})`)
   const st = statSync(path)
+  if (st.isDirectory()) {
+    // A project directory: everything in it is uploaded and the entry script runs from its top.
+    const entry = flags.entry === undefined ? undefined : cleanPath(flags.entry)
+    if (!entry) {
+      throw new GridError(
+        'no_entry',
+        `'${path}' is a directory: say which script in it to run with --entry, e.g. 'gridx submit ${path} --entry main.py'`,
+      )
+    }
+    if (!statSync(join(path, entry), { throwIfNoEntry: false })?.isFile()) {
+      throw new GridError('no_entry', `--entry '${flags.entry}' is not a file in '${path}'`)
+    }
+    return { ...base, command: ['python3', '-u', entry], args: rest }
+  }
   if (!st.isFile()) throw new GridError('no_script', `'${path}' is not a file`)
   if (st.size > LIMITS.scriptBytes) {
     throw new GridError(
@@ -72,6 +92,24 @@ export function buildJob(flags: Flags): SubmitJob {
     script: { name: basename(path), contentBase64: readFileSync(path).toString('base64') },
     args: rest,
   }
+}
+
+/** The input files of a submission: `--file` paths, and a project directory's contents. */
+export function buildInputs(flags: Flags): ArchiveEntry[] {
+  const dir = flags.script && statSync(flags.script, { throwIfNoEntry: false })?.isDirectory()
+  const entries = dir ? collectInputs([flags.script!], { asRoot: true }) : []
+  const extra = collectInputs(flags.file ?? [])
+  const taken = new Set(entries.map((e) => e.path))
+  const clash = extra.find((e) => e.type === 'file' && (taken.has(e.path) || e.path === flags.script))
+  if (clash) throw new GridError('input_clash', `two input files would both be '${clash.path}': rename one`)
+  return [...entries, ...extra]
+}
+
+/** Downloads a finished job's /out files into `dir` and says where they went. */
+export async function download(api: ApiClient, id: string, dir: string): Promise<void> {
+  const saved = await saveOutputs(await api.outputs(id), dir)
+  for (const s of saved.skipped) note(`gridx: skipped '${s.path}' from the job's files: ${s.reason}`)
+  note(`gridx: saved ${saved.files} file(s), ${formatBytes(saved.bytes)}, to ${saved.dir}/`)
 }
 
 /** Says up front when no connected worker can take the job, so a wait is not a mystery. */
@@ -92,7 +130,13 @@ async function explainWait(api: ApiClient, cpus: number, memoryBytes: number): P
 /** `gridx submit`: send a job, stream its output live, return its exit code. */
 export async function submit(flags: Flags): Promise<number> {
   const job = buildJob(flags)
+  const inputs = buildInputs(flags)
   const s = loggedIn(flags)
+  if (inputs.length > 0) {
+    const uploaded = await s.api.upload(await packArchive(inputs))
+    job.inputs = { sha256: uploaded.sha256 }
+    if (!flags.quiet) note(`gridx: uploaded ${uploaded.files} input file(s), ${formatBytes(uploaded.bytes)}`)
+  }
   const created = await s.api.submit(job)
   if (flags.detach) {
     out(flags.json ? JSON.stringify(created) : created.id)
@@ -139,6 +183,9 @@ export async function submit(flags: Flags): Promise<number> {
     if (flags.json) out(JSON.stringify(ended))
     const line = endingLine(ended)
     if (line) note(`gridx: ${line}`)
+    if (ended.outputs && flags.download !== false) {
+      await download(s.api, ended.id, flags.output ?? join('gridx-out', ended.id))
+    }
     if (!flags.quiet && ended.costMc !== null) {
       note(
         `gridx: job ${ended.id} cost ${formatCredits(ended.costMc)} credits (${formatCredits(ended.maxCostMc - ended.costMc)} of the escrow returned)`,
@@ -171,7 +218,30 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
         })
         .option('detach', { type: 'boolean', alias: 'd', describe: 'print the job id and return at once' })
         .option('quiet', { type: 'boolean', alias: 'q', describe: 'print only the job output' })
+        .option('file', {
+          type: 'string',
+          array: true,
+          describe: "input file or directory, put in the job's working directory (repeatable)",
+        })
+        .option('entry', {
+          type: 'string',
+          describe: 'with a directory instead of a script: the script in it to run',
+        })
+        .option('output', {
+          type: 'string',
+          alias: 'o',
+          describe: 'where to save the files the job writes to /out (default ./gridx-out/JOB_ID)',
+        })
+        .option('download', {
+          type: 'boolean',
+          describe: "save the job's /out files when it ends (default true)",
+        })
         .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
+        .example(
+          '$0 submit job.py --file data.csv --file images/',
+          'with input files; /out comes back to ./gridx-out/ID',
+        )
+        .example('$0 submit project/ --entry main.py', 'upload a directory and run main.py in it')
         .example('$0 submit --image busybox --timeout 90s -- sh -c "echo hi"', 'run a command in an image'),
     handler: async (a) => setExit(await submit(a)),
   }

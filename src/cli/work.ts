@@ -1,10 +1,11 @@
 import { hostname } from 'node:os'
 import type { CommandModule } from 'yargs'
 import { dockerEnv } from '../config'
-import { formatBytes, parseDuration } from '../protocol/units'
+import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
+import { buildPolicy } from '../worker/policy'
 import { connectionOptions, credentialOptions, note } from './options'
 import { credentials, loginAndSave, openSession } from './session'
 import { onStopSignals } from './serve'
@@ -18,6 +19,12 @@ type Flags = {
   slots?: number
   name?: string
   drainTimeout?: string
+  maxCpus?: number
+  maxMemory?: string
+  maxTimeout?: string
+  images?: string[]
+  pull?: boolean
+  runtime?: string
 }
 
 /** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
@@ -42,6 +49,22 @@ export async function work(
   const { connectDocker, dockerCandidates } = await import('../worker/docker')
   const runtime = await connectDocker(dockerCandidates(dockerEnv()))
   const engine = await runtime.info()
+  const file = s.config.file
+  const maxMemory = flags.maxMemory ?? file.maxMemory
+  const maxTimeout = flags.maxTimeout ?? file.maxTimeout
+  const images = (flags.images ?? file.images)?.flatMap((i) => i.split(',')).filter((i) => i.trim())
+  const policy = buildPolicy(
+    {
+      maxCpus: flags.maxCpus ?? file.maxCpus,
+      maxMemoryBytes: maxMemory === undefined ? undefined : parseMemory(maxMemory, '--max-memory'),
+      maxTimeoutMs: maxTimeout === undefined ? undefined : parseDuration(maxTimeout, '--max-timeout'),
+      images,
+      pull: flags.pull ?? file.pull,
+      ociRuntime: flags.runtime ?? file.runtime,
+    },
+    engine,
+    await runtime.localImages(),
+  )
   const { id, key } = workerIdentity(s.config.home, name)
   const leftovers = await runtime.removeLeftovers(id)
   if (leftovers.length)
@@ -49,6 +72,16 @@ export async function work(
   log(
     `Docker ${engine.version} at ${engine.endpoint}: ${engine.cpus} CPUs, ${formatBytes(engine.memoryBytes)}`,
   )
+  const limit = policy.offer.maxTimeoutMs === null ? 'no limit' : formatDuration(policy.offer.maxTimeoutMs)
+  log(
+    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}; images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
+  )
+  // File transfers use the token of the current login (the agent refreshes it when refused).
+  const api = () => {
+    const login = s.creds.get(s.api.addr.httpUrl)
+    if (login) s.api.setToken(login.token)
+    return s.api
+  }
   const agent = new Agent({
     addr: s.api.addr,
     workerId: id,
@@ -56,6 +89,11 @@ export async function work(
     slots,
     engine,
     runtime,
+    policy,
+    transfer: {
+      inputs: (lease) => api().leaseInputs(lease),
+      putOutputs: (lease, archive) => api().putLeaseOutputs(lease, archive),
+    },
     key,
     drainTimeoutMs,
     log,
@@ -94,7 +132,34 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
           describe:
             'on SIGTERM, let running jobs finish for at most this long (e.g. 10m), then hand them back',
         })
-        .example("$0 work --coordinator 192.168.1.100 --user alice --password 'long secret'", ''),
+        .option('max-cpus', { type: 'number', describe: 'most CPUs one job may ask for (default: all)' })
+        .option('max-memory', {
+          type: 'string',
+          describe: 'most memory one job may ask for, e.g. 4g (default: all)',
+        })
+        .option('max-timeout', {
+          type: 'string',
+          describe: 'longest timeout a job may ask for, e.g. 2h (default: none)',
+        })
+        .option('images', {
+          type: 'string',
+          array: true,
+          describe: "images jobs may use, '*' wildcards, comma-separated or repeated (default 'python:*')",
+        })
+        .option('pull', {
+          type: 'boolean',
+          describe:
+            'pull allowed images that are missing (default true; --no-pull offers only images present)',
+        })
+        .option('runtime', {
+          type: 'string',
+          describe: 'OCI runtime for job containers, e.g. runsc (gVisor)',
+        })
+        .example("$0 work --coordinator 192.168.1.100 --user alice --password 'long secret'", '')
+        .example(
+          "$0 work --max-cpus 2 --max-memory 4g --max-timeout 1h --images 'python:*,r-base:*'",
+          'limit what runs here',
+        ),
     handler: async (a) => setExit(await work(a)),
   }
 }

@@ -8,6 +8,7 @@ import {
   JobView,
   OutputEvent,
   Session,
+  UploadView,
   WorkerView,
   type Credentials,
   type GrantRequest,
@@ -20,6 +21,10 @@ import { networkError } from './network'
 
 /** Milliseconds an ordinary API call may take before it is reported as timed out. */
 const CALL_TIMEOUT_MS = 15_000
+
+function leasePath(lease: { jobId: string; attempt: number }): string {
+  return `/api/leases/${encodeURIComponent(lease.jobId)}/${lease.attempt}`
+}
 
 /** A typed client of the coordinator's HTTP API. */
 export class ApiClient {
@@ -106,6 +111,35 @@ export class ApiClient {
     return this.call('GET', '/api/workers', WorkerView.array())
   }
 
+  /** Uploads an archive of input files; a submission then names it by its digest. */
+  async upload(archive: Uint8Array): Promise<UploadView> {
+    const res = await this.send('POST', '/api/uploads', archive, undefined, false)
+    return this.parse(res, UploadView)
+  }
+
+  /** The archive of the files a job left under /out. */
+  async outputs(id: string): Promise<Uint8Array> {
+    const res = await this.send(
+      'GET',
+      `/api/jobs/${encodeURIComponent(id)}/outputs`,
+      undefined,
+      undefined,
+      false,
+    )
+    return new Uint8Array(await res.arrayBuffer())
+  }
+
+  /** A worker fetches the input archive of a job it holds the lease on. */
+  async leaseInputs(lease: { jobId: string; attempt: number }): Promise<Uint8Array> {
+    const res = await this.send('GET', `${leasePath(lease)}/inputs`, undefined, undefined, false)
+    return new Uint8Array(await res.arrayBuffer())
+  }
+
+  /** A worker uploads the /out archive of a job it holds the lease on. */
+  async putLeaseOutputs(lease: { jobId: string; attempt: number }, archive: Uint8Array): Promise<void> {
+    await this.send('PUT', `${leasePath(lease)}/outputs`, archive, undefined, false)
+  }
+
   /** Streams a job's output events; with `follow`, until the job ends. */
   async *output(id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEvent> {
     const res = await this.send(
@@ -142,6 +176,10 @@ export class ApiClient {
   private async call<T>(method: string, path: string, schema?: z.ZodType<T>, body?: unknown): Promise<T> {
     const res = await this.send(method, path, body, undefined, true)
     if (!schema || res.status === 204) return undefined as T
+    return this.parse(res, schema)
+  }
+
+  private async parse<T>(res: Response, schema: z.ZodType<T>): Promise<T> {
     const r = schema.safeParse(await res.json().catch(() => undefined))
     if (!r.success) {
       throw new GridError(
@@ -161,7 +199,8 @@ export class ApiClient {
   ): Promise<Response> {
     const headers: Record<string, string> = {}
     if (this.token) headers['authorization'] = `Bearer ${this.token}`
-    if (body !== undefined) headers['content-type'] = 'application/json'
+    const binary = body instanceof Uint8Array
+    if (body !== undefined) headers['content-type'] = binary ? 'application/x-tar' : 'application/json'
     const signals = [signal, timeout ? AbortSignal.timeout(CALL_TIMEOUT_MS) : undefined].filter(
       (s) => s !== undefined,
     )
@@ -170,7 +209,7 @@ export class ApiClient {
       res = await fetch(`${this.addr.httpUrl}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
       })
     } catch (err) {

@@ -17,9 +17,11 @@ import type { JobEvents } from './events'
 import type { Hub } from './hub'
 import { jobView, type Lifecycle } from './lifecycle'
 import type { Scheduler } from './scheduler'
-import type { Clock } from './settings'
+import type { Clock, Settings } from './settings'
 import type { Store } from './store'
+import type { BlobStore } from './blobs'
 import { creditRoutes } from './credits-routes'
+import { fileRoutes } from './file-routes'
 import { parseBody } from './validate'
 
 /** What the routes need, built once at start-up. */
@@ -31,6 +33,8 @@ export interface AppDeps {
   hub: Hub
   events: JobEvents
   clock: Clock
+  settings: Settings
+  blobs: BlobStore
   startedAt: number
 }
 
@@ -93,6 +97,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/api/me', (c) => c.json({ user: c.get('user').name }))
   app.get('/api/workers', (c) => c.json(hub.views()))
   app.route('/api/credits', creditRoutes({ store, clock }))
+  app.route('/api', fileRoutes({ store, blobs: deps.blobs, lifecycle, settings: deps.settings, clock }))
 
   app.post('/api/jobs', async (c) => {
     const user = c.get('user')

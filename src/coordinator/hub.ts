@@ -8,6 +8,7 @@ import {
   PROTOCOL_VERSION,
   WorkerMessage,
   type LeaseRef,
+  type WorkerPolicy,
 } from '../protocol/worker'
 import type { WorkerView } from '../protocol/api'
 import type { Lifecycle } from './lifecycle'
@@ -29,6 +30,8 @@ export interface WorkerConn {
   cpus: number
   memoryBytes: number
   docker: string
+  /** What the worker's owner lets it run. */
+  policy: WorkerPolicy
   connectedAt: number
   lastSeen: number
   /** Job ids this worker holds a lease for. */
@@ -70,6 +73,8 @@ export class Hub {
       cpus: c.cpus,
       memoryBytes: c.memoryBytes,
       docker: c.docker,
+      images: c.policy.images,
+      maxTimeoutMs: c.policy.maxTimeoutMs,
       connectedAt: new Date(c.connectedAt).toISOString(),
     }))
   }
@@ -181,6 +186,7 @@ export class Hub {
       cpus: msg.cpus,
       memoryBytes: msg.memoryBytes,
       docker: msg.docker,
+      policy: msg.policy,
       connectedAt: now,
       lastSeen: now,
       active: new Set(),
@@ -207,7 +213,7 @@ export class Hub {
     }
     this.heartbeat(conn, msg.running)
     this.log(
-      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${conn.docker}`,
+      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${conn.docker}, images ${conn.policy.images.join(' ')}`,
     )
     this.wake()
   }

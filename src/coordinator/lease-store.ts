@@ -75,6 +75,36 @@ export class LeaseStore extends QueueStore {
       .run()
   }
 
+  /**
+   * Records the /out archive a worker uploaded for an attempt it holds, before it reports the
+   * result; false (nothing recorded) when the lease is not the worker's.
+   */
+  stageOutputs(lease: LeaseRef, workerId: string, outputs: { sha256: string; bytes: number }): boolean {
+    return this.db.transaction((tx) => {
+      const held = tx
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(this.heldBy(lease, workerId, ACTIVE))
+        .get()
+      if (!held) return false
+      tx.update(attempts)
+        .set({ outputsSha256: outputs.sha256, outputsBytes: outputs.bytes })
+        .where(this.attemptIs(lease))
+        .run()
+      return true
+    })
+  }
+
+  /** The /out archive staged for an attempt, if any. */
+  stagedOutputs(lease: LeaseRef): { sha256: string; bytes: number } | undefined {
+    const a = this.db
+      .select({ sha256: attempts.outputsSha256, bytes: attempts.outputsBytes })
+      .from(attempts)
+      .where(this.attemptIs(lease))
+      .get()
+    return a?.sha256 ? { sha256: a.sha256, bytes: a.bytes ?? 0 } : undefined
+  }
+
   /** Extends the leases a worker still holds. */
   renew(workerId: string, leases: LeaseRef[], expiresAt: number): void {
     if (leases.length === 0) return
@@ -303,6 +333,16 @@ export class LeaseStore extends QueueStore {
       outcome: end.outcome,
       error: end.error,
       finishedAt: end.at,
+      ...(end.usage && {
+        wallMs: Math.round(end.usage.wallMs),
+        cpuMs: end.usage.cpuMs === null ? null : Math.round(end.usage.cpuMs),
+        peakMemoryBytes: end.usage.peakMemoryBytes,
+      }),
+      ...(end.outputs && {
+        outputsSha256: end.outputs.sha256,
+        outputsBytes: end.outputs.bytes,
+        outputFiles: end.outputs.files,
+      }),
     }
   }
 }

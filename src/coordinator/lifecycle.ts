@@ -33,6 +33,14 @@ export class Lifecycle {
   /** Queues a validated submission for its owner, escrowing its maximum cost (402 if unaffordable). */
   submit(owner: UserRow, req: SubmitJob): JobRow {
     const script = req.script ? Buffer.from(req.script.contentBase64, 'base64') : null
+    const inputs = req.inputs ? this.store.uploadOf(req.inputs.sha256, owner.id) : undefined
+    if (req.inputs && !inputs) {
+      throw new GridError(
+        'no_upload',
+        `no upload ${req.inputs.sha256} among yours: upload the input archive first (POST /api/uploads)`,
+        { status: 400 },
+      )
+    }
     return this.store.createJob({
       id: newId(),
       ownerId: owner.id,
@@ -47,6 +55,8 @@ export class Lifecycle {
       maxAttempts: this.settings.maxAttempts,
       maxCost: costOf(req.cpus, req.timeoutMs, this.settings.price),
       priority: req.priority,
+      inputsSha256: req.inputs?.sha256 ?? null,
+      inputsBytes: inputs?.bytes ?? null,
       createdAt: this.clock.now(),
     })
   }
@@ -110,8 +120,21 @@ export class Lifecycle {
       )
       return
     }
+    const staged = this.store.stagedOutputs(msg.lease)
+    if (msg.outputs && staged?.sha256 !== msg.outputs.sha256) {
+      const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
+      return this.retry(msg.lease, "the job's /out files did not reach the coordinator", workerId, how)
+    }
     const cost = costOf(job.cpus, Math.min(msg.durationMs, job.timeoutMs), this.settings.price)
-    const base = { exitCode: msg.exitCode, error: msg.error, at, cost, receipt: msg.receipt }
+    const base = {
+      exitCode: msg.exitCode,
+      error: msg.error,
+      at,
+      cost,
+      receipt: msg.receipt,
+      usage: { wallMs: msg.durationMs, ...msg.usage },
+      outputs: msg.outputs ?? undefined,
+    }
     switch (msg.outcome) {
       case 'exited':
         return this.end(msg.lease, workerId, {
@@ -120,7 +143,9 @@ export class Lifecycle {
           outcome: 'exited',
         })
       case 'timeout':
-        return this.end(msg.lease, workerId, { ...base, state: 'failed', outcome: 'timeout' })
+      case 'oom':
+      case 'output_limit':
+        return this.end(msg.lease, workerId, { ...base, state: 'failed', outcome: msg.outcome })
       case 'cancelled':
         return this.end(msg.lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
       case 'error':
@@ -152,7 +177,10 @@ export class Lifecycle {
       body.workerId === workerId &&
       body.outcome === msg.outcome &&
       body.exitCode === msg.exitCode &&
-      body.durationMs === msg.durationMs
+      body.durationMs === msg.durationMs &&
+      body.outputsSha256 === (msg.outputs?.sha256 ?? null) &&
+      (body.cpuMs ?? null) === msg.usage.cpuMs &&
+      (body.peakMemoryBytes ?? null) === msg.usage.peakMemoryBytes
     return same ? undefined : 'the receipt does not match the reported result'
   }
 
@@ -267,6 +295,13 @@ export function jobView(
     exitCode: job.exitCode,
     outcome: job.outcome,
     error: job.error,
+    inputs: job.inputsBytes === null ? null : { bytes: job.inputsBytes },
+    outputs:
+      job.outputsSha256 === null ? null : { bytes: job.outputsBytes ?? 0, files: job.outputFiles ?? 0 },
+    usage:
+      job.wallMs === null
+        ? null
+        : { wallMs: job.wallMs, cpuMs: job.cpuMs, peakMemoryBytes: job.peakMemoryBytes },
     maxCostMc: job.maxCost,
     costMc: job.cost,
     createdAt: new Date(job.createdAt).toISOString(),

@@ -26,7 +26,15 @@ export type NewJob = Omit<
   | 'finishedAt'
   | 'cost'
   | 'priority'
-> & { priority?: number }
+  | 'outputsSha256'
+  | 'outputsBytes'
+  | 'outputFiles'
+  | 'wallMs'
+  | 'cpuMs'
+  | 'peakMemoryBytes'
+  | 'inputsSha256'
+  | 'inputsBytes'
+> & { priority?: number; inputsSha256?: string | null; inputsBytes?: number | null }
 
 /** How a job attempt ended, as written to its row. */
 export interface Ending {
@@ -39,6 +47,10 @@ export interface Ending {
   cost: number
   /** The worker's signed receipt of the result, kept with the attempt. */
   receipt?: { body: string; signature: string } | undefined
+  /** What the attempt used, as its worker measured it. */
+  usage?: { wallMs: number; cpuMs: number | null; peakMemoryBytes: number | null } | undefined
+  /** The attempt's /out archive (already uploaded and staged with the attempt). */
+  outputs?: { sha256: string; bytes: number; files: number } | undefined
 }
 
 /** One stored chunk of a job's output. */

@@ -1,5 +1,6 @@
 import type { JobRow } from '../db/schema'
-import { formatBytes } from '../protocol/units'
+import { imageAllowed } from '../protocol/images'
+import { formatBytes, formatDuration } from '../protocol/units'
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'
 import type { Hub, WorkerConn } from './hub'
@@ -55,7 +56,7 @@ export class Scheduler {
       const queue = queues.get(owner)!
       const job = queue.shift()!
       if (queue.length === 0) queues.delete(owner)
-      const worker = pick(workers, job.cpus, job.memoryBytes)
+      const worker = pick(workers, job)
       // A job no free worker can fit waits; the owner's next job may still fit.
       if (!worker || !this.assign(job, worker)) continue
       running.set(owner, (running.get(owner) ?? 0) + 1)
@@ -72,12 +73,8 @@ export class Scheduler {
       return 'every connected worker is draining (shutting down): the job starts when another connects'
     }
     if (workers.length === 0) return "no worker is connected: the job starts when one connects ('gridx work')"
-    const fits = workers.filter((w) => w.cpus >= job.cpus && w.memoryBytes >= job.memoryBytes)
-    if (fits.length === 0) {
-      const cpus = Math.max(...workers.map((w) => w.cpus))
-      const mem = Math.max(...workers.map((w) => w.memoryBytes))
-      return `no connected worker has ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)} (the largest has ${cpus} CPUs, ${formatBytes(mem)}): it waits for one that does`
-    }
+    const fits = workers.filter((w) => accepts(w, job))
+    if (fits.length === 0) return whyNoWorker(workers, job)
     const slots = fits.reduce((n, w) => n + w.slots, 0)
     const { aheadOfMine, queued } = this.store.queuePosition(job)
     return `all ${slots} slots of the ${fits.length} worker(s) that fit it are busy; ${aheadOfMine} of your queued jobs are ahead of it, ${queued} jobs are queued in all (users take turns)`
@@ -103,6 +100,9 @@ export class Scheduler {
         timeoutMs: row.timeoutMs,
         cpus: row.cpus,
         memoryBytes: row.memoryBytes,
+        inputs: row.inputsSha256 === null ? null : { sha256: row.inputsSha256, bytes: row.inputsBytes ?? 0 },
+        logLimitBytes: this.settings.outputCapBytes,
+        outputLimitBytes: this.settings.maxOutputBytes,
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
@@ -131,11 +131,42 @@ function nextOwner(queues: Map<string, Queued[]>, running: Map<string, number>):
   return best!
 }
 
-/** The least busy worker that fits the job, so load spreads across workers. */
-function pick(workers: WorkerConn[], cpus: number, memoryBytes: number): WorkerConn | undefined {
+type Needs = Pick<JobRow, 'cpus' | 'memoryBytes' | 'timeoutMs' | 'image'>
+
+/** True when the worker has the room and its owner's policy lets it run the job. */
+export function accepts(w: WorkerConn, job: Needs): boolean {
+  return (
+    w.cpus >= job.cpus &&
+    w.memoryBytes >= job.memoryBytes &&
+    (w.policy.maxTimeoutMs === null || job.timeoutMs <= w.policy.maxTimeoutMs) &&
+    imageAllowed(w.policy.images, job.image)
+  )
+}
+
+/** Why no connected worker accepts the job: the first requirement none of them meets. */
+function whyNoWorker(workers: WorkerConn[], job: Needs): string {
+  const wait = 'it waits for a worker that does'
+  if (!workers.some((w) => imageAllowed(w.policy.images, job.image))) {
+    const lists = [...new Set(workers.flatMap((w) => w.policy.images))].slice(0, 8).join(', ')
+    return `no connected worker runs image ${job.image} (their owners allow: ${lists}): ${wait}, or use --image with an allowed one`
+  }
+  if (!workers.some((w) => w.cpus >= job.cpus && w.memoryBytes >= job.memoryBytes)) {
+    const cpus = Math.max(...workers.map((w) => w.cpus))
+    const mem = Math.max(...workers.map((w) => w.memoryBytes))
+    return `no connected worker offers ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)} (the largest offers ${cpus} CPUs, ${formatBytes(mem)}): ${wait}, or lower --cpus / --memory`
+  }
+  const longest = Math.max(...workers.map((w) => w.policy.maxTimeoutMs ?? Infinity))
+  if (longest < job.timeoutMs) {
+    return `no connected worker runs jobs longer than ${formatDuration(longest)} (this one asks for ${formatDuration(job.timeoutMs)}): ${wait}, or lower --timeout`
+  }
+  return `no single connected worker meets all of its needs (image ${job.image}, ${job.cpus} CPUs, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}): ${wait}`
+}
+
+/** The least busy worker that takes the job, so load spreads across workers. */
+function pick(workers: WorkerConn[], job: Needs): WorkerConn | undefined {
   let best: WorkerConn | undefined
   for (const w of workers) {
-    if (w.draining || w.active.size >= w.slots || w.cpus < cpus || w.memoryBytes < memoryBytes) continue
+    if (w.draining || w.active.size >= w.slots || !accepts(w, job)) continue
     if (!best || w.active.size / w.slots < best.active.size / best.slots) best = w
   }
   return best

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, GridError } from '../errors'
 import { createApp } from './app'
 import { Auth } from './auth'
+import { BlobStore } from './blobs'
 import { JobEvents } from './events'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
@@ -51,7 +52,19 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   )
   lifecycle.link = hub
   const auth = new Auth(store, clock, settings)
-  const app = createApp({ store, auth, lifecycle, scheduler, hub, events, clock, startedAt: clock.now() })
+  const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
+  const app = createApp({
+    store,
+    auth,
+    lifecycle,
+    scheduler,
+    hub,
+    events,
+    clock,
+    settings,
+    blobs,
+    startedAt: clock.now(),
+  })
 
   const fetch = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
     const url = new URL(req.url)
@@ -79,7 +92,15 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   }
   const listen = (port: number, flag: string, env: string): Server<SocketData> => {
     try {
-      return Bun.serve<SocketData>({ hostname: opts.host, port, fetch, websocket, idleTimeout: 0 })
+      return Bun.serve<SocketData>({
+        hostname: opts.host,
+        port,
+        fetch,
+        websocket,
+        idleTimeout: 0,
+        // Archives of job files are the largest bodies; the routes enforce the exact limits.
+        maxRequestBodySize: Math.max(settings.maxInputBytes, settings.maxOutputBytes) + 64 * 1024 * 1024,
+      })
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'EADDRINUSE') {

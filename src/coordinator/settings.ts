@@ -19,8 +19,14 @@ export interface Settings {
   silentMs: number
   /** How often leases and silent sockets are checked. */
   sweepMs: number
-  /** Output kept per job attempt; past it the job is stopped. */
+  /** Stdout+stderr kept per job attempt; past it the worker stops the job (output_limit). */
   outputCapBytes: number
+  /** Largest input archive a submission may upload. */
+  maxInputBytes: number
+  /** Most bytes of files a job may leave under /out; past it the job fails with output_limit. */
+  maxOutputBytes: number
+  /** Most files (and directories) in one input or output archive. */
+  maxArchiveEntries: number
   /** Lifetime of a login token. */
   tokenTtlMs: number
 }
@@ -36,6 +42,9 @@ export const DEFAULT_SETTINGS: Settings = {
   silentMs: 20_000,
   sweepMs: 1_000,
   outputCapBytes: 16 * 1024 * 1024,
+  maxInputBytes: 512 * 1024 * 1024,
+  maxOutputBytes: 512 * 1024 * 1024,
+  maxArchiveEntries: 10_000,
   tokenTtlMs: 30 * 86_400_000,
 }
 

@@ -12,7 +12,7 @@ import { LeaseStore } from './lease-store'
 
 export type { Ending, NewJob, OutputChunk } from './queue-store'
 
-const { users, tokens, workers } = schema
+const { users, tokens, workers, uploads } = schema
 
 function open(path: string): { sqlite: Database; db: ReturnType<typeof drizzle<typeof schema>> } {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -69,6 +69,20 @@ export class Store extends LeaseStore {
       })
       return user
     })
+  }
+
+  /** Records that a user uploaded an archive (uploading the same one again changes nothing). */
+  recordUpload(sha256: string, ownerId: string, bytes: number, at: number): void {
+    this.db.insert(uploads).values({ sha256, ownerId, bytes, createdAt: at }).onConflictDoNothing().run()
+  }
+
+  /** A user's upload by digest: jobs may only name archives their owner uploaded. */
+  uploadOf(sha256: string, ownerId: string): { bytes: number } | undefined {
+    return this.db
+      .select({ bytes: uploads.bytes })
+      .from(uploads)
+      .where(and(eq(uploads.sha256, sha256), eq(uploads.ownerId, ownerId)))
+      .get()
   }
 
   /** Mints credits to a user (an operator's grant). */

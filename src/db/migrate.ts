@@ -2,12 +2,14 @@ import type { Database } from 'bun:sqlite'
 import init from './migrations/0000_init.sql' with { type: 'text' }
 import ledger from './migrations/0001_ledger.sql' with { type: 'text' }
 import attemptsSql from './migrations/0002_attempts.sql' with { type: 'text' }
+import files from './migrations/0003_files.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0000_init', sql: init },
   { id: '0001_ledger', sql: ledger },
   { id: '0002_attempts', sql: attemptsSql },
+  { id: '0003_files', sql: files },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

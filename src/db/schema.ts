@@ -66,6 +66,17 @@ export const jobs = sqliteTable(
     outcome: text('outcome'),
     error: text('error'),
     outputBytes: integer('output_bytes').notNull().default(0),
+    /** The job's input files: a tar archive in the coordinator's blob store (see `uploads`). */
+    inputsSha256: text('inputs_sha256'),
+    inputsBytes: integer('inputs_bytes'),
+    /** Files the job left under /out, as a tar archive in the blob store. */
+    outputsSha256: text('outputs_sha256'),
+    outputsBytes: integer('outputs_bytes'),
+    outputFiles: integer('output_files'),
+    /** What the final attempt used, as its worker measured and signed it. */
+    wallMs: integer('wall_ms'),
+    cpuMs: integer('cpu_ms'),
+    peakMemoryBytes: integer('peak_memory_bytes'),
     /** Millicredits escrowed at submission: requested CPUs x timeout x rate. */
     maxCost: integer('max_cost').notNull().default(0),
     /** Millicredits paid to the worker's owner when the job settled. */
@@ -100,8 +111,25 @@ export const attempts = sqliteTable(
     /** The signed result (JSON of the receipt body) and its Ed25519 signature, base64. */
     receipt: text('receipt'),
     signature: text('signature'),
+    /** The /out archive the worker uploaded for this attempt, before it reported the result. */
+    outputsSha256: text('outputs_sha256'),
+    outputsBytes: integer('outputs_bytes'),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.attempt] })],
+)
+
+/** Archives a user uploaded (job inputs); a job may only name its owner's uploads. */
+export const uploads = sqliteTable(
+  'uploads',
+  {
+    sha256: text('sha256').notNull(),
+    ownerId: text('owner_id')
+      .notNull()
+      .references(() => users.id),
+    bytes: integer('bytes').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sha256, t.ownerId] })],
 )
 
 /** Output chunks of the current attempt of each job, in order. */

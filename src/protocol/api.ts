@@ -42,6 +42,10 @@ export const SubmitJob = z
     memoryBytes: z.int().min(6 * 1024 * 1024),
     /** Orders the submitter's own queued jobs: higher first (-100 to 100). */
     priority: z.int().min(-100).max(100).default(0),
+    /** Input files: an archive uploaded first with `POST /api/uploads`, named by its SHA-256. */
+    inputs: z
+      .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'inputs.sha256 must be a SHA-256 digest') })
+      .optional(),
   })
   .refine((j) => j.script !== undefined || j.command.length > 0, {
     message: 'a job needs a script or a command',
@@ -77,6 +81,14 @@ export const JobView = z.object({
   exitCode: z.number().nullable(),
   outcome: z.string().nullable(),
   error: z.string().nullable(),
+  /** Input files uploaded with the job. */
+  inputs: z.object({ bytes: z.number() }).nullable(),
+  /** Files the job left under /out (`gridx download`). */
+  outputs: z.object({ bytes: z.number(), files: z.number() }).nullable(),
+  /** What the job used, measured by its worker; null until it ends. */
+  usage: z
+    .object({ wallMs: z.number(), cpuMs: z.number().nullable(), peakMemoryBytes: z.number().nullable() })
+    .nullable(),
   /** Millicredits held in escrow at submission: the most the job can cost. */
   maxCostMc: z.number(),
   /** Millicredits the job cost once settled; null while it has not ended. */
@@ -95,6 +107,10 @@ export const OutputEvent = z.discriminatedUnion('type', [
 ])
 export type OutputEvent = z.infer<typeof OutputEvent>
 
+/** Answer to `POST /api/uploads`. */
+export const UploadView = z.object({ sha256: z.string(), bytes: z.number(), files: z.number() })
+export type UploadView = z.infer<typeof UploadView>
+
 /** A connected worker as `gridx workers` shows it. */
 export const WorkerView = z.object({
   id: z.string(),
@@ -105,6 +121,10 @@ export const WorkerView = z.object({
   cpus: z.number(),
   memoryBytes: z.number(),
   docker: z.string(),
+  /** Image patterns its owner allows. */
+  images: z.array(z.string()).default([]),
+  /** Longest job timeout its owner allows; null for no limit. */
+  maxTimeoutMs: z.number().nullable().default(null),
   connectedAt: z.string(),
 })
 export type WorkerView = z.infer<typeof WorkerView>

@@ -16,6 +16,9 @@ export const ReceiptBody = z.object({
     .regex(/^[0-9a-f]{64}$/)
     .nullable(),
   durationMs: z.number().min(0),
+  /** CPU time and peak memory the job used, when the engine reported them. */
+  cpuMs: z.number().min(0).nullable().optional(),
+  peakMemoryBytes: z.number().min(0).nullable().optional(),
   cpus: z.number(),
   memoryBytes: z.number(),
   finishedAt: z.string(),

@@ -19,9 +19,40 @@ export const CloseCode = {
 export const LeaseRef = z.object({ jobId: z.string(), attempt: z.int().min(1) })
 export type LeaseRef = z.infer<typeof LeaseRef>
 
-/** Why a job ended on the worker. `exited` covers any exit code; the others are decided by the worker. */
-export const Outcome = z.enum(['exited', 'timeout', 'cancelled', 'error'])
+/**
+ * Why a job ended on the worker. `exited` covers any exit code; `oom` is the kernel's out-of-memory
+ * kill; `output_limit` means the job wrote more stdout/stderr or /out files than allowed; `error`
+ * is a failure of the platform (Docker, image), not of the job.
+ */
+export const Outcome = z.enum(['exited', 'timeout', 'oom', 'output_limit', 'cancelled', 'error'])
 export type Outcome = z.infer<typeof Outcome>
+
+/**
+ * What a worker's owner lets it run, beyond its CPUs and memory (already capped in hello): jobs
+ * outside it are never offered to the worker.
+ */
+export const WorkerPolicy = z.object({
+  /** Longest --timeout accepted; null for no limit. */
+  maxTimeoutMs: z.int().positive().nullable(),
+  /** Image patterns (`*` wildcard) the worker runs; with pulls off, the exact images it has. */
+  images: z.array(z.string().min(1).max(256)).min(1).max(256),
+})
+export type WorkerPolicy = z.infer<typeof WorkerPolicy>
+
+/** What a job used, measured by the worker; null where the engine could not say. */
+export const Usage = z.object({
+  cpuMs: z.number().min(0).nullable(),
+  peakMemoryBytes: z.number().min(0).nullable(),
+})
+export type Usage = z.infer<typeof Usage>
+
+/** Files a job left under /out, uploaded by the worker before it reported the result. */
+export const Outputs = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.int().min(0),
+  files: z.int().min(0),
+})
+export type Outputs = z.infer<typeof Outputs>
 
 /** What the coordinator sends a worker to run. */
 export const JobSpec = z.object({
@@ -34,6 +65,21 @@ export const JobSpec = z.object({
   timeoutMs: z.int().positive(),
   cpus: z.number().positive(),
   memoryBytes: z.int().positive(),
+  /** Input files (a tar archive the worker fetches under its lease), or null when there are none. */
+  inputs: z
+    .object({ sha256: z.string(), bytes: z.int().min(0) })
+    .nullable()
+    .default(null),
+  /** Most stdout+stderr bytes; past it the worker stops the job (outcome output_limit). */
+  logLimitBytes: z
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /** Most bytes of files under /out; past it the job fails with output_limit and nothing comes back. */
+  outputLimitBytes: z
+    .int()
+    .positive()
+    .default(512 * 1024 * 1024),
 })
 export type JobSpec = z.infer<typeof JobSpec>
 
@@ -52,6 +98,7 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     /** Ed25519 public key (base64); pinned to this worker id at its first connection. */
     publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'publicKey must be a base64 Ed25519 key'),
     running: z.array(LeaseRef),
+    policy: WorkerPolicy.default({ maxTimeoutMs: null, images: ['*'] }),
   }),
   /** The worker stops taking new jobs (it is shutting down once its running jobs end). */
   z.object({ type: z.literal('drain') }),
@@ -75,6 +122,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     /** For `error`: true when another worker may well succeed (a Docker fault), false for a bad job. */
     retryable: z.boolean().default(false),
     durationMs: z.number().min(0),
+    usage: Usage.default({ cpuMs: null, peakMemoryBytes: null }),
+    outputs: Outputs.nullable().default(null),
     /** Signed over (job, attempt, outcome, exit code, output digests, resource use). */
     receipt: Receipt,
   }),

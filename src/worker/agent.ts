@@ -10,7 +10,8 @@ import {
   type WorkerMessage,
 } from '../protocol/worker'
 import { type SigningKey, signReceipt } from '../protocol/receipt'
-import { Executor } from './executor'
+import { Executor, type FileTransfer } from './executor'
+import type { Policy } from './policy'
 import type { ContainerRuntime, EngineInfo } from './runtime'
 
 /** The agent's lifecycle; every transition is logged. */
@@ -39,6 +40,10 @@ export interface AgentOptions {
   slots: number
   engine: EngineInfo
   runtime: ContainerRuntime
+  /** What the owner lets this worker run. */
+  policy: Policy
+  /** Moves job files to and from the coordinator. */
+  transfer: FileTransfer
   /** The worker's Ed25519 key; results are signed with it. */
   key: SigningKey
   /** While draining, hand running jobs back after this long (undefined: wait for them). */
@@ -72,13 +77,17 @@ export class Agent {
   private resolveReady!: () => void
 
   constructor(private readonly opts: AgentOptions) {
-    this.executor = new Executor(
-      opts.runtime,
-      opts.workerId,
-      (body) => signReceipt(body, opts.key),
-      (m) => this.report(m),
-      opts.log,
-    )
+    this.executor = new Executor({
+      runtime: opts.runtime,
+      workerId: opts.workerId,
+      sign: (body) => signReceipt(body, opts.key),
+      report: (m) => this.report(m),
+      transfer: opts.transfer,
+      log: opts.log,
+      images: opts.policy.allow,
+      pull: opts.policy.pull,
+      ociRuntime: opts.policy.ociRuntime,
+    })
     this.stopped = new Promise((r) => (this.resolveStopped = r))
     this.ready = new Promise((r) => (this.resolveReady = r))
   }
@@ -205,11 +214,12 @@ export class Agent {
           name: this.opts.name,
           version: VERSION,
           slots: this.opts.slots,
-          cpus: this.opts.engine.cpus,
-          memoryBytes: this.opts.engine.memoryBytes,
+          cpus: this.opts.policy.cpus,
+          memoryBytes: this.opts.policy.memoryBytes,
           docker: this.opts.engine.version,
           publicKey: this.opts.key.publicKey,
           running: this.held(),
+          policy: this.opts.policy.offer,
         })
       }
       ws.onmessage = (ev) => {

@@ -3,14 +3,19 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { describe, GridError } from '../errors'
-import type { ContainerRuntime, ContainerSpec, EngineInfo, RunningContainer } from './runtime'
-import { tar } from './tar'
+import { packArchive } from '../protocol/archive'
+import { JOB_UID, startContainer } from './docker-run'
+import {
+  type ContainerRuntime,
+  type ContainerSpec,
+  type EngineInfo,
+  JOB_OUTPUT_DIR,
+  JOB_WORKDIR,
+  type RunningContainer,
+} from './runtime'
 
-/** The largest file a job may write (ulimit fsize), in bytes. */
-const FILE_SIZE_LIMIT = 1024 ** 3
-
-/** The uid:gid jobs run as inside their container (nobody). */
-export const JOB_UID = 65534
+/** The repository of images prepared for jobs (see `prepare`). */
+const PREPARED = 'gridx-prepared'
 
 /** Where to look for a Docker engine, in order: DOCKER_HOST, then the usual sockets of each platform. */
 export function dockerCandidates(env: {
@@ -82,23 +87,6 @@ export async function connectDocker(candidates: string[]): Promise<DockerRuntime
   )
 }
 
-/** Splits Docker's multiplexed attach stream (8-byte frame headers) into stdout and stderr. */
-export function demux(
-  onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
-): (chunk: Buffer) => void {
-  let pending: Buffer = Buffer.alloc(0)
-  return (chunk) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
-    while (pending.length >= 8) {
-      const size = pending.readUInt32BE(4)
-      if (pending.length < 8 + size) break
-      const kind = pending[0] === 2 ? 'stderr' : 'stdout'
-      if (size > 0) onOutput(kind, pending.subarray(8, 8 + size))
-      pending = pending.subarray(8 + size)
-    }
-  }
-}
-
 /** The production container runtime, through dockerode. */
 export class DockerRuntime implements ContainerRuntime {
   constructor(
@@ -109,9 +97,15 @@ export class DockerRuntime implements ContainerRuntime {
   async info(): Promise<EngineInfo> {
     const [version, info] = await Promise.all([
       this.docker.version(),
-      this.docker.info() as Promise<{ NCPU: number; MemTotal: number }>,
+      this.docker.info() as Promise<{ NCPU: number; MemTotal: number; Runtimes?: Record<string, unknown> }>,
     ])
-    return { version: version.Version, cpus: info.NCPU, memoryBytes: info.MemTotal, endpoint: this.endpoint }
+    return {
+      version: version.Version,
+      cpus: info.NCPU,
+      memoryBytes: info.MemTotal,
+      endpoint: this.endpoint,
+      runtimes: Object.keys(info.Runtimes ?? { runc: {} }),
+    }
   }
 
   async hasImage(ref: string): Promise<boolean> {
@@ -141,99 +135,47 @@ export class DockerRuntime implements ContainerRuntime {
     })
   }
 
-  async start(
+  async localImages(): Promise<string[]> {
+    const list = await this.docker.listImages()
+    return list
+      .flatMap((i) => i.RepoTags ?? [])
+      .filter((t) => t !== '<none>:<none>' && !t.startsWith(`${PREPARED}:`))
+  }
+
+  async prepare(ref: string): Promise<string> {
+    const base = (await this.docker.getImage(ref).inspect()) as { Id: string }
+    const tag = `${PREPARED}:${base.Id.replace(/^sha256:/, '').slice(0, 24)}-v1`
+    if (await this.hasImage(tag)) return tag
+    // Made by committing a never-started container of the image with the two directories added.
+    const c = await this.docker.createContainer({
+      Image: ref,
+      Cmd: ['true'],
+      NetworkDisabled: true,
+      Labels: { 'gridx.prepare': ref },
+      HostConfig: { NetworkMode: 'none' },
+    })
+    try {
+      const dirs = ['gridx', JOB_WORKDIR.slice(1), JOB_OUTPUT_DIR.slice(1)]
+      const entries = dirs.map((path) => ({
+        path,
+        type: 'dir' as const,
+        data: new Uint8Array(0),
+        mode: 0o755,
+      }))
+      await c.putArchive(await packArchive(entries, { uid: JOB_UID, gid: JOB_UID }), { path: '/' })
+      const [repo, version] = tag.split(/:(?=[^:]*$)/) as [string, string]
+      await c.commit({ repo, tag: version, comment: `gridx: ${ref} with job directories` })
+      return tag
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined)
+    }
+  }
+
+  start(
     spec: ContainerSpec,
     onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
   ): Promise<RunningContainer> {
-    // The root file system is read-only. The job's files go into an anonymous volume at the
-    // first component of the working directory (e.g. /gridx), created with the job's uid so it
-    // can write there; the volume is removed with the container.
-    const dirs = spec.workdir.split('/').filter(Boolean)
-    const volume = `/${dirs[0] ?? 'gridx'}`
-    const container = await this.docker.createContainer({
-      name: spec.name,
-      Image: spec.image,
-      Cmd: spec.cmd,
-      Env: spec.env,
-      WorkingDir: spec.workdir,
-      User: `${JOB_UID}:${JOB_UID}`,
-      Labels: spec.labels,
-      NetworkDisabled: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-      OpenStdin: false,
-      Volumes: { [volume]: {} },
-      HostConfig: {
-        ReadonlyRootfs: true,
-        NetworkMode: 'none',
-        Memory: spec.memoryBytes,
-        MemorySwap: spec.memoryBytes,
-        NanoCpus: Math.round(spec.cpus * 1e9),
-        PidsLimit: 512,
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        Init: true,
-        Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
-        Ulimits: [
-          { Name: 'nofile', Soft: 1024, Hard: 1024 },
-          { Name: 'core', Soft: 0, Hard: 0 },
-          { Name: 'fsize', Soft: FILE_SIZE_LIMIT, Hard: FILE_SIZE_LIMIT },
-        ],
-        LogConfig: { Type: 'none', Config: {} },
-      },
-    })
-    const remove = () => container.remove({ force: true, v: true }).catch(() => undefined)
-    try {
-      const inside = dirs.slice(1)
-      const entries = inside.map((_, i) => ({
-        path: inside.slice(0, i + 1).join('/'),
-        mode: 0o755,
-        uid: JOB_UID,
-        gid: JOB_UID,
-      }))
-      for (const f of spec.files) {
-        entries.push({
-          path: [...inside, f.name].join('/'),
-          data: f.data,
-          mode: 0o644,
-          uid: JOB_UID,
-          gid: JOB_UID,
-        } as never)
-      }
-      await container.putArchive(tar(entries), { path: volume })
-      const stream = (await container.attach({
-        stream: true,
-        stdout: true,
-        stderr: true,
-      })) as unknown as Readable
-      const ended = new Promise<void>((resolve) => {
-        stream.once('end', resolve)
-        stream.once('close', resolve)
-        stream.once('error', () => resolve())
-      })
-      stream.on('data', demux(onOutput))
-      await container.start()
-      return {
-        id: container.id,
-        async wait() {
-          const r = (await container.wait()) as { StatusCode: number }
-          // The exit can be reported before the last output is read; give the stream a moment to drain.
-          await Promise.race([ended, Bun.sleep(2000)])
-          const state = (await container.inspect().catch(() => undefined))?.State
-          return { exitCode: r.StatusCode, oomKilled: state?.OOMKilled === true }
-        },
-        kill: () =>
-          container.kill().then(
-            () => undefined,
-            () => undefined,
-          ),
-        remove,
-      }
-    } catch (err) {
-      await remove()
-      throw err
-    }
+    return startContainer(this.docker, spec, onOutput)
   }
 
   async removeLeftovers(workerId: string, keepJobs: ReadonlySet<string> = new Set()): Promise<string[]> {

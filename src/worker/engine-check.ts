@@ -143,7 +143,6 @@ async function runThrowAway(
           image,
           cmd: ['true'],
           env: [],
-          workdir: '/gridx',
           files: [],
           labels: { 'gridx.worker': tag, 'gridx.job': tag },
           cpus: 1,

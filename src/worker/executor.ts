@@ -1,20 +1,46 @@
 import { createHash, type Hash } from 'node:crypto'
-import { describe } from '../errors'
+import { describe, GridError } from '../errors'
+import { type ArchiveEntry, packArchive, readArchive } from '../protocol/archive'
+import { imageAllowed } from '../protocol/images'
 import type { Receipt, ReceiptBody } from '../protocol/receipt'
-import { formatDuration } from '../protocol/units'
-import type { JobSpec, LeaseRef, Outcome, WorkerMessage } from '../protocol/worker'
+import { formatBytes, formatDuration } from '../protocol/units'
+import type { JobSpec, LeaseRef, Outcome, Outputs, Usage, WorkerMessage } from '../protocol/worker'
+import { ImageCache } from './images'
 import { OutputBatcher } from './output'
-import type { ContainerRuntime, RunningContainer } from './runtime'
-
-/** The working directory of every job inside its container. */
-export const JOB_WORKDIR = '/gridx/job'
+import { type ContainerRuntime, JOB_OUTPUT_DIR, JOB_WORKDIR, type RunningContainer } from './runtime'
 
 type Report = Extract<WorkerMessage, { type: 'job.started' | 'job.output' | 'job.result' }>
+
+/** How the worker moves job files to and from the coordinator (HTTP, under the job's lease). */
+export interface FileTransfer {
+  /** The job's input archive. */
+  inputs(lease: LeaseRef): Promise<Uint8Array>
+  /** Uploads the job's /out archive. */
+  putOutputs(lease: LeaseRef, archive: Uint8Array): Promise<void>
+}
+
+/** What the executor needs, built once by the agent. */
+export interface ExecutorOptions {
+  runtime: ContainerRuntime
+  workerId: string
+  sign: (body: ReceiptBody) => Receipt
+  report: (msg: Report) => void
+  transfer: FileTransfer
+  log: (line: string) => void
+  /** Image patterns the owner allows (checked again here, whatever the coordinator sent). */
+  images: readonly string[]
+  /** Whether images missing here may be pulled. */
+  pull: boolean
+  /** OCI runtime for job containers (e.g. runsc); undefined for the engine's default. */
+  ociRuntime?: string | undefined
+}
+
+type Stop = 'timeout' | 'cancelled' | 'abandoned' | 'output_limit'
 
 interface Running {
   lease: LeaseRef
   /** Why the container is being stopped; `abandoned` means no result is reported (handed back). */
-  stop: 'timeout' | 'cancelled' | 'abandoned' | undefined
+  stop: Stop | undefined
   container: RunningContainer | undefined
 }
 
@@ -25,18 +51,17 @@ interface Ending {
   retryable: boolean
 }
 
-/** Runs jobs in containers: image, start, live output, timeout, cancel, signed result, removal. */
+/** Most bytes of input archive a worker accepts, whatever a coordinator says. */
+const MAX_INPUT_BYTES = 2 * 1024 ** 3
+
+/** Runs jobs in containers: inputs, start, live output, limits, outputs, signed result, removal. */
 export class Executor {
   private readonly running = new Map<string, Running>()
-  private readonly images = new Map<string, Promise<boolean>>()
+  private readonly images: ImageCache
 
-  constructor(
-    private readonly runtime: ContainerRuntime,
-    private readonly workerId: string,
-    private readonly sign: (body: ReceiptBody) => Receipt,
-    private readonly report: (msg: Report) => void,
-    private readonly log: (line: string) => void,
-  ) {}
+  constructor(private readonly o: ExecutorOptions) {
+    this.images = new ImageCache(o.runtime, o.pull, o.log)
+  }
 
   /** Leases of the jobs running now (heartbeats carry them). */
   leases(): LeaseRef[] {
@@ -50,7 +75,7 @@ export class Executor {
   async sweep(): Promise<string[]> {
     // Jobs still being set up may not have a container yet; a container created for them is theirs.
     const keep = new Set(this.running.keys())
-    return this.runtime.removeLeftovers(this.workerId, keep)
+    return this.o.runtime.removeLeftovers(this.o.workerId, keep)
   }
 
   /** How many jobs run now. */
@@ -68,10 +93,10 @@ export class Executor {
     this.stop(lease, 'abandoned', 'handed back to the coordinator')
   }
 
-  private stop(lease: LeaseRef, why: 'cancelled' | 'abandoned', reason: string): void {
+  private stop(lease: LeaseRef, why: Stop, reason: string): void {
     const r = this.running.get(lease.jobId)
     if (!r || r.lease.attempt !== lease.attempt) return
-    this.log(`job ${lease.jobId}: stopping (${reason})`)
+    this.o.log(`job ${lease.jobId}: stopping (${reason})`)
     r.stop ??= why
     void r.container?.kill()
   }
@@ -87,51 +112,65 @@ export class Executor {
       stderr: createHash('sha256'),
     }
     const batcher = new OutputBatcher((stream, seq, data) =>
-      this.report({ type: 'job.output', lease, seq, stream, dataBase64: data.toString('base64') }),
+      this.o.report({ type: 'job.output', lease, seq, stream, dataBase64: data.toString('base64') }),
     )
+    let logged = 0
+    const emit = (stream: 'stdout' | 'stderr', data: Buffer) => {
+      digests[stream].update(data)
+      batcher.push(stream, data)
+    }
+    // Output past the job's limit is dropped and the job stopped.
+    const onOutput = (stream: 'stdout' | 'stderr', data: Buffer) => {
+      if (entry.stop === 'output_limit') return
+      const room = job.logLimitBytes - logged
+      logged += data.length
+      if (data.length <= room) return emit(stream, data)
+      if (room > 0) emit(stream, data.subarray(0, room))
+      this.stop(lease, 'output_limit', `it wrote more than ${formatBytes(job.logLimitBytes)} of output`)
+    }
     // Billed time runs from the container's start to its exit: pulls and set-up are not the job's.
     let startedAt: number | undefined
     let endedAt: number | undefined
+    let usage: Usage = { cpuMs: null, peakMemoryBytes: null }
+    let outputs: Outputs | null = null
     const finish = (end: Ending) => {
       batcher.flush()
       if (entry.stop === 'abandoned') return
       const durationMs = startedAt === undefined ? 0 : Math.round((endedAt ?? performance.now()) - startedAt)
-      const receipt = this.sign({
+      const receipt = this.o.sign({
         v: 1,
         jobId: job.jobId,
         attempt: job.attempt,
-        workerId: this.workerId,
+        workerId: this.o.workerId,
         outcome: end.outcome,
         exitCode: end.exitCode,
         stdoutSha256: digests.stdout.digest('hex'),
         stderrSha256: digests.stderr.digest('hex'),
-        outputsSha256: null,
+        outputsSha256: outputs?.sha256 ?? null,
         durationMs,
+        cpuMs: usage.cpuMs,
+        peakMemoryBytes: usage.peakMemoryBytes,
         cpus: job.cpus,
         memoryBytes: job.memoryBytes,
         finishedAt: new Date().toISOString(),
       })
-      this.report({ type: 'job.result', lease, durationMs, receipt, ...end })
+      this.o.report({ type: 'job.result', lease, durationMs, receipt, usage, outputs, ...end })
     }
     let timeout: ReturnType<typeof setTimeout> | undefined
     try {
-      if (!(await this.imageReady(job.image))) {
-        return finish({
-          outcome: 'error',
-          exitCode: null,
-          retryable: false,
-          error: `image '${job.image}' is not on this worker and could not be pulled: use --image with an image the worker has, or ask its owner to pull it`,
-        })
+      if (!imageAllowed(this.o.images, job.image)) {
+        const error = `image '${job.image}' is not allowed on this worker (its owner allows ${this.o.images.join(', ')})`
+        return finish({ outcome: 'error', exitCode: null, retryable: true, error })
       }
+      const image = await this.images.ready(job.image)
+      if (!image.ok) return finish({ outcome: 'error', exitCode: null, retryable: true, error: image.error })
+      const files = await this.filesOf(job)
       if (entry.stop) return finish({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
-      const files = job.script
-        ? [{ name: job.script.name, data: Buffer.from(job.script.contentBase64, 'base64') }]
-        : []
       const cmd = job.script ? ['python3', '-u', job.script.name, ...job.args] : [...job.command, ...job.args]
-      entry.container = await this.runtime.start(
+      entry.container = await this.o.runtime.start(
         {
           name: `gridx-${job.jobId}-${job.attempt}`,
-          image: job.image,
+          image: image.ref,
           cmd,
           env: [
             'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -139,46 +178,65 @@ export class Executor {
             'LANG=C.UTF-8',
             'PYTHONUNBUFFERED=1',
             `GRIDX_JOB_ID=${job.jobId}`,
+            `GRIDX_OUTPUT=${JOB_OUTPUT_DIR}`,
           ],
-          workdir: JOB_WORKDIR,
           files,
           labels: {
             'gridx.job': job.jobId,
             'gridx.attempt': String(job.attempt),
-            'gridx.worker': this.workerId,
+            'gridx.worker': this.o.workerId,
           },
           cpus: job.cpus,
           memoryBytes: job.memoryBytes,
+          ociRuntime: this.o.ociRuntime,
         },
-        (stream, data) => {
-          digests[stream].update(data)
-          batcher.push(stream, data)
-        },
+        onOutput,
       )
       startedAt = performance.now()
-      this.report({ type: 'job.started', lease })
+      this.o.report({ type: 'job.started', lease })
       if (entry.stop) void entry.container.kill()
       timeout = setTimeout(() => {
         entry.stop ??= 'timeout'
         void entry.container?.kill()
       }, job.timeoutMs)
-      const { exitCode, oomKilled } = await entry.container.wait()
+      const exit = await entry.container.wait()
       endedAt = performance.now()
-      if (entry.stop === 'timeout') {
-        const error = `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`
-        finish({ outcome: 'timeout', exitCode, retryable: false, error })
-      } else if (entry.stop) {
-        finish({ outcome: 'cancelled', exitCode, retryable: false, error: 'cancelled' })
-      } else {
-        finish({ outcome: 'exited', exitCode, retryable: false, error: oomKilled ? 'out of memory' : null })
+      usage = exit.usage
+      const stop = entry.stop as Stop | undefined
+      if (stop === 'cancelled' || stop === 'abandoned') {
+        return finish({ outcome: 'cancelled', exitCode: exit.exitCode, retryable: false, error: 'cancelled' })
       }
+      // What the job left under /out comes back whatever its ending (partial results help).
+      const files_ = await entry.container.outputs(job.outputLimitBytes, 10_000)
+      if (files_.tooBig) {
+        const error = `the job left more than ${formatBytes(job.outputLimitBytes)} of files under ${JOB_OUTPUT_DIR}, the most allowed; they were not kept`
+        return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
+      }
+      for (const s of files_.skipped) {
+        emit('stderr', Buffer.from(`gridx: ${JOB_OUTPUT_DIR}/${s.path} was not returned: ${s.reason}\n`))
+      }
+      if (files_.entries.length > 0) outputs = await this.upload(lease, files_.entries)
+      if (stop === 'timeout') {
+        const error = `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`
+        return finish({ outcome: 'timeout', exitCode: exit.exitCode, retryable: false, error })
+      }
+      if (stop === 'output_limit') {
+        const error = `the job wrote more than ${formatBytes(job.logLimitBytes)} of output and was stopped`
+        return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
+      }
+      if (exit.oomKilled) {
+        const error = `killed for going over its ${formatBytes(job.memoryBytes)} memory limit: ask for more with --memory`
+        return finish({ outcome: 'oom', exitCode: exit.exitCode, retryable: false, error })
+      }
+      finish({ outcome: 'exited', exitCode: exit.exitCode, retryable: false, error: null })
     } catch (err) {
-      this.log(`job ${job.jobId}: Docker error: ${describe(err)}`)
+      const bad = err instanceof GridError && !err.retryable
+      this.o.log(`job ${job.jobId}: ${bad ? '' : 'Docker error: '}${describe(err)}`)
       finish({
         outcome: 'error',
         exitCode: null,
-        retryable: true,
-        error: `Docker error on the worker: ${describe(err)}`,
+        retryable: !bad,
+        error: bad ? describe(err) : `Docker error on the worker: ${describe(err)}`,
       })
     } finally {
       if (timeout) clearTimeout(timeout)
@@ -188,26 +246,60 @@ export class Executor {
     }
   }
 
-  private imageReady(image: string): Promise<boolean> {
-    const known = this.images.get(image)
-    if (known) return known
-    const check = (async () => {
-      if (await this.runtime.hasImage(image)) return true
-      this.log(`image ${image} is not here; pulling it`)
-      try {
-        await this.runtime.pull(image, (line) => this.log(`pull ${image}: ${line}`))
-        return true
-      } catch (err) {
-        this.log(`pull ${image} failed: ${describe(err)}`)
-        return false
+  /** The job's script and input files, as they go into its working directory. */
+  private async filesOf(job: JobSpec): Promise<ArchiveEntry[]> {
+    const files: ArchiveEntry[] = []
+    if (job.inputs) {
+      const archive = await this.o.transfer
+        .inputs({ jobId: job.jobId, attempt: job.attempt })
+        .catch((err) => {
+          throw new GridError('inputs_fetch', `could not fetch the input files: ${describe(err)}`, {
+            retryable: true,
+          })
+        })
+      const sha256 = createHash('sha256').update(archive).digest('hex')
+      if (sha256 !== job.inputs.sha256) {
+        throw new GridError(
+          'inputs_corrupt',
+          `the input files of job ${job.jobId} arrived damaged (checksum mismatch)`,
+          {
+            retryable: true,
+          },
+        )
       }
-    })()
-    this.images.set(image, check)
-    // Only a positive answer is cached: an image may be pulled or built later.
-    void check.then(
-      (ok) => (ok ? undefined : this.images.delete(image)),
-      () => this.images.delete(image),
-    )
-    return check
+      const what = 'the input files'
+      const contents = await readArchive(archive, { what, maxBytes: MAX_INPUT_BYTES, maxEntries: 100_000 })
+      files.push(...contents.entries)
+    }
+    if (job.script) {
+      const data = Buffer.from(job.script.contentBase64, 'base64')
+      const path = job.script.name
+      const i = files.findIndex((f) => f.path === path)
+      if (i >= 0) files.splice(i, 1)
+      files.push({ path, type: 'file', data, mode: 0o644 })
+    }
+    return files
+  }
+
+  /** Packs and uploads the job's /out files; tries a few times, since a network blip should not lose them. */
+  private async upload(lease: LeaseRef, entries: ArchiveEntry[]): Promise<Outputs> {
+    const archive = await packArchive(entries)
+    const sha256 = createHash('sha256').update(archive).digest('hex')
+    const bytes = entries.reduce((n, e) => n + e.data.length, 0)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.o.transfer.putOutputs(lease, archive)
+        break
+      } catch (err) {
+        if (attempt >= 4 || (err instanceof GridError && err.status === 409)) {
+          throw new GridError('outputs_upload', `could not upload the /out files: ${describe(err)}`, {
+            retryable: true,
+          })
+        }
+        this.o.log(`job ${lease.jobId}: uploading its /out files failed (${describe(err)}); trying again`)
+        await Bun.sleep(500 * 2 ** attempt)
+      }
+    }
+    return { sha256, bytes, files: entries.filter((e) => e.type === 'file').length }
   }
 }

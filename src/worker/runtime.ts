@@ -1,3 +1,6 @@
+import type { ArchiveEntry, Contents } from '../protocol/archive'
+import type { Usage } from '../protocol/worker'
+
 /** What the worker knows of its container engine. */
 export interface EngineInfo {
   version: string
@@ -5,26 +8,43 @@ export interface EngineInfo {
   memoryBytes: number
   /** Where the engine was found, for messages. */
   endpoint: string
+  /** OCI runtimes the engine offers (runc, runsc, ...). */
+  runtimes: string[]
 }
 
 /** Everything needed to start one job's container. */
 export interface ContainerSpec {
   name: string
+  /** A prepared image (see `ContainerRuntime.prepare`). */
   image: string
   cmd: string[]
   env: string[]
-  workdir: string
-  files: { name: string; data: Uint8Array }[]
+  /** The job's files (script and inputs), put into its working directory before it starts. */
+  files: ArchiveEntry[]
   labels: Record<string, string>
   cpus: number
   memoryBytes: number
+  /** The OCI runtime to use (e.g. runsc); undefined for the engine's default. */
+  ociRuntime?: string | undefined
 }
+
+/** How a container ended. */
+export interface ContainerExit {
+  exitCode: number
+  oomKilled: boolean
+  usage: Usage
+}
+
+/** The files a job left under /out, or `tooBig` when they passed the limit. */
+export type JobOutputs = ({ tooBig: false } & Contents) | { tooBig: true }
 
 /** A started container. `wait` resolves once it exited and all its output was delivered. */
 export interface RunningContainer {
   id: string
-  wait(): Promise<{ exitCode: number; oomKilled: boolean }>
+  wait(): Promise<ContainerExit>
   kill(): Promise<void>
+  /** Reads what the job left under /out (after it exited), up to `maxBytes` of file data. */
+  outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs>
   remove(): Promise<void>
 }
 
@@ -33,6 +53,13 @@ export interface ContainerRuntime {
   info(): Promise<EngineInfo>
   hasImage(ref: string): Promise<boolean>
   pull(ref: string, onProgress: (line: string) => void): Promise<void>
+  /** Image references present on this engine (for the pull-free policy). */
+  localImages(): Promise<string[]>
+  /**
+   * Derives from `ref` (once per image) an image whose /out and working directory belong to the
+   * job's user, so they stay writable under a read-only root file system; returns its reference.
+   */
+  prepare(ref: string): Promise<string>
   start(
     spec: ContainerSpec,
     onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
@@ -40,3 +67,9 @@ export interface ContainerRuntime {
   /** Removes this worker's containers (by label) except those of `keepJobs`; returns their job ids. */
   removeLeftovers(workerId: string, keepJobs?: ReadonlySet<string>): Promise<string[]>
 }
+
+/** The working directory of every job inside its container. */
+export const JOB_WORKDIR = '/gridx/job'
+
+/** Where a job leaves files to be returned to its submitter. */
+export const JOB_OUTPUT_DIR = '/out'

@@ -2,13 +2,21 @@ import { afterEach, describe, expect, spyOn, test } from 'bun:test'
 import { parseCoordinator } from '../../src/client/address'
 import { newSigningKey } from '../../src/protocol/receipt'
 import { Agent } from '../../src/worker/agent'
-import type { ContainerRuntime, EngineInfo, RunningContainer } from '../../src/worker/runtime'
+import { buildPolicy } from '../../src/worker/policy'
+import type { ContainerExit, ContainerRuntime, EngineInfo, RunningContainer } from '../../src/worker/runtime'
 import { startTestCoordinator, type TestCoordinator, until } from '../support/coordinator'
 
 // The real agent against a real coordinator, with containers faked: what a reconnect does to
 // keys and to results the coordinator has not acknowledged.
 
-const engine: EngineInfo = { version: 'fake', cpus: 2, memoryBytes: 4 * 1024 ** 3, endpoint: 'fake' }
+const engine: EngineInfo = {
+  version: 'fake',
+  cpus: 2,
+  memoryBytes: 4 * 1024 ** 3,
+  endpoint: 'fake',
+  runtimes: ['runc'],
+}
+const usage = { cpuMs: null, peakMemoryBytes: null }
 
 /** Containers that exit with code 0 when the test says so, or 137 when killed. */
 class FakeRuntime implements ContainerRuntime {
@@ -17,16 +25,19 @@ class FakeRuntime implements ContainerRuntime {
   hasImage = () => Promise.resolve(true)
   pull = () => Promise.resolve()
   removeLeftovers = () => Promise.resolve([])
+  localImages = () => Promise.resolve([])
+  prepare = (ref: string) => Promise.resolve(ref)
   start(): Promise<RunningContainer> {
     let exit!: (exitCode: number) => void
-    const exited = new Promise<{ exitCode: number; oomKilled: boolean }>((resolve) => {
-      exit = (exitCode) => resolve({ exitCode, oomKilled: false })
+    const exited = new Promise<ContainerExit>((resolve) => {
+      exit = (exitCode) => resolve({ exitCode, oomKilled: false, usage })
     })
     this.exits.push(() => exit(0))
     return Promise.resolve({
       id: `fake-${this.exits.length}`,
       wait: () => exited,
       kill: () => Promise.resolve(exit(137)),
+      outputs: () => Promise.resolve({ tooBig: false, entries: [], skipped: [], bytes: 0 }),
       remove: () => Promise.resolve(),
     })
   }
@@ -53,6 +64,11 @@ function startAgent(t: TestCoordinator, runtime: ContainerRuntime, workerId: str
     slots: 1,
     engine,
     runtime,
+    policy: buildPolicy({ images: ['*'] }, engine, []),
+    transfer: {
+      inputs: () => Promise.reject(new Error('no inputs in these tests')),
+      putOutputs: () => Promise.resolve(),
+    },
     key: newSigningKey(),
     backoff: { baseMs: 20, maxMs: 100 },
     log: (l) => logs.push(l),

@@ -38,6 +38,8 @@ export function signedResult(
     error: null,
     retryable: false,
     durationMs: 100,
+    usage: { cpuMs: null, peakMemoryBytes: null },
+    outputs: null,
     ...fields,
   } satisfies ResultFields
   const signed: ReceiptBody = {

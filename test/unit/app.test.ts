@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/coordinator/app'
+import { BlobStore } from '../../src/coordinator/blobs'
 import { Auth } from '../../src/coordinator/auth'
 import { JobEvents } from '../../src/coordinator/events'
 import { Hub } from '../../src/coordinator/hub'
@@ -39,7 +40,19 @@ beforeAll(async () => {
   const scheduler = new Scheduler(store, hub, events, clock, settings, (err) => log(String(err)))
   lifecycle.link = hub
   const auth = new Auth(store, clock, settings)
-  app = createApp({ store, auth, lifecycle, scheduler, hub, events, clock, startedAt: START })
+  const blobs = new BlobStore(join(dir, 'blobs'))
+  app = createApp({
+    store,
+    auth,
+    lifecycle,
+    scheduler,
+    hub,
+    events,
+    clock,
+    settings,
+    blobs,
+    startedAt: START,
+  })
   // argon2id is slow on purpose: register and log in the two users once.
   for (const user of ['alice', 'bob'] as const) {
     expect((await post('/api/auth/register', { user, password: passwords[user] })).status).toBe(201)

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { GridError } from '../../src/errors'
-import { connectDocker, demux, dockerCandidates, JOB_UID } from '../../src/worker/docker'
+import { connectDocker, dockerCandidates } from '../../src/worker/docker'
+import { demux, JOB_UID } from '../../src/worker/docker-run'
 
 type Stream = 'stdout' | 'stderr'
 

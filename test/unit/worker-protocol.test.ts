@@ -21,6 +21,7 @@ const hello = {
   docker: '27.0.1',
   publicKey: newSigningKey().publicKey,
   running: [],
+  policy: { maxTimeoutMs: null, images: ['python:*'] },
 }
 const receipt = { body: '{}', signature: 'c2ln' }
 const job: JobSpec = {
@@ -33,6 +34,9 @@ const job: JobSpec = {
   timeoutMs: 60_000,
   cpus: 1,
   memoryBytes: 512 * 1024 ** 2,
+  inputs: null,
+  logLimitBytes: 1024,
+  outputLimitBytes: 1024,
 }
 
 function worker(msg: unknown) {
@@ -123,7 +127,7 @@ describe('parseFrame: WorkerMessage', () => {
     expect(worker(out)).toEqual({ ok: true, msg: out } as never)
   })
 
-  test('a job.result defaults retryable to false and checks its outcome', () => {
+  test('a job.result defaults retryable, usage and outputs and checks its outcome', () => {
     const result = {
       type: 'job.result',
       lease,
@@ -133,9 +137,20 @@ describe('parseFrame: WorkerMessage', () => {
       durationMs: 12,
       receipt,
     }
-    expect(worker(result)).toEqual({ ok: true, msg: { ...result, retryable: false } } as never)
+    const defaults = { retryable: false, usage: { cpuMs: null, peakMemoryBytes: null }, outputs: null }
+    expect(worker(result)).toEqual({ ok: true, msg: { ...result, ...defaults } } as never)
     const retry = { ...result, outcome: 'error', exitCode: null, error: 'docker died', retryable: true }
-    expect(worker(retry)).toEqual({ ok: true, msg: retry } as never)
+    expect(worker(retry)).toEqual({ ok: true, msg: { ...defaults, ...retry } } as never)
+    for (const outcome of ['oom', 'output_limit']) expect(worker({ ...result, outcome }).ok).toBe(true)
+    const outputs = { sha256: 'a'.repeat(64), bytes: 10, files: 1 }
+    const usage = { cpuMs: 1500, peakMemoryBytes: 1024 }
+    expect(worker({ ...result, usage, outputs })).toEqual({
+      ok: true,
+      msg: { ...result, ...defaults, usage, outputs },
+    } as never)
+    expect(refused(worker({ ...result, outputs: { ...outputs, sha256: 'nope' } }))).toMatch(
+      at('outputs.sha256'),
+    )
     expect(refused(worker({ ...result, outcome: 'exploded' }))).toMatch(at('outcome'))
     expect(refused(worker({ ...result, exitCode: 1.5 }))).toMatch(at('exitCode'))
     expect(refused(worker({ ...result, durationMs: -1 }))).toMatch(at('durationMs'))

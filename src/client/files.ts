@@ -1,0 +1,133 @@
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
+import { basename, join, relative, resolve } from 'node:path'
+import { GridError } from '../errors'
+import { type ArchiveEntry, cleanPath, readArchive, type Skipped } from '../protocol/archive'
+import { formatBytes } from '../protocol/units'
+
+/** Most bytes of input files one submission may upload (the coordinator may allow less). */
+export const MAX_INPUT_BYTES = 512 * 1024 * 1024
+
+/** Most files one submission may upload. */
+export const MAX_INPUT_FILES = 10_000
+
+/**
+ * The entries of the job's working directory for `--file` paths: a file goes in by its name,
+ * a directory with everything under it (`--file data/` gives `data/...`). With `asRoot`, the
+ * contents of a single directory go in at the top (`gridx submit DIR --entry main.py`).
+ * Symbolic links to files are followed; links to directories are skipped, so a loop cannot hang it.
+ */
+export function collectInputs(paths: readonly string[], opts: { asRoot?: boolean } = {}): ArchiveEntry[] {
+  const entries = new Map<string, ArchiveEntry>()
+  let bytes = 0
+  const add = (e: ArchiveEntry) => {
+    bytes += e.data.length
+    if (bytes > MAX_INPUT_BYTES || entries.size >= MAX_INPUT_FILES) {
+      throw new GridError(
+        'inputs_too_big',
+        `the input files come to more than ${formatBytes(MAX_INPUT_BYTES)} or ${MAX_INPUT_FILES} files: send less, or put large data where the job can read it another way`,
+      )
+    }
+    entries.set(e.path, e)
+  }
+  const walk = (abs: string, rel: string) => {
+    for (const name of readdirSync(abs).sort()) {
+      const child = join(abs, name)
+      const path = rel ? `${rel}/${name}` : name
+      const link = lstatSync(child)
+      const st = link.isSymbolicLink() ? statSync(child, { throwIfNoEntry: false }) : link
+      if (st?.isDirectory() && !link.isSymbolicLink()) {
+        add({ path, type: 'dir', data: new Uint8Array(0), mode: 0o755 })
+        walk(child, path)
+      } else if (st?.isFile()) {
+        add({ path, type: 'file', data: readFileSync(child), mode: st.mode })
+      }
+    }
+  }
+  for (const p of paths) {
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (!st) throw new GridError('no_input', `input '${p}' not found (looked in ${process.cwd()})`)
+    const name = basename(resolve(p))
+    if (st.isFile()) {
+      add({ path: name, type: 'file', data: readFileSync(p), mode: st.mode })
+    } else if (st.isDirectory()) {
+      if (!opts.asRoot) add({ path: name, type: 'dir', data: new Uint8Array(0), mode: 0o755 })
+      walk(p, opts.asRoot ? '' : name)
+    } else {
+      throw new GridError('no_input', `input '${p}' is neither a file nor a directory`)
+    }
+  }
+  return [...entries.values()]
+}
+
+/** What `saveOutputs` wrote. */
+export interface Saved {
+  dir: string
+  files: number
+  bytes: number
+  skipped: Skipped[]
+}
+
+/**
+ * Unpacks a job's /out archive into `dir`. Whatever the archive holds, nothing is written outside
+ * `dir`: only files and directories under clean relative paths are kept, and no path is followed
+ * through a symbolic link (one planted in `dir` beforehand included).
+ */
+export async function saveOutputs(archive: Uint8Array, dir: string): Promise<Saved> {
+  const contents = await readArchive(archive, {
+    what: "the job's output files",
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    maxEntries: Number.MAX_SAFE_INTEGER,
+  })
+  mkdirSync(dir, { recursive: true })
+  const root = resolve(dir)
+  const skipped = [...contents.skipped]
+  let files = 0
+  for (const e of contents.entries) {
+    const path = cleanPath(e.path)
+    const target = path ? resolve(root, path) : undefined
+    if (!path || !target || relative(root, target).startsWith('..') || throughLink(root, path)) {
+      skipped.push({ path: e.path, reason: 'it would be written outside the output directory' })
+      continue
+    }
+    if (e.type === 'dir') {
+      mkdirSync(target, { recursive: true })
+      continue
+    }
+    // O_NOFOLLOW: a symbolic link at the target itself is refused rather than written through.
+    const fd = openSync(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      e.mode,
+    )
+    try {
+      writeSync(fd, e.data)
+    } finally {
+      closeSync(fd)
+    }
+    files++
+  }
+  return { dir, files, bytes: contents.bytes, skipped }
+}
+
+/** True when a directory on the way to `path` under `root` exists as a symbolic link. */
+function throughLink(root: string, path: string): boolean {
+  const parts = path.split('/')
+  let at = root
+  for (const part of parts) {
+    at = join(at, part)
+    const st = lstatSync(at, { throwIfNoEntry: false })
+    if (!st) return false
+    if (st.isSymbolicLink()) return true
+  }
+  return false
+}

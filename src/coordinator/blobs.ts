@@ -1,0 +1,94 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { GridError } from '../errors'
+import { type ArchiveLimits, readArchive } from '../protocol/archive'
+import { formatBytes } from '../protocol/units'
+
+/** A stored archive: its SHA-256, its size and how many files it holds. */
+export interface Blob {
+  sha256: string
+  bytes: number
+  files: number
+}
+
+/**
+ * Job archives (inputs and /out outputs) on the coordinator's disk, named by their SHA-256, so
+ * the same files uploaded twice are stored once and a digest names exactly one content.
+ */
+export class BlobStore {
+  private readonly tmp: string
+
+  constructor(private readonly dir: string) {
+    this.tmp = join(dir, 'tmp')
+    mkdirSync(this.tmp, { recursive: true })
+  }
+
+  /** Where a blob lives on disk. */
+  path(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+      throw new GridError('bad_digest', `'${sha256}' is not a SHA-256 digest`)
+    return join(this.dir, sha256)
+  }
+
+  /** True when the blob is stored. */
+  has(sha256: string): boolean {
+    return existsSync(this.path(sha256))
+  }
+
+  /**
+   * Stores a request body that must be a job archive: streamed to disk while hashing, refused
+   * past `maxBytes`, checked to hold only files and directories under safe paths. Nothing is
+   * kept when any check fails.
+   */
+  async putArchive(
+    body: ReadableStream<Uint8Array> | null,
+    maxBytes: number,
+    limits: ArchiveLimits,
+  ): Promise<Blob> {
+    if (!body)
+      throw new GridError('empty_body', `${limits.what}: the request has no body (send a tar archive)`)
+    const tmp = join(this.tmp, randomUUID())
+    const hash = createHash('sha256')
+    let bytes = 0
+    try {
+      const out = createWriteStream(tmp)
+      const done = new Promise<void>((resolve, reject) => {
+        out.on('finish', resolve)
+        out.on('error', reject)
+      })
+      for await (const chunk of body) {
+        bytes += chunk.length
+        if (bytes > maxBytes) {
+          out.destroy()
+          throw new GridError(
+            'archive_too_big',
+            `${limits.what} are larger than ${formatBytes(maxBytes)}, the most this coordinator accepts`,
+            { status: 413 },
+          )
+        }
+        hash.update(chunk)
+        if (!out.write(chunk)) await new Promise((r) => out.once('drain', r))
+      }
+      out.end()
+      await done
+      const contents = await readArchive(Bun.file(tmp).stream(), { ...limits, listOnly: true })
+      if (contents.skipped.length > 0) {
+        const list = contents.skipped
+          .slice(0, 5)
+          .map((s) => `${s.path} (${s.reason})`)
+          .join(', ')
+        throw new GridError(
+          'unsafe_archive',
+          `${limits.what} hold entries that are not plain files under safe paths: ${list}`,
+          { status: 400 },
+        )
+      }
+      const sha256 = hash.digest('hex')
+      renameSync(tmp, this.path(sha256))
+      return { sha256, bytes, files: contents.entries.filter((e) => e.type === 'file').length }
+    } finally {
+      rmSync(tmp, { force: true })
+    }
+  }
+}

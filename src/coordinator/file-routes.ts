@@ -1,0 +1,116 @@
+import { Hono } from 'hono'
+import type { UserRow } from '../db/schema'
+import { GridError } from '../errors'
+import { LeaseRef } from '../protocol/worker'
+import type { BlobStore } from './blobs'
+import type { Lifecycle } from './lifecycle'
+import type { Clock, Settings } from './settings'
+import type { Store } from './store'
+
+/** What the file routes need. */
+export interface FileDeps {
+  store: Store
+  blobs: BlobStore
+  lifecycle: Lifecycle
+  settings: Settings
+  clock: Clock
+}
+
+type Env = { Variables: { user: UserRow } }
+
+/** Room for tar headers on top of the file data an archive may carry. */
+function archiveCeiling(dataBytes: number, entries: number): number {
+  return dataBytes + (entries + 2) * 1024
+}
+
+/**
+ * Job files over HTTP: users upload input archives and download their jobs' /out archives;
+ * workers fetch a job's inputs and upload its outputs under the lease they hold.
+ */
+export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDeps): Hono<Env> {
+  const app = new Hono<Env>()
+  const tar = (sha256: string) =>
+    new Response(Bun.file(blobs.path(sha256)), {
+      headers: { 'content-type': 'application/x-tar', 'x-gridx-sha256': sha256 },
+    })
+
+  // An input archive; a submission then names it by digest.
+  app.post('/uploads', async (c) => {
+    const user = c.get('user')
+    const blob = await blobs.putArchive(
+      c.req.raw.body,
+      archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
+      { what: 'the input files', maxBytes: settings.maxInputBytes, maxEntries: settings.maxArchiveEntries },
+    )
+    store.recordUpload(blob.sha256, user.id, blob.bytes, clock.now())
+    return c.json(blob, 201)
+  })
+
+  app.get('/jobs/:id/outputs', (c) => {
+    const job = lifecycle.ownJob(c.get('user'), c.req.param('id'))
+    if (!job.outputsSha256 || !blobs.has(job.outputsSha256)) {
+      const why =
+        job.finishedAt === null
+          ? `it has not ended yet (state: ${job.state}); files come back when it ends`
+          : 'it wrote no files under /out'
+      throw new GridError('no_outputs', `job ${job.id} has no output files: ${why}`, { status: 404 })
+    }
+    return tar(job.outputsSha256)
+  })
+
+  // Worker side: only the owner of the worker that holds the lease may read or write under it.
+  const leaseOf = (user: UserRow, jobId: string, attemptText: string) => {
+    const lease = LeaseRef.safeParse({ jobId, attempt: Number(attemptText) })
+    const job = store.job(jobId)
+    const worker = job?.workerId ? store.worker(job.workerId) : undefined
+    const held =
+      lease.success &&
+      job &&
+      job.attempt === lease.data.attempt &&
+      (job.state === 'assigned' || job.state === 'running') &&
+      worker?.ownerId === user.id
+    if (!held || !lease.success || !job?.workerId) {
+      throw new GridError(
+        'not_your_lease',
+        `no live lease on job ${jobId} attempt ${attemptText} for your workers`,
+        {
+          status: 409,
+        },
+      )
+    }
+    return { lease: lease.data, job, workerId: job.workerId }
+  }
+
+  app.get('/leases/:jobId/:attempt/inputs', (c) => {
+    const { job } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
+    if (!job.inputsSha256 || !blobs.has(job.inputsSha256)) {
+      throw new GridError('no_inputs', `job ${job.id} has no input files stored`, { status: 404 })
+    }
+    return tar(job.inputsSha256)
+  })
+
+  app.put('/leases/:jobId/:attempt/outputs', async (c) => {
+    const { lease, workerId } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
+    const blob = await blobs.putArchive(
+      c.req.raw.body,
+      archiveCeiling(settings.maxOutputBytes, settings.maxArchiveEntries),
+      {
+        what: "the job's /out files",
+        maxBytes: settings.maxOutputBytes,
+        maxEntries: settings.maxArchiveEntries,
+      },
+    )
+    if (!store.stageOutputs(lease, workerId, blob)) {
+      throw new GridError(
+        'not_your_lease',
+        `the lease on job ${lease.jobId} attempt ${lease.attempt} ended during the upload`,
+        {
+          status: 409,
+        },
+      )
+    }
+    return c.json(blob, 201)
+  })
+
+  return app
+}

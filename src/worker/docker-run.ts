@@ -1,0 +1,183 @@
+import type Docker from 'dockerode'
+import type { Readable } from 'node:stream'
+import { GridError } from '../errors'
+import { packArchive, readArchive } from '../protocol/archive'
+import type { Usage } from '../protocol/worker'
+import {
+  type ContainerSpec,
+  JOB_OUTPUT_DIR,
+  JOB_WORKDIR,
+  type JobOutputs,
+  type RunningContainer,
+} from './runtime'
+
+/** The uid:gid jobs run as inside their container (nobody). */
+export const JOB_UID = 65534
+
+/** The largest single file a job may write (ulimit fsize), in bytes. */
+const FILE_SIZE_LIMIT = 1024 ** 3
+
+/** Size of the job's /tmp (memory-backed, counted against its memory limit). */
+const TMP_SIZE = '256m'
+
+/** Most processes and threads in one job's container. */
+export const PIDS_LIMIT = 512
+
+/** The container settings that lock a job in: no network, nothing writable but its own directories. */
+export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Env: spec.env,
+    WorkingDir: JOB_WORKDIR,
+    User: `${JOB_UID}:${JOB_UID}`,
+    Labels: spec.labels,
+    NetworkDisabled: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    OpenStdin: false,
+    // Anonymous volumes, removed with the container; they start as the prepared image's
+    // directories, owned by the job's user.
+    Volumes: { '/gridx': {}, [JOB_OUTPUT_DIR]: {} },
+    HostConfig: {
+      ReadonlyRootfs: true,
+      NetworkMode: 'none',
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: Math.round(spec.cpus * 1e9),
+      PidsLimit: PIDS_LIMIT,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Init: true,
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE}` },
+      Ulimits: [
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+        { Name: 'core', Soft: 0, Hard: 0 },
+        { Name: 'fsize', Soft: FILE_SIZE_LIMIT, Hard: FILE_SIZE_LIMIT },
+      ],
+      LogConfig: { Type: 'none', Config: {} },
+      ...(spec.ociRuntime ? { Runtime: spec.ociRuntime } : {}),
+    },
+  }
+}
+
+/** Splits Docker's multiplexed attach stream (8-byte frame headers) into stdout and stderr. */
+export function demux(
+  onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0)
+  return (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4)
+      if (pending.length < 8 + size) break
+      const kind = pending[0] === 2 ? 'stderr' : 'stdout'
+      if (size > 0) onOutput(kind, pending.subarray(8, 8 + size))
+      pending = pending.subarray(8 + size)
+    }
+  }
+}
+
+/** Docker's stats JSON, the parts that say what a job used (cgroup v1 and v2). */
+interface StatsSample {
+  cpu_stats?: { cpu_usage?: { total_usage?: number } }
+  memory_stats?: { usage?: number; max_usage?: number }
+}
+
+/**
+ * Follows a container's resource use from Docker's stats stream (about one sample a second):
+ * CPU time so far and the highest memory use seen (cgroup v1 keeps the true peak).
+ */
+async function followUsage(container: Docker.Container): Promise<{ usage: () => Usage; stop: () => void }> {
+  let cpuNs: number | null = null
+  let peak: number | null = null
+  const stream = (await container.stats({ stream: true })) as unknown as Readable
+  let buffered = ''
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString()
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl)
+      buffered = buffered.slice(nl + 1)
+      try {
+        const s = JSON.parse(line) as StatsSample
+        const cpu = s.cpu_stats?.cpu_usage?.total_usage
+        if (cpu) cpuNs = Math.max(cpuNs ?? 0, cpu)
+        const mem = Math.max(s.memory_stats?.max_usage ?? 0, s.memory_stats?.usage ?? 0)
+        if (mem) peak = Math.max(peak ?? 0, mem)
+      } catch {
+        // A partial or odd line: the next sample will do.
+      }
+    }
+  })
+  stream.on('error', () => undefined)
+  return {
+    usage: () => ({ cpuMs: cpuNs === null ? null : Math.round(cpuNs / 1e6), peakMemoryBytes: peak }),
+    stop: () => stream.destroy(),
+  }
+}
+
+/** Creates, fills and starts a job's container, streaming its output as it comes. */
+export async function startContainer(
+  docker: Docker,
+  spec: ContainerSpec,
+  onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+): Promise<RunningContainer> {
+  const container = await docker.createContainer(jobContainerConfig(spec))
+  const remove = () => container.remove({ force: true, v: true }).catch(() => undefined)
+  try {
+    if (spec.files.length > 0) {
+      const archive = await packArchive(spec.files, { uid: JOB_UID, gid: JOB_UID })
+      await container.putArchive(archive, { path: JOB_WORKDIR })
+    }
+    const stream = (await container.attach({
+      stream: true,
+      stdout: true,
+      stderr: true,
+    })) as unknown as Readable
+    const ended = new Promise<void>((resolve) => {
+      stream.once('end', resolve)
+      stream.once('close', resolve)
+      stream.once('error', () => resolve())
+    })
+    stream.on('data', demux(onOutput))
+    await container.start()
+    const sampler = await followUsage(container).catch(() => undefined)
+    return {
+      id: container.id,
+      async wait() {
+        const r = (await container.wait()) as { StatusCode: number }
+        // The exit can be reported before the last output is read; give the stream a moment to drain.
+        await Promise.race([ended, Bun.sleep(2000)])
+        sampler?.stop()
+        const state = (await container.inspect().catch(() => undefined))?.State
+        const usage = sampler?.usage() ?? { cpuMs: null, peakMemoryBytes: null }
+        return { exitCode: r.StatusCode, oomKilled: state?.OOMKilled === true, usage }
+      },
+      kill: () =>
+        container.kill().then(
+          () => undefined,
+          () => undefined,
+        ),
+      async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
+        const archive = (await container.getArchive({ path: JOB_OUTPUT_DIR })) as unknown as Readable
+        try {
+          const what = "the job's /out files"
+          const contents = await readArchive(archive, { what, maxBytes, maxEntries, stripFirst: true })
+          return { tooBig: false, ...contents }
+        } catch (err) {
+          if (err instanceof GridError && err.code === 'archive_too_big') return { tooBig: true }
+          throw err
+        } finally {
+          archive.destroy()
+        }
+      },
+      remove,
+    }
+  } catch (err) {
+    await remove()
+    throw err
+  }
+}

@@ -1,0 +1,81 @@
+import { GridError } from '../errors'
+import { DEFAULT_IMAGE_ALLOWLIST, imageAllowed, normalizeImage } from '../protocol/images'
+import { formatBytes } from '../protocol/units'
+import type { WorkerPolicy } from '../protocol/worker'
+import type { EngineInfo } from './runtime'
+
+/** What a worker's owner decides, from `gridx work` flags or the config file. */
+export interface PolicyChoices {
+  maxCpus?: number | undefined
+  maxMemoryBytes?: number | undefined
+  maxTimeoutMs?: number | undefined
+  /** Image patterns (`*` wildcard); the default allows python images. */
+  images?: readonly string[] | undefined
+  /** Whether missing images may be pulled (default yes). */
+  pull?: boolean | undefined
+  /** OCI runtime for job containers, e.g. runsc (gVisor). */
+  ociRuntime?: string | undefined
+}
+
+/** The policy a worker runs under: what it offers the coordinator and what it checks itself. */
+export interface Policy {
+  cpus: number
+  memoryBytes: number
+  /** Sent in hello: the coordinator never offers a job outside it. */
+  offer: WorkerPolicy
+  /** The owner's allowlist, checked again on every job. */
+  allow: readonly string[]
+  pull: boolean
+  ociRuntime: string | undefined
+}
+
+/**
+ * Builds the policy from the owner's choices and the engine. With pulls off, the worker offers
+ * only the allowed images it already has, so no job it cannot run is sent to it.
+ */
+export function buildPolicy(
+  choices: PolicyChoices,
+  engine: EngineInfo,
+  localImages: readonly string[],
+): Policy {
+  const allow = choices.images?.length ? [...choices.images] : [...DEFAULT_IMAGE_ALLOWLIST]
+  const pull = choices.pull ?? true
+  if (choices.maxCpus !== undefined && !(choices.maxCpus > 0)) {
+    throw new GridError(
+      'bad_cpus',
+      `--max-cpus ${choices.maxCpus} must be a number above 0, such as 2 or 0.5`,
+    )
+  }
+  if (choices.ociRuntime && !engine.runtimes.includes(choices.ociRuntime)) {
+    throw new GridError(
+      'no_runtime',
+      `Docker at ${engine.endpoint} has no runtime '${choices.ociRuntime}' (it has: ${engine.runtimes.join(', ')}): install it and register it in /etc/docker/daemon.json ("runtimes"), then restart Docker; or drop --runtime`,
+    )
+  }
+  let offered = allow
+  if (!pull) {
+    offered = [...new Set(localImages.filter((i) => imageAllowed(allow, i)).map(normalizeImage))]
+    if (offered.length === 0) {
+      throw new GridError(
+        'no_images',
+        `pulling is off (--no-pull) and no image here matches the allowlist (${allow.join(', ')}): pull or build one first ('docker pull python:3.12-slim'), or allow pulls`,
+      )
+    }
+  }
+  const cpus = Math.min(engine.cpus, choices.maxCpus ?? Infinity)
+  const memoryBytes = Math.min(engine.memoryBytes, choices.maxMemoryBytes ?? Infinity)
+  if (memoryBytes < 6 * 1024 * 1024) {
+    throw new GridError(
+      'bad_memory',
+      `--max-memory ${formatBytes(memoryBytes)} is too small for any job: allow at least 64m`,
+    )
+  }
+  return {
+    cpus,
+    memoryBytes,
+    offer: { maxTimeoutMs: choices.maxTimeoutMs ?? null, images: offered },
+    allow,
+    pull,
+    ociRuntime: choices.ociRuntime,
+  }
+}
