@@ -138,6 +138,7 @@ describe(COMPOSE, () => {
       GRIDX_BASE_IMAGE: PY_IMAGE,
       GRIDX_HTTP_PORT: String(port),
       GRIDX_WS_PORT: String(port + 1),
+      WORKER_IMAGES: 'gridx-local/*',
       GRIDX_USER: 'alice',
       GRIDX_PASSWORD: 'a long secret',
     }

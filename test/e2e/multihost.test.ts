@@ -35,7 +35,11 @@ function on(host: string, args: string[], e: Record<string, string>) {
 }
 
 async function startWorker(host: string, name: string): Promise<Proc> {
-  const w = spawnGridx(['work', '--name', name, '--slots', '1'], env[host]!, lab.on(host))
+  const w = spawnGridx(
+    ['work', '--name', name, '--slots', '1', '--images', 'gridx-local/*'],
+    env[host]!,
+    lab.on(host),
+  )
   procs.push(w)
   await w.waitFor(new RegExp(`as worker ${name}; waiting for jobs`), 30_000)
   return w
