@@ -1,12 +1,16 @@
 import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
-import { loadConfig } from '../config'
+import { DEFAULT_HTTP_PORT, loadConfig } from '../config'
 import { formatCredits, parseCredits } from '../protocol/credits'
 import { GridError } from '../errors'
 import { parseDuration } from '../protocol/units'
 import { note } from './options'
+import { clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
 
-type Flags = {
+type Flags = TlsFlags & {
+  tlsCert?: string
+  tlsKey?: string
+  publicUrl?: string
   host?: string
   httpPort?: number
   wsPort?: number
@@ -65,12 +69,16 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       `--price '${flags.price}' is not a price: use credits per CPU-minute, such as 1 or 0.5`,
     )
   }
+  const publicUrl = parsePublicUrl(config.publicUrl)
+  const { tls, notes } = await serveTls(config, flags, dataDir)
   const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
     host,
     httpPort: config.httpPort,
     wsPort: config.wsPort,
     dataDir,
+    tls,
+    publicUrl,
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
@@ -80,9 +88,28 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
     },
   })
+  const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws']
   note(
-    `gridx coordinator listening: API http://${host}:${c.httpPort} (GET /health), workers ws://${host}:${c.wsPort}/ws/worker, data in ${dataDir}`,
+    `gridx coordinator listening: API ${http}://${host}:${c.httpPort} (GET /health), workers ${ws}://${host}:${c.wsPort}/ws/worker, data in ${dataDir}`,
   )
+  for (const line of notes) note(line)
+  const addr = clientAddress({
+    publicUrl,
+    host,
+    httpPort: c.httpPort,
+    tls: !!tls,
+    defaultHttpPort: DEFAULT_HTTP_PORT,
+  })
+  // A self-signed certificate is trusted by no one yet: say exactly how clients trust it.
+  const trust = tls?.selfSigned ? ` --ca-cert ${tls.certPath}` : ''
+  if (trust)
+    note(
+      `clients must trust this certificate: copy ${tls?.certPath} to their machines and pass it with --ca-cert (or GRIDX_CA_CERT)`,
+    )
+  note(`users:   gridx login --coordinator ${addr}${trust} --user NAME   (or gridx register ...)`)
+  note(`workers: gridx work --coordinator ${addr}${trust} --user NAME`)
+  if (publicUrl)
+    note(`public address: ${publicUrl} (shown in /health; web pages from it may open worker sockets)`)
   const settings = c.settings
   note(
     `credits: new accounts get ${formatCredits(settings.signupGrantMc)}; compute costs ${formatCredits(settings.price.mcPerCpuMinute)} per CPU-minute`,
@@ -117,6 +144,29 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'string',
           describe: 'where the database lives (default $GRIDX_HOME/coordinator)',
         })
+        .option('tls-cert', {
+          type: 'string',
+          describe:
+            'serve HTTPS and WSS with this PEM certificate (chain) on both ports (env GRIDX_TLS_CERT)',
+        })
+        .option('tls-key', {
+          type: 'string',
+          describe: "the certificate's PEM private key (env GRIDX_TLS_KEY)",
+        })
+        .option('self-signed', {
+          type: 'boolean',
+          describe: 'quick start: make (once) and serve a self-signed certificate kept in the data dir',
+        })
+        .option('tls-san', {
+          type: 'string',
+          array: true,
+          describe: 'extra host names or addresses for the --self-signed certificate',
+        })
+        .option('public-url', {
+          type: 'string',
+          describe:
+            'the address users and workers reach this coordinator at, e.g. behind a proxy (env GRIDX_PUBLIC_URL)',
+        })
         .option('lease-timeout', {
           type: 'string',
           describe: 'how long a job lease lives without heartbeats (default 30s)',
@@ -134,7 +184,9 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           describe: 'operator account(s) besides the first registered',
         })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
-        .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', ''),
+        .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', '')
+        .example('$0 serve --tls-cert /etc/gridx/cert.pem --tls-key /etc/gridx/key.pem', 'HTTPS and WSS')
+        .example('$0 serve --self-signed', 'HTTPS with a certificate made for this machine'),
     handler: async (a) => setExit(await serve(a)),
   }
 }

@@ -17,7 +17,7 @@ export function openSession(flags: ConnectionFlags, env?: Record<string, string 
   const creds = new CredentialStore(config.home)
   const addr = coordinatorAddress(config, creds.lastCoordinator())
   const saved = creds.get(addr.httpUrl)
-  return { config, creds, api: new ApiClient(addr, saved?.token) }
+  return { config, creds, api: new ApiClient(addr, saved?.token, config.caCert) }
 }
 
 /** Like `openSession`, but refuses to go on without a saved login. */

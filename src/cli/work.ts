@@ -84,6 +84,7 @@ export async function work(
   }
   const agent = new Agent({
     addr: s.api.addr,
+    ca: s.config.caCert,
     workerId: id,
     name,
     slots,

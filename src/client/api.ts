@@ -17,7 +17,13 @@ import {
 import type { z } from 'zod'
 import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
-import { networkError } from './network'
+import { connectionError, networkError } from './network'
+
+/** A PEM file of certificates to trust besides the system's (`--ca-cert`). */
+export interface TrustedCa {
+  path: string
+  pem: string
+}
 
 /** Milliseconds an ordinary API call may take before it is reported as timed out. */
 const CALL_TIMEOUT_MS = 15_000
@@ -31,6 +37,8 @@ export class ApiClient {
   constructor(
     readonly addr: CoordinatorAddress,
     private token?: string,
+    /** Extra certificates to trust for https (a private CA, a self-signed coordinator). */
+    readonly ca?: TrustedCa,
   ) {}
 
   /** Uses this token for later calls. */
@@ -211,10 +219,11 @@ export class ApiClient {
         headers,
         body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
+        ...(this.ca ? { tls: { ca: this.ca.pem } } : {}),
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      throw networkError(err, this.addr, this.addr.httpPort)
+      throw await connectionError(err, this.addr, this.addr.httpPort, { caPath: this.ca?.path })
     }
     if (!res.ok) {
       const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined))

@@ -36,6 +36,8 @@ export interface AppDeps {
   settings: Settings
   blobs: BlobStore
   startedAt: number
+  /** The address users and workers should use, shown by /health. */
+  publicUrl?: string | undefined
 }
 
 type Env = { Variables: { user: UserRow } }
@@ -75,6 +77,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       workers: hub.connected().length,
       queuedJobs: counts['queued'] ?? 0,
       runningJobs: (counts['assigned'] ?? 0) + (counts['running'] ?? 0),
+      publicUrl: deps.publicUrl ?? null,
     }
     return c.json(health)
   })

@@ -7,6 +7,7 @@ import { BlobStore } from './blobs'
 import { JobEvents } from './events'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
+import { checkOrigin } from './origin'
 import { Scheduler } from './scheduler'
 import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
 import { Store } from './store'
@@ -20,6 +21,10 @@ export interface CoordinatorOptions {
   settings?: Partial<Settings>
   clock?: Clock
   log?: (line: string) => void
+  /** Serve HTTPS and WSS on both ports with this certificate chain and key (PEM). */
+  tls?: { cert: string; key: string } | undefined
+  /** The address users and workers reach the coordinator at (a proxy's), when it is not this one. */
+  publicUrl?: string | undefined
 }
 
 /** A running coordinator. */
@@ -64,12 +69,14 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     settings,
     blobs,
     startedAt: clock.now(),
+    publicUrl: opts.publicUrl,
   })
 
   const fetch = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
     const url = new URL(req.url)
     if (url.pathname === '/ws/worker') {
       try {
+        checkOrigin(req, opts.publicUrl)
         const user = auth.authenticate(req.headers.get('authorization'))
         if (server.upgrade(req, { data: { user } })) return undefined
         return Response.json(
@@ -100,6 +107,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
         idleTimeout: 0,
         // Archives of job files are the largest bodies; the routes enforce the exact limits.
         maxRequestBodySize: Math.max(settings.maxInputBytes, settings.maxOutputBytes) + 64 * 1024 * 1024,
+        ...(opts.tls ? { tls: opts.tls } : {}),
       })
     } catch (err) {
       const code = (err as { code?: string }).code

@@ -137,6 +137,8 @@ export const Health = z.object({
   workers: z.number(),
   queuedJobs: z.number(),
   runningJobs: z.number(),
+  /** The address the operator says users and workers should use (`--public-url`); older coordinators omit it. */
+  publicUrl: z.string().nullable().optional(),
 })
 export type Health = z.infer<typeof Health>
 

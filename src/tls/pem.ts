@@ -56,13 +56,18 @@ export function readCertificateFile(path: string, what: string): CertificateFile
   return { path, pem, certs }
 }
 
+/** The names in an OpenSSL-style alt-name list ("DNS:a, IP Address:1.2.3.4"), IPv6 written short. */
+export function parseAltNames(text: string | undefined): string[] {
+  return (text ?? '')
+    .split(',')
+    .map((s) => /^(?:DNS:|IP Address:)(.+)$/.exec(s.trim())?.[1]?.trim())
+    .filter((s): s is string => s !== undefined)
+    .map((s) => (s.includes(':') ? new URL(`http://[${s}]`).hostname.slice(1, -1) : s))
+}
+
 /** The host names and IP addresses a certificate is valid for (its SANs, else its CN). */
 export function certificateNames(cert: X509Certificate): string[] {
-  const sans = (cert.subjectAltName ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .map((s) => /^(?:DNS:|IP Address:)(.+)$/.exec(s)?.[1]?.trim())
-    .filter((s): s is string => s !== undefined)
+  const sans = parseAltNames(cert.subjectAltName)
   if (sans.length) return sans
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1]
   return cn ? [cn] : []

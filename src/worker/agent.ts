@@ -1,5 +1,6 @@
 import { describe, GridError } from '../errors'
 import type { CoordinatorAddress } from '../client/address'
+import type { TrustedCa } from '../client/api'
 import { VERSION } from '../version'
 import {
   CloseCode,
@@ -10,6 +11,7 @@ import {
   type WorkerMessage,
 } from '../protocol/worker'
 import { type SigningKey, signReceipt } from '../protocol/receipt'
+import { explainRefusal } from './refusal'
 import { Executor, type FileTransfer } from './executor'
 import type { Policy } from './policy'
 import type { ContainerRuntime, EngineInfo } from './runtime'
@@ -33,6 +35,8 @@ export function backoffDelay(n: number, b: Backoff): number {
 /** What an agent needs, built by `gridx work`. */
 export interface AgentOptions {
   addr: CoordinatorAddress
+  /** Extra certificates to trust for wss (`--ca-cert`). */
+  ca?: TrustedCa | undefined
   /** Returns a valid token; called again when the coordinator refuses the current one. */
   token: (refresh: boolean) => Promise<string>
   workerId: string
@@ -201,8 +205,12 @@ export class Agent {
     return new Promise((resolve) => {
       let wasReady = false
       let opened = false
+      let failure: unknown
       // Bun's WebSocket takes headers, so the upgrade itself is authenticated.
-      const ws = new WebSocket(this.opts.addr.wsUrl, { headers: { authorization: `Bearer ${token}` } })
+      const ws = new WebSocket(this.opts.addr.wsUrl, {
+        headers: { authorization: `Bearer ${token}` },
+        ...(this.opts.ca ? { tls: { ca: this.opts.ca.pem } } : {}),
+      })
       this.socket = ws
       ws.onopen = () => {
         opened = true
@@ -238,11 +246,10 @@ export class Agent {
         if (this.state === 'stopped') return resolve('was-ready')
         if (this.state !== 'draining') this.transition('connecting')
         if (!opened) {
-          this.opts.log(
-            `cannot connect to the coordinator at ${this.opts.addr.wsUrl}: connection failed (is 'gridx serve' running there, and is the port open?)`,
-          )
-          // An upgrade refused with 401 looks like any failed connection; ask for a fresh token next time.
-          return resolve('unauthorized')
+          return void explainRefusal(failure, this.opts).then((r) => {
+            if (r.fatal) this.fatal = r.fatal
+            resolve(r.outcome)
+          })
         }
         this.opts.log(`connection to the coordinator closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`)
         if (ev.code === CloseCode.forbidden) {
@@ -255,7 +262,9 @@ export class Agent {
         }
         resolve(wasReady ? 'was-ready' : 'failed')
       }
-      ws.onerror = () => undefined
+      ws.onerror = (ev) => {
+        failure = ev.error ?? ev.message
+      }
     })
   }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { coordinatorAddress, DEFAULT_HTTP_PORT, DEFAULT_WS_PORT, loadConfig } from '../../src/config'
-import { GridError } from '../../src/errors'
+import { failure } from '../support/failure'
 import { testCa } from '../support/certs'
 
 let home: string
@@ -17,17 +17,6 @@ afterEach(() => {
 
 const writeConfig = (data: unknown) =>
   writeFileSync(join(home, 'config.json'), typeof data === 'string' ? data : JSON.stringify(data))
-
-/** The GridError loadConfig throws; fails the test when it does not. */
-function failure(fn: () => unknown): GridError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(GridError)
-    return err as GridError
-  }
-  throw new Error('expected a GridError')
-}
 
 describe('loadConfig defaults', () => {
   test('with nothing set: the documented ports, no coordinator, no credentials', () => {
