@@ -53,11 +53,13 @@ export function acceptedEnv(): Set<string> {
   return new Set([...text.matchAll(/env\['([A-Z][A-Z0-9_]*)'\]/g)].map((m) => m[1]!))
 }
 
-/** The codes of every GridError src/ can throw. */
+/** The codes of every GridError src/ can throw (directly, or through a `fail(code, ...)` helper). */
 export function errorCodes(): Set<string> {
   const codes = new Set<string>()
   for (const { text } of sourceTexts()) {
     for (const m of text.matchAll(/new GridError\(\s*'([a-z_]+)'/g)) codes.add(m[1]!)
+    // Codes handed to a local helper that builds the GridError (doctor check names have no `_`).
+    for (const m of text.matchAll(/\bfail\(\s*'([a-z]+_[a-z_]+)'/g)) codes.add(m[1]!)
   }
   return codes
 }
