@@ -94,7 +94,7 @@ export class BenchGrid {
     const home = join(this.root, 'worker-home')
     mkdirSync(home, { recursive: true })
     const argv = [this.bin, 'work', '--coordinator', this.coordinator, '--user', BENCH_USER]
-    argv.push('--password', BENCH_PASSWORD, '--slots', String(slots), '--name', name)
+    argv.push('--password', BENCH_PASSWORD, '--slots', String(slots), '--name', name, '--images', '*')
     this.slots = slots
     this.worker = new Background('worker', argv, baseEnv({ GRIDX_HOME: home }))
     track(this.worker)

@@ -139,6 +139,8 @@ async function main(): Promise<void> {
         'soak',
         '--password',
         'soak-password',
+        '--images',
+        'gridx-local/*',
         '--name',
         `soak-${i}`,
         '--slots',

@@ -54,8 +54,12 @@ done
 
 say "4/4 gridx submit --image $IMAGE examples/hello.py -- Grid-X demo"
 set +e
-$GRIDX submit --image "$IMAGE" examples/hello.py -- Grid-X demo
+$GRIDX submit --image "$IMAGE" --output "$GRIDX_HOME/demo-out" examples/hello.py -- Grid-X demo
 code=$?
+if [ -f "$GRIDX_HOME/demo-out/hello.txt" ]; then
+  say "the job's /out file came back: $GRIDX_HOME/demo-out/hello.txt"
+  cat "$GRIDX_HOME/demo-out/hello.txt" >&2
+fi
 set -e
 say "job exited with $code; stopping the worker and the coordinator"
 cleanup

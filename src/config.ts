@@ -32,6 +32,7 @@ const FileConfig = z
     images: z.array(z.string().min(1)).optional(),
     pull: z.boolean().optional(),
     runtime: z.string().optional(),
+    maxDisk: z.string().optional(),
   })
   .strict()
 type FileConfig = z.infer<typeof FileConfig>

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs'
 import { DEFAULT_HTTP_PORT, loadConfig } from '../config'
 import { formatCredits, parseCredits } from '../protocol/credits'
 import { GridError } from '../errors'
-import { parseDuration } from '../protocol/units'
+import { parseDuration, parseSize } from '../protocol/units'
 import { note } from './options'
 import { clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
 
@@ -21,6 +21,9 @@ type Flags = TlsFlags & {
   price?: string
   admin?: string[]
   maxAttempts?: number
+  logLimit?: string
+  maxInput?: string
+  maxOutput?: string
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -71,6 +74,13 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   }
   const publicUrl = parsePublicUrl(config.publicUrl)
   const { tls, notes } = await serveTls(config, flags, dataDir)
+  const size = (text: string | undefined, flag: string) =>
+    text === undefined ? undefined : parseSize(text, flag)
+  const sizes = {
+    outputCapBytes: size(flags.logLimit, '--log-limit'),
+    maxInputBytes: size(flags.maxInput, '--max-input'),
+    maxOutputBytes: size(flags.maxOutput, '--max-output'),
+  }
   const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
     host,
@@ -86,6 +96,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       ...(price ? { price: { mcPerCpuMinute: price } } : {}),
       admins: flags.admin ?? [],
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
+      ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),
     },
   })
   const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws']
@@ -178,6 +189,12 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
         })
         .option('grant', { type: 'string', describe: 'credits a new account starts with (default 100)' })
         .option('price', { type: 'string', describe: 'credits per CPU-minute of compute (default 1)' })
+        .option('log-limit', {
+          type: 'string',
+          describe: 'most stdout+stderr per job, e.g. 16m; past it the job is stopped (default 16m)',
+        })
+        .option('max-input', { type: 'string', describe: 'largest input upload per job (default 512m)' })
+        .option('max-output', { type: 'string', describe: 'most /out files a job may return (default 512m)' })
         .option('admin', {
           type: 'string',
           array: true,

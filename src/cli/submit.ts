@@ -6,7 +6,8 @@ import { collectInputs, saveOutputs } from '../client/files'
 import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
 import { GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
-import { LIMITS, type SubmitJob } from '../protocol/api'
+import { type JobView, LIMITS, type SubmitJob } from '../protocol/api'
+import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
 import { endingLine, exitCodeOf, streamOutput } from './render'
@@ -113,17 +114,15 @@ export async function download(api: ApiClient, id: string, dir: string): Promise
 }
 
 /** Says up front when no connected worker can take the job, so a wait is not a mystery. */
-async function explainWait(api: ApiClient, cpus: number, memoryBytes: number): Promise<void> {
+async function explainWait(api: ApiClient, job: JobView): Promise<void> {
   const workers = await api.workers().catch(() => undefined)
   if (!workers) return
   if (workers.length === 0) {
     note(
       "gridx: no worker is connected right now; the job starts when one connects ('gridx work' on any machine)",
     )
-  } else if (!workers.some((w) => w.cpus >= cpus && w.memoryBytes >= memoryBytes)) {
-    note(
-      `gridx: no connected worker has ${cpus} CPUs and ${formatBytes(memoryBytes)}; the job waits for one that does (lower --cpus / --memory to run now)`,
-    )
+  } else if (!workers.some((w) => accepts(w, job))) {
+    note(`gridx: ${whyNoWorker(workers, job)}`)
   }
 }
 
@@ -147,7 +146,7 @@ export async function submit(flags: Flags): Promise<number> {
       `gridx: job ${created.id} queued (${created.image}, ${created.cpus} CPU, ${formatBytes(created.memoryBytes)}, timeout ${formatDuration(created.timeoutMs)}); it may cost up to ${formatCredits(created.maxCostMc)} credits`,
     )
   }
-  if (!flags.quiet) await explainWait(s.api, created.cpus, created.memoryBytes)
+  if (!flags.quiet) await explainWait(s.api, created)
   // Ctrl-C asks before cancelling (on a terminal); a second Ctrl-C, or no terminal, detaches.
   const ctrlC = new AbortController()
   let asking = false

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import type { CommandModule } from 'yargs'
 import { dockerEnv } from '../config'
-import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
+import { formatBytes, formatDuration, parseDuration, parseMemory, parseSize } from '../protocol/units'
 import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
@@ -25,6 +25,7 @@ type Flags = {
   images?: string[]
   pull?: boolean
   runtime?: string
+  maxDisk?: string
 }
 
 /** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
@@ -52,6 +53,7 @@ export async function work(
   const file = s.config.file
   const maxMemory = flags.maxMemory ?? file.maxMemory
   const maxTimeout = flags.maxTimeout ?? file.maxTimeout
+  const maxDisk = flags.maxDisk ?? file.maxDisk
   const images = (flags.images ?? file.images)?.flatMap((i) => i.split(',')).filter((i) => i.trim())
   const policy = buildPolicy(
     {
@@ -61,6 +63,7 @@ export async function work(
       images,
       pull: flags.pull ?? file.pull,
       ociRuntime: flags.runtime ?? file.runtime,
+      maxDiskBytes: maxDisk === undefined ? undefined : parseSize(maxDisk, '--max-disk'),
     },
     engine,
     await runtime.localImages(),
@@ -74,7 +77,7 @@ export async function work(
   )
   const limit = policy.offer.maxTimeoutMs === null ? 'no limit' : formatDuration(policy.offer.maxTimeoutMs)
   log(
-    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}; images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
+    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}, disk ${formatBytes(policy.maxDiskBytes)}; images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
   )
   // File transfers use the token of the current login (the agent refreshes it when refused).
   const api = () => {
@@ -151,6 +154,10 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
           type: 'boolean',
           describe:
             'pull allowed images that are missing (default true; --no-pull offers only images present)',
+        })
+        .option('max-disk', {
+          type: 'string',
+          describe: 'most one job may write to its working directory and /out, e.g. 10g (default 4g)',
         })
         .option('runtime', {
           type: 'string',

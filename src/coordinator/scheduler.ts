@@ -1,6 +1,5 @@
 import type { JobRow } from '../db/schema'
-import { imageAllowed } from '../protocol/images'
-import { formatBytes, formatDuration } from '../protocol/units'
+import { accepts, type Needs, type Offer, whyNoWorker } from '../protocol/placement'
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'
 import type { Hub, WorkerConn } from './hub'
@@ -73,8 +72,8 @@ export class Scheduler {
       return 'every connected worker is draining (shutting down): the job starts when another connects'
     }
     if (workers.length === 0) return "no worker is connected: the job starts when one connects ('gridx work')"
-    const fits = workers.filter((w) => accepts(w, job))
-    if (fits.length === 0) return whyNoWorker(workers, job)
+    const fits = workers.filter((w) => accepts(offerOf(w), job))
+    if (fits.length === 0) return whyNoWorker(workers.map(offerOf), job)
     const slots = fits.reduce((n, w) => n + w.slots, 0)
     const { aheadOfMine, queued } = this.store.queuePosition(job)
     return `all ${slots} slots of the ${fits.length} worker(s) that fit it are busy; ${aheadOfMine} of your queued jobs are ahead of it, ${queued} jobs are queued in all (users take turns)`
@@ -131,42 +130,16 @@ function nextOwner(queues: Map<string, Queued[]>, running: Map<string, number>):
   return best!
 }
 
-type Needs = Pick<JobRow, 'cpus' | 'memoryBytes' | 'timeoutMs' | 'image'>
-
-/** True when the worker has the room and its owner's policy lets it run the job. */
-export function accepts(w: WorkerConn, job: Needs): boolean {
-  return (
-    w.cpus >= job.cpus &&
-    w.memoryBytes >= job.memoryBytes &&
-    (w.policy.maxTimeoutMs === null || job.timeoutMs <= w.policy.maxTimeoutMs) &&
-    imageAllowed(w.policy.images, job.image)
-  )
-}
-
-/** Why no connected worker accepts the job: the first requirement none of them meets. */
-function whyNoWorker(workers: WorkerConn[], job: Needs): string {
-  const wait = 'it waits for a worker that does'
-  if (!workers.some((w) => imageAllowed(w.policy.images, job.image))) {
-    const lists = [...new Set(workers.flatMap((w) => w.policy.images))].slice(0, 8).join(', ')
-    return `no connected worker runs image ${job.image} (their owners allow: ${lists}): ${wait}, or use --image with an allowed one`
-  }
-  if (!workers.some((w) => w.cpus >= job.cpus && w.memoryBytes >= job.memoryBytes)) {
-    const cpus = Math.max(...workers.map((w) => w.cpus))
-    const mem = Math.max(...workers.map((w) => w.memoryBytes))
-    return `no connected worker offers ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)} (the largest offers ${cpus} CPUs, ${formatBytes(mem)}): ${wait}, or lower --cpus / --memory`
-  }
-  const longest = Math.max(...workers.map((w) => w.policy.maxTimeoutMs ?? Infinity))
-  if (longest < job.timeoutMs) {
-    return `no connected worker runs jobs longer than ${formatDuration(longest)} (this one asks for ${formatDuration(job.timeoutMs)}): ${wait}, or lower --timeout`
-  }
-  return `no single connected worker meets all of its needs (image ${job.image}, ${job.cpus} CPUs, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}): ${wait}`
+/** What a connected worker offers, for placement checks. */
+function offerOf(w: WorkerConn): Offer {
+  return { cpus: w.cpus, memoryBytes: w.memoryBytes, ...w.policy }
 }
 
 /** The least busy worker that takes the job, so load spreads across workers. */
 function pick(workers: WorkerConn[], job: Needs): WorkerConn | undefined {
   let best: WorkerConn | undefined
   for (const w of workers) {
-    if (w.draining || w.active.size >= w.slots || !accepts(w, job)) continue
+    if (w.draining || w.active.size >= w.slots || !accepts(offerOf(w), job)) continue
     if (!best || w.active.size / w.slots < best.active.size / best.slots) best = w
   }
   return best

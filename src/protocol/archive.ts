@@ -115,12 +115,10 @@ export async function readArchive(
   const files = new Map<string, ArchiveEntry>()
   const skipped: Skipped[] = []
   let bytes = 0
-  const tooBig = () =>
-    new GridError(
-      'archive_too_big',
-      `${limits.what} hold more than ${formatBytes(limits.maxBytes)} or ${limits.maxEntries} files, the most allowed`,
-      { status: 413 },
-    )
+  const tooBig = (what: string) =>
+    new GridError('archive_too_big', `${limits.what} hold more than ${what}, the most allowed`, {
+      status: 413,
+    })
   try {
     for await (const entry of extract) {
       const h = entry.header
@@ -150,7 +148,7 @@ export async function readArchive(
       const parts: Buffer[] = []
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         bytes += chunk.length
-        if (bytes > limits.maxBytes) throw tooBig()
+        if (bytes > limits.maxBytes) throw tooBig(formatBytes(limits.maxBytes))
         if (!limits.listOnly) parts.push(chunk)
       }
       // Parents first, so a file's directory always exists when it is unpacked.
@@ -170,7 +168,7 @@ export async function readArchive(
       }
       const data = type === 'dir' ? new Uint8Array(0) : Buffer.concat(parts)
       files.set(path, { path, type, data, mode: modeOf(type, h.mode ?? 0) })
-      if (files.size > limits.maxEntries) throw tooBig()
+      if (files.size > limits.maxEntries) throw tooBig(`${limits.maxEntries} files`)
     }
   } catch (err) {
     if (err instanceof GridError) throw err

@@ -21,12 +21,19 @@ export function parseDuration(input: string | number, what = 'duration'): number
 const MEMORY = /^(\d+(?:\.\d+)?)\s*(b|k|kb|ki|kib|m|mb|mi|mib|g|gb|gi|gib|t|tb|ti|tib)?$/
 const MEMORY_BYTES: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
 
-/** Parses `512m`, `2g`, `1.5GiB`, `1048576` (bytes) into bytes, Docker-style (powers of 1024). */
-export function parseMemory(input: string | number, what = 'memory'): number {
+/** Parses `512m`, `2g`, `1.5GiB`, `1048576` (bytes) into bytes, Docker-style (powers of 1024); at least 1 byte. */
+export function parseSize(input: string | number, what = 'size'): number {
   const text = String(input).trim().toLowerCase()
   const m = MEMORY.exec(text)
-  if (!m) throw new GridError('bad_memory', `${what} '${input}' is not a size: use for example 512m or 2g`)
-  const bytes = Math.round(Number(m[1]) * (MEMORY_BYTES[(m[2] ?? 'b').charAt(0)] ?? 1))
+  const bytes = m ? Math.round(Number(m[1]) * (MEMORY_BYTES[(m[2] ?? 'b').charAt(0)] ?? 1)) : 0
+  if (!m || bytes < 1)
+    throw new GridError('bad_memory', `${what} '${input}' is not a size: use for example 512m or 2g`)
+  return bytes
+}
+
+/** Parses a memory limit like `parseSize`; Docker needs at least 6 MiB. */
+export function parseMemory(input: string | number, what = 'memory'): number {
+  const bytes = parseSize(input, what)
   if (bytes < 6 * 1024 * 1024)
     throw new GridError('bad_memory', `${what} '${input}' is too small: Docker needs at least 6m`)
   return bytes

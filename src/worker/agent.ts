@@ -91,6 +91,7 @@ export class Agent {
       images: opts.policy.allow,
       pull: opts.policy.pull,
       ociRuntime: opts.policy.ociRuntime,
+      maxDiskBytes: opts.policy.maxDiskBytes,
     })
     this.stopped = new Promise((r) => (this.resolveStopped = r))
     this.ready = new Promise((r) => (this.resolveReady = r))

@@ -1,4 +1,7 @@
 import type Docker from 'dockerode'
+import { existsSync } from 'node:fs'
+import { lstat, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { GridError } from '../errors'
 import { packArchive, readArchive } from '../protocol/archive'
@@ -119,6 +122,23 @@ async function followUsage(container: Docker.Container): Promise<{ usage: () => 
   }
 }
 
+/** Bytes of the regular files under `dir` (links not followed), walking at most 200,000 entries. */
+async function treeSize(dir: string): Promise<number> {
+  let total = 0
+  let seen = 0
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => [])
+    for (const e of entries) {
+      if (++seen > 200_000) return
+      const path = join(d, e.name)
+      if (e.isDirectory()) await walk(path)
+      else if (e.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0
+    }
+  }
+  await walk(dir)
+  return total
+}
+
 /** Creates, fills and starts a job's container, streaming its output as it comes. */
 export async function startContainer(
   docker: Docker,
@@ -145,6 +165,13 @@ export async function startContainer(
     stream.on('data', demux(onOutput))
     await container.start()
     const sampler = await followUsage(container).catch(() => undefined)
+    const volumes = await container.inspect().then(
+      (i) =>
+        (i.Mounts as { Type: string; Source: string }[])
+          .filter((m) => m.Type === 'volume')
+          .map((m) => m.Source),
+      () => [],
+    )
     return {
       id: container.id,
       async wait() {
@@ -161,6 +188,12 @@ export async function startContainer(
           () => undefined,
           () => undefined,
         ),
+      async diskUse() {
+        if (volumes.length === 0 || !volumes.every((v) => existsSync(v))) return undefined
+        let total = 0
+        for (const v of volumes) total += await treeSize(v)
+        return total
+      },
       async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
         const archive = (await container.getArchive({ path: JOB_OUTPUT_DIR })) as unknown as Readable
         try {

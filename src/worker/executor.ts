@@ -33,9 +33,13 @@ export interface ExecutorOptions {
   pull: boolean
   /** OCI runtime for job containers (e.g. runsc); undefined for the engine's default. */
   ociRuntime?: string | undefined
+  /** Most bytes a job may write to its working directory and /out together. */
+  maxDiskBytes: number
+  /** How often disk use is measured. */
+  diskCheckMs?: number
 }
 
-type Stop = 'timeout' | 'cancelled' | 'abandoned' | 'output_limit'
+type Stop = 'timeout' | 'cancelled' | 'abandoned' | 'output_limit' | 'disk_limit'
 
 interface Running {
   lease: LeaseRef
@@ -157,6 +161,7 @@ export class Executor {
       this.o.report({ type: 'job.result', lease, durationMs, receipt, usage, outputs, ...end })
     }
     let timeout: ReturnType<typeof setTimeout> | undefined
+    let disk: ReturnType<typeof setInterval> | undefined
     try {
       if (!imageAllowed(this.o.images, job.image)) {
         const error = `image '${job.image}' is not allowed on this worker (its owner allows ${this.o.images.join(', ')})`
@@ -199,15 +204,22 @@ export class Executor {
         entry.stop ??= 'timeout'
         void entry.container?.kill()
       }, job.timeoutMs)
+      disk = this.watchDisk(entry)
       const exit = await entry.container.wait()
+      if (disk) clearInterval(disk)
       endedAt = performance.now()
-      usage = exit.usage
+      // The kernel kills at the limit, so an OOM kill means the job reached it (sampling can miss a fast climb).
+      usage = exit.oomKilled ? { ...exit.usage, peakMemoryBytes: job.memoryBytes } : exit.usage
       const stop = entry.stop as Stop | undefined
       if (stop === 'cancelled' || stop === 'abandoned') {
         return finish({ outcome: 'cancelled', exitCode: exit.exitCode, retryable: false, error: 'cancelled' })
       }
-      // What the job left under /out comes back whatever its ending (partial results help).
-      const files_ = await entry.container.outputs(job.outputLimitBytes, 10_000)
+      // What the job left under /out comes back whatever its ending (partial results help), but
+      // not past a disk limit: reading it would be the very cost the limit prevents.
+      const files_ =
+        stop === 'disk_limit'
+          ? { tooBig: false as const, entries: [], skipped: [], bytes: 0 }
+          : await entry.container.outputs(job.outputLimitBytes, 10_000)
       if (files_.tooBig) {
         const error = `the job left more than ${formatBytes(job.outputLimitBytes)} of files under ${JOB_OUTPUT_DIR}, the most allowed; they were not kept`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
@@ -219,6 +231,10 @@ export class Executor {
       if (stop === 'timeout') {
         const error = `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`
         return finish({ outcome: 'timeout', exitCode: exit.exitCode, retryable: false, error })
+      }
+      if (stop === 'disk_limit') {
+        const error = `the job wrote more than ${formatBytes(this.o.maxDiskBytes)} to ${JOB_WORKDIR} and ${JOB_OUTPUT_DIR}, the most this worker allows, and was stopped`
+        return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
       }
       if (stop === 'output_limit') {
         const error = `the job wrote more than ${formatBytes(job.logLimitBytes)} of output and was stopped`
@@ -240,10 +256,35 @@ export class Executor {
       })
     } finally {
       if (timeout) clearTimeout(timeout)
+      if (disk) clearInterval(disk)
       this.running.delete(job.jobId)
       // The result is already on its way; removing the container is not on the user's clock.
       void entry.container?.remove()
     }
+  }
+
+  /** Measures the job's disk use now and then; stops it past the owner's limit. */
+  private watchDisk(entry: Running): ReturnType<typeof setInterval> | undefined {
+    let checking = false
+    const timer = setInterval(() => {
+      if (checking || !entry.container) return
+      checking = true
+      void entry.container
+        .diskUse()
+        .then((used) => {
+          if (used === undefined) return clearInterval(timer)
+          if (used > this.o.maxDiskBytes) {
+            this.stop(
+              entry.lease,
+              'disk_limit',
+              `it wrote more than ${formatBytes(this.o.maxDiskBytes)} to disk`,
+            )
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => (checking = false))
+    }, this.o.diskCheckMs ?? 2000)
+    return timer
   }
 
   /** The job's script and input files, as they go into its working directory. */

@@ -4,6 +4,9 @@ import { formatBytes } from '../protocol/units'
 import type { WorkerPolicy } from '../protocol/worker'
 import type { EngineInfo } from './runtime'
 
+/** Disk a job may fill in its working directory and /out unless the owner says otherwise. */
+export const DEFAULT_MAX_DISK = 4 * 1024 ** 3
+
 /** What a worker's owner decides, from `gridx work` flags or the config file. */
 export interface PolicyChoices {
   maxCpus?: number | undefined
@@ -15,6 +18,8 @@ export interface PolicyChoices {
   pull?: boolean | undefined
   /** OCI runtime for job containers, e.g. runsc (gVisor). */
   ociRuntime?: string | undefined
+  /** Most bytes one job may write to its working directory and /out (default 4 GiB). */
+  maxDiskBytes?: number | undefined
 }
 
 /** The policy a worker runs under: what it offers the coordinator and what it checks itself. */
@@ -27,6 +32,7 @@ export interface Policy {
   allow: readonly string[]
   pull: boolean
   ociRuntime: string | undefined
+  maxDiskBytes: number
 }
 
 /**
@@ -77,5 +83,6 @@ export function buildPolicy(
     allow,
     pull,
     ociRuntime: choices.ociRuntime,
+    maxDiskBytes: choices.maxDiskBytes ?? DEFAULT_MAX_DISK,
   }
 }

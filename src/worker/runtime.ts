@@ -43,6 +43,11 @@ export interface RunningContainer {
   id: string
   wait(): Promise<ContainerExit>
   kill(): Promise<void>
+  /**
+   * Bytes the job has written to its working directory and /out so far, or undefined when this
+   * engine's volumes cannot be measured from here (a remote or virtualised engine).
+   */
+  diskUse(): Promise<number | undefined>
   /** Reads what the job left under /out (after it exited), up to `maxBytes` of file data. */
   outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs>
   remove(): Promise<void>

@@ -62,22 +62,6 @@ describe('gridx submit through the compiled binary', () => {
     expect(r.stdout).toBe('a\nb\n/gridx/job\n')
   })
 
-  test('a job sees no host environment variables', async () => {
-    const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'env'], {
-      ...alice,
-      GRIDX_SECRET_PROBE: 'leak',
-    })
-    expect(r.code).toBe(0)
-    const names = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => l.split('=')[0])
-      .sort()
-    // HOSTNAME is the container's own id, set by Docker
-    expect(names).toEqual(['GRIDX_JOB_ID', 'HOME', 'HOSTNAME', 'LANG', 'PATH', 'PYTHONUNBUFFERED'])
-    expect(r.stdout).not.toContain('leak')
-  })
-
   test('--timeout stops the job and says so', async () => {
     const r = await gridx(['submit', '--image', BB_IMAGE, '--timeout', '2s', '--', 'sleep', '60'], alice)
     expect(r.code).toBe(124)
@@ -166,7 +150,7 @@ describe('gridx submit through the compiled binary', () => {
   test('an image the worker lacks gives a clear error', async () => {
     const r = await gridx(['submit', '--image', 'gridx-local/no-such-image:1', '--', 'true'], alice)
     expect(r.code).toBe(125)
-    expect(r.stderr).toMatch(/image 'gridx-local\/no-such-image:1' is not on this worker/)
+    expect(r.stderr).toMatch(/image 'gridx-local\/no-such-image:1' could not be pulled on the worker/)
   })
 
   test('an unknown job id gives a clear error', async () => {

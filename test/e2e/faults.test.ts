@@ -255,9 +255,15 @@ describe('a worker dies or freezes', () => {
     const late = () => procs[frozen]!.stderr().slice(mark)
     await until(
       'the thawed worker to report its result and reconnect',
-      () => Promise.resolve(new RegExp(`job ${id}: (exited|cancelled)[^]*waiting for jobs`).test(late())),
+      // In either order: collecting the job's /out files can take longer than the reconnect.
+      () =>
+        Promise.resolve(
+          new RegExp(`job ${id}: (exited|cancelled)`).test(late()) && /waiting for jobs/.test(late()),
+        ),
       20_000,
-    )
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nthe worker's log since SIGCONT:\n${late()}`)
+    })
     await Bun.sleep(1000) // the resent result reaches the coordinator right after the welcome
 
     const st = await status(alice, id)

@@ -150,7 +150,8 @@ export async function startGrid(serveArgs: string[] = []): Promise<Grid> {
       return { ...env, GRIDX_USER: name, GRIDX_PASSWORD: password }
     },
     async worker(env, name, extra = []) {
-      const w = spawnGridx(['work', '--name', name, ...extra], env)
+      // The local test images are not python:*, the default allowlist.
+      const w = spawnGridx(['work', '--name', name, '--images', 'gridx-local/*', ...extra], env)
       procs.push(w)
       await w.waitFor(new RegExp(`as worker ${name}; waiting for jobs`))
       return w

@@ -135,7 +135,7 @@ describe.skipIf(!hasNginx)('behind nginx terminating TLS on one port', () => {
       expect(r.code).toBe(0)
     }
     // The worker's socket goes through nginx's upgrade too: wss://127.0.0.1:PORT/ws/worker.
-    const w = await grid.worker(alice, 'behind-nginx', ['--images', 'gridx-local/*'])
+    const w = await grid.worker(alice, 'behind-nginx')
     expect(w.stderr()).toContain(`connected to ${url}`)
     const script = 'for i in 1 2 3; do echo chunk $i; sleep 1; done'
     const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'sh', '-c', script], bob)

@@ -1,0 +1,49 @@
+import { imageAllowed } from './images'
+import { formatBytes, formatDuration } from './units'
+
+/** Whether a worker may be offered a job, and why none may: shared by the scheduler and the CLI. */
+
+/** What a job needs from a worker. */
+export interface Needs {
+  cpus: number
+  memoryBytes: number
+  timeoutMs: number
+  image: string
+}
+
+/** What a worker offers: its capacity and its owner's policy. */
+export interface Offer {
+  cpus: number
+  memoryBytes: number
+  maxTimeoutMs: number | null
+  images: readonly string[]
+}
+
+/** True when the worker has the room and its owner's policy lets it run the job. */
+export function accepts(w: Offer, job: Needs): boolean {
+  return (
+    w.cpus >= job.cpus &&
+    w.memoryBytes >= job.memoryBytes &&
+    (w.maxTimeoutMs === null || job.timeoutMs <= w.maxTimeoutMs) &&
+    imageAllowed(w.images, job.image)
+  )
+}
+
+/** Why no connected worker accepts the job: the first requirement none of them meets. */
+export function whyNoWorker(workers: readonly Offer[], job: Needs): string {
+  const wait = 'it waits for a worker that does'
+  if (!workers.some((w) => imageAllowed(w.images, job.image))) {
+    const lists = [...new Set(workers.flatMap((w) => w.images))].slice(0, 8).join(', ')
+    return `no connected worker runs image ${job.image} (their owners allow: ${lists}): ${wait}, or use --image with an allowed one`
+  }
+  if (!workers.some((w) => w.cpus >= job.cpus && w.memoryBytes >= job.memoryBytes)) {
+    const cpus = Math.max(...workers.map((w) => w.cpus))
+    const mem = Math.max(...workers.map((w) => w.memoryBytes))
+    return `no connected worker offers ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)} (the largest offers ${cpus} CPUs, ${formatBytes(mem)}): ${wait}, or lower --cpus / --memory`
+  }
+  const longest = Math.max(...workers.map((w) => w.maxTimeoutMs ?? Infinity))
+  if (longest < job.timeoutMs) {
+    return `no connected worker runs jobs longer than ${formatDuration(longest)} (this one asks for ${formatDuration(job.timeoutMs)}): ${wait}, or lower --timeout`
+  }
+  return `no single connected worker meets all of its needs (image ${job.image}, ${job.cpus} CPUs, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}): ${wait}`
+}
