@@ -122,7 +122,10 @@ export async function streamOutput(
       if (!opts.follow) return undefined
     } catch (err) {
       if (opts.signal?.aborted) return undefined
-      if (!(err instanceof GridError) || !err.retryable || ++failures > 30) throw err
+      // Retry only a stream that may come back: one that followed a coordinator already reached
+      // (a restart, a network blip). A first connection that fails names the cause at once.
+      const mayPass = opts.follow && api.reached && err instanceof GridError && err.retryable
+      if (!mayPass || ++failures > 30) throw err
       if (failures === 1 && !opts.quiet)
         note(`gridx: lost the connection to the coordinator (${describe(err)}); retrying`)
     }

@@ -17,7 +17,7 @@ import {
 import type { z } from 'zod'
 import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
-import { connectionError, networkError } from './network'
+import { connectionError, networkError, proxyError } from './network'
 
 /** A PEM file of certificates to trust besides the system's (`--ca-cert`). */
 export interface TrustedCa {
@@ -34,6 +34,9 @@ function leasePath(lease: { jobId: string; attempt: number }): string {
 
 /** A typed client of the coordinator's HTTP API. */
 export class ApiClient {
+  /** True once any call got an HTTP answer: the address is right, so a later failure may pass. */
+  reached = false
+
   constructor(
     readonly addr: CoordinatorAddress,
     private token?: string,
@@ -225,11 +228,14 @@ export class ApiClient {
       if (signal?.aborted) throw err
       throw await connectionError(err, this.addr, this.addr.httpPort, { caPath: this.ca?.path })
     }
+    this.reached = true
     if (!res.ok) {
       const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined))
       if (parsed.success) {
         throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
       }
+      if (res.status === 502 || res.status === 503 || res.status === 504)
+        throw proxyError(this.addr, res.status)
       throw new GridError(
         'http_error',
         `${method} ${this.addr.httpUrl}${path} answered HTTP ${res.status}: is this a Grid-X coordinator?`,

@@ -161,6 +161,18 @@ export function networkError(
 }
 
 /**
+ * A gateway error without a Grid-X error body: a reverse proxy answered, but the coordinator
+ * behind it did not. Retryable: it is often a coordinator restarting.
+ */
+export function proxyError(addr: CoordinatorAddress, status: number): GridError {
+  return new GridError(
+    'coordinator_unreachable',
+    `the proxy at ${addr.host}:${addr.httpPort} answered HTTP ${status}: the coordinator behind it is not running or the proxy cannot reach it. Check 'gridx serve' on that machine and the proxy's upstream address (and that it passes WebSocket upgrades on /ws/worker).`,
+    { retryable: true, status },
+  )
+}
+
+/**
  * Like `networkError`, but first reads the server's certificate when that can say more (which
  * names it covers, who issued it, whether the port speaks TLS at all).
  */

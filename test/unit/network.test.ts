@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync, rmSync } from 'node:fs'
 import type { Server } from 'bun'
 import { parseCoordinator } from '../../src/client/address'
+import { ApiClient } from '../../src/client/api'
+import { streamOutput } from '../../src/cli/render'
+import { GridError } from '../../src/errors'
 import { connectionError, networkError } from '../../src/client/network'
 import { probeCertificate } from '../../src/client/peer'
 import { ensureSelfSigned } from '../../src/tls/self-signed'
@@ -144,5 +147,34 @@ describe('connectionError against real TLS servers', () => {
     const plain = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('plain') })
     servers.push(plain)
     expect(await probeCertificate('127.0.0.1', plain.port!)).toBeUndefined()
+  })
+})
+
+describe('ApiClient: failures that waiting can fix are retryable, others fail at once', () => {
+  test('a proxy answering 502 without a Grid-X body: the coordinator behind it is down (retryable)', async () => {
+    const proxy = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: () => new Response('<html>502 Bad Gateway</html>', { status: 502 }),
+    })
+    servers.push(proxy)
+    const api = new ApiClient(parseCoordinator(`127.0.0.1:${proxy.port}`, ports))
+    const err = await api.health().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(GridError)
+    expect((err as GridError).retryable).toBe(true)
+    expect((err as GridError).message).toStartWith(
+      `the proxy at 127.0.0.1:${proxy.port} answered HTTP 502: the coordinator behind it is not running or the proxy cannot reach it.`,
+    )
+    expect(api.reached).toBe(true)
+  })
+
+  test('logs -f on a coordinator never reached fails at once with the cause, instead of retrying', async () => {
+    const api = new ApiClient(parseCoordinator('127.0.0.1:1', ports), 'token')
+    const err = await streamOutput(api, 'job1', { follow: true, quiet: true }).catch((e: unknown) => e)
+    expect((err as GridError).code).toBe('coordinator_unreachable')
+    expect((err as GridError).message).toContain(
+      'cannot reach the coordinator at 127.0.0.1:1: connection refused',
+    )
+    expect(api.reached).toBe(false)
   })
 })
