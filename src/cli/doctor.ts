@@ -6,6 +6,7 @@ import { checkServeHost } from '../client/doctor/serve-host'
 import { coordinatorAddress, dockerEnv, loadConfig } from '../config'
 import { GridError } from '../errors'
 import { type CheckResult, fail, skip } from '../protocol/doctor'
+import { DEFAULT_IMAGE_ALLOWLIST } from '../protocol/images'
 import { parseDuration } from '../protocol/units'
 import { connectionOptions, credentialOptions, jsonOption, note, out } from './options'
 import { DEFAULT_IMAGE } from './submit'
@@ -21,7 +22,9 @@ type Flags = {
   host?: string
   worker?: boolean
   docker?: boolean
-  image?: string[]
+  images?: string[]
+  pull?: boolean
+  runtime?: string
   timeout?: string
   json?: boolean
 }
@@ -75,7 +78,8 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
   if (flags.docker === false) {
     results.push(skip('docker', '--no-docker'))
   } else if (!flags.serve || flags.worker) {
-    const images = (flags.image ?? []).flatMap((i) => i.split(',')).filter(Boolean)
+    const file = config.file
+    const images = (flags.images ?? file.images ?? []).flatMap((i) => i.split(',')).filter((i) => i.trim())
     // dockerode is heavy to load; only a doctor that looks at Docker pays for it.
     const [{ checkEngine }, { dockerCandidates }] = await Promise.all([
       import('../worker/engine-check'),
@@ -84,7 +88,10 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
     results.push(
       ...(await checkEngine({
         candidates: dockerCandidates(dockerEnv(env)),
-        images: images.length ? images : [DEFAULT_IMAGE],
+        allow: images.length ? images : DEFAULT_IMAGE_ALLOWLIST,
+        pull: flags.pull ?? file.pull ?? true,
+        defaultImage: DEFAULT_IMAGE,
+        ociRuntime: flags.runtime ?? file.runtime,
         worker: flags.worker === true,
         timeoutMs,
         runTimeoutMs: Math.max(timeoutMs, 30_000),
@@ -131,11 +138,16 @@ export function doctorCommand(setExit: (code: number) => void): CommandModule<ob
           default: true,
           describe: 'check the Docker engine (--no-docker skips it)',
         })
-        .option('image', {
+        .option('images', {
           type: 'string',
           array: true,
-          describe: `image(s) jobs use here (space- or comma-separated), to find present or pullable (default ${DEFAULT_IMAGE})`,
+          describe: "as for 'gridx work': images jobs may use, to find here or pullable (default 'python:*')",
         })
+        .option('pull', {
+          type: 'boolean',
+          describe: "as for 'gridx work' (--no-pull: only images here count)",
+        })
+        .option('runtime', { type: 'string', describe: "as for 'gridx work': the OCI runtime to try" })
         .option('timeout', { type: 'string', describe: 'deadline of each network check (default 3s)' })
         .example('$0 doctor --coordinator 192.168.1.100', 'from a user or worker machine')
         .example('$0 doctor --worker --coordinator 192.168.1.100', 'a worker host: Docker must work too')

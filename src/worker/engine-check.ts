@@ -1,15 +1,22 @@
 import { existsSync } from 'node:fs'
-import { type CheckResult, fail, ok, skip, warn } from '../protocol/doctor'
 import { describe, GridError } from '../errors'
+import { type CheckResult, fail, ok, skip, warn } from '../protocol/doctor'
+import { imageAllowed } from '../protocol/images'
 import { formatBytes } from '../protocol/units'
 import { connectDocker, type DockerRuntime } from './docker'
 
-/** What the Docker checks need. */
+/** What the Docker checks need: where to look, and the worker policy's images, pulls and runtime. */
 export interface EngineCheckOptions {
   /** Where to look for the engine (`dockerCandidates`). */
   candidates: string[]
-  /** Images jobs may use on this worker; each should be here or pullable. */
-  images: string[]
+  /** The worker's image allowlist (`*` wildcards). */
+  allow: readonly string[]
+  /** Whether the worker may pull missing images. */
+  pull: boolean
+  /** An image submitters use unless they name one; tried for pulling when the allowlist allows it. */
+  defaultImage: string
+  /** The OCI runtime jobs run under (`--runtime`), if not the engine's default. */
+  ociRuntime: string | undefined
   /** A worker host must have a working engine and its images; a submit-only machine need not. */
   worker: boolean
   /** Deadline of each engine call. */
@@ -44,9 +51,8 @@ function engineFailure(err: unknown): CheckResult {
   return fail('docker', message.slice(0, i + 1), message.slice(i + 3))
 }
 
-/** The Docker engine of a worker host: found, its version, a throw-away container, the images. */
+/** The Docker engine of a worker host: found, its version, the policy's images, a throw-away container. */
 export async function checkEngine(o: EngineCheckOptions): Promise<CheckResult[]> {
-  const names = ['docker', 'docker version', 'docker run', ...o.images.map((i) => `image ${i}`)]
   if (!o.worker && !dockerFound(o.candidates)) {
     return [
       skip(
@@ -59,99 +65,116 @@ export async function checkEngine(o: EngineCheckOptions): Promise<CheckResult[]>
   try {
     runtime = await deadline(o.timeoutMs, 'connecting to Docker', connectDocker(o.candidates))
   } catch (err) {
-    return [engineFailure(err), ...names.slice(1).map((n) => skip(n, 'Docker is not available (see docker)'))]
+    const why = 'Docker is not available (see docker)'
+    return [engineFailure(err), skip('docker version', why), skip('images', why), skip('docker run', why)]
   }
   const results: CheckResult[] = [ok('docker', `the Docker engine answers at ${runtime.endpoint}`)]
   try {
     const info = await deadline(o.timeoutMs, 'asking Docker for its version', runtime.info())
     results.push(
-      ok('docker version', `Docker ${info.version}: ${info.cpus} CPU(s), ${formatBytes(info.memoryBytes)}`),
+      ok(
+        'docker version',
+        `Docker ${info.version}: ${info.cpus} CPU(s), ${formatBytes(info.memoryBytes)}, runtimes ${info.runtimes.join(', ')}`,
+      ),
     )
+    if (o.ociRuntime && !info.runtimes.includes(o.ociRuntime)) {
+      results.push(
+        fail(
+          'oci runtime',
+          `Docker has no runtime '${o.ociRuntime}' (it has: ${info.runtimes.join(', ')})`,
+          `install it and register it in /etc/docker/daemon.json ("runtimes"), then restart Docker; or drop --runtime`,
+        ),
+      )
+    }
   } catch (err) {
     results.push(
       fail('docker version', `Docker answered a ping but not 'version': ${describe(err)}`, `restart Docker`),
     )
   }
-  const present: string[] = []
-  const imageResults: CheckResult[] = []
-  for (const image of o.images) {
-    const r = await checkImage(runtime, image, o)
-    if (r.here) present.push(image)
-    imageResults.push(r.result)
+  let local: string[] = []
+  try {
+    local = await deadline(o.timeoutMs, 'listing images', runtime.localImages())
+  } catch (err) {
+    results.push(fail('images', `Docker could not list its images: ${describe(err)}`, `restart Docker`))
+    return [...results, skip('docker run', 'Docker could not list its images (see images)')]
   }
-  results.push(await runThrowAway(runtime, present[0], o.runTimeoutMs), ...imageResults)
+  const here = local.filter((i) => imageAllowed(o.allow, i))
+  results.push(await checkImages(runtime, here, o))
+  // Any image serves to try the sandbox itself; sorted, so the choice is the same each time.
+  results.push(await runThrowAway(runtime, here[0] ?? [...local].sort()[0], o))
   return results
 }
 
-/** One allowed image: here, or at least pullable from its registry. */
-async function checkImage(
+/** Whether jobs can get an image: an allowed one is here, or one can be pulled. */
+async function checkImages(
   runtime: DockerRuntime,
-  image: string,
+  here: string[],
   o: EngineCheckOptions,
-): Promise<{ result: CheckResult; here: boolean }> {
-  const check = `image ${image}`
-  try {
-    if (await deadline(o.timeoutMs, `looking up ${image}`, runtime.hasImage(image))) {
-      return { result: ok(check, `${image} is here`), here: true }
-    }
-  } catch (err) {
-    return {
-      result: fail(check, `Docker could not look up ${image}: ${describe(err)}`, `restart Docker`),
-      here: false,
+): Promise<CheckResult> {
+  const allow = o.allow.join(', ')
+  if (here.length > 0) {
+    const shown =
+      here.length > 5 ? `${here.slice(0, 5).join(', ')} and ${here.length - 5} more` : here.join(', ')
+    return ok('images', `allowed (${allow}) and here: ${shown}`)
+  }
+  const bad = (detail: string, fix: string) =>
+    o.worker ? fail('images', detail, fix) : warn('images', detail, fix)
+  const loadFix = `'docker pull ${o.defaultImage}' (or 'docker load' an image) here, or allow an image that is here with --images`
+  if (!o.pull)
+    return bad(`no image the allowlist (${allow}) allows is here, and pulls are off (--no-pull)`, loadFix)
+  // Wildcard patterns name no image to ask a registry about; exact ones and the default image do.
+  const tries = [...new Set([...o.allow.filter((p) => !p.includes('*')), o.defaultImage])].filter((i) =>
+    imageAllowed(o.allow, i),
+  )
+  const reasons: string[] = []
+  for (const image of tries) {
+    try {
+      await deadline(o.timeoutMs, `asking the registry for ${image}`, runtime.inRegistry(image))
+      return ok('images', `no allowed image is here yet; ${image} can be pulled (on first use)`)
+    } catch (err) {
+      reasons.push(
+        `${image}: ${describe(err)
+          .replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '')
+          .trim()}`,
+      )
     }
   }
-  try {
-    await deadline(o.timeoutMs, `asking the registry for ${image}`, runtime.inRegistry(image))
-    return {
-      result: ok(check, `${image} is not here yet; its registry has it (pulled on first use)`),
-      here: false,
-    }
-  } catch (err) {
-    const detail = `${image} is not here and its registry cannot be reached or does not have it (${describe(
-      err,
-    )
-      .replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '')
-      .trim()})`
-    const fix = `'docker pull ${image}' (or 'docker load' it) on this machine, or allow an image that is here`
-    return { result: o.worker ? fail(check, detail, fix) : warn(check, detail, fix), here: false }
-  }
+  const why = reasons.length ? `cannot be pulled (${reasons.join('; ')})` : 'names no image to try pulling'
+  return bad(`no image the allowlist (${allow}) allows is here, and it ${why}`, loadFix)
 }
 
-/** Runs `true` in a container with the worker's sandbox (no network, read-only, no capabilities). */
+/** Runs `true` in a container with the job sandbox (no network, read-only, no capabilities). */
 async function runThrowAway(
   runtime: DockerRuntime,
   image: string | undefined,
-  timeoutMs: number,
+  o: EngineCheckOptions,
 ): Promise<CheckResult> {
-  if (!image) {
-    return skip(
-      'docker run',
-      'none of the images to check is here to try a container with (pass --image IMAGE)',
-    )
-  }
+  if (!image) return skip('docker run', 'there is no image here at all to try a container with')
   const started = Date.now()
   // A label of its own lets the doctor remove the container even if it appears after a timeout.
   const tag = `doctor-${process.pid}-${started.toString(36)}`
   let container: Awaited<ReturnType<DockerRuntime['start']>> | undefined
   try {
+    const prepared = await deadline(o.runTimeoutMs, `preparing ${image}`, runtime.prepare(image))
     container = await deadline(
-      timeoutMs,
+      o.runTimeoutMs,
       'starting a container',
       runtime.start(
         {
           name: `gridx-${tag}`,
-          image,
+          image: prepared,
           cmd: ['true'],
           env: [],
           files: [],
           labels: { 'gridx.worker': tag, 'gridx.job': tag },
           cpus: 1,
           memoryBytes: 64 * 1024 ** 2,
+          ociRuntime: o.ociRuntime,
         },
         () => undefined,
       ),
     )
-    const { exitCode } = await deadline(timeoutMs, 'the container', container.wait())
+    const { exitCode } = await deadline(o.runTimeoutMs, 'the container', container.wait())
     if (exitCode !== 0) {
       return fail(
         'docker run',
@@ -159,8 +182,10 @@ async function runThrowAway(
         `try 'docker run --rm --network none ${image} true' by hand and read its error`,
       )
     }
-    const ms = Date.now() - started
-    return ok('docker run', `ran a throw-away container of ${image} with no network in ${ms} ms`)
+    return ok(
+      'docker run',
+      `ran a throw-away container of ${image} with no network in ${Date.now() - started} ms`,
+    )
   } catch (err) {
     return fail(
       'docker run',

@@ -20,7 +20,7 @@ describe('gridx doctor (the binary)', () => {
   test('a healthy coordinator, a logged-in user, working Docker: every line ✓, exit 0', async () => {
     const env = await grid.user('doc')
     // Both ports named apart, so each gets its own check.
-    const r = await gridx(['doctor', '--worker', '--image', BB_IMAGE], {
+    const r = await gridx(['doctor', '--worker', '--images', BB_IMAGE], {
       ...env,
       GRIDX_COORDINATOR: '127.0.0.1',
       GRIDX_HTTP_PORT: String(grid.httpPort),

@@ -33,27 +33,43 @@ afterEach(async () => {
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const engine = (dockerHost: string | undefined, o: { worker?: boolean; images?: string[] } = {}) =>
+const engine = (
+  dockerHost: string | undefined,
+  o: { worker?: boolean; allow?: string[]; pull?: boolean; ociRuntime?: string } = {},
+) =>
   checkEngine({
     candidates: dockerCandidates({ dockerHost, home: dir, uid: process.getuid?.() }),
-    images: o.images ?? [BB_IMAGE],
+    allow: o.allow ?? [BB_IMAGE],
+    pull: o.pull ?? true,
+    // A registry on a loopback port nothing listens on: any registry lookup stays on this machine.
+    defaultImage: '127.0.0.1:1/gridx/python:3.12-slim',
+    ociRuntime: o.ociRuntime,
     worker: o.worker ?? false,
     timeoutMs: TIMEOUT_MS,
     runTimeoutMs: 60_000,
   })
 
 describe('gridx doctor and the Docker engine', () => {
-  test('a working engine: found, version, a throw-away container without network, the image here', async () => {
+  test('a working engine: found, version, the allowed image here, a throw-away container without network', async () => {
     const results = await engine(undefined, { worker: true })
     expect(results.map((r) => [r.check, r.status])).toEqual([
       ['docker', 'ok'],
       ['docker version', 'ok'],
+      ['images', 'ok'],
       ['docker run', 'ok'],
-      [`image ${BB_IMAGE}`, 'ok'],
     ])
+    expect(check(results, 'images').detail).toBe(`allowed (${BB_IMAGE}) and here: ${BB_IMAGE}`)
     expect(check(results, 'docker run').detail).toContain(
       `ran a throw-away container of ${BB_IMAGE} with no network`,
     )
+  })
+
+  test('a runtime Docker does not have: ✗ naming the ones it has', async () => {
+    const results = await engine(undefined, { worker: true, ociRuntime: 'no-such-runtime' })
+    const r = check(results, 'oci runtime')
+    expect(r.status).toBe('fail')
+    expect(r.detail).toMatch(/^Docker has no runtime 'no-such-runtime' \(it has: .*runc/)
+    expect(r.fix).toContain('/etc/docker/daemon.json')
   })
 
   test('engine stopped (a socket nothing answers on): ✗ with how to start it, the rest skipped', async () => {
@@ -85,18 +101,32 @@ describe('gridx doctor and the Docker engine', () => {
     expect(r.fix).toContain('install Docker')
   })
 
-  test('an allowed image that is neither here nor pullable: ✗ on a worker host, ! elsewhere', async () => {
+  test('no allowed image here and none pullable: ✗ on a worker host, ! elsewhere; the engine is still tried', async () => {
     // A registry on a loopback port nothing listens on: the lookup stays on this machine.
     const image = '127.0.0.1:1/gridx/not-here:1'
-    const worker = await engine(undefined, { worker: true, images: [BB_IMAGE, image] })
-    const r = check(worker, `image ${image}`)
+    const worker = await engine(undefined, { worker: true, allow: [image] })
+    const r = check(worker, 'images')
     expect(r.status).toBe('fail')
-    expect(r.detail).toContain(`${image} is not here`)
-    expect(r.fix).toContain(`'docker pull ${image}'`)
+    expect(r.detail).toContain(
+      `no image the allowlist (${image}) allows is here, and it cannot be pulled (${image}: `,
+    )
+    expect(r.fix).toContain('--images')
+    // Any image here serves to try the sandbox itself.
     expect(check(worker, 'docker run').status).toBe('ok')
-    const plain = await engine(undefined, { images: [image] })
-    expect(check(plain, `image ${image}`).status).toBe('warn')
-    expect(check(plain, 'docker run').status).toBe('skip')
+    const plain = await engine(undefined, { allow: [image] })
+    expect(check(plain, 'images').status).toBe('warn')
+  })
+
+  test('pulls off and no allowed image here: ✗ saying pulls are off', async () => {
+    const results = await engine(undefined, {
+      worker: true,
+      allow: ['gridx-local/nothing-like-this:*'],
+      pull: false,
+    })
+    expect(check(results, 'images')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('and pulls are off (--no-pull)'),
+    })
   })
 })
 

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { parseCoordinator } from '../../src/client/address'
 import type { SavedLogin } from '../../src/client/credentials'
 import { checkCoordinator, type CoordinatorCheckOptions } from '../../src/client/doctor/coordinator'
 import { Session } from '../../src/protocol/api'
 import { tempDir } from '../e2e/harness'
 import { check, freePort, TIMEOUT_MS } from '../support/doctor'
-import { selfSigned, type SelfSigned } from '../support/certs'
+import { selfSigned, type SelfSigned, testCa, testServerCert } from '../support/certs'
 import { startTestCoordinator, type TestCoordinator } from '../support/coordinator'
 
 /** Runs the client-side checks against `input` (ports used when it names none). */
@@ -251,5 +251,32 @@ describe('gridx doctor and TLS', () => {
     })
     expect(check(results, 'health').status).toBe('ok')
     expect(check(results, 'clock').status).toBe('ok')
+  })
+  test('a certificate from a private CA: untrusted without it, ✓ with --ca-cert; an expired one: ✗ expired', async () => {
+    const caDir = tempDir('doctor-ca')
+    try {
+      const { ca } = testCa(caDir)
+      const pem = (path: string) => readFileSync(path, 'utf8')
+      const good = testServerCert(caDir, 'good', ['localhost'])
+      const port = tlsFront({ cert: pem(good.cert), key: pem(good.key), certPath: good.cert })
+      const untrusted = await diagnose(`https://localhost:${port}`, { http: 0 })
+      expect(check(untrusted, 'http tls')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringContaining('is not trusted (UNABLE_TO_VERIFY_LEAF_SIGNATURE'),
+      })
+      const trusted = await diagnose(`https://localhost:${port}`, { http: 0 }, { ca: pem(ca) })
+      expect(check(trusted, 'http tls').status).toBe('ok')
+
+      const old = testServerCert(caDir, 'old', ['localhost'], -1)
+      const oldPort = tlsFront({ cert: pem(old.cert), key: pem(old.key), certPath: old.cert })
+      const expired = await diagnose(`https://localhost:${oldPort}`, { http: 0 }, { ca: pem(ca) })
+      expect(check(expired, 'http tls')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(/^the certificate of localhost:\d+ \(DNS:localhost\) expired on /),
+        fix: expect.stringContaining('renew it'),
+      })
+    } finally {
+      rmSync(caDir, { recursive: true, force: true })
+    }
   })
 })

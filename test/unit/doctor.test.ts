@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { formatCheck } from '../../src/cli/doctor'
 import { allowCommand, checkFirewalls } from '../../src/client/doctor/firewall'
-import { classifySocketError, type FailureKind } from '../../src/client/doctor/probes'
+import { classifySocketError, type FailureKind, probeTcp } from '../../src/client/doctor/probes'
 import { connectionFailure } from '../../src/client/doctor/reach'
 import { checkClock, SKEW_WARN_MS } from '../../src/client/doctor/service'
 import { fail, ok, skip, warn } from '../../src/protocol/doctor'
@@ -132,5 +132,12 @@ describe('formatCheck', () => {
     expect(formatCheck(fail('http port', 'refused', 'start it'))).toBe('✗ http port: refused — fix: start it')
     expect(formatCheck(warn('clock', '9 s ahead', 'sync'))).toBe('! clock: 9 s ahead — fix: sync')
     expect(formatCheck(skip('websocket', 'no connection'))).toBe('- websocket: skipped: no connection')
+  })
+})
+
+describe('probes', () => {
+  test('a port the socket API refuses outright is a reported failure, not a crash', async () => {
+    const r = await probeTcp('127.0.0.1', 70000, 1000)
+    expect(r).toMatchObject({ kind: 'other', code: 'ERR_SOCKET_BAD_PORT' })
   })
 })

@@ -63,19 +63,25 @@ function withDeadline<T>(
 ): Promise<T | Failure> {
   return new Promise((resolve) => {
     let done = false
+    let socket: Socket | undefined
     const settle = (r: T | Failure) => {
       if (done) return
       done = true
       clearTimeout(timer)
-      socket.destroy()
+      socket?.destroy()
       resolve(r)
     }
     const timer = setTimeout(
       () => settle({ kind: 'timeout', code: 'ETIMEDOUT', message: `no answer within ${timeoutMs} ms` }),
       timeoutMs,
     )
-    const socket = attempt(settle)
-    socket.on('error', (err) => settle(classifySocketError(err)))
+    try {
+      socket = attempt(settle)
+      socket.on('error', (err) => settle(classifySocketError(err)))
+    } catch (err) {
+      // A port the socket API refuses outright (0, say) is a failure to report, not a crash.
+      settle(classifySocketError(err))
+    }
   })
 }
 
