@@ -226,7 +226,12 @@ export class ApiClient {
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      throw await connectionError(err, this.addr, this.addr.httpPort, { caPath: this.ca?.path })
+      const ctx = { caPath: this.ca?.path }
+      // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
+      // reported at once (a worker's pending report must not wait on a certificate lookup).
+      throw this.reached
+        ? networkError(err, this.addr, this.addr.httpPort, ctx)
+        : await connectionError(err, this.addr, this.addr.httpPort, ctx)
     }
     this.reached = true
     if (!res.ok) {

@@ -122,6 +122,13 @@ async function followUsage(container: Docker.Container): Promise<{ usage: () => 
   }
 }
 
+/** A volume mount as `docker inspect` shows it. */
+interface Mount {
+  Type: string
+  Source: string
+  Destination: string
+}
+
 /** Bytes of the regular files under `dir` (links not followed), walking at most 200,000 entries. */
 async function treeSize(dir: string): Promise<number> {
   let total = 0
@@ -164,23 +171,27 @@ export async function startContainer(
     })
     stream.on('data', demux(onOutput))
     await container.start()
-    const sampler = await followUsage(container).catch(() => undefined)
-    const volumes = await container.inspect().then(
-      (i) =>
-        (i.Mounts as { Type: string; Source: string }[])
-          .filter((m) => m.Type === 'volume')
-          .map((m) => m.Source),
-      () => [],
-    )
+    // Neither waits: a job's start is on the user's clock.
+    const sampler = followUsage(container).catch(() => undefined)
+    // The job's volumes on this host (from an inspect the exit makes anyway, or on first use).
+    let mounts: Promise<Mount[]> | undefined
+    const inspect = () => container.inspect().catch(() => undefined)
+    const mountsOf = (info?: Promise<Awaited<ReturnType<typeof inspect>>>) =>
+      (mounts ??= (info ?? inspect()).then((i) =>
+        ((i?.Mounts ?? []) as Mount[]).filter((m) => m.Type === 'volume' && existsSync(m.Source)),
+      ))
     return {
       id: container.id,
       async wait() {
         const r = (await container.wait()) as { StatusCode: number }
         // The exit can be reported before the last output is read; give the stream a moment to drain.
         await Promise.race([ended, Bun.sleep(2000)])
-        sampler?.stop()
-        const state = (await container.inspect().catch(() => undefined))?.State
-        const usage = sampler?.usage() ?? { cpuMs: null, peakMemoryBytes: null }
+        const followed = await sampler
+        followed?.stop()
+        const info = inspect()
+        void mountsOf(info)
+        const state = (await info)?.State
+        const usage = followed?.usage() ?? { cpuMs: null, peakMemoryBytes: null }
         return { exitCode: r.StatusCode, oomKilled: state?.OOMKilled === true, usage }
       },
       kill: () =>
@@ -189,12 +200,18 @@ export async function startContainer(
           () => undefined,
         ),
       async diskUse() {
-        if (volumes.length === 0 || !volumes.every((v) => existsSync(v))) return undefined
+        const found = await mountsOf()
+        if (found.length < 2) return undefined // not measurable from here (remote or virtualised engine)
         let total = 0
-        for (const v of volumes) total += await treeSize(v)
+        for (const m of found) total += await treeSize(m.Source)
         return total
       },
       async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
+        // Most jobs leave /out empty; when it can be seen from here, skip asking Docker for an archive.
+        const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
+        if (out && (await readdir(out.Source).catch(() => ['?'])).length === 0) {
+          return { tooBig: false, entries: [], skipped: [], bytes: 0 }
+        }
         const archive = (await container.getArchive({ path: JOB_OUTPUT_DIR })) as unknown as Readable
         try {
           const what = "the job's /out files"

@@ -1,0 +1,154 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { createHash } from 'node:crypto'
+import tarStream from 'tar-stream'
+import { packArchive } from '../../src/protocol/archive'
+import { JobView, UploadView } from '../../src/protocol/api'
+import {
+  connect,
+  hello,
+  type RawWorker,
+  startTestCoordinator,
+  type TestCoordinator,
+  until,
+} from '../support/coordinator'
+import { signedResult, testWorker } from '../support/worker-keys'
+
+// Job files over a real coordinator: who may upload, fetch, stage and download what.
+
+let current: TestCoordinator | undefined
+afterEach(async () => {
+  await current?.stop()
+  current = undefined
+})
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+const bobWorker = testWorker('files-worker-bob')
+
+/** A coordinator where alice submits and bob's worker (a raw socket) runs. */
+async function setup() {
+  const t = await startTestCoordinator()
+  current = t
+  await t.post('/api/auth/register', { user: 'bob', password: 'password-456' })
+  const login = await t.post('/api/auth/login', { user: 'bob', password: 'password-456' })
+  const bob = ((await login.json()) as { token: string }).token
+  const w = connect(t.coord.wsPort, bob)
+  expect(await w.opened).toBe(true)
+  w.send(hello(bobWorker))
+  await w.next('welcome')
+  const call = (method: string, path: string, token: string, body?: Uint8Array) =>
+    fetch(`${t.base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-tar' },
+      body,
+    })
+  return { t, bob, alice: t.token, w, call }
+}
+
+async function submitWithInputs(t: TestCoordinator, token: string, sha: string) {
+  const body = {
+    image: 'img',
+    command: ['true'],
+    timeoutMs: 60_000,
+    cpus: 1,
+    memoryBytes: 64 * 1024 ** 2,
+    inputs: { sha256: sha },
+  }
+  return t.post('/api/jobs', body, token)
+}
+
+async function assigned(w: RawWorker) {
+  const { job } = await w.next('job.assign')
+  const lease = { jobId: job.jobId, attempt: job.attempt }
+  w.send({ type: 'job.started', lease })
+  return { job, lease }
+}
+
+describe('job files', () => {
+  test("inputs: only the lease holder's owner fetches them; another user cannot name them", async () => {
+    const { t, bob, alice, w, call } = await setup()
+    const archive = await packArchive([
+      { path: 'data.csv', type: 'file', data: Buffer.from('a,b\n'), mode: 0o644 },
+    ])
+    const up = await call('POST', '/api/uploads', alice, archive)
+    expect(up.status).toBe(201)
+    const uploaded = UploadView.parse(await up.json())
+    expect(uploaded).toEqual({ sha256: sha256(archive), bytes: archive.length, files: 1 })
+
+    // Bob cannot run a job on alice's upload by knowing its digest.
+    const stolen = await submitWithInputs(t, bob, uploaded.sha256)
+    expect(stolen.status).toBe(400)
+    expect(((await stolen.json()) as { error: { code: string } }).error.code).toBe('no_upload')
+
+    expect((await submitWithInputs(t, alice, uploaded.sha256)).status).toBe(201)
+    const { job, lease } = await assigned(w)
+    expect(job.inputs).toEqual({ sha256: uploaded.sha256, bytes: archive.length })
+    const path = `/api/leases/${lease.jobId}/${lease.attempt}/inputs`
+    const got = await call('GET', path, bob)
+    expect(got.status).toBe(200)
+    expect(sha256(new Uint8Array(await got.arrayBuffer()))).toBe(uploaded.sha256)
+    // Alice owns the job but not the worker; an old attempt number is no lease at all.
+    expect((await call('GET', path, alice)).status).toBe(409)
+    expect((await call('GET', `/api/leases/${lease.jobId}/7/inputs`, bob)).status).toBe(409)
+  })
+
+  test('outputs: unsafe archives are refused; the staged one is the one the receipt names; only the owner downloads', async () => {
+    const { t, bob, alice, w, call } = await setup()
+    const id = await t.submit()
+    const { lease } = await assigned(w)
+    const path = `/api/leases/${lease.jobId}/${lease.attempt}/outputs`
+
+    const pack = tarStream.pack()
+    pack.entry({ name: 'pw', type: 'symlink', linkname: '/etc/passwd' })
+    pack.finalize()
+    const chunks: Buffer[] = []
+    for await (const c of pack) chunks.push(c as Buffer)
+    const unsafe = await call('PUT', path, bob, Buffer.concat(chunks))
+    expect(unsafe.status).toBe(400)
+    expect(await unsafe.text()).toContain('symlink to /etc/passwd')
+    expect((await call('PUT', path, alice, Buffer.from('x'))).status).toBe(409)
+
+    const outputs = await packArchive([
+      { path: 'res/r.txt', type: 'file', data: Buffer.from('result'), mode: 0o644 },
+    ])
+    expect((await call('PUT', path, bob, outputs)).status).toBe(201)
+    const o = { sha256: sha256(outputs), bytes: 6, files: 1 }
+    w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: o.sha256 }))
+    await until(() => t.coord.store.job(id)?.state === 'succeeded', 'the job succeeds')
+    const view = JobView.parse(await (await call('GET', `/api/jobs/${id}`, alice)).json())
+    expect(view.outputs).toEqual({ bytes: 6, files: 1 })
+    const dl = await call('GET', `/api/jobs/${id}/outputs`, alice)
+    expect(dl.status).toBe(200)
+    expect(dl.headers.get('x-gridx-sha256')).toBe(o.sha256)
+    expect(sha256(new Uint8Array(await dl.arrayBuffer()))).toBe(o.sha256)
+    expect((await call('GET', `/api/jobs/${id}/outputs`, bob)).status).toBe(404)
+  })
+
+  test('a result naming /out files that never arrived is not accepted: the job is retried', async () => {
+    const { t, w } = await setup()
+    const id = await t.submit()
+    const { lease } = await assigned(w)
+    const o = { sha256: 'f'.repeat(64), bytes: 1, files: 1 }
+    w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: o.sha256 }))
+    const again = await w.next('job.assign')
+    expect(again.job).toMatchObject({ jobId: id, attempt: 2 })
+    const attempts = t.coord.store.attemptsOf(id)
+    expect(attempts[0]).toMatchObject({
+      outcome: 'error',
+      reason: "the job's /out files did not reach the coordinator",
+    })
+  })
+
+  test('a receipt that does not cover the reported outputs or usage is refused', async () => {
+    const { t, bob, w, call } = await setup()
+    const id = await t.submit()
+    const { lease } = await assigned(w)
+    const outputs = await packArchive([{ path: 'a', type: 'file', data: Buffer.from('1'), mode: 0o644 }])
+    expect((await call('PUT', `/api/leases/${id}/1/outputs`, bob, outputs)).status).toBe(201)
+    const o = { sha256: sha256(outputs), bytes: 1, files: 1 }
+    // Signed over no outputs, reported with some: refused, nothing settles.
+    w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: null }))
+    w.send(signedResult(bobWorker, lease, { usage: { cpuMs: 5, peakMemoryBytes: 1 } }, { cpuMs: 99 }))
+    await Bun.sleep(300)
+    expect(t.coord.store.job(id)?.state).toBe('running')
+  })
+})
