@@ -27,9 +27,12 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): vo
   })()
 }
 
-/** Starts `gridx ARGS` in the background with the given home. */
-export function spawnGridx(args: string[], env: Record<string, string>): Proc {
-  const proc = Bun.spawn([GRIDX, ...args], {
+/**
+ * Starts `gridx ARGS` in the background with the given home; `wrap` goes before the binary
+ * (e.g. `ip netns exec NS`, which execs it: signals still reach gridx itself).
+ */
+export function spawnGridx(args: string[], env: Record<string, string>, wrap: string[] = []): Proc {
+  const proc = Bun.spawn([...wrap, GRIDX, ...args], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
     stdin: 'ignore',
     stdout: 'pipe',
@@ -67,9 +70,9 @@ export function spawnGridx(args: string[], env: Record<string, string>): Proc {
 export async function gridx(
   args: string[],
   env: Record<string, string>,
-  opts: { cwd?: string; timeoutMs?: number } = {},
+  opts: { cwd?: string; timeoutMs?: number; wrap?: string[] } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([GRIDX, ...args], {
+  const proc = Bun.spawn([...(opts.wrap ?? []), GRIDX, ...args], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
     cwd: opts.cwd,
     stdin: 'ignore',
