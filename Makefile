@@ -37,6 +37,7 @@ format: deps
 
 # Runs the whole suite against real Docker and the compiled binary; ends with "N passed, N failed".
 test: build images
+	bash scripts/test-deps.sh
 	bash scripts/test.sh
 
 check: typecheck lint test

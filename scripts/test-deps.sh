@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system tools the test suite drives besides Docker: iproute2 and iptables (network
+# namespaces for the multi-host tests), openssl and nginx (TLS behind a reverse proxy), curl, and
+# docker-compose (the deployment file). On Debian/Ubuntu as root it installs what is missing;
+# elsewhere it says what to install, and the tests that need a missing tool are skipped with a note.
+set -euo pipefail
+
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "test-deps: missing ${missing[*]}; install them (e.g. 'sudo apt-get install ${missing[*]}') or the tests that need them are skipped" >&2
+fi
