@@ -1,4 +1,6 @@
+import { accessSync, constants } from 'node:fs'
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { dockerEnv } from '../config'
 import { formatBytes, formatDuration, parseDuration, parseMemory, parseSize } from '../protocol/units'
@@ -26,6 +28,16 @@ type Flags = {
   pull?: boolean
   runtime?: string
   maxDisk?: string
+}
+
+/** True when this process may list `dir`. */
+function canRead(dir: string): boolean {
+  try {
+    accessSync(dir, constants.R_OK | constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
@@ -79,6 +91,13 @@ export async function work(
   log(
     `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}, disk ${formatBytes(policy.maxDiskBytes)}; images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
   )
+  // --max-disk is enforced by measuring the job's volumes from here: say so when that cannot work.
+  const volumes = engine.rootDir ? join(engine.rootDir, 'volumes') : undefined
+  if (!volumes || !canRead(volumes)) {
+    log(
+      `warning: cannot read Docker's volumes${volumes ? ` (${volumes})` : ''} from this user, so --max-disk ${formatBytes(policy.maxDiskBytes)} cannot be enforced; jobs are still limited to 1 GiB per file. Run the worker as root on the Docker host to enforce it`,
+    )
+  }
   // File transfers use the token of the current login (the agent refreshes it when refused).
   const api = () => {
     const login = s.creds.get(s.api.addr.httpUrl)

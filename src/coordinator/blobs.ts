@@ -68,11 +68,7 @@ export class BlobStore {
     })
     try {
       // pipeline closes every stream on any failure: a dropped upload or a full disk leaks nothing.
-      await pipeline(
-        Readable.fromWeb(body),
-        meter,
-        createWriteStream(tmp),
-      ).catch((err: unknown) => {
+      await pipeline(Readable.fromWeb(body), meter, createWriteStream(tmp)).catch((err: unknown) => {
         if (err instanceof GridError) throw err
         throw new GridError('store_failed', `could not store ${limits.what}: ${describe(err)}`, {
           status: 507,

@@ -97,7 +97,12 @@ export class DockerRuntime implements ContainerRuntime {
   async info(): Promise<EngineInfo> {
     const [version, info] = await Promise.all([
       this.docker.version(),
-      this.docker.info() as Promise<{ NCPU: number; MemTotal: number; Runtimes?: Record<string, unknown> }>,
+      this.docker.info() as Promise<{
+        NCPU: number
+        MemTotal: number
+        Runtimes?: Record<string, unknown>
+        DockerRootDir?: string
+      }>,
     ])
     return {
       version: version.Version,
@@ -105,6 +110,7 @@ export class DockerRuntime implements ContainerRuntime {
       memoryBytes: info.MemTotal,
       endpoint: this.endpoint,
       runtimes: Object.keys(info.Runtimes ?? { runc: {} }),
+      rootDir: info.DockerRootDir,
     }
   }
 

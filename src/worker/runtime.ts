@@ -10,6 +10,8 @@ export interface EngineInfo {
   endpoint: string
   /** OCI runtimes the engine offers (runc, runsc, ...). */
   runtimes: string[]
+  /** Where the engine keeps its data (volumes under it), when it says. */
+  rootDir?: string | undefined
 }
 
 /** Everything needed to start one job's container. */

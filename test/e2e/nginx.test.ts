@@ -9,7 +9,8 @@ import { BB_IMAGE, type Grid, gridx, startGrid, tempDir } from './harness'
 // the workers' WebSocket upgrade included, to the coordinator's plain HTTP port. The site config
 // is deploy/nginx-gridx.conf, the one docs/NETWORK_SETUP.md shows, with only ports and paths changed.
 const hasNginx = Bun.spawnSync(['sh', '-c', 'command -v nginx && command -v openssl']).exitCode === 0
-if (!hasNginx) console.warn('skipping nginx tests: nginx or openssl is not installed (scripts/test-deps.sh installs them)')
+if (!hasNginx)
+  console.warn('skipping nginx tests: nginx or openssl is not installed (scripts/test-deps.sh installs them)')
 
 let grid: Grid
 let dir: string
