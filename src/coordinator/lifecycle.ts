@@ -120,8 +120,7 @@ export class Lifecycle {
       )
       return
     }
-    const staged = this.store.stagedOutputs(msg.lease)
-    if (msg.outputs && staged?.sha256 !== msg.outputs.sha256) {
+    if (msg.outputs && this.store.stagedOutputs(msg.lease)?.sha256 !== msg.outputs.sha256) {
       const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
       return this.retry(msg.lease, "the job's /out files did not reach the coordinator", workerId, how)
     }

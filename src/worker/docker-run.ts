@@ -219,10 +219,7 @@ export async function startContainer(
           return { tooBig: false, ...contents }
         } catch (err) {
           if (err instanceof GridError && err.code === 'archive_too_big') {
-            return {
-              tooBig: true,
-              limit: /more than (.*), the most allowed/.exec(err.message)?.[1] ?? 'the limit',
-            }
+            return { tooBig: true, why: err.message }
           }
           throw err
         } finally {

@@ -150,7 +150,8 @@ export class DockerRuntime implements ContainerRuntime {
 
   async prepare(ref: string): Promise<string> {
     const base = (await this.docker.getImage(ref).inspect()) as { Id: string }
-    const tag = `${PREPARED}:${base.Id.replace(/^sha256:/, '').slice(0, 24)}-v1`
+    const version = `${base.Id.replace(/^sha256:/, '').slice(0, 24)}-v1`
+    const tag = `${PREPARED}:${version}`
     if (await this.hasImage(tag)) return tag
     // Made by committing a never-started container of the image with the two directories added.
     const c = await this.docker.createContainer({
@@ -169,8 +170,7 @@ export class DockerRuntime implements ContainerRuntime {
         mode: 0o755,
       }))
       await c.putArchive(await packArchive(entries, { uid: JOB_UID, gid: JOB_UID }), { path: '/' })
-      const [repo, version] = tag.split(/:(?=[^:]*$)/) as [string, string]
-      await c.commit({ repo, tag: version, comment: `gridx: ${ref} with job directories` })
+      await c.commit({ repo: PREPARED, tag: version, comment: `gridx: ${ref} with job directories` })
       return tag
     } finally {
       await c.remove({ force: true }).catch(() => undefined)

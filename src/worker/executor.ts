@@ -223,28 +223,28 @@ export class Executor {
       }
       // What the job left under /out comes back whatever its ending (partial results help), but
       // not past a disk limit: reading it would be the very cost the limit prevents.
-      const files_ =
+      const left =
         stop === 'disk_limit'
           ? { tooBig: false as const, entries: [], skipped: [], bytes: 0 }
           : await entry.container.outputs(job.outputLimitBytes, 10_000)
-      if (files_.tooBig) {
-        const error = `the job left more than ${files_.limit} under ${JOB_OUTPUT_DIR}, the most allowed; its files were not kept`
+      if (left.tooBig) {
+        const error = `${left.why}; they were not kept`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
       }
       // A few notices, within the job's output limit: a million links must not become a million lines.
-      const notes = files_.skipped
+      const notes = left.skipped
         .slice(0, 20)
         .map((s) => `gridx: ${JOB_OUTPUT_DIR}/${s.path} was not returned: ${s.reason}\n`)
-      if (files_.skipped.length > 20)
+      if (left.skipped.length > 20)
         notes.push(
-          `gridx: ... and ${files_.skipped.length - 20} more entries of ${JOB_OUTPUT_DIR} were not returned\n`,
+          `gridx: ... and ${left.skipped.length - 20} more entries of ${JOB_OUTPUT_DIR} were not returned\n`,
         )
       const room = Math.max(0, job.logLimitBytes - logged)
       const text = Buffer.from(notes.join('')).subarray(0, room)
       if (text.length > 0) emit('stderr', text)
-      if (files_.entries.length > 0) {
+      if (left.entries.length > 0) {
         try {
-          outputs = await this.upload(lease, files_.entries)
+          outputs = await this.upload(lease, left.entries)
         } catch (err) {
           if (!(err instanceof OutputsRefused)) throw err
           const error = `the coordinator refused the job's ${JOB_OUTPUT_DIR} files: ${err.message}`

@@ -37,8 +37,8 @@ export interface ContainerExit {
   usage: Usage
 }
 
-/** The files a job left under /out, or `tooBig` when they passed the limit. */
-export type JobOutputs = ({ tooBig: false } & Contents) | { tooBig: true; limit: string }
+/** The files a job left under /out, or `tooBig` (and which limit, in words) when they passed the limit. */
+export type JobOutputs = ({ tooBig: false } & Contents) | { tooBig: true; why: string }
 
 /** A started container. `wait` resolves once it exited and all its output was delivered. */
 export interface RunningContainer {
