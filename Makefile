@@ -11,7 +11,11 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
-dist/gridx: node_modules/.installed $(SRC)
+# The stage program every job container starts with (see src/worker/stage/stage.c).
+dist/gridx-stage: src/worker/stage/stage.c scripts/build-stage.sh
+	bash scripts/build-stage.sh $@
+
+dist/gridx: node_modules/.installed dist/gridx-stage $(SRC)
 	$(BUN) build --compile --minify --bytecode --format=esm --sourcemap src/main.ts --outfile dist/gridx
 
 build: dist/gridx
@@ -25,7 +29,7 @@ images: docker
 demo: build images
 	bash scripts/demo.sh
 
-typecheck: deps
+typecheck: deps dist/gridx-stage
 	node_modules/.bin/tsc -p .
 
 lint: deps

@@ -89,13 +89,13 @@ export async function work(
   )
   const limit = policy.offer.maxTimeoutMs === null ? 'no limit' : formatDuration(policy.offer.maxTimeoutMs)
   log(
-    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}, disk ${formatBytes(policy.maxDiskBytes)}; images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
+    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}, working directory ${formatBytes(policy.maxDiskBytes)} (in memory); images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
   )
-  // --max-disk is enforced by measuring the job's volumes from here: say so when that cannot work.
+  // A job's /out (on disk) is watched by measuring its volume from here: say so when that cannot work.
   const volumes = engine.rootDir ? join(engine.rootDir, 'volumes') : undefined
   if (!volumes || !canRead(volumes)) {
     log(
-      `warning: cannot read Docker's volumes${volumes ? ` (${volumes})` : ''} from this user, so --max-disk ${formatBytes(policy.maxDiskBytes)} cannot be enforced; jobs are still limited to 1 GiB per file. Run the worker as root on the Docker host to enforce it`,
+      `warning: cannot read Docker's volumes${volumes ? ` (${volumes})` : ''} from this user, so a job's /out cannot be measured while it runs: it is checked against the limit only when read back, and each file is limited to 1 GiB. Run the worker as root on the Docker host to stop a job as soon as its /out is too big`,
     )
   }
   // File transfers use the token of the current login (the agent refreshes it when refused).
@@ -176,7 +176,8 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
         })
         .option('max-disk', {
           type: 'string',
-          describe: 'most one job may write to its working directory and /out, e.g. 10g (default 4g)',
+          describe:
+            "size of each job's working directory (in memory, within the job's --memory) and the most it may write to /out, e.g. 10g (default 4g)",
         })
         .option('runtime', {
           type: 'string',

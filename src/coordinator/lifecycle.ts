@@ -3,6 +3,7 @@ import { assertNever, GridError } from '../errors'
 import { isFinal, type JobView, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
+import { formatBytes } from '../protocol/units'
 import type { JobEvents } from './events'
 import { costOf } from './pricing'
 import { type Receipt, verifyReceipt } from '../protocol/receipt'
@@ -38,6 +39,15 @@ export class Lifecycle {
       throw new GridError(
         'no_upload',
         `no upload ${req.inputs.sha256} among yours: upload the input archive first (POST /api/uploads)`,
+        { status: 400 },
+      )
+    }
+    // The job's files are copied into its working directory, a tmpfs within its memory limit.
+    const files = (inputs?.bytes ?? 0) + (script?.length ?? 0)
+    if (files >= req.memoryBytes) {
+      throw new GridError(
+        'files_exceed_memory',
+        `the job's files (${formatBytes(files)}) do not fit in the ${formatBytes(req.memoryBytes)} of memory it asks for: its working directory is held in memory, so ask for more with --memory (more than ${formatBytes(files)}, plus what the job itself needs)`,
         { status: 400 },
       )
     }

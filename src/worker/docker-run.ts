@@ -9,6 +9,7 @@ import type { Usage } from '../protocol/worker'
 import {
   type ContainerSpec,
   JOB_OUTPUT_DIR,
+  JOB_STAGING_DIR,
   JOB_WORKDIR,
   type JobOutputs,
   type RunningContainer,
@@ -22,6 +23,9 @@ const FILE_SIZE_LIMIT = 1024 ** 3
 
 /** Size of the job's /tmp (memory-backed, counted against its memory limit). */
 const TMP_SIZE = '256m'
+
+/** The most files and directories a job may create in its working directory, and in /tmp. */
+export const TMPFS_INODES = 262_144
 
 /** Most processes and threads in one job's container. */
 export const PIDS_LIMIT = 512
@@ -42,8 +46,8 @@ export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateO
     Tty: false,
     OpenStdin: false,
     // Anonymous volumes, removed with the container; they start as the prepared image's
-    // directories, owned by the job's user.
-    Volumes: { '/gridx': {}, [JOB_OUTPUT_DIR]: {} },
+    // directories: the staging one is root's, /out the job's user's.
+    Volumes: { [JOB_STAGING_DIR]: {}, [JOB_OUTPUT_DIR]: {} },
     HostConfig: {
       ReadonlyRootfs: true,
       NetworkMode: 'none',
@@ -54,7 +58,11 @@ export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateO
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
-      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE}` },
+      // Memory-backed and size-capped by the kernel: past the size, writes fail with ENOSPC.
+      Tmpfs: {
+        '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE},nr_inodes=${TMPFS_INODES}`,
+        [JOB_WORKDIR]: `rw,exec,nosuid,nodev,size=${spec.workdirBytes},nr_inodes=${TMPFS_INODES},uid=${JOB_UID},gid=${JOB_UID},mode=0700`,
+      },
       Ulimits: [
         { Name: 'nofile', Soft: 1024, Hard: 1024 },
         { Name: 'core', Soft: 0, Hard: 0 },
@@ -155,9 +163,9 @@ export async function startContainer(
   const container = await docker.createContainer(jobContainerConfig(spec))
   const remove = () => container.remove({ force: true, v: true }).catch(() => undefined)
   try {
+    // Root's files, which the job cannot change; the stage program copies them into its tmpfs.
     if (spec.files.length > 0) {
-      const archive = await packArchive(spec.files, { uid: JOB_UID, gid: JOB_UID })
-      await container.putArchive(archive, { path: JOB_WORKDIR })
+      await container.putArchive(await packArchive(spec.files), { path: JOB_STAGING_DIR })
     }
     const stream = (await container.attach({
       stream: true,
@@ -199,12 +207,9 @@ export async function startContainer(
           () => undefined,
           () => undefined,
         ),
-      async diskUse() {
-        const found = await mountsOf()
-        if (found.length < 2) return undefined // not measurable from here (remote or virtualised engine)
-        let total = 0
-        for (const m of found) total += await treeSize(m.Source)
-        return total
+      async outputUse() {
+        const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
+        return out ? treeSize(out.Source) : undefined // not measurable from here
       },
       async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
         // Most jobs leave /out empty; when it can be seen from here, skip asking Docker for an archive.

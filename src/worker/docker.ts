@@ -10,12 +10,18 @@ import {
   type ContainerSpec,
   type EngineInfo,
   JOB_OUTPUT_DIR,
+  JOB_STAGING_DIR,
   JOB_WORKDIR,
   type RunningContainer,
+  STAGE_PROGRAM,
 } from './runtime'
+import { stageProgram } from './stage/program'
 
 /** The repository of images prepared for jobs (see `prepare`). */
 const PREPARED = 'gridx-prepared'
+
+/** Changes whenever what `prepare` adds changes, so images prepared by an older gridx are not used. */
+const PREPARED_VERSION = 'v2'
 
 /** Where to look for a Docker engine, in order: DOCKER_HOST, then the usual sockets of each platform. */
 export function dockerCandidates(env: {
@@ -149,11 +155,16 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async prepare(ref: string): Promise<string> {
-    const base = (await this.docker.getImage(ref).inspect()) as { Id: string }
-    const version = `${base.Id.replace(/^sha256:/, '').slice(0, 24)}-v1`
+    const base = (await this.docker.getImage(ref).inspect()) as {
+      Id: string
+      Config?: { Entrypoint?: string[] | null }
+    }
+    const id = base.Id.replace(/^sha256:/, '').slice(0, 24)
+    const version = `${id}-${PREPARED_VERSION}`
     const tag = `${PREPARED}:${version}`
     if (await this.hasImage(tag)) return tag
-    // Made by committing a never-started container of the image with the two directories added.
+    // Made by committing a never-started container of the image with gridx's directories and
+    // stage program added, and the stage program put in front of the image's own entry point.
     const c = await this.docker.createContainer({
       Image: ref,
       Cmd: ['true'],
@@ -162,19 +173,58 @@ export class DockerRuntime implements ContainerRuntime {
       HostConfig: { NetworkMode: 'none' },
     })
     try {
-      const dirs = ['gridx', JOB_WORKDIR.slice(1), JOB_OUTPUT_DIR.slice(1)]
-      const entries = dirs.map((path) => ({
-        path,
+      const dir = (path: string) => ({
+        path: path.slice(1),
         type: 'dir' as const,
         data: new Uint8Array(0),
         mode: 0o755,
-      }))
-      await c.putArchive(await packArchive(entries, { uid: JOB_UID, gid: JOB_UID }), { path: '/' })
-      await c.commit({ repo: PREPARED, tag: version, comment: `gridx: ${ref} with job directories` })
+      })
+      // Root's: the program and the staging directory, which the job may read but not change.
+      const program = {
+        path: STAGE_PROGRAM.slice(1),
+        type: 'file' as const,
+        data: await stageProgram(),
+        mode: 0o755,
+      }
+      const fixed = [dir('/gridx'), dir('/gridx/bin'), program, dir(JOB_STAGING_DIR)]
+      await c.putArchive(await packArchive(fixed), { path: '/' })
+      // The job's own: its working directory (the mount point of its tmpfs) and /out.
+      const own = [dir(JOB_WORKDIR), dir(JOB_OUTPUT_DIR)]
+      await c.putArchive(await packArchive(own, { uid: JOB_UID, gid: JOB_UID }), { path: '/' })
+      const entrypoint = [
+        STAGE_PROGRAM,
+        JOB_STAGING_DIR,
+        JOB_WORKDIR,
+        '--',
+        ...(base.Config?.Entrypoint ?? []),
+      ]
+      await c.commit({
+        repo: PREPARED,
+        tag: version,
+        comment: `gridx: ${ref} with job directories and the stage program`,
+        changes: `ENTRYPOINT ${JSON.stringify(entrypoint)}`,
+      })
+      await this.removeOlderPrepared(id, tag)
       return tag
     } finally {
       await c.remove({ force: true }).catch(() => undefined)
     }
+  }
+
+  /** Removes what an older gridx prepared from the same image (best effort: one in use stays). */
+  private async removeOlderPrepared(id: string, keep: string): Promise<void> {
+    const list = await this.docker
+      .listImages({ filters: { reference: [`${PREPARED}:${id}-*`] } })
+      .catch(() => [])
+    const old = list.flatMap((i) => i.RepoTags ?? []).filter((t) => t !== keep)
+    await Promise.all(
+      old.map((t) =>
+        this.docker
+          .getImage(t)
+          .remove()
+          .catch(() => undefined),
+      ),
+    )
   }
 
   start(

@@ -166,6 +166,7 @@ async function runThrowAway(
           cmd: ['true'],
           env: [],
           files: [],
+          workdirBytes: 16 * 1024 ** 2,
           labels: { 'gridx.worker': tag, 'gridx.job': tag },
           cpus: 1,
           memoryBytes: 64 * 1024 ** 2,

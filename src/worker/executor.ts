@@ -33,7 +33,7 @@ export interface ExecutorOptions {
   pull: boolean
   /** OCI runtime for job containers (e.g. runsc); undefined for the engine's default. */
   ociRuntime?: string | undefined
-  /** Most bytes a job may write to its working directory and /out together. */
+  /** Size of each job's working directory (a tmpfs), and the most it may write to /out. */
   maxDiskBytes: number
   /** The most CPUs, memory and time one job may ask for on this worker. */
   limits: { cpus: number; memoryBytes: number; maxTimeoutMs: number | null }
@@ -193,6 +193,7 @@ export class Executor {
             `GRIDX_OUTPUT=${JOB_OUTPUT_DIR}`,
           ],
           files,
+          workdirBytes: this.o.maxDiskBytes,
           labels: {
             'gridx.job': job.jobId,
             'gridx.attempt': String(job.attempt),
@@ -211,7 +212,7 @@ export class Executor {
         entry.stop ??= 'timeout'
         void entry.container?.kill()
       }, job.timeoutMs)
-      disk = this.watchDisk(entry)
+      disk = this.watchOutput(entry, job)
       const exit = await entry.container.wait()
       if (disk) clearInterval(disk)
       endedAt = performance.now()
@@ -256,7 +257,7 @@ export class Executor {
         return finish({ outcome: 'timeout', exitCode: exit.exitCode, retryable: false, error })
       }
       if (stop === 'disk_limit') {
-        const error = `the job wrote more than ${formatBytes(this.o.maxDiskBytes)} to ${JOB_WORKDIR} and ${JOB_OUTPUT_DIR}, the most this worker allows, and was stopped`
+        const error = `the job wrote more than ${formatBytes(this.outLimit(job))} to ${JOB_OUTPUT_DIR}, ${this.outLimitWhose(job)}, and was stopped`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
       }
       if (stop === 'output_limit') {
@@ -297,24 +298,43 @@ export class Executor {
       return `the job asks for ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)}; this worker allows at most ${l.cpus} and ${formatBytes(l.memoryBytes)}`
     if (l.maxTimeoutMs !== null && job.timeoutMs > l.maxTimeoutMs)
       return `the job's timeout ${formatDuration(job.timeoutMs)} is longer than this worker allows (${formatDuration(l.maxTimeoutMs)})`
+    const files =
+      (job.inputs?.bytes ?? 0) + (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
+    if (files > this.o.maxDiskBytes)
+      return `the job's files (${formatBytes(files)}) do not fit in this worker's ${formatBytes(this.o.maxDiskBytes)} working directory (its owner sets the size with --max-disk)`
     return undefined
   }
 
-  /** Measures the job's disk use now and then; stops it past the owner's limit. */
-  private watchDisk(entry: Running): ReturnType<typeof setInterval> | undefined {
+  /**
+   * The most a job may write to /out: the coordinator would refuse more, and /out is on this
+   * worker's disk. (The working directory needs no watching: it is a tmpfs the kernel caps.)
+   */
+  private outLimit(job: JobSpec): number {
+    return Math.min(this.o.maxDiskBytes, job.outputLimitBytes)
+  }
+
+  private outLimitWhose(job: JobSpec): string {
+    return job.outputLimitBytes <= this.o.maxDiskBytes
+      ? 'the most the coordinator accepts'
+      : "the most this worker's owner allows"
+  }
+
+  /** Measures the job's /out now and then; stops it past its limit. */
+  private watchOutput(entry: Running, job: JobSpec): ReturnType<typeof setInterval> | undefined {
+    const limit = this.outLimit(job)
     let checking = false
     const timer = setInterval(() => {
       if (checking || !entry.container) return
       checking = true
       void entry.container
-        .diskUse()
+        .outputUse()
         .then((used) => {
           if (used === undefined) return clearInterval(timer)
-          if (used > this.o.maxDiskBytes) {
+          if (used > limit) {
             this.stop(
               entry.lease,
               'disk_limit',
-              `it wrote more than ${formatBytes(this.o.maxDiskBytes)} to disk`,
+              `it wrote more than ${formatBytes(limit)} to ${JOB_OUTPUT_DIR}`,
             )
           }
         })

@@ -21,8 +21,10 @@ export interface ContainerSpec {
   image: string
   cmd: string[]
   env: string[]
-  /** The job's files (script and inputs), put into its working directory before it starts. */
+  /** The job's files (script and inputs), copied into its working directory before it starts. */
   files: ArchiveEntry[]
+  /** Size of the job's working directory, a tmpfs (kernel-enforced; counts against its memory). */
+  workdirBytes: number
   labels: Record<string, string>
   cpus: number
   memoryBytes: number
@@ -46,10 +48,10 @@ export interface RunningContainer {
   wait(): Promise<ContainerExit>
   kill(): Promise<void>
   /**
-   * Bytes the job has written to its working directory and /out so far, or undefined when this
-   * engine's volumes cannot be measured from here (a remote or virtualised engine).
+   * Bytes the job has written to /out so far, or undefined when this engine's volumes cannot be
+   * measured from here (a non-root worker, or a remote or virtualised engine).
    */
-  diskUse(): Promise<number | undefined>
+  outputUse(): Promise<number | undefined>
   /** Reads what the job left under /out (after it exited), up to `maxBytes` of file data. */
   outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs>
   remove(): Promise<void>
@@ -64,7 +66,8 @@ export interface ContainerRuntime {
   localImages(): Promise<string[]>
   /**
    * Derives from `ref` (once per image) an image whose /out and working directory belong to the
-   * job's user, so they stay writable under a read-only root file system; returns its reference.
+   * job's user, so they stay writable under a read-only root file system, and whose entry point
+   * starts with the stage program (see src/worker/stage/stage.c); returns its reference.
    */
   prepare(ref: string): Promise<string>
   start(
@@ -75,8 +78,17 @@ export interface ContainerRuntime {
   removeLeftovers(workerId: string, keepJobs?: ReadonlySet<string>): Promise<string[]>
 }
 
-/** The working directory of every job inside its container. */
+/** The working directory of every job inside its container: a size-capped tmpfs. */
 export const JOB_WORKDIR = '/gridx/job'
+
+/**
+ * Where the worker puts a job's files (a volume the job cannot write to), for the stage program
+ * to copy into the working directory: a tmpfs does not exist until the container runs.
+ */
+export const JOB_STAGING_DIR = '/gridx/in'
+
+/** The stage program inside every prepared image. */
+export const STAGE_PROGRAM = '/gridx/bin/stage'
 
 /** Where a job leaves files to be returned to its submitter. */
 export const JOB_OUTPUT_DIR = '/out'

@@ -54,6 +54,12 @@ describe('gridx submit through the compiled binary', () => {
     expect(r.code).toBe(7)
   })
 
+  test('a command the image lacks ends the job at once with exit 127, saying so', async () => {
+    const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'no-such-tool', '--flag'], alice)
+    expect(r.code).toBe(127)
+    expect(r.stderr).toContain('gridx: no-such-tool: command not found in the image (PATH=')
+  })
+
   test('the root file system is read-only; the working directory and /tmp are writable', async () => {
     const script =
       'echo x > /etc/x 2>/dev/null && echo root-writable; echo a > out.txt && cat out.txt; echo b > /tmp/t && cat /tmp/t; pwd'

@@ -47,6 +47,8 @@ const statusOf = async (id: string) => {
 }
 /** The parts of `docker inspect` the isolation test reads. */
 interface Inspect {
+  Path: string
+  Args: string[]
   Config: { NetworkDisabled: boolean; User: string; Labels: Record<string, string>; Env: string[] }
   HostConfig: {
     NetworkMode: string
@@ -121,7 +123,7 @@ describe('resource limits', () => {
 
   test('1 GB of stdout: cut at the log limit, the job stopped and marked so', async () => {
     const r = await sh('head -c 1073741824 /dev/zero | tr "\\0" x')
-    expect(r.stdout.length).toBe(LOG_LIMIT)
+    expect(r.stdout.length, `stdout was not cut at the cap; stderr: ${r.stderr}`).toBe(LOG_LIMIT)
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('hit the output limit')
     expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('output_limit')
@@ -136,13 +138,35 @@ describe('resource limits', () => {
     expect(freedMb).toBeLessThan(200)
   })
 
-  test("filling the disk: stopped past the owner's --max-disk, marked output limit", async () => {
+  test("filling the working directory: ENOSPC inside at the owner's --max-disk, the host disk untouched", async () => {
+    const before = statfsSync('/')
+    const r = await sh('dd if=/dev/zero of=fill bs=1M count=300 2>&1; df -m . | tail -1; echo done', [
+      '--memory',
+      '512m',
+    ])
+    const after = statfsSync('/')
+    expect(r.stdout).toContain('No space left on device')
+    expect(r.stdout).toMatch(/tmpfs\s+100\s+100\s+0\s+100%\s+\/gridx\/job/)
+    expect(r.stdout).toContain('done')
+    expect(r.code).toBe(0)
+    const usedMb = ((before.bavail - after.bavail) * before.bsize) / 1024 / 1024
+    expect(usedMb).toBeLessThan(50)
+  })
+
+  test('the working directory is memory: filling it past --memory is an out-of-memory kill', async () => {
+    const r = await sh('dd if=/dev/zero of=fill bs=1M count=90 && echo wrote-all', ['--memory', '48m'])
+    expect(r.stdout).not.toContain('wrote-all')
+    expect(r.stderr).toContain('memory limit')
+    expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('oom')
+  })
+
+  test("filling /out: stopped past the owner's --max-disk, marked output limit", async () => {
     const r = await sh(
-      'i=0; while [ $i -lt 40 ]; do dd if=/dev/zero of=f$i bs=1M count=10 2>/dev/null; i=$((i+1)); sleep 0.2; done; echo wrote all',
+      'i=0; while [ $i -lt 40 ]; do dd if=/dev/zero of=/out/f$i bs=1M count=10 2>/dev/null; i=$((i+1)); sleep 0.2; done; echo wrote all',
     )
     expect(r.stdout).not.toContain('wrote all')
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain('wrote more than 100 MiB to /gridx/job and /out')
+    expect(r.stderr).toContain("wrote more than 100 MiB to /out, the most this worker's owner allows")
     expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('output_limit')
   })
 })
@@ -227,6 +251,13 @@ describe('isolation', () => {
     expect(hc.PidsLimit).toBe(512)
     expect(hc.Init).toBe(true)
     expect(hc.Tmpfs['/tmp']).toContain('size=256m')
+    // The working directory: a tmpfs of the owner's --max-disk (100m), the job's own.
+    expect(hc.Tmpfs['/gridx/job']).toContain(`size=${100 * 1024 * 1024}`)
+    expect(hc.Tmpfs['/gridx/job']).toContain('uid=65534')
+    expect(hc.Tmpfs['/gridx/job']).toContain('nr_inodes=')
+    // The stage program copies the job's files in, then becomes the job.
+    expect(info.Path).toBe('/gridx/bin/stage')
+    expect(info.Args).toEqual(['/gridx/in', '/gridx/job', '--', 'sleep', '30'])
     const ulimits = Object.fromEntries(hc.Ulimits.map((u) => [u.Name, u.Hard]))
     expect(ulimits).toEqual({ nofile: 1024, core: 0, fsize: 1024 ** 3 })
     expect(info.Config.Labels['gridx.job']).toBe(id)
@@ -238,11 +269,13 @@ describe('isolation', () => {
     expect(procStatus).toMatch(/Seccomp:\s+2/)
     expect(procStatus).toMatch(/NoNewPrivs:\s+1/)
     expect(procStatus).toMatch(/CapEff:\s+0000000000000000/)
-    // No host directory is mounted: only the job's own anonymous volumes.
-    for (const m of info.Mounts) {
-      expect(m.Type).toBe('volume')
-      expect(['/gridx', '/out']).toContain(m.Destination)
-    }
+    const mountinfo = await Bun.file(`/proc/${pid}/mountinfo`).text()
+    expect(mountinfo).toMatch(
+      / \/gridx\/job rw,nosuid,nodev,relatime .* tmpfs tmpfs rw,size=102400k,nr_inodes=262144,mode=700,uid=65534,gid=65534/,
+    )
+    // No host directory is mounted: only the job's own anonymous volumes (staging and /out).
+    expect(info.Mounts.map((m) => m.Destination).sort()).toEqual(['/gridx/in', '/out'])
+    for (const m of info.Mounts) expect(m.Type).toBe('volume')
     await gridx(['cancel', id], alice)
   })
 })

@@ -37,7 +37,7 @@ class FakeRuntime implements ContainerRuntime {
       id: `fake-${this.exits.length}`,
       wait: () => exited,
       kill: () => Promise.resolve(exit(137)),
-      diskUse: () => Promise.resolve(undefined),
+      outputUse: () => Promise.resolve(undefined),
       outputs: () => Promise.resolve({ tooBig: false, entries: [], skipped: [], bytes: 0 }),
       remove: () => Promise.resolve(),
     })

@@ -91,6 +91,34 @@ describe('job files', () => {
     expect((await call('GET', `/api/leases/${lease.jobId}/7/inputs`, bob)).status).toBe(409)
   })
 
+  test("files larger than the job's memory are refused at submit, naming both sizes", async () => {
+    const { t, alice, call } = await setup()
+    // Random bytes: 8 MiB of them in a tar, more than the 6 MiB of memory asked for below.
+    const data = new Uint8Array(8 * 1024 ** 2).map(() => Math.floor(Math.random() * 256))
+    const archive = await packArchive([{ path: 'big.bin', type: 'file', data, mode: 0o644 }])
+    const up = UploadView.parse(await (await call('POST', '/api/uploads', alice, archive)).json())
+    const job = (memoryBytes: number) =>
+      t.post(
+        '/api/jobs',
+        {
+          image: 'img',
+          command: ['true'],
+          timeoutMs: 60_000,
+          cpus: 1,
+          memoryBytes,
+          inputs: { sha256: up.sha256 },
+        },
+        alice,
+      )
+    const refused = await job(6 * 1024 ** 2)
+    expect(refused.status).toBe(400)
+    const { error } = (await refused.json()) as { error: { code: string; message: string } }
+    expect(error.code).toBe('files_exceed_memory')
+    expect(error.message).toContain('(8.0 MiB) do not fit in the 6 MiB of memory')
+    expect(error.message).toContain('--memory')
+    expect((await job(64 * 1024 ** 2)).status).toBe(201)
+  })
+
   test('outputs: unsafe archives are refused; the staged one is the one the receipt names; only the owner downloads', async () => {
     const { t, bob, alice, w, call } = await setup()
     const id = await t.submit()

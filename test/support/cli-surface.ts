@@ -38,7 +38,7 @@ export function flagsOf(sub?: string): Set<string> {
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .filter((e) => e.isFile() && /\.(ts|c)$/.test(e.name))
     .map((e) => join(e.parentPath, e.name))
 }
 

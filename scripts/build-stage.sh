@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Compiles the stage program (src/worker/stage/stage.c) into a small static executable, which
+# `bun build --compile` then embeds in gridx. Uses musl-gcc when present (about 40 KB), else the
+# system compiler with static glibc (about 700 KB). On Debian/Ubuntu as root, installs musl-tools
+# when it is missing; elsewhere, with no compiler at all, stops with the exact instruction.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${1:-dist/gridx-stage}
+src=src/worker/stage/stage.c
+log() { printf 'build-stage: %s\n' "$*" >&2; }
+
+if ! command -v musl-gcc >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing gcc and musl-tools from the distribution's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq gcc musl-tools >/dev/null
+  elif ! command -v cc >/dev/null 2>&1; then
+    log "a C compiler is needed to build gridx's stage program: install gcc and musl-tools"
+    log "with your package manager, e.g. 'sudo apt-get install gcc musl-tools', then run this again."
+    exit 1
+  fi
+fi
+
+cc=$(command -v musl-gcc || command -v cc)
+mkdir -p "$(dirname "$out")"
+"$cc" -static -Os -s -Wall -Wextra -o "$out.tmp" "$src"
+mv "$out.tmp" "$out"
