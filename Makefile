@@ -29,7 +29,7 @@ images: docker
 demo: build images
 	bash scripts/demo.sh
 
-typecheck: deps dist/gridx-stage
+typecheck: deps
 	node_modules/.bin/tsc -p .
 
 lint: deps

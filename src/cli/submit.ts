@@ -6,7 +6,7 @@ import { collectInputs, saveOutputs } from '../client/files'
 import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
 import { describe, GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
-import { type JobView, LIMITS, type SubmitJob } from '../protocol/api'
+import { filesExceedMemory, type JobView, LIMITS, type SubmitJob } from '../protocol/api'
 import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
@@ -124,8 +124,9 @@ async function explainWait(api: ApiClient, job: JobView): Promise<void> {
     note(
       "gridx: no worker is connected right now; the job starts when one connects ('gridx work' on any machine)",
     )
-  } else if (!workers.some((w) => accepts(w, job))) {
-    note(`gridx: ${whyNoWorker(workers, job)}`)
+  } else {
+    const needs = { ...job, inputsBytes: job.inputs?.bytes ?? null }
+    if (!workers.some((w) => accepts(w, needs))) note(`gridx: ${whyNoWorker(workers, needs)}`)
   }
 }
 
@@ -134,6 +135,12 @@ export async function submit(flags: Flags): Promise<number> {
   const job = buildJob(flags)
   const inputs = buildInputs(flags)
   const s = loggedIn(flags)
+  // Said before uploading anything (the coordinator checks again, on the archive's size).
+  const filesBytes =
+    inputs.reduce((n, e) => n + e.data.length, 0) +
+    (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
+  const tooBig = filesExceedMemory(filesBytes, job.memoryBytes)
+  if (tooBig) throw tooBig
   if (inputs.length > 0) {
     const uploaded = await s.api.upload(await packArchive(inputs))
     job.inputs = { sha256: uploaded.sha256 }

@@ -12,7 +12,7 @@ import {
 } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { GridError } from '../errors'
-import { type ArchiveEntry, cleanPath, readArchive, type Skipped } from '../protocol/archive'
+import { type ArchiveEntry, cleanPath, pathTooLong, readArchive, type Skipped } from '../protocol/archive'
 import { formatBytes } from '../protocol/units'
 
 /** Most bytes of input files one submission may upload (the coordinator may allow less). */
@@ -40,6 +40,13 @@ export function collectInputs(
     )
   }
   const add = (e: ArchiveEntry) => {
+    const long = pathTooLong(e.path)
+    if (long) {
+      throw new GridError(
+        'input_path_too_long',
+        `input '${e.path}' cannot be sent: ${long} (the most a job's files may have); move or rename it`,
+      )
+    }
     bytes += e.data.length
     if (bytes > MAX_INPUT_BYTES || entries.size >= MAX_INPUT_FILES) tooBig()
     entries.set(e.path, e)

@@ -75,6 +75,7 @@ export class Hub {
       docker: c.docker,
       images: c.policy.images,
       maxTimeoutMs: c.policy.maxTimeoutMs,
+      workdirBytes: c.policy.workdirBytes,
       connectedAt: new Date(c.connectedAt).toISOString(),
     }))
   }

@@ -1,9 +1,8 @@
 import type { JobRow, UserRow } from '../db/schema'
 import { assertNever, GridError } from '../errors'
-import { isFinal, type JobView, type SubmitJob } from '../protocol/api'
+import { filesExceedMemory, isFinal, type JobView, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
-import { formatBytes } from '../protocol/units'
 import type { JobEvents } from './events'
 import { costOf } from './pricing'
 import { type Receipt, verifyReceipt } from '../protocol/receipt'
@@ -43,14 +42,8 @@ export class Lifecycle {
       )
     }
     // The job's files are copied into its working directory, a tmpfs within its memory limit.
-    const files = (inputs?.bytes ?? 0) + (script?.length ?? 0)
-    if (files >= req.memoryBytes) {
-      throw new GridError(
-        'files_exceed_memory',
-        `the job's files (${formatBytes(files)}) do not fit in the ${formatBytes(req.memoryBytes)} of memory it asks for: its working directory is held in memory, so ask for more with --memory (more than ${formatBytes(files)}, plus what the job itself needs)`,
-        { status: 400 },
-      )
-    }
+    const tooBig = filesExceedMemory((inputs?.bytes ?? 0) + (script?.length ?? 0), req.memoryBytes)
+    if (tooBig) throw tooBig
     return this.store.createJob({
       id: newId(),
       ownerId: owner.id,

@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { GridError } from '../errors'
+import { formatBytes } from './units'
 
 /** Limits that both the client and the coordinator enforce on a submission. */
 export const LIMITS = {
@@ -8,6 +10,19 @@ export const LIMITS = {
   maxTimeoutMs: 7 * 86_400_000,
   maxCpus: 256,
 } as const
+
+/**
+ * A job's files are copied into its working directory, a tmpfs counted against its memory: the
+ * error for files that cannot fit (checked by the client before uploading, and by the coordinator).
+ */
+export function filesExceedMemory(filesBytes: number, memoryBytes: number): GridError | undefined {
+  if (filesBytes < memoryBytes) return undefined
+  return new GridError(
+    'files_exceed_memory',
+    `the job's files (${formatBytes(filesBytes)}) do not fit in the ${formatBytes(memoryBytes)} of memory it asks for: its working directory is held in memory, so ask for more with --memory (more than ${formatBytes(filesBytes)}, plus what the job itself needs)`,
+    { status: 400 },
+  )
+}
 
 /** Account names: what `--user` accepts. */
 export const UserName = z
@@ -125,6 +140,8 @@ export const WorkerView = z.object({
   images: z.array(z.string()).default(['*']),
   /** Longest job timeout its owner allows; null for no limit. */
   maxTimeoutMs: z.number().nullable().default(null),
+  /** Size of each job's working directory; null when the worker does not say. */
+  workdirBytes: z.number().nullable().default(null),
   connectedAt: z.string(),
 })
 export type WorkerView = z.infer<typeof WorkerView>

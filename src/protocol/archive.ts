@@ -60,6 +60,20 @@ export function cleanPath(name: string): string | undefined {
   return parts.join('/')
 }
 
+/** How deep and how long a path in a job archive may be: what any file system and the stage program take. */
+export const PATH_LIMITS = { depth: 64, nameBytes: 255, pathBytes: 1024 } as const
+
+/** Why a clean path is too deep or too long to unpack anywhere, or undefined when it is fine. */
+export function pathTooLong(path: string): string | undefined {
+  const names = path.split('/')
+  if (names.length > PATH_LIMITS.depth) return `nested more than ${PATH_LIMITS.depth} directories deep`
+  if (names.some((n) => Buffer.byteLength(n) > PATH_LIMITS.nameBytes))
+    return `a name longer than ${PATH_LIMITS.nameBytes} bytes`
+  if (Buffer.byteLength(path) > PATH_LIMITS.pathBytes)
+    return `a path longer than ${PATH_LIMITS.pathBytes} bytes`
+  return undefined
+}
+
 /** Normalised permission bits: 0755 for directories and executables, 0644 otherwise. */
 function modeOf(type: 'file' | 'dir', mode: number): number {
   return type === 'dir' || (mode & 0o111) !== 0 ? 0o755 : 0o644
@@ -135,12 +149,14 @@ export async function readArchive(
         continue
       }
       const path = cleanPath(raw)
-      if (!path || !type) {
+      const long = path && pathTooLong(path)
+      if (!path || !type || long) {
         skipped.push({
           path: raw,
           reason: !path
             ? 'unsafe path'
-            : `${h.type ?? 'unknown'}${h.linkname ? ` to ${h.linkname}` : ''} (only files and directories are kept)`,
+            : long ||
+              `${h.type ?? 'unknown'}${h.linkname ? ` to ${h.linkname}` : ''} (only files and directories are kept)`,
         })
         entry.resume()
         if (files.size + skipped.length > limits.maxEntries) throw tooBig(`${limits.maxEntries} files`)

@@ -9,6 +9,8 @@ export interface Needs {
   memoryBytes: number
   timeoutMs: number
   image: string
+  /** Size of its input archive, copied into its working directory; null for none. */
+  inputsBytes: number | null
 }
 
 /** What a worker offers: its capacity and its owner's policy. */
@@ -17,6 +19,8 @@ export interface Offer {
   memoryBytes: number
   maxTimeoutMs: number | null
   images: readonly string[]
+  /** Size of each job's working directory; null when the worker does not say. */
+  workdirBytes: number | null
 }
 
 /** True when the worker has the room and its owner's policy lets it run the job. */
@@ -25,6 +29,7 @@ export function accepts(w: Offer, job: Needs): boolean {
     w.cpus >= job.cpus &&
     w.memoryBytes >= job.memoryBytes &&
     (w.maxTimeoutMs === null || job.timeoutMs <= w.maxTimeoutMs) &&
+    (w.workdirBytes === null || (job.inputsBytes ?? 0) <= w.workdirBytes) &&
     imageAllowed(w.images, job.image)
   )
 }
@@ -44,6 +49,10 @@ export function whyNoWorker(workers: readonly Offer[], job: Needs): string {
   const longest = Math.max(...workers.map((w) => w.maxTimeoutMs ?? Infinity))
   if (longest < job.timeoutMs) {
     return `no connected worker runs jobs longer than ${formatDuration(longest)} (this one asks for ${formatDuration(job.timeoutMs)}): ${wait}, or lower --timeout`
+  }
+  const roomiest = Math.max(...workers.map((w) => w.workdirBytes ?? Infinity))
+  if (roomiest < (job.inputsBytes ?? 0)) {
+    return `no connected worker's working directory holds the job's ${formatBytes(job.inputsBytes ?? 0)} of files (the largest is ${formatBytes(roomiest)}, set by its owner's --max-disk): ${wait}, or send less`
   }
   return `no single connected worker meets all of its needs (image ${job.image}, ${job.cpus} CPUs, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}): ${wait}`
 }

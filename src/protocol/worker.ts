@@ -45,6 +45,8 @@ export const WorkerPolicy = z.object({
     )
     .min(1)
     .max(256),
+  /** Size of each job's working directory (a tmpfs); null when the worker does not say (older ones). */
+  workdirBytes: z.int().positive().nullable().default(null),
 })
 export type WorkerPolicy = z.infer<typeof WorkerPolicy>
 
@@ -107,7 +109,7 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     /** Ed25519 public key (base64); pinned to this worker id at its first connection. */
     publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'publicKey must be a base64 Ed25519 key'),
     running: z.array(LeaseRef),
-    policy: WorkerPolicy.default({ maxTimeoutMs: null, images: ['*'] }),
+    policy: WorkerPolicy.default({ maxTimeoutMs: null, images: ['*'], workdirBytes: null }),
   }),
   /** The worker stops taking new jobs (it is shutting down once its running jobs end). */
   z.object({ type: z.literal('drain') }),

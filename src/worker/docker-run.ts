@@ -12,6 +12,7 @@ import {
   JOB_STAGING_DIR,
   JOB_WORKDIR,
   type JobOutputs,
+  TMPFS_INODES,
   type RunningContainer,
 } from './runtime'
 
@@ -23,9 +24,6 @@ const FILE_SIZE_LIMIT = 1024 ** 3
 
 /** Size of the job's /tmp (memory-backed, counted against its memory limit). */
 const TMP_SIZE = '256m'
-
-/** The most files and directories a job may create in its working directory, and in /tmp. */
-export const TMPFS_INODES = 262_144
 
 /** Most processes and threads in one job's container. */
 export const PIDS_LIMIT = 512
@@ -137,21 +135,25 @@ interface Mount {
   Destination: string
 }
 
-/** Bytes of the regular files under `dir` (links not followed), walking at most 200,000 entries. */
-async function treeSize(dir: string): Promise<number> {
-  let total = 0
-  let seen = 0
+/**
+ * What is under `dir` (links not followed): bytes (the larger of a file's size and the disk it
+ * takes) and entries. Stops counting past `maxEntries`: that many is over the limit anyway.
+ */
+async function treeSize(dir: string, maxEntries: number): Promise<{ bytes: number; entries: number }> {
+  let bytes = 0
+  let entries = 0
   const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => [])
-    for (const e of entries) {
-      if (++seen > 200_000) return
+    const list = await readdir(d, { withFileTypes: true }).catch(() => [])
+    for (const e of list) {
+      if (++entries > maxEntries) return
       const path = join(d, e.name)
       if (e.isDirectory()) await walk(path)
-      else if (e.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0
+      const st = await lstat(path).catch(() => undefined)
+      if (st) bytes += Math.max(st.size, st.blocks * 512)
     }
   }
   await walk(dir)
-  return total
+  return { bytes, entries }
 }
 
 /** Creates, fills and starts a job's container, streaming its output as it comes. */
@@ -207,9 +209,9 @@ export async function startContainer(
           () => undefined,
           () => undefined,
         ),
-      async outputUse() {
+      async outputUse(maxEntries: number) {
         const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
-        return out ? treeSize(out.Source) : undefined // not measurable from here
+        return out ? treeSize(out.Source, maxEntries) : undefined // not measurable from here
       },
       async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
         // Most jobs leave /out empty; when it can be seen from here, skip asking Docker for an archive.

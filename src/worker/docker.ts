@@ -15,12 +15,12 @@ import {
   type RunningContainer,
   STAGE_PROGRAM,
 } from './runtime'
-import { stageProgram } from './stage/program'
+import { stageDigest, stageProgram } from './stage/program'
 
 /** The repository of images prepared for jobs (see `prepare`). */
 const PREPARED = 'gridx-prepared'
 
-/** Changes whenever what `prepare` adds changes, so images prepared by an older gridx are not used. */
+/** Changes whenever what `prepare` adds changes (the stage program's digest is added to it). */
 const PREPARED_VERSION = 'v2'
 
 /** Where to look for a Docker engine, in order: DOCKER_HOST, then the usual sockets of each platform. */
@@ -160,7 +160,8 @@ export class DockerRuntime implements ContainerRuntime {
       Config?: { Entrypoint?: string[] | null }
     }
     const id = base.Id.replace(/^sha256:/, '').slice(0, 24)
-    const version = `${id}-${PREPARED_VERSION}`
+    // A changed stage program makes a new tag, so images prepared by another gridx are not used.
+    const version = `${id}-${PREPARED_VERSION}-${await stageDigest()}`
     const tag = `${PREPARED}:${version}`
     if (await this.hasImage(tag)) return tag
     // Made by committing a never-started container of the image with gridx's directories and

@@ -7,7 +7,14 @@ import { formatBytes, formatDuration } from '../protocol/units'
 import type { JobSpec, LeaseRef, Outcome, Outputs, Usage, WorkerMessage } from '../protocol/worker'
 import { ImageCache } from './images'
 import { OutputBatcher } from './output'
-import { type ContainerRuntime, JOB_OUTPUT_DIR, JOB_WORKDIR, type RunningContainer } from './runtime'
+import {
+  type ContainerRuntime,
+  JOB_OUTPUT_DIR,
+  JOB_WORKDIR,
+  MAX_OUTPUT_ENTRIES,
+  type RunningContainer,
+  TMPFS_INODES,
+} from './runtime'
 
 type Report = Extract<WorkerMessage, { type: 'job.started' | 'job.output' | 'job.result' }>
 
@@ -47,6 +54,8 @@ interface Running {
   lease: LeaseRef
   /** Why the container is being stopped; `abandoned` means no result is reported (handed back). */
   stop: Stop | undefined
+  /** The first reason given for stopping, in words. */
+  stopReason?: string
   container: RunningContainer | undefined
 }
 
@@ -106,6 +115,7 @@ export class Executor {
     const r = this.running.get(lease.jobId)
     if (!r || r.lease.attempt !== lease.attempt) return
     this.o.log(`job ${lease.jobId}: stopping (${reason})`)
+    if (!r.stop) r.stopReason = reason
     r.stop ??= why
     void r.container?.kill()
   }
@@ -178,6 +188,8 @@ export class Executor {
       if (!image.ok) return finish({ outcome: 'error', exitCode: null, retryable: true, error: image.error })
       const files = await this.filesOf(job)
       if (entry.stop) return finish({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
+      const tooBig = this.tooBigForWorkdir(files)
+      if (tooBig) return finish({ outcome: 'error', exitCode: null, retryable: true, error: tooBig })
       const cmd = job.script ? ['python3', '-u', job.script.name, ...job.args] : [...job.command, ...job.args]
       entry.container = await this.o.runtime.start(
         {
@@ -227,7 +239,7 @@ export class Executor {
       const left =
         stop === 'disk_limit'
           ? { tooBig: false as const, entries: [], skipped: [], bytes: 0 }
-          : await entry.container.outputs(job.outputLimitBytes, 10_000)
+          : await entry.container.outputs(job.outputLimitBytes, MAX_OUTPUT_ENTRIES)
       if (left.tooBig) {
         const error = `${left.why}; they were not kept`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
@@ -257,7 +269,7 @@ export class Executor {
         return finish({ outcome: 'timeout', exitCode: exit.exitCode, retryable: false, error })
       }
       if (stop === 'disk_limit') {
-        const error = `the job wrote more than ${formatBytes(this.outLimit(job))} to ${JOB_OUTPUT_DIR}, ${this.outLimitWhose(job)}, and was stopped`
+        const error = `the job ${entry.stopReason}, and was stopped`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
       }
       if (stop === 'output_limit') {
@@ -298,11 +310,24 @@ export class Executor {
       return `the job asks for ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)}; this worker allows at most ${l.cpus} and ${formatBytes(l.memoryBytes)}`
     if (l.maxTimeoutMs !== null && job.timeoutMs > l.maxTimeoutMs)
       return `the job's timeout ${formatDuration(job.timeoutMs)} is longer than this worker allows (${formatDuration(l.maxTimeoutMs)})`
-    const files =
-      (job.inputs?.bytes ?? 0) + (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
-    if (files > this.o.maxDiskBytes)
-      return `the job's files (${formatBytes(files)}) do not fit in this worker's ${formatBytes(this.o.maxDiskBytes)} working directory (its owner sets the size with --max-disk)`
+    // Before fetching them; once here, tooBigForWorkdir counts them as the tmpfs will.
+    if ((job.inputs?.bytes ?? 0) > this.o.maxDiskBytes) return this.noRoom(formatBytes(job.inputs!.bytes))
     return undefined
+  }
+
+  /**
+   * Why the job's files cannot be copied into its working directory, a tmpfs of --max-disk that
+   * takes whole 4 KiB pages and one inode per entry; undefined when they fit.
+   */
+  private tooBigForWorkdir(files: readonly ArchiveEntry[]): string | undefined {
+    const bytes = files.reduce((n, f) => n + Math.ceil(f.data.length / 4096), 0) * 4096
+    if (bytes > this.o.maxDiskBytes) return this.noRoom(formatBytes(bytes))
+    if (files.length >= TMPFS_INODES) return this.noRoom(`${files.length} files and directories`)
+    return undefined
+  }
+
+  private noRoom(what: string): string {
+    return `the job's files (${what}) do not fit in this worker's ${formatBytes(this.o.maxDiskBytes)} working directory (its owner sets the size with --max-disk)`
   }
 
   /**
@@ -327,14 +352,20 @@ export class Executor {
       if (checking || !entry.container) return
       checking = true
       void entry.container
-        .outputUse()
+        .outputUse(MAX_OUTPUT_ENTRIES)
         .then((used) => {
           if (used === undefined) return clearInterval(timer)
-          if (used > limit) {
+          if (used.bytes > limit) {
             this.stop(
               entry.lease,
               'disk_limit',
-              `it wrote more than ${formatBytes(limit)} to ${JOB_OUTPUT_DIR}`,
+              `wrote more than ${formatBytes(limit)} to ${JOB_OUTPUT_DIR}, ${this.outLimitWhose(job)}`,
+            )
+          } else if (used.entries > MAX_OUTPUT_ENTRIES) {
+            this.stop(
+              entry.lease,
+              'disk_limit',
+              `left more than ${MAX_OUTPUT_ENTRIES} files in ${JOB_OUTPUT_DIR}, the most that can come back`,
             )
           }
         })

@@ -18,7 +18,7 @@ export interface PolicyChoices {
   pull?: boolean | undefined
   /** OCI runtime for job containers, e.g. runsc (gVisor). */
   ociRuntime?: string | undefined
-  /** Most bytes one job may write to its working directory and /out (default 4 GiB). */
+  /** Size of each job's working directory, and the most it may write to /out (default 4 GiB). */
   maxDiskBytes?: number | undefined
 }
 
@@ -82,13 +82,14 @@ export function buildPolicy(
       `--max-memory ${formatBytes(memoryBytes)} is too small for any job: allow at least 6m (64m or more is sensible)`,
     )
   }
+  const maxDiskBytes = choices.maxDiskBytes ?? DEFAULT_MAX_DISK
   return {
     cpus,
     memoryBytes,
-    offer: { maxTimeoutMs: choices.maxTimeoutMs ?? null, images: offered },
+    offer: { maxTimeoutMs: choices.maxTimeoutMs ?? null, images: offered, workdirBytes: maxDiskBytes },
     allow,
     pull,
     ociRuntime: choices.ociRuntime,
-    maxDiskBytes: choices.maxDiskBytes ?? DEFAULT_MAX_DISK,
+    maxDiskBytes,
   }
 }

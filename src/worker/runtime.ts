@@ -48,10 +48,10 @@ export interface RunningContainer {
   wait(): Promise<ContainerExit>
   kill(): Promise<void>
   /**
-   * Bytes the job has written to /out so far, or undefined when this engine's volumes cannot be
-   * measured from here (a non-root worker, or a remote or virtualised engine).
+   * What the job has written to /out so far (counting stops past `maxEntries`), or undefined when
+   * this engine's volumes cannot be measured from here (a non-root worker, or a remote engine).
    */
-  outputUse(): Promise<number | undefined>
+  outputUse(maxEntries: number): Promise<{ bytes: number; entries: number } | undefined>
   /** Reads what the job left under /out (after it exited), up to `maxBytes` of file data. */
   outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs>
   remove(): Promise<void>
@@ -86,6 +86,12 @@ export const JOB_WORKDIR = '/gridx/job'
  * to copy into the working directory: a tmpfs does not exist until the container runs.
  */
 export const JOB_STAGING_DIR = '/gridx/in'
+
+/** The most files and directories a job may create in its working directory, and in /tmp. */
+export const TMPFS_INODES = 262_144
+
+/** The most files and directories a job's /out may hold to come back. */
+export const MAX_OUTPUT_ENTRIES = 10_000
 
 /** The stage program inside every prepared image. */
 export const STAGE_PROGRAM = '/gridx/bin/stage'

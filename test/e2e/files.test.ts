@@ -14,7 +14,7 @@ let work: string
 beforeAll(async () => {
   grid = await startGrid(['--max-input', '80m', '--max-output', '80m'])
   alice = await grid.user('alice')
-  await grid.worker(alice, 'w-files', ['--max-timeout', '15m'])
+  await grid.worker(alice, 'w-files', ['--max-timeout', '15m', '--max-disk', '60m'])
   work = tempDir('files')
 })
 afterAll(async () => {
@@ -137,12 +137,42 @@ describe('files in and out', () => {
     const missing = await run(['submit', '--image', BB_IMAGE, '--file', 'nope.csv', '--', 'true'])
     expect(missing.stderr).toContain(`input 'nope.csv' not found`)
   }, 120_000)
+
+  test("files larger than the job's memory are refused before uploading, saying how much to ask for", async () => {
+    writeFileSync(join(work, 'ten.bin'), randomBytes(10 * 1024 * 1024))
+    const r = await run(['submit', '--image', BB_IMAGE, '--memory', '8m', '--file', 'ten.bin', '--', 'true'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("the job's files (10 MiB) do not fit in the 8 MiB of memory it asks for")
+    expect(r.stderr).not.toContain('uploaded')
+    // With room for them, the same files are in the working directory, byte for byte.
+    const roomy = '-q --memory 64m --file ten.bin -- sha256sum ten.bin'.split(' ')
+    const ok = await run(['submit', '--image', BB_IMAGE, ...roomy])
+    expect(ok.code).toBe(0)
+    const local = Bun.spawnSync(['sha256sum', join(work, 'ten.bin')])
+      .stdout.toString()
+      .split(' ')[0]
+    expect(ok.stdout).toBe(`${local}  ten.bin\n`)
+  })
 })
 
 describe("the worker owner's policy", () => {
   test('jobs outside the policy are never offered to the worker, and status says why they wait', async () => {
     const long = await run(['submit', '--detach', '--image', BB_IMAGE, '--timeout', '20m', '--', 'true'])
     const other = await run(['submit', '--detach', '--image', 'ubuntu:24.04', '--', 'true'])
+    writeFileSync(join(work, 'seventy.bin'), randomBytes(70 * 1024 * 1024))
+    const big = await run([
+      'submit',
+      '--detach',
+      '--image',
+      BB_IMAGE,
+      '--memory',
+      '256m',
+      '--file',
+      'seventy.bin',
+      '--',
+      'true',
+    ])
+    const bigId = big.stdout.trim()
     const longId = long.stdout.trim()
     const otherId = other.stdout.trim()
     // A job inside the policy submitted after them runs at once.
@@ -155,6 +185,13 @@ describe("the worker owner's policy", () => {
     expect(s2.state).toBe('queued')
     expect(s2.waiting).toContain('no connected worker runs image ubuntu:24.04')
     expect(s2.attempts).toEqual([])
+    const s3 = JSON.parse((await run(['status', bigId, '--json'])).stdout)
+    expect(s3.state).toBe('queued')
+    expect(s3.waiting).toContain(
+      "no connected worker's working directory holds the job's 70.0 MiB of files (the largest is 60 MiB",
+    )
+    expect(s3.attempts).toEqual([])
+    await run(['cancel', bigId])
     await run(['cancel', longId])
     await run(['cancel', otherId])
     const w = await run(['workers'])

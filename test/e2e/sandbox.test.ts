@@ -169,6 +169,15 @@ describe('resource limits', () => {
     expect(r.stderr).toContain("wrote more than 100 MiB to /out, the most this worker's owner allows")
     expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('output_limit')
   })
+  test('/out with more files than can come back: stopped, however small they are', async () => {
+    const r = await sh('i=0; while [ $i -lt 12000 ]; do : > /out/f$i; i=$((i+1)); done; sleep 10; echo slept')
+    expect(r.stdout).not.toContain('slept')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(
+      'left more than 10000 files in /out, the most that can come back, and was stopped',
+    )
+    expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('output_limit')
+  })
 })
 
 describe('isolation', () => {

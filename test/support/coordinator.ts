@@ -119,7 +119,7 @@ export const hello = (worker: TestWorker, running: LeaseRef[] = []): WorkerMessa
   docker: 'none',
   publicKey: worker.key.publicKey,
   running,
-  policy: { maxTimeoutMs: null, images: ['*'] },
+  policy: { maxTimeoutMs: null, images: ['*'], workdirBytes: null },
 })
 
 /** Connects `worker`, says hello and waits for the welcome. */

@@ -12,9 +12,15 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tarStream from 'tar-stream'
-import { saveOutputs } from '../../src/client/files'
+import { collectInputs, saveOutputs } from '../../src/client/files'
 import { GridError } from '../../src/errors'
-import { cleanPath, packArchive, readArchive, type ArchiveEntry } from '../../src/protocol/archive'
+import {
+  cleanPath,
+  packArchive,
+  pathTooLong,
+  readArchive,
+  type ArchiveEntry,
+} from '../../src/protocol/archive'
 
 const dir = mkdtempSync(join(tmpdir(), 'gridx-archive-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -59,6 +65,45 @@ describe('cleanPath', () => {
   test('refuses anything that could leave the directory or names nothing', () => {
     for (const bad of ['../x', 'a/../../x', 'a/..', '/etc/passwd', '', '.', './', 'C:/x', 'a\\..\\b', 'a\0b'])
       expect(cleanPath(bad)).toBeUndefined()
+  })
+})
+
+describe('pathTooLong', () => {
+  test('paths any worker can unpack pass; deeper, longer names or longer paths are named', () => {
+    expect(pathTooLong('a/b/c.txt')).toBeUndefined()
+    expect(pathTooLong(Array<string>(64).fill('d').join('/'))).toBeUndefined()
+    expect(pathTooLong(Array<string>(65).fill('d').join('/'))).toBe('nested more than 64 directories deep')
+    expect(pathTooLong(`a/${'n'.repeat(256)}`)).toBe('a name longer than 255 bytes')
+    expect(pathTooLong(`a/${'é'.repeat(128)}`)).toBe('a name longer than 255 bytes') // 256 bytes of UTF-8
+    expect(pathTooLong(Array<string>(5).fill('n'.repeat(250)).join('/'))).toBe(
+      'a path longer than 1024 bytes',
+    )
+  })
+
+  test('readArchive skips such paths with the reason; collectInputs refuses them before sending', async () => {
+    const deep = Array<string>(70).fill('d').join('/')
+    const r = await readArchive(
+      await rawTar([
+        { name: `${deep}/x.txt`, data: 'x' },
+        { name: 'ok.txt', data: 'ok' },
+      ]),
+      limits,
+    )
+    expect(r.entries.map((e) => e.path)).toEqual(['ok.txt'])
+    expect(r.skipped).toEqual([{ path: `${deep}/x.txt`, reason: 'nested more than 64 directories deep' }])
+    const root = join(dir, 'deep-input')
+    mkdirSync(join(root, ...Array<string>(65).fill('d')), { recursive: true })
+    writeFileSync(join(root, ...Array<string>(65).fill('d'), 'x.txt'), 'x')
+    const err = (() => {
+      try {
+        collectInputs([root])
+        return undefined
+      } catch (e) {
+        return e as GridError
+      }
+    })()
+    expect(err?.code).toBe('input_path_too_long')
+    expect(err?.message).toContain('nested more than 64 directories deep')
   })
 })
 

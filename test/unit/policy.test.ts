@@ -43,18 +43,24 @@ describe('buildPolicy', () => {
   test('defaults: all CPUs and memory, no time limit, python images, pulls allowed', () => {
     const p = buildPolicy({}, engine, [])
     expect(p).toMatchObject({ cpus: 8, memoryBytes: 16 * 1024 ** 3, pull: true, ociRuntime: undefined })
-    expect(p.offer).toEqual({ maxTimeoutMs: null, images: ['python:*'] })
+    expect(p.offer).toEqual({ maxTimeoutMs: null, images: ['python:*'], workdirBytes: 4 * 1024 ** 3 })
   })
 
   test("the owner's caps lower what is offered", () => {
     const p = buildPolicy(
-      { maxCpus: 2, maxMemoryBytes: 1024 ** 3, maxTimeoutMs: 60_000, images: ['r-base:*'] },
+      {
+        maxCpus: 2,
+        maxMemoryBytes: 1024 ** 3,
+        maxTimeoutMs: 60_000,
+        images: ['r-base:*'],
+        maxDiskBytes: 1e8,
+      },
       engine,
       [],
     )
     expect(p.cpus).toBe(2)
     expect(p.memoryBytes).toBe(1024 ** 3)
-    expect(p.offer).toEqual({ maxTimeoutMs: 60_000, images: ['r-base:*'] })
+    expect(p.offer).toEqual({ maxTimeoutMs: 60_000, images: ['r-base:*'], workdirBytes: 1e8 })
     // Caps above the machine are the machine.
     expect(buildPolicy({ maxCpus: 64 }, engine, []).cpus).toBe(8)
   })
@@ -84,8 +90,20 @@ describe('buildPolicy', () => {
 })
 
 describe('placement', () => {
-  const offer = { cpus: 4, memoryBytes: 8 * 1024 ** 3, maxTimeoutMs: 3_600_000, images: ['python:*'] }
-  const job = { cpus: 1, memoryBytes: 512 * 1024 ** 2, timeoutMs: 600_000, image: 'python:3.12-slim' }
+  const offer = {
+    cpus: 4,
+    memoryBytes: 8 * 1024 ** 3,
+    maxTimeoutMs: 3_600_000,
+    images: ['python:*'],
+    workdirBytes: 1024 ** 3,
+  }
+  const job = {
+    cpus: 1,
+    memoryBytes: 512 * 1024 ** 2,
+    timeoutMs: 600_000,
+    image: 'python:3.12-slim',
+    inputsBytes: 100 * 1024 ** 2,
+  }
 
   test('a worker accepts a job only inside its capacity and its policy', () => {
     expect(accepts(offer, job)).toBe(true)
@@ -94,6 +112,9 @@ describe('placement', () => {
     expect(accepts(offer, { ...job, timeoutMs: 7_200_000 })).toBe(false)
     expect(accepts({ ...offer, maxTimeoutMs: null }, { ...job, timeoutMs: 7_200_000 })).toBe(true)
     expect(accepts(offer, { ...job, image: 'ubuntu:24.04' })).toBe(false)
+    expect(accepts(offer, { ...job, inputsBytes: 2 * 1024 ** 3 })).toBe(false)
+    expect(accepts({ ...offer, workdirBytes: null }, { ...job, inputsBytes: 2 * 1024 ** 3 })).toBe(true)
+    expect(accepts(offer, { ...job, inputsBytes: null })).toBe(true)
   })
 
   test('why no worker takes it names the first need none meets and what to change', () => {
@@ -107,6 +128,11 @@ describe('placement', () => {
     const small = { ...offer, cpus: 1, maxTimeoutMs: null }
     const short = { ...offer, maxTimeoutMs: 60_000 }
     expect(whyNoWorker([small, short], { ...job, cpus: 2 })).toContain('no single connected worker meets all')
+    expect(
+      whyNoWorker([offer, { ...offer, workdirBytes: 2 * 1024 ** 3 }], { ...job, inputsBytes: 3 * 1024 ** 3 }),
+    ).toMatch(
+      /working directory holds the job's 3 GiB of files \(the largest is 2 GiB, set by its owner's --max-disk\).*send less/,
+    )
   })
 })
 

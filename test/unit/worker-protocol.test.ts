@@ -80,8 +80,11 @@ describe('parseFrame: not JSON', () => {
 })
 
 describe('parseFrame: WorkerMessage', () => {
-  test('a good hello', () => {
-    expect(worker(hello)).toEqual({ ok: true, msg: hello } as never)
+  test('a good hello; one from an older worker gets no working-directory size (null)', () => {
+    const sized = { ...hello, policy: { ...hello.policy, workdirBytes: 4 * 1024 ** 3 } }
+    expect(worker(sized)).toEqual({ ok: true, msg: sized } as never)
+    const older = { ...hello, policy: { ...hello.policy, workdirBytes: null } }
+    expect(worker(hello)).toEqual({ ok: true, msg: older } as never)
   })
 
   test('a hello of another protocol version is refused, naming the field', () => {

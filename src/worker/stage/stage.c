@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,12 +30,17 @@ extern char **environ;
 
 static const char *prog = "gridx";
 
+/* Deeper than the worker's archives ever go (64 levels): a guard, so the stack stays small. */
+#define MAX_DEPTH 128
+
 static void fail(int status, const char *what, const char *path, int err) {
   if (err == ENOSPC || err == EDQUOT) {
     fprintf(stderr,
             "%s: the job's files do not fit in its working directory (%s): the worker's owner "
             "sets its size with 'gridx work --max-disk'; send fewer or smaller files\n",
             prog, path);
+  } else if (err == EFBIG) {
+    fprintf(stderr, "%s: cannot copy %s: a job's files may be at most 1 GiB each\n", prog, path);
   } else if (err == ENOMEM) {
     fprintf(stderr,
             "%s: out of memory while copying the job's files (%s): the working directory is held "
@@ -50,7 +56,8 @@ static void join(char *out, const char *dir, const char *name) {
   if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) fail(125, "copy", name, ENAMETOOLONG);
 }
 
-static void copy_file(const char *from, const char *to, mode_t mode) {
+static void copy_file(const char *from, const char *to, const struct stat *st) {
+  mode_t mode = (st->st_mode & 0777) | 0600;
   int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (in < 0) fail(125, "read", from, errno);
   int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -68,12 +75,20 @@ static void copy_file(const char *from, const char *to, mode_t mode) {
       done += w;
     }
   }
+  /* Keep the modification time: tools like make compare them. */
+  struct timespec times[2] = {st->st_atim, st->st_mtim};
+  futimens(out, times);
   if (close(out) != 0) fail(125, "write", to, errno);
   close(in);
 }
 
 /* Copies the directories and regular files under `from` into the existing directory `to`. */
-static void copy_tree(const char *from, const char *to) {
+static void copy_tree(const char *from, const char *to, int depth) {
+  if (depth > MAX_DEPTH) {
+    fprintf(stderr, "%s: cannot copy %s: the job's files are nested more than %d directories deep\n",
+            prog, from, MAX_DEPTH);
+    exit(125);
+  }
   DIR *dir = opendir(from);
   if (!dir) {
     if (errno == ENOENT) return; /* no staged files */
@@ -89,9 +104,9 @@ static void copy_tree(const char *from, const char *to) {
     if (lstat(src, &st) != 0) fail(125, "read", src, errno);
     if (S_ISDIR(st.st_mode)) {
       if (mkdir(dst, (st.st_mode & 0777) | 0700) != 0 && errno != EEXIST) fail(125, "create", dst, errno);
-      copy_tree(src, dst);
+      copy_tree(src, dst, depth + 1);
     } else if (S_ISREG(st.st_mode)) {
-      copy_file(src, dst, (st.st_mode & 0777) | 0600);
+      copy_file(src, dst, &st);
     }
     /* Anything else cannot come from the worker's archive; it is left out. */
   }
@@ -102,13 +117,15 @@ static void copy_tree(const char *from, const char *to) {
 /* execvp without its quirks: PATH from the job's environment, and a clear message when it fails. */
 static void run(char **argv) {
   const char *cmd = argv[0];
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
   int err = ENOENT;
-  if (strchr(cmd, '/')) {
+  if (!*cmd) {
+    /* nothing to run: reported as not found */
+  } else if (strchr(cmd, '/')) {
     execve(cmd, argv, environ);
     err = errno;
   } else {
-    const char *path = getenv("PATH");
-    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
     char full[PATH_MAX];
     for (const char *p = path; *p;) {
       const char *end = strchr(p, ':');
@@ -122,8 +139,7 @@ static void run(char **argv) {
     }
   }
   if (err == ENOENT) {
-    fprintf(stderr, "%s: %s: command not found in the image (PATH=%s)\n", prog, cmd,
-            getenv("PATH") ? getenv("PATH") : "");
+    fprintf(stderr, "%s: %s: command not found in the image (PATH=%s)\n", prog, cmd, path);
     exit(127);
   }
   fprintf(stderr, "%s: %s: cannot run it: %s\n", prog, cmd, strerror(err));
@@ -135,7 +151,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: gridx-stage FROM TO -- COMMAND [ARG...]\n");
     return 125;
   }
-  copy_tree(argv[1], argv[2]);
+  /* Past the file size limit, a write fails with EFBIG (reported) instead of killing us. */
+  signal(SIGXFSZ, SIG_IGN);
+  copy_tree(argv[1], argv[2], 0);
+  /* The job starts with the default disposition, as if this program had not been there. */
+  signal(SIGXFSZ, SIG_DFL);
   run(argv + 4);
   return 127;
 }
