@@ -24,6 +24,7 @@ type Flags = TlsFlags & {
   logLimit?: string
   maxInput?: string
   maxOutput?: string
+  keepFiles?: string
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -49,6 +50,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const host = flags.host ?? config.file.host ?? '0.0.0.0'
   const leaseMs = flags.leaseTimeout ? parseDuration(flags.leaseTimeout, '--lease-timeout') : undefined
   const heartbeatMs = flags.heartbeat ? parseDuration(flags.heartbeat, '--heartbeat') : undefined
+  const keepFilesMs = flags.keepFiles ? parseDuration(flags.keepFiles, '--keep-files') : undefined
   const grant = flags.grant === undefined ? undefined : parseCredits(flags.grant)
   if (flags.grant !== undefined && grant === undefined) {
     throw new GridError(
@@ -96,6 +98,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       ...(price ? { price: { mcPerCpuMinute: price } } : {}),
       admins: flags.admin ?? [],
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
+      ...(keepFilesMs ? { keepFilesMs } : {}),
       ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),
     },
   })
@@ -195,6 +198,10 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
         })
         .option('max-input', { type: 'string', describe: 'largest input upload per job (default 512m)' })
         .option('max-output', { type: 'string', describe: 'most /out files a job may return (default 512m)' })
+        .option('keep-files', {
+          type: 'string',
+          describe: "how long uploaded inputs, and a job's /out files after it ends, are kept (default 7d)",
+        })
         .option('admin', {
           type: 'string',
           array: true,

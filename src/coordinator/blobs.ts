@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -33,6 +33,25 @@ export class BlobStore {
     if (!/^[0-9a-f]{64}$/.test(sha256))
       throw new GridError('bad_digest', `'${sha256}' is not a SHA-256 digest`)
     return join(this.dir, sha256)
+  }
+
+  /**
+   * Removes stored archives that are not in `keep` and were last written before `before` (an
+   * archive just stored has no database row yet). Returns how many went and their bytes.
+   */
+  sweep(keep: ReadonlySet<string>, before: number): { removed: number; bytes: number } {
+    let removed = 0
+    let bytes = 0
+    for (const name of readdirSync(this.dir)) {
+      if (!/^[0-9a-f]{64}$/.test(name) || keep.has(name)) continue
+      const path = join(this.dir, name)
+      const st = statSync(path, { throwIfNoEntry: false })
+      if (!st || st.mtimeMs >= before) continue
+      rmSync(path, { force: true })
+      removed++
+      bytes += st.size
+    }
+    return { removed, bytes }
   }
 
   /** True when the blob is stored. */

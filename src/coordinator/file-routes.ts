@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
+import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
 import type { BlobStore } from './blobs'
 import type { Lifecycle } from './lifecycle'
@@ -53,7 +54,9 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
       const why =
         job.finishedAt === null
           ? `it has not ended yet (state: ${job.state}); files come back when it ends`
-          : 'it wrote no files under /out'
+          : job.outputsSha256
+            ? `they were removed, as the coordinator keeps job files for ${formatDuration(settings.keepFilesMs)} after the job ends (gridx serve --keep-files)`
+            : 'it wrote no files under /out'
       throw new GridError('no_outputs', `job ${job.id} has no output files: ${why}`, { status: 404 })
     }
     return tar(job.outputsSha256)

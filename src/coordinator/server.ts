@@ -1,6 +1,7 @@
 import type { Server } from 'bun'
 import { join } from 'node:path'
 import { describe, GridError } from '../errors'
+import { formatBytes, formatDuration } from '../protocol/units'
 import { createApp } from './app'
 import { Auth } from './auth'
 import { BlobStore } from './blobs'
@@ -27,13 +28,20 @@ export interface CoordinatorOptions {
   publicUrl?: string | undefined
 }
 
+/** An archive stored this recently may not have its database row yet: never removed. */
+const GRACE_MS = 3_600_000
+
 /** A running coordinator. */
 export interface Coordinator {
   httpPort: number
   wsPort: number
+  /** Where its database and stored archives are. */
+  dataDir: string
   store: Store
   hub: Hub
   settings: Settings
+  /** Removes stored archives past the retention (`keepFilesMs`); runs by itself every `fileSweepMs`. */
+  sweepFiles(): { removed: number; bytes: number }
   /** Stops accepting, closes worker sockets and the database. */
   stop(): Promise<void>
 }
@@ -147,17 +155,40 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
       log(`sweep failed: ${describe(err)}`)
     }
   }, settings.sweepMs)
+  // Job files are kept for a while after their job ends, then removed, so the disk does not fill.
+  const sweepFiles = () => {
+    const now = clock.now()
+    const keep = store.filesToKeep(now - settings.keepFilesMs)
+    const gone = blobs.sweep(keep, now - Math.min(GRACE_MS, settings.keepFilesMs))
+    if (gone.removed > 0)
+      log(
+        `removed ${gone.removed} stored archive(s), ${formatBytes(gone.bytes)}, kept past ${formatDuration(settings.keepFilesMs)}`,
+      )
+    return gone
+  }
+  const sweepFilesLogged = () => {
+    try {
+      sweepFiles()
+    } catch (err) {
+      log(`removing old job files failed: ${describe(err)}`)
+    }
+  }
+  const fileSweeper = setInterval(sweepFilesLogged, settings.fileSweepMs)
+  sweepFilesLogged()
   // Jobs queued before a restart are picked up as soon as workers return.
   scheduler.wake()
 
   return {
     httpPort: http.port ?? opts.httpPort,
     wsPort: ws.port ?? opts.wsPort,
+    dataDir: opts.dataDir,
     store,
     hub,
     settings,
+    sweepFiles,
     async stop() {
       clearInterval(sweeper)
+      clearInterval(fileSweeper)
       hub.closeAll()
       await Promise.all([http.stop(true), ws.stop(true)])
       store.close()

@@ -27,6 +27,10 @@ export interface Settings {
   maxOutputBytes: number
   /** Most files (and directories) in one input or output archive. */
   maxArchiveEntries: number
+  /** How long uploaded inputs, and a job's /out files after it ends, are kept. */
+  keepFilesMs: number
+  /** How often archives past `keepFilesMs` are removed. */
+  fileSweepMs: number
   /** Lifetime of a login token. */
   tokenTtlMs: number
 }
@@ -45,6 +49,8 @@ export const DEFAULT_SETTINGS: Settings = {
   maxInputBytes: 512 * 1024 * 1024,
   maxOutputBytes: 512 * 1024 * 1024,
   maxArchiveEntries: 10_000,
+  keepFilesMs: 7 * 86_400_000,
+  fileSweepMs: 3_600_000,
   tokenTtlMs: 30 * 86_400_000,
 }
 

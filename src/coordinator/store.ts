@@ -71,9 +71,33 @@ export class Store extends LeaseStore {
     })
   }
 
-  /** Records that a user uploaded an archive (uploading the same one again changes nothing). */
+  /** Records that a user uploaded an archive (uploading the same one again renews it). */
   recordUpload(sha256: string, ownerId: string, bytes: number, at: number): void {
-    this.db.insert(uploads).values({ sha256, ownerId, bytes, createdAt: at }).onConflictDoNothing().run()
+    this.db
+      .insert(uploads)
+      .values({ sha256, ownerId, bytes, createdAt: at })
+      .onConflictDoUpdate({ target: [uploads.sha256, uploads.ownerId], set: { createdAt: at } })
+      .run()
+  }
+
+  /**
+   * Forgets uploads made before `cutoff`, and returns the digests of every archive still needed:
+   * recent uploads, the inputs and staged outputs of jobs not yet ended, and the outputs of jobs
+   * that ended at or after `cutoff`. One transaction, so a job submitted meanwhile is counted.
+   */
+  filesToKeep(cutoff: number): Set<string> {
+    return this.sqlite.transaction(() => {
+      this.sqlite.run('DELETE FROM uploads WHERE created_at < ?', [cutoff])
+      const rows = this.sqlite
+        .query<{ sha256: string | null }, [number]>(
+          `SELECT sha256 FROM uploads
+           UNION SELECT inputs_sha256 FROM jobs WHERE finished_at IS NULL
+           UNION SELECT a.outputs_sha256 FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.finished_at IS NULL
+           UNION SELECT outputs_sha256 FROM jobs WHERE finished_at >= ?1`,
+        )
+        .all(cutoff)
+      return new Set(rows.flatMap((r) => (r.sha256 ? [r.sha256] : [])))
+    })()
   }
 
   /** A user's upload by digest: jobs may only name archives their owner uploaded. */

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import tarStream from 'tar-stream'
 import { packArchive } from '../../src/protocol/archive'
 import { JobView, UploadView } from '../../src/protocol/api'
@@ -12,6 +14,7 @@ import {
   until,
 } from '../support/coordinator'
 import { signedResult, testWorker } from '../support/worker-keys'
+import type { Settings } from '../../src/coordinator/settings'
 
 // Job files over a real coordinator: who may upload, fetch, stage and download what.
 
@@ -25,8 +28,8 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 const bobWorker = testWorker('files-worker-bob')
 
 /** A coordinator where alice submits and bob's worker (a raw socket) runs. */
-async function setup() {
-  const t = await startTestCoordinator()
+async function setup(settings: Partial<Settings> = {}) {
+  const t = await startTestCoordinator(settings)
   current = t
   await t.post('/api/auth/register', { user: 'bob', password: 'password-456' })
   const login = await t.post('/api/auth/login', { user: 'bob', password: 'password-456' })
@@ -178,5 +181,48 @@ describe('job files', () => {
     w.send(signedResult(bobWorker, lease, { usage: { cpuMs: 5, peakMemoryBytes: 1 } }, { cpuMs: 99 }))
     await Bun.sleep(300)
     expect(t.coord.store.job(id)?.state).toBe('running')
+  })
+
+  test("files are kept for --keep-files: then unused uploads and ended jobs' outputs go, queued jobs' inputs stay", async () => {
+    const { t, bob, alice, w, call } = await setup({ keepFilesMs: 1500 })
+    const archiveOf = (name: string) =>
+      packArchive([{ path: name, type: 'file', data: Buffer.from(name), mode: 0o644 }])
+    const upload = async (archive: Uint8Array) =>
+      UploadView.parse(await (await call('POST', '/api/uploads', alice, archive)).json()).sha256
+    const blobPath = (sha: string) => join(t.coord.dataDir, 'blobs', sha)
+    // A job that ends with /out files, one queued on inputs, and an upload no job uses.
+    const done = await t.submit()
+    const { lease } = await assigned(w)
+    const outputs = await packArchive([{ path: 'r.txt', type: 'file', data: Buffer.from('r'), mode: 0o644 }])
+    expect(
+      (await call('PUT', `/api/leases/${lease.jobId}/${lease.attempt}/outputs`, bob, outputs)).status,
+    ).toBe(201)
+    const o = { sha256: sha256(outputs), bytes: 1, files: 1 }
+    w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: o.sha256 }))
+    await until(() => t.coord.store.job(done)?.state === 'succeeded', 'the job succeeds')
+    const used = await upload(await archiveOf('used.txt'))
+    const queued = await submitWithInputs(t, alice, used)
+    expect(queued.status).toBe(201)
+    const unusedArchive = await archiveOf('unused.txt')
+    const unused = await upload(unusedArchive)
+
+    // Within the time nothing goes.
+    expect(t.coord.sweepFiles().removed).toBe(0)
+    await Bun.sleep(1600)
+    expect(t.coord.sweepFiles()).toEqual({ removed: 2, bytes: expect.any(Number) as number })
+    expect(existsSync(blobPath(unused))).toBe(false)
+    expect(existsSync(blobPath(o.sha256))).toBe(false)
+    expect(existsSync(blobPath(used))).toBe(true) // its job has not run yet
+    const dl = await call('GET', `/api/jobs/${done}/outputs`, alice)
+    expect(dl.status).toBe(404)
+    expect(await dl.text()).toContain(
+      'they were removed, as the coordinator keeps job files for 1.5s after the job ends',
+    )
+    // A forgotten upload cannot be named any more; uploading it again brings it back.
+    expect(
+      ((await (await submitWithInputs(t, alice, unused)).json()) as { error: { code: string } }).error.code,
+    ).toBe('no_upload')
+    expect(await upload(unusedArchive)).toBe(unused)
+    expect((await submitWithInputs(t, alice, unused)).status).toBe(201)
   })
 })
