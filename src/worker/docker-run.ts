@@ -1,6 +1,6 @@
 import type Docker from 'dockerode'
 import { existsSync } from 'node:fs'
-import { lstat, readdir } from 'node:fs/promises'
+import { lstat, readdir, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { GridError } from '../errors'
@@ -156,6 +156,33 @@ async function treeSize(dir: string, maxEntries: number): Promise<{ bytes: numbe
   return { bytes, entries }
 }
 
+/**
+ * Bytes of files under `dir` (a path inside the container) that its processes deleted but still
+ * hold open: they take disk space, yet no walk of the directory finds them. Needs root to read
+ * other users' /proc entries; 0 when it cannot look.
+ */
+async function deletedButOpen(container: Docker.Container, dir: string): Promise<number> {
+  const top = (await container.top().catch(() => undefined)) as
+    { Titles?: string[]; Processes?: string[][] } | undefined
+  const col = top?.Titles?.indexOf('PID') ?? -1
+  if (!top?.Processes || col < 0) return 0
+  const seen = new Set<string>()
+  let bytes = 0
+  for (const proc of top.Processes) {
+    const fds = `/proc/${proc[col]}/fd`
+    for (const fd of await readdir(fds).catch(() => [] as string[])) {
+      // The link reads as the path inside the container, marked when the file is gone.
+      const target = await readlink(join(fds, fd)).catch(() => '')
+      if (!target.startsWith(`${dir}/`) || !target.endsWith(' (deleted)')) continue
+      const st = await stat(join(fds, fd)).catch(() => undefined)
+      if (!st || seen.has(`${st.dev}:${st.ino}`)) continue
+      seen.add(`${st.dev}:${st.ino}`)
+      bytes += Math.max(st.size, st.blocks * 512)
+    }
+  }
+  return bytes
+}
+
 /** Creates, fills and starts a job's container, streaming its output as it comes. */
 export async function startContainer(
   docker: Docker,
@@ -211,7 +238,12 @@ export async function startContainer(
         ),
       async outputUse(maxEntries: number) {
         const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
-        return out ? treeSize(out.Source, maxEntries) : undefined // not measurable from here
+        if (!out) return undefined // not measurable from here
+        const [tree, hidden] = await Promise.all([
+          treeSize(out.Source, maxEntries),
+          deletedButOpen(container, JOB_OUTPUT_DIR),
+        ])
+        return { bytes: tree.bytes + hidden, entries: tree.entries }
       },
       async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
         // Most jobs leave /out empty; when it can be seen from here, skip asking Docker for an archive.

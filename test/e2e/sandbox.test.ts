@@ -169,6 +169,15 @@ describe('resource limits', () => {
     expect(r.stderr).toContain("wrote more than 100 MiB to /out, the most this worker's owner allows")
     expect((await statusOf(jobIdOf(r.stderr))).outcome).toBe('output_limit')
   })
+  test('/out filled through files deleted while open: still counted, and stopped', async () => {
+    const r = await sh(
+      'exec 3>/out/hidden; rm /out/hidden; dd if=/dev/zero bs=1M count=150 >&3 2>/dev/null; sleep 10; echo slept',
+    )
+    expect(r.stdout).not.toContain('slept')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("wrote more than 100 MiB to /out, the most this worker's owner allows")
+  })
+
   test('/out with more files than can come back: stopped, however small they are', async () => {
     const r = await sh('i=0; while [ $i -lt 12000 ]; do : > /out/f$i; i=$((i+1)); done; sleep 10; echo slept')
     expect(r.stdout).not.toContain('slept')
