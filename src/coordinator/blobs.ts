@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -39,15 +40,16 @@ export class BlobStore {
    * Removes stored archives that are not in `keep` and were last written before `before` (an
    * archive just stored has no database row yet). Returns how many went and their bytes.
    */
-  sweep(keep: ReadonlySet<string>, before: number): { removed: number; bytes: number } {
+  async sweep(keep: ReadonlySet<string>, before: number): Promise<{ removed: number; bytes: number }> {
     let removed = 0
     let bytes = 0
-    for (const name of readdirSync(this.dir)) {
+    // Asynchronous, file by file: a first sweep over many archives must not stall the API.
+    for (const name of await readdir(this.dir)) {
       if (!/^[0-9a-f]{64}$/.test(name) || keep.has(name)) continue
       const path = join(this.dir, name)
-      const st = statSync(path, { throwIfNoEntry: false })
+      const st = await stat(path).catch(() => undefined)
       if (!st || st.mtimeMs >= before) continue
-      rmSync(path, { force: true })
+      await rm(path, { force: true })
       removed++
       bytes += st.size
     }

@@ -54,9 +54,11 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
       const why =
         job.finishedAt === null
           ? `it has not ended yet (state: ${job.state}); files come back when it ends`
-          : job.outputsSha256
-            ? `they were removed, as the coordinator keeps job files for ${formatDuration(settings.keepFilesMs)} after the job ends (gridx serve --keep-files)`
-            : 'it wrote no files under /out'
+          : !job.outputsSha256
+            ? 'it wrote no files under /out'
+            : job.finishedAt < clock.now() - settings.keepFilesMs
+              ? `they were removed, as the coordinator keeps job files for ${formatDuration(settings.keepFilesMs)} after the job ends (gridx serve --keep-files)`
+              : "they are missing from the coordinator's file store: tell its operator"
       throw new GridError('no_outputs', `job ${job.id} has no output files: ${why}`, { status: 404 })
     }
     return tar(job.outputsSha256)

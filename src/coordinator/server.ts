@@ -41,7 +41,7 @@ export interface Coordinator {
   hub: Hub
   settings: Settings
   /** Removes stored archives past the retention (`keepFilesMs`); runs by itself every `fileSweepMs`. */
-  sweepFiles(): { removed: number; bytes: number }
+  sweepFiles(): Promise<{ removed: number; bytes: number }>
   /** Stops accepting, closes worker sockets and the database. */
   stop(): Promise<void>
 }
@@ -156,25 +156,27 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     }
   }, settings.sweepMs)
   // Job files are kept for a while after their job ends, then removed, so the disk does not fill.
-  const sweepFiles = () => {
-    const now = clock.now()
-    const keep = store.filesToKeep(now - settings.keepFilesMs)
-    const gone = blobs.sweep(keep, now - Math.min(GRACE_MS, settings.keepFilesMs))
+  const sweepFiles = async () => {
+    const keep = store.filesToKeep(clock.now() - settings.keepFilesMs)
+    // File times are the machine's: an archive with no row yet (just stored) is never removed.
+    const gone = await blobs.sweep(keep, Date.now() - Math.min(GRACE_MS, settings.keepFilesMs))
     if (gone.removed > 0)
       log(
         `removed ${gone.removed} stored archive(s), ${formatBytes(gone.bytes)}, kept past ${formatDuration(settings.keepFilesMs)}`,
       )
     return gone
   }
+  let sweeping = false
   const sweepFilesLogged = () => {
-    try {
-      sweepFiles()
-    } catch (err) {
-      log(`removing old job files failed: ${describe(err)}`)
-    }
+    if (sweeping) return
+    sweeping = true
+    sweepFiles()
+      .catch((err) => log(`removing old job files failed: ${describe(err)}`))
+      .finally(() => (sweeping = false))
   }
-  const fileSweeper = setInterval(sweepFilesLogged, settings.fileSweepMs)
-  sweepFilesLogged()
+  const fileSweeper = setInterval(sweepFilesLogged, Math.min(settings.fileSweepMs, settings.keepFilesMs))
+  // The first soon after start (files may have expired while the coordinator was down), not during it.
+  const firstSweep = setTimeout(sweepFilesLogged, 10_000)
   // Jobs queued before a restart are picked up as soon as workers return.
   scheduler.wake()
 
@@ -189,6 +191,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     async stop() {
       clearInterval(sweeper)
       clearInterval(fileSweeper)
+      clearTimeout(firstSweep)
       hub.closeAll()
       await Promise.all([http.stop(true), ws.stop(true)])
       store.close()

@@ -91,8 +91,9 @@ export class Store extends LeaseStore {
       const rows = this.sqlite
         .query<{ sha256: string | null }, [number]>(
           `SELECT sha256 FROM uploads
-           UNION SELECT inputs_sha256 FROM jobs WHERE finished_at IS NULL
-           UNION SELECT a.outputs_sha256 FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.finished_at IS NULL
+           UNION SELECT inputs_sha256 FROM jobs WHERE state IN ('queued', 'assigned', 'running')
+           UNION SELECT a.outputs_sha256 FROM attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE j.state IN ('queued', 'assigned', 'running')
            UNION SELECT outputs_sha256 FROM jobs WHERE finished_at >= ?1`,
         )
         .all(cutoff)

@@ -156,10 +156,13 @@ async function treeSize(dir: string, maxEntries: number): Promise<{ bytes: numbe
   return { bytes, entries }
 }
 
+/** The most open files of a job looked at per check, so a job holding many cannot slow it down. */
+const MAX_OPEN_FILES_SCANNED = 20_000
+
 /**
  * Bytes of files under `dir` (a path inside the container) that its processes deleted but still
  * hold open: they take disk space, yet no walk of the directory finds them. Needs root to read
- * other users' /proc entries; 0 when it cannot look.
+ * other users' /proc entries; 0 when it cannot look. Looks at most at MAX_OPEN_FILES_SCANNED.
  */
 async function deletedButOpen(container: Docker.Container, dir: string): Promise<number> {
   const top = (await container.top().catch(() => undefined)) as
@@ -168,9 +171,11 @@ async function deletedButOpen(container: Docker.Container, dir: string): Promise
   if (!top?.Processes || col < 0) return 0
   const seen = new Set<string>()
   let bytes = 0
+  let scanned = 0
   for (const proc of top.Processes) {
     const fds = `/proc/${proc[col]}/fd`
     for (const fd of await readdir(fds).catch(() => [] as string[])) {
+      if (++scanned > MAX_OPEN_FILES_SCANNED) return bytes
       // The link reads as the path inside the container, marked when the file is gone.
       const target = await readlink(join(fds, fd)).catch(() => '')
       if (!target.startsWith(`${dir}/`) || !target.endsWith(' (deleted)')) continue
@@ -239,9 +244,10 @@ export async function startContainer(
       async outputUse(maxEntries: number) {
         const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
         if (!out) return undefined // not measurable from here
+        // Under another OCI runtime (gVisor) the job's processes are not the host's to look at.
         const [tree, hidden] = await Promise.all([
           treeSize(out.Source, maxEntries),
-          deletedButOpen(container, JOB_OUTPUT_DIR),
+          spec.ociRuntime ? 0 : deletedButOpen(container, JOB_OUTPUT_DIR),
         ])
         return { bytes: tree.bytes + hidden, entries: tree.entries }
       },

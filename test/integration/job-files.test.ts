@@ -207,9 +207,9 @@ describe('job files', () => {
     const unused = await upload(unusedArchive)
 
     // Within the time nothing goes.
-    expect(t.coord.sweepFiles().removed).toBe(0)
+    expect((await t.coord.sweepFiles()).removed).toBe(0)
     await Bun.sleep(1600)
-    expect(t.coord.sweepFiles()).toEqual({ removed: 2, bytes: expect.any(Number) as number })
+    expect(await t.coord.sweepFiles()).toEqual({ removed: 2, bytes: expect.any(Number) as number })
     expect(existsSync(blobPath(unused))).toBe(false)
     expect(existsSync(blobPath(o.sha256))).toBe(false)
     expect(existsSync(blobPath(used))).toBe(true) // its job has not run yet

@@ -152,10 +152,10 @@ int main(int argc, char **argv) {
     return 125;
   }
   /* Past the file size limit, a write fails with EFBIG (reported) instead of killing us. */
-  signal(SIGXFSZ, SIG_IGN);
+  void (*inherited)(int) = signal(SIGXFSZ, SIG_IGN);
   copy_tree(argv[1], argv[2], 0);
-  /* The job starts with the default disposition, as if this program had not been there. */
-  signal(SIGXFSZ, SIG_DFL);
+  /* The job starts with the disposition it was given, as if this program had not been there. */
+  signal(SIGXFSZ, inherited == SIG_ERR ? SIG_DFL : inherited);
   run(argv + 4);
   return 127;
 }
