@@ -125,7 +125,8 @@ async function explainWait(api: ApiClient, job: JobView): Promise<void> {
       "gridx: no worker is connected right now; the job starts when one connects ('gridx work' on any machine)",
     )
   } else {
-    const needs = { ...job, inputsBytes: job.inputs?.bytes ?? null }
+    // An estimate (the archive's size): the coordinator's own check, in `waiting`, is exact.
+    const needs = { ...job, filesBytes: job.inputs?.bytes ?? null }
     if (!workers.some((w) => accepts(w, needs))) note(`gridx: ${whyNoWorker(workers, needs)}`)
   }
 }

@@ -44,7 +44,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
       archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
       { what: 'the input files', maxBytes: settings.maxInputBytes, maxEntries: settings.maxArchiveEntries },
     )
-    store.recordUpload(blob.sha256, user.id, blob.bytes, clock.now())
+    store.recordUpload(blob.sha256, user.id, blob.bytes, blob.files, clock.now())
     return c.json(blob, 201)
   })
 

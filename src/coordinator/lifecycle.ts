@@ -60,6 +60,7 @@ export class Lifecycle {
       priority: req.priority,
       inputsSha256: req.inputs?.sha256 ?? null,
       inputsBytes: inputs?.bytes ?? null,
+      filesBytes: filesRoom(inputs, script),
       createdAt: this.clock.now(),
     })
   }
@@ -310,4 +311,15 @@ export function jobView(
     startedAt: iso(job.startedAt),
     finishedAt: iso(job.finishedAt),
   }
+}
+
+/**
+ * The most room a job's files take in its working directory, a tmpfs that rounds each file up to
+ * a 4 KiB page (directories take none): the input archive (more than its files' bytes), a page
+ * per file, and the script. The worker counts exactly before it starts the job; this never says less.
+ */
+function filesRoom(inputs: { bytes: number; files: number } | undefined, script: Buffer | null): number {
+  const page = 4096
+  const scriptRoom = script ? Math.ceil(script.length / page) * page : 0
+  return (inputs ? inputs.bytes + inputs.files * page : 0) + scriptRoom
 }

@@ -34,7 +34,13 @@ export type NewJob = Omit<
   | 'peakMemoryBytes'
   | 'inputsSha256'
   | 'inputsBytes'
-> & { priority?: number; inputsSha256?: string | null; inputsBytes?: number | null }
+  | 'filesBytes'
+> & {
+  priority?: number
+  inputsSha256?: string | null
+  inputsBytes?: number | null
+  filesBytes?: number | null
+}
 
 /** How a job attempt ended, as written to its row. */
 export interface Ending {

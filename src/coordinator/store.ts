@@ -72,10 +72,10 @@ export class Store extends LeaseStore {
   }
 
   /** Records that a user uploaded an archive (uploading the same one again renews it). */
-  recordUpload(sha256: string, ownerId: string, bytes: number, at: number): void {
+  recordUpload(sha256: string, ownerId: string, bytes: number, files: number, at: number): void {
     this.db
       .insert(uploads)
-      .values({ sha256, ownerId, bytes, createdAt: at })
+      .values({ sha256, ownerId, bytes, files, createdAt: at })
       .onConflictDoUpdate({ target: [uploads.sha256, uploads.ownerId], set: { createdAt: at } })
       .run()
   }
@@ -102,9 +102,9 @@ export class Store extends LeaseStore {
   }
 
   /** A user's upload by digest: jobs may only name archives their owner uploaded. */
-  uploadOf(sha256: string, ownerId: string): { bytes: number } | undefined {
+  uploadOf(sha256: string, ownerId: string): { bytes: number; files: number } | undefined {
     return this.db
-      .select({ bytes: uploads.bytes })
+      .select({ bytes: uploads.bytes, files: uploads.files })
       .from(uploads)
       .where(and(eq(uploads.sha256, sha256), eq(uploads.ownerId, ownerId)))
       .get()

@@ -69,6 +69,11 @@ export const jobs = sqliteTable(
     /** The job's input files: a tar archive in the coordinator's blob store (see `uploads`). */
     inputsSha256: text('inputs_sha256'),
     inputsBytes: integer('inputs_bytes'),
+    /**
+     * The most room the job's files (script and inputs) take in its working directory, a tmpfs
+     * that rounds every file up to a 4 KiB page: placement compares it with each worker's size.
+     */
+    filesBytes: integer('files_bytes'),
     /** Files the job left under /out, as a tar archive in the blob store. */
     outputsSha256: text('outputs_sha256'),
     outputsBytes: integer('outputs_bytes'),
@@ -127,6 +132,8 @@ export const uploads = sqliteTable(
       .notNull()
       .references(() => users.id),
     bytes: integer('bytes').notNull(),
+    /** Files (and directories) in the archive. */
+    files: integer('files').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.sha256, t.ownerId] })],

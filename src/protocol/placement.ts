@@ -9,8 +9,8 @@ export interface Needs {
   memoryBytes: number
   timeoutMs: number
   image: string
-  /** Size of its input archive, copied into its working directory; null for none. */
-  inputsBytes: number | null
+  /** The most room its files (script and inputs) take in its working directory; null if unknown. */
+  filesBytes: number | null
 }
 
 /** What a worker offers: its capacity and its owner's policy. */
@@ -29,7 +29,7 @@ export function accepts(w: Offer, job: Needs): boolean {
     w.cpus >= job.cpus &&
     w.memoryBytes >= job.memoryBytes &&
     (w.maxTimeoutMs === null || job.timeoutMs <= w.maxTimeoutMs) &&
-    (w.workdirBytes === null || (job.inputsBytes ?? 0) <= w.workdirBytes) &&
+    (w.workdirBytes === null || (job.filesBytes ?? 0) <= w.workdirBytes) &&
     imageAllowed(w.images, job.image)
   )
 }
@@ -51,8 +51,8 @@ export function whyNoWorker(workers: readonly Offer[], job: Needs): string {
     return `no connected worker runs jobs longer than ${formatDuration(longest)} (this one asks for ${formatDuration(job.timeoutMs)}): ${wait}, or lower --timeout`
   }
   const roomiest = Math.max(...workers.map((w) => w.workdirBytes ?? Infinity))
-  if (roomiest < (job.inputsBytes ?? 0)) {
-    return `no connected worker's working directory holds the job's ${formatBytes(job.inputsBytes ?? 0)} of files (the largest is ${formatBytes(roomiest)}, set by its owner's --max-disk): ${wait}, or send less`
+  if (roomiest < (job.filesBytes ?? 0)) {
+    return `no connected worker's working directory holds the job's ${formatBytes(job.filesBytes ?? 0)} of files (the largest is ${formatBytes(roomiest)}, set by its owner's --max-disk): ${wait}, or send less`
   }
   return `no single connected worker meets all of its needs (image ${job.image}, ${job.cpus} CPUs, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}): ${wait}`
 }

@@ -119,7 +119,11 @@ describe('job files', () => {
     expect(error.code).toBe('files_exceed_memory')
     expect(error.message).toContain('(8.0 MiB) do not fit in the 6 MiB of memory')
     expect(error.message).toContain('--memory')
-    expect((await job(64 * 1024 ** 2)).status).toBe(201)
+    const ok = await job(64 * 1024 ** 2)
+    expect(ok.status).toBe(201)
+    // Placement's measure of the files: the archive plus a page per file, never less than the tmpfs takes.
+    const { id } = (await ok.json()) as { id: string }
+    expect(t.coord.store.job(id)?.filesBytes).toBe(archive.length + 4096)
   })
 
   test('outputs: unsafe archives are refused; the staged one is the one the receipt names; only the owner downloads', async () => {

@@ -102,7 +102,7 @@ describe('placement', () => {
     memoryBytes: 512 * 1024 ** 2,
     timeoutMs: 600_000,
     image: 'python:3.12-slim',
-    inputsBytes: 100 * 1024 ** 2,
+    filesBytes: 100 * 1024 ** 2,
   }
 
   test('a worker accepts a job only inside its capacity and its policy', () => {
@@ -112,9 +112,9 @@ describe('placement', () => {
     expect(accepts(offer, { ...job, timeoutMs: 7_200_000 })).toBe(false)
     expect(accepts({ ...offer, maxTimeoutMs: null }, { ...job, timeoutMs: 7_200_000 })).toBe(true)
     expect(accepts(offer, { ...job, image: 'ubuntu:24.04' })).toBe(false)
-    expect(accepts(offer, { ...job, inputsBytes: 2 * 1024 ** 3 })).toBe(false)
-    expect(accepts({ ...offer, workdirBytes: null }, { ...job, inputsBytes: 2 * 1024 ** 3 })).toBe(true)
-    expect(accepts(offer, { ...job, inputsBytes: null })).toBe(true)
+    expect(accepts(offer, { ...job, filesBytes: 2 * 1024 ** 3 })).toBe(false)
+    expect(accepts({ ...offer, workdirBytes: null }, { ...job, filesBytes: 2 * 1024 ** 3 })).toBe(true)
+    expect(accepts(offer, { ...job, filesBytes: null })).toBe(true)
   })
 
   test('why no worker takes it names the first need none meets and what to change', () => {
@@ -129,7 +129,7 @@ describe('placement', () => {
     const short = { ...offer, maxTimeoutMs: 60_000 }
     expect(whyNoWorker([small, short], { ...job, cpus: 2 })).toContain('no single connected worker meets all')
     expect(
-      whyNoWorker([offer, { ...offer, workdirBytes: 2 * 1024 ** 3 }], { ...job, inputsBytes: 3 * 1024 ** 3 }),
+      whyNoWorker([offer, { ...offer, workdirBytes: 2 * 1024 ** 3 }], { ...job, filesBytes: 3 * 1024 ** 3 }),
     ).toMatch(
       /working directory holds the job's 3 GiB of files \(the largest is 2 GiB, set by its owner's --max-disk\).*send less/,
     )
