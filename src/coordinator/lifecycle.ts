@@ -3,6 +3,7 @@ import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type JobView, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
+import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
 import type { JobEvents } from './events'
 import { costOf } from './pricing'
 import { type Receipt, verifyReceipt } from '../protocol/receipt'
@@ -319,7 +320,6 @@ export function jobView(
  * per file, and the script. The worker counts exactly before it starts the job; this never says less.
  */
 function filesRoom(inputs: { bytes: number; files: number } | undefined, script: Buffer | null): number {
-  const page = 4096
-  const scriptRoom = script ? Math.ceil(script.length / page) * page : 0
-  return (inputs ? inputs.bytes + inputs.files * page : 0) + scriptRoom
+  const inputsRoom = inputs ? inputs.bytes + inputs.files * WORKDIR_PAGE_BYTES : 0
+  return inputsRoom + (script ? pagesFor(script.length) : 0)
 }

@@ -28,7 +28,10 @@ export interface CoordinatorOptions {
   publicUrl?: string | undefined
 }
 
-/** An archive stored this recently may not have its database row yet: never removed. */
+/**
+ * An archive stored this recently is never removed: it may have been stored (with its database
+ * row) after the sweep made its list of archives to keep.
+ */
 const GRACE_MS = 3_600_000
 
 /** A running coordinator. */
@@ -158,7 +161,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   // Job files are kept for a while after their job ends, then removed, so the disk does not fill.
   const sweepFiles = async () => {
     const keep = store.filesToKeep(clock.now() - settings.keepFilesMs)
-    // File times are the machine's: an archive with no row yet (just stored) is never removed.
+    // File times are the machine's clock, whatever clock the coordinator runs on.
     const gone = await blobs.sweep(keep, Date.now() - Math.min(GRACE_MS, settings.keepFilesMs))
     if (gone.removed > 0)
       log(

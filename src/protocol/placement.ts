@@ -3,6 +3,14 @@ import { formatBytes, formatDuration } from './units'
 
 /** Whether a worker may be offered a job, and why none may: shared by the scheduler and the CLI. */
 
+/** A job's working directory is a tmpfs, which gives every file whole pages of this size. */
+export const WORKDIR_PAGE_BYTES = 4096
+
+/** The room a file of `bytes` takes in a job's working directory. */
+export function pagesFor(bytes: number): number {
+  return Math.ceil(bytes / WORKDIR_PAGE_BYTES) * WORKDIR_PAGE_BYTES
+}
+
 /** What a job needs from a worker. */
 export interface Needs {
   cpus: number

@@ -215,13 +215,15 @@ export async function startContainer(
     await container.start()
     // Neither waits: a job's start is on the user's clock.
     const sampler = followUsage(container).catch(() => undefined)
-    // The job's volumes on this host (from an inspect the exit makes anyway, or on first use).
-    let mounts: Promise<Mount[]> | undefined
+    // Where /out's volume is on this host, when it can be seen from here (from an inspect the
+    // exit makes anyway, or on first use).
+    let outVolume: Promise<string | undefined> | undefined
     const inspect = () => container.inspect().catch(() => undefined)
-    const mountsOf = (info?: Promise<Awaited<ReturnType<typeof inspect>>>) =>
-      (mounts ??= (info ?? inspect()).then((i) =>
-        ((i?.Mounts ?? []) as Mount[]).filter((m) => m.Type === 'volume' && existsSync(m.Source)),
-      ))
+    const outVolumeOf = (info?: ReturnType<typeof inspect>) =>
+      (outVolume ??= (info ?? inspect()).then((i) => {
+        const m = ((i?.Mounts ?? []) as Mount[]).find((v) => v.Destination === JOB_OUTPUT_DIR)
+        return m?.Type === 'volume' && existsSync(m.Source) ? m.Source : undefined
+      }))
     return {
       id: container.id,
       async wait() {
@@ -231,7 +233,7 @@ export async function startContainer(
         const followed = await sampler
         followed?.stop()
         const info = inspect()
-        void mountsOf(info)
+        void outVolumeOf(info)
         const state = (await info)?.State
         const usage = followed?.usage() ?? { cpuMs: null, peakMemoryBytes: null }
         return { exitCode: r.StatusCode, oomKilled: state?.OOMKilled === true, usage }
@@ -242,19 +244,19 @@ export async function startContainer(
           () => undefined,
         ),
       async outputUse(maxEntries: number) {
-        const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
+        const out = await outVolumeOf()
         if (!out) return undefined // not measurable from here
         // Under another OCI runtime (gVisor) the job's processes are not the host's to look at.
         const [tree, hidden] = await Promise.all([
-          treeSize(out.Source, maxEntries),
+          treeSize(out, maxEntries),
           spec.ociRuntime ? 0 : deletedButOpen(container, JOB_OUTPUT_DIR),
         ])
         return { bytes: tree.bytes + hidden, entries: tree.entries }
       },
       async outputs(maxBytes: number, maxEntries: number): Promise<JobOutputs> {
         // Most jobs leave /out empty; when it can be seen from here, skip asking Docker for an archive.
-        const out = (await mountsOf()).find((m) => m.Destination === JOB_OUTPUT_DIR)
-        if (out && (await readdir(out.Source).catch(() => ['?'])).length === 0) {
+        const out = await outVolumeOf()
+        if (out && (await readdir(out).catch(() => ['?'])).length === 0) {
           return { tooBig: false, entries: [], skipped: [], bytes: 0 }
         }
         const archive = (await container.getArchive({ path: JOB_OUTPUT_DIR })) as unknown as Readable

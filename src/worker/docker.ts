@@ -15,7 +15,7 @@ import {
   type RunningContainer,
   STAGE_PROGRAM,
 } from './runtime'
-import { stageDigest, stageProgram } from './stage/program'
+import { stageProgram } from './stage/program'
 
 /** The repository of images prepared for jobs (see `prepare`). */
 const PREPARED = 'gridx-prepared'
@@ -161,7 +161,8 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const id = base.Id.replace(/^sha256:/, '').slice(0, 24)
     // A changed stage program makes a new tag, so images prepared by another gridx are not used.
-    const version = `${id}-${PREPARED_VERSION}-${await stageDigest()}`
+    const stage = await stageProgram()
+    const version = `${id}-${PREPARED_VERSION}-${stage.digest}`
     const tag = `${PREPARED}:${version}`
     if (await this.hasImage(tag)) return tag
     // Made by committing a never-started container of the image with gridx's directories and
@@ -184,7 +185,7 @@ export class DockerRuntime implements ContainerRuntime {
       const program = {
         path: STAGE_PROGRAM.slice(1),
         type: 'file' as const,
-        data: await stageProgram(),
+        data: stage.bytes,
         mode: 0o755,
       }
       const fixed = [dir('/gridx'), dir('/gridx/bin'), program, dir(JOB_STAGING_DIR)]

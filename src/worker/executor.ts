@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { describe, GridError } from '../errors'
 import { type ArchiveEntry, packArchive, readArchive } from '../protocol/archive'
 import { imageAllowed } from '../protocol/images'
+import { pagesFor } from '../protocol/placement'
 import type { Receipt, ReceiptBody } from '../protocol/receipt'
 import { formatBytes, formatDuration } from '../protocol/units'
 import type { JobSpec, LeaseRef, Outcome, Outputs, Usage, WorkerMessage } from '../protocol/worker'
@@ -44,11 +45,11 @@ export interface ExecutorOptions {
   maxDiskBytes: number
   /** The most CPUs, memory and time one job may ask for on this worker. */
   limits: { cpus: number; memoryBytes: number; maxTimeoutMs: number | null }
-  /** How often disk use is measured. */
+  /** How often the size of a job's /out is measured. */
   diskCheckMs?: number
 }
 
-type Stop = 'timeout' | 'cancelled' | 'abandoned' | 'output_limit' | 'disk_limit'
+type Stop = 'timeout' | 'cancelled' | 'abandoned' | 'output_limit' | 'out_limit'
 
 interface Running {
   lease: LeaseRef
@@ -235,9 +236,9 @@ export class Executor {
         return finish({ outcome: 'cancelled', exitCode: exit.exitCode, retryable: false, error: 'cancelled' })
       }
       // What the job left under /out comes back whatever its ending (partial results help), but
-      // not past a disk limit: reading it would be the very cost the limit prevents.
+      // not past its limit: reading it would be the very cost the limit prevents.
       const left =
-        stop === 'disk_limit'
+        stop === 'out_limit'
           ? { tooBig: false as const, entries: [], skipped: [], bytes: 0 }
           : await entry.container.outputs(job.outputLimitBytes, MAX_OUTPUT_ENTRIES)
       if (left.tooBig) {
@@ -268,7 +269,7 @@ export class Executor {
         const error = `the job ran past its ${formatDuration(job.timeoutMs)} timeout and was stopped`
         return finish({ outcome: 'timeout', exitCode: exit.exitCode, retryable: false, error })
       }
-      if (stop === 'disk_limit') {
+      if (stop === 'out_limit') {
         const error = `the job ${entry.stopReason}, and was stopped`
         return finish({ outcome: 'output_limit', exitCode: exit.exitCode, retryable: false, error })
       }
@@ -317,10 +318,10 @@ export class Executor {
 
   /**
    * Why the job's files cannot be copied into its working directory, a tmpfs of --max-disk that
-   * takes whole 4 KiB pages and one inode per entry; undefined when they fit.
+   * takes whole pages per file and one inode per entry; undefined when they fit.
    */
   private tooBigForWorkdir(files: readonly ArchiveEntry[]): string | undefined {
-    const bytes = files.reduce((n, f) => n + Math.ceil(f.data.length / 4096), 0) * 4096
+    const bytes = files.reduce((n, f) => n + pagesFor(f.data.length), 0)
     if (bytes > this.o.maxDiskBytes) return this.noRoom(formatBytes(bytes))
     if (files.length >= TMPFS_INODES) return this.noRoom(`${files.length} files and directories`)
     return undefined
@@ -331,22 +332,14 @@ export class Executor {
   }
 
   /**
-   * The most a job may write to /out: the coordinator would refuse more, and /out is on this
-   * worker's disk. (The working directory needs no watching: it is a tmpfs the kernel caps.)
+   * Measures the job's /out now and then; stops it past its limit: the coordinator would refuse
+   * more, and /out is on this worker's disk. (The working directory needs no watching: it is a
+   * tmpfs the kernel caps.)
    */
-  private outLimit(job: JobSpec): number {
-    return Math.min(this.o.maxDiskBytes, job.outputLimitBytes)
-  }
-
-  private outLimitWhose(job: JobSpec): string {
-    return job.outputLimitBytes <= this.o.maxDiskBytes
-      ? 'the most the coordinator accepts'
-      : "the most this worker's owner allows"
-  }
-
-  /** Measures the job's /out now and then; stops it past its limit. */
   private watchOutput(entry: Running, job: JobSpec): ReturnType<typeof setInterval> | undefined {
-    const limit = this.outLimit(job)
+    const coordinators = job.outputLimitBytes <= this.o.maxDiskBytes
+    const limit = coordinators ? job.outputLimitBytes : this.o.maxDiskBytes
+    const whose = coordinators ? 'the most the coordinator accepts' : "the most this worker's owner allows"
     let checking = false
     const timer = setInterval(() => {
       if (checking || !entry.container) return
@@ -358,13 +351,13 @@ export class Executor {
           if (used.bytes > limit) {
             this.stop(
               entry.lease,
-              'disk_limit',
-              `wrote more than ${formatBytes(limit)} to ${JOB_OUTPUT_DIR}, ${this.outLimitWhose(job)}`,
+              'out_limit',
+              `wrote more than ${formatBytes(limit)} to ${JOB_OUTPUT_DIR}, ${whose}`,
             )
           } else if (used.entries > MAX_OUTPUT_ENTRIES) {
             this.stop(
               entry.lease,
-              'disk_limit',
+              'out_limit',
               `left more than ${MAX_OUTPUT_ENTRIES} files in ${JOB_OUTPUT_DIR}, the most that can come back`,
             )
           }
