@@ -25,6 +25,8 @@ const FileConfig = z
     tlsCert: z.string().optional(),
     tlsKey: z.string().optional(),
     publicUrl: z.string().optional(),
+    /** `gridx serve --quota`: storage each user may keep on the coordinator, e.g. "2g". */
+    quota: z.string().optional(),
     /** Worker policy (`gridx work` flags of the same names win). */
     maxCpus: z.number().positive().optional(),
     maxMemory: z.string().optional(),
@@ -51,6 +53,8 @@ export interface ConnectionFlags {
   tlsKey?: string | undefined
   /** `gridx serve --public-url`: the address users and workers reach the coordinator at. */
   publicUrl?: string | undefined
+  /** `gridx serve --quota`: storage each user may keep on the coordinator. */
+  quota?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -69,6 +73,8 @@ export interface Config {
   tlsKey: string | undefined
   /** The address users and workers should use (`gridx serve --public-url`), as given. */
   publicUrl: string | undefined
+  /** Storage each user may keep on the coordinator (`gridx serve --quota`), as given (a size such as 2g). */
+  quota: string | undefined
   file: FileConfig
 }
 
@@ -147,6 +153,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
       flags.tlsCert || env['GRIDX_TLS_CERT'] || (file.tlsCert && resolve(home, file.tlsCert)) || undefined,
     tlsKey: flags.tlsKey || env['GRIDX_TLS_KEY'] || (file.tlsKey && resolve(home, file.tlsKey)) || undefined,
     publicUrl: flags.publicUrl || env['GRIDX_PUBLIC_URL'] || file.publicUrl || undefined,
+    quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
     file,
   })
 }

@@ -10,6 +10,7 @@ import { serveCommand } from './cli/serve'
 import { submitCommand } from './cli/submit'
 import { workCommand } from './cli/work'
 import { GridError } from './errors'
+import { escapeTerminal } from './protocol/text'
 import { VERSION } from './version'
 
 /** Exit codes of errors a script may want to tell apart; every other error exits 1. */
@@ -63,7 +64,8 @@ async function main(argv: string[]): Promise<number> {
     return code
   } catch (err) {
     if (err instanceof GridError) {
-      process.stderr.write(`gridx: ${err.message}\n`)
+      // Messages quote what coordinators and workers sent: escaped, so they cannot steer the terminal.
+      process.stderr.write(`gridx: ${escapeTerminal(err.message, { keepNewlines: true })}\n`)
       return EXIT_CODES[err.code] ?? 1
     }
     process.stderr.write(

@@ -3,6 +3,7 @@ import { formatCredits, parseCredits } from '../protocol/credits'
 import { GridError } from '../errors'
 import type { HistoryLine } from '../protocol/api'
 import { connectionOptions, jsonOption, note, out } from './options'
+import { safe } from './render'
 import { loggedIn } from './session'
 
 type Flags = {
@@ -27,7 +28,7 @@ function historyRows(lines: HistoryLine[]): string[] {
       h.at.replace('T', ' ').slice(0, 19),
       h.kind,
       h.job ?? '-',
-      h.counterparty,
+      safe(h.counterparty),
       signed(h.amountMc),
       h.account,
     ]),

@@ -9,6 +9,7 @@ import { type CheckResult, fail, skip } from '../protocol/doctor'
 import { DEFAULT_IMAGE_ALLOWLIST } from '../protocol/images'
 import { parseDuration } from '../protocol/units'
 import { connectionOptions, credentialOptions, jsonOption, note, out } from './options'
+import { safe } from './render'
 import { DEFAULT_IMAGE } from './submit'
 
 type Flags = {
@@ -35,8 +36,9 @@ const MARK: Record<CheckResult['status'], string> = { ok: '✓', fail: '✗', wa
 
 /** One check as one line: `✓ name: detail`, `✗ name: detail — fix: …`. */
 export function formatCheck(c: CheckResult): string {
-  const detail = c.status === 'skip' ? `skipped: ${c.detail}` : c.detail
-  const fix = c.fix && c.status !== 'ok' ? ` — fix: ${c.fix}` : ''
+  // Details quote what the other side sent (versions, reasons, headers): one line each, escaped.
+  const detail = safe(c.status === 'skip' ? `skipped: ${c.detail}` : c.detail)
+  const fix = c.fix && c.status !== 'ok' ? ` — fix: ${safe(c.fix)}` : ''
   return `${MARK[c.status]} ${c.check}: ${detail}${fix}`
 }
 

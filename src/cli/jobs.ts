@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { Argv, CommandModule } from 'yargs'
 import { formatBytes, formatDuration } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
-import { endingLine, exitCodeOf, streamOutput, summary } from './render'
+import { endingLine, exitCodeOf, safe, streamOutput, summary } from './render'
 import { loggedIn } from './session'
 import { download } from './submit'
 
@@ -37,8 +37,8 @@ export async function jobs(flags: Flags): Promise<number> {
     j.id,
     j.state,
     j.exitCode === null ? '-' : String(j.exitCode),
-    j.worker ?? '-',
-    j.scriptName ?? j.command.join(' '),
+    safe(j.worker ?? '-'),
+    safe(j.scriptName ?? j.command.join(' ')),
     j.createdAt,
   ])
   for (const line of pad([['ID', 'STATE', 'EXIT', 'WORKER', 'RUN', 'CREATED'], ...rows])) out(line)
@@ -55,10 +55,10 @@ export async function status(flags: Flags): Promise<number> {
   const [job, attempts] = await Promise.all([api.job(flags.id!), api.attempts(flags.id!)])
   if (flags.json) return (out(JSON.stringify({ ...job, attempts })), 0)
   out(summary(job))
-  if (job.waiting) out(`  waiting  ${job.waiting}`)
+  if (job.waiting) out(`  waiting  ${safe(job.waiting)}`)
   for (const a of attempts) {
     const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
-    out(`  try ${a.attempt}    on ${a.worker}, ${how}${a.signed ? ' (signed receipt)' : ''}`)
+    out(`  try ${a.attempt}    on ${safe(a.worker)}, ${safe(how)}${a.signed ? ' (signed receipt)' : ''}`)
   }
   return 0
 }
@@ -97,14 +97,14 @@ export async function workers(flags: Flags): Promise<number> {
   if (flags.json) return (out(JSON.stringify(list)), 0)
   if (list.length === 0) return (note("no workers connected: start one with 'gridx work'"), 0)
   const rows = list.map((w) => [
-    w.name,
-    w.owner,
+    safe(w.name),
+    safe(w.owner),
     `${w.busy}/${w.slots}`,
     String(w.cpus),
     formatBytes(w.memoryBytes),
     w.maxTimeoutMs === null ? '-' : formatDuration(w.maxTimeoutMs),
-    w.images.join(','),
-    w.docker,
+    safe(w.images.join(',')),
+    safe(w.docker),
     w.connectedAt,
   ])
   const head = ['NAME', 'OWNER', 'BUSY', 'CPUS', 'MEMORY', 'MAX TIME', 'IMAGES', 'DOCKER', 'CONNECTED']

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs'
+import { escapeTerminal } from '../protocol/text'
 
 /** Flags of every command that talks to a coordinator. */
 export function connectionOptions<T>(y: Argv<T>) {
@@ -39,12 +40,15 @@ export function jsonOption<T>(y: Argv<T>) {
   return y.option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts' })
 }
 
-/** Writes one line to stdout. */
+/**
+ * Writes one line to stdout. Control characters in it (from names, reasons and errors others
+ * chose) are shown escaped, never acted on by the terminal; JSON stays JSON.
+ */
 export function out(line: string): void {
-  process.stdout.write(`${line}\n`)
+  process.stdout.write(`${escapeTerminal(line, { keepNewlines: true })}\n`)
 }
 
-/** Writes one line of status to stderr. */
+/** Writes one line of status to stderr, escaped like `out`. */
 export function note(line: string): void {
-  process.stderr.write(`${line}\n`)
+  process.stderr.write(`${escapeTerminal(line, { keepNewlines: true })}\n`)
 }

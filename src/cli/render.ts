@@ -2,8 +2,12 @@ import type { ApiClient } from '../client/api'
 import { describe, GridError } from '../errors'
 import type { JobView } from '../protocol/api'
 import { formatCredits } from '../protocol/credits'
+import { escapeTerminal } from '../protocol/text'
 import { formatBytes, formatDuration } from '../protocol/units'
 import { note } from './options'
+
+/** Text from the coordinator on one line of a terminal: every control character escaped, newlines too. */
+export const safe = (text: string): string => escapeTerminal(text)
 
 /** The exit code `gridx submit` and `gridx logs` return for a finished job. */
 export function exitCodeOf(job: JobView): number {
@@ -22,19 +26,19 @@ export function exitCodeOf(job: JobView): number {
 export function endingLine(job: JobView): string | undefined {
   switch (job.outcome) {
     case 'exited':
-      return job.error ? `job ${job.id} exited with ${job.exitCode}: ${job.error}` : undefined
+      return job.error ? `job ${job.id} exited with ${job.exitCode}: ${safe(job.error)}` : undefined
     case 'timeout':
-      return `job ${job.id} timed out: ${job.error ?? `it ran past ${formatDuration(job.timeoutMs)}`} (raise it with --timeout)`
+      return `job ${job.id} timed out: ${job.error ? safe(job.error) : `it ran past ${formatDuration(job.timeoutMs)}`} (raise it with --timeout)`
     case 'cancelled':
       return `job ${job.id} was cancelled`
     case 'oom':
-      return `job ${job.id} ran out of memory: ${job.error ?? `it needed more than ${formatBytes(job.memoryBytes)}`}`
+      return `job ${job.id} ran out of memory: ${job.error ? safe(job.error) : `it needed more than ${formatBytes(job.memoryBytes)}`}`
     case 'output_limit':
-      return `job ${job.id} hit the output limit: ${job.error ?? 'it wrote too much'}`
+      return `job ${job.id} hit the output limit: ${safe(job.error ?? 'it wrote too much')}`
     case null:
       return job.state === 'cancelled' ? `job ${job.id} was cancelled` : undefined
     default:
-      return `job ${job.id} failed: ${job.error ?? job.outcome}`
+      return `job ${job.id} failed: ${safe(job.error ?? job.outcome)}`
   }
 }
 
@@ -57,7 +61,7 @@ export function reasonOf(job: JobView): string {
     case null:
       return job.state
     default:
-      return job.outcome
+      return safe(job.outcome)
   }
 }
 
@@ -68,9 +72,9 @@ export function summary(job: JobView): string {
     : [...job.command, ...job.args].join(' ')
   const lines = [
     `job ${job.id}: ${job.state}${job.exitCode === null ? '' : ` (exit ${job.exitCode})`}`,
-    `  run      ${what} in ${job.image}`,
+    `  run      ${safe(what)} in ${safe(job.image)}`,
     `  limits   ${job.cpus} CPU, ${formatBytes(job.memoryBytes)}, timeout ${formatDuration(job.timeoutMs)}`,
-    `  worker   ${job.worker ?? '-'} (attempt ${job.attempt})`,
+    `  worker   ${safe(job.worker ?? '-')} (attempt ${job.attempt})`,
     `  created  ${job.createdAt}${job.startedAt ? `, started ${job.startedAt}` : ''}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
   ]
   lines.push(
@@ -83,7 +87,7 @@ export function summary(job: JobView): string {
       `  outputs  ${job.outputs.files} file(s), ${formatBytes(job.outputs.bytes)}: 'gridx download ${job.id}'`,
     )
   }
-  if (job.error) lines.push(`  note     ${job.error}`)
+  if (job.error) lines.push(`  note     ${safe(job.error)}`)
   return lines.join('\n')
 }
 
@@ -113,7 +117,7 @@ export async function streamOutput(
             if (!opts.quiet)
               note(`gridx: job ${id} went back to the queue (its worker was lost); it will run again`)
           } else if (e.state === 'running' && !opts.quiet) {
-            note(`gridx: job ${id} running on ${e.worker ?? 'a worker'}`)
+            note(`gridx: job ${id} running on ${safe(e.worker ?? 'a worker')}`)
           }
         } else {
           return e.job

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs'
 import { DEFAULT_HTTP_PORT, loadConfig } from '../config'
 import { formatCredits, parseCredits } from '../protocol/credits'
 import { GridError } from '../errors'
-import { parseDuration, parseSize } from '../protocol/units'
+import { formatBytes, formatDuration, parseDuration, parseSize } from '../protocol/units'
 import { note } from './options'
 import { clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
 
@@ -25,6 +25,7 @@ type Flags = TlsFlags & {
   maxInput?: string
   maxOutput?: string
   keepFiles?: string
+  quota?: string
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -82,6 +83,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     outputCapBytes: size(flags.logLimit, '--log-limit'),
     maxInputBytes: size(flags.maxInput, '--max-input'),
     maxOutputBytes: size(flags.maxOutput, '--max-output'),
+    quotaBytes: size(config.quota, '--quota'),
   }
   const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
@@ -127,6 +129,9 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const settings = c.settings
   note(
     `credits: new accounts get ${formatCredits(settings.signupGrantMc)}; compute costs ${formatCredits(settings.price.mcPerCpuMinute)} per CPU-minute`,
+  )
+  note(
+    `files: each user may keep ${formatBytes(settings.quotaBytes)} of uploads and job /out files here (--quota), each for ${formatDuration(settings.keepFilesMs)} (--keep-files)`,
   )
   if (host === '127.0.0.1' || host === 'localhost' || host === '::1') {
     note('note: bound to loopback only; workers on other machines cannot connect (use --host 0.0.0.0)')
@@ -201,6 +206,11 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
         .option('keep-files', {
           type: 'string',
           describe: "how long uploaded inputs, and a job's /out files after it ends, are kept (default 7d)",
+        })
+        .option('quota', {
+          type: 'string',
+          describe:
+            'storage each user may keep here: uploads and /out files not yet expired (env GRIDX_QUOTA, default 2g)',
         })
         .option('admin', {
           type: 'string',

@@ -10,7 +10,7 @@ import { filesExceedMemory, type JobView, LIMITS, type SubmitJob } from '../prot
 import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
-import { endingLine, exitCodeOf, streamOutput } from './render'
+import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 
 /** The image a script runs in unless `--image` says otherwise. */
@@ -112,7 +112,8 @@ export async function download(api: ApiClient, id: string, dir: string): Promise
   // The id names a directory here: never let an answer steer where files go.
   if (!/^[a-z0-9]{1,64}$/.test(id)) throw new GridError('bad_job_id', `'${id}' is not a job id`)
   const saved = await saveOutputs(await api.outputs(id), dir)
-  for (const s of saved.skipped) note(`gridx: skipped '${s.path}' from the job's files: ${s.reason}`)
+  for (const s of saved.skipped)
+    note(`gridx: skipped '${safe(s.path)}' from the job's files: ${safe(s.reason)}`)
   note(`gridx: saved ${saved.files} file(s), ${formatBytes(saved.bytes)}, to ${saved.dir}/`)
 }
 
@@ -127,7 +128,7 @@ async function explainWait(api: ApiClient, job: JobView): Promise<void> {
   } else {
     // An estimate (the archive's size): the coordinator's own check, in `waiting`, is exact.
     const needs = { ...job, filesBytes: job.inputs?.bytes ?? null }
-    if (!workers.some((w) => accepts(w, needs))) note(`gridx: ${whyNoWorker(workers, needs)}`)
+    if (!workers.some((w) => accepts(w, needs))) note(`gridx: ${safe(whyNoWorker(workers, needs))}`)
   }
 }
 

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs'
 import { GridError } from '../errors'
 import { ReceiptFile, verifyReceipt } from '../protocol/receipt'
 import { jsonOption, out } from './options'
+import { safe } from './render'
 
 type Flags = { receipt?: string; publicKey?: string; json?: boolean }
 
@@ -35,12 +36,12 @@ export function verify(flags: Flags): number {
   if (!body) {
     if (!flags.json)
       out(
-        `✗ the receipt does NOT verify against ${flags.publicKey ? 'the given key' : `worker ${file.data.worker}'s key`}: it was altered or signed by another key`,
+        `✗ the receipt does NOT verify against ${flags.publicKey ? 'the given key' : `worker ${safe(file.data.worker)}'s key`}: it was altered or signed by another key`,
       )
     return 1
   }
   if (!flags.json) {
-    out(`✓ signed by worker ${file.data.worker} (${body.workerId}), key ${key}`)
+    out(`✓ signed by worker ${safe(file.data.worker)} (${safe(body.workerId)}), key ${safe(key)}`)
     out(
       `  job ${body.jobId} attempt ${body.attempt}: ${body.outcome}${body.exitCode === null ? '' : `, exit ${body.exitCode}`}, ${body.durationMs} ms on ${body.cpus} CPU`,
     )

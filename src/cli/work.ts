@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { dockerEnv } from '../config'
+import { escapeTerminal, lineProblem } from '../protocol/text'
 import { formatBytes, formatDuration, parseDuration, parseMemory, parseSize } from '../protocol/units'
 import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
@@ -48,6 +49,9 @@ export async function work(
   const s = openSession(flags)
   const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
   const name = flags.name ?? s.config.file.name ?? hostname()
+  // The coordinator refuses such a name at hello; saying so here ends at once, before a login.
+  const badName = lineProblem(name, 'worker names', 64)
+  if (badName) throw new GridError('bad_name', `--name ${escapeTerminal(JSON.stringify(name))}: ${badName}`)
   const drainTimeoutMs = flags.drainTimeout ? parseDuration(flags.drainTimeout, '--drain-timeout') : undefined
   const slots = flags.slots ?? s.config.file.slots ?? 2
   if (!Number.isInteger(slots) || slots < 1 || slots > 256) {

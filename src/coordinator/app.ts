@@ -20,6 +20,7 @@ import type { Scheduler } from './scheduler'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
 import type { BlobStore } from './blobs'
+import type { DiskGuard } from './disk'
 import { creditRoutes } from './credits-routes'
 import { fileRoutes } from './file-routes'
 import { parseBody } from './validate'
@@ -35,6 +36,8 @@ export interface AppDeps {
   clock: Clock
   settings: Settings
   blobs: BlobStore
+  /** Turns a full disk into 507 answers and a degraded /health. */
+  disk?: DiskGuard | undefined
   startedAt: number
   /** The address users and workers should use, shown by /health. */
   publicUrl?: string | undefined
@@ -61,6 +64,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (err instanceof GridError) {
       return c.json({ error: { code: err.code, message: err.message } }, err.status as 400)
     }
+    // A full disk is the operator's to fix, not a bug: logged once, answered with what happened.
+    const full = deps.disk?.refusal(err)
+    if (full) return c.json({ error: { code: full.code, message: full.message } }, 507)
     console.error(`coordinator: internal error on ${c.req.method} ${c.req.path}:`, err)
     return c.json({ error: { code: 'internal', message: 'internal error; see the coordinator log' } }, 500)
   })
@@ -70,8 +76,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get('/health', (c) => {
     const counts = store.counts()
+    const problem = deps.disk?.problem()
     const health: Health = {
-      status: 'ok',
+      status: problem ? 'degraded' : 'ok',
+      reason: problem ?? null,
       version: VERSION,
       uptimeSeconds: Math.round((clock.now() - deps.startedAt) / 1000),
       workers: hub.connected().length,

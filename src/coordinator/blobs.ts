@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs'
 import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
@@ -7,12 +7,31 @@ import { pipeline } from 'node:stream/promises'
 import { describe, GridError } from '../errors'
 import { type ArchiveLimits, readArchive } from '../protocol/archive'
 import { formatBytes } from '../protocol/units'
+import { PRIVATE_FILE_MODE, privateDir } from './data-dir'
+import { isDiskFull } from './disk'
 
-/** A stored archive: its SHA-256, its size and how many files it holds. */
+/** A stored archive as the coordinator measured it: SHA-256, size, files and the bytes of their data. */
 export interface Blob {
   sha256: string
+  /** Size of the archive itself, what it takes on disk. */
   bytes: number
+  /** Regular files in it. */
   files: number
+  /** Bytes of file data in it (what a job's /out files add up to). */
+  dataBytes: number
+}
+
+/**
+ * Room an upload may take besides the archive limits (its owner's storage quota): checked while
+ * it streams, and once its digest is known, before it is kept.
+ */
+export interface Admission {
+  /** Most bytes the upload may take. */
+  roomBytes: number
+  /** The refusal once the upload has passed `roomBytes` at `bytes`. */
+  refuse(bytes: number): GridError
+  /** Called with the complete archive before it is kept; throws to refuse it. */
+  admit(sha256: string, bytes: number): void
 }
 
 /**
@@ -26,7 +45,8 @@ export class BlobStore {
     this.tmp = join(dir, 'tmp')
     // Uploads cut short by a crash leave their temporary files here.
     rmSync(this.tmp, { recursive: true, force: true })
-    mkdirSync(this.tmp, { recursive: true })
+    privateDir(dir)
+    privateDir(this.tmp)
   }
 
   /** Where a blob lives on disk. */
@@ -63,13 +83,14 @@ export class BlobStore {
 
   /**
    * Stores a request body that must be a job archive: streamed to disk while hashing, refused
-   * past `maxBytes`, checked to hold only files and directories under safe paths. Nothing is
-   * kept when any check fails.
+   * past `maxBytes` (or the `admission`'s room), checked to hold only files and directories under
+   * safe paths. Nothing is kept when any check fails. A full disk is thrown as it is (see disk.ts).
    */
   async putArchive(
     body: ReadableStream<Uint8Array> | null,
     maxBytes: number,
     limits: ArchiveLimits,
+    admission?: Admission,
   ): Promise<Blob> {
     if (!body)
       throw new GridError('empty_body', `${limits.what}: the request has no body (send a tar archive)`)
@@ -83,14 +104,16 @@ export class BlobStore {
           const msg = `${limits.what} are larger than ${formatBytes(maxBytes)}, the most this coordinator accepts`
           return done(new GridError('archive_too_big', msg, { status: 413 }))
         }
+        if (admission && bytes > admission.roomBytes) return done(admission.refuse(bytes))
         hash.update(chunk)
         done(null, chunk)
       },
     })
     try {
       // pipeline closes every stream on any failure: a dropped upload or a full disk leaks nothing.
-      await pipeline(Readable.fromWeb(body), meter, createWriteStream(tmp)).catch((err: unknown) => {
-        if (err instanceof GridError) throw err
+      const file = createWriteStream(tmp, { mode: PRIVATE_FILE_MODE })
+      await pipeline(Readable.fromWeb(body), meter, file).catch((err: unknown) => {
+        if (err instanceof GridError || isDiskFull(err)) throw err
         throw new GridError('store_failed', `could not store ${limits.what}: ${describe(err)}`, {
           status: 507,
         })
@@ -108,8 +131,10 @@ export class BlobStore {
         )
       }
       const sha256 = hash.digest('hex')
+      admission?.admit(sha256, bytes)
       renameSync(tmp, this.path(sha256))
-      return { sha256, bytes, files: contents.entries.filter((e) => e.type === 'file').length }
+      const files = contents.entries.filter((e) => e.type === 'file').length
+      return { sha256, bytes, files, dataBytes: contents.bytes }
     } finally {
       rmSync(tmp, { force: true })
     }

@@ -5,6 +5,7 @@ import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
 import type { BlobStore } from './blobs'
 import type { Lifecycle } from './lifecycle'
+import { StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
 
@@ -25,12 +26,23 @@ function archiveCeiling(dataBytes: number, entries: number): number {
   return dataBytes + (entries + 2) * 3 * 1024
 }
 
+/** The size a request says its body has, or undefined when it does not say (chunked). */
+function declaredLength(req: Request): number | undefined {
+  const text = req.headers.get('content-length')
+  const n = text === null ? NaN : Number(text)
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+const UPLOAD = { thing: 'this upload', instead: 'use smaller inputs' }
+const OUTPUTS = { thing: "the job's /out files", instead: 'have the job write less under /out' }
+
 /**
  * Job files over HTTP: users upload input archives and download their jobs' /out archives;
  * workers fetch a job's inputs and upload its outputs under the lease they hold.
  */
 export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDeps): Hono<Env> {
   const app = new Hono<Env>()
+  const quota = new StorageQuota(store, settings, clock)
   const tar = (sha256: string) =>
     new Response(Bun.file(blobs.path(sha256)), {
       headers: { 'content-type': 'application/x-tar', 'x-gridx-sha256': sha256 },
@@ -39,13 +51,19 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   // An input archive; a submission then names it by digest.
   app.post('/uploads', async (c) => {
     const user = c.get('user')
-    const blob = await blobs.putArchive(
-      c.req.raw.body,
-      archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
-      { what: 'the input files', maxBytes: settings.maxInputBytes, maxEntries: settings.maxArchiveEntries },
-    )
-    store.recordUpload(blob.sha256, user.id, blob.bytes, blob.files, clock.now())
-    return c.json(blob, 201)
+    const grant = quota.open(user.id, declaredLength(c.req.raw), UPLOAD)
+    try {
+      const blob = await blobs.putArchive(
+        c.req.raw.body,
+        archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
+        { what: 'the input files', maxBytes: settings.maxInputBytes, maxEntries: settings.maxArchiveEntries },
+        grant,
+      )
+      store.recordUpload(blob.sha256, user.id, blob.bytes, blob.files, clock.now())
+      return c.json({ sha256: blob.sha256, bytes: blob.bytes, files: blob.files }, 201)
+    } finally {
+      grant.release()
+    }
   })
 
   app.get('/jobs/:id/outputs', (c) => {
@@ -96,26 +114,32 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   })
 
   app.put('/leases/:jobId/:attempt/outputs', async (c) => {
-    const { lease, workerId } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
-    const blob = await blobs.putArchive(
-      c.req.raw.body,
-      archiveCeiling(settings.maxOutputBytes, settings.maxArchiveEntries),
-      {
-        what: "the job's /out files",
-        maxBytes: settings.maxOutputBytes,
-        maxEntries: settings.maxArchiveEntries,
-      },
-    )
-    if (!store.stageOutputs(lease, workerId, blob)) {
-      throw new GridError(
-        'not_your_lease',
-        `the lease on job ${lease.jobId} attempt ${lease.attempt} ended during the upload`,
+    const { lease, job, workerId } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
+    // The files are kept for the job's owner, so they count against the owner's quota.
+    const grant = quota.open(job.ownerId, declaredLength(c.req.raw), OUTPUTS)
+    try {
+      // Counted here, from the archive as stored: the worker's own figures are only a claim.
+      const blob = await blobs.putArchive(
+        c.req.raw.body,
+        archiveCeiling(settings.maxOutputBytes, settings.maxArchiveEntries),
         {
-          status: 409,
+          what: "the job's /out files",
+          maxBytes: settings.maxOutputBytes,
+          maxEntries: settings.maxArchiveEntries,
         },
+        grant,
       )
+      if (!store.stageOutputs(lease, workerId, blob)) {
+        throw new GridError(
+          'not_your_lease',
+          `the lease on job ${lease.jobId} attempt ${lease.attempt} ended during the upload`,
+          { status: 409 },
+        )
+      }
+      return c.json({ sha256: blob.sha256, bytes: blob.dataBytes, files: blob.files }, 201)
+    } finally {
+      grant.release()
     }
-    return c.json(blob, 201)
   })
 
   return app

@@ -11,6 +11,7 @@ import {
   type WorkerPolicy,
 } from '../protocol/worker'
 import type { WorkerView } from '../protocol/api'
+import { escapeTerminal } from '../protocol/text'
 import type { Lifecycle } from './lifecycle'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
@@ -47,6 +48,8 @@ export type Wake = () => void
 /** The live worker sockets: hello, heartbeats, reports, silence. */
 export class Hub {
   private readonly conns = new Map<string, WorkerConn>()
+  /** Turns a full disk into the error to send (set by the server; see disk.ts). */
+  diskFull: ((err: unknown) => GridError | undefined) | undefined
 
   constructor(
     private readonly store: Store,
@@ -102,7 +105,11 @@ export class Hub {
     try {
       this.dispatch(ws, msg)
     } catch (err) {
-      this.refuse(ws, 'internal', describe(err))
+      const full = this.diskFull?.(err)
+      if (!full) return this.refuse(ws, 'internal', describe(err))
+      // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
+      this.refuse(ws, full.code, full.message)
+      ws.close(CloseCode.goingAway, full.code)
     }
   }
 
@@ -111,7 +118,9 @@ export class Hub {
     const conn = ws.data.conn
     if (!conn || this.conns.get(conn.id) !== conn) return
     this.conns.delete(conn.id)
-    this.log(`worker ${conn.name} (${conn.id}) disconnected (${code}${reason ? ` ${reason}` : ''})`)
+    this.log(
+      `worker ${conn.name} (${conn.id}) disconnected (${code}${reason ? ` ${escapeTerminal(reason)}` : ''})`,
+    )
   }
 
   /** Closes sockets that have been silent too long. */
@@ -214,7 +223,7 @@ export class Hub {
     }
     this.heartbeat(conn, msg.running)
     this.log(
-      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${conn.docker}, images ${conn.policy.images.join(' ')}`,
+      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${escapeTerminal(conn.docker)}, images ${escapeTerminal(conn.policy.images.join(' '))}`,
     )
     this.wake()
   }

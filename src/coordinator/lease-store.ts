@@ -79,7 +79,11 @@ export class LeaseStore extends QueueStore {
    * Records the /out archive a worker uploaded for an attempt it holds, before it reports the
    * result; false (nothing recorded) when the lease is not the worker's.
    */
-  stageOutputs(lease: LeaseRef, workerId: string, outputs: { sha256: string; bytes: number }): boolean {
+  stageOutputs(
+    lease: LeaseRef,
+    workerId: string,
+    outputs: { sha256: string; bytes: number; files: number; dataBytes: number },
+  ): boolean {
     return this.db.transaction((tx) => {
       const held = tx
         .select({ id: jobs.id })
@@ -88,21 +92,38 @@ export class LeaseStore extends QueueStore {
         .get()
       if (!held) return false
       tx.update(attempts)
-        .set({ outputsSha256: outputs.sha256, outputsBytes: outputs.bytes })
+        .set({
+          outputsSha256: outputs.sha256,
+          outputsBytes: outputs.bytes,
+          outputsFiles: outputs.files,
+          outputsDataBytes: outputs.dataBytes,
+        })
         .where(this.attemptIs(lease))
         .run()
       return true
     })
   }
 
-  /** The /out archive staged for an attempt, if any. */
-  stagedOutputs(lease: LeaseRef): { sha256: string; bytes: number } | undefined {
+  /**
+   * The /out archive staged for an attempt, if any, as the coordinator measured it (`files` and
+   * `dataBytes` are null for archives staged before it measured them).
+   */
+  stagedOutputs(
+    lease: LeaseRef,
+  ): { sha256: string; bytes: number; files: number | null; dataBytes: number | null } | undefined {
     const a = this.db
-      .select({ sha256: attempts.outputsSha256, bytes: attempts.outputsBytes })
+      .select({
+        sha256: attempts.outputsSha256,
+        bytes: attempts.outputsBytes,
+        files: attempts.outputsFiles,
+        dataBytes: attempts.outputsDataBytes,
+      })
       .from(attempts)
       .where(this.attemptIs(lease))
       .get()
-    return a?.sha256 ? { sha256: a.sha256, bytes: a.bytes ?? 0 } : undefined
+    return a?.sha256
+      ? { sha256: a.sha256, bytes: a.bytes ?? 0, files: a.files, dataBytes: a.dataBytes }
+      : undefined
   }
 
   /** Extends the leases a worker still holds. */

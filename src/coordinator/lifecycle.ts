@@ -7,6 +7,7 @@ import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
 import type { JobEvents } from './events'
 import { costOf } from './pricing'
 import { type Receipt, verifyReceipt } from '../protocol/receipt'
+import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
 
@@ -125,10 +126,12 @@ export class Lifecycle {
       )
       return
     }
-    if (msg.outputs && this.store.stagedOutputs(msg.lease)?.sha256 !== msg.outputs.sha256) {
+    const staged = msg.outputs ? this.store.stagedOutputs(msg.lease) : undefined
+    if (msg.outputs && staged?.sha256 !== msg.outputs.sha256) {
       const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
       return this.retry(msg.lease, "the job's /out files did not reach the coordinator", workerId, how)
     }
+    const outputs = msg.outputs && staged ? this.measured(workerId, msg, staged) : undefined
     const cost = costOf(job.cpus, Math.min(msg.durationMs, job.timeoutMs), this.settings.price)
     const base = {
       exitCode: msg.exitCode,
@@ -137,7 +140,7 @@ export class Lifecycle {
       cost,
       receipt: msg.receipt,
       usage: { wallMs: msg.durationMs, ...msg.usage },
-      outputs: msg.outputs ?? undefined,
+      outputs,
     }
     switch (msg.outcome) {
       case 'exited':
@@ -167,6 +170,30 @@ export class Lifecycle {
       default:
         return assertNever(msg.outcome)
     }
+  }
+
+  /**
+   * A job's /out figures as the coordinator counted them in the archive it stored; the worker's
+   * claim is only compared, and a difference logged.
+   */
+  private measured(
+    workerId: string,
+    msg: Result,
+    staged: NonNullable<ReturnType<Store['stagedOutputs']>>,
+  ): { sha256: string; bytes: number; files: number } {
+    const claim = msg.outputs!
+    // Archives staged before the coordinator counted them have only the claim.
+    const seen = {
+      sha256: staged.sha256,
+      bytes: staged.dataBytes ?? claim.bytes,
+      files: staged.files ?? claim.files,
+    }
+    if (seen.bytes !== claim.bytes || seen.files !== claim.files) {
+      this.log(
+        `job ${msg.lease.jobId} attempt ${msg.lease.attempt}: worker ${workerId} reported ${claim.files} /out file(s) of ${claim.bytes} bytes, the stored archive holds ${seen.files} of ${seen.bytes} bytes; recorded what was stored`,
+      )
+    }
+    return seen
   }
 
   /** Why a result's receipt is not acceptable, or undefined when it is signed by this worker's pinned key and matches the report. */
@@ -247,7 +274,7 @@ export class Lifecycle {
     if (r === 'stale') return
     this.link?.release(workerId ?? this.store.job(lease.jobId)?.workerId ?? null, lease.jobId)
     this.log(
-      `job ${lease.jobId} attempt ${lease.attempt}: ${reason}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
+      `job ${lease.jobId} attempt ${lease.attempt}: ${escapeTerminal(reason)}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
     )
     if (r === 'queued') {
       this.events.publish(lease.jobId, {

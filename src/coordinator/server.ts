@@ -5,6 +5,8 @@ import { formatBytes, formatDuration } from '../protocol/units'
 import { createApp } from './app'
 import { Auth } from './auth'
 import { BlobStore } from './blobs'
+import { secureDataDir } from './data-dir'
+import { DiskGuard } from './disk'
 import { JobEvents } from './events'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
@@ -54,6 +56,9 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const settings: Settings = { ...DEFAULT_SETTINGS, ...opts.settings }
   const clock = opts.clock ?? systemClock
   const log = opts.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${line}`))
+  // Password hashes, scripts and job files: the coordinator's user only, also in older data dirs.
+  secureDataDir(opts.dataDir)
+  const disk = new DiskGuard(opts.dataDir, log)
   const store = new Store(join(opts.dataDir, 'gridx.db'))
   // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
   const extended = store.extendLeases(clock.now() + Math.max(2 * settings.leaseMs, 60_000))
@@ -63,10 +68,11 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
   // The hub asks the scheduler for passes; the scheduler sends through the hub.
   const hub = new Hub(store, lifecycle, clock, settings, () => scheduler.wake(), log)
-  const scheduler = new Scheduler(store, hub, events, clock, settings, (err) =>
-    log(`scheduling pass failed: ${describe(err)}`),
-  )
+  const scheduler = new Scheduler(store, hub, events, clock, settings, (err) => {
+    if (!disk.refusal(err)) log(`scheduling pass failed: ${describe(err)}`)
+  })
   lifecycle.link = hub
+  hub.diskFull = (err) => disk.refusal(err)
   const auth = new Auth(store, clock, settings)
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
   const app = createApp({
@@ -79,6 +85,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     clock,
     settings,
     blobs,
+    disk,
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
   })
@@ -155,7 +162,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
       hub.sweepSilent()
       if (lifecycle.expireLeases() > 0) scheduler.wake()
     } catch (err) {
-      log(`sweep failed: ${describe(err)}`)
+      if (!disk.refusal(err)) log(`sweep failed: ${describe(err)}`)
     }
   }, settings.sweepMs)
   // Job files are kept for a while after their job ends, then removed, so the disk does not fill.
@@ -174,7 +181,9 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     if (sweeping) return
     sweeping = true
     sweepFiles()
-      .catch((err) => log(`removing old job files failed: ${describe(err)}`))
+      .catch((err) => {
+        if (!disk.refusal(err)) log(`removing old job files failed: ${describe(err)}`)
+      })
       .finally(() => (sweeping = false))
   }
   const fileSweeper = setInterval(sweepFilesLogged, Math.min(settings.fileSweepMs, settings.keepFilesMs))
@@ -195,6 +204,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
       clearInterval(sweeper)
       clearInterval(fileSweeper)
       clearTimeout(firstSweep)
+      disk.stop()
       hub.closeAll()
       await Promise.all([http.stop(true), ws.stop(true)])
       store.close()

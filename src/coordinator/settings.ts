@@ -29,6 +29,8 @@ export interface Settings {
   maxArchiveEntries: number
   /** How long uploaded inputs, and a job's /out files after it ends, are kept. */
   keepFilesMs: number
+  /** Most bytes of archives one user keeps on the coordinator: uploads and /out files still kept. */
+  quotaBytes: number
   /** How often archives past `keepFilesMs` are removed. */
   fileSweepMs: number
   /** Lifetime of a login token. */
@@ -50,6 +52,7 @@ export const DEFAULT_SETTINGS: Settings = {
   maxOutputBytes: 512 * 1024 * 1024,
   maxArchiveEntries: 10_000,
   keepFilesMs: 7 * 86_400_000,
+  quotaBytes: 2 * 1024 ** 3,
   fileSweepMs: 3_600_000,
   tokenTtlMs: 30 * 86_400_000,
 }

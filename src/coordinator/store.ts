@@ -1,12 +1,13 @@
 import { Database } from 'bun:sqlite'
 import { and, eq, gt } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
-import { mkdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { migrate } from '../db/migrate'
 import * as schema from '../db/schema'
 import type { UserRow, WorkerRow } from '../db/schema'
 import { GridError } from '../errors'
+import { privateDir, privateFile } from './data-dir'
 import * as ledger from './ledger'
 import { LeaseStore } from './lease-store'
 
@@ -15,7 +16,12 @@ export type { Ending, NewJob, OutputChunk } from './queue-store'
 const { users, tokens, workers, uploads } = schema
 
 function open(path: string): { sqlite: Database; db: ReturnType<typeof drizzle<typeof schema>> } {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:') {
+    // The server tightens an existing data directory; a new one is made private here.
+    if (!existsSync(dirname(path))) privateDir(dirname(path))
+    // SQLite gives the -wal and -shm files the database file's mode: made 0600 first, all three are.
+    privateFile(path)
+  }
   const sqlite = new Database(path, { create: true, strict: true })
   sqlite.run('PRAGMA journal_mode = WAL')
   sqlite.run('PRAGMA synchronous = NORMAL')
@@ -99,6 +105,30 @@ export class Store extends LeaseStore {
         .all(cutoff)
       return new Set(rows.flatMap((r) => (r.sha256 ? [r.sha256] : [])))
     })()
+  }
+
+  /**
+   * The archives kept on a user's behalf, by digest with their size (what their storage quota
+   * counts): uploads made at or after `cutoff`, the inputs and staged /out files of their jobs
+   * not yet ended, and the /out files of their jobs that ended at or after `cutoff` — the same
+   * rules as `filesToKeep`. An archive is counted once however many times it is named.
+   */
+  keptArchives(ownerId: string, cutoff: number): Map<string, number> {
+    const rows = this.sqlite
+      .query<{ sha256: string; bytes: number }, [string, number]>(
+        `SELECT sha256, MAX(bytes) AS bytes FROM (
+           SELECT sha256, bytes FROM uploads WHERE owner_id = ?1 AND created_at >= ?2
+           UNION ALL SELECT inputs_sha256, COALESCE(inputs_bytes, 0) FROM jobs
+             WHERE owner_id = ?1 AND state IN ('queued', 'assigned', 'running') AND inputs_sha256 IS NOT NULL
+           UNION ALL SELECT a.outputs_sha256, COALESCE(a.outputs_bytes, 0) FROM attempts a
+             JOIN jobs j ON j.id = a.job_id
+             WHERE j.owner_id = ?1 AND a.outputs_sha256 IS NOT NULL
+               AND (j.state IN ('queued', 'assigned', 'running')
+                    OR (j.finished_at >= ?2 AND a.outputs_sha256 = j.outputs_sha256))
+         ) GROUP BY sha256`,
+      )
+      .all(ownerId, cutoff)
+    return new Map(rows.map((r) => [r.sha256, r.bytes]))
   }
 
   /** A user's upload by digest: jobs may only name archives their owner uploaded. */

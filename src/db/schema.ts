@@ -118,7 +118,11 @@ export const attempts = sqliteTable(
     signature: text('signature'),
     /** The /out archive the worker uploaded for this attempt, before it reported the result. */
     outputsSha256: text('outputs_sha256'),
+    /** Size of that archive (what it takes on disk, counted by the storage quota). */
     outputsBytes: integer('outputs_bytes'),
+    /** Regular files in it and the bytes of their data, counted by the coordinator as it stored it. */
+    outputsFiles: integer('outputs_files'),
+    outputsDataBytes: integer('outputs_data_bytes'),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.attempt] })],
 )

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { GridError } from '../errors'
+import { checkedText, lineProblem } from './text'
 import { formatBytes } from './units'
 
 /** Limits that both the client and the coordinator enforce on a submission. */
@@ -24,10 +25,28 @@ export function filesExceedMemory(filesBytes: number, memoryBytes: number): Grid
   )
 }
 
-/** Account names: what `--user` accepts. */
+/** Account names: what `--user` accepts (ASCII only, so a name can never steer a terminal). */
 export const UserName = z
   .string()
   .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,31}$/, 'user names are 2-32 letters, digits, "_", "." or "-"')
+
+/** A script's file name in the job's working directory: one plain name, not `.` or `..`. */
+export const ScriptName = checkedText(
+  (name) =>
+    lineProblem(name, 'script names', 128) ??
+    (/[/\\]/.test(name) ? 'script names are plain file names, without / or \\' : undefined) ??
+    (name === '.' || name === '..' ? `script names may not be '.' or '..'` : undefined),
+)
+
+/** A Docker image reference (`python:3.12-slim`, `registry:5000/team/img@sha256:...`). */
+export const ImageName = checkedText(
+  (image) =>
+    lineProblem(image, 'image names', 256) ??
+    (/\s/.test(image) ? 'image names may not contain spaces' : undefined) ??
+    (/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(image)
+      ? undefined
+      : 'image names are Docker references such as python:3.12-slim: letters, digits and . _ - / : @'),
+)
 
 /** Body of `POST /api/auth/register` and `POST /api/auth/login`. */
 export const Credentials = z.object({
@@ -43,11 +62,11 @@ export type Session = z.infer<typeof Session>
 /** Body of `POST /api/jobs`: either a script (run with python3) or a plain command in `image`. */
 export const SubmitJob = z
   .object({
-    image: z.string().min(1).max(256),
+    image: ImageName,
     command: z.array(z.string().max(LIMITS.argBytes)).max(LIMITS.args).default([]),
     script: z
       .object({
-        name: z.string().regex(/^[^/\\\0]{1,128}$/, 'script names are plain file names'),
+        name: ScriptName,
         contentBase64: z.string().max(Math.ceil((LIMITS.scriptBytes * 4) / 3) + 4),
       })
       .optional(),
@@ -148,7 +167,10 @@ export type WorkerView = z.infer<typeof WorkerView>
 
 /** `GET /health`. */
 export const Health = z.object({
-  status: z.literal('ok'),
+  /** `degraded`: up, but refusing what it cannot do (its disk is full); `reason` says why. */
+  status: z.enum(['ok', 'degraded']),
+  /** What is wrong while degraded, and who must act; null when ok (older coordinators omit it). */
+  reason: z.string().nullable().optional(),
   version: z.string(),
   uptimeSeconds: z.number(),
   workers: z.number(),

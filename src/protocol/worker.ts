@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { Receipt } from './receipt'
+import { singleLine } from './text'
 
 /** Version of the worker WebSocket protocol; both sides refuse any other. */
 export const PROTOCOL_VERSION = 1
@@ -100,7 +101,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     type: z.literal('hello'),
     v: z.literal(PROTOCOL_VERSION),
     workerId: z.string().regex(/^[a-zA-Z0-9_-]{8,64}$/),
-    name: z.string().min(1).max(64),
+    /** Shown to every user (`gridx workers`) and logged: one line of visible text. */
+    name: singleLine('worker names', 64),
     version: z.string(),
     slots: z.int().min(1).max(256),
     cpus: z.number().positive(),

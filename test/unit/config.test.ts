@@ -32,6 +32,7 @@ describe('loadConfig defaults', () => {
       tlsCert: undefined,
       tlsKey: undefined,
       publicUrl: undefined,
+      quota: undefined,
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)
@@ -99,6 +100,13 @@ describe('loadConfig precedence: flag > env > config.json > default', () => {
       user: 'flag-user',
       password: 'flag-pass',
     })
+  })
+
+  test('serve --quota: flag, then GRIDX_QUOTA, then quota in config.json', () => {
+    writeConfig({ quota: '1g' })
+    expect(loadConfig({}, { GRIDX_HOME: home }).quota).toBe('1g')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_QUOTA: '3g' }).quota).toBe('3g')
+    expect(loadConfig({ quota: '500m' }, { GRIDX_HOME: home, GRIDX_QUOTA: '3g' }).quota).toBe('500m')
   })
 
   test('the config file is kept for settings that only it holds', () => {

@@ -48,11 +48,17 @@ export async function checkHealth(
       reply: r,
     }
   }
+  const summary = `Grid-X ${h.data.version} at ${addr.httpUrl}: up ${h.data.uptimeSeconds} s, ${h.data.workers} worker(s), ${h.data.queuedJobs} queued, ${h.data.runningJobs} running`
+  // Degraded is up but refusing what it cannot do (a full disk): a warning, so the checks that
+  // need only a live coordinator still run.
   const result = [
-    ok(
-      'health',
-      `Grid-X ${h.data.version} at ${addr.httpUrl}: up ${h.data.uptimeSeconds} s, ${h.data.workers} worker(s), ${h.data.queuedJobs} queued, ${h.data.runningJobs} running`,
-    ),
+    h.data.status === 'ok'
+      ? ok('health', summary)
+      : warn(
+          'health',
+          `${summary}, but degraded: ${h.data.reason ?? 'no reason given'}`,
+          "the coordinator's operator must fix it (a full disk: free space in its data directory; see docs/TROUBLESHOOTING.md, disk_full)",
+        ),
   ]
   if (h.data.version !== VERSION) {
     result.push(

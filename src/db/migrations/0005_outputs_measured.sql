@@ -1,0 +1,2 @@
+ALTER TABLE `attempts` ADD `outputs_files` integer;--> statement-breakpoint
+ALTER TABLE `attempts` ADD `outputs_data_bytes` integer;

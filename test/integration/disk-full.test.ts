@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseCoordinator } from '../../src/client/address'
+import { checkHealth } from '../../src/client/doctor/service'
+import { startCoordinator } from '../../src/coordinator/server'
+import { Health } from '../../src/protocol/api'
+import { packArchive } from '../../src/protocol/archive'
+import { tempDir } from '../e2e/harness'
+import { connect, hello, until } from '../support/coordinator'
+import { testWorker } from '../support/worker-keys'
+
+// A coordinator whose data directory is a real, small file system that the test fills: what
+// every request gets while the disk is full, and what it finds once space is freed.
+
+const root = process.getuid?.() === 0
+if (!root) console.warn('disk-full.test.ts: skipped, mounting a small tmpfs needs root')
+
+let mountPoint = ''
+beforeAll(() => {
+  if (!root) return
+  mountPoint = tempDir('diskfull')
+  const r = Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', mountPoint])
+  if (r.exitCode !== 0) throw new Error(`mount tmpfs: ${r.stderr.toString()}`)
+})
+afterAll(() => {
+  if (!root || !mountPoint) return
+  // SQLite may keep the closed database's file open until its statements are collected: detach lazily.
+  if (Bun.spawnSync(['umount', mountPoint]).exitCode !== 0) Bun.spawnSync(['umount', '-l', mountPoint])
+  rmSync(mountPoint, { recursive: true, force: true })
+})
+
+type ErrorReply = { error: { code: string; message: string } }
+
+describe('a full disk on the coordinator', () => {
+  test.skipIf(!root)(
+    'answers 507 disk_full, logs it once, reports degraded health; recovers with nothing half-written',
+    async () => {
+      const dataDir = join(mountPoint, 'data')
+      mkdirSync(dataDir)
+      const logs: string[] = []
+      const coord = startCoordinator({
+        host: '127.0.0.1',
+        httpPort: 0,
+        wsPort: 0,
+        dataDir,
+        log: (l) => logs.push(l),
+      })
+      const internal = spyOn(console, 'error')
+      try {
+        const base = `http://127.0.0.1:${coord.httpPort}`
+        const post = (path: string, body: unknown, token?: string) =>
+          fetch(`${base}${path}`, {
+            method: 'POST',
+            headers: {
+              'content-type': body instanceof Uint8Array ? 'application/x-tar' : 'application/json',
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            },
+            body: body instanceof Uint8Array ? body : JSON.stringify(body),
+          })
+        const health = async () => Health.parse(await (await fetch(`${base}/health`)).json())
+        const creds = { user: 'alice', password: 'password-123' }
+        expect((await post('/api/auth/register', creds)).status).toBe(201)
+        const { token } = (await (await post('/api/auth/login', creds)).json()) as { token: string }
+        const spec = {
+          image: 'img',
+          command: ['true'],
+          timeoutMs: 60_000,
+          cpus: 1,
+          memoryBytes: 64 * 1024 ** 2,
+        }
+        const before = coord.store.audit()
+
+        // Fill the file system to the last block.
+        const filler = join(mountPoint, 'filler')
+        try {
+          writeFileSync(filler, Buffer.alloc(16 * 1024 * 1024))
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('ENOSPC')
+        }
+
+        const refusals = [
+          await post('/api/auth/register', { user: 'bob', password: 'password-456' }),
+          await post('/api/jobs', spec, token),
+          await post('/api/jobs', spec, token),
+          await post(
+            '/api/uploads',
+            await packArchive([{ path: 'a', type: 'file', data: Buffer.alloc(64 * 1024), mode: 0o644 }]),
+            token,
+          ),
+        ]
+        for (const res of refusals) {
+          expect(res.status).toBe(507)
+          const { error } = (await res.json()) as ErrorReply
+          expect(error.code).toBe('disk_full')
+          expect(error.message).toMatch(
+            /^the coordinator's disk is full \(.+\/data, [\d.]+ (B|KiB) free\): the operator must free space; nothing was written$/,
+          )
+        }
+        // A worker's socket is refused, not crashed: told why and closed, so it comes back later.
+        const w = connect(coord.wsPort, token)
+        expect(await w.opened).toBe(true)
+        w.send(hello(testWorker('disk-full-worker')))
+        expect(await w.next('error')).toMatchObject({ code: 'disk_full' })
+        await w.closed
+
+        const degraded = await health()
+        expect(degraded.status).toBe('degraded')
+        expect(degraded.reason).toContain(`the data directory ${dataDir} is full`)
+        // gridx doctor warns, and the checks that need only a live coordinator still run.
+        const addr = parseCoordinator(`127.0.0.1:${coord.httpPort}`, {
+          httpPort: coord.httpPort,
+          wsPort: coord.wsPort,
+        })
+        const [doctor] = (await checkHealth(addr, { ca: undefined, timeoutMs: 3000 })).result
+        expect(doctor).toMatchObject({ check: 'health', status: 'warn' })
+        expect(doctor?.detail).toContain(`degraded: the disk holding the data directory ${dataDir} is full`)
+        expect(doctor?.fix).toContain('free space')
+        // One line for the whole episode, no stack traces.
+        expect(logs.filter((l) => l.includes('is full'))).toHaveLength(1)
+        expect(logs.find((l) => l.includes('is full'))).toContain(dataDir)
+        expect(internal).not.toHaveBeenCalled()
+        // Nothing of the refused requests was written.
+        expect(coord.store.userByName('bob')).toBeUndefined()
+        expect(coord.store.counts()).toEqual({})
+        expect(coord.store.audit()).toEqual(before)
+
+        rmSync(filler)
+        await until(
+          () => logs.some((l) => l.includes('disk space is back')),
+          'the recovery is noticed',
+          15_000,
+        )
+        expect((await health()).status).toBe('ok')
+        expect((await health()).reason).toBeNull()
+        expect((await post('/api/auth/register', { user: 'bob', password: 'password-456' })).status).toBe(201)
+        expect((await post('/api/jobs', spec, token)).status).toBe(201)
+        const audit = coord.store.audit()
+        expect(audit.ok).toBe(true)
+        expect(audit.minted).toBe(before.minted * 2)
+      } finally {
+        internal.mockRestore()
+        await coord.stop()
+      }
+    },
+  )
+})
