@@ -25,6 +25,8 @@ type Flags = TlsFlags & {
   maxInput?: string
   maxOutput?: string
   keepFiles?: string
+  idleTimeout?: string
+  minUploadRate?: string
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -51,6 +53,13 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const leaseMs = flags.leaseTimeout ? parseDuration(flags.leaseTimeout, '--lease-timeout') : undefined
   const heartbeatMs = flags.heartbeat ? parseDuration(flags.heartbeat, '--heartbeat') : undefined
   const keepFilesMs = flags.keepFiles ? parseDuration(flags.keepFiles, '--keep-files') : undefined
+  const idleTimeoutMs = flags.idleTimeout ? parseDuration(flags.idleTimeout, '--idle-timeout') : undefined
+  if (idleTimeoutMs !== undefined && (idleTimeoutMs < 1000 || idleTimeoutMs > 255_000)) {
+    throw new GridError(
+      'bad_duration',
+      `--idle-timeout ${flags.idleTimeout} must be from 1s to 255s (the most Bun's HTTP server allows)`,
+    )
+  }
   const grant = flags.grant === undefined ? undefined : parseCredits(flags.grant)
   if (flags.grant !== undefined && grant === undefined) {
     throw new GridError(
@@ -82,6 +91,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     outputCapBytes: size(flags.logLimit, '--log-limit'),
     maxInputBytes: size(flags.maxInput, '--max-input'),
     maxOutputBytes: size(flags.maxOutput, '--max-output'),
+    minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
   const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
@@ -99,6 +109,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       admins: flags.admin ?? [],
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
       ...(keepFilesMs ? { keepFilesMs } : {}),
+      ...(idleTimeoutMs ? { idleTimeoutMs } : {}),
       ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),
     },
   })
@@ -201,6 +212,16 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
         .option('keep-files', {
           type: 'string',
           describe: "how long uploaded inputs, and a job's /out files after it ends, are kept (default 7d)",
+        })
+        .option('idle-timeout', {
+          type: 'string',
+          describe:
+            'close HTTP connections idle this long, and give every request body this long before --min-upload-rate applies (default 30s, at most 255s)',
+        })
+        .option('min-upload-rate', {
+          type: 'string',
+          describe:
+            'slowest average rate per second a request body may arrive at, e.g. 32k; slower ones get 408 (default 32k)',
         })
         .option('admin', {
           type: 'string',
