@@ -5,8 +5,11 @@ import type { Settings } from './settings'
 export const BODY_LIMITS = {
   /** Logins and registrations: a name and a password. */
   auth: 16 * 1024,
-  /** A job: the script (LIMITS.scriptBytes, 4 MiB, base64 in JSON is 5.4 MiB) plus its spec. */
-  job: 6 * 1024 * 1024,
+  /**
+   * A job: the script (LIMITS.scriptBytes, 4 MiB, is 5.4 MiB in base64) plus its command and
+   * arguments, of which no Linux exec takes more than 2 MiB (ARG_MAX), plus the rest of the spec.
+   */
+  job: 8 * 1024 * 1024,
   /** Everything else that takes JSON: grants, cancels and the like. */
   other: 64 * 1024,
 } as const
