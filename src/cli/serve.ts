@@ -26,6 +26,8 @@ type Flags = TlsFlags & {
   maxOutput?: string
   keepFiles?: string
   quota?: string
+  idleTimeout?: string
+  minUploadRate?: string
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -52,6 +54,13 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const leaseMs = flags.leaseTimeout ? parseDuration(flags.leaseTimeout, '--lease-timeout') : undefined
   const heartbeatMs = flags.heartbeat ? parseDuration(flags.heartbeat, '--heartbeat') : undefined
   const keepFilesMs = flags.keepFiles ? parseDuration(flags.keepFiles, '--keep-files') : undefined
+  const idleTimeoutMs = flags.idleTimeout ? parseDuration(flags.idleTimeout, '--idle-timeout') : undefined
+  if (idleTimeoutMs !== undefined && (idleTimeoutMs < 1000 || idleTimeoutMs > 255_000)) {
+    throw new GridError(
+      'bad_duration',
+      `--idle-timeout ${flags.idleTimeout} must be from 1s to 255s (the most Bun's HTTP server allows)`,
+    )
+  }
   const grant = flags.grant === undefined ? undefined : parseCredits(flags.grant)
   if (flags.grant !== undefined && grant === undefined) {
     throw new GridError(
@@ -84,6 +93,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     maxInputBytes: size(flags.maxInput, '--max-input'),
     maxOutputBytes: size(flags.maxOutput, '--max-output'),
     quotaBytes: size(config.quota, '--quota'),
+    minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
   const { startCoordinator } = await import('../coordinator/server')
   const c = startCoordinator({
@@ -101,6 +111,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       admins: flags.admin ?? [],
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
       ...(keepFilesMs ? { keepFilesMs } : {}),
+      ...(idleTimeoutMs ? { idleTimeoutMs } : {}),
       ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),
     },
   })
@@ -211,6 +222,16 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'string',
           describe:
             'storage each user may keep here: uploads and /out files not yet expired (env GRIDX_QUOTA, default 2g)',
+        })
+        .option('idle-timeout', {
+          type: 'string',
+          describe:
+            'close HTTP connections idle this long, and give every request body this long before --min-upload-rate applies (default 30s, at most 255s)',
+        })
+        .option('min-upload-rate', {
+          type: 'string',
+          describe:
+            'slowest average rate per second a request body may arrive at, e.g. 32k; slower ones get 408 (default 32k)',
         })
         .option('admin', {
           type: 'string',

@@ -6,6 +6,7 @@ import {
   ErrorBody,
   Health,
   JobView,
+  type JobOutputEvent,
   OutputEvent,
   Session,
   UploadView,
@@ -167,7 +168,7 @@ export class ApiClient {
   }
 
   /** Streams a job's output events; with `follow`, until the job ends. */
-  async *output(id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEvent> {
+  async *output(id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<JobOutputEvent> {
     const res = await this.send(
       'GET',
       `/api/jobs/${encodeURIComponent(id)}/output?follow=${follow ? 1 : 0}`,
@@ -194,7 +195,10 @@ export class ApiClient {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl)
         buffered = buffered.slice(nl + 1)
-        if (line.trim()) yield OutputEvent.parse(JSON.parse(line))
+        if (!line.trim()) continue
+        const event = OutputEvent.parse(JSON.parse(line))
+        // Keepalives only keep proxies from closing a quiet stream.
+        if (event.type !== 'keepalive') yield event
       }
     }
   }

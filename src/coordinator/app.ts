@@ -41,7 +41,12 @@ export interface AppDeps {
   startedAt: number
   /** The address users and workers should use, shown by /health. */
   publicUrl?: string | undefined
+  /** Lifts the HTTP idle timeout for one long-lived answer (the live-output stream). */
+  holdOpen?: (req: Request) => void
 }
+
+/** Most time between two lines of a followed output stream: proxies and clients see it is alive. */
+const KEEPALIVE_MS = 15_000
 
 type Env = { Variables: { user: UserRow } }
 
@@ -177,10 +182,20 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true'
     c.header('content-type', 'application/x-ndjson')
     c.header('cache-control', 'no-store')
+    if (follow) {
+      // A job may stay quiet for hours: the stream is exempt from the idle timeout and sends a
+      // keepalive line instead. Without the timeout the connection must not outlive the stream.
+      deps.holdOpen?.(c.req.raw)
+      c.header('connection', 'close')
+    }
+    const keepaliveMs = Math.min(KEEPALIVE_MS, deps.settings.idleTimeoutMs / 2)
     return stream(c, async (out) => {
       const abort = new AbortController()
       out.onAbort(() => abort.abort())
       const sub = events.subscribe(id)
+      // Every keepaliveMs the wait for the next event gives up once, and a keepalive line goes out.
+      let beat = new AbortController()
+      const beats = setInterval(() => beat.abort(), keepaliveMs)
       const line = (e: OutputEvent) => out.write(`${JSON.stringify(e)}\n`)
       try {
         let job = lifecycle.ownJob(user, id)
@@ -194,8 +209,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
         }
         await replay()
         while (follow && !isFinal(job.state)) {
-          const e = await sub.next(abort.signal)
-          if (!e) return
+          const e = await sub.next(AbortSignal.any([abort.signal, beat.signal]))
+          if (abort.signal.aborted) return
+          if (!e) {
+            beat = new AbortController()
+            await line({ type: 'keepalive' })
+            continue
+          }
           if (e.type === 'output') {
             if (e.attempt !== attempt || e.seq <= lastSeq) continue
             if (e.seq !== lastSeq + 1) await replay()
@@ -218,6 +238,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         job = lifecycle.ownJob(user, id)
         await line({ type: 'end', job: view(job, user) })
       } finally {
+        clearInterval(beats)
         sub.close()
       }
     })

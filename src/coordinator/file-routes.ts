@@ -4,6 +4,7 @@ import { GridError } from '../errors'
 import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
 import type { BlobStore } from './blobs'
+import { archiveCeiling } from './http-limits'
 import type { Lifecycle } from './lifecycle'
 import { StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
@@ -19,12 +20,6 @@ export interface FileDeps {
 }
 
 type Env = { Variables: { user: UserRow } }
-
-/** Room for tar headers on top of the file data an archive may carry. */
-function archiveCeiling(dataBytes: number, entries: number): number {
-  // A long path takes a pax header of its own, about 1.5 KiB; leave 3 KiB per entry.
-  return dataBytes + (entries + 2) * 3 * 1024
-}
 
 /** The size a request says its body has, or undefined when it does not say (chunked). */
 function declaredLength(req: Request): number | undefined {

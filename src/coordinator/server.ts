@@ -2,12 +2,15 @@ import type { Server } from 'bun'
 import { join } from 'node:path'
 import { describe, GridError } from '../errors'
 import { formatBytes, formatDuration } from '../protocol/units'
+import { serverTlsOptions } from '../tls/profile'
 import { createApp } from './app'
 import { Auth } from './auth'
 import { BlobStore } from './blobs'
 import { secureDataDir } from './data-dir'
 import { DiskGuard } from './disk'
 import { JobEvents } from './events'
+import { HttpGuard, refusal } from './http-guard'
+import { largestBody } from './http-limits'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
 import { checkOrigin } from './origin'
@@ -75,6 +78,8 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   hub.diskFull = (err) => disk.refusal(err)
   const auth = new Auth(store, clock, settings)
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
+  // Which of the two servers received a request: only that one can lift its idle timeout.
+  const receivedBy = new WeakMap<Request, Server<SocketData>>()
   const app = createApp({
     store,
     auth,
@@ -88,9 +93,11 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     disk,
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
+    holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
   })
+  const guard = new HttpGuard(settings, opts.tls !== undefined)
 
-  const fetch = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
+  const route = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
     const url = new URL(req.url)
     if (url.pathname === '/ws/worker') {
       try {
@@ -106,8 +113,11 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
         return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status })
       }
     }
+    receivedBy.set(req, server)
     return app.fetch(req)
   }
+  const fetch = (req: Request, server: Server<SocketData>) =>
+    guard.handle(req, server, (checked) => route(checked, server))
   const websocket = {
     maxPayloadLength: 32 * 1024 * 1024,
     idleTimeout: Math.ceil(settings.silentMs / 1000) + 10,
@@ -122,10 +132,17 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
         port,
         fetch,
         websocket,
-        idleTimeout: 0,
-        // Archives of job files are the largest bodies; the routes enforce the exact limits.
-        maxRequestBodySize: Math.max(settings.maxInputBytes, settings.maxOutputBytes) + 64 * 1024 * 1024,
-        ...(opts.tls ? { tls: opts.tls } : {}),
+        // Bun's own limits are the backstop; the guard's come first and answer in JSON. Headers must
+        // arrive within about 10 s whatever this says (Bun's fixed limit; each byte does not extend it).
+        idleTimeout: Math.min(255, Math.max(1, Math.ceil(settings.idleTimeoutMs / 1000))),
+        // Just above the largest route limit, so a chunked upload is cut off by its route (in JSON)
+        // before Bun's plain-text 413; only a Content-Length past this gets Bun's.
+        maxRequestBodySize: largestBody(settings) + 1024 * 1024,
+        error: (err) => {
+          log(`HTTP request failed: ${describe(err)}`)
+          return refusal(err)
+        },
+        ...(opts.tls ? { tls: serverTlsOptions(opts.tls) } : {}),
       })
     } catch (err) {
       const code = (err as { code?: string }).code

@@ -35,6 +35,15 @@ export interface Settings {
   fileSweepMs: number
   /** Lifetime of a login token. */
   tokenTtlMs: number
+  /**
+   * An HTTP connection doing nothing this long is closed (Bun's `idleTimeout`, 1 s to 255 s); also
+   * the time every request body gets before `minBodyRate` applies. The live-output stream is exempt.
+   */
+  idleTimeoutMs: number
+  /** Slowest average rate, in bytes per second, a request body may arrive at after `idleTimeoutMs`. */
+  minBodyRate: number
+  /** Requests not yet logged in (logins, registrations, anything without a token) in flight per client address. */
+  maxUnauthenticatedPerAddress: number
 }
 
 /** Defaults for a coordinator. */
@@ -55,6 +64,9 @@ export const DEFAULT_SETTINGS: Settings = {
   quotaBytes: 2 * 1024 ** 3,
   fileSweepMs: 3_600_000,
   tokenTtlMs: 30 * 86_400_000,
+  idleTimeoutMs: 30_000,
+  minBodyRate: 32 * 1024,
+  maxUnauthenticatedPerAddress: 64,
 }
 
 /** The time source, a seam so tests can move time by hand. */

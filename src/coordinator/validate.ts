@@ -6,7 +6,9 @@ export async function parseBody<T extends z.ZodType>(req: Request, schema: T): P
   let json: unknown
   try {
     json = await req.json()
-  } catch {
+  } catch (err) {
+    // The body's meter refused it (too large, too slow): that refusal, not "not JSON".
+    if (err instanceof GridError) throw err
     throw new GridError('bad_request', 'the request body must be JSON')
   }
   const r = schema.safeParse(json)

@@ -138,8 +138,12 @@ export const OutputEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('output'), stream: z.enum(['stdout', 'stderr']), data: z.string() }),
   z.object({ type: z.literal('state'), state: JobState, worker: z.string().nullable() }),
   z.object({ type: z.literal('end'), job: JobView }),
+  /** Sent when nothing else was for a while (about 15 s), so proxies keep the stream open; carries nothing. */
+  z.object({ type: z.literal('keepalive') }),
 ])
 export type OutputEvent = z.infer<typeof OutputEvent>
+/** The events of an output stream that carry something: what clients hand on. */
+export type JobOutputEvent = Exclude<OutputEvent, { type: 'keepalive' }>
 
 /** Answer to `POST /api/uploads`. */
 export const UploadView = z.object({ sha256: z.string(), bytes: z.number(), files: z.number() })

@@ -150,6 +150,41 @@ describe('native TLS through the compiled binary', () => {
     expect(r.stderr).toContain(`use --coordinator https://127.0.0.1:${grid.httpPort}`)
   })
 
+  test("Mozilla's intermediate profile: TLS 1.2 CBC suites and TLS 1.1 are refused; GCM, ChaCha20 and TLS 1.3 accepted", () => {
+    // The test certificates are ECDSA (P-256). SECLEVEL=0 lets this client offer what the server must refuse.
+    const handshake = (...args: string[]) => {
+      const r = Bun.spawnSync(
+        ['openssl', 's_client', '-brief', '-connect', `127.0.0.1:${grid.httpPort}`, ...args],
+        {
+          stdin: 'ignore',
+        },
+      )
+      const out = r.stdout.toString() + r.stderr.toString()
+      return r.exitCode === 0 ? (/Ciphersuite: (\S+)/.exec(out)?.[1] ?? 'connected') : 'refused'
+    }
+    const weak = '@SECLEVEL=0'
+    expect(handshake('-tls1_2', '-cipher', `ECDHE-ECDSA-AES128-SHA${weak}`)).toBe('refused')
+    expect(handshake('-tls1_2', '-cipher', `ECDHE-ECDSA-AES256-SHA${weak}`)).toBe('refused')
+    expect(handshake('-tls1_2', '-cipher', `AES128-SHA256${weak}`)).toBe('refused')
+    expect(handshake('-tls1_1', '-cipher', `DEFAULT${weak}`)).toBe('refused')
+    expect(handshake('-tls1', '-cipher', `DEFAULT${weak}`)).toBe('refused')
+    expect(handshake('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256')).toBe(
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+    )
+    expect(handshake('-tls1_2', '-cipher', 'ECDHE-ECDSA-CHACHA20-POLY1305')).toBe(
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
+    )
+    expect(handshake('-tls1_3')).toBe('TLS_AES_256_GCM_SHA384')
+  })
+
+  test('HTTPS answers carry Strict-Transport-Security, refusals too', async () => {
+    const tls = { ca: readFileSync(ca, 'utf8') }
+    for (const url of ['/health', '/api/jobs', '/no-such-route']) {
+      const res = await fetch(`https://127.0.0.1:${grid.httpPort}${url}`, { tls })
+      expect(res.headers.get('strict-transport-security')).toBe('max-age=63072000')
+    }
+  })
+
   test('a browser Origin on /ws/worker gets 403 with a JSON error', async () => {
     const res = await fetch(`https://127.0.0.1:${grid.wsPort}/ws/worker`, {
       headers: { origin: 'https://evil.example', upgrade: 'websocket', connection: 'Upgrade' },

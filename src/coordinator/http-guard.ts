@@ -1,0 +1,143 @@
+import type { Server } from 'bun'
+import { describe, GridError } from '../errors'
+import { HSTS } from '../tls/profile'
+import { bodyTooLarge, MeteredBody } from './body-meter'
+import { bodyRule } from './http-limits'
+import type { Settings } from './settings'
+
+/** Methods whose bodies the API reads; a body on any other method is refused. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** Seconds a client refused for its address's cap is asked to wait. */
+const RETRY_AFTER_S = 5
+
+/** What comes after the guard: the worker-socket upgrade or the API; undefined once upgraded. */
+export type Next = (req: Request) => Response | undefined | Promise<Response | undefined>
+
+/** A JSON error answer; `close` ends the connection after it (a body left unread must not be parsed as a request). */
+export function refusal(err: unknown, headers: Record<string, string> = {}): Response {
+  const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
+  const message = e.status === 500 ? 'internal error; see the coordinator log' : e.message
+  return Response.json({ error: { code: e.code, message } }, { status: e.status, headers })
+}
+
+/** The size a request announces, and whether it has a body at all (a chunked one announces none). */
+function bodyOf(req: Request): { declared: number | undefined; present: boolean } {
+  const length = req.headers.get('content-length')
+  const declared = length === null ? undefined : Number(length)
+  return { declared, present: (declared ?? 0) > 0 || req.headers.has('transfer-encoding') }
+}
+
+/**
+ * Counted against its address's cap: a request that has not proved who it is and can take a
+ * while, i.e. one with a body to /api/auth/* or without a token, and a worker-socket upgrade
+ * without a token. Bodiless requests (GET /health) answer at once and are not counted; requests
+ * with a token are checked before their body is read, so authenticated workers are never capped.
+ */
+function unauthenticated(req: Request, path: string, hasBody: boolean): boolean {
+  if (path === '/ws/worker') return !req.headers.has('authorization')
+  return hasBody && (path.startsWith('/api/auth/') || !req.headers.has('authorization'))
+}
+
+/**
+ * Transport limits in front of every route: per-route body sizes and pace (see MeteredBody), a cap
+ * on requests in flight per client address that have not logged in, JSON for every refusal, and
+ * Strict-Transport-Security over HTTPS.
+ */
+export class HttpGuard {
+  private readonly inFlight = new Map<string, number>()
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly tls: boolean,
+  ) {}
+
+  /** Checks a request, hands it on with its body metered, and finishes the answer. */
+  async handle(req: Request, server: Server<unknown>, next: Next): Promise<Response | undefined> {
+    const body = bodyOf(req)
+    let metered: MeteredBody | undefined
+    let address: string | undefined
+    let res: Response | undefined
+    try {
+      const path = new URL(req.url).pathname
+      if (body.present && !BODY_METHODS.has(req.method)) {
+        throw new GridError('bad_request', `${req.method} requests take no body: send it without one`)
+      }
+      const rule = bodyRule(req.method, path, this.settings)
+      // Refused from the announced size, before a byte of the body is read.
+      if (body.declared !== undefined && body.declared > rule.maxBytes) throw bodyTooLarge(rule)
+      if (unauthenticated(req, path, body.present)) {
+        address = server.requestIP(req)?.address ?? 'unknown'
+        const busy = this.inFlight.get(address) ?? 0
+        if (busy >= this.settings.maxUnauthenticatedPerAddress) {
+          address = undefined
+          return this.finish(this.tooMany(busy), true)
+        }
+        this.inFlight.set(address, busy + 1)
+      }
+      let forward = req
+      if (body.present && req.body) {
+        metered = new MeteredBody(req.body, rule, {
+          floorMs: this.settings.idleTimeoutMs,
+          minRate: this.settings.minBodyRate,
+        })
+        // The meter paces the body; Bun's idle timer would cut honest slow uploads without a word.
+        server.timeout(req, 0)
+        forward = new Request(req, { body: metered.stream, duplex: 'half' })
+      }
+      res = await next(forward)
+      if (metered && res) this.restoreTimeout(req, server)
+    } catch (err) {
+      res = refusal(err)
+    } finally {
+      if (address !== undefined) this.release(address)
+    }
+    if (res === undefined) return undefined
+    return this.finish(res, body.present && !metered?.finished)
+  }
+
+  /** Requests from an address counted now (for tests and logs). */
+  unauthenticatedFrom(address: string): number {
+    return this.inFlight.get(address) ?? 0
+  }
+
+  private tooMany(busy: number): Response {
+    const err = new GridError(
+      'too_many_requests',
+      `${busy} requests from your address that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
+      { status: 429, retryable: true },
+    )
+    return refusal(err, { 'retry-after': String(RETRY_AFTER_S) })
+  }
+
+  private release(address: string): void {
+    const left = (this.inFlight.get(address) ?? 1) - 1
+    if (left > 0) this.inFlight.set(address, left)
+    else this.inFlight.delete(address)
+  }
+
+  private restoreTimeout(req: Request, server: Server<unknown>): void {
+    try {
+      server.timeout(req, Math.ceil(this.settings.idleTimeoutMs / 1000))
+    } catch {
+      // The client is gone; there is no timer left to restore.
+    }
+  }
+
+  /** HSTS over HTTPS; `close` when part of a body may still be on the wire. */
+  private finish(res: Response, close: boolean): Response {
+    const extra: Record<string, string> = {}
+    if (this.tls) extra['strict-transport-security'] = HSTS
+    if (close) extra['connection'] = 'close'
+    if (Object.keys(extra).length === 0) return res
+    try {
+      for (const [k, v] of Object.entries(extra)) res.headers.set(k, v)
+      return res
+    } catch {
+      // Some responses have immutable headers: copy them.
+      const copy = new Response(res.body, res)
+      for (const [k, v] of Object.entries(extra)) copy.headers.set(k, v)
+      return copy
+    }
+  }
+}
