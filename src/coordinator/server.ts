@@ -102,7 +102,8 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     return app.fetch(req)
   }
   const websocket = {
-    maxPayloadLength: 32 * 1024 * 1024,
+    // The largest honest frame is a hello or heartbeat listing 4096 leases (some 300 KiB).
+    maxPayloadLength: 1024 * 1024,
     idleTimeout: Math.ceil(settings.silentMs / 1000) + 10,
     message: (ws: Bun.ServerWebSocket<SocketData>, raw: string | Buffer) => hub.onFrame(ws, raw),
     close: (ws: Bun.ServerWebSocket<SocketData>, code: number, reason: string) =>
@@ -153,7 +154,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const sweeper = setInterval(() => {
     try {
       hub.sweepSilent()
-      if (lifecycle.expireLeases() > 0) scheduler.wake()
+      if (lifecycle.expireLeases() + lifecycle.expireDeadlines() > 0) scheduler.wake()
     } catch (err) {
       log(`sweep failed: ${describe(err)}`)
     }

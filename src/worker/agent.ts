@@ -5,12 +5,15 @@ import { VERSION } from '../version'
 import {
   CloseCode,
   CoordinatorMessage,
+  DEFAULT_SOCKET_BUDGET,
   parseFrame,
   PROTOCOL_VERSION,
   type LeaseRef,
+  WORKER_LIMITS,
   type WorkerMessage,
 } from '../protocol/worker'
 import { type SigningKey, signReceipt } from '../protocol/receipt'
+import { Pacer } from './pacer'
 import { explainRefusal } from './refusal'
 import { Executor, type FileTransfer } from './executor'
 import type { Policy } from './policy'
@@ -60,9 +63,14 @@ export interface AgentOptions {
 export class Agent {
   private state: AgentState = 'connecting'
   private socket: WebSocket | undefined
+  /** Paces what goes out on the socket once welcomed (the coordinator closes a socket that floods it). */
+  private pacer: Pacer | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private readonly executor: Executor
   private readonly unacked = new Map<string, WorkerMessage>()
+  /** Results the coordinator could not take yet (`job.refused` with retry): sent again shortly. */
+  private readonly deferred = new Set<string>()
+  private resendTimer: ReturnType<typeof setTimeout> | undefined
   /** Reports made while disconnected, sent in order once welcomed again (bounded). */
   private outbox: WorkerMessage[] = []
   private outboxBytes = 0
@@ -178,6 +186,7 @@ export class Agent {
     this.transition('stopped')
     this.stopHeartbeat()
     this.stopSweeper()
+    if (this.resendTimer) clearTimeout(this.resendTimer)
     this.socket?.close(CloseCode.normal, 'worker stopping')
     this.wakeRetry?.()
     this.resolveStopped()
@@ -248,6 +257,7 @@ export class Agent {
       ws.onclose = (ev) => {
         this.stopHeartbeat()
         this.welcomed = false
+        this.keepWaiting()
         if (this.socket === ws) this.socket = undefined
         if (this.state === 'stopped') return resolve('was-ready')
         if (this.state !== 'draining') this.transition('connecting')
@@ -277,7 +287,9 @@ export class Agent {
   private onMessage(msg: CoordinatorMessage): void {
     switch (msg.type) {
       case 'welcome':
+        this.pacer = new Pacer((text) => this.write(text), msg.budget ?? DEFAULT_SOCKET_BUDGET)
         this.welcomed = true
+        this.deferred.clear()
         if (this.state === 'draining') this.sendNow({ type: 'drain' })
         else this.transition('ready')
         this.startHeartbeat(msg.heartbeatMs)
@@ -302,7 +314,10 @@ export class Agent {
         return this.executor.cancel(msg.lease, msg.reason)
       case 'job.ack':
         this.unacked.delete(key(msg.lease))
+        this.deferred.delete(key(msg.lease))
         return
+      case 'job.refused':
+        return this.refused(msg)
       case 'error':
         this.lastRefusal = msg.message
         this.opts.log(`coordinator says: ${msg.code}: ${msg.message}`)
@@ -310,8 +325,42 @@ export class Agent {
     }
   }
 
+  /**
+   * The coordinator did not take a result. A transient refusal (it is busy, or failed to store
+   * it) keeps the result: it goes again shortly, and after every welcome. A final one (the lease
+   * is no longer this worker's, the receipt was refused) drops it: sending it again cannot help.
+   */
+  private refused(msg: Extract<CoordinatorMessage, { type: 'job.refused' }>): void {
+    const k = key(msg.lease)
+    if (!this.unacked.has(k)) return
+    const job = `job ${msg.lease.jobId} (attempt ${msg.lease.attempt})`
+    if (!msg.retry) {
+      this.unacked.delete(k)
+      this.deferred.delete(k)
+      this.opts.log(`the coordinator refused the result of ${job}: ${msg.code}: ${msg.message}; dropping it`)
+      void this.afterJob()
+      return
+    }
+    this.opts.log(
+      `the coordinator could not take the result of ${job} yet (${msg.code}: ${msg.message}); sending it again in ${RESEND_MS / 1000} s`,
+    )
+    this.deferred.add(k)
+    this.resendTimer ??= setTimeout(() => {
+      this.resendTimer = undefined
+      for (const d of this.deferred) {
+        const m = this.unacked.get(d)
+        if (m) this.sendNow(m)
+      }
+      this.deferred.clear()
+    }, RESEND_MS)
+  }
+
   private report(msg: Extract<WorkerMessage, { type: 'job.started' | 'job.output' | 'job.result' }>): void {
     if (msg.type === 'job.result') {
+      // The error text is not signed: a long one (a Docker message) is cut to what the coordinator takes.
+      if (msg.error && msg.error.length > WORKER_LIMITS.text) {
+        msg = { ...msg, error: `${msg.error.slice(0, WORKER_LIMITS.text - 3)}...` }
+      }
       this.unacked.set(key(msg.lease), msg)
       this.opts.log(
         `job ${msg.lease.jobId}: ${msg.outcome}${msg.exitCode === null ? '' : ` (exit ${msg.exitCode})`}${msg.error ? `: ${msg.error}` : ''}`,
@@ -326,8 +375,39 @@ export class Agent {
     this.outboxBytes += size
   }
 
+  /**
+   * Sends a message: at once before the welcome (the hello), paced after it. Heartbeats, drain
+   * and hand-backs are few and keep leases right, so they go ahead of waiting output.
+   */
   private sendNow(msg: WorkerMessage): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(msg))
+    if (this.socket?.readyState !== WebSocket.OPEN) return
+    if (!this.welcomed || !this.pacer) return this.write(JSON.stringify(msg))
+    if (msg.type === 'heartbeat' || msg.type === 'drain' || msg.type === 'job.release') this.pacer.urgent(msg)
+    else this.pacer.send(msg)
+  }
+
+  private write(text: string): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(text)
+  }
+
+  /**
+   * The socket closed: what the pacer had not sent yet is kept for the next connection, as if
+   * made while disconnected (results are kept anyway, until acknowledged).
+   */
+  private keepWaiting(): void {
+    const waiting = this.pacer?.takeWaiting() ?? []
+    this.pacer = undefined
+    const kept: WorkerMessage[] = []
+    let bytes = 0
+    for (const m of waiting) {
+      if (m.type !== 'job.output' && m.type !== 'job.started') continue
+      const size = m.type === 'job.output' ? m.dataBase64.length : 100
+      if (bytes + size > OUTBOX_BYTES) break
+      kept.push(m)
+      bytes += size
+    }
+    this.outbox = [...kept, ...this.outbox]
+    this.outboxBytes += bytes
   }
 
   /** Leases this worker still holds: jobs running, and jobs whose result awaits the coordinator's ack. */
@@ -367,6 +447,9 @@ export class Agent {
 
 /** How often the worker removes stray containers of its own. */
 const SWEEP_MS = 30_000
+
+/** How soon a result the coordinator could not take yet is sent again. */
+const RESEND_MS = 10_000
 
 /** Output kept while disconnected, at most. */
 const OUTBOX_BYTES = 16 * 1024 * 1024
