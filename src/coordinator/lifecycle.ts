@@ -308,6 +308,7 @@ export class Lifecycle {
           billedMs: job.timeoutMs,
         })
       } else {
+        this.link?.release(job.workerId, job.id)
         const allowance = formatDuration(job.timeoutMs + this.settings.startAllowanceMs)
         this.retry(lease, `worker ${workerId} did not start the job within ${allowance} of its assignment`)
       }

@@ -56,14 +56,15 @@ export interface SocketBudget {
  * The coordinator's default budget. An honest worker with 256 slots sends a heartbeat every 5 s,
  * at most two output chunks per running job per flush window (25 ms, widening to 1 s as more jobs
  * run: see src/worker/output.ts), full chunks as fast as its byte pace allows, and one result per
- * job: some 700 messages a second at the very most. It also paces itself at half this budget
- * (src/worker/pacer.ts), whatever its jobs print.
+ * job: some 700 messages a second at the very most. And it paces itself at `WORKER_PACE` of this
+ * budget with one second's burst (src/worker/pacer.ts), whatever its jobs print, so it never
+ * comes near. The bursts are small enough that a flood is cut off within a few milliseconds.
  */
 export const DEFAULT_SOCKET_BUDGET: SocketBudget = {
   messagesPerSecond: 2000,
-  burstMessages: 10_000,
+  burstMessages: 4000,
   bytesPerSecond: 16 * 1024 * 1024,
-  burstBytes: 48 * 1024 * 1024,
+  burstBytes: 32 * 1024 * 1024,
 }
 
 /** The share of the coordinator's budget an honest worker allows itself. */
