@@ -7,31 +7,16 @@ import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
 import { formatDuration } from '../protocol/units'
 import type { JobEvents } from './events'
 import { billedMs, costOf } from './pricing'
-import { type Receipt, verifyReceipt } from '../protocol/receipt'
+import type { Receipt } from '../protocol/receipt'
+import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
 
 export { jobView } from './job-view'
+export type { Verdict } from './result-check'
 
 type Result = Extract<WorkerMessage, { type: 'job.result' }>
 type Output = Extract<WorkerMessage, { type: 'job.output' }>
-
-/**
- * What became of a worker's result: taken (now, or already before: a repeat), or refused with a
- * reason; `retry` says whether sending the same result later may succeed, `requeued` that the
- * refusal put the job back in the queue.
- */
-export type Verdict =
-  { accepted: true } | { accepted: false; code: string; message: string; retry: boolean; requeued?: boolean }
-
-const ACCEPTED: Verdict = { accepted: true }
-
-function refused(code: string, message: string, retry = false): Verdict {
-  return { accepted: false, code, message, retry }
-}
-
-/** The refusal of a result that came before the coordinator could check another. */
-const BUSY = refused('busy', 'too many results to check at once: send it again in a moment', true)
 
 /** How the lifecycle reaches workers, without knowing about sockets. */
 export interface WorkerLink {
@@ -119,13 +104,14 @@ export class Lifecycle {
     } else if (r === 'capped') {
       const cap = this.settings.outputCapBytes
       const at = this.clock.now()
+      const job = this.store.job(msg.lease.jobId)!
       this.end(msg.lease, workerId, {
         state: 'failed',
         exitCode: null,
         outcome: 'output_limit',
         error: `the job wrote more than ${cap} bytes of output and was stopped`,
         at,
-        ...this.bill(msg.lease, at),
+        ...this.bill(job, at),
       })
       this.link?.send(workerId, { type: 'job.cancel', lease: msg.lease, reason: 'output limit' })
     }
@@ -145,17 +131,15 @@ export class Lifecycle {
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
     const recorded = this.store.recordedReceipt(lease)
     if (recorded?.body === msg.receipt.body && recorded.signature === msg.receipt.signature) return ACCEPTED
+    // Not logged: the worker is told why, and a flood of them must not flood the log.
     if (job.attempt !== lease.attempt || job.workerId !== workerId || isFinal(job.state)) {
-      this.log(
-        `ignored the result of job ${job.id} attempt ${lease.attempt} from worker ${workerId}: that attempt is no longer theirs or has ended`,
-      )
       return refused(
         'lease_not_held',
         `attempt ${lease.attempt} of job ${job.id} is no longer this worker's or has ended (it was cancelled, timed out or given to another worker): its result earns nothing`,
       )
     }
     if (!mayCheck()) return BUSY
-    const bad = this.checkReceipt(workerId, msg)
+    const bad = receiptProblem(this.store.worker(workerId)?.publicKey, workerId, msg)
     if (bad) {
       this.log(`refused the result of job ${job.id} attempt ${lease.attempt} from worker ${workerId}: ${bad}`)
       return refused('bad_receipt', `the result was refused: ${bad}`)
@@ -166,7 +150,7 @@ export class Lifecycle {
       const message = `${reason} (upload them before the result); the job was requeued`
       return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
-    const bill = this.bill(lease, at, msg.durationMs)
+    const bill = this.bill(job, at, msg.durationMs)
     const base = {
       exitCode: msg.exitCode,
       error: msg.error,
@@ -212,31 +196,11 @@ export class Lifecycle {
    * What an attempt is billed now: the worker's claim (none for the coordinator's own endings),
    * capped by the time the coordinator saw pass since the attempt began and by the timeout.
    */
-  private bill(lease: LeaseRef, now: number, claimedMs?: number): { cost: number; billedMs: number } {
-    const job = this.store.job(lease.jobId)
-    const since = this.store.deadlines.since(lease)
-    if (!job || since === undefined) return { cost: 0, billedMs: 0 }
+  private bill(job: JobRow, now: number, claimedMs?: number): { cost: number; billedMs: number } {
+    const since = this.store.deadlines.since({ jobId: job.id, attempt: job.attempt })
+    if (since === undefined) return { cost: 0, billedMs: 0 }
     const ms = billedMs(job, since, now, claimedMs)
     return { cost: costOf(job.cpus, ms, this.settings.price), billedMs: ms }
-  }
-
-  /** Why a result's receipt is not acceptable, or undefined when it is signed by this worker's pinned key and matches the report. */
-  private checkReceipt(workerId: string, msg: Result): string | undefined {
-    const key = this.store.worker(workerId)?.publicKey
-    if (!key) return 'the worker has no pinned key'
-    const body = verifyReceipt(msg.receipt, key)
-    if (!body) return 'the receipt signature does not verify against the worker key'
-    const same =
-      body.jobId === msg.lease.jobId &&
-      body.attempt === msg.lease.attempt &&
-      body.workerId === workerId &&
-      body.outcome === msg.outcome &&
-      body.exitCode === msg.exitCode &&
-      body.durationMs === msg.durationMs &&
-      body.outputsSha256 === (msg.outputs?.sha256 ?? null) &&
-      (body.cpuMs ?? null) === msg.usage.cpuMs &&
-      (body.peakMemoryBytes ?? null) === msg.usage.peakMemoryBytes
-    return same ? undefined : 'the receipt does not match the reported result'
   }
 
   /** A draining worker gives a job back unfinished: it is requeued without counting as a failure. */
@@ -255,7 +219,7 @@ export class Lifecycle {
     const job = this.ownJob(owner, id)
     if (isFinal(job.state)) return job
     const now = this.clock.now()
-    const before = this.store.cancel(id, now, (j) => this.bill({ jobId: j.id, attempt: j.attempt }, now))
+    const before = this.store.cancel(id, now, (j) => this.bill(j, now))
     if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
       this.link?.release(before.workerId, id)
       this.link?.send(before.workerId, {
