@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { costOf, DEFAULT_PRICE } from '../../src/coordinator/pricing'
 import type { Settings } from '../../src/coordinator/settings'
-import { exitCodeOf } from '../../src/cli/render'
+import { exitCodeOf, summary } from '../../src/cli/render'
 import { CloseCode, type LeaseRef } from '../../src/protocol/worker'
 import {
   connect,
@@ -73,6 +73,9 @@ describe('billing by the time the coordinator saw', () => {
     expect(job.billedMs!).toBeLessThan(5_000)
     expect(job.costMc).toBe(costOf(1, job.billedMs!, DEFAULT_PRICE))
     expect(job.costMc!).toBeLessThanOrEqual(costOf(1, 5_000, DEFAULT_PRICE))
+    // gridx status shows the time billed beside the worker's wall time
+    expect(summary(job)).toContain(`paid for ${(job.billedMs! / 1000).toFixed(2)} s billed`)
+    expect(summary(job)).toContain('wall 600.00 s')
     console.log(
       `instant result claiming 600 s: billed ${job.billedMs} ms (${job.costMc} mc), elapsed ${elapsed} ms`,
     )
