@@ -77,8 +77,10 @@ export function summary(job: JobView): string {
     `  worker   ${safe(job.worker ?? '-')} (attempt ${job.attempt})`,
     `  created  ${job.createdAt}${job.startedAt ? `, started ${job.startedAt}` : ''}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
   ]
+  // The time billed is what the coordinator saw pass (at most the worker's own measure, the wall time).
+  const billed = job.billedMs === null ? '' : ` for ${(job.billedMs / 1000).toFixed(2)} s billed`
   lines.push(
-    `  credits  ${job.costMc === null ? `up to ${formatCredits(job.maxCostMc)} held in escrow` : `${formatCredits(job.costMc)} paid (of ${formatCredits(job.maxCostMc)} escrowed)`}`,
+    `  credits  ${job.costMc === null ? `up to ${formatCredits(job.maxCostMc)} held in escrow` : `${formatCredits(job.costMc)} paid${billed} (of ${formatCredits(job.maxCostMc)} escrowed)`}`,
   )
   if (job.usage) lines.push(`  used     ${usageLine(job.usage)}; ended: ${reasonOf(job)}`)
   if (job.inputs) lines.push(`  inputs   ${formatBytes(job.inputs.bytes)}`)

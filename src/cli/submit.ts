@@ -42,8 +42,11 @@ export function buildJob(flags: Flags): SubmitJob {
   const timeoutMs = parseDuration(flags.timeout ?? '10m', '--timeout')
   if (timeoutMs > LIMITS.maxTimeoutMs) throw new GridError('bad_duration', '--timeout can be at most 7d')
   const cpus = flags.cpus ?? 1
-  if (!(cpus > 0) || cpus > LIMITS.maxCpus)
-    throw new GridError('bad_cpus', `--cpus ${cpus} must be a number above 0, such as 1 or 0.5`)
+  if (!(cpus >= LIMITS.minCpus) || cpus > LIMITS.maxCpus)
+    throw new GridError(
+      'bad_cpus',
+      `--cpus ${cpus} must be a number from ${LIMITS.minCpus} to ${LIMITS.maxCpus}, such as 1 or 0.5`,
+    )
   const memoryBytes = parseMemory(flags.memory ?? '512m', '--memory')
   const priority = flags.priority ?? 0
   if (!Number.isInteger(priority) || priority < -100 || priority > 100) {

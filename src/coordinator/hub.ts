@@ -12,14 +12,22 @@ import {
 } from '../protocol/worker'
 import type { WorkerView } from '../protocol/api'
 import { escapeTerminal } from '../protocol/text'
-import type { Lifecycle } from './lifecycle'
+import { formatBytes } from '../protocol/units'
+import { SocketAllowance, TokenBucket } from './budget'
+import type { Lifecycle, Verdict } from './lifecycle'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
+
+type Result = Extract<WorkerMessage, { type: 'job.result' }>
 
 /** What the server keeps on each worker socket. */
 export interface SocketData {
   user: UserRow
   conn?: WorkerConn
+  /** What the socket may still send (made at its first frame). */
+  allowance?: SocketAllowance
+  /** The socket went over its budget and is being closed: its frames are dropped unread. */
+  overBudget?: boolean
 }
 
 /** A worker socket that has said hello. */
@@ -39,6 +47,10 @@ export interface WorkerConn {
   active: Set<string>
   /** The worker asked for no new jobs. */
   draining: boolean
+  /** When its last heartbeat was acted on: more frequent ones are ignored (each costs a query). */
+  lastBeat: number
+  /** Results it may have checked (a signature check costs milliseconds); past it they are refused for a moment. */
+  checks: TokenBucket
   socket: ServerWebSocket<SocketData>
 }
 
@@ -96,8 +108,14 @@ export class Hub {
     if (workerId) this.conns.get(workerId)?.active.delete(jobId)
   }
 
-  /** Handles one frame from a worker socket. */
+  /** Handles one frame from a worker socket; its budget is checked before the frame is even parsed. */
   onFrame(ws: ServerWebSocket<SocketData>, raw: string | Buffer): void {
+    if (ws.data.overBudget) return
+    const now = this.clock.now()
+    ws.data.allowance ??= new SocketAllowance(this.settings.socketBudget, now)
+    if (!ws.data.allowance.admit(typeof raw === 'string' ? raw.length : raw.byteLength, now)) {
+      return this.overBudget(ws)
+    }
     const parsed = parseFrame(WorkerMessage, raw)
     if (!parsed.ok) return this.refuse(ws, 'bad_message', parsed.error)
     const msg = parsed.msg
@@ -148,18 +166,17 @@ export class Hub {
       case 'hello':
         return this.hello(ws, msg)
       case 'heartbeat':
+        // A worker heartbeats every heartbeatMs: a flood of them is not worth a query each.
+        if (this.clock.now() - conn!.lastBeat < this.settings.heartbeatMs / 4) return
         return this.heartbeat(conn!, msg.running)
       case 'job.started':
-        if (this.store.markRunning(msg.lease, conn!.id, this.clock.now()))
+        if (this.store.markRunning(msg.lease, conn!.id, this.clock.now(), this.settings.deadlineGraceMs))
           this.lifecycle.started(msg.lease, conn!.name)
         return
       case 'job.output':
         return this.lifecycle.output(conn!.id, msg)
       case 'job.result':
-        // The slot is freed by the lifecycle only when the result is accepted.
-        this.lifecycle.result(conn!.id, msg)
-        ws.send(JSON.stringify({ type: 'job.ack', lease: msg.lease } satisfies CoordinatorMessage))
-        return this.wake()
+        return this.result(conn!, msg)
       case 'drain':
         conn!.draining = true
         this.log(`worker ${conn!.name} is draining: no new jobs for it`)
@@ -201,6 +218,9 @@ export class Hub {
       lastSeen: now,
       active: new Set(),
       draining: false,
+      lastBeat: now,
+      // Enough for every slot's result at once after a reconnect, then a steady trickle.
+      checks: new TokenBucket(16 + msg.slots / 4, 16 + 2 * msg.slots, now),
       socket: ws,
     }
     ws.data.conn = conn
@@ -211,6 +231,10 @@ export class Hub {
         v: PROTOCOL_VERSION,
         workerId: conn.id,
         heartbeatMs: this.settings.heartbeatMs,
+        budget: {
+          messagesPerSecond: this.settings.socketBudget.messagesPerSecond,
+          bytesPerSecond: this.settings.socketBudget.bytesPerSecond,
+        },
       } satisfies CoordinatorMessage),
     )
     // Leases this worker holds but no longer runs (it restarted, or an assignment was lost on
@@ -228,8 +252,53 @@ export class Hub {
     this.wake()
   }
 
+  /**
+   * Takes a result, and answers it: `job.ack` when it is recorded (now or already before),
+   * `job.refused` otherwise, saying whether sending it again later may help.
+   */
+  private result(conn: WorkerConn, msg: Result): void {
+    let verdict: Verdict
+    try {
+      // The slot is freed by the lifecycle only when the result is accepted.
+      verdict = this.lifecycle.result(conn.id, msg, () => conn.checks.take(1, this.clock.now()))
+    } catch (err) {
+      this.log(
+        `taking the result of job ${msg.lease.jobId} from worker ${conn.name} failed: ${describe(err)}`,
+      )
+      verdict = { accepted: false, code: 'internal', message: describe(err), retry: true }
+    }
+    const reply: CoordinatorMessage = verdict.accepted
+      ? { type: 'job.ack', lease: msg.lease }
+      : {
+          type: 'job.refused',
+          lease: msg.lease,
+          code: verdict.code,
+          message: verdict.message,
+          retry: verdict.retry,
+        }
+    conn.socket.send(JSON.stringify(reply))
+    if (verdict.accepted || verdict.requeued) this.wake()
+  }
+
+  /** A socket sent more than its budget: it is closed (4429), once, and its other frames go unread. */
+  private overBudget(ws: ServerWebSocket<SocketData>): void {
+    ws.data.overBudget = true
+    const conn = ws.data.conn
+    const b = this.settings.socketBudget
+    const who = conn ? `worker ${conn.name} (${conn.id})` : `a worker socket of ${ws.data.user.name}`
+    this.log(
+      `${who} sent more than its budget of ${b.messagesPerSecond} messages and ${formatBytes(b.bytesPerSecond)} a second (bursts of ${b.burstMessages} and ${formatBytes(b.burstBytes)}); closing its socket`,
+    )
+    // Its leases stay: the worker may come back (more slowly) and report them.
+    if (conn && this.conns.get(conn.id) === conn) this.conns.delete(conn.id)
+    const message = 'this socket sent more messages or bytes than the coordinator allows'
+    ws.send(JSON.stringify({ type: 'error', code: 'over_budget', message } satisfies CoordinatorMessage))
+    ws.close(CloseCode.overBudget, 'over the message budget')
+  }
+
   /** Reconciles what the worker says it runs with what the store says it holds. */
   private heartbeat(conn: WorkerConn, running: LeaseRef[]): void {
+    conn.lastBeat = this.clock.now()
     const held = this.store.leasesOf(conn.id)
     const reported = new Set(running.map((l) => `${l.jobId}#${l.attempt}`))
     const live = held.filter((l) => reported.has(`${l.jobId}#${l.attempt}`))

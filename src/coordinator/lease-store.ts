@@ -4,6 +4,8 @@ import type { AttemptRow, JobRow } from '../db/schema'
 import * as ledger from './ledger'
 import type { LeaseRef } from '../protocol/worker'
 import { ACTIVE, type Ending, type OutputChunk, QueueStore } from './queue-store'
+import { DeadlineStore } from './deadline-store'
+import { DEFAULT_SETTINGS } from './settings'
 
 const { workers, jobs, jobOutput, attempts } = schema
 
@@ -13,12 +15,30 @@ const { workers, jobs, jobOutput, attempts } = schema
  * worker, state), so stale or repeated reports change nothing.
  */
 export class LeaseStore extends QueueStore {
-  /** Hands a queued job to a worker under a new attempt; undefined when it is no longer queued. */
-  assign(jobId: string, workerId: string, leaseExpiresAt: number, now = Date.now()): JobRow | undefined {
+  /** Deadlines of live attempts, and when each began. */
+  readonly deadlines = new DeadlineStore(this.db)
+
+  /**
+   * Hands a queued job to a worker under a new attempt, due to start within its timeout plus
+   * `startAllowanceMs`; undefined when it is no longer queued.
+   */
+  assign(
+    jobId: string,
+    workerId: string,
+    leaseExpiresAt: number,
+    now = Date.now(),
+    startAllowanceMs = DEFAULT_SETTINGS.startAllowanceMs,
+  ): JobRow | undefined {
     return this.db.transaction((tx) => {
       const row = tx
         .update(jobs)
-        .set({ state: 'assigned', workerId, leaseExpiresAt, attempt: sql`${jobs.attempt} + 1` })
+        .set({
+          state: 'assigned',
+          workerId,
+          leaseExpiresAt,
+          attempt: sql`${jobs.attempt} + 1`,
+          deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${startAllowanceMs}`,
+        })
         .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
         .returning()
         .get()
@@ -27,12 +47,17 @@ export class LeaseStore extends QueueStore {
     })
   }
 
-  /** Marks the current attempt as running on its worker. */
-  markRunning(lease: LeaseRef, workerId: string, now: number): boolean {
+  /** Marks the current attempt as running on its worker, due to end within its timeout plus `graceMs`. */
+  markRunning(
+    lease: LeaseRef,
+    workerId: string,
+    now: number,
+    graceMs = DEFAULT_SETTINGS.deadlineGraceMs,
+  ): boolean {
     return this.db.transaction((tx) => {
       const r = tx
         .update(jobs)
-        .set({ state: 'running', startedAt: now })
+        .set({ state: 'running', startedAt: now, deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${graceMs}` })
         .where(this.heldBy(lease, workerId, ['assigned']))
         .returning({ id: jobs.id })
         .all()
@@ -49,6 +74,16 @@ export class LeaseStore extends QueueStore {
       .where(eq(attempts.jobId, jobId))
       .orderBy(asc(attempts.attempt))
       .all()
+  }
+
+  /** The signed receipt an ended attempt was settled with, if it ended with one. */
+  recordedReceipt(lease: LeaseRef): { body: string; signature: string } | undefined {
+    const a = this.db
+      .select({ body: attempts.receipt, signature: attempts.signature })
+      .from(attempts)
+      .where(and(this.attemptIs(lease), sql`${attempts.endedAt} is not null`))
+      .get()
+    return a?.body && a.signature ? { body: a.body, signature: a.signature } : undefined
   }
 
   private attemptIs(lease: LeaseRef) {
@@ -206,14 +241,19 @@ export class LeaseStore extends QueueStore {
   }
 
   /**
-   * Cancels a job that has not ended and settles it: compute already used is paid (`costOf`
-   * the running time), a job that never ran costs nothing. Returns the row as it was, or
-   * undefined if it had already ended.
+   * Cancels a job that has not ended and settles it: compute already used is paid (`bill` says
+   * how much time and what it costs), a job that never ran costs nothing. Returns the row as it
+   * was, or undefined if it had already ended.
    */
-  cancel(jobId: string, now: number, costOf: (job: JobRow) => number): JobRow | undefined {
+  cancel(
+    jobId: string,
+    now: number,
+    bill: (job: JobRow) => { cost: number; billedMs: number },
+  ): JobRow | undefined {
     return this.db.transaction((tx) => {
       const before = tx.select().from(jobs).where(eq(jobs.id, jobId)).get()
       if (!before || !['queued', 'assigned', 'running'].includes(before.state)) return undefined
+      const billed = before.state === 'running' ? bill(before) : { cost: 0, billedMs: 0 }
       const row = tx
         .update(jobs)
         .set({
@@ -223,7 +263,7 @@ export class LeaseStore extends QueueStore {
             outcome: 'cancelled',
             error: null,
             at: now,
-            cost: 0,
+            ...billed,
           }),
           leaseExpiresAt: null,
         })
@@ -234,7 +274,7 @@ export class LeaseStore extends QueueStore {
         if (before.attempt > 0) {
           this.endAttempt(tx, { jobId, attempt: before.attempt }, 'cancelled', 'cancelled by its owner', now)
         }
-        this.settle(tx, row, before.state === 'running' ? costOf(before) : 0, now)
+        this.settle(tx, row, billed.cost, now)
       }
       return before
     })
@@ -245,6 +285,12 @@ export class LeaseStore extends QueueStore {
    * was down must not count against workers that are still running their jobs.
    */
   extendLeases(until: number): number {
+    // Nor against their deadlines: a result that waited for the coordinator to return is on time.
+    this.db
+      .update(jobs)
+      .set({ deadlineAt: until })
+      .where(and(inArray(jobs.state, [...ACTIVE]), lt(jobs.deadlineAt, until)))
+      .run()
     return this.db
       .update(jobs)
       .set({ leaseExpiresAt: until })
@@ -303,6 +349,7 @@ export class LeaseStore extends QueueStore {
               error: reason,
               at: now,
               cost: 0,
+              billedMs: 0,
             }),
             leaseExpiresAt: null,
           })
@@ -318,6 +365,7 @@ export class LeaseStore extends QueueStore {
           state: 'queued',
           workerId: null,
           leaseExpiresAt: null,
+          deadlineAt: null,
           startedAt: null,
           outputBytes: 0,
           error: reason,
@@ -354,6 +402,8 @@ export class LeaseStore extends QueueStore {
       outcome: end.outcome,
       error: end.error,
       finishedAt: end.at,
+      billedMs: end.billedMs,
+      deadlineAt: null,
       ...(end.usage && {
         wallMs: Math.round(end.usage.wallMs),
         cpuMs: end.usage.cpuMs === null ? null : Math.round(end.usage.cpuMs),

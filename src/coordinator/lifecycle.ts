@@ -1,15 +1,20 @@
 import type { JobRow, UserRow } from '../db/schema'
 import { assertNever, GridError } from '../errors'
-import { filesExceedMemory, isFinal, type JobView, type SubmitJob } from '../protocol/api'
+import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
 import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
+import { formatDuration } from '../protocol/units'
 import type { JobEvents } from './events'
-import { costOf } from './pricing'
-import { type Receipt, verifyReceipt } from '../protocol/receipt'
+import { billedMs, costOf } from './pricing'
+import type { Receipt } from '../protocol/receipt'
+import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
 import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
 import type { Ending, Store } from './store'
+
+export { jobView } from './job-view'
+export type { Verdict } from './result-check'
 
 type Result = Extract<WorkerMessage, { type: 'job.result' }>
 type Output = Extract<WorkerMessage, { type: 'job.output' }>
@@ -90,6 +95,7 @@ export class Lifecycle {
 
   /** Stores and fans out a chunk of output; stops the job when it passes the cap. */
   output(workerId: string, msg: Output): void {
+    // The schema let through only strict base64: this decodes exactly what the worker sent.
     const data = Buffer.from(msg.dataBase64, 'base64')
     const chunk = { seq: msg.seq, stream: msg.stream, data }
     const r = this.store.appendOutput(msg.lease, workerId, chunk, this.settings.outputCapBytes)
@@ -99,52 +105,67 @@ export class Lifecycle {
     } else if (r === 'capped') {
       const cap = this.settings.outputCapBytes
       const at = this.clock.now()
+      const job = this.store.job(msg.lease.jobId)!
       this.end(msg.lease, workerId, {
         state: 'failed',
         exitCode: null,
         outcome: 'output_limit',
         error: `the job wrote more than ${cap} bytes of output and was stopped`,
         at,
-        cost: this.usedSoFar(msg.lease.jobId, at),
+        ...this.bill(job, at),
       })
       this.link?.send(workerId, { type: 'job.cancel', lease: msg.lease, reason: 'output limit' })
     }
   }
 
   /**
-   * A worker reports how an attempt ended. Repeats and stale reports change nothing. Compute
-   * the job used is paid for, whatever its exit; a failure of the platform costs nothing.
+   * A worker reports how an attempt ended. Compute the job used is paid for, whatever its exit,
+   * for the time the coordinator saw pass (see `bill`); a failure of the platform costs nothing.
+   * A repeat of a result already taken is accepted again and changes nothing. The cheap checks
+   * (whose lease, a repeat) come before the signature's, which costs milliseconds and is made
+   * only when `mayCheck` allows (the worker's budget of checks).
    */
-  result(workerId: string, msg: Result): void {
+  result(workerId: string, msg: Result, mayCheck: () => boolean = () => true): Verdict {
     const at = this.clock.now()
-    const job = this.store.job(msg.lease.jobId)
-    if (!job) return
-    const refused = this.checkReceipt(workerId, msg)
-    if (refused) {
-      this.log(
-        `refused the result of job ${job.id} attempt ${msg.lease.attempt} from worker ${workerId}: ${refused}`,
+    const { lease } = msg
+    const job = this.store.job(lease.jobId)
+    if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
+    const recorded = this.store.recordedReceipt(lease)
+    if (recorded?.body === msg.receipt.body && recorded.signature === msg.receipt.signature) return ACCEPTED
+    // Not logged: the worker is told why, and a flood of them must not flood the log.
+    if (job.attempt !== lease.attempt || job.workerId !== workerId || isFinal(job.state)) {
+      return refused(
+        'lease_not_held',
+        `attempt ${lease.attempt} of job ${job.id} is no longer this worker's or has ended (it was cancelled, timed out or given to another worker): its result earns nothing`,
       )
-      return
     }
-    const staged = msg.outputs ? this.store.stagedOutputs(msg.lease) : undefined
+    if (!mayCheck()) return BUSY
+    const bad = receiptProblem(this.store.worker(workerId)?.publicKey, workerId, msg)
+    if (bad) {
+      this.log(`refused the result of job ${job.id} attempt ${lease.attempt} from worker ${workerId}: ${bad}`)
+      return refused('bad_receipt', `the result was refused: ${bad}`)
+    }
+    const staged = msg.outputs ? this.store.stagedOutputs(lease) : undefined
     if (msg.outputs && staged?.sha256 !== msg.outputs.sha256) {
-      const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
-      return this.retry(msg.lease, "the job's /out files did not reach the coordinator", workerId, how)
+      const reason = "the job's /out files did not reach the coordinator"
+      this.retry(lease, reason, workerId, { outcome: 'error', consumesAttempt: true })
+      const message = `${reason} (upload them before the result); the job was requeued`
+      return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
     const outputs = msg.outputs && staged ? this.measured(workerId, msg, staged) : undefined
-    const cost = costOf(job.cpus, Math.min(msg.durationMs, job.timeoutMs), this.settings.price)
+    const bill = this.bill(job, at, msg.durationMs)
     const base = {
       exitCode: msg.exitCode,
       error: msg.error,
       at,
-      cost,
+      ...bill,
       receipt: msg.receipt,
       usage: { wallMs: msg.durationMs, ...msg.usage },
       outputs,
     }
     switch (msg.outcome) {
       case 'exited':
-        return this.end(msg.lease, workerId, {
+        return this.end(lease, workerId, {
           ...base,
           state: msg.exitCode === 0 ? 'succeeded' : 'failed',
           outcome: 'exited',
@@ -152,20 +173,22 @@ export class Lifecycle {
       case 'timeout':
       case 'oom':
       case 'output_limit':
-        return this.end(msg.lease, workerId, { ...base, state: 'failed', outcome: msg.outcome })
+        return this.end(lease, workerId, { ...base, state: 'failed', outcome: msg.outcome })
       case 'cancelled':
-        return this.end(msg.lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
+        return this.end(lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
       case 'error':
         if (msg.retryable) {
           const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
-          return this.retry(msg.lease, msg.error ?? 'worker error', workerId, how)
+          this.retry(lease, msg.error ?? 'worker error', workerId, how)
+          return ACCEPTED
         }
-        return this.end(msg.lease, workerId, {
+        return this.end(lease, workerId, {
           ...base,
           exitCode: null,
           state: 'failed',
           outcome: 'error',
           cost: 0,
+          billedMs: 0,
         })
       default:
         return assertNever(msg.outcome)
@@ -196,23 +219,15 @@ export class Lifecycle {
     return seen
   }
 
-  /** Why a result's receipt is not acceptable, or undefined when it is signed by this worker's pinned key and matches the report. */
-  private checkReceipt(workerId: string, msg: Result): string | undefined {
-    const key = this.store.worker(workerId)?.publicKey
-    if (!key) return 'the worker has no pinned key'
-    const body = verifyReceipt(msg.receipt, key)
-    if (!body) return 'the receipt signature does not verify against the worker key'
-    const same =
-      body.jobId === msg.lease.jobId &&
-      body.attempt === msg.lease.attempt &&
-      body.workerId === workerId &&
-      body.outcome === msg.outcome &&
-      body.exitCode === msg.exitCode &&
-      body.durationMs === msg.durationMs &&
-      body.outputsSha256 === (msg.outputs?.sha256 ?? null) &&
-      (body.cpuMs ?? null) === msg.usage.cpuMs &&
-      (body.peakMemoryBytes ?? null) === msg.usage.peakMemoryBytes
-    return same ? undefined : 'the receipt does not match the reported result'
+  /**
+   * What an attempt is billed now: the worker's claim (none for the coordinator's own endings),
+   * capped by the time the coordinator saw pass since the attempt began and by the timeout.
+   */
+  private bill(job: JobRow, now: number, claimedMs?: number): { cost: number; billedMs: number } {
+    const since = this.store.deadlines.since({ jobId: job.id, attempt: job.attempt })
+    if (since === undefined) return { cost: 0, billedMs: 0 }
+    const ms = billedMs(job, since, now, claimedMs)
+    return { cost: costOf(job.cpus, ms, this.settings.price), billedMs: ms }
   }
 
   /** A draining worker gives a job back unfinished: it is requeued without counting as a failure. */
@@ -231,9 +246,7 @@ export class Lifecycle {
     const job = this.ownJob(owner, id)
     if (isFinal(job.state)) return job
     const now = this.clock.now()
-    const before = this.store.cancel(id, now, (j) =>
-      costOf(j.cpus, Math.min(now - (j.startedAt ?? now), j.timeoutMs), this.settings.price),
-    )
+    const before = this.store.cancel(id, now, (j) => this.bill(j, now))
     if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
       this.link?.release(before.workerId, id)
       this.link?.send(before.workerId, {
@@ -246,12 +259,6 @@ export class Lifecycle {
     return this.store.job(id)!
   }
 
-  private usedSoFar(jobId: string, now: number): number {
-    const job = this.store.job(jobId)
-    if (!job?.startedAt) return 0
-    return costOf(job.cpus, Math.min(now - job.startedAt, job.timeoutMs), this.settings.price)
-  }
-
   /** Requeues every attempt whose lease ran out, and tells its holder to stop. */
   expireLeases(): number {
     const expired = this.store.expired(this.clock.now())
@@ -262,6 +269,42 @@ export class Lifecycle {
       this.retry(lease, `lease expired on worker ${job.workerId ?? '?'}`)
     }
     return expired.length
+  }
+
+  /**
+   * Ends every attempt past its deadline, whatever its worker says in its heartbeats. A job
+   * running past its timeout plus the grace ends as `timeout`, billed its timeout in the same
+   * transaction; one assigned but never started within its timeout plus the start allowance is
+   * requeued as a loss of the platform. Either way its worker is told to kill it.
+   */
+  expireDeadlines(): number {
+    const now = this.clock.now()
+    const overdue = this.store.deadlines.overdue(now)
+    for (const job of overdue) {
+      const lease = { jobId: job.id, attempt: job.attempt }
+      const workerId = job.workerId ?? ''
+      this.link?.send(workerId, { type: 'job.cancel', lease, reason: 'deadline passed' })
+      if (job.state === 'running') {
+        const limit = formatDuration(job.timeoutMs)
+        this.log(
+          `job ${job.id} attempt ${job.attempt}: past its ${limit} timeout with no result; ended as timeout`,
+        )
+        this.end(lease, workerId, {
+          state: 'failed',
+          exitCode: null,
+          outcome: 'timeout',
+          error: `the job ran past its ${limit} timeout and its worker did not report an end, so the coordinator stopped it`,
+          at: now,
+          cost: costOf(job.cpus, job.timeoutMs, this.settings.price),
+          billedMs: job.timeoutMs,
+        })
+      } else {
+        this.link?.release(job.workerId, job.id)
+        const allowance = formatDuration(job.timeoutMs + this.settings.startAllowanceMs)
+        this.retry(lease, `worker ${workerId} did not start the job within ${allowance} of its assignment`)
+      }
+    }
+    return overdue.length
   }
 
   private retry(
@@ -288,56 +331,19 @@ export class Lifecycle {
     }
   }
 
-  private end(lease: LeaseRef, workerId: string, ending: Ending): void {
+  private end(lease: LeaseRef, workerId: string, ending: Ending): Verdict {
     if (this.store.finish(lease, workerId, ending)) {
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })
-    } else {
-      this.log(
-        `ignored a report for job ${lease.jobId} attempt ${lease.attempt} from worker ${workerId}: that attempt is no longer theirs or has ended`,
-      )
+      return ACCEPTED
     }
-  }
-}
-
-/** The API view of a job row. */
-export function jobView(
-  job: JobRow,
-  ownerName: string,
-  workerName: string | null,
-  waiting: string | null = null,
-): JobView {
-  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
-  return {
-    id: job.id,
-    owner: ownerName,
-    state: job.state,
-    image: job.image,
-    command: job.command,
-    scriptName: job.scriptName,
-    args: job.args,
-    timeoutMs: job.timeoutMs,
-    cpus: job.cpus,
-    memoryBytes: job.memoryBytes,
-    attempt: job.attempt,
-    priority: job.priority,
-    worker: workerName,
-    waiting,
-    exitCode: job.exitCode,
-    outcome: job.outcome,
-    error: job.error,
-    inputs: job.inputsBytes === null ? null : { bytes: job.inputsBytes },
-    outputs:
-      job.outputsSha256 === null ? null : { bytes: job.outputsBytes ?? 0, files: job.outputFiles ?? 0 },
-    usage:
-      job.wallMs === null
-        ? null
-        : { wallMs: job.wallMs, cpuMs: job.cpuMs, peakMemoryBytes: job.peakMemoryBytes },
-    maxCostMc: job.maxCost,
-    costMc: job.cost,
-    createdAt: new Date(job.createdAt).toISOString(),
-    startedAt: iso(job.startedAt),
-    finishedAt: iso(job.finishedAt),
+    this.log(
+      `ignored a report for job ${lease.jobId} attempt ${lease.attempt} from worker ${workerId}: that attempt is no longer theirs or has ended`,
+    )
+    return refused(
+      'lease_not_held',
+      `attempt ${lease.attempt} of job ${lease.jobId} is no longer this worker's`,
+    )
   }
 }
 

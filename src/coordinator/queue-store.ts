@@ -30,6 +30,8 @@ export type NewJob = Omit<
   | 'outputsBytes'
   | 'outputFiles'
   | 'wallMs'
+  | 'billedMs'
+  | 'deadlineAt'
   | 'cpuMs'
   | 'peakMemoryBytes'
   | 'inputsSha256'
@@ -51,6 +53,8 @@ export interface Ending {
   at: number
   /** Millicredits owed to the worker's owner for compute used (0 when the platform failed). */
   cost: number
+  /** The time `cost` pays for (see `billedMs` in pricing.ts); 0 when nothing is billed. */
+  billedMs: number
   /** The worker's signed receipt of the result, kept with the attempt. */
   receipt?: { body: string; signature: string } | undefined
   /** What the attempt used, as its worker measured it. */

@@ -81,7 +81,13 @@ export class Scheduler {
 
   private assign(job: Queued, worker: WorkerConn): boolean {
     const now = this.clock.now()
-    const row = this.store.assign(job.id, worker.id, now + this.settings.leaseMs, now)
+    const row = this.store.assign(
+      job.id,
+      worker.id,
+      now + this.settings.leaseMs,
+      now,
+      this.settings.startAllowanceMs,
+    )
     if (!row) return false
     worker.active.add(row.id)
     const msg: CoordinatorMessage = {

@@ -119,7 +119,8 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const fetch = (req: Request, server: Server<SocketData>) =>
     guard.handle(req, server, (checked) => route(checked, server))
   const websocket = {
-    maxPayloadLength: 32 * 1024 * 1024,
+    // The largest honest frame is a hello or heartbeat listing 4096 leases (some 300 KiB).
+    maxPayloadLength: 1024 * 1024,
     idleTimeout: Math.ceil(settings.silentMs / 1000) + 10,
     message: (ws: Bun.ServerWebSocket<SocketData>, raw: string | Buffer) => hub.onFrame(ws, raw),
     close: (ws: Bun.ServerWebSocket<SocketData>, code: number, reason: string) =>
@@ -177,7 +178,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const sweeper = setInterval(() => {
     try {
       hub.sweepSilent()
-      if (lifecycle.expireLeases() > 0) scheduler.wake()
+      if (lifecycle.expireLeases() + lifecycle.expireDeadlines() > 0) scheduler.wake()
     } catch (err) {
       if (!disk.refusal(err)) log(`sweep failed: ${describe(err)}`)
     }

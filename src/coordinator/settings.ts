@@ -1,4 +1,5 @@
 import { MC_PER_CREDIT } from '../protocol/credits'
+import { DEFAULT_SOCKET_BUDGET, type SocketBudget } from '../protocol/worker-limits'
 import { DEFAULT_PRICE, type Price } from './pricing'
 
 /** Tunables of a coordinator: durations in milliseconds, sizes in bytes, credits in millicredits. */
@@ -17,8 +18,20 @@ export interface Settings {
   heartbeatMs: number
   /** A worker socket silent this long is closed. */
   silentMs: number
-  /** How often leases and silent sockets are checked. */
+  /** How often leases, deadlines and silent sockets are checked. */
   sweepMs: number
+  /**
+   * How long past its timeout a running job's worker has to report the result before the
+   * coordinator ends the job itself (outcome timeout) and tells the worker to kill it.
+   */
+  deadlineGraceMs: number
+  /**
+   * How long past its timeout an assigned job may take to start (image pulls, input downloads)
+   * before the coordinator takes it back and requeues it as a loss of the platform.
+   */
+  startAllowanceMs: number
+  /** What one worker socket may send; past it the socket is closed (4429). */
+  socketBudget: SocketBudget
   /** Stdout+stderr kept per job attempt; past it the worker stops the job (output_limit). */
   outputCapBytes: number
   /** Largest input archive a submission may upload. */
@@ -56,6 +69,9 @@ export const DEFAULT_SETTINGS: Settings = {
   heartbeatMs: 5_000,
   silentMs: 20_000,
   sweepMs: 1_000,
+  deadlineGraceMs: 15_000,
+  startAllowanceMs: 10 * 60_000,
+  socketBudget: DEFAULT_SOCKET_BUDGET,
   outputCapBytes: 16 * 1024 * 1024,
   maxInputBytes: 512 * 1024 * 1024,
   maxOutputBytes: 512 * 1024 * 1024,

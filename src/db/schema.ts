@@ -80,6 +80,16 @@ export const jobs = sqliteTable(
     outputFiles: integer('output_files'),
     /** What the final attempt used, as its worker measured and signed it. */
     wallMs: integer('wall_ms'),
+    /**
+     * The time the job was billed for: the worker's signed time, but never more than the
+     * coordinator saw pass from the attempt's start to its end, nor more than the timeout.
+     */
+    billedMs: integer('billed_ms'),
+    /**
+     * While assigned or running: when the coordinator ends the attempt itself if no result came
+     * (start + timeout + a grace, or assignment + timeout + an allowance to start); null otherwise.
+     */
+    deadlineAt: integer('deadline_at'),
     cpuMs: integer('cpu_ms'),
     peakMemoryBytes: integer('peak_memory_bytes'),
     /** Millicredits escrowed at submission: requested CPUs x timeout x rate. */
@@ -95,6 +105,10 @@ export const jobs = sqliteTable(
     index('jobs_queue')
       .on(t.state, t.createdAt)
       .where(sql`state in ('queued','assigned','running')`),
+    // Holds only live attempts, so the sweep finds the overdue ones without reading every job.
+    index('jobs_deadline')
+      .on(t.deadlineAt)
+      .where(sql`deadline_at is not null`),
   ],
 )
 

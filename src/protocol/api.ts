@@ -10,6 +10,8 @@ export const LIMITS = {
   argBytes: 64 * 1024,
   maxTimeoutMs: 7 * 86_400_000,
   maxCpus: 256,
+  /** The smallest CPU request: smaller ones would run for (almost) nothing. */
+  minCpus: 0.01,
 } as const
 
 /**
@@ -72,7 +74,10 @@ export const SubmitJob = z
       .optional(),
     args: z.array(z.string().max(LIMITS.argBytes)).max(LIMITS.args).default([]),
     timeoutMs: z.int().min(1000).max(LIMITS.maxTimeoutMs),
-    cpus: z.number().positive().max(LIMITS.maxCpus),
+    cpus: z
+      .number()
+      .min(LIMITS.minCpus, `cpus must be at least ${LIMITS.minCpus}, the smallest CPU share that is billed`)
+      .max(LIMITS.maxCpus),
     memoryBytes: z.int().min(6 * 1024 * 1024),
     /** Orders the submitter's own queued jobs: higher first (-100 to 100). */
     priority: z.int().min(-100).max(100).default(0),
@@ -123,6 +128,11 @@ export const JobView = z.object({
   usage: z
     .object({ wallMs: z.number(), cpuMs: z.number().nullable(), peakMemoryBytes: z.number().nullable() })
     .nullable(),
+  /**
+   * The time the job was billed for: its worker's measure, but never more than the coordinator
+   * saw pass while it ran, nor more than its timeout; null until it ends (and from older coordinators).
+   */
+  billedMs: z.number().nullable().default(null),
   /** Millicredits held in escrow at submission: the most the job can cost. */
   maxCostMc: z.number(),
   /** Millicredits the job cost once settled; null while it has not ended. */

@@ -1,6 +1,9 @@
 import { z } from 'zod'
 import { Receipt } from './receipt'
 import { singleLine } from './text'
+import { MAX_CHUNK_BASE64, WORKER_LIMITS as MAX } from './worker-limits'
+
+export { DEFAULT_SOCKET_BUDGET, OUTPUT_CHUNK_BYTES, type SocketBudget, WORKER_LIMITS } from './worker-limits'
 
 /** Version of the worker WebSocket protocol; both sides refuse any other. */
 export const PROTOCOL_VERSION = 1
@@ -14,10 +17,15 @@ export const CloseCode = {
   forbidden: 4403,
   silent: 4408,
   replaced: 4409,
+  /** The socket sent more messages or bytes than its budget allows. */
+  overBudget: 4429,
 } as const
 
 /** Identifies one attempt of one job; every report carries it so stale ones can be refused. */
-export const LeaseRef = z.object({ jobId: z.string(), attempt: z.int().min(1) })
+export const LeaseRef = z.object({
+  jobId: z.string().min(1).max(MAX.jobId),
+  attempt: z.int().min(1).max(MAX.attempt),
+})
 export type LeaseRef = z.infer<typeof LeaseRef>
 
 /**
@@ -34,7 +42,7 @@ export type Outcome = z.infer<typeof Outcome>
  */
 export const WorkerPolicy = z.object({
   /** Longest --timeout accepted; null for no limit. */
-  maxTimeoutMs: z.int().positive().nullable(),
+  maxTimeoutMs: z.int().positive().max(MAX.durationMs).nullable(),
   /** Image patterns (`*` wildcard) the worker runs; with pulls off, the exact images it has. */
   images: z
     .array(
@@ -47,22 +55,26 @@ export const WorkerPolicy = z.object({
     .min(1)
     .max(256),
   /** Size of each job's working directory (a tmpfs); null when the worker does not say (older ones). */
-  workdirBytes: z.int().positive().nullable().default(null),
+  workdirBytes: z.int().positive().max(MAX.memoryBytes).nullable().default(null),
 })
 export type WorkerPolicy = z.infer<typeof WorkerPolicy>
 
 /** What a job used, measured by the worker; null where the engine could not say. */
 export const Usage = z.object({
-  cpuMs: z.number().min(0).nullable(),
-  peakMemoryBytes: z.number().min(0).nullable(),
+  cpuMs: z
+    .number()
+    .min(0)
+    .max(MAX.durationMs * MAX.cpus)
+    .nullable(),
+  peakMemoryBytes: z.number().min(0).max(MAX.memoryBytes).nullable(),
 })
 export type Usage = z.infer<typeof Usage>
 
 /** Files a job left under /out, uploaded by the worker before it reported the result. */
 export const Outputs = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  bytes: z.int().min(0),
-  files: z.int().min(0),
+  bytes: z.int().min(0).max(MAX.memoryBytes),
+  files: z.int().min(0).max(MAX.files),
 })
 export type Outputs = z.infer<typeof Outputs>
 
@@ -95,7 +107,16 @@ export const JobSpec = z.object({
 })
 export type JobSpec = z.infer<typeof JobSpec>
 
-/** Every message a worker may send. */
+/** A signed receipt as a worker sends it: the body and signature of `Receipt`, bounded in length. */
+const SentReceipt = Receipt.extend({
+  body: z.string().max(MAX.receiptBody),
+  signature: z.string().max(MAX.signature),
+})
+
+/** Leases a worker says it holds. */
+const Leases = z.array(LeaseRef).max(MAX.leases)
+
+/** Every message a worker may send; every number and length is bounded (see `WORKER_LIMITS`). */
 export const WorkerMessage = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('hello'),
@@ -103,42 +124,43 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     workerId: z.string().regex(/^[a-zA-Z0-9_-]{8,64}$/),
     /** Shown to every user (`gridx workers`) and logged: one line of visible text. */
     name: singleLine('worker names', 64),
-    version: z.string(),
-    slots: z.int().min(1).max(256),
-    cpus: z.number().positive(),
-    memoryBytes: z.int().positive(),
-    docker: z.string(),
+    version: z.string().max(MAX.version),
+    slots: z.int().min(1).max(MAX.slots),
+    cpus: z.number().positive().max(MAX.cpus),
+    memoryBytes: z.int().positive().max(MAX.memoryBytes),
+    docker: z.string().max(MAX.version),
     /** Ed25519 public key (base64); pinned to this worker id at its first connection. */
     publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'publicKey must be a base64 Ed25519 key'),
-    running: z.array(LeaseRef),
+    running: Leases,
     policy: WorkerPolicy.default({ maxTimeoutMs: null, images: ['*'], workdirBytes: null }),
   }),
   /** The worker stops taking new jobs (it is shutting down once its running jobs end). */
   z.object({ type: z.literal('drain') }),
   /** The worker gives a job back unfinished (drained out); it goes to another worker without counting as a failure. */
-  z.object({ type: z.literal('job.release'), lease: LeaseRef, reason: z.string() }),
-  z.object({ type: z.literal('heartbeat'), running: z.array(LeaseRef) }),
+  z.object({ type: z.literal('job.release'), lease: LeaseRef, reason: z.string().max(MAX.text) }),
+  z.object({ type: z.literal('heartbeat'), running: Leases }),
   z.object({ type: z.literal('job.started'), lease: LeaseRef }),
   z.object({
     type: z.literal('job.output'),
     lease: LeaseRef,
-    seq: z.int().min(0),
+    seq: z.int().min(0).max(MAX.seq),
     stream: z.enum(['stdout', 'stderr']),
-    dataBase64: z.string(),
+    /** Strict base64 (padded, no whitespace) of at most twice `OUTPUT_CHUNK_BYTES`. */
+    dataBase64: z.base64('dataBase64 must be base64').max(MAX_CHUNK_BASE64),
   }),
   z.object({
     type: z.literal('job.result'),
     lease: LeaseRef,
     outcome: Outcome,
     exitCode: z.int().nullable(),
-    error: z.string().nullable(),
+    error: z.string().max(MAX.text).nullable(),
     /** For `error`: true when another worker may well succeed (a Docker fault), false for a bad job. */
     retryable: z.boolean().default(false),
-    durationMs: z.number().min(0),
+    durationMs: z.number().min(0).max(MAX.durationMs),
     usage: Usage.default({ cpuMs: null, peakMemoryBytes: null }),
     outputs: Outputs.nullable().default(null),
     /** Signed over (job, attempt, outcome, exit code, output digests, resource use). */
-    receipt: Receipt,
+    receipt: SentReceipt,
   }),
 ])
 export type WorkerMessage = z.infer<typeof WorkerMessage>
@@ -150,10 +172,27 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
     v: z.literal(PROTOCOL_VERSION),
     workerId: z.string(),
     heartbeatMs: z.int().positive(),
+    /** What this socket may send (older coordinators do not say: the worker assumes the default). */
+    budget: z
+      .object({ messagesPerSecond: z.number().positive(), bytesPerSecond: z.number().positive() })
+      .optional(),
   }),
   z.object({ type: z.literal('job.assign'), job: JobSpec }),
   z.object({ type: z.literal('job.cancel'), lease: LeaseRef, reason: z.string() }),
+  /** The result for this lease is recorded (now or before): the worker may forget it. */
   z.object({ type: z.literal('job.ack'), lease: LeaseRef }),
+  /**
+   * The result for this lease was not accepted. With `retry` the worker keeps it and sends it
+   * again later (after its next welcome); without, it is final (the lease is not the worker's,
+   * the receipt does not verify) and the worker drops it.
+   */
+  z.object({
+    type: z.literal('job.refused'),
+    lease: LeaseRef,
+    code: z.string(),
+    message: z.string(),
+    retry: z.boolean(),
+  }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ])
 export type CoordinatorMessage = z.infer<typeof CoordinatorMessage>

@@ -5,12 +5,16 @@ import { VERSION } from '../version'
 import {
   CloseCode,
   CoordinatorMessage,
+  DEFAULT_SOCKET_BUDGET,
   parseFrame,
   PROTOCOL_VERSION,
   type LeaseRef,
+  WORKER_LIMITS,
   type WorkerMessage,
 } from '../protocol/worker'
 import { type SigningKey, signReceipt } from '../protocol/receipt'
+import { Outgoing } from './outgoing'
+import { key, PendingResults, RESEND_MS } from './results'
 import { explainRefusal } from './refusal'
 import { Executor, type FileTransfer } from './executor'
 import type { Policy } from './policy'
@@ -60,12 +64,12 @@ export interface AgentOptions {
 export class Agent {
   private state: AgentState = 'connecting'
   private socket: WebSocket | undefined
+  /** What goes out: paced once welcomed (the coordinator closes a socket that floods it), kept while away. */
+  private readonly outgoing = new Outgoing((text) => this.write(text))
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private readonly executor: Executor
-  private readonly unacked = new Map<string, WorkerMessage>()
-  /** Reports made while disconnected, sent in order once welcomed again (bounded). */
-  private outbox: WorkerMessage[] = []
-  private outboxBytes = 0
+  /** Results the coordinator has not acknowledged. */
+  private readonly unacked = new PendingResults((m) => this.sendNow(m))
   private readonly stopped: Promise<void>
   private resolveStopped!: () => void
   private wakeRetry: (() => void) | undefined
@@ -178,6 +182,7 @@ export class Agent {
     this.transition('stopped')
     this.stopHeartbeat()
     this.stopSweeper()
+    this.unacked.stop()
     this.socket?.close(CloseCode.normal, 'worker stopping')
     this.wakeRetry?.()
     this.resolveStopped()
@@ -248,6 +253,7 @@ export class Agent {
       ws.onclose = (ev) => {
         this.stopHeartbeat()
         this.welcomed = false
+        this.outgoing.close()
         if (this.socket === ws) this.socket = undefined
         if (this.state === 'stopped') return resolve('was-ready')
         if (this.state !== 'draining') this.transition('connecting')
@@ -277,14 +283,12 @@ export class Agent {
   private onMessage(msg: CoordinatorMessage): void {
     switch (msg.type) {
       case 'welcome':
+        this.outgoing.open(msg.budget ?? DEFAULT_SOCKET_BUDGET)
         this.welcomed = true
         if (this.state === 'draining') this.sendNow({ type: 'drain' })
         else this.transition('ready')
         this.startHeartbeat(msg.heartbeatMs)
-        for (const m of this.outbox) this.sendNow(m)
-        this.outbox = []
-        this.outboxBytes = 0
-        for (const m of this.unacked.values()) this.sendNow(m)
+        for (const m of this.unacked.all()) this.sendNow(m)
         this.opts.log(`connected to ${this.opts.addr.httpUrl} as worker ${this.opts.name}; waiting for jobs`)
         this.resolveReady()
         return
@@ -301,8 +305,10 @@ export class Agent {
       case 'job.cancel':
         return this.executor.cancel(msg.lease, msg.reason)
       case 'job.ack':
-        this.unacked.delete(key(msg.lease))
+        this.unacked.ack(msg.lease)
         return
+      case 'job.refused':
+        return this.refused(msg)
       case 'error':
         this.lastRefusal = msg.message
         this.opts.log(`coordinator says: ${msg.code}: ${msg.message}`)
@@ -310,33 +316,59 @@ export class Agent {
     }
   }
 
+  /**
+   * The coordinator did not take a result. A transient refusal (it is busy, or failed to store
+   * it) keeps the result: it goes again shortly, and after every welcome. A final one (the lease
+   * is no longer this worker's, the receipt was refused) drops it: sending it again cannot help.
+   */
+  private refused(msg: Extract<CoordinatorMessage, { type: 'job.refused' }>): void {
+    const job = `job ${msg.lease.jobId} (attempt ${msg.lease.attempt})`
+    switch (this.unacked.refused(msg)) {
+      case 'dropped':
+        this.opts.log(
+          `the coordinator refused the result of ${job}: ${msg.code}: ${msg.message}; dropping it`,
+        )
+        return void this.afterJob()
+      case 'kept':
+        return this.opts.log(
+          `the coordinator could not take the result of ${job} yet (${msg.code}: ${msg.message}); sending it again in ${RESEND_MS / 1000} s`,
+        )
+      case 'unknown':
+        return
+    }
+  }
+
   private report(msg: Extract<WorkerMessage, { type: 'job.started' | 'job.output' | 'job.result' }>): void {
     if (msg.type === 'job.result') {
-      this.unacked.set(key(msg.lease), msg)
+      // The error text is not signed: a long one (a Docker message) is cut to what the coordinator takes.
+      if (msg.error && msg.error.length > WORKER_LIMITS.text) {
+        msg = { ...msg, error: `${msg.error.slice(0, WORKER_LIMITS.text - 3)}...` }
+      }
+      this.unacked.add(msg)
       this.opts.log(
         `job ${msg.lease.jobId}: ${msg.outcome}${msg.exitCode === null ? '' : ` (exit ${msg.exitCode})`}${msg.error ? `: ${msg.error}` : ''}`,
       )
     }
     if (this.welcomed) return this.sendNow(msg)
     if (msg.type === 'job.result') return // kept in unacked, resent after the next welcome
-    // Output made while the coordinator is away is kept for it, up to a bound; seq numbers make resending safe.
-    const size = msg.type === 'job.output' ? msg.dataBase64.length : 100
-    if (this.outboxBytes + size > OUTBOX_BYTES) return
-    this.outbox.push(msg)
-    this.outboxBytes += size
+    this.outgoing.keep(msg)
   }
 
+  /** Sends a message: at once before the welcome (the hello), paced after it. */
   private sendNow(msg: WorkerMessage): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(msg))
+    if (this.socket?.readyState !== WebSocket.OPEN) return
+    if (!this.welcomed || !this.outgoing.send(msg)) this.write(JSON.stringify(msg))
+  }
+
+  private write(text: string): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(text)
   }
 
   /** Leases this worker still holds: jobs running, and jobs whose result awaits the coordinator's ack. */
   private held(): LeaseRef[] {
     const running = this.executor.leases()
     const keys = new Set(running.map(key))
-    for (const m of this.unacked.values()) {
-      if (m.type === 'job.result' && !keys.has(key(m.lease))) running.push(m.lease)
-    }
+    for (const lease of this.unacked.leases()) if (!keys.has(key(lease))) running.push(lease)
     return running
   }
 
@@ -367,10 +399,3 @@ export class Agent {
 
 /** How often the worker removes stray containers of its own. */
 const SWEEP_MS = 30_000
-
-/** Output kept while disconnected, at most. */
-const OUTBOX_BYTES = 16 * 1024 * 1024
-
-function key(lease: LeaseRef): string {
-  return `${lease.jobId}#${lease.attempt}`
-}

@@ -7,7 +7,7 @@ import type { Receipt, ReceiptBody } from '../protocol/receipt'
 import { formatBytes, formatDuration } from '../protocol/units'
 import type { JobSpec, LeaseRef, Outcome, Outputs, Usage, WorkerMessage } from '../protocol/worker'
 import { ImageCache } from './images'
-import { OutputBatcher } from './output'
+import { flushWindowMs, OutputBatcher } from './output'
 import {
   type ContainerRuntime,
   JOB_OUTPUT_DIR,
@@ -131,8 +131,10 @@ export class Executor {
       stdout: createHash('sha256'),
       stderr: createHash('sha256'),
     }
-    const batcher = new OutputBatcher((stream, seq, data) =>
-      this.o.report({ type: 'job.output', lease, seq, stream, dataBase64: data.toString('base64') }),
+    const batcher = new OutputBatcher(
+      (stream, seq, data) =>
+        this.o.report({ type: 'job.output', lease, seq, stream, dataBase64: data.toString('base64') }),
+      () => flushWindowMs(this.running.size),
     )
     let logged = 0
     let signed = false

@@ -3,7 +3,13 @@ import { parseCoordinator } from '../../src/client/address'
 import { newSigningKey } from '../../src/protocol/receipt'
 import { Agent } from '../../src/worker/agent'
 import { buildPolicy } from '../../src/worker/policy'
-import type { ContainerExit, ContainerRuntime, EngineInfo, RunningContainer } from '../../src/worker/runtime'
+import type {
+  ContainerExit,
+  ContainerRuntime,
+  ContainerSpec,
+  EngineInfo,
+  RunningContainer,
+} from '../../src/worker/runtime'
 import { startTestCoordinator, type TestCoordinator, until } from '../support/coordinator'
 
 // The real agent against a real coordinator, with containers faked: what a reconnect does to
@@ -27,7 +33,10 @@ class FakeRuntime implements ContainerRuntime {
   removeLeftovers = () => Promise.resolve([])
   localImages = () => Promise.resolve([])
   prepare = (ref: string) => Promise.resolve(ref)
-  start(): Promise<RunningContainer> {
+  start(
+    _spec?: ContainerSpec,
+    _onOutput?: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+  ): Promise<RunningContainer> {
     let exit!: (exitCode: number) => void
     const exited = new Promise<ContainerExit>((resolve) => {
       exit = (exitCode) => resolve({ exitCode, oomKilled: false, usage })
@@ -44,6 +53,27 @@ class FakeRuntime implements ContainerRuntime {
   }
 }
 
+/** Containers that print `writes` alternating stdout/stderr lines and one large block, then exit 0. */
+class NoisyRuntime extends FakeRuntime {
+  constructor(private readonly writes: number) {
+    super()
+  }
+  override async start(
+    spec: ContainerSpec,
+    onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+  ): Promise<RunningContainer> {
+    const c = await super.start()
+    const exit = this.exits.at(-1)!
+    setTimeout(() => {
+      for (let i = 0; i < this.writes; i++)
+        onOutput(i % 2 ? 'stderr' : 'stdout', Buffer.from(`${spec.name} ${i}\n`))
+      onOutput('stdout', Buffer.alloc(200 * 1024, 'x'))
+      setTimeout(exit, 10)
+    }, 10)
+    return c
+  }
+}
+
 let current: TestCoordinator | undefined
 let agent: Agent | undefined
 afterEach(async () => {
@@ -53,7 +83,13 @@ afterEach(async () => {
   current = undefined
 })
 
-function startAgent(t: TestCoordinator, runtime: ContainerRuntime, workerId: string, logs: string[] = []) {
+function startAgent(
+  t: TestCoordinator,
+  runtime: ContainerRuntime,
+  workerId: string,
+  logs: string[] = [],
+  slots = 1,
+) {
   agent = new Agent({
     addr: parseCoordinator(`127.0.0.1:${t.coord.wsPort}`, {
       httpPort: t.coord.wsPort,
@@ -62,7 +98,7 @@ function startAgent(t: TestCoordinator, runtime: ContainerRuntime, workerId: str
     token: () => Promise.resolve(t.token),
     workerId,
     name: 'fake',
-    slots: 1,
+    slots,
     engine,
     runtime,
     policy: buildPolicy({ images: ['*'] }, engine, []),
@@ -107,6 +143,103 @@ describe('the agent across reconnects', () => {
     await Bun.sleep(300)
     expect(t.coord.store.job(id)).toMatchObject({ state: 'succeeded', attempt: 1 })
     expect(t.coord.store.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
+    await a.stop()
+    await running
+  })
+
+  test('a result the coordinator cannot take yet (job.refused, retry) is kept and settles after the next welcome', async () => {
+    const t = (current = await startTestCoordinator())
+    const runtime = new FakeRuntime()
+    const logs: string[] = []
+    const a = startAgent(t, runtime, 'worker-agent-3', logs)
+    const running = a.run()
+    await a.ready
+    const id = await t.submit()
+    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    // The coordinator has no check left for this worker's next result: it refuses it for a moment.
+    const conn = t.coord.hub.connected()[0]!
+    spyOn(conn.checks, 'take').mockReturnValueOnce(false)
+    runtime.exits[0]!()
+    await until(() => logs.some((l) => l.includes('could not take the result')), 'the refusal is logged')
+    expect(logs.find((l) => l.includes('could not take the result'))).toContain('busy')
+    expect(t.coord.store.job(id)).toMatchObject({ state: 'running' })
+    // Kept, and sent again once welcomed again.
+    t.coord.hub.closeAll()
+    await until(() => t.coord.store.job(id)?.state === 'succeeded', 'the kept result settles', 10_000)
+    expect(t.coord.store.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
+    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+    await a.stop()
+    await running
+  })
+
+  test('a result refused for good (the lease is no longer the worker’s) is logged and dropped', async () => {
+    const t = (current = await startTestCoordinator())
+    const runtime = new FakeRuntime()
+    const logs: string[] = []
+    const a = startAgent(t, runtime, 'worker-agent-4', logs)
+    const running = a.run()
+    await a.ready
+    const id = await t.submit()
+    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    const sent: string[] = []
+    const onFrame = t.coord.hub.onFrame.bind(t.coord.hub)
+    spyOn(t.coord.hub, 'onFrame').mockImplementation((ws, raw) => {
+      sent.push(raw.toString())
+      onFrame(ws, raw)
+    })
+    // Cancelled by its owner: the coordinator ends the attempt; the worker's later report of it earns nothing.
+    expect((await t.post(`/api/jobs/${id}/cancel`, {}, t.token)).status).toBe(200)
+    await until(() => logs.some((l) => l.includes('refused the result')), 'the refusal is logged')
+    expect(logs.find((l) => l.includes('refused the result'))).toContain('lease_not_held')
+    // Dropped: not sent again after a reconnect, nor held in the hello.
+    t.coord.hub.closeAll()
+    await until(() => sent.filter((f) => f.includes('"hello"')).length === 1, 'the worker says hello again')
+    await Bun.sleep(300)
+    expect(sent.filter((f) => f.includes('"job.result"'))).toHaveLength(1)
+    expect(JSON.parse(sent.find((f) => f.includes('"hello"'))!)).toMatchObject({ running: [] })
+    expect(t.coord.store.job(id)).toMatchObject({ state: 'cancelled' })
+    await a.stop()
+    await running
+  })
+
+  test('jobs that flood output do not push their honest worker past its socket budget', async () => {
+    // A small budget, so that unpaced output would go past it many times over.
+    const socketBudget = {
+      messagesPerSecond: 100,
+      burstMessages: 200,
+      bytesPerSecond: 1 << 20,
+      burstBytes: 2 << 20,
+    }
+    const t = (current = await startTestCoordinator({ socketBudget }))
+    const logs: string[] = []
+    const a = startAgent(t, new NoisyRuntime(3000), 'worker-agent-5', logs, 8)
+    const running = a.run()
+    await a.ready
+    const ids = await Promise.all(Array.from({ length: 8 }, () => t.submit()))
+    const began = performance.now()
+    await until(
+      () => ids.every((id) => t.coord.store.job(id)?.state === 'succeeded'),
+      'every job ends',
+      60_000,
+    )
+    const ms = performance.now() - began
+    expect(logs.filter((l) => l.includes('closed'))).toEqual([])
+    // Everything each job wrote arrived, each stream in order.
+    for (const id of ids) {
+      const chunks = t.coord.store.output(id, 1, -1)
+      const text = (stream: string) =>
+        Buffer.concat(chunks.filter((c) => c.stream === stream).map((c) => c.data)).toString()
+      const name = `gridx-${id}-1`
+      const lines = (odd: number) =>
+        Array.from({ length: 1500 }, (_, i) => `${name} ${2 * i + odd}\n`).join('')
+      expect(text('stderr')).toBe(lines(1))
+      expect(text('stdout')).toBe(lines(0) + 'x'.repeat(200 * 1024))
+      expect(chunks.length).toBeLessThan(40)
+    }
+    const messages = ids.reduce((n, id) => n + t.coord.store.output(id, 1, -1).length, 0)
+    console.log(
+      `8 noisy jobs (24000 writes, 2.5 MiB): ${messages} output messages in ${Math.round(ms)} ms, no 4429`,
+    )
     await a.stop()
     await running
   })

@@ -122,11 +122,12 @@ describe('the ledger (property-based, real SQLite)', () => {
                       error: null,
                       at: t,
                       cost: outcome === 'error' ? 0 : o.cost,
+                      billedMs: 1000,
                     })
                   }
                   break
                 case 'cancel':
-                  if (job) store.cancel(job.id, t, () => o.cost)
+                  if (job) store.cancel(job.id, t, () => ({ cost: o.cost, billedMs: 1000 }))
                   break
                 case 'lose':
                   if (job) store.requeue({ jobId: job.id, attempt: job.attempt }, 'lost', t)

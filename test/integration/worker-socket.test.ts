@@ -80,9 +80,10 @@ describe('worker WebSocket', () => {
     const assign = await c.next('job.assign')
     expect(assign.job).toMatchObject({ jobId: id, attempt: 1, command: ['true'] })
     const lease = { jobId: id, attempt: 1 }
-    // stale attempt, though properly signed: refused silently (acked, but no transition)
+    // stale attempt, though properly signed: refused for good, and no transition
     c.send(signedResult(worker, { ...lease, attempt: 2 }, { durationMs: 1 }))
-    await c.next('job.ack')
+    expect(await c.next('job.refused')).toMatchObject({ code: 'lease_not_held', retry: false })
+    expect(c.got.filter((m) => m.type === 'job.ack')).toEqual([])
     expect((await t.job(id)).state).toBe('assigned')
     c.send({ type: 'job.started', lease })
     c.send({

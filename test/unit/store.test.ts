@@ -58,7 +58,10 @@ const ok = (exitCode = 0, at = 5000): Ending => ({
   error: null,
   at,
   cost: 0,
+  billedMs: 0,
 })
+/** What a cancel that bills nothing passes the store. */
+const NOTHING = { cost: 0, billedMs: 0 }
 const chunk = (seq: number, text: string, stream: 'stdout' | 'stderr' = 'stdout') => ({
   seq,
   stream,
@@ -395,7 +398,7 @@ describe('Store: finish is idempotent by (job, attempt)', () => {
 describe('Store: cancel', () => {
   test('a queued job is cancelled; the row before is returned', () => {
     const job = store.createJob(newJob())
-    const before = store.cancel(job.id, 700, () => 0)
+    const before = store.cancel(job.id, 700, () => NOTHING)
     expect(before).toMatchObject({ id: job.id, state: 'queued' })
     expect(store.job(job.id)).toMatchObject({
       state: 'cancelled',
@@ -409,7 +412,7 @@ describe('Store: cancel', () => {
   test('a running job is cancelled and its lease is dead', () => {
     const lease = assigned('w1')
     store.markRunning(lease, 'w1', 100)
-    const before = store.cancel(lease.jobId, 800, () => 0)
+    const before = store.cancel(lease.jobId, 800, () => NOTHING)
     expect(before).toMatchObject({ state: 'running', workerId: 'w1', attempt: 1 })
     expect(store.job(lease.jobId)).toMatchObject({
       state: 'cancelled',
@@ -424,13 +427,13 @@ describe('Store: cancel', () => {
   test('an ended or unknown job cannot be cancelled', () => {
     const lease = assigned('w1')
     store.finish(lease, 'w1', ok())
-    expect(store.cancel(lease.jobId, 900, () => 0)).toBeUndefined()
+    expect(store.cancel(lease.jobId, 900, () => NOTHING)).toBeUndefined()
     expect(store.job(lease.jobId)?.state).toBe('succeeded')
     const job = store.createJob(newJob())
-    expect(store.cancel(job.id, 1, () => 0)).toBeDefined()
-    expect(store.cancel(job.id, 2, () => 0)).toBeUndefined()
+    expect(store.cancel(job.id, 1, () => NOTHING)).toBeDefined()
+    expect(store.cancel(job.id, 2, () => NOTHING)).toBeUndefined()
     expect(store.job(job.id)?.finishedAt).toBe(1)
-    expect(store.cancel('nope', 1, () => 0)).toBeUndefined()
+    expect(store.cancel('nope', 1, () => NOTHING)).toBeUndefined()
   })
 })
 
@@ -522,7 +525,7 @@ describe('Store: counts', () => {
     store.markRunning(r, 'w2', 1)
     const f = assigned('w3')
     store.finish(f, 'w3', ok())
-    store.cancel(store.createJob(newJob()).id, 1, () => 0)
+    store.cancel(store.createJob(newJob()).id, 1, () => NOTHING)
     expect(store.counts()).toEqual({ queued: 2, assigned: 1, running: 1 })
   })
 })

@@ -1,8 +1,10 @@
 import { describe, expect, test } from 'bun:test'
 import {
   CoordinatorMessage,
+  OUTPUT_CHUNK_BYTES,
   parseFrame,
   PROTOCOL_VERSION,
+  WORKER_LIMITS,
   WorkerMessage,
   type JobSpec,
 } from '../../src/protocol/worker'
@@ -185,7 +187,16 @@ describe('parseFrame: CoordinatorMessage', () => {
       { type: 'job.assign', job: { ...job, script: null, command: ['echo', 'hi'] } },
       { type: 'job.cancel', lease, reason: 'cancelled by its owner' },
       { type: 'job.ack', lease },
+      { type: 'job.refused', lease, code: 'lease_not_held', message: 'not yours', retry: false },
+      { type: 'job.refused', lease, code: 'busy', message: 'later', retry: true },
       { type: 'error', code: 'bad_message', message: 'nope' },
+      {
+        type: 'welcome',
+        v: PROTOCOL_VERSION,
+        workerId: 'w',
+        heartbeatMs: 5000,
+        budget: { messagesPerSecond: 2000, bytesPerSecond: 1e6 },
+      },
     ]
     for (const f of frames) expect(coordinator(f)).toEqual({ ok: true, msg: f } as never)
   })
@@ -202,5 +213,81 @@ describe('parseFrame: CoordinatorMessage', () => {
     )
     expect(coordinator({ type: 'job.assign', job: { ...job, timeoutMs: 0 } }).ok).toBe(false)
     expect(coordinator({ type: 'welcome', v: 1, workerId: 'w', heartbeatMs: -5 }).ok).toBe(false)
+  })
+})
+
+describe('parseFrame: every number and length a worker sends is bounded', () => {
+  const result = {
+    type: 'job.result',
+    lease,
+    outcome: 'exited',
+    exitCode: 0,
+    error: null,
+    durationMs: 12,
+    receipt,
+  }
+  const output = (dataBase64: string) => ({ type: 'job.output', lease, seq: 0, stream: 'stdout', dataBase64 })
+
+  test('a hello with impossible CPUs, memory, versions or leases is refused, naming the field', () => {
+    expect(refused(worker({ ...hello, cpus: 1e308 }))).toMatch(at('cpus'))
+    expect(worker({ ...hello, cpus: WORKER_LIMITS.cpus }).ok).toBe(true)
+    expect(refused(worker({ ...hello, cpus: WORKER_LIMITS.cpus + 1 }))).toMatch(at('cpus'))
+    expect(refused(worker({ ...hello, memoryBytes: 2 ** 53 }))).toMatch(at('memoryBytes'))
+    expect(refused(worker({ ...hello, slots: 257 }))).toMatch(at('slots'))
+    expect(refused(worker({ ...hello, version: 'x'.repeat(129) }))).toMatch(at('version'))
+    expect(refused(worker({ ...hello, docker: 'x'.repeat(129) }))).toMatch(at('docker'))
+    const many = Array.from({ length: WORKER_LIMITS.leases + 1 }, () => lease)
+    expect(refused(worker({ ...hello, running: many }))).toMatch(at('running'))
+    expect(worker({ ...hello, running: many.slice(1) }).ok).toBe(true)
+    expect(refused(worker({ ...hello, running: [{ jobId: 'j'.repeat(65), attempt: 1 }] }))).toContain(
+      '→ at running[0].jobId',
+    )
+    expect(refused(worker({ ...hello, running: [{ jobId: 'j', attempt: 1e12 }] }))).toContain(
+      '→ at running[0].attempt',
+    )
+    const policy = { maxTimeoutMs: null, images: ['*'], workdirBytes: null }
+    expect(refused(worker({ ...hello, policy: { ...policy, maxTimeoutMs: 1e15 } }))).toMatch(
+      at('policy.maxTimeoutMs'),
+    )
+    expect(refused(worker({ ...hello, policy: { ...policy, workdirBytes: 2 ** 53 } }))).toMatch(
+      at('policy.workdirBytes'),
+    )
+  })
+
+  test('heartbeats, releases and results are bounded too', () => {
+    const many = Array.from({ length: WORKER_LIMITS.leases + 1 }, () => lease)
+    expect(refused(worker({ type: 'heartbeat', running: many }))).toMatch(at('running'))
+    const long = 'x'.repeat(WORKER_LIMITS.text + 1)
+    expect(refused(worker({ type: 'job.release', lease, reason: long }))).toMatch(at('reason'))
+    expect(refused(worker({ ...result, error: long }))).toMatch(at('error'))
+    expect(refused(worker({ ...result, durationMs: 1e300 }))).toMatch(at('durationMs'))
+    expect(refused(worker({ ...result, usage: { cpuMs: 1e300, peakMemoryBytes: null } }))).toMatch(
+      at('usage.cpuMs'),
+    )
+    expect(refused(worker({ ...result, usage: { cpuMs: null, peakMemoryBytes: 1e300 } }))).toMatch(
+      at('usage.peakMemoryBytes'),
+    )
+    const outputs = { sha256: 'a'.repeat(64), bytes: 1e300, files: 1 }
+    expect(refused(worker({ ...result, outputs }))).toMatch(at('outputs.bytes'))
+    expect(refused(worker({ ...result, outputs: { ...outputs, bytes: 1, files: 1e12 } }))).toMatch(
+      at('outputs.files'),
+    )
+    const bigBody = { body: 'x'.repeat(WORKER_LIMITS.receiptBody + 1), signature: 'c2ln' }
+    expect(refused(worker({ ...result, receipt: bigBody }))).toMatch(at('receipt.body'))
+    const bigSig = { body: '{}', signature: 'A'.repeat(WORKER_LIMITS.signature + 4) }
+    expect(refused(worker({ ...result, receipt: bigSig }))).toMatch(at('receipt.signature'))
+  })
+
+  test('output must be strict base64 of at most twice the chunk the worker sends', () => {
+    for (const bad of ['not base64!', 'aGk', 'aGk=\n', ' aGk=', 'a===', 'aG=k', '====']) {
+      expect(refused(worker(output(bad)))).toMatch(at('dataBase64'))
+    }
+    expect(worker(output('')).ok).toBe(true)
+    expect(worker(output('aGk=')).ok).toBe(true)
+    const chunk = Buffer.alloc(2 * OUTPUT_CHUNK_BYTES, 7).toString('base64')
+    expect(worker(output(chunk)).ok).toBe(true)
+    const over = Buffer.alloc(2 * OUTPUT_CHUNK_BYTES + 3, 7).toString('base64')
+    expect(refused(worker(output(over)))).toMatch(at('dataBase64'))
+    expect(refused(worker({ ...output('aGk='), seq: 1e10 }))).toMatch(at('seq'))
   })
 })

@@ -1,0 +1,50 @@
+import { and, asc, eq, inArray, lt } from 'drizzle-orm'
+import * as schema from '../db/schema'
+import type { JobRow } from '../db/schema'
+import type { LeaseRef } from '../protocol/worker'
+import { ACTIVE, type Db } from './queue-store'
+
+const { jobs, attempts } = schema
+
+/** What the deadline sweep needs of an overdue attempt. */
+export type Overdue = Pick<JobRow, 'id' | 'attempt' | 'state' | 'workerId' | 'cpus' | 'timeoutMs'>
+
+/**
+ * The times the coordinator itself saw: when each attempt began, and by when it must end. A
+ * live attempt's deadline is set when it is assigned (timeout plus an allowance to start) and
+ * again when it starts (timeout plus a grace for the worker's report); an ended one has none.
+ */
+export class DeadlineStore {
+  constructor(private readonly db: Db) {}
+
+  /** When the coordinator saw an attempt begin: its `job.started`, or its assignment when none came. */
+  since(lease: LeaseRef): number | undefined {
+    const a = this.db
+      .select({ assignedAt: attempts.assignedAt, startedAt: attempts.startedAt })
+      .from(attempts)
+      .where(and(eq(attempts.jobId, lease.jobId), eq(attempts.attempt, lease.attempt)))
+      .get()
+    return a ? (a.startedAt ?? a.assignedAt) : undefined
+  }
+
+  /**
+   * Up to `limit` live attempts past their deadline at `now`, the most overdue first. The index
+   * `jobs_deadline` holds only live attempts, so this reads the overdue rows and nothing else.
+   */
+  overdue(now: number, limit = 100): Overdue[] {
+    return this.db
+      .select({
+        id: jobs.id,
+        attempt: jobs.attempt,
+        state: jobs.state,
+        workerId: jobs.workerId,
+        cpus: jobs.cpus,
+        timeoutMs: jobs.timeoutMs,
+      })
+      .from(jobs)
+      .where(and(lt(jobs.deadlineAt, now), inArray(jobs.state, [...ACTIVE])))
+      .orderBy(asc(jobs.deadlineAt))
+      .limit(limit)
+      .all()
+  }
+}

@@ -1,0 +1,44 @@
+import type { JobRow } from '../db/schema'
+import type { JobView } from '../protocol/api'
+
+/** The API view of a job row. */
+export function jobView(
+  job: JobRow,
+  ownerName: string,
+  workerName: string | null,
+  waiting: string | null = null,
+): JobView {
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
+  return {
+    id: job.id,
+    owner: ownerName,
+    state: job.state,
+    image: job.image,
+    command: job.command,
+    scriptName: job.scriptName,
+    args: job.args,
+    timeoutMs: job.timeoutMs,
+    cpus: job.cpus,
+    memoryBytes: job.memoryBytes,
+    attempt: job.attempt,
+    priority: job.priority,
+    worker: workerName,
+    waiting,
+    exitCode: job.exitCode,
+    outcome: job.outcome,
+    error: job.error,
+    inputs: job.inputsBytes === null ? null : { bytes: job.inputsBytes },
+    outputs:
+      job.outputsSha256 === null ? null : { bytes: job.outputsBytes ?? 0, files: job.outputFiles ?? 0 },
+    usage:
+      job.wallMs === null
+        ? null
+        : { wallMs: job.wallMs, cpuMs: job.cpuMs, peakMemoryBytes: job.peakMemoryBytes },
+    billedMs: job.billedMs,
+    maxCostMc: job.maxCost,
+    costMc: job.cost,
+    createdAt: new Date(job.createdAt).toISOString(),
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+  }
+}
