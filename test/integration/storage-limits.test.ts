@@ -154,6 +154,7 @@ describe('storage quota (gridx serve --quota)', () => {
     const id = await g.submit()
     await until(() => runtime.started, 'the job starts', 10_000)
     await Bun.sleep(1100) // a started second is billed
+    g.advance(1100) // the coordinator bills only the time it saw pass, on its own clock
     runtime.exit()
     await until(() => g.coord.store.job(id)?.finishedAt !== null, 'the job ends', 10_000)
     const view = await g.job(id)
