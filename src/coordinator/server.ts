@@ -67,7 +67,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     log(`scheduling pass failed: ${describe(err)}`),
   )
   lifecycle.link = hub
-  const auth = new Auth(store, clock, settings)
+  const auth = new Auth(store, clock, settings, log)
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
   const app = createApp({
     store,
@@ -99,7 +99,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
         return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status })
       }
     }
-    return app.fetch(req)
+    return app.fetch(req, { ip: server.requestIP(req)?.address })
   }
   const websocket = {
     maxPayloadLength: 32 * 1024 * 1024,

@@ -4,6 +4,7 @@ import ledger from './migrations/0001_ledger.sql' with { type: 'text' }
 import attemptsSql from './migrations/0002_attempts.sql' with { type: 'text' }
 import files from './migrations/0003_files.sql' with { type: 'text' }
 import filesRoom from './migrations/0004_files_room.sql' with { type: 'text' }
+import invites from './migrations/0005_invites.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -12,6 +13,7 @@ const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0002_attempts', sql: attemptsSql },
   { id: '0003_files', sql: files },
   { id: '0004_files_room', sql: filesRoom },
+  { id: '0005_invites', sql: invites },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */
