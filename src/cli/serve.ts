@@ -137,9 +137,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     note(
       `clients must trust this certificate: copy ${tls?.certPath} to their machines and pass it with --ca-cert (or GRIDX_CA_CERT)`,
     )
-  note(
-    `users:   gridx login --coordinator ${addr}${trust} --user NAME   (or gridx register ...${config.signup === 'invite' ? ' --invite CODE' : ''})`,
-  )
+  note(`users:   gridx login --coordinator ${addr}${trust} --user NAME   (or gridx register ...)`)
   note(`workers: gridx work --coordinator ${addr}${trust} --user NAME`)
   if (publicUrl)
     note(`public address: ${publicUrl} (shown in /health; web pages from it may open worker sockets)`)
