@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { type CoordinatorAddress, parseCoordinator } from './client/address'
 import { GridError } from './errors'
+import { SIGNUP_MODES, type SignupMode } from './protocol/api'
 import { type CertificateFile, readCertificateFile } from './tls/pem'
 
 /** Ports from the system Grid-X replaces; existing users rely on them. */
@@ -35,6 +36,8 @@ const FileConfig = z
     pull: z.boolean().optional(),
     runtime: z.string().optional(),
     maxDisk: z.string().optional(),
+    /** Who may create accounts on this coordinator (`gridx serve --signup`). */
+    signup: z.enum(SIGNUP_MODES).optional(),
   })
   .strict()
 type FileConfig = z.infer<typeof FileConfig>
@@ -55,6 +58,10 @@ export interface ConnectionFlags {
   publicUrl?: string | undefined
   /** `gridx serve --quota`: storage each user may keep on the coordinator. */
   quota?: string | undefined
+  /** `gridx serve --signup`: invite, open or closed. */
+  signup?: string | undefined
+  /** `gridx register --invite`: the code an operator gave. */
+  invite?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -75,6 +82,10 @@ export interface Config {
   publicUrl: string | undefined
   /** Storage each user may keep on the coordinator (`gridx serve --quota`), as given (a size such as 2g). */
   quota: string | undefined
+  /** Who may create accounts after the first (`gridx serve`): by invite unless told otherwise. */
+  signup: SignupMode
+  /** The invite code to register with (`--invite`, GRIDX_INVITE). */
+  invite: string | undefined
   file: FileConfig
 }
 
@@ -92,6 +103,24 @@ function port(value: string | number | undefined, name: string): number | undefi
     )
   }
   return n
+}
+
+function signupMode(flags: ConnectionFlags, env: Env, file: FileConfig): SignupMode {
+  const given = (
+    [
+      [flags.signup, '--signup'],
+      [env['GRIDX_SIGNUP'], 'GRIDX_SIGNUP'],
+    ] as const
+  ).find(([v]) => v !== undefined && v.trim() !== '')
+  if (!given) return file.signup ?? 'invite'
+  const mode = SIGNUP_MODES.find((m) => m === given[0]!.trim().toLowerCase())
+  if (!mode) {
+    throw new GridError(
+      'bad_signup',
+      `${given[1]} '${given[0]}' is not a sign-up mode: use invite (new accounts need an invite), open (anyone who can reach the port) or closed (no one)`,
+    )
+  }
+  return mode
 }
 
 function readFileConfig(home: string): FileConfig {
@@ -154,6 +183,8 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     tlsKey: flags.tlsKey || env['GRIDX_TLS_KEY'] || (file.tlsKey && resolve(home, file.tlsKey)) || undefined,
     publicUrl: flags.publicUrl || env['GRIDX_PUBLIC_URL'] || file.publicUrl || undefined,
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
+    signup: signupMode(flags, env, file),
+    invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     file,
   })
 }

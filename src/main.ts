@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers'
 import { accountCommands } from './cli/account'
 import { creditsCommand } from './cli/credits'
 import { doctorCommand } from './cli/doctor'
+import { inviteCommand } from './cli/invite'
 import { verifyCommand } from './cli/verify'
 import { jobCommands } from './cli/jobs'
 import { serveCommand } from './cli/serve'
@@ -45,11 +46,12 @@ async function main(argv: string[]): Promise<number> {
       .command(accountCommands(setExit))
       .command(jobCommands(setExit))
       .command(creditsCommand(setExit))
+      .command(inviteCommand(setExit))
       .command(verifyCommand(setExit))
       .command(doctorCommand(setExit))
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, verify, doctor, register, login',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, doctor, register, login, whoami',
       )
       .strict()
       .version(VERSION)

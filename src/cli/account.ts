@@ -1,16 +1,29 @@
 import type { Argv, CommandModule } from 'yargs'
-import { credentialOptions, connectionOptions, note } from './options'
-import { credentials, loginAndSave, openSession } from './session'
+import { formatCredits } from '../protocol/credits'
+import { credentialOptions, connectionOptions, jsonOption, note, out } from './options'
+import { credentials, loggedIn, loginAndSave, openSession } from './session'
 
-type Flags = { coordinator?: string; httpPort?: number; wsPort?: number; user?: string; password?: string }
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  user?: string
+  password?: string
+  invite?: string
+  json?: boolean
+}
 
-/** `gridx register`: create an account and log in. */
+/** `gridx register`: create an account (with `--invite CODE` where sign-up is by invite) and log in. */
 export async function register(flags: Flags): Promise<number> {
   const s = openSession(flags)
   const creds = await credentials(s.config)
-  await s.api.register(creds)
+  const made = await s.api.register({ ...creds, ...(s.config.invite ? { invite: s.config.invite } : {}) })
   await loginAndSave(s, creds)
-  note(`registered '${creds.user}' on ${s.api.addr.httpUrl} and logged in`)
+  note(
+    `registered '${creds.user}' on ${s.api.addr.httpUrl} and logged in; you start with ${formatCredits(made.grantMc)} credits`,
+  )
+  if (made.operator)
+    note("this is the coordinator's first account, so you are its operator: 'gridx invite' admits others")
   return 0
 }
 
@@ -34,7 +47,19 @@ export async function logout(flags: Flags): Promise<number> {
   return 0
 }
 
-/** yargs wiring of register, login and logout. */
+/** `gridx whoami`: the account this machine is logged in as, where, and whether it is an operator. */
+export async function whoami(flags: Flags): Promise<number> {
+  const { api } = loggedIn(flags)
+  const me = await api.me()
+  const coordinator = api.addr.httpUrl
+  if (flags.json) return (out(JSON.stringify({ ...me, coordinator })), 0)
+  out(`user:        ${me.user}`)
+  out(`coordinator: ${coordinator}`)
+  out(`operator:    ${me.operator ? 'yes' : 'no'}`)
+  return 0
+}
+
+/** yargs wiring of register, login, logout and whoami. */
 export function accountCommands(setExit: (code: number) => void): CommandModule<object, Flags>[] {
   const builder = (example: string) => (y: Argv) =>
     credentialOptions(connectionOptions(y)).example(example, '')
@@ -42,7 +67,13 @@ export function accountCommands(setExit: (code: number) => void): CommandModule<
     {
       command: 'register',
       describe: 'create an account on a coordinator (and log in)',
-      builder: builder("$0 register --coordinator 192.168.1.100 --user alice --password 'long secret'"),
+      builder: (y) =>
+        builder(
+          "$0 register --coordinator 192.168.1.100 --invite gxi_... --user alice --password 'long secret'",
+        )(y).option('invite', {
+          type: 'string',
+          describe: "invite code from the coordinator's operator ('gridx invite'; env GRIDX_INVITE)",
+        }),
       handler: async (a) => setExit(await register(a)),
     },
     {
@@ -56,6 +87,12 @@ export function accountCommands(setExit: (code: number) => void): CommandModule<
       describe: 'revoke and forget the saved token',
       builder: (y) => connectionOptions(y).example('$0 logout', ''),
       handler: async (a) => setExit(await logout(a)),
+    },
+    {
+      command: 'whoami',
+      describe: 'the account you are logged in as, the coordinator, and whether you are an operator',
+      builder: (y) => jsonOption(connectionOptions(y)).example('$0 whoami', ''),
+      handler: async (a) => setExit(await whoami(a)),
     },
   ]
 }

@@ -52,6 +52,7 @@ export async function credits(flags: Flags): Promise<number> {
     out(`balances   ${formatCredits(a.balances)}`)
     out(`escrow     ${formatCredits(a.escrow)}`)
     out(`transfers  ${a.transfers}`)
+    out(`operators  ${a.operators.join(', ') || '-'}`)
     out(
       a.ok
         ? 'ledger OK: balances + escrow = minted, no account below zero'

@@ -2,7 +2,8 @@ import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { DEFAULT_HTTP_PORT, loadConfig } from '../config'
 import { formatCredits, parseCredits } from '../protocol/credits'
-import { GridError } from '../errors'
+import { assertNever, GridError } from '../errors'
+import type { SignupMode } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseSize } from '../protocol/units'
 import { note } from './options'
 import { clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
@@ -20,6 +21,7 @@ type Flags = TlsFlags & {
   grant?: string
   price?: string
   admin?: string[]
+  signup?: string
   maxAttempts?: number
   logLimit?: string
   maxInput?: string
@@ -28,6 +30,20 @@ type Flags = TlsFlags & {
   quota?: string
   idleTimeout?: string
   minUploadRate?: string
+}
+
+/** What `--signup` means for this coordinator, said once at start. */
+function signupNote(mode: SignupMode, grantMc: number): string {
+  switch (mode) {
+    case 'invite':
+      return "sign-up: by invite: after the first account (the operator), new accounts need a code from 'gridx invite' (--signup open|closed to change)"
+    case 'open':
+      return `sign-up: OPEN: anyone who can reach this port can create accounts with ${formatCredits(grantMc)} credits each (--signup invite admits only those an operator invites)`
+    case 'closed':
+      return 'sign-up: closed: no accounts are created after the first (--signup invite to admit people by invite)'
+    default:
+      return assertNever(mode)
+  }
 }
 
 /** Calls `on` for every SIGINT/SIGTERM until the returned function is called. */
@@ -109,6 +125,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       ...(grant === undefined ? {} : { signupGrantMc: grant }),
       ...(price ? { price: { mcPerCpuMinute: price } } : {}),
       admins: flags.admin ?? [],
+      signup: config.signup,
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
       ...(keepFilesMs ? { keepFilesMs } : {}),
       ...(idleTimeoutMs ? { idleTimeoutMs } : {}),
@@ -138,8 +155,9 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   if (publicUrl)
     note(`public address: ${publicUrl} (shown in /health; web pages from it may open worker sockets)`)
   const settings = c.settings
+  note(signupNote(settings.signup, settings.signupGrantMc))
   note(
-    `credits: new accounts get ${formatCredits(settings.signupGrantMc)}; compute costs ${formatCredits(settings.price.mcPerCpuMinute)} per CPU-minute`,
+    `credits: new accounts get ${formatCredits(settings.signupGrantMc)}${settings.signup === 'invite' ? ' unless their invite says otherwise' : ''}; compute costs ${formatCredits(settings.price.mcPerCpuMinute)} per CPU-minute`,
   )
   note(
     `files: each user may keep ${formatBytes(settings.quotaBytes)} of uploads and job /out files here (--quota), each for ${formatDuration(settings.keepFilesMs)} (--keep-files)`,
@@ -236,12 +254,20 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
         .option('admin', {
           type: 'string',
           array: true,
-          describe: 'operator account(s) besides the first registered',
+          describe:
+            'operator account(s) besides the first registered; existing accounts only, decided at each start',
+        })
+        .option('signup', {
+          type: 'string',
+          choices: ['invite', 'open', 'closed'],
+          describe:
+            "who may create accounts after the first: invite (a code from 'gridx invite'), open (anyone who can reach the port) or closed (env GRIDX_SIGNUP, default invite)",
         })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
         .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', '')
         .example('$0 serve --tls-cert /etc/gridx/cert.pem --tls-key /etc/gridx/key.pem', 'HTTPS and WSS')
-        .example('$0 serve --self-signed', 'HTTPS with a certificate made for this machine'),
+        .example('$0 serve --self-signed', 'HTTPS with a certificate made for this machine')
+        .example('$0 serve --signup open', 'anyone who can reach the port may create an account'),
     handler: async (a) => setExit(await serve(a)),
   }
 }

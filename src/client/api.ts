@@ -5,14 +5,20 @@ import {
   CreditsView,
   ErrorBody,
   Health,
+  InviteView,
   JobView,
   type JobOutputEvent,
+  MeView,
+  NewInvite,
   OutputEvent,
+  Registered,
   Session,
   UploadView,
   WorkerView,
+  type CreateInvite,
   type Credentials,
   type GrantRequest,
+  type RegisterRequest,
   type SubmitJob,
 } from '../protocol/api'
 import type { z } from 'zod'
@@ -58,9 +64,29 @@ export class ApiClient {
     return this.call('GET', '/health', Health)
   }
 
-  /** Creates an account. */
-  async register(creds: Credentials): Promise<void> {
-    await this.call('POST', '/api/auth/register', undefined, creds)
+  /** Creates an account (with an invite code when the coordinator admits by invite). */
+  register(req: RegisterRequest): Promise<Registered> {
+    return this.call('POST', '/api/auth/register', Registered, req)
+  }
+
+  /** Who the token belongs to, and whether they are an operator. */
+  me(): Promise<MeView> {
+    return this.call('GET', '/api/me', MeView)
+  }
+
+  /** Makes an invite (operators only); its code is in the answer and nowhere else. */
+  createInvite(req: CreateInvite): Promise<NewInvite> {
+    return this.call('POST', '/api/invites', NewInvite, req)
+  }
+
+  /** Every invite, newest first (operators only). */
+  invites(): Promise<InviteView[]> {
+    return this.call('GET', '/api/invites', InviteView.array())
+  }
+
+  /** Revokes an invite (operators only). */
+  revokeInvite(id: string): Promise<InviteView> {
+    return this.call('POST', `/api/invites/${encodeURIComponent(id)}/revoke`, InviteView)
   }
 
   /** Logs in; the client uses the new token from now on. */
@@ -260,6 +286,14 @@ export class ApiClient {
       }
       if (res.status === 502 || res.status === 503 || res.status === 504)
         throw proxyError(this.addr, res.status)
+      if (res.status === 429) {
+        const wait = res.headers.get('retry-after')
+        throw new GridError(
+          'too_many_attempts',
+          `${this.addr.httpUrl} is refusing requests for now (HTTP 429): ${wait ? `wait ${wait} s and try again` : 'wait a minute and try again'}`,
+          { status: 429, retryable: true },
+        )
+      }
       throw new GridError(
         'http_error',
         `${method} ${this.addr.httpUrl}${path} answered HTTP ${res.status}: is this a Grid-X coordinator?`,

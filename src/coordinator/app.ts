@@ -7,7 +7,10 @@ import {
   Credentials,
   type Health,
   isFinal,
+  type MeView,
   type OutputEvent,
+  type Registered,
+  RegisterRequest,
   SubmitJob,
 } from '../protocol/api'
 import type { ReceiptFile } from '../protocol/receipt'
@@ -23,6 +26,8 @@ import type { BlobStore } from './blobs'
 import type { DiskGuard } from './disk'
 import { creditRoutes } from './credits-routes'
 import { fileRoutes } from './file-routes'
+import { inviteRoutes } from './invite-routes'
+import { TooManyAttempts } from './throttle'
 import { parseBody } from './validate'
 
 /** What the routes need, built once at start-up. */
@@ -48,7 +53,8 @@ export interface AppDeps {
 /** Most time between two lines of a followed output stream: proxies and clients see it is alive. */
 const KEEPALIVE_MS = 15_000
 
-type Env = { Variables: { user: UserRow } }
+/** Per request: the client's address (from `server.requestIP`, passed to `app.fetch`) and the user. */
+type Env = { Bindings: { ip?: string | undefined } | undefined; Variables: { user: UserRow } }
 
 /** The HTTP API of the coordinator. */
 export function createApp(deps: AppDeps): Hono<Env> {
@@ -66,6 +72,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
 
   app.onError((err, c) => {
+    if (err instanceof TooManyAttempts) c.header('Retry-After', String(err.retryAfterS))
     if (err instanceof GridError) {
       return c.json({ error: { code: err.code, message: err.message } }, err.status as 400)
     }
@@ -96,10 +103,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
   })
 
   app.post('/api/auth/register', async (c) => {
-    const user = await auth.register(await parseBody(c.req.raw, Credentials))
-    return c.json({ user: user.name }, 201)
+    const user = await auth.register(await parseBody(c.req.raw, RegisterRequest), c.env?.ip)
+    const body: Registered = {
+      user: user.name,
+      operator: user.isAdmin,
+      grantMc: store.credits(user.id, 0).balance,
+    }
+    return c.json(body, 201)
   })
-  app.post('/api/auth/login', async (c) => c.json(await auth.login(await parseBody(c.req.raw, Credentials))))
+  app.post('/api/auth/login', async (c) =>
+    c.json(await auth.login(await parseBody(c.req.raw, Credentials), c.env?.ip)),
+  )
 
   app.use('/api/*', async (c, next) => {
     c.set('user', auth.authenticate(c.req.header('authorization')))
@@ -110,9 +124,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
     auth.logout(c.req.header('authorization'))
     return c.body(null, 204)
   })
-  app.get('/api/me', (c) => c.json({ user: c.get('user').name }))
+  app.get('/api/me', (c) => {
+    const me: MeView = { user: c.get('user').name, operator: c.get('user').isAdmin }
+    return c.json(me)
+  })
   app.get('/api/workers', (c) => c.json(hub.views()))
   app.route('/api/credits', creditRoutes({ store, clock }))
+  app.route('/api/invites', inviteRoutes({ store, clock, settings: deps.settings }))
   app.route('/api', fileRoutes({ store, blobs: deps.blobs, lifecycle, settings: deps.settings, clock }))
 
   app.post('/api/jobs', async (c) => {

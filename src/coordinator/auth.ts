@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
-import type { Credentials, Session } from '../protocol/api'
+import type { Credentials, RegisterRequest, Session } from '../protocol/api'
 import { newId } from '../protocol/ids'
+import { inviteHash, signupRefusal } from './invites'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
+import { Throttle } from './throttle'
 
 /** Tokens carry 256 random bits; only their SHA-256 is stored. */
 const TOKEN_BYTES = 32
@@ -14,34 +16,69 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
-/** Accounts and login tokens. */
+/** Throws a 403 unless the user is an operator. */
+export function requireOperator(user: UserRow): void {
+  if (!user.isAdmin) {
+    throw new GridError(
+      'forbidden',
+      `'${user.name}' is not an operator: only the first account, and those named with 'gridx serve --admin' when it last started, may do this`,
+      { status: 403 },
+    )
+  }
+}
+
+/** Accounts and login tokens, admission by sign-up mode and invite, and throttled guessing. */
 export class Auth {
   // Verifying against a real hash for unknown users keeps login timing the same either way.
   // Made on the first login, not at start-up.
   private decoy: Promise<string> | undefined
+  private readonly throttle: Throttle
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly settings: Settings,
-  ) {}
-
-  /** Creates an account with an argon2id password hash. */
-  async register(creds: Credentials): Promise<UserRow> {
-    if (this.store.userByName(creds.user)) {
-      throw new GridError('user_exists', `user '${creds.user}' already exists: log in instead`, {
-        status: 409,
-      })
-    }
-    const passwordHash = await Bun.password.hash(creds.password, { algorithm: 'argon2id' })
-    return this.store.createUser(
-      { id: newId(), name: creds.user, passwordHash, createdAt: this.clock.now() },
-      { grant: this.settings.signupGrantMc, admins: this.settings.admins },
+    log: (line: string) => void = () => undefined,
+  ) {
+    this.throttle = new Throttle(clock, settings.throttle)
+    // Operators are exactly the first account and today's --admin list, decided at every start.
+    const { operators, missing } = store.setOperators(settings.admins)
+    for (const name of missing) log(`--admin ${name}: no such account; create it, then restart`)
+    log(
+      operators.length
+        ? `operators: ${operators.join(', ')}`
+        : 'operators: none yet; the first account registered will be the operator',
     )
   }
 
-  /** Checks a password and issues a fresh token. */
-  async login(creds: Credentials): Promise<Session> {
+  /**
+   * Creates an account with an argon2id password hash, if the sign-up mode admits it. Refusals by
+   * mode cost nothing; attempts that go on (and may create an account) are throttled per address.
+   */
+  async register(req: RegisterRequest, address?: string): Promise<UserRow> {
+    const { signup, signupGrantMc } = this.settings
+    const first = !this.store.hasUsers()
+    const refused = signupRefusal(signup, first, req.invite !== undefined)
+    if (refused) throw refused
+    this.throttle.beginSignup(address)
+    const hash = req.invite === undefined ? undefined : inviteHash(req.invite)
+    if (hash !== undefined && !first) this.store.checkInvite(hash, this.clock.now())
+    if (this.store.userByName(req.user)) {
+      throw new GridError('user_exists', `user '${req.user}' already exists: log in instead`, {
+        status: 409,
+      })
+    }
+    const passwordHash = await Bun.password.hash(req.password, { algorithm: 'argon2id' })
+    // The store decides again inside its transaction: another sign-up may have won meanwhile.
+    return this.store.createUser(
+      { id: newId(), name: req.user, passwordHash, createdAt: this.clock.now() },
+      { signup, grant: signupGrantMc, inviteHash: hash },
+    )
+  }
+
+  /** Checks a password and issues a fresh token; guessing is slowed per address and per account. */
+  async login(creds: Credentials, address?: string): Promise<Session> {
+    this.throttle.beginLogin(address, creds.user)
     const user = this.store.userByName(creds.user)
     const ok = await Bun.password.verify(
       creds.password,
@@ -53,6 +90,7 @@ export class Auth {
         status: 401,
       })
     }
+    this.throttle.loginSucceeded(address, creds.user)
     const token = `gx_${Buffer.from(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES))).toString('base64url')}`
     const now = this.clock.now()
     const expiresAt = now + this.settings.tokenTtlMs

@@ -1,22 +1,13 @@
 import { Hono } from 'hono'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
-import { type CreditsView, GrantRequest } from '../protocol/api'
+import { requireOperator } from './auth'
+import { type AuditView, type CreditsView, GrantRequest } from '../protocol/api'
 import type { Clock } from './settings'
 import type { Store } from './store'
 import { parseBody } from './validate'
 
 type Env = { Variables: { user: UserRow } }
-
-function requireAdmin(user: UserRow): void {
-  if (!user.isAdmin) {
-    throw new GridError(
-      'forbidden',
-      `'${user.name}' is not an operator: only the first account, or one named with 'gridx serve --admin', may do this`,
-      { status: 403 },
-    )
-  }
-}
 
 /** Credits: balance and history for everyone; grants and the audit for operators. */
 export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =>
@@ -51,12 +42,13 @@ export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =
     })
     .post('/grant', async (c) => {
       const user = c.get('user')
-      requireAdmin(user)
+      requireOperator(user)
       const req = await parseBody(c.req.raw, GrantRequest)
       store.grant(req.user, req.amountMc, req.memo ?? `granted by ${user.name}`, clock.now())
       return c.json({ user: req.user, amountMc: req.amountMc }, 201)
     })
     .get('/audit', (c) => {
-      requireAdmin(c.get('user'))
-      return c.json(store.audit())
+      requireOperator(c.get('user'))
+      const view: AuditView = { ...store.audit(), operators: store.operators() }
+      return c.json(view)
     })

@@ -76,7 +76,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   })
   lifecycle.link = hub
   hub.diskFull = (err) => disk.refusal(err)
-  const auth = new Auth(store, clock, settings)
+  const auth = new Auth(store, clock, settings, log)
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
   // Which of the two servers received a request: only that one can lift its idle timeout.
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
@@ -114,7 +114,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
       }
     }
     receivedBy.set(req, server)
-    return app.fetch(req)
+    return app.fetch(req, { ip: server.requestIP(req)?.address })
   }
   const fetch = (req: Request, server: Server<SocketData>) =>
     guard.handle(req, server, (checked) => route(checked, server))

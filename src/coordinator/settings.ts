@@ -1,17 +1,23 @@
 import { MC_PER_CREDIT } from '../protocol/credits'
 import { DEFAULT_SOCKET_BUDGET, type SocketBudget } from '../protocol/worker-limits'
+import type { SignupMode } from '../protocol/api'
 import { DEFAULT_PRICE, type Price } from './pricing'
+import { DEFAULT_THROTTLE, type ThrottleLimits } from './throttle'
 
 /** Tunables of a coordinator: durations in milliseconds, sizes in bytes, credits in millicredits. */
 export interface Settings {
   /** Price of compute. */
   price: Price
-  /** Credits a new account starts with. */
+  /** Credits a new account starts with (an invite may say otherwise). */
   signupGrantMc: number
+  /** Who may create an account after the first: holders of an invite, anyone, or no one. */
+  signup: SignupMode
   /** Tries a job gets when workers are lost under it (failures of its own code are final). */
   maxAttempts: number
-  /** Accounts that are operators besides the first one registered. */
+  /** Accounts that are operators besides the first one registered, as of this start. */
   admins: readonly string[]
+  /** How hard password guessing and sign-ups are slowed. */
+  throttle: ThrottleLimits
   /** How long a lease lives without a heartbeat renewing it. */
   leaseMs: number
   /** How often workers are asked to heartbeat. */
@@ -63,7 +69,9 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Settings = {
   price: DEFAULT_PRICE,
   signupGrantMc: 100 * MC_PER_CREDIT,
+  signup: 'invite',
   admins: [],
+  throttle: DEFAULT_THROTTLE,
   maxAttempts: 3,
   leaseMs: 30_000,
   heartbeatMs: 5_000,

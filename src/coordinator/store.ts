@@ -8,10 +8,22 @@ import * as schema from '../db/schema'
 import type { UserRow, WorkerRow } from '../db/schema'
 import { GridError } from '../errors'
 import { privateDir, privateFile } from './data-dir'
+import type { InviteView, NewInvite, SignupMode } from '../protocol/api'
+import * as invites from './invites'
+import { signupRefusal } from './invites'
 import * as ledger from './ledger'
 import { LeaseStore } from './lease-store'
 
 export type { Ending, NewJob, OutputChunk } from './queue-store'
+
+/** How a new account is admitted: the coordinator's sign-up mode and grant, and the invite given. */
+export interface Admission {
+  signup: SignupMode
+  /** Millicredits for an account admitted without an invite (the first, or by open sign-up). */
+  grant: number
+  /** SHA-256 of the invite code given, if any; its grant replaces `grant`. */
+  inviteHash?: string | undefined
+}
 
 const { users, tokens, workers, uploads } = schema
 
@@ -50,8 +62,12 @@ export class Store extends LeaseStore {
     this.sqlite.close()
   }
 
-  /** Creates an account with its ledger accounts and starting grant; the first user is the admin. */
-  createUser(row: Omit<UserRow, 'isAdmin'>, opts: { grant: number; admins?: readonly string[] }): UserRow {
+  /**
+   * Creates an account with its ledger accounts and starting grant, if the sign-up mode admits it:
+   * the first account always (it is the operator); later ones by the mode, and with an invite
+   * that one use of is taken, and whose grant they get, in this same transaction.
+   */
+  createUser(row: Omit<UserRow, 'isAdmin' | 'inviteId'>, admission: Admission): UserRow {
     return this.db.transaction((tx) => {
       const taken = tx.select({ id: users.id }).from(users).where(eq(users.name, row.name)).get()
       if (taken) {
@@ -60,7 +76,13 @@ export class Store extends LeaseStore {
         })
       }
       const first = !tx.select({ id: users.id }).from(users).limit(1).get()
-      const user = { ...row, isAdmin: first || (opts.admins ?? []).includes(row.name) }
+      const refused = signupRefusal(admission.signup, first, admission.inviteHash !== undefined)
+      if (refused) throw refused
+      const invite =
+        first || admission.inviteHash === undefined
+          ? undefined
+          : invites.consumeInvite(tx, admission.inviteHash, row.createdAt)
+      const user: UserRow = { ...row, isAdmin: first, inviteId: invite?.id ?? null }
       tx.insert(users).values(user).run()
       ledger.openAccounts(tx, user.id)
       ledger.transfer(tx, {
@@ -68,13 +90,70 @@ export class Store extends LeaseStore {
         kind: 'grant',
         from: ledger.MINT,
         to: ledger.userAccount(user.id),
-        amount: opts.grant,
+        amount: invite ? invite.grantMc : admission.grant,
         jobId: null,
-        memo: 'welcome grant',
+        memo: invite ? `welcome grant (invite ${invite.id})` : 'welcome grant',
         at: row.createdAt,
       })
       return user
     })
+  }
+
+  /** True once any account exists (the first one is the operator and registers freely). */
+  hasUsers(): boolean {
+    return this.db.select({ id: users.id }).from(users).limit(1).get() !== undefined
+  }
+
+  /**
+   * Makes the operators exactly the first account plus the named accounts that exist now; run at
+   * every start, so a name dropped from `--admin` loses the right, and one registered later gets
+   * it only at a start that names it. Returns the operators and the names with no account.
+   */
+  setOperators(admins: readonly string[]): { operators: string[]; missing: string[] } {
+    return this.sqlite.transaction(() => {
+      const listed = JSON.stringify([...new Set(admins)])
+      this.sqlite.run(
+        `UPDATE users SET is_admin = (
+           id = (SELECT id FROM users ORDER BY created_at, rowid LIMIT 1)
+           OR name IN (SELECT value FROM json_each(?1)))`,
+        [listed],
+      )
+      const missing = this.sqlite
+        .query<{ name: string }, [string]>(
+          'SELECT value AS name FROM json_each(?1) WHERE value NOT IN (SELECT name FROM users)',
+        )
+        .all(listed)
+        .map((r) => r.name)
+      return { operators: this.operators(), missing }
+    })()
+  }
+
+  /** The names of the operators, oldest account first. */
+  operators(): string[] {
+    return this.sqlite
+      .query<{ name: string }, []>('SELECT name FROM users WHERE is_admin = 1 ORDER BY created_at, rowid')
+      .all()
+      .map((r) => r.name)
+  }
+
+  /** Stores a new invite made by an operator; the code is returned once and only its hash kept. */
+  createInvite(byUserId: string, opts: Parameters<typeof invites.createInvite>[2]): NewInvite {
+    return this.db.transaction((tx) => invites.createInvite(tx, byUserId, opts))
+  }
+
+  /** Throws the 403 that says why an invite code cannot admit anyone now, if it cannot. */
+  checkInvite(hash: string, now: number): void {
+    invites.checkInvite(this.db, hash, now)
+  }
+
+  /** Invites, newest first, with who made and who used each. */
+  invites(now: number): InviteView[] {
+    return this.db.transaction((tx) => invites.listInvites(tx, now))
+  }
+
+  /** Revokes an invite (404 when there is none with this id). */
+  revokeInvite(id: string, now: number): InviteView {
+    return this.db.transaction((tx) => invites.revokeInvite(tx, id, now))
   }
 
   /** Records that a user uploaded an archive (uploading the same one again renews it). */

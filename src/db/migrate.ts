@@ -6,6 +6,7 @@ import files from './migrations/0003_files.sql' with { type: 'text' }
 import filesRoom from './migrations/0004_files_room.sql' with { type: 'text' }
 import outputsMeasured from './migrations/0005_outputs_measured.sql' with { type: 'text' }
 import deadlines from './migrations/0006_deadlines.sql' with { type: 'text' }
+import invites from './migrations/0007_invites.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -16,6 +17,7 @@ const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0004_files_room', sql: filesRoom },
   { id: '0005_outputs_measured', sql: outputsMeasured },
   { id: '0006_deadlines', sql: deadlines },
+  { id: '0007_invites', sql: invites },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

@@ -1,14 +1,54 @@
 import { sql } from 'drizzle-orm'
-import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import {
+  type AnySQLiteColumn,
+  blob,
+  check,
+  index,
+  integer,
+  primaryKey,
+  real,
+  sqliteTable,
+  text,
+} from 'drizzle-orm/sqlite-core'
 
 /** Accounts. Passwords are argon2id hashes. */
 export const users = sqliteTable('users', {
   id: text('id').primaryKey(),
   name: text('name').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
+  /** Operator: the first account, or one named by `gridx serve --admin`; set anew at every start. */
   isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
   createdAt: integer('created_at').notNull(),
+  /** The invite the account signed up with (null: the first account, or open sign-up). */
+  inviteId: text('invite_id').references((): AnySQLiteColumn => invites.id),
 })
+
+/**
+ * Invites an operator made (`gridx invite`): the only way into a coordinator that admits by
+ * invite, and the grant a newcomer starts with. Only the code's SHA-256 is stored.
+ */
+export const invites = sqliteTable(
+  'invites',
+  {
+    id: text('id').primaryKey(),
+    codeHash: text('code_hash').notNull().unique(),
+    createdBy: text('created_by')
+      .notNull()
+      .references((): AnySQLiteColumn => users.id),
+    /** Millicredits each account made with it starts with. */
+    grantMc: integer('grant_mc').notNull(),
+    /** Accounts it may make, and how many it has made. */
+    uses: integer('uses').notNull(),
+    used: integer('used').notNull().default(0),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [
+    check('invite_uses', sql`${t.used} >= 0 AND ${t.used} <= ${t.uses}`),
+    check('invite_grant', sql`${t.grantMc} >= 0`),
+  ],
+)
 
 /** Login tokens, stored only as SHA-256 hashes. */
 export const tokens = sqliteTable(
@@ -215,6 +255,8 @@ export const transfers = sqliteTable(
 
 /** Row types. */
 export type UserRow = typeof users.$inferSelect
+/** An invite as stored. */
+export type InviteRow = typeof invites.$inferSelect
 /** A job as stored. */
 export type JobRow = typeof jobs.$inferSelect
 /** A ledger transfer as stored. */

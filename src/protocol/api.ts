@@ -57,6 +57,54 @@ export const Credentials = z.object({
 })
 export type Credentials = z.infer<typeof Credentials>
 
+/** Who may create an account after the first (`gridx serve --signup`). */
+export const SIGNUP_MODES = ['invite', 'open', 'closed'] as const
+/** One of `SIGNUP_MODES`. */
+export type SignupMode = (typeof SIGNUP_MODES)[number]
+
+/** Body of `POST /api/auth/register`: credentials, and the invite code when sign-up is by invite. */
+export const RegisterRequest = Credentials.extend({ invite: z.string().min(1).max(200).optional() })
+export type RegisterRequest = z.infer<typeof RegisterRequest>
+
+/** Answer to a successful registration. */
+export const Registered = z.object({ user: z.string(), operator: z.boolean(), grantMc: z.number() })
+export type Registered = z.infer<typeof Registered>
+
+/** `GET /api/me`: who the token belongs to, and whether they are an operator. */
+export const MeView = z.object({ user: z.string(), operator: z.boolean() })
+export type MeView = z.infer<typeof MeView>
+
+/** Longest an invite may stay valid. */
+export const MAX_INVITE_MS = 365 * 86_400_000
+
+/** Body of `POST /api/invites` (operators); what is left out takes the coordinator's defaults. */
+export const CreateInvite = z.object({
+  grantMc: z.int().min(0).max(1e15).optional(),
+  uses: z.int().min(1).max(10_000).optional(),
+  expiresInMs: z.int().min(60_000, 'invites last at least a minute').max(MAX_INVITE_MS).optional(),
+})
+export type CreateInvite = z.infer<typeof CreateInvite>
+
+/** An invite as operators see it (`GET /api/invites`); never its code. */
+export const InviteView = z.object({
+  id: z.string(),
+  createdBy: z.string(),
+  grantMc: z.number(),
+  uses: z.number(),
+  used: z.number(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  revokedAt: z.string().nullable(),
+  state: z.enum(['active', 'expired', 'used', 'revoked']),
+  /** Accounts made with it. */
+  usedBy: z.array(z.string()),
+})
+export type InviteView = z.infer<typeof InviteView>
+
+/** Answer to `POST /api/invites`: the only time the code is shown. */
+export const NewInvite = InviteView.extend({ code: z.string() })
+export type NewInvite = z.infer<typeof NewInvite>
+
 /** Answer to a successful login. */
 export const Session = z.object({ user: z.string(), token: z.string(), expiresAt: z.string() })
 export type Session = z.infer<typeof Session>
@@ -240,6 +288,8 @@ export const AuditView = z.object({
   negativeAccounts: z.number(),
   transfers: z.number(),
   ok: z.boolean(),
+  /** Who may grant credits and make invites now (the first account and today's --admin list). */
+  operators: z.array(z.string()),
 })
 export type AuditView = z.infer<typeof AuditView>
 

@@ -170,11 +170,18 @@ describe(COMPOSE, () => {
           throw new Error(`the coordinator container did not answer:\n${dc(['logs'])}`)
         await Bun.sleep(250)
       }
-      // As SETUP_GUIDE.md says: register through the worker service, then start it.
+      // As SETUP_GUIDE.md says: register through the worker service (the first account: the
+      // operator), then start it; the operator invites the next user.
       dc(['run', '--rm', 'worker', 'gridx', 'register'])
       dc(['up', '-d', 'worker'])
+      const invite = JSON.parse(
+        dc(['run', '--rm', 'worker', 'gridx', 'invite', '--json']).trim().split('\n').at(-1)!,
+      ) as {
+        code: string
+      }
       const user = { GRIDX_HOME: home, GRIDX_COORDINATOR: `127.0.0.1:${port}` }
-      expect((await gridx(['register', '--user', 'bob', '--password', 'password-123'], user)).code).toBe(0)
+      const bob = ['register', '--invite', invite.code, '--user', 'bob', '--password', 'password-123']
+      expect((await gridx(bob, user)).code).toBe(0)
       const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'echo', 'from compose'], user, {
         timeoutMs: 90_000,
       })

@@ -104,21 +104,29 @@ export interface Grid {
   procs: Proc[]
   /** Environment for a client with its own GRIDX_HOME. */
   env: (home: string) => Record<string, string>
-  /** Registers a user (and logs in) in a fresh home; returns that home's environment. */
+  /**
+   * Registers a user (and logs in) in a fresh home; returns that home's environment. The first
+   * user is the operator; later ones register with an invite it makes (unless `--signup` says otherwise).
+   */
   user: (name: string, password?: string) => Promise<Record<string, string>>
   /** Starts a worker for a user's environment and waits until it is ready. */
   worker: (env: Record<string, string>, name: string, extra?: string[]) => Promise<Proc>
   /**
    * Restarts the coordinator on the same ports and data; `whileDown` runs between the stop and
    * the start. `restart('SIGKILL')` crashes it instead of stopping it: sockets and the database
-   * are not closed cleanly.
+   * are not closed cleanly. `serveArgs` replaces the arguments of `gridx serve` from then on.
    */
-  restart: (signal?: NodeJS.Signals, whileDown?: () => Promise<unknown>) => Promise<void>
+  restart: (
+    signal?: NodeJS.Signals,
+    whileDown?: () => Promise<unknown>,
+    serveArgs?: string[],
+  ) => Promise<void>
   close: () => Promise<void>
 }
 
 /** Starts `gridx serve` on port 0 and returns handles to drive it. */
-export async function startGrid(serveArgs: string[] = []): Promise<Grid> {
+export async function startGrid(firstArgs: string[] = []): Promise<Grid> {
+  let serveArgs = firstArgs
   const home = tempDir('coord')
   const dirs: string[] = [home]
   const procs: Proc[] = []
@@ -133,6 +141,9 @@ export async function startGrid(serveArgs: string[] = []): Promise<Grid> {
     return { p, http: Number(m[1]), ws: Number(m[2]) }
   }
   const first = await startServe(0, 0)
+  const signup = serveArgs[serveArgs.indexOf('--signup') + 1]
+  const byInvite = !serveArgs.includes('--signup') || signup === 'invite'
+  let operator: Promise<Record<string, string>> | undefined
   const grid: Grid = {
     home,
     httpPort: first.http,
@@ -145,9 +156,17 @@ export async function startGrid(serveArgs: string[] = []): Promise<Grid> {
       const h = tempDir(`user-${name}`)
       dirs.push(h)
       const env = grid.env(h)
-      const r = await gridx(['register', '--user', name, '--password', password], env)
-      if (r.code !== 0) throw new Error(`register ${name} failed: ${r.stderr}`)
-      return { ...env, GRIDX_USER: name, GRIDX_PASSWORD: password }
+      const register = async (invite: string[]) => {
+        const r = await gridx(['register', ...invite, '--user', name, '--password', password], env)
+        if (r.code !== 0) throw new Error(`register ${name} failed: ${r.stderr}`)
+        return { ...env, GRIDX_USER: name, GRIDX_PASSWORD: password }
+      }
+      if (!byInvite) return register([])
+      // Set before any await, so users registered at once still wait for the operator.
+      if (!operator) return (operator = register([]))
+      const made = await gridx(['invite', '--json'], await operator)
+      if (made.code !== 0) throw new Error(`gridx invite failed: ${made.stderr}`)
+      return register(['--invite', (JSON.parse(made.stdout) as { code: string }).code])
     },
     async worker(env, name, extra = []) {
       // The local test images are not python:*, the default allowlist.
@@ -156,9 +175,10 @@ export async function startGrid(serveArgs: string[] = []): Promise<Grid> {
       await w.waitFor(new RegExp(`as worker ${name}; waiting for jobs`))
       return w
     },
-    async restart(signal = 'SIGTERM', whileDown) {
+    async restart(signal = 'SIGTERM', whileDown, args) {
       await grid.serve.stop(signal)
       await whileDown?.()
+      if (args) serveArgs = args
       const next = await startServe(grid.httpPort, grid.wsPort)
       grid.serve = next.p
     },

@@ -98,7 +98,14 @@ describe.skipIf(skip !== undefined)('several machines (network namespaces)', () 
         GRIDX_USER: `u${key}`,
         GRIDX_PASSWORD: 'pw-123456',
       }
-      const r = await on(host, ['register'], e)
+      // The first account is the operator; it invites the others, as on a real lab network.
+      const invite: string[] = []
+      if (env['w1']) {
+        const made = await on('w1', ['invite', '--json'], env['w1'])
+        if (made.code !== 0) throw new Error(`invite failed: ${made.stderr}`)
+        invite.push('--invite', (JSON.parse(made.stdout) as { code: string }).code)
+      }
+      const r = await on(host, ['register', ...invite], e)
       if (r.code !== 0) throw new Error(`register on ${host} failed: ${r.stderr}`)
       env[key] = e
     }

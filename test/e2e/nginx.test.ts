@@ -130,11 +130,19 @@ describe.skipIf(!hasNginx)('behind nginx terminating TLS on one port', () => {
     })
     const alice = env('alice')
     const bob = env('bob')
-    for (const e of [alice, bob]) {
-      const r = await gridx(['register'], e)
-      expect(r.stderr).not.toContain('error')
-      expect(r.code).toBe(0)
-    }
+    const reg = await gridx(['register'], alice)
+    expect(reg.stderr).not.toContain('error')
+    expect(reg.code).toBe(0)
+    // Alice, the first account, invites bob: the command she is given names the proxy's address.
+    const invite = await gridx(['invite', '--json'], alice)
+    expect(invite.code).toBe(0)
+    const made = JSON.parse(invite.stdout) as { code: string; command: string }
+    expect(made.command).toBe(
+      `gridx register --coordinator ${url} --ca-cert ${ca} --invite ${made.code} --user NAME`,
+    )
+    const joined = await gridx(['register', '--invite', made.code], bob)
+    expect(joined.stderr).not.toContain('error')
+    expect(joined.code).toBe(0)
     // The worker's socket goes through nginx's upgrade too: wss://127.0.0.1:PORT/ws/worker.
     const w = await grid.worker(alice, 'behind-nginx')
     expect(w.stderr()).toContain(`connected to ${url}`)

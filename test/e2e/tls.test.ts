@@ -25,9 +25,9 @@ function dirFor(prefix: string): string {
   return d
 }
 
-/** `gridx serve` with a certificate from the private CA, on free ports. */
+/** `gridx serve` with a certificate from the private CA, on free ports; sign-up is open (these tests are about TLS). */
 async function startTlsGrid(cert: { cert: string; key: string }): Promise<TlsGrid> {
-  const serve = spawnGridx([...SERVE, '--tls-cert', cert.cert, '--tls-key', cert.key], {
+  const serve = spawnGridx([...SERVE, '--signup', 'open', '--tls-cert', cert.cert, '--tls-key', cert.key], {
     GRIDX_HOME: dirFor('tls-coord'),
   })
   procs.push(serve)

@@ -31,9 +31,7 @@ const bobWorker = testWorker('files-worker-bob')
 async function setup(settings: Partial<Settings> = {}) {
   const t = await startTestCoordinator(settings)
   current = t
-  await t.post('/api/auth/register', { user: 'bob', password: 'password-456' })
-  const login = await t.post('/api/auth/login', { user: 'bob', password: 'password-456' })
-  const bob = ((await login.json()) as { token: string }).token
+  const bob = await t.addUser('bob', 'password-456')
   const w = connect(t.coord.wsPort, bob)
   expect(await w.opened).toBe(true)
   w.send(hello(bobWorker))

@@ -67,7 +67,10 @@ describe('the ledger (property-based, real SQLite)', () => {
         const store = freshStore()
         try {
           const users = ['u0', 'u1', 'u2', 'u3'].map((name, i) =>
-            store.createUser({ id: `user${i}`, name, passwordHash: 'x', createdAt: 0 }, { grant: 100_000 }),
+            store.createUser(
+              { id: `user${i}`, name, passwordHash: 'x', createdAt: 0 },
+              { signup: 'open', grant: 100_000 },
+            ),
           )
           const workers = [
             store.upsertWorker('worker-aaaa', 'user0', 'w0', 0),
@@ -165,7 +168,10 @@ describe('the ledger (property-based, real SQLite)', () => {
 
   test('the database itself refuses a negative balance and edits to history', () => {
     const store = freshStore()
-    store.createUser({ id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 }, { grant: 1000 })
+    store.createUser(
+      { id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 },
+      { signup: 'open', grant: 1000 },
+    )
     store.close()
     const db = new Database(join(dir!, 'gridx.db'))
     expect(() => db.run("UPDATE accounts SET balance = -1 WHERE id = 'user:u1'")).toThrow(
@@ -180,14 +186,19 @@ describe('the ledger (property-based, real SQLite)', () => {
     const store = freshStore()
     const a = store.createUser(
       { id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 },
-      { grant: 100_000 },
+      { signup: 'open', grant: 100_000 },
     )
-    const b = store.createUser({ id: 'u2', name: 'bob', passwordHash: 'x', createdAt: 1 }, { grant: 100_000 })
+    const b = store.createUser(
+      { id: 'u2', name: 'bob', passwordHash: 'x', createdAt: 1 },
+      { signup: 'open', grant: 100_000 },
+    )
     const c = store.createUser(
       { id: 'u3', name: 'carol', passwordHash: 'x', createdAt: 2 },
-      { grant: 0, admins: ['carol'] },
+      { signup: 'open', grant: 0 },
     )
-    expect([a.isAdmin, b.isAdmin, c.isAdmin]).toEqual([true, false, true])
+    expect([a.isAdmin, b.isAdmin, c.isAdmin]).toEqual([true, false, false])
+    // Only a start that names carol makes her an operator.
+    expect(store.setOperators(['carol'])).toEqual({ operators: ['alice', 'carol'], missing: [] })
     store.grant('bob', 5_000, 'thanks', 3)
     expect(store.credits('u2', 10).balance).toBe(105_000)
     expect(store.audit()).toMatchObject({ minted: 205_000, balances: 205_000, escrow: 0, ok: true })

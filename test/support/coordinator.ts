@@ -17,6 +17,8 @@ export interface TestCoordinator {
   base: string
   token: string
   post(path: string, body: unknown, token?: string): Promise<Response>
+  /** Registers another user with an invite alice (the operator) makes; returns their token. */
+  addUser(name: string, password?: string): Promise<string>
   /** Submits a small command job as alice; returns its id. */
   submit(): Promise<string>
   /** Alice's view of a job. */
@@ -44,15 +46,26 @@ export async function startTestCoordinator(settings: Partial<Settings> = {}): Pr
       body: JSON.stringify(body),
     })
   await post('/api/auth/register', { user: 'alice', password: 'password-123' })
-  const { token } = (await (
-    await post('/api/auth/login', { user: 'alice', password: 'password-123' })
-  ).json()) as { token: string }
+  const login = async (user: string, password: string) => {
+    const res = await post('/api/auth/login', { user, password })
+    if (res.status !== 200) throw new Error(`login ${user}: ${res.status} ${await res.text()}`)
+    return ((await res.json()) as { token: string }).token
+  }
+  const token = await login('alice', 'password-123')
   const spec = { image: 'img', command: ['true'], timeoutMs: 60_000, cpus: 1, memoryBytes: 64 * 1024 ** 2 }
   return {
     coord,
     base,
     token,
     post,
+    addUser: async (name, password = `${name}-password`) => {
+      const made = await post('/api/invites', {}, token)
+      if (made.status !== 201) throw new Error(`invite: ${made.status} ${await made.text()}`)
+      const { code } = (await made.json()) as { code: string }
+      const res = await post('/api/auth/register', { user: name, password, invite: code })
+      if (res.status !== 201) throw new Error(`register ${name}: ${res.status} ${await res.text()}`)
+      return login(name, password)
+    },
     submit: async () => {
       const res = await post('/api/jobs', spec, token)
       if (res.status !== 201) throw new Error(`submit: ${res.status} ${await res.text()}`)

@@ -30,7 +30,8 @@ const tokens: Record<'alice' | 'bob', string> = { alice: '', bob: '' }
 // Built the way src/coordinator/server.ts builds it, without Bun.serve.
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gridx-app-'))
-  const settings: Settings = { ...DEFAULT_SETTINGS }
+  // Routes in general; admission by invite has its own tests (signup.test.ts).
+  const settings: Settings = { ...DEFAULT_SETTINGS, signup: 'open' }
   const clock = { now: () => time }
   const log = (line: string) => void logs.push(line)
   store = new Store(join(dir, 'gridx.db'))
@@ -176,7 +177,11 @@ describe('POST /api/auth/register', () => {
   test('a new account is a 201 with its name', async () => {
     const res = await post('/api/auth/register', { user: 'dave.d', password: 'daves password' })
     expect(res.status).toBe(201)
-    expect(await res.json()).toEqual({ user: 'dave.d' })
+    expect(await res.json()).toEqual({
+      user: 'dave.d',
+      operator: false,
+      grantMc: DEFAULT_SETTINGS.signupGrantMc,
+    })
   })
 })
 
@@ -189,7 +194,7 @@ describe('POST /api/auth/login and logout', () => {
     expect(s.token).toStartWith('gx_')
     expect(new Date(s.expiresAt).getTime()).toBe(START + DEFAULT_SETTINGS.tokenTtlMs)
     const me = await request('/api/me', { headers: { authorization: `Bearer ${s.token}` } })
-    expect(await me.json()).toEqual({ user: 'bob' })
+    expect(await me.json()).toEqual({ user: 'bob', operator: false })
   })
 
   test('a wrong password is a 401', async () => {

@@ -25,7 +25,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gridx-auth-'))
   path = join(dir, 'gridx.db')
   store = new Store(path)
-  auth = new Auth(store, { now: () => time }, { ...DEFAULT_SETTINGS, tokenTtlMs: TTL })
+  // Admission by invite has its own tests (signup.test.ts); these are about accounts and tokens.
+  auth = new Auth(store, { now: () => time }, { ...DEFAULT_SETTINGS, signup: 'open', tokenTtlMs: TTL })
   aliceId = (await auth.register(alice)).id
 })
 beforeEach(() => {

@@ -33,6 +33,8 @@ describe('loadConfig defaults', () => {
       tlsKey: undefined,
       publicUrl: undefined,
       quota: undefined,
+      signup: 'invite',
+      invite: undefined,
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)
@@ -68,6 +70,32 @@ describe('loadConfig precedence: flag > env > config.json > default', () => {
     expect(loadConfig({ httpPort: 1001, wsPort: 1000 }, env)).toMatchObject({ httpPort: 1001, wsPort: 1000 })
     // Each port is resolved on its own.
     expect(loadConfig({ wsPort: 1000 }, { GRIDX_HOME: home })).toMatchObject({ httpPort: 3001, wsPort: 1000 })
+  })
+
+  test('sign-up mode: --signup, then GRIDX_SIGNUP, then config.json, then invite', () => {
+    expect(loadConfig({}, { GRIDX_HOME: home }).signup).toBe('invite')
+    writeConfig({ signup: 'closed' })
+    expect(loadConfig({}, { GRIDX_HOME: home }).signup).toBe('closed')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_SIGNUP: 'open' }).signup).toBe('open')
+    expect(loadConfig({ signup: 'invite' }, { GRIDX_HOME: home, GRIDX_SIGNUP: 'open' }).signup).toBe('invite')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_SIGNUP: '' }).signup).toBe('closed')
+  })
+
+  test('a sign-up mode that is not one says which are', () => {
+    const e = failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_SIGNUP: 'everyone' }))
+    expect(e.code).toBe('bad_signup')
+    expect(e.message).toBe(
+      "GRIDX_SIGNUP 'everyone' is not a sign-up mode: use invite (new accounts need an invite), open (anyone who can reach the port) or closed (no one)",
+    )
+    writeConfig({ signup: 'public' })
+    expect(failure(() => loadConfig({}, { GRIDX_HOME: home })).code).toBe('bad_config')
+  })
+
+  test('the invite code: --invite, then GRIDX_INVITE', () => {
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_INVITE: ' gxi_env ' }).invite).toBe('gxi_env')
+    expect(loadConfig({ invite: 'gxi_flag' }, { GRIDX_HOME: home, GRIDX_INVITE: 'gxi_env' }).invite).toBe(
+      'gxi_flag',
+    )
   })
 
   test('an empty environment variable counts as unset', () => {

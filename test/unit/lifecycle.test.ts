@@ -29,9 +29,12 @@ beforeEach(() => {
   store = new Store(join(dir, 'gridx.db'))
   alice = store.createUser(
     { id: 'u-alice', name: 'alice', passwordHash: 'x', createdAt: 1 },
-    { grant: 1_000_000 },
+    { signup: 'open', grant: 1_000_000 },
   )
-  const bob = store.createUser({ id: 'u-bob', name: 'bob', passwordHash: 'x', createdAt: 1 }, { grant: 0 })
+  const bob = store.createUser(
+    { id: 'u-bob', name: 'bob', passwordHash: 'x', createdAt: 1 },
+    { signup: 'open', grant: 0 },
+  )
   for (const w of [workerA, workerB, intruder]) store.upsertWorker(w.id, bob.id, w.id, 1, w.key.publicKey)
   logs = []
   lifecycle = new Lifecycle(store, new JobEvents(), { now: () => 50 }, DEFAULT_SETTINGS, (l) => logs.push(l))

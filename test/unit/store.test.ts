@@ -14,8 +14,8 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'gridx-store-'))
   path = join(dir, 'data', 'gridx.db')
   store = new Store(path)
-  store.createUser(user('u-alice', 'alice', 1), { grant: GRANT })
-  store.createUser(user('u-bob', 'bob', 2), { grant: GRANT })
+  store.createUser(user('u-alice', 'alice', 1), { signup: 'open', grant: GRANT })
+  store.createUser(user('u-bob', 'bob', 2), { signup: 'open', grant: GRANT })
 })
 afterEach(() => {
   store.close()
@@ -90,7 +90,7 @@ describe('Store: users', () => {
   test('a taken name is a 409 GridError telling the user to log in', () => {
     let err: unknown
     try {
-      store.createUser(user('u-other', 'alice', 3), { grant: GRANT })
+      store.createUser(user('u-other', 'alice', 3), { signup: 'open', grant: GRANT })
     } catch (e) {
       err = e
     }

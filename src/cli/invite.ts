@@ -1,0 +1,137 @@
+import type { CommandModule } from 'yargs'
+import { GridError } from '../errors'
+import { type CreateInvite, type InviteView, MAX_INVITE_MS } from '../protocol/api'
+import { formatCredits, parseCredits } from '../protocol/credits'
+import { parseDuration } from '../protocol/units'
+import { connectionOptions, jsonOption, note, out } from './options'
+import { loggedIn, type Session } from './session'
+
+type Flags = {
+  coordinator?: string
+  httpPort?: number
+  wsPort?: number
+  json?: boolean
+  grant?: string
+  uses?: number
+  expires?: string
+  list?: boolean
+  revoke?: string
+}
+
+function request(flags: Flags): CreateInvite {
+  const req: CreateInvite = {}
+  if (flags.grant !== undefined) {
+    const mc = parseCredits(String(flags.grant))
+    if (mc === undefined)
+      throw new GridError(
+        'bad_amount',
+        `--grant '${flags.grant}' is not an amount of credits: use a number such as 100, 2.5 or 0`,
+      )
+    req.grantMc = mc
+  }
+  if (flags.uses !== undefined) {
+    if (!Number.isInteger(flags.uses) || flags.uses < 1 || flags.uses > 10_000)
+      throw new GridError('bad_uses', `--uses ${flags.uses} must be a whole number from 1 to 10000`)
+    req.uses = flags.uses
+  }
+  if (flags.expires !== undefined) {
+    const ms = parseDuration(flags.expires, '--expires')
+    if (ms < 60_000 || ms > MAX_INVITE_MS)
+      throw new GridError('bad_duration', `--expires '${flags.expires}' must be from 1m to 365d`)
+    req.expiresInMs = ms
+  }
+  return req
+}
+
+/** The address newcomers should be told: the public one the coordinator announces, else ours. */
+async function addressForNewcomers(s: Session): Promise<string> {
+  const health = await s.api.health().catch(() => undefined)
+  return health?.publicUrl ?? s.api.addr.httpUrl
+}
+
+function table(invites: InviteView[]): string[] {
+  const cells = [
+    ['ID', 'STATE', 'USED', 'CREDITS', 'EXPIRES', 'BY', 'ACCOUNTS'],
+    ...invites.map((i) => [
+      i.id,
+      i.state,
+      `${i.used}/${i.uses}`,
+      formatCredits(i.grantMc),
+      i.expiresAt.replace('T', ' ').slice(0, 16),
+      i.createdBy,
+      i.usedBy.join(',') || '-',
+    ]),
+  ]
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)))
+  return cells.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  )
+}
+
+/** `gridx invite`: make an invite code for a newcomer (operators); `--list` and `--revoke ID` manage them. */
+export async function invite(flags: Flags): Promise<number> {
+  const s = loggedIn(flags)
+  if (flags.list) {
+    const all = await s.api.invites()
+    if (flags.json) return (out(JSON.stringify(all)), 0)
+    if (!all.length) note("no invites yet: 'gridx invite' makes one")
+    else for (const line of table(all)) out(line)
+    return 0
+  }
+  if (flags.revoke !== undefined) {
+    const r = await s.api.revokeInvite(flags.revoke)
+    if (flags.json) return (out(JSON.stringify(r)), 0)
+    note(`revoked invite ${r.id}: it admits no one more (it admitted ${r.used} of ${r.uses})`)
+    return 0
+  }
+  const made = await s.api.createInvite(request(flags))
+  const ca = s.api.ca ? ` --ca-cert ${s.api.ca.path}` : ''
+  const where = await addressForNewcomers(s)
+  const command = `gridx register --coordinator ${where}${ca} --invite ${made.code} --user NAME`
+  if (flags.json) return (out(JSON.stringify({ ...made, command })), 0)
+  const uses = made.uses === 1 ? '1 account' : `${made.uses} accounts`
+  note(
+    `invite ${made.id}: ${formatCredits(made.grantMc)} credits each for up to ${uses}, until ${made.expiresAt}`,
+  )
+  note(
+    'give the newcomer this command (the code is shown only now; revoke it with gridx invite --revoke ID):',
+  )
+  out(command)
+  if (ca) note(`they need a copy of ${s.api.ca?.path} for --ca-cert`)
+  if (/^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(where))
+    note(
+      "that address is this machine's loopback: give people on other machines the address they reach the coordinator at",
+    )
+  return 0
+}
+
+/** yargs wiring of `gridx invite`. */
+export function inviteCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
+  return {
+    command: 'invite',
+    describe: 'make an invite code that lets one newcomer register (operators); list or revoke them',
+    builder: (y) =>
+      jsonOption(connectionOptions(y))
+        .option('grant', {
+          type: 'string',
+          describe: "credits the new account starts with (default: the coordinator's --grant)",
+        })
+        .option('uses', { type: 'number', describe: 'accounts it may create (default 1)' })
+        .option('expires', {
+          type: 'string',
+          describe: 'how long it stays valid, e.g. 2h or 30d (default 7d)',
+        })
+        .option('list', { type: 'boolean', describe: 'list invites and what became of them' })
+        .option('revoke', { type: 'string', describe: 'revoke the invite with this ID' })
+        .conflicts('list', ['revoke', 'grant', 'uses', 'expires'])
+        .conflicts('revoke', ['grant', 'uses', 'expires'])
+        .example('$0 invite', 'one account, the default grant, valid 7 days')
+        .example('$0 invite --grant 50 --uses 5 --expires 2d', 'five accounts with 50 credits each')
+        .example('$0 invite --list', '')
+        .example('$0 invite --revoke k3m9x2p4q7rt', ''),
+    handler: async (a) => setExit(await invite(a)),
+  }
+}

@@ -1,0 +1,49 @@
+import { Hono } from 'hono'
+import type { UserRow } from '../db/schema'
+import { GridError } from '../errors'
+import { CreateInvite, type NewInvite } from '../protocol/api'
+import { requireOperator } from './auth'
+import type { Clock, Settings } from './settings'
+import type { Store } from './store'
+import { parseBody } from './validate'
+
+type Env = { Variables: { user: UserRow } }
+
+/** How long an invite lasts unless its maker says otherwise. */
+export const DEFAULT_INVITE_MS = 7 * 86_400_000
+
+/** Invites (operators only): make one, list them, revoke one. */
+export const inviteRoutes = ({
+  store,
+  clock,
+  settings,
+}: {
+  store: Store
+  clock: Clock
+  settings: Settings
+}) =>
+  new Hono<Env>()
+    .use(async (c, next) => {
+      requireOperator(c.get('user'))
+      await next()
+    })
+    .post('/', async (c) => {
+      const req = await parseBody(c.req.raw, CreateInvite)
+      if (settings.signup === 'closed') {
+        throw new GridError(
+          'signup_closed',
+          "this coordinator runs with --signup closed, so no invite could be used: restart it with '--signup invite' first",
+          { status: 409 },
+        )
+      }
+      const now = clock.now()
+      const invite: NewInvite = store.createInvite(c.get('user').id, {
+        grantMc: req.grantMc ?? settings.signupGrantMc,
+        uses: req.uses ?? 1,
+        expiresAt: now + (req.expiresInMs ?? DEFAULT_INVITE_MS),
+        now,
+      })
+      return c.json(invite, 201)
+    })
+    .get('/', (c) => c.json(store.invites(clock.now())))
+    .post('/:id/revoke', (c) => c.json(store.revokeInvite(c.req.param('id'), clock.now())))
