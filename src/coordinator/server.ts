@@ -97,7 +97,11 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   })
   const guard = new HttpGuard(settings, opts.tls !== undefined)
 
-  const route = (req: Request, server: Server<SocketData>): Response | Promise<Response> | undefined => {
+  const route = (
+    req: Request,
+    server: Server<SocketData>,
+    ip: string | undefined,
+  ): Response | Promise<Response> | undefined => {
     const url = new URL(req.url)
     if (url.pathname === '/ws/worker') {
       try {
@@ -114,10 +118,14 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
       }
     }
     receivedBy.set(req, server)
-    return app.fetch(req, { ip: server.requestIP(req)?.address })
+    return app.fetch(req, { ip })
   }
-  const fetch = (req: Request, server: Server<SocketData>) =>
-    guard.handle(req, server, (checked) => route(checked, server))
+  // The address is read from the request Bun received: a metered body travels in a new Request,
+  // which Bun knows no address for.
+  const fetch = (req: Request, server: Server<SocketData>) => {
+    const ip = server.requestIP(req)?.address
+    return guard.handle(req, server, (checked) => route(checked, server, ip))
+  }
   const websocket = {
     // The largest honest frame is a hello or heartbeat listing 4096 leases (some 300 KiB).
     maxPayloadLength: 1024 * 1024,

@@ -44,6 +44,8 @@ describe('a full disk on the coordinator', () => {
         httpPort: 0,
         wsPort: 0,
         dataDir,
+        // About the disk, not sign-up: bob registers without an invite.
+        settings: { signup: 'open' },
         log: (l) => logs.push(l),
       })
       const internal = spyOn(console, 'error')

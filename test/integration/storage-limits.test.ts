@@ -40,7 +40,8 @@ async function grid(settings: Partial<Settings> = {}, dataDir = tempDir('storage
     httpPort: 0,
     wsPort: 0,
     dataDir,
-    settings,
+    // These tests are about storage, not sign-up: bob registers without an invite.
+    settings: { signup: 'open', ...settings },
     clock: { now: () => now },
     log: (l) => logs.push(l),
   })
