@@ -15,8 +15,10 @@ deps: node_modules/.installed
 dist/gridx-stage: src/worker/stage/stage.c scripts/build-stage.sh
 	bash scripts/build-stage.sh $@
 
+# Bun refuses request headers past --max-http-header-size with an empty 431; at 64 KiB the
+# coordinator's own check (16 KiB, src/coordinator/http-guard.ts) answers first, in JSON.
 dist/gridx: node_modules/.installed dist/gridx-stage $(SRC)
-	$(BUN) build --compile --minify --bytecode --format=esm --sourcemap src/main.ts --outfile dist/gridx
+	$(BUN) build --compile --compile-exec-argv=--max-http-header-size=65536 --minify --bytecode --format=esm --sourcemap src/main.ts --outfile dist/gridx
 
 build: dist/gridx
 

@@ -8,6 +8,13 @@ import type { Settings } from './settings'
 /** Methods whose bodies the API reads; a body on any other method is refused. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
+/**
+ * Most bytes of request headers. Bun itself refuses more than `--max-http-header-size` (set to
+ * 64 KiB in the compiled binary, see the Makefile) with an empty 431; below that the guard
+ * answers in JSON.
+ */
+export const MAX_HEADER_BYTES = 16 * 1024
+
 /** Seconds a client refused for its address's cap is asked to wait. */
 const RETRY_AFTER_S = 5
 
@@ -19,6 +26,13 @@ export function refusal(err: unknown, headers: Record<string, string> = {}): Res
   const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
   const message = e.status === 500 ? 'internal error; see the coordinator log' : e.message
   return Response.json({ error: { code: e.code, message } }, { status: e.status, headers })
+}
+
+/** The size of a request's headers as sent: each `name: value` line with its CRLF. */
+function headerBytes(req: Request): number {
+  let n = 0
+  req.headers.forEach((value, name) => (n += name.length + value.length + 4))
+  return n
 }
 
 /** The size a request announces, and whether it has a body at all (a chunked one announces none). */
@@ -60,6 +74,14 @@ export class HttpGuard {
     let res: Response | undefined
     try {
       const path = new URL(req.url).pathname
+      const headers = headerBytes(req)
+      if (headers > MAX_HEADER_BYTES) {
+        throw new GridError(
+          'headers_too_large',
+          `the request headers are ${headers} bytes; this coordinator accepts at most ${MAX_HEADER_BYTES}: send fewer or shorter headers (a proxy adding large cookies?)`,
+          { status: 431 },
+        )
+      }
       if (body.present && !BODY_METHODS.has(req.method)) {
         throw new GridError('bad_request', `${req.method} requests take no body: send it without one`)
       }

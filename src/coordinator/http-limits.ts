@@ -55,12 +55,3 @@ export function bodyRule(method: string, path: string, settings: Settings): Body
   }
   return { maxBytes: BODY_LIMITS.other, what: 'this request' }
 }
-
-/** The largest body any route accepts: Bun's own `maxRequestBodySize` sits just above it. */
-export function largestBody(settings: Settings): number {
-  return Math.max(
-    BODY_LIMITS.job,
-    archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
-    archiveCeiling(settings.maxOutputBytes, settings.maxArchiveEntries),
-  )
-}

@@ -10,7 +10,6 @@ import { secureDataDir } from './data-dir'
 import { DiskGuard } from './disk'
 import { JobEvents } from './events'
 import { HttpGuard, refusal } from './http-guard'
-import { largestBody } from './http-limits'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
 import { checkOrigin } from './origin'
@@ -144,9 +143,9 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
         // Bun's own limits are the backstop; the guard's come first and answer in JSON. Headers must
         // arrive within about 10 s whatever this says (Bun's fixed limit; each byte does not extend it).
         idleTimeout: Math.min(255, Math.max(1, Math.ceil(settings.idleTimeoutMs / 1000))),
-        // Just above the largest route limit, so a chunked upload is cut off by its route (in JSON)
-        // before Bun's plain-text 413; only a Content-Length past this gets Bun's.
-        maxRequestBodySize: largestBody(settings) + 1024 * 1024,
+        // The guard enforces every route's limit, from Content-Length and while a body streams, and
+        // answers in JSON; Bun's own limit would answer a large Content-Length with an empty 413.
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
         error: (err) => {
           log(`HTTP request failed: ${describe(err)}`)
           return refusal(err)

@@ -72,3 +72,23 @@ test('--idle-timeout closes an idle keep-alive connection', async () => {
   expect(ms).toBeGreaterThan(1500)
   expect(ms).toBeLessThan(10_000)
 }, 20_000)
+
+test('headers past 16 KiB get 431 JSON, and a Content-Length past every limit gets 413 JSON, not an empty answer', async () => {
+  const big = await rawConnect(
+    port,
+    `GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`,
+  )
+  await big.closed
+  const headers = parseAnswer(big.received())
+  expect(headers.status).toBe(431)
+  expect(headers.body).toMatchObject({ error: { code: 'headers_too_large' } })
+  // Past the largest upload limit, too large for any route: still the coordinator's JSON answer.
+  const huge = await rawConnect(
+    port,
+    'POST /api/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\nContent-Length: 1000000000000\r\n\r\n',
+  )
+  await huge.closed
+  const body = parseAnswer(huge.received())
+  expect(body.status).toBe(413)
+  expect(body.body).toMatchObject({ error: { code: 'body_too_large' } })
+}, 20_000)
