@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs'
+import { createWriteStream, existsSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
@@ -43,10 +43,11 @@ export class BlobStore {
 
   constructor(private readonly dir: string) {
     this.tmp = join(dir, 'tmp')
-    // Uploads cut short by a crash leave their temporary files here.
-    rmSync(this.tmp, { recursive: true, force: true })
     privateDir(dir)
     privateDir(this.tmp)
+    // Uploads cut short by a crash leave their temporary files here. The folder itself stays: making
+    // it again may not fit on a full disk, and a coordinator must start on one.
+    for (const name of readdirSync(this.tmp)) rmSync(join(this.tmp, name), { recursive: true, force: true })
   }
 
   /** Where a blob lives on disk. */
