@@ -30,8 +30,8 @@ export interface Admission {
   roomBytes: number
   /** The refusal once the upload has passed `roomBytes` at `bytes`. */
   refuse(bytes: number): GridError
-  /** Called with the complete archive before it is kept; throws to refuse it. */
-  admit(sha256: string, bytes: number): void
+  /** Called with the complete archive, measured, before it is kept; throws to refuse it (nothing is kept). */
+  admit(blob: Blob): void
 }
 
 /**
@@ -131,11 +131,11 @@ export class BlobStore {
           { status: 400 },
         )
       }
-      const sha256 = hash.digest('hex')
-      admission?.admit(sha256, bytes)
-      renameSync(tmp, this.path(sha256))
       const files = contents.entries.filter((e) => e.type === 'file').length
-      return { sha256, bytes, files, dataBytes: contents.bytes }
+      const blob = { sha256: hash.digest('hex'), bytes, files, dataBytes: contents.bytes }
+      admission?.admit(blob)
+      renameSync(tmp, this.path(blob.sha256))
+      return blob
     } finally {
       rmSync(tmp, { force: true })
     }
