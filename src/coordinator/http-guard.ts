@@ -4,6 +4,7 @@ import { HSTS } from '../tls/profile'
 import { bodyTooLarge, MeteredBody } from './body-meter'
 import { bodyRule } from './http-limits'
 import type { Settings } from './settings'
+import { clientKey } from './throttle'
 
 /** Methods whose bodies the API reads; a body on any other method is refused. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -89,7 +90,8 @@ export class HttpGuard {
       // Refused from the announced size, before a byte of the body is read.
       if (body.declared !== undefined && body.declared > rule.maxBytes) throw bodyTooLarge(rule)
       if (unauthenticated(req, path, body.present)) {
-        address = server.requestIP(req)?.address ?? 'unknown'
+        // Keyed like the login throttle: a host holding an IPv6 /64 is one client, not 2^64.
+        address = clientKey(server.requestIP(req)?.address)
         const busy = this.inFlight.get(address) ?? 0
         if (busy >= this.settings.maxUnauthenticatedPerAddress) {
           address = undefined
@@ -118,7 +120,7 @@ export class HttpGuard {
     return this.finish(res, body.present && !metered?.finished)
   }
 
-  /** Requests from an address counted now (for tests and logs). */
+  /** Requests from a client (an address as `clientKey` names it) counted now (for tests and logs). */
   unauthenticatedFrom(address: string): number {
     return this.inFlight.get(address) ?? 0
   }
@@ -126,7 +128,7 @@ export class HttpGuard {
   private tooMany(busy: number): Response {
     const err = new GridError(
       'too_many_requests',
-      `${busy} requests from your address that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
+      `${busy} requests from your address (or its IPv6 /64) that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
       { status: 429, retryable: true },
     )
     return refusal(err, { 'retry-after': String(RETRY_AFTER_S) })
