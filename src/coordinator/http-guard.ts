@@ -19,6 +19,14 @@ export const MAX_HEADER_BYTES = 16 * 1024
 /** Seconds a client refused for its address's cap is asked to wait. */
 const RETRY_AFTER_S = 5
 
+/** Where the guard reports what went wrong behind it. */
+export interface GuardHooks {
+  /** The coordinator log: an unexpected error is written here once, with its request. */
+  log(line: string): void
+  /** The disk handler's 507 when `err` is a full disk (see disk.ts), else undefined. */
+  diskFull(err: unknown): GridError | undefined
+}
+
 /** What comes after the guard: the worker-socket upgrade or the API; undefined once upgraded. */
 export type Next = (req: Request) => Response | undefined | Promise<Response | undefined>
 
@@ -65,6 +73,7 @@ export class HttpGuard {
   constructor(
     private readonly settings: Settings,
     private readonly tls: boolean,
+    private readonly on: GuardHooks = { log: () => undefined, diskFull: () => undefined },
   ) {}
 
   /** Checks a request, hands it on with its body metered, and finishes the answer. */
@@ -73,8 +82,8 @@ export class HttpGuard {
     let metered: MeteredBody | undefined
     let address: string | undefined
     let res: Response | undefined
+    const path = new URL(req.url).pathname
     try {
-      const path = new URL(req.url).pathname
       const headers = headerBytes(req)
       if (headers > MAX_HEADER_BYTES) {
         throw new GridError(
@@ -112,12 +121,21 @@ export class HttpGuard {
       res = await next(forward)
       if (metered && res) this.restoreTimeout(req, server)
     } catch (err) {
-      res = refusal(err)
+      res = refusal(this.explain(err, req.method, path))
     } finally {
       if (address !== undefined) this.release(address)
     }
     if (res === undefined) return undefined
     return this.finish(res, body.present && !metered?.finished)
+  }
+
+  /** The error to answer with: a full disk as the disk handler says; anything unexpected logged once. */
+  private explain(err: unknown, method: string, path: string): unknown {
+    if (err instanceof GridError && err.status !== 500) return err
+    const full = this.on.diskFull(err)
+    if (full) return full
+    this.on.log(`${method} ${path} failed: ${describe(err)}`)
+    return err
   }
 
   /** Requests from a client (an address as `clientKey` names it) counted now (for tests and logs). */

@@ -124,7 +124,10 @@ function serve(
     publicUrl: opts.publicUrl,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
   })
-  const guard = new HttpGuard(settings, opts.tls !== undefined)
+  const guard = new HttpGuard(settings, opts.tls !== undefined, {
+    log,
+    diskFull: (err) => disk.refusal(err),
+  })
 
   const route = (
     req: Request,

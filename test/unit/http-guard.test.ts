@@ -1,5 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DiskGuard } from '../../src/coordinator/disk'
 import { HttpGuard } from '../../src/coordinator/http-guard'
 import { DEFAULT_SETTINGS } from '../../src/coordinator/settings'
 import { clientKey } from '../../src/coordinator/throttle'
@@ -52,5 +56,37 @@ describe('the cap on requests in flight that have not logged in', () => {
     expect((await other)?.status).toBe(200)
     for (const res of await Promise.all(inFlight)) expect(res?.status).toBe(200)
     expect(guard.unauthenticatedFrom('2001:db8:1:2::/64')).toBe(0)
+  })
+})
+
+describe('errors behind the guard', () => {
+  test('an unexpected one is logged once with its path and answered 500; a full disk is a 507 from the disk handler', async () => {
+    const logs: string[] = []
+    const dir = mkdtempSync(join(tmpdir(), 'guard-'))
+    const disk = new DiskGuard(dir, (l) => logs.push(l), 60_000)
+    try {
+      const guard = new HttpGuard(DEFAULT_SETTINGS, false, {
+        log: (l) => logs.push(l),
+        diskFull: (err) => disk.refusal(err),
+      })
+      const bug = await guard.handle(login('192.0.2.1'), server, () => {
+        throw new Error('boom')
+      })
+      expect(bug?.status).toBe(500)
+      expect(((await bug!.json()) as { error: { message: string } }).error.message).toBe(
+        'internal error; see the coordinator log',
+      )
+      expect(logs).toEqual(['POST /api/auth/login failed: boom'])
+      const full = await guard.handle(login('192.0.2.1'), server, () => {
+        throw Object.assign(new Error('write failed'), { code: 'ENOSPC' })
+      })
+      expect(full?.status).toBe(507)
+      expect(((await full!.json()) as { error: { code: string } }).error.code).toBe('disk_full')
+      expect(disk.problem()).toContain(dir)
+      expect(logs.filter((l) => l.includes('failed:'))).toHaveLength(1)
+    } finally {
+      disk.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
