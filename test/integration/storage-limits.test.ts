@@ -222,7 +222,8 @@ describe("a job's /out archive under one lease", () => {
       fresh.map((a) => g.call('PUT', `/api/leases/${id2}/1/outputs`, g.bob, a).then((r) => r.status)),
     )
     expect(raced.filter((s) => s === 201)).toHaveLength(1)
-    expect(raced.filter((s) => s === 409)).toHaveLength(3)
+    // The rest: 409 when they reached the staging step, 429 past the two uploads a lease may have at once.
+    expect(raced.filter((s) => s === 409 || s === 429)).toHaveLength(3)
     expect(blobsOnDisk()).toHaveLength(2)
   })
 })
