@@ -28,6 +28,7 @@ import { creditRoutes } from './credits-routes'
 import { fileRoutes } from './file-routes'
 import { inviteRoutes } from './invite-routes'
 import { TooManyAttempts } from './throttle'
+import { capBodies, InFlight, TooManyOpen } from './user-caps'
 import { parseBody } from './validate'
 
 /** What the routes need, built once at start-up. */
@@ -72,7 +73,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
 
   app.onError((err, c) => {
-    if (err instanceof TooManyAttempts) c.header('Retry-After', String(err.retryAfterS))
+    if (err instanceof TooManyAttempts || err instanceof TooManyOpen)
+      c.header('Retry-After', String(err.retryAfterS))
     if (err instanceof GridError) {
       return c.json({ error: { code: err.code, message: err.message } }, err.status as 400)
     }
@@ -119,6 +121,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.set('user', auth.authenticate(c.req.header('authorization')))
     await next()
   })
+  const inFlight = new InFlight()
+  app.use('/api/*', capBodies(deps.settings, inFlight))
 
   app.post('/api/auth/logout', (c) => {
     auth.logout(c.req.header('authorization'))
@@ -200,6 +204,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true'
     c.header('content-type', 'application/x-ndjson')
     c.header('cache-control', 'no-store')
+    // Each followed stream holds a connection open for as long as the job runs: a few per user.
+    const release = follow
+      ? inFlight.take(
+          `follow:${user.id}`,
+          deps.settings.maxFollowsPerUser,
+          (open) =>
+            new TooManyOpen(
+              `you are following ${open} jobs' output already, the most this coordinator allows at once: stop one (Ctrl-C on a 'gridx logs --follow') and try again`,
+            ),
+        )
+      : () => undefined
     if (follow) {
       // A job may stay quiet for hours: the stream is exempt from the idle timeout and sends a
       // keepalive line instead. Without the timeout the connection must not outlive the stream.
@@ -258,6 +273,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       } finally {
         clearInterval(beats)
         sub.close()
+        release()
       }
     })
   })

@@ -33,22 +33,51 @@ export class Auth {
   // Made on the first login, not at start-up.
   private decoy: Promise<string> | undefined
   private readonly throttle: Throttle
+  /** True while today's operators are decided but could not be written (the disk was full). */
+  private operatorsPending = false
 
+  /**
+   * `diskFull` is asked about a start-up write that failed: when it says the disk is full, the
+   * operators are written later (`retryOperators`) instead of the start failing.
+   */
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly settings: Settings,
-    log: (line: string) => void = () => undefined,
+    private readonly log: (line: string) => void = () => undefined,
+    private readonly diskFull: (err: unknown) => boolean = () => false,
   ) {
     this.throttle = new Throttle(clock, settings.throttle)
     // Operators are exactly the first account and today's --admin list, decided at every start.
-    const { operators, missing } = store.setOperators(settings.admins)
-    for (const name of missing) log(`--admin ${name}: no such account; create it, then restart`)
-    log(
+    this.operatorsPending = !this.decideOperators(true)
+  }
+
+  /** Writes the operators a full disk kept from being written at start; true once they are. */
+  retryOperators(): boolean {
+    if (this.operatorsPending) this.operatorsPending = !this.decideOperators(false)
+    return !this.operatorsPending
+  }
+
+  private decideOperators(starting: boolean): boolean {
+    let decided: { operators: string[]; missing: string[] }
+    try {
+      decided = this.store.setOperators(this.settings.admins)
+    } catch (err) {
+      if (!this.diskFull(err)) throw err
+      if (starting)
+        this.log(
+          `could not record the operators named by --admin: the disk is full; until space is freed the operators stay as recorded at the last start (${this.store.operators().join(', ') || 'none'}), then they are written at once`,
+        )
+      return false
+    }
+    const { operators, missing } = decided
+    for (const name of missing) this.log(`--admin ${name}: no such account; create it, then restart`)
+    this.log(
       operators.length
         ? `operators: ${operators.join(', ')}`
         : 'operators: none yet; the first account registered will be the operator',
     )
+    return true
   }
 
   /**

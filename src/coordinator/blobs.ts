@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs'
+import { createWriteStream, existsSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
@@ -30,8 +30,8 @@ export interface Admission {
   roomBytes: number
   /** The refusal once the upload has passed `roomBytes` at `bytes`. */
   refuse(bytes: number): GridError
-  /** Called with the complete archive before it is kept; throws to refuse it. */
-  admit(sha256: string, bytes: number): void
+  /** Called with the complete archive, measured, before it is kept; throws to refuse it (nothing is kept). */
+  admit(blob: Blob): void
 }
 
 /**
@@ -43,10 +43,11 @@ export class BlobStore {
 
   constructor(private readonly dir: string) {
     this.tmp = join(dir, 'tmp')
-    // Uploads cut short by a crash leave their temporary files here.
-    rmSync(this.tmp, { recursive: true, force: true })
     privateDir(dir)
     privateDir(this.tmp)
+    // Uploads cut short by a crash leave their temporary files here. The folder itself stays: making
+    // it again may not fit on a full disk, and a coordinator must start on one.
+    for (const name of readdirSync(this.tmp)) rmSync(join(this.tmp, name), { recursive: true, force: true })
   }
 
   /** Where a blob lives on disk. */
@@ -130,11 +131,11 @@ export class BlobStore {
           { status: 400 },
         )
       }
-      const sha256 = hash.digest('hex')
-      admission?.admit(sha256, bytes)
-      renameSync(tmp, this.path(sha256))
       const files = contents.entries.filter((e) => e.type === 'file').length
-      return { sha256, bytes, files, dataBytes: contents.bytes }
+      const blob = { sha256: hash.digest('hex'), bytes, files, dataBytes: contents.bytes }
+      admission?.admit(blob)
+      renameSync(tmp, this.path(blob.sha256))
+      return blob
     } finally {
       rmSync(tmp, { force: true })
     }

@@ -1,9 +1,9 @@
 import { Hono } from 'hono'
 import type { UserRow } from '../db/schema'
-import { GridError } from '../errors'
+import { assertNever, GridError } from '../errors'
 import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
-import type { BlobStore } from './blobs'
+import type { Blob, BlobStore } from './blobs'
 import { archiveCeiling } from './http-limits'
 import type { Lifecycle } from './lifecycle'
 import { StorageQuota } from './quota'
@@ -108,12 +108,48 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
     return tar(job.inputsSha256)
   })
 
+  const stage = (lease: LeaseRef, workerId: string, blob: Blob) => {
+    const staged = store.stageOutputs(lease, workerId, blob)
+    switch (staged.result) {
+      case 'staged':
+        return
+      case 'not_held':
+        throw new GridError(
+          'not_your_lease',
+          `the lease on job ${lease.jobId} attempt ${lease.attempt} ended during the upload`,
+          { status: 409 },
+        )
+      case 'other':
+        throw new GridError(
+          'outputs_staged',
+          `job ${lease.jobId} attempt ${lease.attempt} already staged its /out files (${staged.sha256}); an attempt uploads them once: send the result for that archive, or the same archive again`,
+          { status: 409 },
+        )
+      default:
+        return assertNever(staged)
+    }
+  }
+
   app.put('/leases/:jobId/:attempt/outputs', async (c) => {
     const { lease, job, workerId } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
+    const declared = declaredLength(c.req.raw)
+    const staged = store.stagedOutputs(lease)
+    // Another size cannot be the archive already staged: refused before a byte is read.
+    if (staged && declared !== undefined && declared !== staged.bytes) {
+      stage(lease, workerId, { sha256: '', bytes: declared, files: 0, dataBytes: 0 })
+    }
     // The files are kept for the job's owner, so they count against the owner's quota.
-    const grant = quota.open(job.ownerId, declaredLength(c.req.raw), OUTPUTS)
+    const grant = quota.open(job.ownerId, declared, OUTPUTS)
     try {
-      // Counted here, from the archive as stored: the worker's own figures are only a claim.
+      // Counted here, from the archive as stored: the worker's own figures are only a claim. Staged
+      // before the file is kept, in the same step, so a refused archive leaves nothing on disk.
+      const admission = {
+        ...grant,
+        admit: (measured: Blob) => {
+          grant.admit(measured)
+          stage(lease, workerId, measured)
+        },
+      }
       const blob = await blobs.putArchive(
         c.req.raw.body,
         archiveCeiling(settings.maxOutputBytes, settings.maxArchiveEntries),
@@ -122,15 +158,8 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
           maxBytes: settings.maxOutputBytes,
           maxEntries: settings.maxArchiveEntries,
         },
-        grant,
+        admission,
       )
-      if (!store.stageOutputs(lease, workerId, blob)) {
-        throw new GridError(
-          'not_your_lease',
-          `the lease on job ${lease.jobId} attempt ${lease.attempt} ended during the upload`,
-          { status: 409 },
-        )
-      }
       return c.json({ sha256: blob.sha256, bytes: blob.dataBytes, files: blob.files }, 201)
     } finally {
       grant.release()

@@ -4,6 +4,7 @@ import { HSTS } from '../tls/profile'
 import { bodyTooLarge, MeteredBody } from './body-meter'
 import { bodyRule } from './http-limits'
 import type { Settings } from './settings'
+import { clientKey } from './throttle'
 
 /** Methods whose bodies the API reads; a body on any other method is refused. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -17,6 +18,14 @@ export const MAX_HEADER_BYTES = 16 * 1024
 
 /** Seconds a client refused for its address's cap is asked to wait. */
 const RETRY_AFTER_S = 5
+
+/** Where the guard reports what went wrong behind it. */
+export interface GuardHooks {
+  /** The coordinator log: an unexpected error is written here once, with its request. */
+  log(line: string): void
+  /** The disk handler's 507 when `err` is a full disk (see disk.ts), else undefined. */
+  diskFull(err: unknown): GridError | undefined
+}
 
 /** What comes after the guard: the worker-socket upgrade or the API; undefined once upgraded. */
 export type Next = (req: Request) => Response | undefined | Promise<Response | undefined>
@@ -64,6 +73,7 @@ export class HttpGuard {
   constructor(
     private readonly settings: Settings,
     private readonly tls: boolean,
+    private readonly on: GuardHooks = { log: () => undefined, diskFull: () => undefined },
   ) {}
 
   /** Checks a request, hands it on with its body metered, and finishes the answer. */
@@ -72,8 +82,8 @@ export class HttpGuard {
     let metered: MeteredBody | undefined
     let address: string | undefined
     let res: Response | undefined
+    const path = new URL(req.url).pathname
     try {
-      const path = new URL(req.url).pathname
       const headers = headerBytes(req)
       if (headers > MAX_HEADER_BYTES) {
         throw new GridError(
@@ -89,7 +99,8 @@ export class HttpGuard {
       // Refused from the announced size, before a byte of the body is read.
       if (body.declared !== undefined && body.declared > rule.maxBytes) throw bodyTooLarge(rule)
       if (unauthenticated(req, path, body.present)) {
-        address = server.requestIP(req)?.address ?? 'unknown'
+        // Keyed like the login throttle: a host holding an IPv6 /64 is one client, not 2^64.
+        address = clientKey(server.requestIP(req)?.address)
         const busy = this.inFlight.get(address) ?? 0
         if (busy >= this.settings.maxUnauthenticatedPerAddress) {
           address = undefined
@@ -110,7 +121,7 @@ export class HttpGuard {
       res = await next(forward)
       if (metered && res) this.restoreTimeout(req, server)
     } catch (err) {
-      res = refusal(err)
+      res = refusal(this.explain(err, req.method, path))
     } finally {
       if (address !== undefined) this.release(address)
     }
@@ -118,7 +129,16 @@ export class HttpGuard {
     return this.finish(res, body.present && !metered?.finished)
   }
 
-  /** Requests from an address counted now (for tests and logs). */
+  /** The error to answer with: a full disk as the disk handler says; anything unexpected logged once. */
+  private explain(err: unknown, method: string, path: string): unknown {
+    if (err instanceof GridError && err.status !== 500) return err
+    const full = this.on.diskFull(err)
+    if (full) return full
+    this.on.log(`${method} ${path} failed: ${describe(err)}`)
+    return err
+  }
+
+  /** Requests from a client (an address as `clientKey` names it) counted now (for tests and logs). */
   unauthenticatedFrom(address: string): number {
     return this.inFlight.get(address) ?? 0
   }
@@ -126,7 +146,7 @@ export class HttpGuard {
   private tooMany(busy: number): Response {
     const err = new GridError(
       'too_many_requests',
-      `${busy} requests from your address that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
+      `${busy} requests from your address (or its IPv6 /64) that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
       { status: 429, retryable: true },
     )
     return refusal(err, { 'retry-after': String(RETRY_AFTER_S) })

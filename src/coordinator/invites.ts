@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, exists, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import * as schema from '../db/schema'
 import type { InviteRow } from '../db/schema'
 import { assertNever, GridError } from '../errors'
@@ -55,15 +55,22 @@ export function signupRefusal(mode: SignupMode, first: boolean, hasInvite: boole
   }
 }
 
-function stateOf(row: InviteRow, now: number): InviteView['state'] {
+/** `byOperator`: whether the invite's maker is an operator now; an invite admits only while they are. */
+function stateOf(row: InviteRow, now: number, byOperator: boolean): InviteView['state'] {
   if (row.revokedAt !== null) return 'revoked'
   if (row.used >= row.uses) return 'used'
   if (row.expiresAt <= now) return 'expired'
+  if (!byOperator) return 'void'
   return 'active'
 }
 
+/** Whether the account that made an invite is an operator now (dropped from --admin, it is not). */
+function isOperator(tx: Tx, userId: string): boolean {
+  return tx.select({ isAdmin: users.isAdmin }).from(users).where(eq(users.id, userId)).get()?.isAdmin === true
+}
+
 /** The 403 for an invite that cannot admit anyone now (undefined when it can). */
-function refusal(row: InviteRow | undefined, now: number): GridError | undefined {
+function refusal(tx: Tx, row: InviteRow | undefined, now: number): GridError | undefined {
   if (!row) {
     return new GridError(
       'invite_invalid',
@@ -71,10 +78,16 @@ function refusal(row: InviteRow | undefined, now: number): GridError | undefined
       { status: 403 },
     )
   }
-  const state = stateOf(row, now)
+  const state = stateOf(row, now, isOperator(tx, row.createdBy))
   switch (state) {
     case 'active':
       return undefined
+    case 'void':
+      return new GridError(
+        'invite_void',
+        'this invite was made by someone who is no longer an operator of this coordinator: ask an operator for a new one',
+        { status: 403 },
+      )
     case 'revoked':
       return new GridError('invite_revoked', `this invite was revoked: ${ASK}`, { status: 403 })
     case 'used':
@@ -96,13 +109,14 @@ function refusal(row: InviteRow | undefined, now: number): GridError | undefined
 
 /** Throws the 403 that says why the invite with this code hash cannot admit anyone now, if it cannot. */
 export function checkInvite(tx: Tx, hash: string, now: number): void {
-  const err = refusal(tx.select().from(invites).where(eq(invites.codeHash, hash)).get(), now)
+  const err = refusal(tx, tx.select().from(invites).where(eq(invites.codeHash, hash)).get(), now)
   if (err) throw err
 }
 
 /**
  * Uses one admission of an invite, in the caller's transaction (the one that creates the
- * account): one conditional update, so concurrent sign-ups cannot use it more than `uses` times.
+ * account): one conditional update, so concurrent sign-ups cannot use it more than `uses` times,
+ * and only while its maker is an operator (a right given by --admin at each start, so it can end).
  */
 export function consumeInvite(tx: Tx, hash: string, now: number): InviteRow {
   const row = tx
@@ -114,6 +128,12 @@ export function consumeInvite(tx: Tx, hash: string, now: number): InviteRow {
         lt(invites.used, invites.uses),
         gt(invites.expiresAt, now),
         isNull(invites.revokedAt),
+        exists(
+          tx
+            .select({ id: users.id })
+            .from(users)
+            .where(and(eq(users.id, invites.createdBy), eq(users.isAdmin, true))),
+        ),
       ),
     )
     .returning()
@@ -134,7 +154,7 @@ function views(tx: Tx, rows: InviteRow[], now: number): InviteView[] {
     : []
   const creators = new Map(
     tx
-      .select({ id: users.id, name: users.name })
+      .select({ id: users.id, name: users.name, isAdmin: users.isAdmin })
       .from(users)
       .where(
         inArray(
@@ -143,19 +163,19 @@ function views(tx: Tx, rows: InviteRow[], now: number): InviteView[] {
         ),
       )
       .all()
-      .map((u) => [u.id, u.name]),
+      .map((u) => [u.id, u]),
   )
   const iso = (t: number) => new Date(t).toISOString()
   return rows.map((r) => ({
     id: r.id,
-    createdBy: creators.get(r.createdBy) ?? r.createdBy,
+    createdBy: creators.get(r.createdBy)?.name ?? r.createdBy,
     grantMc: r.grantMc,
     uses: r.uses,
     used: r.used,
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
     revokedAt: r.revokedAt === null ? null : iso(r.revokedAt),
-    state: stateOf(r, now),
+    state: stateOf(r, now, creators.get(r.createdBy)?.isAdmin === true),
     usedBy: members.filter((m) => m.inviteId === r.id).map((m) => m.name),
   }))
 }

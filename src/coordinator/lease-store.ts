@@ -112,20 +112,28 @@ export class LeaseStore extends QueueStore {
 
   /**
    * Records the /out archive a worker uploaded for an attempt it holds, before it reports the
-   * result; false (nothing recorded) when the lease is not the worker's.
+   * result. An attempt stages once: the same archive again (a retry whose answer was lost) is
+   * `staged`, a different one is `other` (with the one kept), and `not_held` records nothing.
    */
   stageOutputs(
     lease: LeaseRef,
     workerId: string,
     outputs: { sha256: string; bytes: number; files: number; dataBytes: number },
-  ): boolean {
+  ): { result: 'staged' } | { result: 'not_held' } | { result: 'other'; sha256: string } {
     return this.db.transaction((tx) => {
       const held = tx
         .select({ id: jobs.id })
         .from(jobs)
         .where(this.heldBy(lease, workerId, ACTIVE))
         .get()
-      if (!held) return false
+      if (!held) return { result: 'not_held' as const }
+      // Replacing it would leave the first on disk outside the quota's count until the sweep.
+      const staged = tx
+        .select({ sha256: attempts.outputsSha256 })
+        .from(attempts)
+        .where(this.attemptIs(lease))
+        .get()?.sha256
+      if (staged && staged !== outputs.sha256) return { result: 'other' as const, sha256: staged }
       tx.update(attempts)
         .set({
           outputsSha256: outputs.sha256,
@@ -135,7 +143,7 @@ export class LeaseStore extends QueueStore {
         })
         .where(this.attemptIs(lease))
         .run()
-      return true
+      return { result: 'staged' as const }
     })
   }
 

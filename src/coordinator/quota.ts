@@ -51,7 +51,7 @@ export class StorageQuota {
     return {
       roomBytes,
       refuse: () => this.exceeded(used, roomBytes, subject, 'more than '),
-      admit: (sha256, bytes) => {
+      admit: ({ sha256, bytes }) => {
         const now = this.kept(ownerId)
         if (now.has(sha256)) return
         const others = (this.streaming.get(ownerId) ?? 0) - reserved

@@ -62,10 +62,40 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   secureDataDir(opts.dataDir)
   const disk = new DiskGuard(opts.dataDir, log)
   const store = new Store(join(opts.dataDir, 'gridx.db'))
+  try {
+    return serve(opts, { settings, clock, log, disk, store })
+  } catch (err) {
+    // Whatever stopped the start, the database file is not left open behind it.
+    disk.stop()
+    store.close()
+    throw err
+  }
+}
+
+/** The coordinator around an opened store: its parts, both servers and the sweeps. */
+function serve(
+  opts: CoordinatorOptions,
+  {
+    settings,
+    clock,
+    log,
+    disk,
+    store,
+  }: { settings: Settings; clock: Clock; log: (line: string) => void; disk: DiskGuard; store: Store },
+): Coordinator {
+  // A start-up write that finds the disk full leaves the coordinator running degraded, not dead.
+  const diskFull = (err: unknown) => disk.refusal(err) !== undefined
   // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
-  const extended = store.extendLeases(clock.now() + Math.max(2 * settings.leaseMs, 60_000))
-  if (extended > 0)
-    log(`${extended} running job(s) from before the restart keep their leases while their workers reconnect`)
+  try {
+    const extended = store.extendLeases(clock.now() + Math.max(2 * settings.leaseMs, 60_000))
+    if (extended > 0)
+      log(
+        `${extended} running job(s) from before the restart keep their leases while their workers reconnect`,
+      )
+  } catch (err) {
+    if (!diskFull(err)) throw err
+    log('could not extend the leases of running jobs: the disk is full')
+  }
   const events = new JobEvents()
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
   // The hub asks the scheduler for passes; the scheduler sends through the hub.
@@ -75,7 +105,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   })
   lifecycle.link = hub
   hub.diskFull = (err) => disk.refusal(err)
-  const auth = new Auth(store, clock, settings, log)
+  const auth = new Auth(store, clock, settings, log, diskFull)
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
   // Which of the two servers received a request: only that one can lift its idle timeout.
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
@@ -94,7 +124,10 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     publicUrl: opts.publicUrl,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
   })
-  const guard = new HttpGuard(settings, opts.tls !== undefined)
+  const guard = new HttpGuard(settings, opts.tls !== undefined, {
+    log,
+    diskFull: (err) => disk.refusal(err),
+  })
 
   const route = (
     req: Request,
@@ -178,12 +211,12 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     ws = listen(opts.wsPort, '--ws-port', 'GRIDX_WS_PORT')
   } catch (err) {
     void http.stop(true)
-    store.close()
     throw err
   }
 
   const sweeper = setInterval(() => {
     try {
+      auth.retryOperators()
       hub.sweepSilent()
       if (lifecycle.expireLeases() + lifecycle.expireDeadlines() > 0) scheduler.wake()
     } catch (err) {

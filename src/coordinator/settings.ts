@@ -63,6 +63,10 @@ export interface Settings {
   minBodyRate: number
   /** Requests not yet logged in (logins, registrations, anything without a token) in flight per client address. */
   maxUnauthenticatedPerAddress: number
+  /** Live-output streams (`gridx logs --follow`) one user may hold open at once. */
+  maxFollowsPerUser: number
+  /** Requests with bodies (job submissions, uploads) one logged-in user may have in flight at once. */
+  maxBodiesPerUser: number
 }
 
 /** Defaults for a coordinator. */
@@ -91,6 +95,8 @@ export const DEFAULT_SETTINGS: Settings = {
   idleTimeoutMs: 30_000,
   minBodyRate: 32 * 1024,
   maxUnauthenticatedPerAddress: 64,
+  maxFollowsPerUser: 32,
+  maxBodiesPerUser: 16,
 }
 
 /** The time source, a seam so tests can move time by hand. */

@@ -27,6 +27,10 @@ export interface Admission {
 
 const { users, tokens, workers, uploads } = schema
 
+/** Whether a users row is an operator now: the first account, or one named by `--admin` (?1, JSON). */
+const OPERATOR = `id = (SELECT id FROM users ORDER BY created_at, rowid LIMIT 1)
+  OR name IN (SELECT value FROM json_each(?1))`
+
 function open(path: string): { sqlite: Database; db: ReturnType<typeof drizzle<typeof schema>> } {
   if (path !== ':memory:') {
     // The server tightens an existing data directory; a new one is made private here.
@@ -112,12 +116,11 @@ export class Store extends LeaseStore {
   setOperators(admins: readonly string[]): { operators: string[]; missing: string[] } {
     return this.sqlite.transaction(() => {
       const listed = JSON.stringify([...new Set(admins)])
-      this.sqlite.run(
-        `UPDATE users SET is_admin = (
-           id = (SELECT id FROM users ORDER BY created_at, rowid LIMIT 1)
-           OR name IN (SELECT value FROM json_each(?1)))`,
-        [listed],
-      )
+      // Only rows whose right changes are written: a start that changes nothing writes nothing, so
+      // a coordinator whose disk is full still starts.
+      this.sqlite.run(`UPDATE users SET is_admin = (${OPERATOR}) WHERE is_admin IS NOT (${OPERATOR})`, [
+        listed,
+      ])
       const missing = this.sqlite
         .query<{ name: string }, [string]>(
           'SELECT value AS name FROM json_each(?1) WHERE value NOT IN (SELECT name FROM users)',

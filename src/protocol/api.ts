@@ -95,7 +95,8 @@ export const InviteView = z.object({
   createdAt: z.string(),
   expiresAt: z.string(),
   revokedAt: z.string().nullable(),
-  state: z.enum(['active', 'expired', 'used', 'revoked']),
+  /** `void`: its maker is no longer an operator, so it admits no one (unless they are made one again). */
+  state: z.enum(['active', 'expired', 'used', 'revoked', 'void']),
   /** Accounts made with it. */
   usedBy: z.array(z.string()),
 })

@@ -206,6 +206,38 @@ describe('operators across restarts', () => {
   })
 })
 
+describe('invites made by an operator who is one no longer', () => {
+  test('mint no account once their maker is dropped from --admin, and are listed as void', async () => {
+    let base = await start({ admins: ['bob'] })
+    const alice = await operator(base, 'alice')
+    const forBob = NewInvite.parse((await call(base, 'POST', '/api/invites', {}, alice)).json)
+    const reg = (user: string, invite: string) =>
+      call(base, 'POST', '/api/auth/register', { user, password: pw(user), invite })
+    expect((await reg('bob', forBob.code)).status).toBe(201)
+    base = await start({ admins: ['bob'] })
+    const bob = await login(base, 'bob')
+    const made = await call(base, 'POST', '/api/invites', { uses: 10_000, grantMc: 1_000_000 }, bob)
+    expect(made.status).toBe(201)
+    const bobs = NewInvite.parse(made.json)
+    const fromAlice = NewInvite.parse((await call(base, 'POST', '/api/invites', { uses: 5 }, alice)).json)
+
+    base = await start()
+    const refused = await reg('mallory', bobs.code)
+    expect(refused.status).toBe(403)
+    expect(errorOf(refused)).toEqual({
+      code: 'invite_void',
+      message:
+        'this invite was made by someone who is no longer an operator of this coordinator: ask an operator for a new one',
+    })
+    expect(coord!.store.userByName('mallory')).toBeUndefined()
+    // The operator's own invites still admit.
+    expect((await reg('carol', fromAlice.code)).status).toBe(201)
+    const list = InviteView.array().parse((await call(base, 'GET', '/api/invites', undefined, alice)).json)
+    expect(list.find((i) => i.id === bobs.id)?.state).toBe('void')
+    expect(list.find((i) => i.id === fromAlice.id)?.state).toBe('active')
+  })
+})
+
 describe('password guessing over the socket', () => {
   test('429 with Retry-After for the guesser; the owner logs in from their own address at once', async () => {
     const base = await start()

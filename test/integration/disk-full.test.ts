@@ -147,3 +147,79 @@ describe('a full disk on the coordinator', () => {
     },
   )
 })
+
+describe('starting on a full disk', () => {
+  test.skipIf(!root)(
+    'starts and answers: ok when nothing changes, degraded while an operator change waits for space',
+    async () => {
+      const dataDir = join(mountPoint, 'restart')
+      mkdirSync(dataDir)
+      const logs: string[] = []
+      const start = (admins: string[]) =>
+        startCoordinator({
+          host: '127.0.0.1',
+          httpPort: 0,
+          wsPort: 0,
+          dataDir,
+          settings: { signup: 'open', admins },
+          log: (l) => logs.push(l),
+        })
+      const health = async (port: number) =>
+        Health.parse(await (await fetch(`http://127.0.0.1:${port}/health`)).json())
+      const first = start([])
+      for (const user of ['alice', 'bob']) {
+        const res = await fetch(`http://127.0.0.1:${first.httpPort}/api/auth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user, password: 'password-123' }),
+        })
+        expect(res.status).toBe(201)
+      }
+      await first.stop()
+
+      const filler = join(mountPoint, 'filler-restart')
+      try {
+        writeFileSync(filler, Buffer.alloc(16 * 1024 * 1024))
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('ENOSPC')
+      }
+      const internal = spyOn(console, 'error')
+      try {
+        // The same operators as before: start-up writes nothing, so the disk being full changes nothing.
+        const same = start([])
+        try {
+          expect(await health(same.httpPort)).toMatchObject({ status: 'ok', reason: null })
+          expect(same.store.operators()).toEqual(['alice'])
+        } finally {
+          await same.stop()
+        }
+        // bob named now: that change cannot be written yet, so the coordinator runs degraded and says so.
+        logs.length = 0
+        const changed = start(['bob'])
+        try {
+          const degraded = await health(changed.httpPort)
+          expect(degraded.status).toBe('degraded')
+          expect(degraded.reason).toContain(`the data directory ${dataDir} is full`)
+          expect(logs.filter((l) => l.startsWith('the disk holding'))).toHaveLength(1)
+          expect(logs.some((l) => /operators.*not.*written|could not record the operators/i.test(l))).toBe(
+            true,
+          )
+          expect(changed.store.operators()).toEqual(['alice'])
+          rmSync(filler)
+          await until(
+            () => changed.store.operators().includes('bob'),
+            'the operator change is written',
+            20_000,
+          )
+          expect((await health(changed.httpPort)).status).toBe('ok')
+        } finally {
+          await changed.stop()
+        }
+        expect(internal).not.toHaveBeenCalled()
+      } finally {
+        internal.mockRestore()
+        rmSync(filler, { force: true })
+      }
+    },
+  )
+})

@@ -208,3 +208,67 @@ describe('requests not logged in, per client address', () => {
     expect((await fetch(`${t.base}/health`)).headers.get('strict-transport-security')).toBeNull()
   })
 })
+
+describe('what one logged-in member may hold open', () => {
+  test('followed output streams: past the cap a 429 with Retry-After says how many are open; a closed one frees its slot', async () => {
+    // A keepalive line every 2 s (half the idle timeout) is the first byte a quiet stream sends.
+    const t = await start({ idleTimeoutMs: 4000, maxFollowsPerUser: 4 })
+    const id = await t.submit() // no worker: it stays queued, so each stream stays open
+    const get = `GET /api/jobs/${id}/output?follow=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${t.token}\r\n\r\n`
+    const streams = await Promise.all(Array.from({ length: 4 }, () => raw(t.coord.httpPort, get)))
+    for (const s of streams) await answered(s, 20_000)
+    for (const s of streams) expect(s.received()).toStartWith('HTTP/1.1 200')
+    const follow = () =>
+      fetch(`${t.base}/api/jobs/${id}/output?follow=1`, { headers: { authorization: `Bearer ${t.token}` } })
+    const refused = await follow()
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).toBe('5')
+    const { error } = (await refused.json()) as ErrorJson
+    expect(error.code).toBe('too_many_requests')
+    expect(error.message).toContain("you are following 4 jobs' output already")
+    // Another member is not held up by this one; stored output without follow is not capped.
+    const bob = await t.addUser('bob')
+    expect(
+      (await fetch(`${t.base}/api/jobs/${id}/output`, { headers: { authorization: `Bearer ${t.token}` } }))
+        .status,
+    ).toBe(200)
+    expect((await fetch(`${t.base}/api/me`, { headers: { authorization: `Bearer ${bob}` } })).status).toBe(
+      200,
+    )
+    // The client going away gives its slot back.
+    streams[0]!.socket.destroy()
+    let again: Response | undefined
+    for (let i = 0; i < 100; i++) {
+      again = await follow()
+      if (again.status === 200) break
+      await again.body?.cancel()
+      await Bun.sleep(100)
+    }
+    expect(again?.status).toBe(200)
+    await again?.body?.cancel()
+  }, 60_000)
+
+  test('requests with bodies in flight: past the cap a 429; one that ends frees its slot', async () => {
+    const t = await start({ idleTimeoutMs: 30_000, maxBodiesPerUser: 3 })
+    const slowJob = () =>
+      raw(
+        t.coord.httpPort,
+        `POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${t.token}\r\nContent-Length: 100\r\n\r\n{"image":`,
+      )
+    const slow = await Promise.all(Array.from({ length: 3 }, slowJob))
+    await Bun.sleep(500)
+    const refused = await t.post('/api/uploads', {}, t.token)
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).toBe('5')
+    expect(((await refused.json()) as ErrorJson).error.message).toContain(
+      'you have 3 requests with bodies (job submissions, uploads) in progress',
+    )
+    // Requests without a body are not counted.
+    expect(
+      (await fetch(`${t.base}/api/me`, { headers: { authorization: `Bearer ${t.token}` } })).status,
+    ).toBe(200)
+    slow[0]!.socket.destroy()
+    await Bun.sleep(300)
+    expect((await t.submit()).length).toBeGreaterThan(0)
+  }, 60_000)
+})

@@ -169,6 +169,65 @@ describe('storage quota (gridx serve --quota)', () => {
   })
 })
 
+describe("a job's /out archive under one lease", () => {
+  test('is staged once: a different archive is refused 409 before it is kept, the same one again is accepted', async () => {
+    const MiB = 1024 * KiB
+    const g = await grid({ quotaBytes: 3 * MiB })
+    const w = connect(g.coord.wsPort, g.bob)
+    expect(await w.opened).toBe(true)
+    w.send(hello(testWorker('restager-1')))
+    await w.next('welcome')
+    const id = await g.submit()
+    const { job } = await w.next('job.assign')
+    w.send({ type: 'job.started', lease: { jobId: job.jobId, attempt: job.attempt } })
+    const blobsOnDisk = () => readdirSync(join(g.dataDir, 'blobs')).filter((n) => /^[0-9a-f]{64}$/.test(n))
+    const put = (archive: Uint8Array) => g.call('PUT', `/api/leases/${id}/1/outputs`, g.bob, archive)
+    const archives = await Promise.all(
+      Array.from({ length: 10 }, () => packArchive([file('big.bin', random(MiB))])),
+    )
+    const first = archives[0]!
+    expect((await put(first)).status).toBe(201)
+    // An honest worker's retry after a dropped connection sends the same archive: accepted again.
+    expect((await put(first)).status).toBe(201)
+    const statuses: number[] = []
+    for (const a of archives.slice(1)) {
+      const res = await put(a)
+      statuses.push(res.status)
+      if (res.status === 409) {
+        const { error } = (await res.json()) as ErrorReply
+        expect(error.code).toBe('outputs_staged')
+        expect(error.message).toContain(`already staged its /out files (${sha256(first)}`)
+      }
+    }
+    expect(statuses).toEqual(Array<number>(9).fill(409))
+    // One of another size is refused from its Content-Length, before its body is read.
+    expect((await put(await packArchive([file('small', random(10))]))).status).toBe(409)
+    // Nothing refused was kept: the disk holds the one staged archive, and the temporary folder is empty.
+    expect(blobsOnDisk()).toEqual([sha256(first)])
+    expect(readdirSync(join(g.dataDir, 'blobs', 'tmp'))).toEqual([])
+    expect(g.coord.store.stagedOutputs({ jobId: id, attempt: 1 })?.sha256).toBe(sha256(first))
+
+    // Racing uploads of different archives to a fresh lease: one is staged, the rest leave nothing.
+    const w2 = connect(g.coord.wsPort, g.bob)
+    expect(await w2.opened).toBe(true)
+    w2.send(hello(testWorker('restager-2')))
+    await w2.next('welcome')
+    const id2 = await g.submit()
+    const second = await w2.next('job.assign')
+    w2.send({ type: 'job.started', lease: { jobId: second.job.jobId, attempt: second.job.attempt } })
+    const fresh = await Promise.all(
+      Array.from({ length: 4 }, () => packArchive([file('b', random(256 * KiB))])),
+    )
+    const raced = await Promise.all(
+      fresh.map((a) => g.call('PUT', `/api/leases/${id2}/1/outputs`, g.bob, a).then((r) => r.status)),
+    )
+    expect(raced.filter((s) => s === 201)).toHaveLength(1)
+    // The rest: 409 when they reached the staging step, 429 past the two uploads a lease may have at once.
+    expect(raced.filter((s) => s === 409 || s === 429)).toHaveLength(3)
+    expect(blobsOnDisk()).toHaveLength(2)
+  })
+})
+
 describe("a job's /out figures", () => {
   test('are counted from the archive the coordinator stored, not taken from the worker (a mismatch is logged)', async () => {
     const g = await grid()
