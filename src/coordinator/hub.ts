@@ -262,10 +262,16 @@ export class Hub {
       // The slot is freed by the lifecycle only when the result is accepted.
       verdict = this.lifecycle.result(conn.id, msg, () => conn.checks.take(1, this.clock.now()))
     } catch (err) {
-      this.log(
-        `taking the result of job ${msg.lease.jobId} from worker ${conn.name} failed: ${describe(err)}`,
-      )
-      verdict = { accepted: false, code: 'internal', message: describe(err), retry: true }
+      // A full disk is logged once by its handler, not once per result each worker resends.
+      const full = this.diskFull?.(err)
+      if (full) {
+        verdict = { accepted: false, code: full.code, message: full.message, retry: true }
+      } else {
+        this.log(
+          `taking the result of job ${msg.lease.jobId} from worker ${conn.name} failed: ${describe(err)}`,
+        )
+        verdict = { accepted: false, code: 'internal', message: describe(err), retry: true }
+      }
     }
     const reply: CoordinatorMessage = verdict.accepted
       ? { type: 'job.ack', lease: msg.lease }
