@@ -4,8 +4,10 @@ import { assertNever, describe, GridError } from '../errors'
 import {
   CloseCode,
   type CoordinatorMessage,
+  otherVersion,
   parseFrame,
   PROTOCOL_VERSION,
+  versionAdvice,
   WorkerMessage,
   type LeaseRef,
   type WorkerPolicy,
@@ -117,7 +119,11 @@ export class Hub {
       return this.overBudget(ws)
     }
     const parsed = parseFrame(WorkerMessage, raw)
-    if (!parsed.ok) return this.refuse(ws, 'bad_message', parsed.error)
+    if (!parsed.ok) {
+      const theirs = ws.data.conn ? undefined : otherVersion(raw, 'hello')
+      if (theirs === undefined) return this.refuse(ws, 'bad_message', parsed.error)
+      return this.refuse(ws, 'protocol_version', versionAdvice(PROTOCOL_VERSION, theirs))
+    }
     const msg = parsed.msg
     if (msg.type !== 'hello' && !ws.data.conn) return this.refuse(ws, 'hello_first', 'send hello first')
     try {
@@ -321,7 +327,12 @@ export class Hub {
 
   private refuse(ws: ServerWebSocket<SocketData>, code: string, message: string): void {
     ws.send(JSON.stringify({ type: 'error', code, message } satisfies CoordinatorMessage))
-    if (code === 'bad_message' || code === 'hello_first' || code === 'hello_twice') {
+    if (
+      code === 'bad_message' ||
+      code === 'hello_first' ||
+      code === 'hello_twice' ||
+      code === 'protocol_version'
+    ) {
       ws.close(CloseCode.protocolError, code)
     }
   }
