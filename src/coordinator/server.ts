@@ -63,7 +63,11 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
   const disk = new DiskGuard(opts.dataDir, log)
   const store = new Store(join(opts.dataDir, 'gridx.db'))
   // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
-  const extended = store.extendLeases(clock.now() + Math.max(2 * settings.leaseMs, 60_000))
+  const extended = store.extendLeases(
+    clock.now() + Math.max(2 * settings.leaseMs, 60_000),
+    clock.now(),
+    settings,
+  )
   if (extended > 0)
     log(`${extended} running job(s) from before the restart keep their leases while their workers reconnect`)
   const events = new JobEvents()
