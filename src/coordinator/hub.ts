@@ -176,9 +176,7 @@ export class Hub {
         if (this.clock.now() - conn!.lastBeat < this.settings.heartbeatMs / 4) return
         return this.heartbeat(conn!, msg.running)
       case 'job.started':
-        if (this.store.markRunning(msg.lease, conn!.id, this.clock.now(), this.settings.deadlineGraceMs))
-          this.lifecycle.started(msg.lease, conn!.name)
-        return
+        return this.started(conn!, msg.lease)
       case 'job.output':
         return this.lifecycle.output(conn!.id, msg)
       case 'job.result':
@@ -256,6 +254,25 @@ export class Hub {
       `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${escapeTerminal(conn.docker)}, images ${escapeTerminal(conn.policy.images.join(' '))}`,
     )
     this.wake()
+  }
+
+  /**
+   * A worker says a job started. The message carries nothing the coordinator believes, only its
+   * arrival: on the socket the job was assigned on, the job started about now, and is billed from
+   * now (an image pull before it is not). On a later socket (the worker, or the coordinator,
+   * was away and the start waited in an outbox) it started at some time since its assignment that
+   * the coordinator cannot know; it saw the lease held since the assignment, so it bills from
+   * there, bounded by the worker's signed run time. Either way a bill is never more than the time
+   * the coordinator saw pass since the assignment, and a late start cannot shrink it to nothing.
+   */
+  private started(conn: WorkerConn, lease: LeaseRef): void {
+    const now = this.clock.now()
+    const assignedAt = this.store.deadlines.since(lease)
+    const late = assignedAt !== undefined && assignedAt < conn.connectedAt
+    const from = late ? assignedAt : now
+    if (this.store.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {
+      this.lifecycle.started(lease, conn.name)
+    }
   }
 
   /**

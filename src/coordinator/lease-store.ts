@@ -47,21 +47,26 @@ export class LeaseStore extends QueueStore {
     })
   }
 
-  /** Marks the current attempt as running on its worker, due to end within its timeout plus `graceMs`. */
+  /**
+   * Marks the current attempt as running on its worker from `startedAt` (what billing counts
+   * from: now, or its assignment when the start came late; see the hub), due to end within its
+   * timeout plus `graceMs` of `now`.
+   */
   markRunning(
     lease: LeaseRef,
     workerId: string,
     now: number,
     graceMs = DEFAULT_SETTINGS.deadlineGraceMs,
+    startedAt = now,
   ): boolean {
     return this.db.transaction((tx) => {
       const r = tx
         .update(jobs)
-        .set({ state: 'running', startedAt: now, deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${graceMs}` })
+        .set({ state: 'running', startedAt, deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${graceMs}` })
         .where(this.heldBy(lease, workerId, ['assigned']))
         .returning({ id: jobs.id })
         .all()
-      if (r.length === 1) tx.update(attempts).set({ startedAt: now }).where(this.attemptIs(lease)).run()
+      if (r.length === 1) tx.update(attempts).set({ startedAt }).where(this.attemptIs(lease)).run()
       return r.length === 1
     })
   }

@@ -1,10 +1,19 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { createHash } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { startCoordinator } from '../../src/coordinator/server'
 import type { Settings } from '../../src/coordinator/settings'
 import { packArchive } from '../../src/protocol/archive'
-import { connectWorker, startTestCoordinator, type TestCoordinator, until } from '../support/coordinator'
+import {
+  connect,
+  connectWorker,
+  hello,
+  startTestCoordinator,
+  type TestCoordinator,
+  until,
+} from '../support/coordinator'
 import { parseAnswer, rawConnect } from '../support/raw-http'
 import { signedResult, testWorker } from '../support/worker-keys'
 
@@ -95,5 +104,98 @@ describe('deadlines', () => {
     expect(job.billedMs).toBeLessThan(10_000)
     expect(await w.next('job.cancel')).toMatchObject({ reason: 'deadline passed' })
     expect(t.coord.store.audit()).toMatchObject({ ok: true })
+  })
+})
+
+describe('starts the coordinator learns of late', () => {
+  test('a start sent on a later socket bills from the assignment, bounded by the signed run time', async () => {
+    const t = await start()
+    const first = await connectWorker(t, worker)
+    const id = await submit(t, 600_000)
+    await first.next('job.assign')
+    const lease = { jobId: id, attempt: 1 }
+    // The socket drops; the job starts and runs while it is down, its start kept in the outbox.
+    first.ws.close()
+    await first.closed
+    await Bun.sleep(1500)
+    const again = await connectWorker(t, worker, [lease])
+    again.send({ type: 'job.started', lease })
+    again.send(signedResult(worker, lease, { durationMs: 1400 }))
+    await again.next('job.ack')
+    const job = t.coord.store.job(id)!
+    // billed the signed 1.4 s: the coordinator saw the lease held for longer since the assignment
+    expect(job).toMatchObject({ state: 'succeeded', billedMs: 1400 })
+    expect(t.coord.store.attemptsOf(id)[0]!.startedAt).toBe(t.coord.store.attemptsOf(id)[0]!.assignedAt)
+    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+  })
+
+  test('a start on the socket the job was assigned on bills from the start (a pull before it is free)', async () => {
+    const t = await start()
+    const w = await connectWorker(t, worker)
+    const id = await submit(t, 600_000)
+    await w.next('job.assign')
+    const lease = { jobId: id, attempt: 1 }
+    await Bun.sleep(1000) // pulling the image
+    w.send({ type: 'job.started', lease })
+    w.send(signedResult(worker, lease, { durationMs: 5000 })) // a claim of more than passed
+    await w.next('job.ack')
+    expect(t.coord.store.job(id)!.billedMs).toBeLessThan(900)
+  })
+})
+
+describe('attempts from before deadlines were kept', () => {
+  test('a running attempt without a deadline gets one at the next start, and it is enforced', async () => {
+    const t = await start()
+    const w = await connectWorker(t, worker)
+    const id = await submit(t, 1000)
+    await w.next('job.assign')
+    w.send({ type: 'job.started', lease: { jobId: id, attempt: 1 } })
+    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    w.ws.close()
+    const dataDir = t.coord.dataDir
+    await t.coord.stop()
+    current = undefined
+    // What a database of the earlier release holds for a running job.
+    const db = new Database(join(dataDir, 'gridx.db'))
+    db.run('UPDATE jobs SET deadline_at = NULL WHERE id = ?', [id])
+    db.close()
+    let now = Date.now()
+    const coord = startCoordinator({
+      host: '127.0.0.1',
+      httpPort: 0,
+      wsPort: 0,
+      dataDir,
+      clock: { now: () => now },
+      settings: { sweepMs: 100, deadlineGraceMs: 1000, leaseMs: 40_000 },
+      log: () => undefined,
+    })
+    try {
+      const deadline = coord.store.job(id)?.deadlineAt
+      expect(deadline).toBeNumber()
+      // kept while workers return (80 s here), then enforced: the worker returns, heartbeats, never reports
+      expect(deadline!).toBe(now + 80_000)
+      const back = connect(coord.wsPort, t.token)
+      expect(await back.opened).toBe(true)
+      back.send(hello(worker, [{ jobId: id, attempt: 1 }]))
+      await back.next('welcome')
+      for (const step of [30_000, 30_000, 21_000]) {
+        now += step // the lease, renewed 40 s ahead each time, never runs out
+        const renewed = now + 40_000
+        back.send({ type: 'heartbeat', running: [{ jobId: id, attempt: 1 }] })
+        await until(
+          () => coord.store.job(id)?.leaseExpiresAt === renewed || coord.store.job(id)?.state === 'failed',
+          'renewed',
+        )
+      }
+      await until(() => coord.store.job(id)?.state === 'failed', 'the deadline ends the job')
+      back.ws.close()
+      // billed its timeout: the coordinator saw it run for longer (the time it was down counts
+      // for the worker: its lease was held)
+      expect(coord.store.job(id)).toMatchObject({ outcome: 'timeout', billedMs: 1000 })
+      expect(coord.store.audit()).toMatchObject({ ok: true })
+    } finally {
+      await coord.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 })
