@@ -21,7 +21,7 @@ import {
   type RegisterRequest,
   type SubmitJob,
 } from '../protocol/api'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { connectionError, networkError, proxyError } from './network'
@@ -222,9 +222,10 @@ export class ApiClient {
         const line = buffered.slice(0, nl)
         buffered = buffered.slice(nl + 1)
         if (!line.trim()) continue
-        const event = OutputEvent.parse(JSON.parse(line))
-        // Keepalives only keep proxies from closing a quiet stream.
-        if (event.type !== 'keepalive') yield event
+        const event = outputEvent(line)
+        // Keepalives only keep proxies from closing a quiet stream; unknown events are newer
+        // coordinators' additions, which this client does not need.
+        if (event && event.type !== 'keepalive') yield event
       }
     }
   }
@@ -302,4 +303,32 @@ export class ApiClient {
     }
     return res
   }
+}
+
+/** Event types of the output stream this client knows; others are skipped. */
+const KNOWN_EVENTS: ReadonlySet<unknown> = new Set(OutputEvent.options.map((o) => o.shape.type.value))
+
+/**
+ * One NDJSON line of an output stream: undefined for an event type this client does not know
+ * (a later release may add some), an error for a known one it cannot read.
+ */
+export function outputEvent(line: string): OutputEvent | undefined {
+  let json: unknown
+  try {
+    json = JSON.parse(line)
+  } catch {
+    throw new GridError(
+      'bad_stream',
+      `the coordinator sent an output line that is not JSON: ${line.slice(0, 100)}`,
+    )
+  }
+  if (!KNOWN_EVENTS.has((json as { type?: unknown } | null)?.type)) return undefined
+  const r = OutputEvent.safeParse(json)
+  if (!r.success) {
+    throw new GridError(
+      'bad_stream',
+      `the coordinator sent an output event this client cannot read: ${z.prettifyError(r.error)}`,
+    )
+  }
+  return r.data
 }

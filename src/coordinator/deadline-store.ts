@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt } from 'drizzle-orm'
+import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm'
 import * as schema from '../db/schema'
 import type { JobRow } from '../db/schema'
 import type { LeaseRef } from '../protocol/worker'
@@ -25,6 +25,29 @@ export class DeadlineStore {
       .where(and(eq(attempts.jobId, lease.jobId), eq(attempts.attempt, lease.attempt)))
       .get()
     return a ? (a.startedAt ?? a.assignedAt) : undefined
+  }
+
+  /**
+   * Moves a live attempt's deadline to `until` when that is later (never earlier): time the
+   * coordinator itself gives, e.g. for an /out upload it is metering. False when the attempt is
+   * not `workerId`'s live one.
+   */
+  extend(lease: LeaseRef, workerId: string, until: number): boolean {
+    return (
+      this.db
+        .update(jobs)
+        .set({ deadlineAt: sql`max(coalesce(${jobs.deadlineAt}, ${until}), ${until})` })
+        .where(
+          and(
+            eq(jobs.id, lease.jobId),
+            eq(jobs.attempt, lease.attempt),
+            eq(jobs.workerId, workerId),
+            inArray(jobs.state, [...ACTIVE]),
+          ),
+        )
+        .returning({ id: jobs.id })
+        .all().length === 1
+    )
   }
 
   /**

@@ -9,6 +9,7 @@ import type { Lifecycle } from './lifecycle'
 import { StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
+import { UploadDeadline } from './upload-deadline'
 
 /** What the file routes need. */
 export interface FileDeps {
@@ -38,6 +39,7 @@ const OUTPUTS = { thing: "the job's /out files", instead: 'have the job write le
 export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDeps): Hono<Env> {
   const app = new Hono<Env>()
   const quota = new StorageQuota(store, settings, clock)
+  const deadline = new UploadDeadline(store, settings)
   const tar = (sha256: string) =>
     new Response(Bun.file(blobs.path(sha256)), {
       headers: { 'content-type': 'application/x-tar', 'x-gridx-sha256': sha256 },
@@ -140,6 +142,8 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
     }
     // The files are kept for the job's owner, so they count against the owner's quota.
     const grant = quota.open(job.ownerId, declared, OUTPUTS)
+    // The result comes after the upload: the deadline must not end the job while it runs.
+    deadline.starting(lease, job, workerId, declared, clock.now())
     try {
       // Counted here, from the archive as stored: the worker's own figures are only a claim. Staged
       // before the file is kept, in the same step, so a refused archive leaves nothing on disk.
@@ -160,6 +164,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
         },
         admission,
       )
+      deadline.staged(lease, job, workerId, clock.now())
       return c.json({ sha256: blob.sha256, bytes: blob.dataBytes, files: blob.files }, 201)
     } finally {
       grant.release()

@@ -4,8 +4,10 @@ import { assertNever, describe, GridError } from '../errors'
 import {
   CloseCode,
   type CoordinatorMessage,
+  otherVersion,
   parseFrame,
   PROTOCOL_VERSION,
+  versionAdvice,
   WorkerMessage,
   type LeaseRef,
   type WorkerPolicy,
@@ -117,7 +119,11 @@ export class Hub {
       return this.overBudget(ws)
     }
     const parsed = parseFrame(WorkerMessage, raw)
-    if (!parsed.ok) return this.refuse(ws, 'bad_message', parsed.error)
+    if (!parsed.ok) {
+      const theirs = ws.data.conn ? undefined : otherVersion(raw, 'hello')
+      if (theirs === undefined) return this.refuse(ws, 'bad_message', parsed.error)
+      return this.refuse(ws, 'protocol_version', versionAdvice(PROTOCOL_VERSION, theirs))
+    }
     const msg = parsed.msg
     if (msg.type !== 'hello' && !ws.data.conn) return this.refuse(ws, 'hello_first', 'send hello first')
     try {
@@ -170,9 +176,7 @@ export class Hub {
         if (this.clock.now() - conn!.lastBeat < this.settings.heartbeatMs / 4) return
         return this.heartbeat(conn!, msg.running)
       case 'job.started':
-        if (this.store.markRunning(msg.lease, conn!.id, this.clock.now(), this.settings.deadlineGraceMs))
-          this.lifecycle.started(msg.lease, conn!.name)
-        return
+        return this.started(conn!, msg.lease)
       case 'job.output':
         return this.lifecycle.output(conn!.id, msg)
       case 'job.result':
@@ -253,6 +257,25 @@ export class Hub {
   }
 
   /**
+   * A worker says a job started. The message carries nothing the coordinator believes, only its
+   * arrival: on the socket the job was assigned on, the job started about now, and is billed from
+   * now (an image pull before it is not). On a later socket (the worker, or the coordinator,
+   * was away and the start waited in an outbox) it started at some time since its assignment that
+   * the coordinator cannot know; it saw the lease held since the assignment, so it bills from
+   * there, bounded by the worker's signed run time. Either way a bill is never more than the time
+   * the coordinator saw pass since the assignment, and a late start cannot shrink it to nothing.
+   */
+  private started(conn: WorkerConn, lease: LeaseRef): void {
+    const now = this.clock.now()
+    const assignedAt = this.store.deadlines.since(lease)
+    const late = assignedAt !== undefined && assignedAt < conn.connectedAt
+    const from = late ? assignedAt : now
+    if (this.store.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {
+      this.lifecycle.started(lease, conn.name)
+    }
+  }
+
+  /**
    * Takes a result, and answers it: `job.ack` when it is recorded (now or already before),
    * `job.refused` otherwise, saying whether sending it again later may help.
    */
@@ -262,10 +285,16 @@ export class Hub {
       // The slot is freed by the lifecycle only when the result is accepted.
       verdict = this.lifecycle.result(conn.id, msg, () => conn.checks.take(1, this.clock.now()))
     } catch (err) {
-      this.log(
-        `taking the result of job ${msg.lease.jobId} from worker ${conn.name} failed: ${describe(err)}`,
-      )
-      verdict = { accepted: false, code: 'internal', message: describe(err), retry: true }
+      // A full disk is logged once by its handler, not once per result each worker resends.
+      const full = this.diskFull?.(err)
+      if (full) {
+        verdict = { accepted: false, code: full.code, message: full.message, retry: true }
+      } else {
+        this.log(
+          `taking the result of job ${msg.lease.jobId} from worker ${conn.name} failed: ${describe(err)}`,
+        )
+        verdict = { accepted: false, code: 'internal', message: describe(err), retry: true }
+      }
     }
     const reply: CoordinatorMessage = verdict.accepted
       ? { type: 'job.ack', lease: msg.lease }
@@ -315,7 +344,12 @@ export class Hub {
 
   private refuse(ws: ServerWebSocket<SocketData>, code: string, message: string): void {
     ws.send(JSON.stringify({ type: 'error', code, message } satisfies CoordinatorMessage))
-    if (code === 'bad_message' || code === 'hello_first' || code === 'hello_twice') {
+    if (
+      code === 'bad_message' ||
+      code === 'hello_first' ||
+      code === 'hello_twice' ||
+      code === 'protocol_version'
+    ) {
       ws.close(CloseCode.protocolError, code)
     }
   }

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import * as schema from '../db/schema'
 import type { AttemptRow, JobRow } from '../db/schema'
 import * as ledger from './ledger'
@@ -47,21 +47,26 @@ export class LeaseStore extends QueueStore {
     })
   }
 
-  /** Marks the current attempt as running on its worker, due to end within its timeout plus `graceMs`. */
+  /**
+   * Marks the current attempt as running on its worker from `startedAt` (what billing counts
+   * from: now, or its assignment when the start came late; see the hub), due to end within its
+   * timeout plus `graceMs` of `now`.
+   */
   markRunning(
     lease: LeaseRef,
     workerId: string,
     now: number,
     graceMs = DEFAULT_SETTINGS.deadlineGraceMs,
+    startedAt = now,
   ): boolean {
     return this.db.transaction((tx) => {
       const r = tx
         .update(jobs)
-        .set({ state: 'running', startedAt: now, deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${graceMs}` })
+        .set({ state: 'running', startedAt, deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${graceMs}` })
         .where(this.heldBy(lease, workerId, ['assigned']))
         .returning({ id: jobs.id })
         .all()
-      if (r.length === 1) tx.update(attempts).set({ startedAt: now }).where(this.attemptIs(lease)).run()
+      if (r.length === 1) tx.update(attempts).set({ startedAt }).where(this.attemptIs(lease)).run()
       return r.length === 1
     })
   }
@@ -292,7 +297,18 @@ export class LeaseStore extends QueueStore {
    * After a coordinator restart, gives every live lease until `until`: the time the coordinator
    * was down must not count against workers that are still running their jobs.
    */
-  extendLeases(until: number): number {
+  extendLeases(until: number, now = Date.now(), settings = DEFAULT_SETTINGS): number {
+    // Attempts from before deadlines were kept have none: they get the one they would have had
+    // (from their start, or their assignment while not started), but at least a grace from now.
+    const assignedAt = sql`(select ${attempts.assignedAt} from ${attempts} where ${attempts.jobId} = ${jobs.id} and ${attempts.attempt} = ${jobs.attempt})`
+    const due = sql`case when ${jobs.state} = 'running'
+      then coalesce(${jobs.startedAt}, ${assignedAt}) + ${jobs.timeoutMs} + ${settings.deadlineGraceMs}
+      else ${assignedAt} + ${jobs.timeoutMs} + ${settings.startAllowanceMs} end`
+    this.db
+      .update(jobs)
+      .set({ deadlineAt: sql`max(${now + settings.deadlineGraceMs}, coalesce(${due}, 0))` })
+      .where(and(inArray(jobs.state, [...ACTIVE]), isNull(jobs.deadlineAt)))
+      .run()
     // Nor against their deadlines: a result that waited for the coordinator to return is on time.
     this.db
       .update(jobs)

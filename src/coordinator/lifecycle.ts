@@ -223,7 +223,11 @@ export class Lifecycle {
    * What an attempt is billed now: the worker's claim (none for the coordinator's own endings),
    * capped by the time the coordinator saw pass since the attempt began and by the timeout.
    */
-  private bill(job: JobRow, now: number, claimedMs?: number): { cost: number; billedMs: number } {
+  private bill(
+    job: Pick<JobRow, 'id' | 'attempt' | 'cpus' | 'timeoutMs'>,
+    now: number,
+    claimedMs?: number,
+  ): { cost: number; billedMs: number } {
     const since = this.store.deadlines.since({ jobId: job.id, attempt: job.attempt })
     if (since === undefined) return { cost: 0, billedMs: 0 }
     const ms = billedMs(job, since, now, claimedMs)
@@ -273,8 +277,8 @@ export class Lifecycle {
 
   /**
    * Ends every attempt past its deadline, whatever its worker says in its heartbeats. A job
-   * running past its timeout plus the grace ends as `timeout`, billed its timeout in the same
-   * transaction; one assigned but never started within its timeout plus the start allowance is
+   * running past its timeout plus the grace ends as `timeout`, billed in the same transaction
+   * its timeout or the time the coordinator saw it run, whichever is less; one assigned but never started within its timeout plus the start allowance is
    * requeued as a loss of the platform. Either way its worker is told to kill it.
    */
   expireDeadlines(): number {
@@ -295,8 +299,9 @@ export class Lifecycle {
           outcome: 'timeout',
           error: `the job ran past its ${limit} timeout and its worker did not report an end, so the coordinator stopped it`,
           at: now,
-          cost: costOf(job.cpus, job.timeoutMs, this.settings.price),
-          billedMs: job.timeoutMs,
+          // Never more than the coordinator saw it run: a deadline moved for an upload, or a
+          // start it learned of late, must not bill time that did not pass.
+          ...this.bill(job, now),
         })
       } else {
         this.link?.release(job.workerId, job.id)

@@ -87,7 +87,11 @@ function serve(
   const diskFull = (err: unknown) => disk.refusal(err) !== undefined
   // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
   try {
-    const extended = store.extendLeases(clock.now() + Math.max(2 * settings.leaseMs, 60_000))
+    const extended = store.extendLeases(
+      clock.now() + Math.max(2 * settings.leaseMs, 60_000),
+      clock.now(),
+      settings,
+    )
     if (extended > 0)
       log(
         `${extended} running job(s) from before the restart keep their leases while their workers reconnect`,

@@ -5,8 +5,11 @@ import { MAX_CHUNK_BASE64, WORKER_LIMITS as MAX } from './worker-limits'
 
 export { DEFAULT_SOCKET_BUDGET, OUTPUT_CHUNK_BYTES, type SocketBudget, WORKER_LIMITS } from './worker-limits'
 
-/** Version of the worker WebSocket protocol; both sides refuse any other. */
-export const PROTOCOL_VERSION = 1
+/**
+ * Version of the worker WebSocket protocol; both sides refuse any other, saying so plainly (see
+ * `otherVersion`). 2 added `job.refused`, the socket budget in the welcome and paced output.
+ */
+export const PROTOCOL_VERSION = 2
 
 /** WebSocket close codes used by the coordinator. */
 export const CloseCode = {
@@ -211,4 +214,29 @@ export function parseFrame<T>(
   const r = schema.safeParse(json)
   if (!r.success) return { ok: false, error: z.prettifyError(r.error) }
   return { ok: true, msg: r.data }
+}
+
+/**
+ * The version a `hello` or `welcome` frame that failed to parse says it speaks, when that is
+ * not `PROTOCOL_VERSION` (so the refusal can say what to do rather than list schema errors).
+ */
+export function otherVersion(
+  raw: string | Buffer | ArrayBuffer | Uint8Array,
+  type: 'hello' | 'welcome',
+): string | undefined {
+  let json: unknown
+  try {
+    json = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw))
+  } catch {
+    return undefined
+  }
+  if (typeof json !== 'object' || json === null) return undefined
+  const { type: t, v } = json as { type?: unknown; v?: unknown }
+  if (t !== type || v === PROTOCOL_VERSION) return undefined
+  return typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : 'none'
+}
+
+/** What to do when a worker and its coordinator speak different protocol versions. */
+export function versionAdvice(coordinator: string | number, worker: string | number): string {
+  return `this coordinator speaks worker protocol ${coordinator} and this worker speaks ${worker}: install the same gridx release on the worker (gridx --version)`
 }

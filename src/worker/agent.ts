@@ -7,7 +7,9 @@ import {
   CoordinatorMessage,
   DEFAULT_SOCKET_BUDGET,
   parseFrame,
+  otherVersion,
   PROTOCOL_VERSION,
+  versionAdvice,
   type LeaseRef,
   WORKER_LIMITS,
   type WorkerMessage,
@@ -243,6 +245,12 @@ export class Agent {
       }
       ws.onmessage = (ev) => {
         const parsed = parseFrame(CoordinatorMessage, ev.data as string)
+        const theirs = parsed.ok ? undefined : otherVersion(ev.data as string, 'welcome')
+        if (theirs !== undefined) {
+          // Another release: retrying cannot help, the operator must install the same one.
+          this.fatal = new GridError('protocol_version', versionAdvice(theirs, PROTOCOL_VERSION))
+          return ws.close(CloseCode.normal, 'protocol_version')
+        }
         if (!parsed.ok) {
           this.opts.log(`ignoring a message the coordinator sent: ${parsed.error}`)
           return
@@ -310,6 +318,12 @@ export class Agent {
       case 'job.refused':
         return this.refused(msg)
       case 'error':
+        // The coordinator speaks another protocol version: it closes the socket, and this stops.
+        if (msg.code === 'protocol_version') this.fatal = new GridError(msg.code, msg.message)
+        // A coordinator of protocol 1 says no more than that the hello's `v` is wrong.
+        else if (msg.code === 'bad_message' && !this.welcomed && /→ at v$/m.test(msg.message)) {
+          this.fatal = new GridError('protocol_version', versionAdvice('1', PROTOCOL_VERSION))
+        }
         this.lastRefusal = msg.message
         this.opts.log(`coordinator says: ${msg.code}: ${msg.message}`)
         return

@@ -10,7 +10,8 @@ const OUTBOX_BYTES = 16 * 1024 * 1024
 /**
  * What goes out to the coordinator: paced on a welcomed socket (`Pacer`), kept in a bounded
  * outbox while there is none. Heartbeats, drain and hand-backs are few and keep leases right,
- * so they go ahead of waiting output.
+ * so they go ahead of waiting output; starts and results go ahead of other jobs' output, since
+ * the coordinator enforces deadlines by them.
  */
 export class Outgoing {
   private pacer: Pacer | undefined
@@ -26,13 +27,17 @@ export class Outgoing {
     const kept = this.outbox
     this.outbox = []
     this.outboxBytes = 0
-    for (const m of kept) this.pacer.send(m)
+    for (const m of kept) {
+      if (m.type === 'job.started') this.pacer.ahead(m)
+      else this.pacer.send(m)
+    }
   }
 
   /** Sends on the welcomed socket; false when there is none. */
   send(msg: WorkerMessage): boolean {
     if (!this.pacer) return false
     if (msg.type === 'heartbeat' || msg.type === 'drain' || msg.type === 'job.release') this.pacer.urgent(msg)
+    else if (msg.type === 'job.started' || msg.type === 'job.result') this.pacer.ahead(msg)
     else this.pacer.send(msg)
     return true
   }

@@ -15,6 +15,8 @@ export interface Pace {
  */
 export class Pacer {
   private readonly queue: { msg: WorkerMessage; text: string }[] = []
+  /** How many messages at the head of the queue were moved there by `ahead`. */
+  private promoted = 0
   private messages: number
   private bytes: number
   private at = performance.now()
@@ -40,6 +42,22 @@ export class Pacer {
   }
 
   /**
+   * Sends a job's start or result ahead of the output of other jobs waiting (their deadlines run
+   * on the coordinator; a result stuck behind a long backlog would miss it), but after this job's
+   * own waiting output, which must be stored before the job ends. It still keeps to the pace.
+   */
+  ahead(msg: Extract<WorkerMessage, { type: 'job.started' | 'job.result' }>): void {
+    const same = (m: WorkerMessage) =>
+      m.type === 'job.output' && m.lease.jobId === msg.lease.jobId && m.lease.attempt === msg.lease.attempt
+    const rest = this.queue.splice(this.promoted)
+    const own = rest.filter((q) => same(q.msg))
+    const others = rest.filter((q) => !same(q.msg))
+    this.queue.push(...own, { msg, text: JSON.stringify(msg) }, ...others)
+    this.promoted += own.length + 1
+    this.pump()
+  }
+
+  /**
    * Sends a message now, ahead of any waiting (heartbeats: they keep the leases alive). It still
    * counts against the buckets.
    */
@@ -55,6 +73,7 @@ export class Pacer {
   takeWaiting(): WorkerMessage[] {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    this.promoted = 0
     return this.queue.splice(0).map((q) => q.msg)
   }
 
@@ -86,6 +105,7 @@ export class Pacer {
       sent++
     }
     this.queue.splice(0, sent)
+    this.promoted = Math.max(0, this.promoted - sent)
     const next = this.queue[0]
     if (!next) return
     const needMessages = Math.max(0, 1 - this.messages) / this.rate.messagesPerSecond

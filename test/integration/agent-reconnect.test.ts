@@ -265,3 +265,40 @@ describe('the agent across reconnects', () => {
     expect(outcome).toBe('worker_key_mismatch')
   })
 })
+
+describe('the agent and another protocol version', () => {
+  test('welcomed with another version, the agent stops with a clear message instead of retrying', async () => {
+    // A coordinator of a later release: it answers every hello with its own version.
+    let hellos = 0
+    const server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (req, srv) =>
+        srv.upgrade(req, { data: undefined }) ? undefined : new Response('no', { status: 400 }),
+      websocket: {
+        message: (ws) => {
+          hellos++
+          ws.send(JSON.stringify({ type: 'welcome', v: 3, workerId: 'w', heartbeatMs: 5000 }))
+        },
+      },
+    })
+    const logs: string[] = []
+    try {
+      const fake = { coord: { wsPort: server.port }, token: 'gx_test' } as unknown as TestCoordinator
+      const a = startAgent(fake, new FakeRuntime(), 'agent-version-1', logs)
+      const err = await a.run().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(err).toMatchObject({
+        code: 'protocol_version',
+        message:
+          'this coordinator speaks worker protocol 3 and this worker speaks 2: install the same gridx release on the worker (gridx --version)',
+      })
+      expect(hellos).toBe(1)
+    } finally {
+      agent = undefined
+      await server.stop(true)
+    }
+  })
+})

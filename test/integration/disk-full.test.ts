@@ -8,7 +8,7 @@ import { Health } from '../../src/protocol/api'
 import { packArchive } from '../../src/protocol/archive'
 import { tempDir } from '../e2e/harness'
 import { connect, hello, until } from '../support/coordinator'
-import { testWorker } from '../support/worker-keys'
+import { signedResult, testWorker } from '../support/worker-keys'
 
 // A coordinator whose data directory is a real, small file system that the test fills: what
 // every request gets while the disk is full, and what it finds once space is freed.
@@ -142,6 +142,85 @@ describe('a full disk on the coordinator', () => {
         expect(audit.minted).toBe(before.minted * 2)
       } finally {
         internal.mockRestore()
+        await coord.stop()
+      }
+    },
+  )
+
+  test.skipIf(!root)(
+    'a result arriving while the disk is full is refused disk_full (retry), with no log line per result',
+    async () => {
+      const dataDir = join(mountPoint, 'data-results')
+      mkdirSync(dataDir)
+      const logs: string[] = []
+      const coord = startCoordinator({
+        host: '127.0.0.1',
+        httpPort: 0,
+        wsPort: 0,
+        dataDir,
+        log: (l) => logs.push(l),
+      })
+      const filler = join(mountPoint, 'filler-results')
+      try {
+        const base = `http://127.0.0.1:${coord.httpPort}`
+        const post = (path: string, body: unknown, token?: string) =>
+          fetch(`${base}${path}`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            },
+            body: JSON.stringify(body),
+          })
+        const creds = { user: 'alice', password: 'password-123' }
+        expect((await post('/api/auth/register', creds)).status).toBe(201)
+        const { token } = (await (await post('/api/auth/login', creds)).json()) as { token: string }
+        const spec = {
+          image: 'img',
+          command: ['true'],
+          timeoutMs: 60_000,
+          cpus: 1,
+          memoryBytes: 64 * 1024 ** 2,
+        }
+        const { id } = (await (await post('/api/jobs', spec, token)).json()) as { id: string }
+        const worker = testWorker('disk-full-results')
+        const w = connect(coord.wsPort, token)
+        expect(await w.opened).toBe(true)
+        w.send(hello(worker))
+        await w.next('welcome')
+        await w.next('job.assign')
+        const lease = { jobId: id, attempt: 1 }
+        w.send({ type: 'job.started', lease })
+        await until(() => coord.store.job(id)?.state === 'running', 'the job runs')
+
+        try {
+          writeFileSync(filler, Buffer.alloc(16 * 1024 * 1024))
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('ENOSPC')
+        }
+        const result = signedResult(worker, lease)
+        for (let i = 0; i < 3; i++) {
+          w.send(result)
+          expect(await w.next('job.refused')).toMatchObject({ lease, code: 'disk_full', retry: true })
+        }
+        expect(w.ws.readyState).toBe(WebSocket.OPEN)
+        expect(coord.store.job(id)?.state).toBe('running')
+        expect(logs.filter((l) => l.includes('taking the result'))).toEqual([])
+        expect(logs.filter((l) => l.includes('is full'))).toHaveLength(1)
+
+        rmSync(filler)
+        await until(
+          () => logs.some((l) => l.includes('disk space is back')),
+          'the recovery is noticed',
+          15_000,
+        )
+        w.send(result)
+        await w.next('job.ack')
+        expect(coord.store.job(id)?.state).toBe('succeeded')
+        expect(coord.store.audit().ok).toBe(true)
+        w.ws.close()
+      } finally {
+        rmSync(filler, { force: true })
         await coord.stop()
       }
     },

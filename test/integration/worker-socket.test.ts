@@ -49,10 +49,27 @@ describe('worker WebSocket', () => {
     const { coord, token } = await start()
     const c = connect(coord.wsPort, token)
     await c.opened
-    c.send({ type: 'hello', v: 99 })
+    c.send({ type: 'hello', v: PROTOCOL_VERSION })
     const err = await c.next('error')
     expect(err).toMatchObject({ code: 'bad_message' })
     expect((await c.closed).code).toBe(CloseCode.protocolError)
+  })
+
+  test('a hello of another protocol version is told what to install, plainly, and closed', async () => {
+    const { coord, token } = await start()
+    expect(PROTOCOL_VERSION).toBe(2)
+    for (const v of [1, 3]) {
+      const c = connect(coord.wsPort, token)
+      await c.opened
+      c.send({ ...hello(worker), v })
+      expect(await c.next('error')).toEqual({
+        type: 'error',
+        code: 'protocol_version',
+        message: `this coordinator speaks worker protocol 2 and this worker speaks ${v}: install the same gridx release on the worker (gridx --version)`,
+      })
+      expect(await c.closed).toEqual({ code: CloseCode.protocolError, reason: 'protocol_version' })
+    }
+    expect(coord.hub.connected()).toEqual([])
   })
 
   test('a message before hello is refused', async () => {

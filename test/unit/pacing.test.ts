@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { SocketAllowance, TokenBucket } from '../../src/coordinator/budget'
 import { OUTPUT_CHUNK_BYTES, type WorkerMessage } from '../../src/protocol/worker'
 import { flushWindowMs, OutputBatcher } from '../../src/worker/output'
+import { Outgoing } from '../../src/worker/outgoing'
 import { Pacer } from '../../src/worker/pacer'
 
 // Both ends of the per-socket budget: the coordinator's buckets, the worker's batching and pace.
@@ -115,5 +116,34 @@ describe('Pacer (the worker)', () => {
     expect(written).toHaveLength(1)
     expect(pacer.takeWaiting()).toEqual([out(1)])
     expect(pacer.waiting).toBe(0)
+  })
+
+  test("a start or a result goes ahead of other jobs' waiting output, after its own job's", () => {
+    const written: WorkerMessage[] = []
+    const outgoing = new Outgoing((t) => written.push(JSON.parse(t) as WorkerMessage))
+    // 10 messages a second at the pace: a full bucket of 10, then one every 100 ms
+    outgoing.open({ messagesPerSecond: 20, bytesPerSecond: 1e9 })
+    const chunk = (jobId: string, seq: number): WorkerMessage => ({
+      type: 'job.output',
+      lease: { jobId, attempt: 1 },
+      seq,
+      stream: 'stdout',
+      dataBase64: '',
+    })
+    for (let i = 0; i < 100; i++) outgoing.send(chunk(i % 10 === 9 ? 'b' : 'a', i))
+    const b = { jobId: 'b', attempt: 1 }
+    outgoing.send({ type: 'job.started', lease: { jobId: 'c', attempt: 1 } })
+    outgoing.send({ type: 'job.result', lease: b } as WorkerMessage)
+    expect(written).toHaveLength(10)
+    // what waits: c's start first, then b's own output (seq 19, 29, ... 99), then its result, then a's
+    const waiting = outgoing['pacer']!.takeWaiting()
+    expect(waiting[0]).toMatchObject({ type: 'job.started', lease: { jobId: 'c' } })
+    const own = waiting.slice(1, 10)
+    expect(own.map((m) => (m.type === 'job.output' ? [m.lease.jobId, m.seq] : m.type))).toEqual(
+      Array.from({ length: 9 }, (_, i) => ['b', 19 + 10 * i]),
+    )
+    expect(waiting[10]).toMatchObject({ type: 'job.result', lease: b })
+    expect(waiting.slice(11).every((m) => m.type === 'job.output' && m.lease.jobId === 'a')).toBe(true)
+    expect(waiting).toHaveLength(92)
   })
 })

@@ -3,6 +3,7 @@ import {
   CoordinatorMessage,
   OUTPUT_CHUNK_BYTES,
   parseFrame,
+  otherVersion,
   PROTOCOL_VERSION,
   WORKER_LIMITS,
   WorkerMessage,
@@ -90,11 +91,17 @@ describe('parseFrame: WorkerMessage', () => {
   })
 
   test('a hello of another protocol version is refused, naming the field', () => {
-    const error = refused(worker({ ...hello, v: 2 }))
+    const error = refused(worker({ ...hello, v: 1 }))
     expect(error).toMatch(at('v'))
-    expect(error).toContain('expected 1')
-    expect(refused(worker({ ...hello, v: '1' }))).toMatch(at('v'))
+    expect(error).toContain('expected 2')
+    expect(refused(worker({ ...hello, v: '2' }))).toMatch(at('v'))
     expect(refused(worker({ ...hello, v: undefined }))).toMatch(at('v'))
+    // what the coordinator then says instead of the schema's words
+    expect(otherVersion(JSON.stringify({ ...hello, v: 1 }), 'hello')).toBe('1')
+    expect(otherVersion(JSON.stringify({ ...hello, v: '2' }), 'hello')).toBe('none')
+    expect(otherVersion(JSON.stringify(hello), 'hello')).toBeUndefined()
+    expect(otherVersion(JSON.stringify({ ...hello, v: 1 }), 'welcome')).toBeUndefined()
+    expect(otherVersion('not json', 'hello')).toBeUndefined()
   })
 
   test('an unknown or missing type is refused', () => {
