@@ -90,6 +90,7 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
     results.push(
       ...(await checkEngine({
         candidates: dockerCandidates(dockerEnv(env)),
+        dockerHost: dockerEnv(env).dockerHost,
         allow: images.length ? images : DEFAULT_IMAGE_ALLOWLIST,
         pull: flags.pull ?? file.pull ?? true,
         defaultImage: DEFAULT_IMAGE,

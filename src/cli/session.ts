@@ -3,6 +3,7 @@ import { CredentialStore } from '../client/credentials'
 import { type Config, type ConnectionFlags, coordinatorAddress, loadConfig } from '../config'
 import { GridError } from '../errors'
 import { Credentials } from '../protocol/api'
+import { readLine } from './line-reader'
 
 /** A config, the coordinator it names, and an API client carrying the saved token, if any. */
 export interface Session {
@@ -32,27 +33,9 @@ export function loggedIn(flags: ConnectionFlags, env?: Record<string, string | u
   return s
 }
 
-/** Reads a line from the terminal, without echo when `hidden`. */
-export async function prompt(question: string, hidden: boolean): Promise<string> {
-  process.stderr.write(question)
-  const stdin = process.stdin
-  if (hidden && stdin.isTTY) stdin.setRawMode(true)
-  let text = ''
-  try {
-    for await (const chunk of stdin as AsyncIterable<Buffer>) {
-      for (const ch of chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return text
-        if (ch === '\u0003') throw new GridError('interrupted', 'interrupted')
-        if (ch === '\u007f') text = text.slice(0, -1)
-        else text += ch
-      }
-    }
-    return text
-  } finally {
-    if (hidden && stdin.isTTY) stdin.setRawMode(false)
-    if (hidden) process.stderr.write('\n')
-    stdin.pause()
-  }
+/** Reads a line from the terminal, without echo when `hidden`; all prompts share one reader. */
+export function prompt(question: string, hidden: boolean): Promise<string> {
+  return readLine(question, hidden)
 }
 
 /** User and password from flags or environment, else asked on the terminal. */

@@ -64,7 +64,8 @@ export async function work(
   if (creds) await loginAndSave(s, creds)
   // dockerode is heavy to load; only `gridx work` pays for it.
   const { connectDocker, dockerCandidates } = await import('../worker/docker')
-  const runtime = await connectDocker(dockerCandidates(dockerEnv()))
+  const docker = dockerEnv()
+  const runtime = await connectDocker(dockerCandidates(docker), docker.dockerHost)
   const engine = await runtime.info()
   const file = s.config.file
   const maxMemory = flags.maxMemory ?? file.maxMemory

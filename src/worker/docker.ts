@@ -60,8 +60,8 @@ function clientFor(endpoint: string): Docker {
   })
 }
 
-/** Finds a Docker engine that answers, or explains exactly what to do. */
-export async function connectDocker(candidates: string[]): Promise<DockerRuntime> {
+/** Finds a Docker engine that answers, or explains exactly what to do; `dockerHost` is DOCKER_HOST, if set. */
+export async function connectDocker(candidates: string[], dockerHost?: string): Promise<DockerRuntime> {
   const present = candidates.filter((c) => !c.startsWith('unix://') || existsSync(c.slice('unix://'.length)))
   const failures: string[] = []
   for (const endpoint of present) {
@@ -85,6 +85,13 @@ export async function connectDocker(candidates: string[]): Promise<DockerRuntime
       'docker_down',
       `Docker does not answer (${failures.join('; ')}): start it with 'sudo systemctl start docker' (or start Docker Desktop)`,
       { retryable: true },
+    )
+  }
+  // "set DOCKER_HOST" would mislead whoever already set it: the variable itself is what is wrong.
+  if (dockerHost) {
+    throw new GridError(
+      'docker_missing',
+      `DOCKER_HOST points at ${dockerHost}, where nothing listens (no such socket): fix DOCKER_HOST, or unset it to look in the usual places`,
     )
   }
   throw new GridError(

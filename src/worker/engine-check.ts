@@ -9,6 +9,8 @@ import { connectDocker, type DockerRuntime } from './docker'
 export interface EngineCheckOptions {
   /** Where to look for the engine (`dockerCandidates`). */
   candidates: string[]
+  /** DOCKER_HOST, if set: a missing engine there is blamed on the variable. */
+  dockerHost?: string | undefined
   /** The worker's image allowlist (`*` wildcards). */
   allow: readonly string[]
   /** Whether the worker may pull missing images. */
@@ -63,7 +65,7 @@ export async function checkEngine(o: EngineCheckOptions): Promise<CheckResult[]>
   }
   let runtime: DockerRuntime
   try {
-    runtime = await deadline(o.timeoutMs, 'connecting to Docker', connectDocker(o.candidates))
+    runtime = await deadline(o.timeoutMs, 'connecting to Docker', connectDocker(o.candidates, o.dockerHost))
   } catch (err) {
     const why = 'Docker is not available (see docker)'
     return [engineFailure(err), skip('docker version', why), skip('images', why), skip('docker run', why)]

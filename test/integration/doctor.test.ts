@@ -153,6 +153,28 @@ describe('gridx doctor from a client host', () => {
     })
   })
 
+  test('--user/--password win over a saved login: a wrong password fails even while the saved token is valid', async () => {
+    const t = c()
+    const saved = await login(t)
+    const port = { http: t.coord.httpPort, ws: t.coord.wsPort }
+    const wrong = await diagnose('127.0.0.1', port, {
+      login: saved,
+      creds: { user: 'alice', password: 'not-her-password' },
+    })
+    expect(check(wrong, 'credentials')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("wrong user name or password for 'alice'"),
+    })
+    const right = await diagnose('127.0.0.1', port, {
+      login: saved,
+      creds: { user: 'alice', password: 'password-123' },
+    })
+    expect(check(right, 'credentials')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('alice can log in'),
+    })
+  })
+
   test('revoked token: the credentials check fails with "gridx login"', async () => {
     const t = c()
     const saved = await login(t)

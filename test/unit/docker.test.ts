@@ -153,6 +153,20 @@ describe('connectDocker without an engine', () => {
     expect((err as GridError).message).toContain('install Docker')
   })
 
+  test('DOCKER_HOST naming a missing socket: the message blames DOCKER_HOST, not "set DOCKER_HOST"', async () => {
+    const host = 'unix:///nonexistent/gridx-test/docker.sock'
+    const err = await connectDocker(dockerCandidates({ dockerHost: host, home: '/h', uid: 1000 }), host).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(GridError)
+    expect((err as GridError).code).toBe('docker_missing')
+    expect((err as GridError).message).toBe(
+      `DOCKER_HOST points at ${host}, where nothing listens (no such socket): fix DOCKER_HOST, or unset it to look in the usual places`,
+    )
+    expect((err as GridError).message).not.toContain('set DOCKER_HOST')
+  })
+
   test('jobs run as nobody', () => {
     expect(JOB_UID).toBe(65534)
   })

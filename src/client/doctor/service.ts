@@ -134,7 +134,7 @@ export async function checkWebSocket(
   }
 }
 
-/** Whether the saved login still works, or else whether the given user and password do. */
+/** Whether the given user and password work (they win over a saved login), else whether the saved login does. */
 export async function checkCredentials(
   addr: CoordinatorAddress,
   login: SavedLogin | undefined,
@@ -142,6 +142,8 @@ export async function checkCredentials(
   opts: ProbeOptions & { now: number },
 ): Promise<CheckResult> {
   const relogin = (user: string) => `gridx login --coordinator ${addr.input} --user ${user}`
+  // --user/--password (or GRIDX_USER/GRIDX_PASSWORD) are what the caller asked about.
+  if (creds) return tryLogin(addr, creds, opts)
   if (login) {
     const r = await probeHttp(`${addr.httpUrl}/api/me`, { ...opts, token: login.token })
     if (r.kind !== 'reply') {
@@ -167,7 +169,6 @@ export async function checkCredentials(
       wrongPortFix(addr),
     )
   }
-  if (creds) return tryLogin(addr, creds, opts)
   return warn(
     'credentials',
     `not logged in to ${addr.httpUrl}`,

@@ -1,0 +1,60 @@
+import { createInterface, type Interface } from 'node:readline'
+import { Writable } from 'node:stream'
+import { GridError } from '../errors'
+
+// One reader over stdin for the whole process: reading stdin to its end once per prompt (an
+// async iterator that returns early) destroys the stream, so a second prompt got an AbortError.
+let reader: Interface | undefined
+// Lines typed ahead of their prompt wait here, so a pasted "user\npassword\n" is not lost.
+const typedAhead: string[] = []
+let waiting: { resolve: (line: string) => void; reject: (e: Error) => void } | undefined
+let ended = false
+// Echo goes through this gate so a password is read without being shown.
+let muted = false
+const echo = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    if (!muted) process.stderr.write(chunk)
+    done()
+  },
+})
+
+function lineReader(): Interface {
+  if (reader) return reader
+  const rl = createInterface({ input: process.stdin, output: echo, terminal: process.stdin.isTTY === true })
+  rl.on('line', (line: string) => {
+    if (waiting) waiting.resolve(line)
+    else typedAhead.push(line)
+  })
+  // In terminal mode Ctrl-C reaches readline as a key, not as a signal.
+  rl.on('SIGINT', () => waiting?.reject(new GridError('interrupted', 'interrupted')))
+  rl.on('close', () => {
+    ended = true
+    waiting?.resolve('')
+  })
+  reader = rl
+  return rl
+}
+
+/** Reads one line from stdin, shown as typed unless `hidden` (then nothing is echoed). */
+export async function readLine(question: string, hidden: boolean): Promise<string> {
+  const rl = lineReader()
+  process.stderr.write(question)
+  const ready = typedAhead.shift()
+  if (ready !== undefined || ended) {
+    if (hidden) process.stderr.write('\n')
+    return ready ?? ''
+  }
+  muted = hidden
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      waiting = { resolve, reject }
+      rl.resume()
+    })
+  } finally {
+    waiting = undefined
+    muted = false
+    if (hidden) process.stderr.write('\n')
+    // Paused, stdin keeps neither the terminal in raw mode nor the process alive.
+    if (!ended) rl.pause()
+  }
+}
