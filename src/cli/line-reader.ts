@@ -54,7 +54,15 @@ export async function readLine(question: string, hidden: boolean): Promise<strin
     waiting = undefined
     muted = false
     if (hidden) process.stderr.write('\n')
-    // Paused, stdin keeps neither the terminal in raw mode nor the process alive.
-    if (!ended) rl.pause()
+    if (process.stdin.isTTY === true && !ended) {
+      // On a terminal the reader holds it in raw mode, where Ctrl-C is a key rather than a
+      // signal: closing it (stdin itself stays open) gives the terminal back for the next one.
+      rl.removeAllListeners('close')
+      rl.close()
+      reader = undefined
+    } else if (!ended) {
+      // Paused, stdin does not keep the process alive.
+      rl.pause()
+    }
   }
 }

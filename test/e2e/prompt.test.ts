@@ -66,3 +66,29 @@ test('Ctrl-C at the password prompt stops gridx login and saves nothing', async 
   expect(r.code).not.toBe(0)
   expect(existsSync(join(home, 'credentials.json'))).toBe(false)
 })
+
+test('after the prompts the terminal is back in its own mode, so Ctrl-C is a signal again', async () => {
+  const bun = join(import.meta.dir, '../../node_modules/.bin/bun')
+  const fixture = join(import.meta.dir, '../support/tty-mode.ts')
+  const proc = Bun.spawn(['script', '-qfec', `${bun} ${fixture}`, '/dev/null'], {
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERM: 'dumb' },
+    stdin: 'pipe',
+    stdout: 'pipe',
+  })
+  let screen = ''
+  const reading = (async () => {
+    const dec = new TextDecoder()
+    for await (const chunk of proc.stdout) screen += dec.decode(chunk, { stream: true })
+  })()
+  for (const [shown, typed] of [
+    [/user: /, 'alice\r'],
+    [/password: /, 'secret\r'],
+  ] as const) {
+    while (!shown.test(screen) && proc.exitCode === null) await Bun.sleep(25)
+    void proc.stdin.write(typed)
+    await proc.stdin.flush()
+  }
+  await proc.exited
+  await reading
+  expect(screen).toContain('answers=alice/secret same-mode=true')
+}, 30_000)
