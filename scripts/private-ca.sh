@@ -7,6 +7,8 @@
 # it offline), DIR/coordinator.crt and DIR/coordinator.key (for gridx serve --tls-cert/--tls-key or
 # a reverse proxy). NAMEs are the host names and IP addresses clients use to reach the coordinator.
 # An existing CA in DIR is reused, so running it again only renews the coordinator's certificate.
+# coordinator.key stays mode 0600 and is given to the account that runs `gridx serve`:
+# PRIVATE_CA_KEY_OWNER (default: the `gridx` user of deploy/gridx-coordinator.service, when it exists).
 set -euo pipefail
 
 [ $# -ge 2 ] || {
@@ -38,4 +40,17 @@ openssl x509 -req -in coordinator.csr -CA ca.crt -CAkey ca.key -CAcreateserial -
   -extfile coordinator.ext -out coordinator.crt
 rm -f coordinator.csr coordinator.ext
 chmod 644 ca.crt coordinator.crt
+owner=${PRIVATE_CA_KEY_OWNER:-}
+if [ -z "$owner" ] && id gridx >/dev/null 2>&1; then owner=gridx; fi
+if [ -n "$owner" ]; then
+  id "$owner" >/dev/null 2>&1 || {
+    echo "private-ca: PRIVATE_CA_KEY_OWNER=$owner is not a user here: create it, or name the user that runs gridx serve" >&2
+    exit 1
+  }
+  # The service reads its key as itself; root-only would stop 'gridx serve' with "permission denied".
+  chown "$owner" coordinator.key
+  echo "private-ca: $dir/coordinator.key (mode 0600) belongs to $owner, who runs gridx serve" >&2
+else
+  echo "private-ca: $dir/coordinator.key is readable by $(id -un) only; give it to the user that runs gridx serve (PRIVATE_CA_KEY_OWNER=USER, or chown)" >&2
+fi
 echo "private-ca: $dir/coordinator.crt for $* signed by $dir/ca.crt" >&2
