@@ -33,7 +33,8 @@ describe('gridx doctor (the binary)', () => {
     for (const name of ['name', 'http port', 'ws port', 'health', 'clock', 'credentials', 'websocket']) {
       expect(lines.some((l) => l.startsWith(`✓ ${name}: `))).toBe(true)
     }
-    expect(r.stdout).toContain('✓ credentials: logged in as doc')
+    // GRIDX_USER/GRIDX_PASSWORD are given, so they are what is checked, not the saved login.
+    expect(r.stdout).toContain('✓ credentials: doc can log in (password from --password / GRIDX_PASSWORD)')
     expect(r.stdout).toContain('✓ docker run: ran a throw-away container')
     expect(r.stderr).toContain('no problems found')
   })
