@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs'
 import type { ApiClient } from '../client/api'
 import { describe, GridError } from '../errors'
 import type { JobView } from '../protocol/api'
@@ -94,6 +95,23 @@ export function summary(job: JobView): string {
 }
 
 /**
+ * Writes all of `data` to a file descriptor. `Bun.write(Bun.stdout, …)` can send a partly written
+ * prefix twice when a pipe is full (oven-sh/bun#35953: a job's output arrived 36 KB too long), so
+ * this loops over plain writes, waiting while a non-blocking pipe has no room.
+ */
+async function writeAll(fd: number, data: Buffer): Promise<void> {
+  let done = 0
+  while (done < data.length) {
+    try {
+      done += writeSync(fd, data, done)
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EAGAIN') throw err
+      await Bun.sleep(1)
+    }
+  }
+}
+
+/**
  * Writes a job's output to this terminal's stdout and stderr as it arrives and returns the job
  * as it ended. A dropped connection is resumed without repeating output.
  */
@@ -112,7 +130,7 @@ export async function streamOutput(
         if (e.type === 'output') {
           if (++seen <= delivered) continue
           delivered = seen
-          await Bun.write(e.stream === 'stdout' ? Bun.stdout : Bun.stderr, Buffer.from(e.data, 'base64'))
+          await writeAll(e.stream === 'stdout' ? 1 : 2, Buffer.from(e.data, 'base64'))
         } else if (e.type === 'state') {
           if (e.state === 'queued') {
             seen = delivered = 0
