@@ -6,17 +6,20 @@ export class GridError extends Error {
   readonly retryable: boolean
   /** HTTP status used when this error crosses the API. */
   readonly status: number
+  /** Seconds to wait before trying again, sent as `Retry-After` (a 429's). */
+  readonly retryAfterS: number | undefined
 
   constructor(
     code: string,
     message: string,
-    opts: { retryable?: boolean; cause?: unknown; status?: number } = {},
+    opts: { retryable?: boolean; cause?: unknown; status?: number; retryAfterS?: number } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'GridError'
     this.code = code
     this.retryable = opts.retryable ?? false
     this.status = opts.status ?? 400
+    this.retryAfterS = opts.retryAfterS
   }
 }
 

@@ -27,7 +27,6 @@ import type { DiskGuard } from './disk'
 import { creditRoutes } from './credits-routes'
 import { fileRoutes } from './file-routes'
 import { inviteRoutes } from './invite-routes'
-import { TooManyAttempts } from './throttle'
 import { capBodies, InFlight, TooManyOpen } from './user-caps'
 import { parseBody } from './validate'
 
@@ -73,9 +72,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
 
   app.onError((err, c) => {
-    if (err instanceof TooManyAttempts || err instanceof TooManyOpen)
-      c.header('Retry-After', String(err.retryAfterS))
     if (err instanceof GridError) {
+      if (err.retryAfterS !== undefined) c.header('Retry-After', String(err.retryAfterS))
       return c.json({ error: { code: err.code, message: err.message } }, err.status as 400)
     }
     // A full disk is the operator's to fix, not a bug: logged once, answered with what happened.

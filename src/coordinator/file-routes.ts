@@ -4,7 +4,7 @@ import { assertNever, GridError } from '../errors'
 import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
 import type { Blob, BlobStore } from './blobs'
-import { archiveCeiling } from './http-limits'
+import { archiveCeiling, declaredBody } from './http-limits'
 import type { Lifecycle } from './lifecycle'
 import { StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
@@ -21,13 +21,6 @@ export interface FileDeps {
 }
 
 type Env = { Variables: { user: UserRow } }
-
-/** The size a request says its body has, or undefined when it does not say (chunked). */
-function declaredLength(req: Request): number | undefined {
-  const text = req.headers.get('content-length')
-  const n = text === null ? NaN : Number(text)
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
-}
 
 const UPLOAD = { thing: 'this upload', instead: 'use smaller inputs' }
 const OUTPUTS = { thing: "the job's /out files", instead: 'have the job write less under /out' }
@@ -48,7 +41,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   // An input archive; a submission then names it by digest.
   app.post('/uploads', async (c) => {
     const user = c.get('user')
-    const grant = quota.open(user.id, declaredLength(c.req.raw), UPLOAD)
+    const grant = quota.open(user.id, declaredBody(c.req.raw).declared, UPLOAD)
     try {
       const blob = await blobs.putArchive(
         c.req.raw.body,
@@ -134,7 +127,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
 
   app.put('/leases/:jobId/:attempt/outputs', async (c) => {
     const { lease, job, workerId } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
-    const declared = declaredLength(c.req.raw)
+    const declared = declaredBody(c.req.raw).declared
     const staged = store.stagedOutputs(lease)
     // Another size cannot be the archive already staged: refused before a byte is read.
     if (staged && declared !== undefined && declared !== staged.bytes) {

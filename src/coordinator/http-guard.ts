@@ -2,9 +2,10 @@ import type { Server } from 'bun'
 import { describe, GridError } from '../errors'
 import { HSTS } from '../tls/profile'
 import { bodyTooLarge, MeteredBody } from './body-meter'
-import { bodyRule } from './http-limits'
+import { bodyRule, declaredBody } from './http-limits'
 import type { Settings } from './settings'
 import { clientKey } from './throttle'
+import { InFlight, TooManyOpen } from './user-caps'
 
 /** Methods whose bodies the API reads; a body on any other method is refused. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -15,9 +16,6 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
  * answers in JSON.
  */
 export const MAX_HEADER_BYTES = 16 * 1024
-
-/** Seconds a client refused for its address's cap is asked to wait. */
-const RETRY_AFTER_S = 5
 
 /** Where the guard reports what went wrong behind it. */
 export interface GuardHooks {
@@ -31,24 +29,25 @@ export interface GuardHooks {
 export type Next = (req: Request) => Response | undefined | Promise<Response | undefined>
 
 /** A JSON error answer; `close` ends the connection after it (a body left unread must not be parsed as a request). */
-export function refusal(err: unknown, headers: Record<string, string> = {}): Response {
+export function refusal(err: unknown): Response {
   const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
   const message = e.status === 500 ? 'internal error; see the coordinator log' : e.message
+  const headers: Record<string, string> =
+    e.retryAfterS === undefined ? {} : { 'retry-after': String(e.retryAfterS) }
   return Response.json({ error: { code: e.code, message } }, { status: e.status, headers })
 }
+
+/** The refusal past the cap on requests not logged in from one client. */
+const tooMany = (busy: number) =>
+  new TooManyOpen(
+    `${busy} requests from your address (or its IPv6 /64) that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
+  )
 
 /** The size of a request's headers as sent: each `name: value` line with its CRLF. */
 function headerBytes(req: Request): number {
   let n = 0
   req.headers.forEach((value, name) => (n += name.length + value.length + 4))
   return n
-}
-
-/** The size a request announces, and whether it has a body at all (a chunked one announces none). */
-function bodyOf(req: Request): { declared: number | undefined; present: boolean } {
-  const length = req.headers.get('content-length')
-  const declared = length === null ? undefined : Number(length)
-  return { declared, present: (declared ?? 0) > 0 || req.headers.has('transfer-encoding') }
 }
 
 /**
@@ -68,7 +67,7 @@ function unauthenticated(req: Request, path: string, hasBody: boolean): boolean 
  * Strict-Transport-Security over HTTPS.
  */
 export class HttpGuard {
-  private readonly inFlight = new Map<string, number>()
+  private readonly inFlight = new InFlight()
 
   constructor(
     private readonly settings: Settings,
@@ -78,9 +77,9 @@ export class HttpGuard {
 
   /** Checks a request, hands it on with its body metered, and finishes the answer. */
   async handle(req: Request, server: Server<unknown>, next: Next): Promise<Response | undefined> {
-    const body = bodyOf(req)
+    const body = declaredBody(req)
     let metered: MeteredBody | undefined
-    let address: string | undefined
+    let release: (() => void) | undefined
     let res: Response | undefined
     const path = new URL(req.url).pathname
     try {
@@ -100,13 +99,12 @@ export class HttpGuard {
       if (body.declared !== undefined && body.declared > rule.maxBytes) throw bodyTooLarge(rule)
       if (unauthenticated(req, path, body.present)) {
         // Keyed like the login throttle: a host holding an IPv6 /64 is one client, not 2^64.
-        address = clientKey(server.requestIP(req)?.address)
-        const busy = this.inFlight.get(address) ?? 0
-        if (busy >= this.settings.maxUnauthenticatedPerAddress) {
-          address = undefined
-          return this.finish(this.tooMany(busy), true)
+        const client = clientKey(server.requestIP(req)?.address)
+        try {
+          release = this.inFlight.take(client, this.settings.maxUnauthenticatedPerAddress, tooMany)
+        } catch (err) {
+          return this.finish(refusal(err), true)
         }
-        this.inFlight.set(address, busy + 1)
       }
       let forward = req
       if (body.present && req.body) {
@@ -123,7 +121,7 @@ export class HttpGuard {
     } catch (err) {
       res = refusal(this.explain(err, req.method, path))
     } finally {
-      if (address !== undefined) this.release(address)
+      release?.()
     }
     if (res === undefined) return undefined
     return this.finish(res, body.present && !metered?.finished)
@@ -140,22 +138,7 @@ export class HttpGuard {
 
   /** Requests from a client (an address as `clientKey` names it) counted now (for tests and logs). */
   unauthenticatedFrom(address: string): number {
-    return this.inFlight.get(address) ?? 0
-  }
-
-  private tooMany(busy: number): Response {
-    const err = new GridError(
-      'too_many_requests',
-      `${busy} requests from your address (or its IPv6 /64) that are not logged in (logins, registrations) are already in progress, the most this coordinator allows at once: wait a few seconds and try again`,
-      { status: 429, retryable: true },
-    )
-    return refusal(err, { 'retry-after': String(RETRY_AFTER_S) })
-  }
-
-  private release(address: string): void {
-    const left = (this.inFlight.get(address) ?? 1) - 1
-    if (left > 0) this.inFlight.set(address, left)
-    else this.inFlight.delete(address)
+    return this.inFlight.open(address)
   }
 
   private restoreTimeout(req: Request, server: Server<unknown>): void {

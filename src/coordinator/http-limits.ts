@@ -1,6 +1,14 @@
 import { formatBytes } from '../protocol/units'
 import type { Settings } from './settings'
 
+/** The size a request announces (undefined when chunked or unreadable), and whether it has a body at all. */
+export function declaredBody(req: Request): { declared: number | undefined; present: boolean } {
+  const text = req.headers.get('content-length')
+  const n = text === null ? NaN : Number(text)
+  const declared = Number.isSafeInteger(n) && n >= 0 ? n : undefined
+  return { declared, present: (declared ?? 0) > 0 || req.headers.has('transfer-encoding') }
+}
+
 /** Body limits by kind of route, in bytes. */
 export const BODY_LIMITS = {
   /** Logins and registrations: a name and a password. */

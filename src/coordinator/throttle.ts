@@ -36,7 +36,7 @@ export const DEFAULT_THROTTLE: ThrottleLimits = {
 /** A 429: too many attempts, with the seconds to wait (sent as `Retry-After`). */
 export class TooManyAttempts extends GridError {
   constructor(
-    readonly retryAfterS: number,
+    override readonly retryAfterS: number,
     what: string,
     now: number,
   ) {
@@ -44,6 +44,7 @@ export class TooManyAttempts extends GridError {
     super('too_many_attempts', `${what}: wait ${retryAfterS} s and try again (after ${at})`, {
       status: 429,
       retryable: true,
+      retryAfterS,
     })
   }
 }

@@ -1,17 +1,16 @@
 import type { MiddlewareHandler } from 'hono'
 import type { UserRow } from '../db/schema'
 import { GridError } from '../errors'
+import { declaredBody } from './http-limits'
 import type { Settings } from './settings'
 
 /** Seconds a client refused for a per-user cap is asked to wait. */
 const RETRY_AFTER_S = 5
 
-/** A 429 for a per-user cap on things held open, with the seconds to wait for Retry-After. */
+/** A 429 for a cap on things held open at once, asking to wait a few seconds (Retry-After). */
 export class TooManyOpen extends GridError {
-  readonly retryAfterS = RETRY_AFTER_S
-
   constructor(message: string) {
-    super('too_many_requests', message, { status: 429, retryable: true })
+    super('too_many_requests', message, { status: 429, retryable: true, retryAfterS: RETRY_AFTER_S })
   }
 }
 
@@ -43,11 +42,6 @@ export class InFlight {
   }
 }
 
-/** True when a request carries a body (a chunked one announces no length). */
-function hasBody(req: Request): boolean {
-  return Number(req.headers.get('content-length') ?? 0) > 0 || req.headers.has('transfer-encoding')
-}
-
 /** Matches a worker's /out upload, which is counted per lease instead: a user's many workers upload at once. */
 const LEASE_UPLOAD = /^\/api\/leases\/([^/]+)\/([^/]+)\/outputs$/
 
@@ -61,7 +55,7 @@ export function capBodies(
   inFlight: InFlight,
 ): MiddlewareHandler<{ Variables: { user: UserRow } }> {
   return async (c, next) => {
-    if (!hasBody(c.req.raw)) return next()
+    if (!declaredBody(c.req.raw).present) return next()
     const upload = LEASE_UPLOAD.exec(c.req.path)
     const release = upload
       ? inFlight.take(
