@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { Receipt } from './receipt'
+import { Requirements, RequiresPython } from './requirements'
 import { singleLine } from './text'
 import { MAX_CHUNK_BASE64, WORKER_LIMITS as MAX } from './worker-limits'
 
@@ -59,6 +60,8 @@ export const WorkerPolicy = z.object({
     .max(256),
   /** Size of each job's working directory (a tmpfs); null when the worker does not say (older ones). */
   workdirBytes: z.int().positive().max(MAX.memoryBytes).nullable().default(null),
+  /** True when the worker prepares Python package environments (`gridx work --packages`); older workers do not. */
+  packages: z.boolean().optional(),
 })
 export type WorkerPolicy = z.infer<typeof WorkerPolicy>
 
@@ -107,6 +110,10 @@ export const JobSpec = z.object({
     .int()
     .positive()
     .default(512 * 1024 * 1024),
+  /** Python packages to install before the job starts (checked, canonical lines); empty for none. */
+  requirements: Requirements.default([]),
+  /** The job's `requires-python` (PEP 723), checked against the image's Python; null when it says none. */
+  requiresPython: RequiresPython.nullable().default(null),
 })
 export type JobSpec = z.infer<typeof JobSpec>
 
