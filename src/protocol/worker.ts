@@ -37,7 +37,16 @@ export type LeaseRef = z.infer<typeof LeaseRef>
  * kill; `output_limit` means the job wrote more stdout/stderr or /out files than allowed; `error`
  * is a failure of the platform (Docker, image), not of the job.
  */
-export const Outcome = z.enum(['exited', 'timeout', 'oom', 'output_limit', 'cancelled', 'error'])
+/** `install_failed`: the job's Python packages could not be installed; the job never started. */
+export const Outcome = z.enum([
+  'exited',
+  'timeout',
+  'oom',
+  'output_limit',
+  'cancelled',
+  'error',
+  'install_failed',
+])
 export type Outcome = z.infer<typeof Outcome>
 
 /**
