@@ -62,6 +62,8 @@ export interface ConnectionFlags {
   signup?: string | undefined
   /** `gridx register --invite`: the code an operator gave. */
   invite?: string | undefined
+  /** `gridx work|register|login --join`: a join token (`gx1_…`). */
+  join?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -86,6 +88,8 @@ export interface Config {
   signup: SignupMode
   /** The invite code to register with (`--invite`, GRIDX_INVITE). */
   invite: string | undefined
+  /** The join token of `work`, `register` and `login` (`--join`, GRIDX_JOIN), as given. */
+  join: string | undefined
   file: FileConfig
 }
 
@@ -185,6 +189,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
+    join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
     file,
   })
 }
