@@ -29,7 +29,10 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
   fi
   log "starting dockerd in the background (log: /var/log/gridx-dockerd.log)"
-  nohup dockerd >/var/log/gridx-dockerd.log 2>&1 &
+  # In its own session: a caller that stops its process group (a test runner, a CI step) must not
+  # take the engine down with it.
+  rm -f /var/run/docker.pid
+  setsid nohup dockerd >/var/log/gridx-dockerd.log 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then break; fi
     sleep 0.5
