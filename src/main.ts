@@ -57,6 +57,11 @@ async function main(argv: string[]): Promise<number> {
       .strict()
       // `--version` is the version command (main below), which says more than yargs' own would.
       .version(false)
+      .option('version', {
+        type: 'boolean',
+        alias: 'V',
+        describe: "print the release and platform (as 'gridx version')",
+      })
       .help()
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
@@ -81,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
 
 // No top-level await: the binary is compiled to bytecode for a fast start.
 const argv = hideBin(process.argv)
-// `gridx --version` (and -V) is `gridx version`.
-if (argv[0] === '--version' || argv[0] === '-V') argv.splice(0, 1, 'version')
+// `--version` (or -V) anywhere before `--` is `gridx version`.
+const end = argv.includes('--') ? argv.indexOf('--') : argv.length
+if (argv.slice(0, end).some((a) => a === '--version' || a === '-V')) argv.splice(0, argv.length, 'version')
 void main(argv).then((code) => process.exit(code))

@@ -115,7 +115,7 @@ describe('iptables-save', () => {
       status: 'warn',
       fix: 'if gridx should be reachable there, delete the rule: sudo iptables-legacy -D INPUT -s 192.168.7.0/24 -p tcp --dport 9000 -j DROP',
     })
-    expect(line?.detail).toContain('may be dropped by iptables-legacy rule')
+    expect(line?.detail).toContain('arriving on eth0 may be dropped by iptables-legacy rule')
   })
 })
 

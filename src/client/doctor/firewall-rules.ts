@@ -19,7 +19,10 @@ export function ruleWhere(rule: Rule | undefined, chain: Chain): string {
 /** One line on what drops a packet, or undefined when it gets in. */
 export function dropReason(outcome: Outcome): string | undefined {
   if (outcome.kind === 'accepted') return undefined
-  return `${outcome.sure ? '' : 'may be '}dropped by ${ruleWhere(outcome.rule, outcome.chain)}${outcome.sure ? '' : ' (it applies to some connections only)'}`
+  const where = ruleWhere(outcome.rule, outcome.chain)
+  return outcome.sure
+    ? `is dropped by ${where}`
+    : `may be dropped by ${where} (it applies to some connections only)`
 }
 
 /** The fix for a drop: delete the rule (or, for a policy, the command that lets the port in first). */
@@ -57,7 +60,7 @@ export function checkRules(rules: RuleSet, ports: number[], arrivals: Arrival[])
       if (seen.has(key)) continue
       seen.add(key)
       const where = [...new Set(ifaces.map((b) => b.iif))].join(', ')
-      const detail = `TCP ${port} arriving on ${where} is ${dropReason(outcome)}`
+      const detail = `TCP ${port} arriving on ${where} ${dropReason(outcome)}`
       results.push(
         outcome.sure
           ? fail('firewall', detail, dropFix(outcome, port))

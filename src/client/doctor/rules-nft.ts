@@ -31,7 +31,7 @@ function portRanges(right: unknown): [number, number][] | undefined {
 
 const strings = (right: unknown) => {
   const list = values(right)
-  return list.every((v) => typeof v === 'string') ? (list) : undefined
+  return list.every((v) => typeof v === 'string') ? list : undefined
 }
 
 /** One `match` expression as a condition (or two: `tcp dport` also says the protocol). */

@@ -107,13 +107,13 @@ async function portState(o: Facts, port: number, role: PortRole, other: number):
           }),
         }
       }
-      const who = holder?.pid ? `it is pid ${holder.pid} (${holder.command ?? 'command unknown'}): ` : ''
+      const who = holder?.pid ? `pid ${holder.pid}: ${holder.command || 'command unknown'}; ` : ''
       return {
         kind: 'bad',
         result: fail(
           role.check,
           `port ${port} on ${o.host} (${role.what}) is taken by another program, not by gridx`,
-          `${who}stop it (find it with 'sudo ss -ltnp "sport = :${port}"'), or give gridx another port: ${change}`,
+          `stop it (${who}find it with 'sudo ss -ltnp "sport = :${port}"'), or give gridx another port: ${change}`,
         ),
       }
     }

@@ -36,7 +36,7 @@ export function silentPort(s: SilentPort): CheckResult {
   if (reason) {
     return fail(
       role.check,
-      `${held}, but a firewall drops connections to it: TCP ${port} arriving on lo is ${reason}`,
+      `${held}, but a firewall drops connections to it: TCP ${port} arriving on lo ${reason}`,
       dropFix(outcome, port),
     )
   }
