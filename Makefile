@@ -1,7 +1,7 @@
 BUN := node_modules/.bin/bun
 SRC := $(shell find src -type f) package.json Makefile
 
-.PHONY: all build deps docker images demo test check typecheck lint format bench clean
+.PHONY: all build release deps docker images demo test check typecheck lint format bench clean
 
 all: build
 
@@ -17,10 +17,17 @@ dist/gridx-stage: src/worker/stage/stage.c scripts/build-stage.sh
 
 # Bun refuses request headers past --max-http-header-size with an empty 431; at 64 KiB the
 # coordinator's own check (16 KiB, src/coordinator/http-guard.ts) answers first, in JSON.
+# The stage program goes in as an embedded file (Bun.embeddedFiles; src/worker/stage/program.ts).
 dist/gridx: node_modules/.installed dist/gridx-stage $(SRC)
-	$(BUN) build --compile --compile-exec-argv=--max-http-header-size=65536 --minify --bytecode --format=esm --sourcemap src/main.ts --outfile dist/gridx
+	$(BUN) build --compile --compile-exec-argv=--max-http-header-size=65536 --minify --bytecode --format=esm --sourcemap src/main.ts dist/gridx-stage --outfile dist/gridx
+	rm -f dist/gridx-stage.js.map
 
 build: dist/gridx
+
+# gridx for linux, macOS and Windows on x64 and arm64, each with both stage programs, and
+# SHA256SUMS, in dist/release (scripts/release.sh). Separate from build, which stays native and fast.
+release: node_modules/.installed
+	bash scripts/release.sh
 
 docker:
 	bash scripts/docker-up.sh

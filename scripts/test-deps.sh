@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system tools the test suite drives besides Docker: iproute2 and iptables (network
-# namespaces for the multi-host tests), openssl and nginx (TLS behind a reverse proxy), curl, and
-# docker-compose (the deployment file). On Debian/Ubuntu as root it installs what is missing;
-# elsewhere it says what to install, and the tests that need a missing tool are skipped with a note.
+# namespaces for the multi-host tests), openssl and nginx (TLS behind a reverse proxy), curl,
+# docker-compose (the deployment file) and qemu-user-static (the arm64 release binary). On
+# Debian/Ubuntu as root it installs what is missing; elsewhere it says what to install, and the
+# tests that need a missing tool are skipped with a note.
 set -euo pipefail
 
 missing=()
@@ -12,6 +13,9 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+# The release test runs the arm64 binary and stage program under qemu (its cross compiler comes
+# from scripts/build-stage.sh).
+command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -9,10 +9,10 @@ import { verifyCommand } from './cli/verify'
 import { jobCommands } from './cli/jobs'
 import { serveCommand } from './cli/serve'
 import { submitCommand } from './cli/submit'
+import { versionCommand } from './cli/version'
 import { workCommand } from './cli/work'
 import { GridError } from './errors'
 import { escapeTerminal } from './protocol/text'
-import { VERSION } from './version'
 
 /** Exit codes of errors a script may want to tell apart; every other error exits 1. */
 const EXIT_CODES: Readonly<Record<string, number>> = {
@@ -49,12 +49,19 @@ async function main(argv: string[]): Promise<number> {
       .command(inviteCommand(setExit))
       .command(verifyCommand(setExit))
       .command(doctorCommand(setExit))
+      .command(versionCommand())
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, doctor, register, login, whoami',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, doctor, register, login, whoami, version',
       )
       .strict()
-      .version(VERSION)
+      // `--version` is the version command (main below), which says more than yargs' own would.
+      .version(false)
+      .option('version', {
+        type: 'boolean',
+        alias: 'V',
+        describe: "print the release and platform (as 'gridx version')",
+      })
       .help()
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
@@ -78,4 +85,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // No top-level await: the binary is compiled to bytecode for a fast start.
-void main(hideBin(process.argv)).then((code) => process.exit(code))
+const argv = hideBin(process.argv)
+// `--version` (or -V) anywhere before `--` is `gridx version`.
+const end = argv.includes('--') ? argv.indexOf('--') : argv.length
+if (argv.slice(0, end).some((a) => a === '--version' || a === '-V')) argv.splice(0, argv.length, 'version')
+void main(argv).then((code) => process.exit(code))

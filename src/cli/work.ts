@@ -75,6 +75,8 @@ export async function work(
   const docker = dockerEnv()
   const runtime = await connectDocker(dockerCandidates(docker), docker.dockerHost)
   const engine = await runtime.info()
+  // The engine's CPU picks the stage program; one this gridx does not carry ends here, before work.
+  const stage = await runtime.engineStage()
   const file = s.config.file
   const maxMemory = flags.maxMemory ?? file.maxMemory
   const maxTimeout = flags.maxTimeout ?? file.maxTimeout
@@ -98,7 +100,7 @@ export async function work(
   if (leftovers.length)
     log(`removed ${leftovers.length} container(s) left by an earlier run: ${leftovers.join(', ')}`)
   log(
-    `Docker ${engine.version} at ${engine.endpoint}: ${engine.cpus} CPUs, ${formatBytes(engine.memoryBytes)}`,
+    `Docker ${engine.version} (linux/${stage.arch}) at ${engine.endpoint}: ${engine.cpus} CPUs, ${formatBytes(engine.memoryBytes)}`,
   )
   const limit = policy.offer.maxTimeoutMs === null ? 'no limit' : formatDuration(policy.offer.maxTimeoutMs)
   log(

@@ -15,7 +15,7 @@ import {
   type RunningContainer,
   STAGE_PROGRAM,
 } from './runtime'
-import { stageProgram } from './stage/program'
+import { engineArch, type StageProgram, stageProgram } from './stage/program'
 
 /** The repository of images prepared for jobs (see `prepare`). */
 const PREPARED = 'gridx-prepared'
@@ -115,6 +115,8 @@ export class DockerRuntime implements ContainerRuntime {
         MemTotal: number
         Runtimes?: Record<string, unknown>
         DockerRootDir?: string
+        OSType?: string
+        Architecture?: string
       }>,
     ])
     return {
@@ -124,7 +126,38 @@ export class DockerRuntime implements ContainerRuntime {
       endpoint: this.endpoint,
       runtimes: Object.keys(info.Runtimes ?? { runc: {} }),
       rootDir: info.DockerRootDir,
+      osType: info.OSType,
+      arch: info.Architecture,
     }
+  }
+
+  private stage: Promise<StageProgram> | undefined
+
+  /**
+   * The stage program for the architecture the engine runs (Docker Desktop's Linux VM may be
+   * arm64 or x64 whatever this machine's own OS), asked once. An engine that runs Windows
+   * containers cannot run it at all.
+   */
+  engineStage(): Promise<StageProgram> {
+    this.stage ??= (async () => {
+      const info = (await this.docker.info()) as { OSType?: string; Architecture?: string }
+      if (info.OSType && info.OSType !== 'linux') {
+        throw new GridError(
+          'docker_not_linux',
+          `the Docker engine at ${this.endpoint} runs ${info.OSType} containers; gridx jobs are Linux containers: switch Docker Desktop to Linux containers (its menu: "Switch to Linux containers...")`,
+        )
+      }
+      const arch = engineArch(info.Architecture)
+      if (!arch) {
+        throw new GridError(
+          'no_stage_for_engine',
+          `the Docker engine at ${this.endpoint} runs on a CPU gridx has no stage program for (${info.Architecture ?? 'it did not say'}); gridx runs jobs on x64 (x86_64) and arm64 (aarch64) engines`,
+        )
+      }
+      return stageProgram(arch)
+    })()
+    this.stage.catch(() => (this.stage = undefined))
+    return this.stage
   }
 
   async hasImage(ref: string): Promise<boolean> {
@@ -168,7 +201,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const id = base.Id.replace(/^sha256:/, '').slice(0, 24)
     // A changed stage program makes a new tag, so images prepared by another gridx are not used.
-    const stage = await stageProgram()
+    const stage = await this.engineStage()
     const version = `${id}-${PREPARED_VERSION}-${stage.digest}`
     const tag = `${PREPARED}:${version}`
     if (await this.hasImage(tag)) return tag

@@ -76,7 +76,7 @@ export async function checkEngine(o: EngineCheckOptions): Promise<CheckResult[]>
     results.push(
       ok(
         'docker version',
-        `Docker ${info.version}: ${info.cpus} CPU(s), ${formatBytes(info.memoryBytes)}, runtimes ${info.runtimes.join(', ')}`,
+        `Docker ${info.version}${info.arch ? ` (${info.osType ?? 'linux'}/${info.arch})` : ''}: ${info.cpus} CPU(s), ${formatBytes(info.memoryBytes)}, runtimes ${info.runtimes.join(', ')}`,
       ),
     )
     if (o.ociRuntime && !info.runtimes.includes(o.ociRuntime)) {

@@ -12,6 +12,9 @@ export interface EngineInfo {
   runtimes: string[]
   /** Where the engine keeps its data (volumes under it), when it says. */
   rootDir?: string | undefined
+  /** The engine's OS and CPU as it reports them (`linux`, `x86_64` or `aarch64`), when it says. */
+  osType?: string | undefined
+  arch?: string | undefined
 }
 
 /** Everything needed to start one job's container. */

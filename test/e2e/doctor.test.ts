@@ -105,6 +105,8 @@ describe('gridx doctor (the binary)', () => {
         `✗ http port: port ${web.port} on 127.0.0.1 (the API) is taken by another program, not by gridx — fix: stop it`,
       )
       expect(r.stdout).toContain('--http-port P or GRIDX_HTTP_PORT=P')
+      // The program is named: here, this test's own process.
+      expect(r.stdout).toContain(`fix: stop it (pid ${process.pid}: `)
       expect(r.stdout).toMatch(/^! addresses: bound to 127\.0\.0\.1 only/m)
     } finally {
       await web.stop(true)

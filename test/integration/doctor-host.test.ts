@@ -165,6 +165,8 @@ describe('gridx doctor --serve', () => {
       timeoutMs: TIMEOUT_MS,
       interfaces: fakeLan,
       firewalls: [{ tool: 'firewalld', enabled: true }],
+      // The rules unread, as for a user who is not root: the per-tool hints are what is shown.
+      rules: { chains: [], read: [], denied: true },
     })
     expect(check(results, 'addresses')).toMatchObject({
       status: 'ok',

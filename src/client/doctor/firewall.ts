@@ -63,8 +63,11 @@ export function allowCommand(tool: Firewall, ports: number[]): string {
   }
 }
 
-/** One hint per firewall found: the command that lets other machines reach the coordinator's ports. */
-export function checkFirewalls(found: FoundFirewall[], ports: number[]): CheckResult[] {
+/**
+ * One hint per firewall found, for when its rules cannot be read (not root): the command that
+ * lets other machines reach the coordinator's ports. `denied`: reading them was refused.
+ */
+export function checkFirewalls(found: FoundFirewall[], ports: number[], denied = true): CheckResult[] {
   const shown = ports.filter((p) => p > 0)
   if (shown.length === 0) return [ok('firewall', 'ports are picked at start (0); open them once known')]
   if (found.length === 0) {
@@ -84,7 +87,10 @@ export function checkFirewalls(found: FoundFirewall[], ports: number[]): CheckRe
         cmd,
       )
     }
-    const state = enabled === false ? 'installed but not enabled' : 'installed (its rules need root to read)'
+    const unread = denied
+      ? "installed (its rules need root to read: 'sudo gridx doctor --serve' checks them)"
+      : 'installed (its rules could not be read)'
+    const state = enabled === false ? 'installed but not enabled' : unread
     return ok(`firewall ${tool}`, `${tool} is ${state}; if it filters input, allow the ports: ${cmd}`)
   })
 }
