@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs'
 import { formatCredits } from '../protocol/credits'
+import { discoverSession } from './find-coordinator'
 import { credentialOptions, connectionOptions, jsonOption, note, out } from './options'
 import { credentials, loggedIn, loginAndSave, openSession } from './session'
 
@@ -15,7 +16,7 @@ type Flags = {
 
 /** `gridx register`: create an account (with `--invite CODE` where sign-up is by invite) and log in. */
 export async function register(flags: Flags): Promise<number> {
-  const s = openSession(flags)
+  const s = await discoverSession(flags, 'register')
   const creds = await credentials(s.config)
   const made = await s.api.register({ ...creds, ...(s.config.invite ? { invite: s.config.invite } : {}) })
   await loginAndSave(s, creds)
@@ -29,7 +30,7 @@ export async function register(flags: Flags): Promise<number> {
 
 /** `gridx login`: log in and save the token. */
 export async function login(flags: Flags): Promise<number> {
-  const s = openSession(flags)
+  const s = await discoverSession(flags, 'login')
   const creds = await credentials(s.config)
   await loginAndSave(s, creds)
   note(`logged in to ${s.api.addr.httpUrl} as '${creds.user}'`)

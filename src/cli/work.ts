@@ -9,8 +9,9 @@ import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
 import { buildPolicy } from '../worker/policy'
+import { discoverSession } from './find-coordinator'
 import { connectionOptions, credentialOptions, note } from './options'
-import { credentials, loginAndSave, openSession } from './session'
+import { credentials, loginAndSave } from './session'
 import { onStopSignals } from './serve'
 
 type Flags = {
@@ -46,7 +47,7 @@ export async function work(
   flags: Flags,
   signals: (on: (sig: string) => void) => () => void = onStopSignals,
 ): Promise<number> {
-  const s = openSession(flags)
+  const s = await discoverSession(flags, 'work')
   const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
   const name = flags.name ?? s.config.file.name ?? hostname()
   // The coordinator refuses such a name at hello; saying so here ends at once, before a login.
