@@ -66,6 +66,8 @@ export interface ConnectionFlags {
   invite?: string | undefined
   /** `gridx serve --advertise` / `--no-advertise`: mDNS on the local network. */
   advertise?: boolean | undefined
+  /** `gridx work|register|login --join`: a join token (`gx1_…`). */
+  join?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -95,6 +97,8 @@ export interface Config {
    * coordinator look for one; on unless `--no-advertise` (serve), GRIDX_DISCOVERY=0 or the file say no.
    */
   discovery: boolean
+  /** The join token of `work`, `register` and `login` (`--join`, GRIDX_JOIN), as given. */
+  join: string | undefined
   file: FileConfig
 }
 
@@ -207,6 +211,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     discovery: discovery(flags, env, file),
+    join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
     file,
   })
 }

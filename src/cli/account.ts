@@ -2,7 +2,8 @@ import type { Argv, CommandModule } from 'yargs'
 import { formatCredits } from '../protocol/credits'
 import { discoverSession } from './find-coordinator'
 import { credentialOptions, connectionOptions, jsonOption, note, out } from './options'
-import { credentials, loggedIn, loginAndSave, openSession } from './session'
+import { joinSession, joinToken, registerJoined } from './join'
+import { credentials, loggedIn, loginAndSave, openSession, type Session } from './session'
 
 type Flags = {
   coordinator?: string
@@ -11,17 +12,21 @@ type Flags = {
   user?: string
   password?: string
   invite?: string
+  join?: string
   json?: boolean
 }
 
 /** `gridx register`: create an account (with `--invite CODE` where sign-up is by invite) and log in. */
 export async function register(flags: Flags): Promise<number> {
-  const s = await discoverSession(flags, 'register')
+  const token = joinToken(flags)
+  const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'register')
   const creds = await credentials(s.config)
-  const made = await s.api.register({ ...creds, ...(s.config.invite ? { invite: s.config.invite } : {}) })
-  await loginAndSave(s, creds)
+  const made = token
+    ? await registerJoined({ s, token }, creds)
+    : await s.api.register({ ...creds, ...(s.config.invite ? { invite: s.config.invite } : {}) })
+  if (!token) await loginAndSave(s, creds)
   note(
-    `registered '${creds.user}' on ${s.api.addr.httpUrl} and logged in; you start with ${formatCredits(made.grantMc)} credits`,
+    `registered '${creds.user}' on ${s.api.addr.httpUrl} and logged in; you start with ${formatCredits(made.grantMc)} credits${trustNote(s)}`,
   )
   if (made.operator)
     note("this is the coordinator's first account, so you are its operator: 'gridx invite' admits others")
@@ -30,11 +35,20 @@ export async function register(flags: Flags): Promise<number> {
 
 /** `gridx login`: log in and save the token. */
 export async function login(flags: Flags): Promise<number> {
-  const s = await discoverSession(flags, 'login')
+  const token = joinToken(flags)
+  const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'login')
   const creds = await credentials(s.config)
   await loginAndSave(s, creds)
-  note(`logged in to ${s.api.addr.httpUrl} as '${creds.user}'`)
+  note(`logged in to ${s.api.addr.httpUrl} as '${creds.user}'${trustNote(s)}`)
   return 0
+}
+
+/** Says what the login remembered, so the user knows later commands need no `--ca-cert`. */
+function trustNote(s: Session): string {
+  const t = s.api.trust
+  if (t?.pin) return `; pinned its certificate (SHA-256 ${t.pin.fingerprint}) for later commands`
+  if (t?.ca) return `; ${t.ca.path} is remembered as trusted for later commands`
+  return ''
 }
 
 /** `gridx logout`: revoke the token and forget it. */
@@ -44,7 +58,7 @@ export async function logout(flags: Flags): Promise<number> {
     await s.api.logout().catch(() => undefined)
     s.creds.remove(s.api.addr.httpUrl)
   }
-  note(`logged out of ${s.api.addr.httpUrl}`)
+  note(`logged out of ${s.api.addr.httpUrl} (its saved login and trusted certificate are forgotten)`)
   return 0
 }
 
@@ -60,6 +74,12 @@ export async function whoami(flags: Flags): Promise<number> {
   return 0
 }
 
+const joinOption = {
+  type: 'string',
+  describe:
+    'join token (gx1_...): finds the coordinator, pins its certificate and uses its invite (env GRIDX_JOIN)',
+} as const
+
 /** yargs wiring of register, login, logout and whoami. */
 export function accountCommands(setExit: (code: number) => void): CommandModule<object, Flags>[] {
   const builder = (example: string) => (y: Argv) =>
@@ -71,16 +91,26 @@ export function accountCommands(setExit: (code: number) => void): CommandModule<
       builder: (y) =>
         builder(
           "$0 register --coordinator 192.168.1.100 --invite gxi_... --user alice --password 'long secret'",
-        )(y).option('invite', {
-          type: 'string',
-          describe: "invite code from the coordinator's operator ('gridx invite'; env GRIDX_INVITE)",
-        }),
+        )(y)
+          .option('invite', {
+            type: 'string',
+            describe: "invite code from the coordinator's operator ('gridx invite'; env GRIDX_INVITE)",
+          })
+          .option('join', joinOption)
+          .conflicts('join', ['coordinator', 'invite'])
+          .example(
+            '$0 register --join gx1_... --user alice',
+            "the line 'gridx serve' or 'gridx invite' printed",
+          ),
       handler: async (a) => setExit(await register(a)),
     },
     {
       command: 'login',
       describe: 'log in; the token is saved in $GRIDX_HOME/credentials.json',
-      builder: builder('$0 login --coordinator 192.168.1.100 --user alice'),
+      builder: (y) =>
+        builder('$0 login --coordinator 192.168.1.100 --user alice')(y)
+          .option('join', joinOption)
+          .conflicts('join', 'coordinator'),
       handler: async (a) => setExit(await login(a)),
     },
     {

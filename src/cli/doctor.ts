@@ -44,6 +44,12 @@ export function formatCheck(c: CheckResult): string {
   return `${MARK[c.status]} ${c.check}: ${detail}${fix}`
 }
 
+/** The CA file or pinned certificate a login saved: the doctor trusts what the commands trust. */
+function remembered(creds: CredentialStore, addr: CoordinatorAddress): string | undefined {
+  const t = creds.trust(addr.httpUrl)
+  return t?.ca?.pem ?? t?.pin?.anchor
+}
+
 /** Runs every check that applies to this machine and returns the results, in order. */
 export async function diagnose(flags: Flags, env: Env = process.env): Promise<CheckResult[]> {
   const config = loadConfig(flags, env)
@@ -79,7 +85,13 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
           ? { user: config.user, password: config.password }
           : undefined
       results.push(
-        ...(await checkCoordinator({ addr, ca: config.caCert?.pem, login, creds: given, timeoutMs })),
+        ...(await checkCoordinator({
+          addr,
+          ca: config.caCert?.pem ?? remembered(creds, addr),
+          login,
+          creds: given,
+          timeoutMs,
+        })),
       )
     }
   }

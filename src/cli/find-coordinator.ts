@@ -159,15 +159,8 @@ export async function findCoordinator(
 
 /** The session for a discovered coordinator: its URL as `--coordinator`, its accepted fingerprint pinned. */
 function sessionAt(flags: ConnectionFlags, found: Discovered): Session {
-  if (found.pin) {
-    // Pinned-certificate trust comes with the join work; until then a TLS coordinator found by
-    // discovery cannot be used without a CA file.
-    throw new GridError(
-      'untrusted_discovery',
-      `this gridx cannot pin a certificate yet: pass --coordinator ${found.url} with --ca-cert`,
-    )
-  }
-  return openSession({ ...flags, coordinator: found.url })
+  // The pin is checked again at the first call and saved with the login (see openSession).
+  return openSession({ ...flags, coordinator: found.url }, undefined, { pin: found.pin })
 }
 
 /**

@@ -4,6 +4,9 @@ import { type CreateInvite, type InviteView, MAX_INVITE_MS } from '../protocol/a
 import { formatCredits, parseCredits } from '../protocol/credits'
 import { parseDuration } from '../protocol/units'
 import { connectionOptions, jsonOption, note, out } from './options'
+import { encodeJoinToken } from '../client/join-token'
+import { probeCertificate } from '../client/peer'
+import { joinUrls } from './serve-join'
 import { loggedIn, type Session } from './session'
 
 type Flags = {
@@ -16,6 +19,7 @@ type Flags = {
   expires?: string
   list?: boolean
   revoke?: string
+  worker?: boolean
 }
 
 function request(flags: Flags): CreateInvite {
@@ -47,6 +51,24 @@ function request(flags: Flags): CreateInvite {
 async function addressForNewcomers(s: Session): Promise<string> {
   const health = await s.api.health().catch(() => undefined)
   return health?.publicUrl ?? s.api.addr.httpUrl
+}
+
+const LOOPBACK = /^https?:\/\/(127\.|localhost[:/]|\[::1\])/
+
+/**
+ * A join token for an invite: the newcomers' address (this machine's interface addresses when
+ * that is loopback: the coordinator runs here), and the fingerprint of a certificate that is
+ * trusted here only by pin or `--ca-cert` (a public CA's needs none, and survives its renewals).
+ */
+async function tokenFor(s: Session, where: string, code: string): Promise<string> {
+  const { addr } = s.api
+  const urls = LOOPBACK.test(where)
+    ? joinUrls({ publicUrl: undefined, host: '0.0.0.0', httpPort: addr.httpPort, tls: addr.tls })
+    : [where]
+  let fingerprint = s.api.trust?.pin?.fingerprint
+  if (!fingerprint && addr.tls && s.api.trust?.ca)
+    fingerprint = (await probeCertificate(addr.host, addr.httpPort))?.fingerprint
+  return encodeJoinToken({ urls, fingerprint, invite: code })
 }
 
 function table(invites: InviteView[]): string[] {
@@ -90,20 +112,24 @@ export async function invite(flags: Flags): Promise<number> {
   const made = await s.api.createInvite(request(flags))
   const ca = s.api.ca ? ` --ca-cert ${s.api.ca.path}` : ''
   const where = await addressForNewcomers(s)
+  const token = await tokenFor(s, where, made.code)
+  const join = flags.worker ? `gridx work --join ${token}` : `gridx register --join ${token} --user NAME`
   const command = `gridx register --coordinator ${where}${ca} --invite ${made.code} --user NAME`
-  if (flags.json) return (out(JSON.stringify({ ...made, command })), 0)
+  if (flags.json) return (out(JSON.stringify({ ...made, token, join, command })), 0)
   const uses = made.uses === 1 ? '1 account' : `${made.uses} accounts`
   note(
     `invite ${made.id}: ${formatCredits(made.grantMc)} credits each for up to ${uses}, until ${made.expiresAt}`,
   )
   note(
-    'give the newcomer this command (the code is shown only now; revoke it with gridx invite --revoke ID):',
+    `give the newcomer this line to paste on ${flags.worker ? 'the machine that is to work' : 'their machine'} (the code is shown only now; revoke it with gridx invite --revoke ${made.id}):`,
   )
+  out(join)
+  if (flags.worker) return 0
+  note(`or, by address and code${ca ? ` (with a copy of ${s.api.ca?.path})` : ''}:`)
   out(command)
-  if (ca) note(`they need a copy of ${s.api.ca?.path} for --ca-cert`)
-  if (/^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(where))
+  if (LOOPBACK.test(where))
     note(
-      "that address is this machine's loopback: give people on other machines the address they reach the coordinator at",
+      "that address is this machine's loopback: give people on other machines the address they reach the coordinator at (the join line names this machine's other addresses)",
     )
   return 0
 }
@@ -126,10 +152,16 @@ export function inviteCommand(setExit: (code: number) => void): CommandModule<ob
         })
         .option('list', { type: 'boolean', describe: 'list invites and what became of them' })
         .option('revoke', { type: 'string', describe: 'revoke the invite with this ID' })
+        .option('worker', {
+          type: 'boolean',
+          describe: "print the 'gridx work --join' line for a machine that is to work",
+        })
+        .conflicts('worker', ['list', 'revoke'])
         .conflicts('list', ['revoke', 'grant', 'uses', 'expires'])
         .conflicts('revoke', ['grant', 'uses', 'expires'])
         .example('$0 invite', 'one account, the default grant, valid 7 days')
         .example('$0 invite --grant 50 --uses 5 --expires 2d', 'five accounts with 50 credits each')
+        .example('$0 invite --worker --uses 3 --expires 1d', 'a line that adds up to three machines')
         .example('$0 invite --list', '')
         .example('$0 invite --revoke k3m9x2p4q7rt', ''),
     handler: async (a) => setExit(await invite(a)),

@@ -117,3 +117,22 @@ export function clientAddress(opts: {
   if (opts.tls) return `https://${host}:${opts.httpPort}`
   return opts.httpPort === opts.defaultHttpPort ? host : `${host}:${opts.httpPort}`
 }
+
+/**
+ * What a client given the address (not the join line) needs to trust this coordinator: nothing
+ * for a public CA's certificate; for a self-signed one, a copy of this very file; for a private
+ * CA's, that CA's certificate, which is not this file.
+ */
+export function caFileHint(tls: ServerTls | undefined): { flag: string; hint: string | undefined } {
+  if (!tls || tls.publiclyTrusted) return { flag: '', hint: undefined }
+  if (tls.selfSigned) {
+    return {
+      flag: ' --ca-cert COPY-OF-CERT.pem',
+      hint: `(its certificate is self-signed: copy ${tls.certPath} from this machine to theirs and name the copy with --ca-cert once; the login remembers it)`,
+    }
+  }
+  return {
+    flag: ' --ca-cert CA.pem',
+    hint: `(its certificate is from a private CA (${tls.issuer}), which no machine trusts by default: give clients that CA's certificate, e.g. the ca.pem of scripts/private-ca.sh, for --ca-cert once; the login remembers it)`,
+  }
+}

@@ -8,7 +8,8 @@ import type { SignupMode } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseSize } from '../protocol/units'
 import { VERSION } from '../version'
 import { note } from './options'
-import { clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
+import { caFileHint, clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
+import { adoptStartInvite, joinHints, joinUrls, startInvite } from './serve-join'
 
 type Flags = TlsFlags & {
   tlsCert?: string
@@ -115,6 +116,14 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
   const { startCoordinator } = await import('../coordinator/server')
+  const { newInviteCode } = await import('../coordinator/invites')
+  const { DEFAULT_SETTINGS } = await import('../coordinator/settings')
+  const invite = startInvite(
+    config.signup,
+    grant ?? DEFAULT_SETTINGS.signupGrantMc,
+    newInviteCode(),
+    Date.now(),
+  )
   const c = startCoordinator({
     host,
     httpPort: config.httpPort,
@@ -129,6 +138,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       ...(price ? { price: { mcPerCpuMinute: price } } : {}),
       admins: flags.admin ?? [],
       signup: config.signup,
+      firstInvite: invite,
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
       ...(keepFilesMs ? { keepFilesMs } : {}),
       ...(idleTimeoutMs ? { idleTimeoutMs } : {}),
@@ -147,14 +157,17 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     tls: !!tls,
     defaultHttpPort: DEFAULT_HTTP_PORT,
   })
-  // A self-signed certificate is trusted by no one yet: say exactly how clients trust it.
-  const trust = tls?.selfSigned ? ` --ca-cert ${tls.certPath}` : ''
-  if (trust)
-    note(
-      `clients must trust this certificate: copy ${tls?.certPath} to their machines and pass it with --ca-cert (or GRIDX_CA_CERT)`,
-    )
-  note(`users:   gridx login --coordinator ${addr}${trust} --user NAME   (or gridx register ...)`)
-  note(`workers: gridx work --coordinator ${addr}${trust} --user NAME`)
+  for (const line of joinHints({
+    urls: joinUrls({ publicUrl, host, httpPort: c.httpPort, tls: !!tls }),
+    tls,
+    signup: c.settings.signup,
+    hasUsers: c.store.hasUsers(),
+    invite: adoptStartInvite(c, invite, (line) => note(line)),
+  }))
+    note(line)
+  const { flag, hint } = caFileHint(tls)
+  note(`or by address: gridx login --coordinator ${addr}${flag} --user NAME (later commands need no flags)`)
+  if (hint) note(hint)
   if (publicUrl)
     note(`public address: ${publicUrl} (shown in /health; web pages from it may open worker sockets)`)
   const settings = c.settings

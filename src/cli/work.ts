@@ -11,6 +11,8 @@ import { Agent } from '../worker/agent'
 import { buildPolicy } from '../worker/policy'
 import { discoverSession } from './find-coordinator'
 import { connectionOptions, credentialOptions, note } from './options'
+import type { Credentials } from '../protocol/api'
+import { joinSession, joinToken, workerAccount } from './join'
 import { credentials, loginAndSave } from './session'
 import { onStopSignals } from './serve'
 
@@ -30,6 +32,7 @@ type Flags = {
   pull?: boolean
   runtime?: string
   maxDisk?: string
+  join?: string
 }
 
 /** True when this process may list `dir`. */
@@ -47,7 +50,8 @@ export async function work(
   flags: Flags,
   signals: (on: (sig: string) => void) => () => void = onStopSignals,
 ): Promise<number> {
-  const s = await discoverSession(flags, 'work')
+  const token = joinToken(flags)
+  const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'work')
   const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
   const name = flags.name ?? s.config.file.name ?? hostname()
   // The coordinator refuses such a name at hello; saying so here ends at once, before a login.
@@ -61,8 +65,12 @@ export async function work(
   // Log in first: a wrong password or a bad address ends here, before anything starts.
   const given = s.config.user !== undefined || s.config.password !== undefined || process.stdin.isTTY
   const saved = s.creds.get(s.api.addr.httpUrl)
-  const creds = given || !saved ? await credentials(s.config) : undefined
-  if (creds) await loginAndSave(s, creds)
+  let creds: Credentials | undefined
+  if (token) creds = await workerAccount({ s, token })
+  else if (given || !saved) await loginAndSave(s, (creds = await credentials(s.config)))
+  // An account `work --join` made has its password saved: the worker logs in again with it.
+  else if (saved.password) creds = { user: saved.user, password: saved.password }
+  await s.api.settleTrust()
   // dockerode is heavy to load; only `gridx work` pays for it.
   const { connectDocker, dockerCandidates } = await import('../worker/docker')
   const docker = dockerEnv()
@@ -112,7 +120,7 @@ export async function work(
   }
   const agent = new Agent({
     addr: s.api.addr,
-    ca: s.config.caCert,
+    trust: s.api.trust,
     workerId: id,
     name,
     slots,
@@ -154,6 +162,12 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
     describe: "contribute this machine: run other people's jobs in Docker and earn credits",
     builder: (y) =>
       credentialOptions(connectionOptions(y))
+        .option('join', {
+          type: 'string',
+          describe:
+            "join token from 'gridx serve' or 'gridx invite --worker': pins the certificate, makes or logs in the account, then works (env GRIDX_JOIN)",
+        })
+        .conflicts('join', 'coordinator')
         .option('slots', { type: 'number', describe: 'jobs to run at once (default 2)' })
         .option('name', { type: 'string', describe: 'worker name shown to others (default: host name)' })
         .option('drain-timeout', {
@@ -189,6 +203,7 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
           type: 'string',
           describe: 'OCI runtime for job containers, e.g. runsc (gVisor)',
         })
+        .example('$0 work --join gx1_...', "the line 'gridx serve' printed: one paste on a new machine")
         .example("$0 work --coordinator 192.168.1.100 --user alice --password 'long secret'", '')
         .example(
           "$0 work --max-cpus 2 --max-memory 4g --max-timeout 1h --images 'python:*,r-base:*'",

@@ -25,12 +25,9 @@ import { z } from 'zod'
 import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { connectionError, networkError, proxyError } from './network'
+import { pinServedCertificate, type TrustedCa, type Trust, tlsOptions } from './trust'
 
-/** A PEM file of certificates to trust besides the system's (`--ca-cert`). */
-export interface TrustedCa {
-  path: string
-  pem: string
-}
+export type { TrustedCa } from './trust'
 
 /** A worker's transfer of job files gives up after this long, so a stalled connection cannot hold a slot forever. */
 const TRANSFER_TIMEOUT_MS = 30 * 60_000
@@ -50,9 +47,35 @@ export class ApiClient {
   constructor(
     readonly addr: CoordinatorAddress,
     private token?: string,
-    /** Extra certificates to trust for https (a private CA, a self-signed coordinator). */
-    readonly ca?: TrustedCa,
+    /** What to trust for https besides the system's CAs: a private CA, a pinned certificate. */
+    private trusted?: Trust,
+    /** True when the pin came from a token or a user, not a login: check it before the first call. */
+    private pinUnchecked = false,
   ) {}
+
+  /** What this client trusts; after `settleTrust`, with the pinned certificate's chain anchor. */
+  get trust(): Trust | undefined {
+    return this.trusted
+  }
+
+  /**
+   * Reads the coordinator's certificate once and pins it when a pin from a token (or a user's yes)
+   * is not yet checked: refused with both fingerprints when it is another certificate.
+   */
+  async settleTrust(): Promise<void> {
+    const pin = this.trusted?.pin
+    if (!this.pinUnchecked || !pin || !this.addr.tls) return
+    this.trusted = {
+      ...this.trusted,
+      pin: await pinServedCertificate(this.addr.host, this.addr.httpPort, pin.fingerprint),
+    }
+    this.pinUnchecked = false
+  }
+
+  /** The CA file trusted for this coordinator, if any. */
+  get ca(): TrustedCa | undefined {
+    return this.trust?.ca
+  }
 
   /** Uses this token for later calls. */
   setToken(token: string): void {
@@ -261,6 +284,7 @@ export class ApiClient {
     const signals = [signal, timeout ? AbortSignal.timeout(CALL_TIMEOUT_MS) : undefined].filter(
       (s) => s !== undefined,
     )
+    await this.settleTrust()
     let res: Response
     try {
       res = await fetch(`${this.addr.httpUrl}${path}`, {
@@ -268,11 +292,11 @@ export class ApiClient {
         headers,
         body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
-        ...(this.ca ? { tls: { ca: this.ca.pem } } : {}),
+        ...(this.trusted ? { tls: tlsOptions(this.trusted) } : {}),
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      const ctx = { caPath: this.ca?.path }
+      const ctx = { caPath: this.ca?.path, pin: this.trusted?.pin?.fingerprint }
       // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
       // reported at once (a worker's pending report must not wait on a certificate lookup).
       throw this.reached

@@ -1,12 +1,22 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
+import type { Trust } from './trust'
 
 const Saved = z.object({
   user: z.string(),
   token: z.string(),
   expiresAt: z.string(),
   coordinator: z.string(),
+  /** The `--ca-cert` given at login, kept whole: later commands need neither the flag nor the file. */
+  ca: z.object({ path: z.string(), pem: z.string() }).optional(),
+  /** The certificate pinned at a join: only it is accepted from this coordinator. */
+  pin: z.object({ fingerprint: z.string(), anchor: z.string().optional() }).optional(),
+  /**
+   * The password `gridx work --join` made for this machine's own account (no one typed one), so
+   * the worker can log in again when its token expires. This file is mode 0600.
+   */
+  password: z.string().optional(),
 })
 /** One saved login. */
 export type SavedLogin = z.infer<typeof Saved>
@@ -59,7 +69,14 @@ export class CredentialStore {
     this.write(f)
   }
 
-  /** Forgets the login for a coordinator. */
+  /** What was trusted for a coordinator at its login (a CA file's content, a pin). */
+  trust(httpUrl: string): Trust | undefined {
+    const saved = this.get(httpUrl)
+    if (!saved?.ca && !saved?.pin) return undefined
+    return { ...(saved.ca ? { ca: saved.ca } : {}), ...(saved.pin ? { pin: saved.pin } : {}) }
+  }
+
+  /** Forgets the login for a coordinator, and the trust saved with it. */
   remove(httpUrl: string): void {
     const f = this.read()
     delete f.logins[httpUrl]

@@ -1,6 +1,7 @@
 import { GridError } from '../errors'
 import type { CoordinatorAddress } from './address'
 import { type PeerCertificate, probeCertificate } from './peer'
+import { pinMismatch } from './trust'
 
 /** What is known besides the error itself: the certificate actually served, the CA file trusted. */
 export interface FailureContext {
@@ -9,6 +10,8 @@ export interface FailureContext {
   peer?: PeerCertificate | undefined
   /** The `--ca-cert` file this client trusted, if any. */
   caPath?: string | undefined
+  /** The fingerprint pinned for this coordinator, if any: another certificate is named as such. */
+  pin?: string | undefined
 }
 
 /** Verification failures that mean "nobody this machine trusts signed it". */
@@ -117,6 +120,8 @@ export function networkError(
   port: number,
   ctx: FailureContext = {},
 ): GridError {
+  if (ctx.pin && ctx.peer && ctx.peer.fingerprint !== ctx.pin)
+    return pinMismatch(`${addr.host}:${port}`, ctx.pin, ctx.peer.fingerprint)
   const tls = tlsError(err, addr, port, ctx)
   if (tls) return tls
   const e = err as { name?: string; code?: string; message?: string }
@@ -182,6 +187,8 @@ export async function connectionError(
   port: number,
   ctx: FailureContext = {},
 ): Promise<GridError> {
-  const peer = worthProbing(err, addr) ? await probeCertificate(addr.host, port) : undefined
+  // Bun reports a pinned certificate refused by its fingerprint check with no code: look at it.
+  const pinned = ctx.pin !== undefined && addr.tls && !/timeout|refused/i.test(codeOf(err) + String(err))
+  const peer = pinned || worthProbing(err, addr) ? await probeCertificate(addr.host, port) : undefined
   return networkError(err, addr, port, { ...ctx, peer })
 }

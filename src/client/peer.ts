@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { connect } from 'node:tls'
 import { parseAltNames } from '../tls/pem'
@@ -10,6 +11,38 @@ export interface PeerCertificate {
   issuer: string
   selfSigned: boolean
   fingerprint: string
+  /** PEM of the certificate the served chain ends in, when that one signed itself (else undefined). */
+  anchor?: string | undefined
+}
+
+/** The shape of Node's detailed peer certificate that this module reads. */
+interface ChainLink {
+  raw?: Buffer
+  issuerCertificate?: ChainLink
+  fingerprint256?: string
+}
+
+function pem(der: Buffer): string {
+  const b64 =
+    der
+      .toString('base64')
+      .match(/.{1,64}/g)
+      ?.join('\n') ?? ''
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`
+}
+
+/** The self-signed root at the end of the served chain, as PEM, if the server sent one. */
+function selfSignedAnchor(leaf: ChainLink): string | undefined {
+  let link = leaf
+  for (let depth = 0; depth < 10 && link.raw; depth++) {
+    const up = link.issuerCertificate
+    if (!up || up === link || up.fingerprint256 === link.fingerprint256 || !up.raw) {
+      const cert = new X509Certificate(link.raw)
+      return cert.checkIssued(cert) && cert.verify(cert.publicKey) ? pem(link.raw) : undefined
+    }
+    link = up
+  }
+  return undefined
 }
 
 function dn(entry: unknown): string {
@@ -45,7 +78,7 @@ export function probeCertificate(
     const timer = setTimeout(() => done(undefined), timeoutMs)
     socket.once('error', () => done(undefined))
     socket.once('secureConnect', () => {
-      const c = socket.getPeerCertificate()
+      const c = socket.getPeerCertificate(true)
       const names = parseAltNames(c.subjectaltname)
       const subject = dn(c.subject)
       const issuer = dn(c.issuer)
@@ -56,6 +89,7 @@ export function probeCertificate(
         issuer,
         selfSigned: subject === issuer,
         fingerprint: c.fingerprint256,
+        anchor: selfSignedAnchor(c),
       })
     })
   })

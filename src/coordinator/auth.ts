@@ -101,7 +101,7 @@ export class Auth {
     // The store decides again inside its transaction: another sign-up may have won meanwhile.
     return this.store.createUser(
       { id: newId(), name: req.user, passwordHash, createdAt: this.clock.now() },
-      { signup, grant: signupGrantMc, inviteHash: hash },
+      { signup, grant: signupGrantMc, inviteHash: hash, firstInvite: this.settings.firstInvite },
     )
   }
 

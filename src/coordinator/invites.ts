@@ -180,20 +180,28 @@ function views(tx: Tx, rows: InviteRow[], now: number): InviteView[] {
   }))
 }
 
+/** An invite announced before its maker exists: `gridx serve`'s join token, before the first account. */
+export interface PendingInvite {
+  code: string
+  grantMc: number
+  uses: number
+  expiresAt: number
+}
+
 /** Stores a new invite (its code's hash) made by an operator; returns it with its code. */
 export function createInvite(
   tx: Tx,
   by: string,
-  opts: { grantMc: number; uses: number; expiresAt: number; now: number },
+  opts: { grantMc: number; uses: number; expiresAt: number; now: number; code?: string; used?: number },
 ): InviteView & { code: string } {
-  const code = newInviteCode()
+  const code = opts.code ?? newInviteCode()
   const row: InviteRow = {
     id: newId(),
     codeHash: inviteHash(code),
     createdBy: by,
     grantMc: opts.grantMc,
     uses: opts.uses,
-    used: 0,
+    used: opts.used ?? 0,
     createdAt: opts.now,
     expiresAt: opts.expiresAt,
     revokedAt: null,

@@ -1,6 +1,7 @@
 import { MC_PER_CREDIT } from '../protocol/credits'
 import { DEFAULT_SOCKET_BUDGET, type SocketBudget } from '../protocol/worker-limits'
 import type { SignupMode } from '../protocol/api'
+import type { PendingInvite } from './invites'
 import { DEFAULT_PRICE, type Price } from './pricing'
 import { DEFAULT_THROTTLE, type ThrottleLimits } from './throttle'
 
@@ -12,6 +13,8 @@ export interface Settings {
   signupGrantMc: number
   /** Who may create an account after the first: holders of an invite, anyone, or no one. */
   signup: SignupMode
+  /** The invite behind `gridx serve`'s join token while no account exists; the first account makes it. */
+  firstInvite?: PendingInvite | undefined
   /** Tries a job gets when workers are lost under it (failures of its own code are final). */
   maxAttempts: number
   /** Accounts that are operators besides the first one registered, as of this start. */

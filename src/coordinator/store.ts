@@ -23,6 +23,8 @@ export interface Admission {
   grant: number
   /** SHA-256 of the invite code given, if any; its grant replaces `grant`. */
   inviteHash?: string | undefined
+  /** The invite of `gridx serve`'s join token when no account existed: the first account makes it. */
+  firstInvite?: invites.PendingInvite | undefined
 }
 
 const { users, tokens, workers, uploads } = schema
@@ -88,6 +90,13 @@ export class Store extends LeaseStore {
           : invites.consumeInvite(tx, admission.inviteHash, row.createdAt)
       const user: UserRow = { ...row, isAdmin: first, inviteId: invite?.id ?? null }
       tx.insert(users).values(user).run()
+      const pending = first ? admission.firstInvite : undefined
+      // The token printed at start keeps admitting the next machines, as an invite of the operator.
+      if (pending) {
+        const used = admission.inviteHash === invites.inviteHash(pending.code) ? 1 : 0
+        const made = invites.createInvite(tx, user.id, { ...pending, now: row.createdAt, used })
+        if (used) tx.update(users).set({ inviteId: made.id }).where(eq(users.id, user.id)).run()
+      }
       ledger.openAccounts(tx, user.id)
       ledger.transfer(tx, {
         id: `grant:${user.id}:signup`,

@@ -1,4 +1,5 @@
-import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto'
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
+import { rootCertificates } from 'node:tls'
 import { GridError } from '../errors'
 import { certificateNames, readCertificateFile, readPemFile } from './pem'
 
@@ -12,6 +13,10 @@ export interface ServerTls {
   leaf: X509Certificate
   /** True when the certificate signed itself: clients must be told to trust exactly this file. */
   selfSigned: boolean
+  /** True when a CA this machine's TLS stack trusts by default issued the chain (a public CA). */
+  publiclyTrusted: boolean
+  /** Who issued the chain's last certificate (a private CA's name, for the start-up hints). */
+  issuer: string
   /** Problems that do not stop the coordinator but will stop clients (expired, not yet valid). */
   warnings: string[]
 }
@@ -64,13 +69,28 @@ export function loadServerTls(certPath: string, keyPath: string, now = Date.now(
       `the certificate in ${certPath} is not valid before ${leaf.validFrom}: clients will refuse it until then (or check this machine's clock)`,
     )
   }
+  const top = file.certs[file.certs.length - 1]!
   return {
     certPath,
     keyPath,
     cert: file.pem,
     key: keyPem,
     leaf,
-    selfSigned: leaf.checkIssued(leaf) && leaf.verify(leaf.publicKey),
+    selfSigned: signedBy(leaf, leaf),
+    publiclyTrusted: publiclyTrusted(top),
+    issuer: top.issuer.replace(/\n/g, ', '),
     warnings,
   }
+}
+
+function signedBy(cert: X509Certificate, by: X509Certificate): boolean {
+  return cert.checkIssued(by) && cert.verify(by.publicKey)
+}
+
+/** Whether one of the default root CAs (Bun's bundled list) issued `top`, the last certificate served. */
+function publiclyTrusted(top: X509Certificate): boolean {
+  return rootCertificates.some((pem) => {
+    const root = new X509Certificate(pem)
+    return root.fingerprint256 === top.fingerprint256 || signedBy(top, root)
+  })
 }

@@ -1,6 +1,6 @@
 import { describe, GridError } from '../errors'
 import type { CoordinatorAddress } from '../client/address'
-import type { TrustedCa } from '../client/api'
+import { type Trust, tlsOptions } from '../client/trust'
 import { VERSION } from '../version'
 import {
   CloseCode,
@@ -41,8 +41,8 @@ export function backoffDelay(n: number, b: Backoff): number {
 /** What an agent needs, built by `gridx work`. */
 export interface AgentOptions {
   addr: CoordinatorAddress
-  /** Extra certificates to trust for wss (`--ca-cert`). */
-  ca?: TrustedCa | undefined
+  /** What to trust for wss besides the system CAs (`--ca-cert`, a pin from a join). */
+  trust?: Trust | undefined
   /** Returns a valid token; called again when the coordinator refuses the current one. */
   token: (refresh: boolean) => Promise<string>
   workerId: string
@@ -222,7 +222,7 @@ export class Agent {
       // Bun's WebSocket takes headers, so the upgrade itself is authenticated.
       const ws = new WebSocket(this.opts.addr.wsUrl, {
         headers: { authorization: `Bearer ${token}` },
-        ...(this.opts.ca ? { tls: { ca: this.opts.ca.pem } } : {}),
+        ...(this.opts.trust ? { tls: tlsOptions(this.opts.trust) } : {}),
       })
       this.socket = ws
       ws.onopen = () => {

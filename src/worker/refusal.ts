@@ -1,5 +1,5 @@
 import type { CoordinatorAddress } from '../client/address'
-import type { TrustedCa } from '../client/api'
+import type { Trust } from '../client/trust'
 import { connectionError } from '../client/network'
 import type { GridError } from '../errors'
 
@@ -17,7 +17,7 @@ export interface Refusal {
  */
 export async function explainRefusal(
   failure: unknown,
-  opts: { addr: CoordinatorAddress; ca?: TrustedCa | undefined; log: (line: string) => void },
+  opts: { addr: CoordinatorAddress; trust?: Trust | undefined; log: (line: string) => void },
 ): Promise<Refusal> {
   const { addr, log } = opts
   const text = failure instanceof Error ? failure.message : typeof failure === 'string' ? failure : ''
@@ -41,7 +41,8 @@ export async function explainRefusal(
   }
   const err = await connectionError(failure, addr, addr.wsPort, {
     what: "the coordinator's worker socket",
-    caPath: opts.ca?.path,
+    caPath: opts.trust?.ca?.path,
+    pin: opts.trust?.pin?.fingerprint,
   })
   // A certificate problem does not go away by waiting: stop with it.
   if (!err.retryable) return { outcome: 'failed', fatal: err }

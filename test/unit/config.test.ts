@@ -36,6 +36,7 @@ describe('loadConfig defaults', () => {
       signup: 'invite',
       invite: undefined,
       discovery: true,
+      join: undefined,
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)

@@ -1,0 +1,89 @@
+import { GridError } from '../errors'
+import { probeCertificate } from './peer'
+
+/** A PEM file of certificates to trust besides the system's (`--ca-cert`), kept whole so it outlives the file. */
+export interface TrustedCa {
+  path: string
+  pem: string
+}
+
+/**
+ * A coordinator certificate pinned by its SHA-256 (from a join token, or accepted on a terminal):
+ * only this exact leaf certificate is accepted, whatever names it covers.
+ */
+export interface Pin {
+  /** SHA-256 of the leaf certificate, as `AB:CD:…` (the form of `X509Certificate.fingerprint256`). */
+  fingerprint: string
+  /**
+   * The certificate the served chain ends in when it signed itself (a `--self-signed` coordinator's
+   * own): TLS verifies the chain against it. Absent: against the system's CAs (and `ca`).
+   */
+  anchor?: string | undefined
+}
+
+/** Everything a client trusts for one coordinator, besides the system's CAs. */
+export interface Trust {
+  ca?: TrustedCa | undefined
+  pin?: Pin | undefined
+}
+
+/** The `tls` option of Bun's fetch and WebSocket for a trust: undefined leaves the defaults. */
+export interface TlsOptions {
+  ca?: string
+  checkServerIdentity?: (host: string, cert: { fingerprint256?: string }) => Error | undefined
+}
+
+/** Fingerprints in their one printed form; undefined when `text` is not a SHA-256 in hex. */
+export function normalizeFingerprint(text: string): string | undefined {
+  const hex = text.replace(/[:\s]/g, '').toUpperCase()
+  if (!/^[0-9A-F]{64}$/.test(hex)) return undefined
+  return hex.match(/../g)!.join(':')
+}
+
+/**
+ * Bun's fetch and WebSocket options for a trust. A pin replaces the host-name check by the exact
+ * fingerprint (a token may name the coordinator by an address its certificate does not cover),
+ * but the chain is still verified, so a pin never lets in a certificate that is not the pinned one:
+ * Bun calls `checkServerIdentity` only after the chain verified (with `rejectUnauthorized: false`
+ * it would not call it at all, which is why that option is never used here).
+ */
+export function tlsOptions(trust: Trust | undefined): TlsOptions | undefined {
+  if (!trust?.pin) return trust?.ca ? { ca: trust.ca.pem } : undefined
+  const { fingerprint, anchor } = trust.pin
+  const ca = [trust.ca?.pem, anchor].filter((p) => p).join('\n')
+  return {
+    ...(ca ? { ca } : {}),
+    checkServerIdentity: (_host, cert) =>
+      cert.fingerprint256 === fingerprint
+        ? undefined
+        : new Error(
+            `certificate fingerprint ${cert.fingerprint256 ?? 'unknown'} is not the pinned ${fingerprint}`,
+          ),
+  }
+}
+
+/** The refusal of a certificate that is not the pinned one, naming both fingerprints. */
+export function pinMismatch(where: string, expected: string, seen: string): GridError {
+  return new GridError(
+    'tls_pin_mismatch',
+    `the coordinator at ${where} showed a TLS certificate with SHA-256 fingerprint ${seen}, but ${expected} is the one pinned for it (from the join token or your login): refused, as someone may be intercepting the connection. If its operator says the coordinator has a new certificate, join again with a fresh 'gridx work --join'/'gridx register --join' line (or 'gridx logout' and log in again)`,
+  )
+}
+
+/**
+ * Reads the certificate a coordinator serves (without trusting it) and pins it when its SHA-256
+ * is `fingerprint`; any other certificate is refused with both fingerprints.
+ */
+export async function pinServedCertificate(host: string, port: number, fingerprint: string): Promise<Pin> {
+  const peer = await probeCertificate(host, port, 10_000)
+  const where = `${host}:${port}`
+  if (!peer) {
+    throw new GridError(
+      'coordinator_unreachable',
+      `cannot read the TLS certificate of the coordinator at ${where}: nothing answered TLS there within 10 s. Is 'gridx serve' running on that machine, and does its firewall let port ${port} in?`,
+      { retryable: true },
+    )
+  }
+  if (peer.fingerprint !== fingerprint) throw pinMismatch(where, fingerprint, peer.fingerprint)
+  return { fingerprint, ...(peer.anchor ? { anchor: peer.anchor } : {}) }
+}
