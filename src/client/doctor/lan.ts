@@ -18,8 +18,11 @@ export function lanChecks(
   seen: BrowseResult | undefined,
   o: { needed: boolean; serve: boolean },
 ): CheckResult[] {
+  // Off, it matters only where nothing names a coordinator: then it explains why none is found.
   if (!seen)
-    return [skip(CHECK, 'discovery is off here (GRIDX_DISCOVERY=0 or "discovery": false in config.json)')]
+    return o.needed
+      ? [skip(CHECK, 'discovery is off here (GRIDX_DISCOVERY=0 or "discovery": false in config.json)')]
+      : []
   const firewall = `mDNS needs multicast to 224.0.0.251, UDP port ${MDNS_PORT}, allowed in and out on both machines, and both on the same LAN (routers do not forward it)`
   if (seen.problem) return [warn(CHECK, `cannot look for coordinators: ${seen.problem}`, firewall)]
   if (seen.found.length === 0) {
