@@ -67,7 +67,8 @@ describe('sign-up by invite (the default)', () => {
     expect(made.code).toBe(0)
     expect(made.stderr).toMatch(/^invite [a-z2-9]{12}: 7\.5 credits each for up to 1 account, until \d{4}-/)
     expect(made.stderr).toContain("that address is this machine's loopback")
-    const line = made.stdout.trim()
+    const [joinLine, line = ''] = made.stdout.trim().split('\n')
+    expect(joinLine).toMatch(/^gridx register --join gx1_[\w-]+ --user NAME$/)
     expect(line).toMatch(
       new RegExp(
         `^gridx register --coordinator http://${grid.coordinator} --invite gxi_[\\w-]{32} --user NAME$`,

@@ -67,9 +67,12 @@ describe('native TLS through the compiled binary', () => {
     const banner = grid.serve.stderr()
     expect(banner).toContain('TLS certificate for localhost, 127.0.0.1; valid until ')
     expect(banner).toMatch(/SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/)
+    // A private CA's certificate: the address line says clients need that CA (not this file).
     expect(banner).toContain(
-      `workers: gridx work --coordinator https://127.0.0.1:${grid.httpPort} --user NAME`,
+      `or by address: gridx login --coordinator https://127.0.0.1:${grid.httpPort} --ca-cert CA.pem --user NAME`,
     )
+    expect(banner).toContain('its certificate is from a private CA (CN=Grid-X-test-CA)')
+    expect(banner).toMatch(/^ {2}gridx work --join gx1_\S+$/m)
   })
 
   test('curl --cacert reaches /health over HTTPS on both ports; without the CA it refuses', () => {

@@ -138,3 +138,35 @@ describe('CredentialStore', () => {
     expect(s.get(A)?.user).toBe('alice')
   })
 })
+
+describe('trust saved with a login', () => {
+  const ca = {
+    path: '/tmp/self-signed.pem',
+    pem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  }
+  const pin = { fingerprint: 'AB:CD', anchor: ca.pem }
+
+  test('the CA file is kept whole (its content, not just the path) and the pin beside it, per coordinator', () => {
+    const s = new CredentialStore(home)
+    s.save(A, { ...login('alice', 'grid-a.lan'), ca })
+    s.save(B, { ...login('bob', 'https://grid-b.example.org'), pin })
+    expect(s.trust(A)).toEqual({ ca })
+    expect(s.trust(B)).toEqual({ pin })
+    const onDisk = JSON.parse(readFileSync(file, 'utf8')) as {
+      logins: Record<string, { ca?: { pem: string } }>
+    }
+    expect(onDisk.logins[A]?.ca?.pem).toBe(ca.pem)
+    expect(mode(file)).toBe(0o600)
+  })
+
+  test('a login saved with no trust has none, and forgetting a login forgets its trust', () => {
+    const s = new CredentialStore(home)
+    s.save(A, login('alice', 'grid-a.lan'))
+    expect(s.trust(A)).toBeUndefined()
+    s.save(B, { ...login('bob', 'grid-b'), pin, password: 'generated' })
+    expect(s.get(B)?.password).toBe('generated')
+    s.remove(B)
+    expect(s.trust(B)).toBeUndefined()
+    expect(readFileSync(file, 'utf8')).not.toContain('AB:CD')
+  })
+})
