@@ -132,7 +132,7 @@ export function caFileHint(tls: ServerTls | undefined): { flag: string; hint: st
     }
   }
   return {
-    flag: ' --ca-cert CA.pem',
-    hint: `(its certificate is from a private CA (${tls.issuer}), which no machine trusts by default: give clients that CA's certificate, e.g. the ca.pem of scripts/private-ca.sh, for --ca-cert once; the login remembers it)`,
+    flag: ' --ca-cert ca.crt',
+    hint: `(its certificate is from a private CA (${tls.issuer}), which no machine trusts by default: give clients that CA's certificate (the ca.crt of scripts/private-ca.sh) for --ca-cert once; the login remembers it)`,
   }
 }

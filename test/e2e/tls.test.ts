@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { testCa, testServerCert } from '../support/certs'
 import { BB_IMAGE, gridx, type Proc, spawnGridx, tempDir } from './harness'
 
@@ -69,7 +69,7 @@ describe('native TLS through the compiled binary', () => {
     expect(banner).toMatch(/SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/)
     // A private CA's certificate: the address line says clients need that CA (not this file).
     expect(banner).toContain(
-      `or by address: gridx login --coordinator https://127.0.0.1:${grid.httpPort} --ca-cert CA.pem --user NAME`,
+      `or by address: gridx login --coordinator https://127.0.0.1:${grid.httpPort} --ca-cert ca.crt --user NAME`,
     )
     expect(banner).toContain('its certificate is from a private CA (CN=Grid-X-test-CA)')
     expect(banner).toMatch(/^ {2}gridx work --join gx1_\S+$/m)
@@ -126,10 +126,15 @@ describe('native TLS through the compiled binary', () => {
   })
 
   test('a worker whose socket meets an untrusted certificate stops at once, saying how to trust it', async () => {
-    // Logged in with the CA, then started without it: only the worker socket meets the certificate.
+    // A login saved without the CA (as by a gridx before logins remembered it): the saved token
+    // needs no call before the worker socket, so only the socket meets the certificate.
     const bob = client(true)
     const url = `https://127.0.0.1:${grid.httpPort}`
     expect((await account('register', url, 'bob', bob)).code).toBe(0)
+    const file = `${bob.GRIDX_HOME!}/credentials.json`
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { logins: Record<string, { ca?: unknown }> }
+    for (const login of Object.values(saved.logins)) delete login.ca
+    writeFileSync(file, JSON.stringify(saved))
     const flags = ['--coordinator', url, '--name', 'w-untrusted', '--images', 'gridx-local/*']
     const r = await gridx(['work', ...flags], { GRIDX_HOME: bob.GRIDX_HOME! })
     expect(r.code).toBe(1)
@@ -207,8 +212,13 @@ describe('native TLS through the compiled binary', () => {
     expect(first.stderr()).toContain(
       `created a self-signed certificate in ${home}/coordinator/tls/self-signed.pem`,
     )
-    const m = await first.waitFor(/users: {3}gridx login --coordinator (\S+) --ca-cert (\S+) --user NAME/)
-    const r = await account('register', m[1]!, 'carol', client(false), ['--ca-cert', m[2]!])
+    // For those who copy the file instead of pasting a join line: the address, and which file.
+    const m = await first.waitFor(
+      /or by address: gridx login --coordinator (\S+) --ca-cert COPY-OF-CERT\.pem --user NAME/,
+    )
+    const copy = (await first.waitFor(/copy (\S+) from this machine to theirs/))[1]!
+    expect(copy).toBe(`${home}/coordinator/tls/self-signed.pem`)
+    const r = await account('register', m[1]!, 'carol', client(false), ['--ca-cert', copy])
     expect(r.stderr + r.stdout).toContain("registered 'carol'")
     expect(r.code).toBe(0)
     await first.stop()

@@ -152,10 +152,7 @@ describe('join tokens against a real coordinator over TLS', () => {
     // The same address now serves another certificate (for the same name).
     const b = coordinator(certB, {}, port)
     expect(b.httpPort).toBe(port)
-    for (const run of [
-      () => whoami({}),
-      () => register({ join: token, user: 'dave', password: PASSWORD }),
-    ]) {
+    for (const run of [() => whoami({}), () => register({ join: token, user: 'dave', password: PASSWORD })]) {
       const err = await refusal(as(home, run))
       expect(err.code).toBe('tls_pin_mismatch')
       expect(err.message).toContain(`fingerprint ${fpB}, but ${fpA} is the one pinned`)

@@ -20,12 +20,12 @@ async function banner(flags: Parameters<typeof serve>[0]): Promise<string> {
   process.env['GRIDX_HOME'] = home
   let stop!: (sig: string) => void
   const until = new Promise<string>((resolve) => (stop = resolve))
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  process.stderr.write = (chunk: string | Uint8Array) => {
     const text = String(chunk)
     lines.push(text)
     if (text.startsWith('files: ')) stop('SIGTERM')
     return true
-  })
+  }
   try {
     await serve({ host: '0.0.0.0', httpPort: 0, wsPort: 0, ...flags }, until)
   } finally {
@@ -68,7 +68,7 @@ describe('the start-up hints of gridx serve', () => {
     const data = tempDir('hints-data')
     dirs.push(data)
     const text = await banner({ tlsCert: cert.cert, tlsKey: cert.key, dataDir: data, signup: 'open' })
-    expect(text).toMatch(/gridx login --coordinator https:\/\/\S+ --ca-cert CA\.pem --user NAME/)
+    expect(text).toMatch(/gridx login --coordinator https:\/\/\S+ --ca-cert ca\.crt --user NAME/)
     expect(text).toContain('its certificate is from a private CA (CN=Grid-X-test-CA)')
     // The token pins it all the same, and open sign-up needs no invite.
     const token = decodeJoinToken(/gridx work --join (gx1_\S+)/.exec(text)![1]!)
