@@ -1,4 +1,3 @@
-import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { CommandModule } from 'yargs'
 import { DEFAULT_HTTP_PORT, loadConfig } from '../config'
@@ -6,8 +5,8 @@ import { formatCredits, parseCredits } from '../protocol/credits'
 import { assertNever, GridError } from '../errors'
 import type { SignupMode } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseSize } from '../protocol/units'
-import { VERSION } from '../version'
 import { note } from './options'
+import { advertiseServe } from './serve-lan'
 import { caFileHint, clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
 import { adoptStartInvite, joinHints, joinUrls, startInvite } from './serve-join'
 
@@ -181,23 +180,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   if (host === '127.0.0.1' || host === 'localhost' || host === '::1') {
     note('note: bound to loopback only; workers on other machines cannot connect (use --host 0.0.0.0)')
   }
-  // LAN discovery (mDNS) is a convenience: it logs why when it cannot start, and never stops serve.
-  const { startAdvertising } = await import('../coordinator/advertise')
-  const lan = config.discovery
-    ? await startAdvertising({
-        advert: {
-          instance: hostname(),
-          port: c.httpPort,
-          version: VERSION,
-          tls: !!tls,
-          fingerprint: tls?.leaf.fingerprint256,
-          publicUrl,
-        },
-        bind: host,
-        log: note,
-      })
-    : (note('LAN discovery: off (--no-advertise or GRIDX_DISCOVERY=0); clients need --coordinator'),
-      undefined)
+  const lan = await advertiseServe(config.discovery, { host, httpPort: c.httpPort, tls, publicUrl })
   const sig = await until
   note(`received ${sig}; stopping the coordinator`)
   await lan?.stop()
