@@ -176,6 +176,8 @@ export class Lifecycle {
         return this.end(lease, workerId, { ...base, state: 'failed', outcome: msg.outcome })
       case 'cancelled':
         return this.end(lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
+      // Until package installs have their own handling (issue 13), they end like a worker error.
+      case 'install_failed':
       case 'error':
         if (msg.retryable) {
           const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }

@@ -108,6 +108,9 @@ export class Scheduler {
         inputs: row.inputsSha256 === null ? null : { sha256: row.inputsSha256, bytes: row.inputsBytes ?? 0 },
         logLimitBytes: this.settings.outputCapBytes,
         outputLimitBytes: this.settings.maxOutputBytes,
+        // Filled from the job's row once jobs store their requirements (issue 13).
+        requirements: [],
+        requiresPython: null,
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { GridError } from '../errors'
 import { checkedText, lineProblem } from './text'
+import { Requirements, RequiresPython } from './requirements'
 import { formatBytes } from './units'
 
 /** Limits that both the client and the coordinator enforce on a submission. */
@@ -134,6 +135,10 @@ export const SubmitJob = z
     inputs: z
       .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'inputs.sha256 must be a SHA-256 digest') })
       .optional(),
+    /** Python packages the job needs (PEP 508 names and versions; no URLs, paths or pip options). */
+    requirements: Requirements.optional(),
+    /** The script's `requires-python` (PEP 723), e.g. `>=3.10`. */
+    requiresPython: RequiresPython.optional(),
   })
   .refine((j) => j.script !== undefined || j.command.length > 0, {
     message: 'a job needs a script or a command',

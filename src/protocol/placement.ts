@@ -19,6 +19,8 @@ export interface Needs {
   image: string
   /** The most room its files (script and inputs) take in its working directory; null if unknown. */
   filesBytes: number | null
+  /** True when it declares Python packages, which only a worker that prepares environments installs. */
+  packages?: boolean | undefined
 }
 
 /** What a worker offers: its capacity and its owner's policy. */
@@ -29,6 +31,8 @@ export interface Offer {
   images: readonly string[]
   /** Size of each job's working directory; null when the worker does not say. */
   workdirBytes: number | null
+  /** True when the worker prepares Python package environments. */
+  packages?: boolean | undefined
 }
 
 /** True when the worker has the room and its owner's policy lets it run the job. */
@@ -38,7 +42,8 @@ export function accepts(w: Offer, job: Needs): boolean {
     w.memoryBytes >= job.memoryBytes &&
     (w.maxTimeoutMs === null || job.timeoutMs <= w.maxTimeoutMs) &&
     (w.workdirBytes === null || (job.filesBytes ?? 0) <= w.workdirBytes) &&
-    imageAllowed(w.images, job.image)
+    imageAllowed(w.images, job.image) &&
+    (!job.packages || w.packages === true)
   )
 }
 
@@ -53,6 +58,9 @@ export function whyNoWorker(workers: readonly Offer[], job: Needs): string {
     const cpus = Math.max(...workers.map((w) => w.cpus))
     const mem = Math.max(...workers.map((w) => w.memoryBytes))
     return `no connected worker offers ${job.cpus} CPUs and ${formatBytes(job.memoryBytes)} (the largest offers ${cpus} CPUs, ${formatBytes(mem)}): ${wait}, or lower --cpus / --memory`
+  }
+  if (job.packages && !workers.some((w) => w.packages)) {
+    return `it needs Python packages and no connected worker installs them (their owners run 'gridx work --no-packages'): ${wait}, or submit with --no-deps and an image that has them`
   }
   const longest = Math.max(...workers.map((w) => w.maxTimeoutMs ?? Infinity))
   if (longest < job.timeoutMs) {

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { Receipt } from './receipt'
+import { Requirements, RequiresPython } from './requirements'
 import { singleLine } from './text'
 import { MAX_CHUNK_BASE64, WORKER_LIMITS as MAX } from './worker-limits'
 
@@ -36,7 +37,16 @@ export type LeaseRef = z.infer<typeof LeaseRef>
  * kill; `output_limit` means the job wrote more stdout/stderr or /out files than allowed; `error`
  * is a failure of the platform (Docker, image), not of the job.
  */
-export const Outcome = z.enum(['exited', 'timeout', 'oom', 'output_limit', 'cancelled', 'error'])
+/** `install_failed`: the job's Python packages could not be installed; the job never started. */
+export const Outcome = z.enum([
+  'exited',
+  'timeout',
+  'oom',
+  'output_limit',
+  'cancelled',
+  'error',
+  'install_failed',
+])
 export type Outcome = z.infer<typeof Outcome>
 
 /**
@@ -59,6 +69,8 @@ export const WorkerPolicy = z.object({
     .max(256),
   /** Size of each job's working directory (a tmpfs); null when the worker does not say (older ones). */
   workdirBytes: z.int().positive().max(MAX.memoryBytes).nullable().default(null),
+  /** True when the worker prepares Python package environments (`gridx work --packages`); older workers do not. */
+  packages: z.boolean().optional(),
 })
 export type WorkerPolicy = z.infer<typeof WorkerPolicy>
 
@@ -107,6 +119,10 @@ export const JobSpec = z.object({
     .int()
     .positive()
     .default(512 * 1024 * 1024),
+  /** Python packages to install before the job starts (checked, canonical lines); empty for none. */
+  requirements: Requirements.default([]),
+  /** The job's `requires-python` (PEP 723), checked against the image's Python; null when it says none. */
+  requiresPython: RequiresPython.nullable().default(null),
 })
 export type JobSpec = z.infer<typeof JobSpec>
 

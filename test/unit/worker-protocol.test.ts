@@ -40,6 +40,8 @@ const job: JobSpec = {
   inputs: null,
   logLimitBytes: 1024,
   outputLimitBytes: 1024,
+  requirements: [],
+  requiresPython: null,
 }
 
 function worker(msg: unknown) {
