@@ -38,6 +38,8 @@ const FileConfig = z
     maxDisk: z.string().optional(),
     /** Who may create accounts on this coordinator (`gridx serve --signup`). */
     signup: z.enum(SIGNUP_MODES).optional(),
+    /** mDNS on the local network: `gridx serve` advertises, clients look for coordinators (false: neither). */
+    discovery: z.boolean().optional(),
   })
   .strict()
 type FileConfig = z.infer<typeof FileConfig>
@@ -62,6 +64,8 @@ export interface ConnectionFlags {
   signup?: string | undefined
   /** `gridx register --invite`: the code an operator gave. */
   invite?: string | undefined
+  /** `gridx serve --advertise` / `--no-advertise`: mDNS on the local network. */
+  advertise?: boolean | undefined
   /** `gridx work|register|login --join`: a join token (`gx1_…`). */
   join?: string | undefined
 }
@@ -88,6 +92,11 @@ export interface Config {
   signup: SignupMode
   /** The invite code to register with (`--invite`, GRIDX_INVITE). */
   invite: string | undefined
+  /**
+   * LAN discovery (mDNS): `gridx serve` advertises itself, and `work`/`login`/`register` with no
+   * coordinator look for one; on unless `--no-advertise` (serve), GRIDX_DISCOVERY=0 or the file say no.
+   */
+  discovery: boolean
   /** The join token of `work`, `register` and `login` (`--join`, GRIDX_JOIN), as given. */
   join: string | undefined
   file: FileConfig
@@ -125,6 +134,18 @@ function signupMode(flags: ConnectionFlags, env: Env, file: FileConfig): SignupM
     )
   }
   return mode
+}
+
+function discovery(flags: ConnectionFlags, env: Env, file: FileConfig): boolean {
+  if (flags.advertise !== undefined) return flags.advertise
+  const text = env['GRIDX_DISCOVERY']?.trim().toLowerCase()
+  if (text === undefined || text === '') return file.discovery ?? true
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true
+  if (['0', 'false', 'no', 'off'].includes(text)) return false
+  throw new GridError(
+    'bad_discovery',
+    `GRIDX_DISCOVERY '${env['GRIDX_DISCOVERY']}' is not on or off: use 1 or 0 (0: no mDNS, like serve --no-advertise)`,
+  )
 }
 
 function readFileConfig(home: string): FileConfig {
@@ -189,6 +210,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
+    discovery: discovery(flags, env, file),
     join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
     file,
   })

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs'
 import { formatCredits } from '../protocol/credits'
+import { discoverSession } from './find-coordinator'
 import { credentialOptions, connectionOptions, jsonOption, note, out } from './options'
 import { joinSession, joinToken, registerJoined } from './join'
 import { credentials, loggedIn, loginAndSave, openSession, type Session } from './session'
@@ -18,7 +19,7 @@ type Flags = {
 /** `gridx register`: create an account (with `--invite CODE` where sign-up is by invite) and log in. */
 export async function register(flags: Flags): Promise<number> {
   const token = joinToken(flags)
-  const s = token ? await joinSession(token, flags) : openSession(flags)
+  const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'register')
   const creds = await credentials(s.config)
   const made = token
     ? await registerJoined({ s, token }, creds)
@@ -35,7 +36,7 @@ export async function register(flags: Flags): Promise<number> {
 /** `gridx login`: log in and save the token. */
 export async function login(flags: Flags): Promise<number> {
   const token = joinToken(flags)
-  const s = token ? await joinSession(token, flags) : openSession(flags)
+  const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'login')
   const creds = await credentials(s.config)
   await loginAndSave(s, creds)
   note(`logged in to ${s.api.addr.httpUrl} as '${creds.user}'${trustNote(s)}`)

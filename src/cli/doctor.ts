@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs'
 import type { CoordinatorAddress } from '../client/address'
 import { CredentialStore } from '../client/credentials'
+import { browseCoordinators } from '../client/discovery'
 import { checkCoordinator } from '../client/doctor/coordinator'
+import { lanChecks } from '../client/doctor/lan'
 import { checkServeHost } from '../client/doctor/serve-host'
 import { coordinatorAddress, dockerEnv, loadConfig } from '../config'
 import { GridError } from '../errors'
@@ -53,6 +55,12 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
   const config = loadConfig(flags, env)
   const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : 3000
   const results: CheckResult[] = []
+  // Discovery listens for a few seconds: it runs beside the other checks, not after them.
+  const lan = config.discovery
+    ? browseCoordinators({ timeoutMs: Math.min(Math.max(timeoutMs, 1000), 3000) })
+    : undefined
+  const creds = new CredentialStore(config.home)
+  const named = config.coordinator !== undefined || creds.lastCoordinator() !== undefined
   if (flags.serve) {
     results.push(
       ...(await checkServeHost({
@@ -63,7 +71,6 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
       })),
     )
   } else {
-    const creds = new CredentialStore(config.home)
     let addr: CoordinatorAddress | undefined
     try {
       addr = coordinatorAddress(config, creds.lastCoordinator())
@@ -88,6 +95,7 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
       )
     }
   }
+  results.push(...lanChecks(await lan, { needed: !named, serve: flags.serve === true }))
   // A coordinator host needs no Docker; a worker host must have it; elsewhere it is checked if found.
   if (flags.docker === false) {
     results.push(skip('docker', '--no-docker'))

@@ -7,7 +7,8 @@ export function connectionOptions<T>(y: Argv<T>) {
     .option('coordinator', {
       type: 'string',
       alias: 'coordinator-ip',
-      describe: 'coordinator: host, host:port or URL (env GRIDX_COORDINATOR; default: last login)',
+      describe:
+        'coordinator: host, host:port or URL (env GRIDX_COORDINATOR; default: last login; work, login and register look on the local network)',
     })
     .option('http-port', {
       type: 'number',

@@ -6,6 +6,7 @@ import { assertNever, GridError } from '../errors'
 import type { SignupMode } from '../protocol/api'
 import { formatBytes, formatDuration, parseDuration, parseSize } from '../protocol/units'
 import { note } from './options'
+import { advertiseServe } from './serve-lan'
 import { caFileHint, clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
 import { adoptStartInvite, joinHints, joinUrls, startInvite } from './serve-join'
 
@@ -31,6 +32,7 @@ type Flags = TlsFlags & {
   quota?: string
   idleTimeout?: string
   minUploadRate?: string
+  advertise?: boolean
 }
 
 /** What `--signup` means for this coordinator, said once at start. */
@@ -178,8 +180,10 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   if (host === '127.0.0.1' || host === 'localhost' || host === '::1') {
     note('note: bound to loopback only; workers on other machines cannot connect (use --host 0.0.0.0)')
   }
+  const lan = await advertiseServe(config.discovery, { host, httpPort: c.httpPort, tls, publicUrl })
   const sig = await until
   note(`received ${sig}; stopping the coordinator`)
+  await lan?.stop()
   await c.stop()
   note('coordinator stopped')
   return 0
@@ -275,6 +279,11 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           choices: ['invite', 'open', 'closed'],
           describe:
             "who may create accounts after the first: invite (a code from 'gridx invite'), open (anyone who can reach the port) or closed (env GRIDX_SIGNUP, default invite)",
+        })
+        .option('advertise', {
+          type: 'boolean',
+          describe:
+            'advertise on the local network (mDNS, UDP 5353) so `gridx work` finds it without an address (default on; --no-advertise or env GRIDX_DISCOVERY=0 to stop)',
         })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
         .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', '')

@@ -9,10 +9,11 @@ import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
 import { buildPolicy } from '../worker/policy'
+import { discoverSession } from './find-coordinator'
 import { connectionOptions, credentialOptions, note } from './options'
 import type { Credentials } from '../protocol/api'
 import { joinSession, joinToken, workerAccount } from './join'
-import { credentials, loginAndSave, openSession } from './session'
+import { credentials, loginAndSave } from './session'
 import { onStopSignals } from './serve'
 
 type Flags = {
@@ -50,7 +51,7 @@ export async function work(
   signals: (on: (sig: string) => void) => () => void = onStopSignals,
 ): Promise<number> {
   const token = joinToken(flags)
-  const s = token ? await joinSession(token, flags) : openSession(flags)
+  const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'work')
   const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
   const name = flags.name ?? s.config.file.name ?? hostname()
   // The coordinator refuses such a name at hello; saying so here ends at once, before a login.

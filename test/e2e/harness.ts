@@ -32,8 +32,9 @@ function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): vo
  * (e.g. `ip netns exec NS`, which execs it: signals still reach gridx itself).
  */
 export function spawnGridx(args: string[], env: Record<string, string>, wrap: string[] = []): Proc {
+  // No mDNS unless a test asks (GRIDX_DISCOVERY: '1'): multicast stays inside the discovery test's namespaces.
   const proc = Bun.spawn([...wrap, GRIDX, ...args], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GRIDX_DISCOVERY: '0', ...env },
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -73,7 +74,7 @@ export async function gridx(
   opts: { cwd?: string; timeoutMs?: number; wrap?: string[] } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn([...(opts.wrap ?? []), GRIDX, ...args], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GRIDX_DISCOVERY: '0', ...env },
     cwd: opts.cwd,
     stdin: 'ignore',
     stdout: 'pipe',

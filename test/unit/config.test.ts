@@ -35,6 +35,7 @@ describe('loadConfig defaults', () => {
       quota: undefined,
       signup: 'invite',
       invite: undefined,
+      discovery: true,
       join: undefined,
       file: {},
     })
