@@ -5,7 +5,7 @@ import { probeCertificate } from '../client/peer'
 import { CredentialStore } from '../client/credentials'
 import { type ConnectionFlags, loadConfig } from '../config'
 import { GridError } from '../errors'
-import { normalFingerprint } from '../protocol/lan'
+import { normalizeFingerprint } from '../protocol/fingerprint'
 import { readLine } from './line-reader'
 import { note } from './options'
 import { openSession, type Session } from './session'
@@ -101,7 +101,7 @@ async function trust(c: FoundCoordinator, d: FindDeps): Promise<string> {
     )
   }
   const u = new URL(c.url)
-  const seen = normalFingerprint((await d.certificate(u.hostname, c.port)) ?? '')
+  const seen = normalizeFingerprint((await d.certificate(u.hostname, c.port)) ?? '')
   if (!seen) {
     throw new GridError(
       'coordinator_unreachable',

@@ -33,12 +33,7 @@ export interface TlsOptions {
   checkServerIdentity?: (host: string, cert: { fingerprint256?: string }) => Error | undefined
 }
 
-/** Fingerprints in their one printed form; undefined when `text` is not a SHA-256 in hex. */
-export function normalizeFingerprint(text: string): string | undefined {
-  const hex = text.replace(/[:\s]/g, '').toUpperCase()
-  if (!/^[0-9A-F]{64}$/.test(hex)) return undefined
-  return hex.match(/../g)!.join(':')
-}
+export { normalizeFingerprint } from '../protocol/fingerprint'
 
 /**
  * Bun's fetch and WebSocket options for a trust. A pin replaces the host-name check by the exact

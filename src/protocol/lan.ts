@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import * as dns from 'dns-packet'
+import { normalizeFingerprint } from './fingerprint'
 
 /** The DNS-SD service type coordinators advertise on the local network (RFC 6763). */
 export const SERVICE_TYPE = '_gridx._tcp.local'
@@ -71,13 +72,6 @@ export function hostLabel(hostname: string): string {
       .replace(/^-+|-+$/g, '')
       .slice(0, 63) || 'gridx'
   )
-}
-
-/** `AB:CD:…` from any spelling of a SHA-256 fingerprint, or undefined when it is not one. */
-export function normalFingerprint(text: string): string | undefined {
-  const hex = text.replace(/[:\s]/g, '').toUpperCase()
-  if (!/^[0-9A-F]{64}$/.test(hex)) return undefined
-  return hex.match(/../g)!.join(':')
 }
 
 function instanceName(a: LanAdvert): string {
@@ -236,7 +230,7 @@ export function parseAdverts(buf: Buffer): LanCoordinator[] {
       port: srv.data.port,
       addresses: [...new Set(addresses)],
       tls: keys.get('tls') === '1',
-      fingerprint: normalFingerprint(keys.get('fp') ?? ''),
+      fingerprint: normalizeFingerprint(keys.get('fp') ?? ''),
       publicUrl: webUrl(keys.get('url')),
       version: version && /^[\w.+-]{1,40}$/.test(version) ? version : undefined,
       ttl: Math.max(0, Math.min(ptr.ttl ?? 0, srv.ttl ?? 0)),

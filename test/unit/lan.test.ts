@@ -6,12 +6,12 @@ import {
   encodeBrowseQuery,
   encodeResponse,
   type LanAdvert,
-  normalFingerprint,
   parseAdverts,
   questionsForUs,
   SERVICE_TYPE,
 } from '../../src/protocol/lan'
 import { advertisedAddresses, multicastInterfaces, onLink } from '../../src/protocol/lan-net'
+import { normalizeFingerprint } from '../../src/protocol/fingerprint'
 
 const FP = Array.from({ length: 32 }, (_, i) => (i * 7).toString(16).padStart(2, '0').toUpperCase()).join(':')
 const advert: LanAdvert = {
@@ -81,9 +81,9 @@ describe('advertisement records', () => {
   })
 
   test('fingerprints in any spelling become AB:CD:…; anything else is none', () => {
-    expect(normalFingerprint(FP.replace(/:/g, '').toLowerCase())).toBe(FP)
-    expect(normalFingerprint('AB:CD')).toBeUndefined()
-    expect(normalFingerprint(`${FP}:00`)).toBeUndefined()
+    expect(normalizeFingerprint(FP.replace(/:/g, '').toLowerCase())).toBe(FP)
+    expect(normalizeFingerprint('AB:CD')).toBeUndefined()
+    expect(normalizeFingerprint(`${FP}:00`)).toBeUndefined()
   })
 })
 
