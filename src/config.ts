@@ -3,6 +3,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { type CoordinatorAddress, parseCoordinator } from './client/address'
+import { type ProxySettings, proxySettings } from './client/proxy'
 import { GridError } from './errors'
 import { SIGNUP_MODES, type SignupMode } from './protocol/api'
 import { type CertificateFile, readCertificateFile } from './tls/pem'
@@ -86,6 +87,8 @@ export interface Config {
   signup: SignupMode
   /** The invite code to register with (`--invite`, GRIDX_INVITE). */
   invite: string | undefined
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and lower case), parsed; every API call and worker socket uses them. */
+  proxy: ProxySettings
   file: FileConfig
 }
 
@@ -185,6 +188,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
+    proxy: proxySettings(env),
     file,
   })
 }

@@ -18,7 +18,7 @@ export function openSession(flags: ConnectionFlags, env?: Record<string, string 
   const creds = new CredentialStore(config.home)
   const addr = coordinatorAddress(config, creds.lastCoordinator())
   const saved = creds.get(addr.httpUrl)
-  return { config, creds, api: new ApiClient(addr, saved?.token, config.caCert) }
+  return { config, creds, api: new ApiClient(addr, saved?.token, config.caCert, config.proxy) }
 }
 
 /** Like `openSession`, but refuses to go on without a saved login. */

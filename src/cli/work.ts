@@ -10,7 +10,7 @@ import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
 import { buildPolicy } from '../worker/policy'
 import { connectionOptions, credentialOptions, note } from './options'
-import { credentials, loginAndSave, openSession } from './session'
+import { credentials, loginAndSave, openSession, type Session } from './session'
 import { onStopSignals } from './serve'
 
 type Flags = {
@@ -41,6 +41,29 @@ function canRead(dir: string): boolean {
   }
 }
 
+/** The saved login was refused: only a new login (with a password) can help. */
+function savedLoginRefused(s: Session): GridError {
+  return new GridError(
+    'login_expired',
+    `the coordinator at ${s.api.addr.httpUrl} no longer takes the saved login (it expired or was revoked): log in again with 'gridx login --coordinator ${s.api.addr.input} --user NAME', or start the worker with --user and --password`,
+  )
+}
+
+/** Asks the coordinator who the saved token belongs to: it must answer, and take the token. */
+async function checkSavedLogin(s: Session): Promise<void> {
+  try {
+    await s.api.me()
+  } catch (err) {
+    if (err instanceof GridError && err.code === 'unauthorized') throw savedLoginRefused(s)
+    if (!(err instanceof GridError) || !err.retryable) throw err
+    throw new GridError(
+      err.code,
+      `${err.message} The worker did not start (it uses the saved login of ${s.api.addr.httpUrl}, which this check could not confirm); run it again once the coordinator answers. As a service (deploy/gridx-worker.service) it is restarted every 10 s, so it starts as soon as the coordinator is back.`,
+      { cause: err },
+    )
+  }
+}
+
 /** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
 export async function work(
   flags: Flags,
@@ -62,6 +85,9 @@ export async function work(
   const saved = s.creds.get(s.api.addr.httpUrl)
   const creds = given || !saved ? await credentials(s.config) : undefined
   if (creds) await loginAndSave(s, creds)
+  // A saved login is checked the same way: a coordinator that cannot be reached, or a login it no
+  // longer takes, stops the worker at once, saying why; it never starts half-way.
+  else await checkSavedLogin(s)
   // dockerode is heavy to load; only `gridx work` pays for it.
   const { connectDocker, dockerCandidates } = await import('../worker/docker')
   const docker = dockerEnv()
@@ -112,6 +138,7 @@ export async function work(
   const agent = new Agent({
     addr: s.api.addr,
     ca: s.config.caCert,
+    proxy: s.config.proxy,
     workerId: id,
     name,
     slots,
@@ -127,6 +154,7 @@ export async function work(
     log,
     token: async (refresh) => {
       if (refresh && creds) await loginAndSave(s, creds)
+      else if (refresh) throw savedLoginRefused(s)
       const login = s.creds.get(s.api.addr.httpUrl)
       if (!login) throw new GridError('not_logged_in', "not logged in: run 'gridx login' first")
       return login.token

@@ -25,6 +25,8 @@ import { z } from 'zod'
 import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { connectionError, networkError, proxyError } from './network'
+import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, type Route, routeFor } from './proxy'
+import { forwardProxyStatus } from './proxy-errors'
 
 /** A PEM file of certificates to trust besides the system's (`--ca-cert`). */
 export interface TrustedCa {
@@ -52,7 +54,14 @@ export class ApiClient {
     private token?: string,
     /** Extra certificates to trust for https (a private CA, a self-signed coordinator). */
     readonly ca?: TrustedCa,
+    /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as config read them. */
+    readonly proxy: ProxySettings = NO_PROXY_SETTINGS,
   ) {}
+
+  /** How calls reach the coordinator: through which proxy, or direct and why. */
+  route(): Route {
+    return routeFor(this.proxy, this.addr.httpUrl)
+  }
 
   /** Uses this token for later calls. */
   setToken(token: string): void {
@@ -261,6 +270,7 @@ export class ApiClient {
     const signals = [signal, timeout ? AbortSignal.timeout(CALL_TIMEOUT_MS) : undefined].filter(
       (s) => s !== undefined,
     )
+    const route = this.route()
     let res: Response
     try {
       res = await fetch(`${this.addr.httpUrl}${path}`, {
@@ -269,10 +279,11 @@ export class ApiClient {
         body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
         ...(this.ca ? { tls: { ca: this.ca.pem } } : {}),
+        ...fetchProxy(route),
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      const ctx = { caPath: this.ca?.path }
+      const ctx = { caPath: this.ca?.path, route }
       // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
       // reported at once (a worker's pending report must not wait on a certificate lookup).
       throw this.reached
@@ -285,6 +296,9 @@ export class ApiClient {
       if (parsed.success) {
         throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
       }
+      // A forward proxy (plain-http coordinator) answers for itself with a page, not JSON.
+      if (route.kind === 'proxy' && !this.addr.tls)
+        throw forwardProxyStatus(route.proxy, this.addr, res.status, res.statusText)
       if (res.status === 502 || res.status === 503 || res.status === 504)
         throw proxyError(this.addr, res.status)
       if (res.status === 429) {

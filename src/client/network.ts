@@ -1,6 +1,8 @@
 import { GridError } from '../errors'
 import type { CoordinatorAddress } from './address'
 import { type PeerCertificate, probeCertificate } from './peer'
+import type { Route } from './proxy'
+import { proxyFailure } from './proxy-errors'
 
 /** What is known besides the error itself: the certificate actually served, the CA file trusted. */
 export interface FailureContext {
@@ -9,6 +11,8 @@ export interface FailureContext {
   peer?: PeerCertificate | undefined
   /** The `--ca-cert` file this client trusted, if any. */
   caPath?: string | undefined
+  /** How the connection went: a failure of the proxy names the proxy. */
+  route?: Route | undefined
 }
 
 /** Verification failures that mean "nobody this machine trusts signed it". */
@@ -117,6 +121,8 @@ export function networkError(
   port: number,
   ctx: FailureContext = {},
 ): GridError {
+  const proxied = ctx.route?.kind === 'proxy' ? proxyFailure(err, ctx.route.proxy, addr, port) : undefined
+  if (proxied) return proxied
   const tls = tlsError(err, addr, port, ctx)
   if (tls) return tls
   const e = err as { name?: string; code?: string; message?: string }
@@ -182,6 +188,8 @@ export async function connectionError(
   port: number,
   ctx: FailureContext = {},
 ): Promise<GridError> {
-  const peer = worthProbing(err, addr) ? await probeCertificate(addr.host, port) : undefined
+  // Through a proxy the coordinator cannot be probed directly: the error is explained without it.
+  const direct = ctx.route?.kind !== 'proxy'
+  const peer = direct && worthProbing(err, addr) ? await probeCertificate(addr.host, port) : undefined
   return networkError(err, addr, port, { ...ctx, peer })
 }

@@ -35,6 +35,11 @@ describe('loadConfig defaults', () => {
       quota: undefined,
       signup: 'invite',
       invite: undefined,
+      proxy: {
+        https: undefined,
+        http: undefined,
+        noProxy: { all: false, rules: [], ignored: [], from: undefined },
+      },
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)
