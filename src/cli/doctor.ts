@@ -72,7 +72,14 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
           ? { user: config.user, password: config.password }
           : undefined
       results.push(
-        ...(await checkCoordinator({ addr, ca: config.caCert?.pem, login, creds: given, timeoutMs })),
+        ...(await checkCoordinator({
+          addr,
+          ca: config.caCert?.pem,
+          login,
+          creds: given,
+          timeoutMs,
+          proxy: config.proxy,
+        })),
       )
     }
   }
