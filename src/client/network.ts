@@ -158,9 +158,11 @@ export function networkError(
       break
   }
   if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
+    // Went direct because no proxy variable is set: on a network that lets out only a proxy, that is why.
+    const unset = ctx.route?.kind === 'direct' ? ctx.route.unset : undefined
     return fix(
       'timed out (no answer at all)',
-      `A firewall is probably dropping traffic to port ${port}; open it on the coordinator's host, or check the address.`,
+      `A firewall is probably dropping traffic to port ${port}; open it on the coordinator's host, or check the address.${unset ? ` If this network lets connections out only through a proxy (corporate, university), set ${unset}=http://PROXY:PORT (it is not set here).` : ''}`,
     )
   }
   return fix(e.message ?? String(err), 'Check the address and that the coordinator is running.')

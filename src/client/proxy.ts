@@ -45,7 +45,10 @@ export interface ProxySettings {
 }
 
 /** How one connection goes: through a proxy, or direct and why. */
-export type Route = { kind: 'proxy'; proxy: ProxyUrl } | { kind: 'direct'; why: string }
+export type Route =
+  | { kind: 'proxy'; proxy: ProxyUrl }
+  /** `unset`: the proxy variable for this target that is not set (a timeout may mean it is needed). */
+  | { kind: 'direct'; why: string; unset?: 'HTTPS_PROXY' | 'HTTP_PROXY' }
 
 /** No proxy variables at all. */
 export const NO_PROXY_SETTINGS: ProxySettings = Object.freeze({
@@ -237,7 +240,7 @@ export function routeFor(settings: ProxySettings, target: string): Route {
   const port = Number(url.port) || (tls ? 443 : 80)
   const proxy = tls ? settings.https : settings.http
   const variable = tls ? 'HTTPS_PROXY' : 'HTTP_PROXY'
-  if (!proxy) return { kind: 'direct', why: `no ${variable} set` }
+  if (!proxy) return { kind: 'direct', why: `no ${variable} set`, unset: variable }
   if (!settings.loopback && isLoopback(url.hostname)) {
     return { kind: 'direct', why: 'this machine (loopback is never proxied)' }
   }

@@ -18,7 +18,14 @@ import { type SigningKey, signReceipt } from '../protocol/receipt'
 import { Outgoing } from './outgoing'
 import { key, PendingResults, RESEND_MS } from './results'
 import { explainRefusal } from './refusal'
-import { NO_PROXY_SETTINGS, type ProxySettings, type Route, routeFor, socketProxy } from '../client/proxy'
+import {
+  describeRoute,
+  NO_PROXY_SETTINGS,
+  type ProxySettings,
+  type Route,
+  routeFor,
+  socketProxy,
+} from '../client/proxy'
 import {
   type AttemptEnd,
   CONNECT_TIMEOUT_MS,
@@ -249,6 +256,7 @@ export class Agent {
       let failure: unknown
       let settled = false
       const timeoutMs = this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+      const via = route.kind === 'proxy' ? describeRoute(route) : undefined
       // Bun's WebSocket takes headers, so the upgrade itself is authenticated.
       const ws = new WebSocket(url, {
         headers: { authorization: `Bearer ${token}` },
@@ -271,7 +279,7 @@ export class Agent {
       }
       const connectTimer = setTimeout(() => {
         if (wasReady) return
-        settle({ outcome: 'failed', reason: timeoutReason(url, timeoutMs, opened) })
+        settle({ outcome: 'failed', reason: timeoutReason(url, timeoutMs, opened, via) })
         ws.terminate()
       }, timeoutMs)
       this.onSilent = (ms) => {

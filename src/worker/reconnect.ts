@@ -48,11 +48,15 @@ export function reconnectLine(
   return `${/^cannot /.test(reason) ? reason : `cannot connect to ${url}: ${reason}`}; next try in ${next}`
 }
 
-/** The reason of an attempt that got no welcome in time. */
-export function timeoutReason(url: string, ms: number, opened: boolean): string {
+/**
+ * The reason of an attempt that got no welcome in time; `via` ("via proxy …") when it went
+ * through a proxy, which may be the one not answering.
+ */
+export function timeoutReason(url: string, ms: number, opened: boolean, via?: string): string {
+  const target = via ? `${url} ${via}` : url
   return opened
-    ? `cannot connect to ${url}: the coordinator did not welcome this worker within ${seconds(ms)} of the hello (overloaded, or not a Grid-X coordinator?)`
-    : `cannot connect to ${url}: timed out after ${seconds(ms)}, no answer (a firewall dropping the traffic, or a wrong address?)`
+    ? `cannot connect to ${target}: the coordinator did not welcome this worker within ${seconds(ms)} of the hello (overloaded, or not a Grid-X coordinator?)`
+    : `cannot connect to ${target}: timed out after ${seconds(ms)}, no answer (a firewall dropping the traffic, or a wrong address?)`
 }
 
 /** The reason of a lost connection the worker noticed itself: no frame in `ms`. */

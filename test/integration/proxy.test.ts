@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { rmSync } from 'node:fs'
 import { parseCoordinator } from '../../src/client/address'
 import { ApiClient } from '../../src/client/api'
+import { probeWebSocket } from '../../src/client/doctor/probes'
 import { parseNoProxy, parseProxyUrl, type ProxySettings } from '../../src/client/proxy'
 import { type Coordinator, startCoordinator } from '../../src/coordinator/server'
 import { GridError } from '../../src/errors'
@@ -24,6 +25,8 @@ let coord: Coordinator
 let open: TestProxy
 let guarded: TestProxy
 let strict: TestProxy
+/** On another loopback address than the coordinator: a tunnel's peer is not the coordinator's name. */
+let apart: TestProxy
 
 /** Proxy settings as config makes them from HTTPS_PROXY=url (loopback proxied: proxy and coordinator share 127.0.0.1). */
 function via(url: string): ProxySettings {
@@ -67,10 +70,11 @@ beforeAll(async () => {
   })
   // Allows only 443, as many corporate proxies do.
   strict = await startTinyproxy({ connectPorts: [443] })
+  apart = await startTinyproxy({ connectPorts: [coord.wsPort], listen: '127.0.0.2' })
 })
 
 afterAll(async () => {
-  for (const p of [open, guarded, strict]) p?.stop()
+  for (const p of [open, guarded, strict, apart]) p?.stop()
   await coord?.stop()
   rmSync(dir, { recursive: true, force: true })
 })
@@ -148,5 +152,21 @@ describe.skipIf(missing !== undefined)('through a real proxy (tinyproxy)', () =>
     expect(err.code).toBe('proxy_refused')
     expect(err.message).toContain(`refused to open a tunnel to 127.0.0.1:${coord.wsPort} (HTTP 403`)
     await refused.stop()
+  })
+
+  test("doctor's socket probe through a tunnel checks the coordinator's name, not the proxy's", async () => {
+    // The certificate names 127.0.0.1 only; the proxy is 127.0.0.2, the peer of the tunnel socket.
+    const { token } = await new ApiClient(addr(), undefined, ca, via(open.url)).login({
+      user: 'alice',
+      password: 'password-123',
+    })
+    const r = await probeWebSocket(wsAddr().wsUrl, {
+      token,
+      ca: ca.pem,
+      timeoutMs: 5000,
+      proxy: via(apart.url),
+    })
+    expect(r).toMatchObject({ kind: 'reply', status: 101, upgraded: true })
+    expect(apart.log()).toContain(`CONNECT 127.0.0.1:${coord.wsPort}`)
   })
 })

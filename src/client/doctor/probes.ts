@@ -203,7 +203,8 @@ export async function probeWebSocket(
   return withDeadline<HandshakeReply>(opts.timeoutMs, (settle) => {
     const s: Socket = secure
       ? tlsConnect({
-          ...(tunnel ? { socket: tunnel } : { host, port }),
+          // Through a tunnel the socket's peer is the proxy: `host` names whom the certificate must match.
+          ...(tunnel ? { socket: tunnel, host } : { host, port }),
           ...(isIP(host) ? {} : { servername: host }),
           ...(opts.ca ? { ca: opts.ca } : {}),
         })
