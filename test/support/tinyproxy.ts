@@ -28,17 +28,37 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/** True once something accepts TCP connections at listen:port; `wrap` runs the probe in a namespace. */
+async function accepts(listen: string, port: number, wrap: string[] | undefined): Promise<boolean> {
+  if (!wrap) {
+    return Bun.connect({ hostname: listen, port, socket: { data() {} } }).then(
+      (s) => (s.end(), true),
+      () => false,
+    )
+  }
+  // This process is not in the proxy's namespace: bash's /dev/tcp connects from inside it.
+  const probe = Bun.spawn([...wrap, 'bash', '-c', `exec 3<>/dev/tcp/${listen}/${port}`], {
+    stdout: 'ignore',
+    stderr: 'ignore',
+  })
+  return (await probe.exited) === 0
+}
+
 /**
  * Starts tinyproxy allowing CONNECT only to `connectPorts` (its ConnectPort rules, as a
- * corporate proxy allows 443 only), with Basic auth when `auth` is given.
+ * corporate proxy allows 443 only), with Basic auth when `auth` is given. `wrap` goes before the
+ * command (`ip netns exec NS`: a proxy on a host of a network lab, listening on that host's
+ * address, on `port`).
  */
 export async function startTinyproxy(opts: {
   connectPorts: number[]
   auth?: { user: string; password: string }
   listen?: string
+  port?: number
+  wrap?: string[]
 }): Promise<TestProxy> {
   const dir = tempDir('tinyproxy')
-  const port = await freePort()
+  const port = opts.port ?? (await freePort())
   const listen = opts.listen ?? '127.0.0.1'
   const logFile = join(dir, 'tinyproxy.log')
   const conf = [
@@ -54,17 +74,13 @@ export async function startTinyproxy(opts: {
   ].join('\n')
   writeFileSync(join(dir, 'tinyproxy.conf'), `${conf}\n`)
   // -d: stay in the foreground, so this process owns it and stops it.
-  const proc = Bun.spawn(['tinyproxy', '-d', '-c', join(dir, 'tinyproxy.conf')], {
+  const proc = Bun.spawn([...(opts.wrap ?? []), 'tinyproxy', '-d', '-c', join(dir, 'tinyproxy.conf')], {
     stdout: 'ignore',
     stderr: 'pipe',
   })
   const deadline = Date.now() + 10_000
   for (;;) {
-    const open = await Bun.connect({ hostname: listen, port, socket: { data() {} } }).then(
-      (s) => (s.end(), true),
-      () => false,
-    )
-    if (open) break
+    if (await accepts(listen, port, opts.wrap)) break
     if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`tinyproxy did not start on ${port}`)
     await Bun.sleep(50)
   }
