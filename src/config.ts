@@ -3,6 +3,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { type CoordinatorAddress, parseCoordinator } from './client/address'
+import { type ProxySettings, proxySettings } from './client/proxy'
 import { GridError } from './errors'
 import { SIGNUP_MODES, type SignupMode } from './protocol/api'
 import { type CertificateFile, readCertificateFile } from './tls/pem'
@@ -99,6 +100,8 @@ export interface Config {
   discovery: boolean
   /** The join token of `work`, `register` and `login` (`--join`, GRIDX_JOIN), as given. */
   join: string | undefined
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and lower case), parsed; every API call and worker socket uses them. */
+  proxy: ProxySettings
   file: FileConfig
 }
 
@@ -212,6 +215,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     discovery: discovery(flags, env, file),
     join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
+    proxy: proxySettings(env),
     file,
   })
 }

@@ -91,6 +91,7 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
           login,
           creds: given,
           timeoutMs,
+          proxy: config.proxy,
         })),
       )
     }

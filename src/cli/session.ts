@@ -54,7 +54,7 @@ export function openSession(
   const remembered = creds.trust(addr.httpUrl)
   const trust = sessionTrust(config, remembered, addr.tls ? opts.pin : undefined)
   const unchecked = trust?.pin !== undefined && trust.pin !== remembered?.pin
-  return { config, creds, api: new ApiClient(addr, saved?.token, trust, unchecked) }
+  return { config, creds, api: new ApiClient(addr, saved?.token, trust, unchecked, config.proxy) }
 }
 
 /** Like `openSession`, but refuses to go on without a saved login. */

@@ -13,7 +13,7 @@ import { discoverSession } from './find-coordinator'
 import { connectionOptions, credentialOptions, note } from './options'
 import type { Credentials } from '../protocol/api'
 import { joinSession, joinToken, workerAccount } from './join'
-import { credentials, loginAndSave } from './session'
+import { credentials, loginAndSave, type Session } from './session'
 import { onStopSignals } from './serve'
 
 type Flags = {
@@ -45,6 +45,29 @@ function canRead(dir: string): boolean {
   }
 }
 
+/** The saved login was refused: only a new login (with a password) can help. */
+function savedLoginRefused(s: Session): GridError {
+  return new GridError(
+    'login_expired',
+    `the coordinator at ${s.api.addr.httpUrl} no longer takes the saved login (it expired or was revoked): log in again with 'gridx login --coordinator ${s.api.addr.input} --user NAME', or start the worker with --user and --password`,
+  )
+}
+
+/** Asks the coordinator who the saved token belongs to: it must answer, and take the token. */
+async function checkSavedLogin(s: Session): Promise<void> {
+  try {
+    await s.api.me()
+  } catch (err) {
+    if (err instanceof GridError && err.code === 'unauthorized') throw savedLoginRefused(s)
+    if (!(err instanceof GridError) || !err.retryable) throw err
+    throw new GridError(
+      err.code,
+      `${err.message} The worker did not start (it uses the saved login of ${s.api.addr.httpUrl}, which this check could not confirm); run it again once the coordinator answers. As a service (deploy/gridx-worker.service) it is restarted every 10 s, so it starts as soon as the coordinator is back.`,
+      { cause: err },
+    )
+  }
+}
+
 /** `gridx work`: log in, find Docker, connect out and run jobs until stopped. */
 export async function work(
   flags: Flags,
@@ -69,7 +92,10 @@ export async function work(
   if (token) creds = await workerAccount({ s, token })
   else if (given || !saved) await loginAndSave(s, (creds = await credentials(s.config)))
   // An account `work --join` made has its password saved: the worker logs in again with it.
-  else if (saved.password) creds = { user: saved.user, password: saved.password }
+  else if (saved.password) await loginAndSave(s, (creds = { user: saved.user, password: saved.password }))
+  // A saved login is checked the same way: a coordinator that cannot be reached, or a login it no
+  // longer takes, stops the worker at once, saying why; it never starts half-way.
+  else await checkSavedLogin(s)
   await s.api.settleTrust()
   // dockerode is heavy to load; only `gridx work` pays for it.
   const { connectDocker, dockerCandidates } = await import('../worker/docker')
@@ -123,6 +149,7 @@ export async function work(
   const agent = new Agent({
     addr: s.api.addr,
     trust: s.api.trust,
+    proxy: s.config.proxy,
     workerId: id,
     name,
     slots,
@@ -138,6 +165,7 @@ export async function work(
     log,
     token: async (refresh) => {
       if (refresh && creds) await loginAndSave(s, creds)
+      else if (refresh) throw savedLoginRefused(s)
       const login = s.creds.get(s.api.addr.httpUrl)
       if (!login) throw new GridError('not_logged_in', "not logged in: run 'gridx login' first")
       return login.token

@@ -26,6 +26,8 @@ import { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { connectionError, networkError, proxyError } from './network'
 import { pinServedCertificate, type TrustedCa, type Trust, tlsOptions } from './trust'
+import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, type Route, routeFor } from './proxy'
+import { forwardProxyStatus } from './proxy-errors'
 
 export type { TrustedCa } from './trust'
 
@@ -51,7 +53,14 @@ export class ApiClient {
     private trusted?: Trust,
     /** True when the pin came from a token or a user, not a login: check it before the first call. */
     private pinUnchecked = false,
+    /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as config read them. */
+    readonly proxy: ProxySettings = NO_PROXY_SETTINGS,
   ) {}
+
+  /** How calls reach the coordinator: through which proxy, or direct and why. */
+  route(): Route {
+    return routeFor(this.proxy, this.addr.httpUrl)
+  }
 
   /** What this client trusts; after `settleTrust`, with the pinned certificate's chain anchor. */
   get trust(): Trust | undefined {
@@ -285,6 +294,7 @@ export class ApiClient {
       (s) => s !== undefined,
     )
     await this.settleTrust()
+    const route = this.route()
     let res: Response
     try {
       res = await fetch(`${this.addr.httpUrl}${path}`, {
@@ -293,10 +303,11 @@ export class ApiClient {
         body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
         ...(this.trusted ? { tls: tlsOptions(this.trusted) } : {}),
+        ...fetchProxy(route),
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      const ctx = { caPath: this.ca?.path, pin: this.trusted?.pin?.fingerprint }
+      const ctx = { caPath: this.ca?.path, pin: this.trusted?.pin?.fingerprint, route }
       // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
       // reported at once (a worker's pending report must not wait on a certificate lookup).
       throw this.reached
@@ -309,6 +320,9 @@ export class ApiClient {
       if (parsed.success) {
         throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
       }
+      // A forward proxy (plain-http coordinator) answers for itself with a page, not JSON.
+      if (route.kind === 'proxy' && !this.addr.tls)
+        throw forwardProxyStatus(route.proxy, this.addr, res.status, res.statusText)
       if (res.status === 502 || res.status === 503 || res.status === 504)
         throw proxyError(this.addr, res.status)
       if (res.status === 429) {

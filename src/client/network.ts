@@ -2,6 +2,8 @@ import { GridError } from '../errors'
 import type { CoordinatorAddress } from './address'
 import { type PeerCertificate, probeCertificate } from './peer'
 import { pinMismatch } from './trust'
+import type { Route } from './proxy'
+import { proxyFailure } from './proxy-errors'
 
 /** What is known besides the error itself: the certificate actually served, the CA file trusted. */
 export interface FailureContext {
@@ -12,6 +14,8 @@ export interface FailureContext {
   caPath?: string | undefined
   /** The fingerprint pinned for this coordinator, if any: another certificate is named as such. */
   pin?: string | undefined
+  /** How the connection went: a failure of the proxy names the proxy. */
+  route?: Route | undefined
 }
 
 /** Verification failures that mean "nobody this machine trusts signed it". */
@@ -120,6 +124,8 @@ export function networkError(
   port: number,
   ctx: FailureContext = {},
 ): GridError {
+  const proxied = ctx.route?.kind === 'proxy' ? proxyFailure(err, ctx.route.proxy, addr, port) : undefined
+  if (proxied) return proxied
   if (ctx.pin && ctx.peer && ctx.peer.fingerprint !== ctx.pin)
     return pinMismatch(`${addr.host}:${port}`, ctx.pin, ctx.peer.fingerprint)
   const tls = tlsError(err, addr, port, ctx)
@@ -157,9 +163,11 @@ export function networkError(
       break
   }
   if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
+    // Went direct because no proxy variable is set: on a network that lets out only a proxy, that is why.
+    const unset = ctx.route?.kind === 'direct' ? ctx.route.unset : undefined
     return fix(
       'timed out (no answer at all)',
-      `A firewall is probably dropping traffic to port ${port}; open it on the coordinator's host, or check the address.`,
+      `A firewall is probably dropping traffic to port ${port}; open it on the coordinator's host, or check the address.${unset ? ` If this network lets connections out only through a proxy (corporate, university), set ${unset}=http://PROXY:PORT (it is not set here).` : ''}`,
     )
   }
   return fix(e.message ?? String(err), 'Check the address and that the coordinator is running.')
@@ -188,7 +196,10 @@ export async function connectionError(
   ctx: FailureContext = {},
 ): Promise<GridError> {
   // Bun reports a pinned certificate refused by its fingerprint check with no code: look at it.
+  // Through a proxy the coordinator cannot be probed directly: the error is explained without it.
+  const direct = ctx.route?.kind !== 'proxy'
   const pinned = ctx.pin !== undefined && addr.tls && !/timeout|refused/i.test(codeOf(err) + String(err))
-  const peer = pinned || worthProbing(err, addr) ? await probeCertificate(addr.host, port) : undefined
+  const peer =
+    direct && (pinned || worthProbing(err, addr)) ? await probeCertificate(addr.host, port) : undefined
   return networkError(err, addr, port, { ...ctx, peer })
 }

@@ -18,6 +18,23 @@ import { type SigningKey, signReceipt } from '../protocol/receipt'
 import { Outgoing } from './outgoing'
 import { key, PendingResults, RESEND_MS } from './results'
 import { explainRefusal } from './refusal'
+import {
+  describeRoute,
+  NO_PROXY_SETTINGS,
+  type ProxySettings,
+  type Route,
+  routeFor,
+  socketProxy,
+} from '../client/proxy'
+import {
+  type AttemptEnd,
+  CONNECT_TIMEOUT_MS,
+  closeReason,
+  reconnectLine,
+  SILENT_BEATS,
+  silentReason,
+  timeoutReason,
+} from './reconnect'
 import { Executor, type FileTransfer } from './executor'
 import type { Policy } from './policy'
 import type { ContainerRuntime, EngineInfo } from './runtime'
@@ -59,6 +76,10 @@ export interface AgentOptions {
   /** While draining, hand running jobs back after this long (undefined: wait for them). */
   drainTimeoutMs?: number | undefined
   backoff?: Backoff
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY for the worker socket (default: none). */
+  proxy?: ProxySettings | undefined
+  /** Each connection attempt gives up after this long without a welcome (default 10 s). */
+  connectTimeoutMs?: number
   log: (line: string) => void
 }
 
@@ -82,6 +103,10 @@ export class Agent {
   private fatal: GridError | undefined
   /** The coordinator's last error message, quoted when it refuses this worker for good. */
   private lastRefusal: string | undefined
+  /** When the coordinator last sent anything (a message or a pong): silence means the link is gone. */
+  private lastHeard = 0
+  /** Ends the current connection attempt as lost after `ms` of silence. */
+  private onSilent: ((ms: number) => void) | undefined
   /** Resolves once the agent has said hello and been welcomed (tests and the CLI wait on it). */
   readonly ready: Promise<void>
   private resolveReady!: () => void
@@ -116,16 +141,19 @@ export class Agent {
   /** Runs until `stop` is called; rejects when the coordinator refuses this worker for good. */
   async run(): Promise<void> {
     let failures = 0
+    let attempt = 1
     let refresh = false
     while (this.state !== 'stopped') {
       if (this.state !== 'draining') this.transition('connecting')
-      const outcome = await this.connectOnce(refresh)
+      const end = await this.connectOnce(refresh)
       if ((this.state as AgentState) === 'stopped') break
       if (this.fatal) throw this.fatal
-      refresh = outcome === 'unauthorized'
-      failures = outcome === 'was-ready' ? 0 : failures + 1
+      refresh = end.outcome === 'unauthorized'
+      const wasOpen = end.outcome === 'was-ready'
+      failures = wasOpen ? 0 : failures + 1
+      attempt = wasOpen ? 1 : attempt + 1
       const delay = backoffDelay(failures, this.opts.backoff ?? { baseMs: 500, maxMs: 30_000 })
-      this.opts.log(`waiting ${(delay / 1000).toFixed(1)}s before reconnecting to ${this.opts.addr.wsUrl}`)
+      this.opts.log(reconnectLine(this.opts.addr.wsUrl, end, wasOpen, delay, attempt))
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay)
         this.wakeRetry = () => {
@@ -206,27 +234,61 @@ export class Agent {
     this.state = next
   }
 
-  private async connectOnce(refresh: boolean): Promise<'was-ready' | 'unauthorized' | 'failed'> {
+  private async connectOnce(refresh: boolean): Promise<AttemptEnd> {
     let token: string
     try {
       token = await this.opts.token(refresh)
     } catch (err) {
       if (err instanceof GridError && !err.retryable) this.fatal = err
-      else this.opts.log(describe(err))
-      return 'failed'
+      return { outcome: 'failed', reason: describe(err) }
+    }
+    const url = this.opts.addr.wsUrl
+    let route: Route
+    try {
+      route = routeFor(this.opts.proxy ?? NO_PROXY_SETTINGS, url)
+    } catch (err) {
+      this.fatal = err instanceof GridError ? err : new GridError('bad_proxy', describe(err))
+      return { outcome: 'failed', reason: describe(err) }
     }
     return new Promise((resolve) => {
       let wasReady = false
       let opened = false
       let failure: unknown
+      let settled = false
+      const timeoutMs = this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+      const via = route.kind === 'proxy' ? describeRoute(route) : undefined
       // Bun's WebSocket takes headers, so the upgrade itself is authenticated.
-      const ws = new WebSocket(this.opts.addr.wsUrl, {
+      const ws = new WebSocket(url, {
         headers: { authorization: `Bearer ${token}` },
         ...(this.opts.trust ? { tls: tlsOptions(this.opts.trust) } : {}),
+        ...socketProxy(route),
       })
       this.socket = ws
+      /** Ends this attempt once: a socket cut off by a firewall may report its close minutes later, or never. */
+      const settle = (end: AttemptEnd | Promise<AttemptEnd>) => {
+        if (settled) return
+        settled = true
+        clearTimeout(connectTimer)
+        this.stopHeartbeat()
+        this.welcomed = false
+        this.outgoing.close()
+        if (this.socket === ws) this.socket = undefined
+        if (this.state === 'stopped') return resolve({ outcome: 'was-ready', reason: 'stopped' })
+        if (this.state !== 'draining') this.transition('connecting')
+        void Promise.resolve(end).then(resolve)
+      }
+      const connectTimer = setTimeout(() => {
+        if (wasReady) return
+        settle({ outcome: 'failed', reason: timeoutReason(url, timeoutMs, opened, via) })
+        ws.terminate()
+      }, timeoutMs)
+      this.onSilent = (ms) => {
+        settle({ outcome: 'was-ready', reason: silentReason(ms) })
+        ws.terminate()
+      }
       ws.onopen = () => {
         opened = true
+        this.lastHeard = Date.now()
         this.transition('authenticating')
         this.sendNow({
           type: 'hello',
@@ -243,7 +305,9 @@ export class Agent {
           policy: this.opts.policy.offer,
         })
       }
+      ws.addEventListener('pong', () => (this.lastHeard = Date.now()))
       ws.onmessage = (ev) => {
+        this.lastHeard = Date.now()
         const parsed = parseFrame(CoordinatorMessage, ev.data as string)
         const theirs = parsed.ok ? undefined : otherVersion(ev.data as string, 'welcome')
         if (theirs !== undefined) {
@@ -255,32 +319,36 @@ export class Agent {
           this.opts.log(`ignoring a message the coordinator sent: ${parsed.error}`)
           return
         }
-        if (parsed.msg.type === 'welcome') wasReady = true
+        if (parsed.msg.type === 'welcome') {
+          wasReady = true
+          clearTimeout(connectTimer)
+        }
         this.onMessage(parsed.msg)
       }
       ws.onclose = (ev) => {
-        this.stopHeartbeat()
-        this.welcomed = false
-        this.outgoing.close()
-        if (this.socket === ws) this.socket = undefined
-        if (this.state === 'stopped') return resolve('was-ready')
-        if (this.state !== 'draining') this.transition('connecting')
+        if (settled) return
         if (!opened) {
-          return void explainRefusal(failure, this.opts).then((r) => {
-            if (r.fatal) this.fatal = r.fatal
-            resolve(r.outcome)
-          })
+          return settle(
+            explainRefusal(failure, { ...this.opts, route }).then((r) => {
+              if (r.fatal) this.fatal = r.fatal
+              return { outcome: r.outcome, reason: r.reason }
+            }),
+          )
         }
-        this.opts.log(`connection to the coordinator closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`)
         if (ev.code === CloseCode.forbidden) {
           // Refused for good (another account owns this worker id, or its key changed): retrying cannot help.
           this.fatal = new GridError(
             ev.reason || 'worker_refused',
             `the coordinator refused this worker: ${this.lastRefusal ?? ev.reason ?? 'forbidden'}`,
           )
-          return resolve('failed')
+          return settle({ outcome: 'failed', reason: 'refused' })
         }
-        resolve(wasReady ? 'was-ready' : 'failed')
+        const reason = closeReason(ev.code, ev.reason)
+        if (wasReady) return settle({ outcome: 'was-ready', reason })
+        settle({
+          outcome: 'failed',
+          reason: `the coordinator closed the connection before welcoming this worker: ${reason}`,
+        })
       }
       ws.onerror = (ev) => {
         failure = ev.error ?? ev.message
@@ -397,7 +465,14 @@ export class Agent {
         () => undefined,
       )
     }, SWEEP_MS)
-    this.heartbeat = setInterval(() => this.sendNow({ type: 'heartbeat', running: this.held() }), ms)
+    this.lastHeard = Date.now()
+    this.heartbeat = setInterval(() => {
+      // A dropped link shows no error for minutes: a coordinator that answers no ping is gone.
+      const silent = Date.now() - this.lastHeard
+      if (silent > SILENT_BEATS * ms) return this.onSilent?.(SILENT_BEATS * ms)
+      this.sendNow({ type: 'heartbeat', running: this.held() })
+      if (this.socket?.readyState === WebSocket.OPEN) this.socket.ping()
+    }, ms)
   }
 
   private stopSweeper(): void {

@@ -134,7 +134,12 @@ describe.skipIf(skip !== undefined)('several machines (network namespaces)', () 
     try {
       // The coordinator hears nothing more from w1 and closes its socket.
       await waitAfter(serve, coordFrom, /worker w1 silent for \d+ ms; closing its socket/, 30_000)
-      await waitAfter(w1, w1From, /connection to the coordinator closed/, 30_000)
+      await waitAfter(
+        w1,
+        w1From,
+        /connection to wss?:\/\/\S+ lost: .+; reconnecting in [\d.]+ s \(attempt 1\)/,
+        30_000,
+      )
       // Meanwhile the grid goes on with w2 alone.
       expect(await runJobs(2, 'only-w2')).toEqual(['w2', 'w2'])
       // On w1's host the doctor finds the API port open and the socket port filtered.

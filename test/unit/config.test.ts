@@ -37,6 +37,11 @@ describe('loadConfig defaults', () => {
       invite: undefined,
       discovery: true,
       join: undefined,
+      proxy: {
+        https: undefined,
+        http: undefined,
+        noProxy: { all: false, rules: [], ignored: [], from: undefined },
+      },
       file: {},
     })
     expect(DEFAULT_HTTP_PORT).toBe(8081)

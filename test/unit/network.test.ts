@@ -64,6 +64,16 @@ describe('networkError: plain network failures name host, port, cause and fix', 
     expect(networkError({ name: 'TimeoutError' }, addr, 8080).message).toContain(
       'timed out (no answer at all). A firewall is probably dropping traffic to port 8080',
     )
+    expect(networkError({ name: 'TimeoutError' }, addr, 8080).message).not.toContain('PROXY')
+    // Went direct for want of a proxy variable: the timeout may be a network that lets out only a proxy.
+    const direct = { kind: 'direct', why: 'no HTTPS_PROXY set', unset: 'HTTPS_PROXY' } as const
+    expect(networkError({ name: 'TimeoutError' }, addr, 8080, { route: direct }).message).toContain(
+      'If this network lets connections out only through a proxy (corporate, university), set HTTPS_PROXY=http://PROXY:PORT (it is not set here).',
+    )
+    const excepted = { kind: 'direct', why: 'NO_PROXY: grid.lan' } as const
+    expect(networkError({ name: 'TimeoutError' }, addr, 8080, { route: excepted }).message).not.toContain(
+      'HTTPS_PROXY',
+    )
     expect(networkError({ code: 'ENOTFOUND' }, addr, 8081).message).toContain(
       "the name 'grid.lan' does not resolve. Check the spelling",
     )

@@ -1,6 +1,15 @@
-import { type CheckResult, skip } from '../../protocol/doctor'
+import { type CheckResult, fail, skip } from '../../protocol/doctor'
 import type { CoordinatorAddress } from '../address'
 import type { SavedLogin } from '../credentials'
+import {
+  describeRoute,
+  NO_PROXY_SETTINGS,
+  type ProxySettings,
+  type ProxyUrl,
+  type Route,
+  routeFor,
+} from '../proxy'
+import { checkProxy, checkTunnel } from './proxied'
 import { checkName, checkPort, checkTls, HTTP_ROLE, WS_ROLE } from './reach'
 import { checkClock, checkCredentials, checkHealth, checkWebSocket } from './service'
 
@@ -15,6 +24,8 @@ export interface CoordinatorCheckOptions {
   creds: { user: string; password: string } | undefined
   /** Deadline of each network check. */
   timeoutMs: number
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY, used as the clients use them. */
+  proxy?: ProxySettings | undefined
   now?: () => number
 }
 
@@ -26,12 +37,25 @@ export interface CoordinatorCheckOptions {
 export async function checkCoordinator(o: CoordinatorCheckOptions): Promise<CheckResult[]> {
   const { addr, timeoutMs } = o
   const now = o.now ?? Date.now
-  const net = { ca: o.ca, timeoutMs }
+  const proxy = o.proxy ?? NO_PROXY_SETTINGS
+  const net = { ca: o.ca, timeoutMs, proxy }
   const results: CheckResult[] = []
+  let route: Route
+  try {
+    route = routeFor(proxy, addr.httpUrl)
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err)
+    return [fail('proxy', message, 'fix or unset the proxy variable')]
+  }
+  // Each network check says how it went when a proxy variable is set: "via proxy …" or "direct (NO_PROXY: …)".
+  const via = proxy.https || proxy.http ? ` — ${describeRoute(route)}` : ''
   const add = (...r: CheckResult[]) => {
-    results.push(...r)
+    results.push(
+      ...r.map((c) => (c.status === 'skip' || c.check === 'clock' ? c : { ...c, detail: c.detail + via })),
+    )
     return r.every((c) => c.status !== 'fail')
   }
+  if (route.kind === 'proxy') return viaProxy(o, route.proxy, net, results, add)
   const skipAll = (why: string, ...checks: string[]) => results.push(...checks.map((c) => skip(c, why)))
 
   const apiChecks = ['health', 'clock', 'credentials']
@@ -49,7 +73,7 @@ export async function checkCoordinator(o: CoordinatorCheckOptions): Promise<Chec
     )
     return results
   }
-  const http = await checkPort(addr.host, addr.httpPort, HTTP_ROLE, timeoutMs)
+  const http = noProxyHint(await checkPort(addr.host, addr.httpPort, HTTP_ROLE, timeoutMs), proxy)
   const ws = samePort
     ? undefined
     : await checkPort(
@@ -94,6 +118,59 @@ export async function checkCoordinator(o: CoordinatorCheckOptions): Promise<Chec
   }
 
   if (wsDown) results.push(skip('websocket', wsDown))
+  else add(await checkWebSocket(addr, o.login?.token, net))
+  return results
+}
+
+/** A direct connection that times out on a network where no proxy variable is set: a proxy may be the way out. */
+function noProxyHint(c: CheckResult, proxy: ProxySettings): CheckResult {
+  if (c.status !== 'fail' || !c.detail.includes('(timed out)') || proxy.https || proxy.http) return c
+  return {
+    ...c,
+    fix: `${c.fix ?? ''}; if this network lets connections out only through a proxy (corporate, university), set HTTPS_PROXY=http://PROXY:PORT (no proxy variable is set here)`,
+  }
+}
+
+/** The checks through a proxy: the proxy itself, the tunnel to each port, then the API and the socket through it. */
+async function viaProxy(
+  o: CoordinatorCheckOptions,
+  proxy: ProxyUrl,
+  net: { ca: string | undefined; timeoutMs: number; proxy: ProxySettings },
+  results: CheckResult[],
+  add: (...r: CheckResult[]) => boolean,
+): Promise<CheckResult[]> {
+  const { addr, timeoutMs } = o
+  const skipAll = (why: string, ...checks: string[]) => results.push(...checks.map((c) => skip(c, why)))
+  skipAll(`the proxy ${proxy.shown} looks up the name`, 'name')
+  if (!add(await checkProxy(proxy, timeoutMs))) {
+    skipAll(
+      'no connection to the proxy (see proxy)',
+      'http port',
+      'ws port',
+      'health',
+      'clock',
+      'credentials',
+      'websocket',
+    )
+    return results
+  }
+  const apiUp = add(await checkTunnel(addr, proxy, addr.httpPort, HTTP_ROLE, timeoutMs))
+  const wsUp =
+    addr.wsPort === addr.httpPort
+      ? apiUp
+      : add(await checkTunnel(addr, proxy, addr.wsPort, WS_ROLE, timeoutMs))
+  if (!apiUp) {
+    skipAll('no tunnel to the API port (see http port)', 'health', 'clock', 'credentials')
+  } else {
+    // TLS is checked end to end by these, through the tunnel, with --ca-cert as the clients use it.
+    const health = await checkHealth(addr, net)
+    const healthy = add(...health.result)
+    const reply = health.reply
+    if (reply) add(checkClock(reply.date, reply.sentAt, reply.receivedAt, addr.host))
+    if (healthy) add(await checkCredentials(addr, o.login, o.creds, { ...net, now: (o.now ?? Date.now)() }))
+    else skipAll(`${addr.httpUrl} does not answer as a Grid-X coordinator (see health)`, 'credentials')
+  }
+  if (!wsUp) skipAll('no tunnel to the worker socket port (see ws port)', 'websocket')
   else add(await checkWebSocket(addr, o.login?.token, net))
   return results
 }

@@ -1,3 +1,4 @@
+import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, routeFor } from '../proxy'
 import { classifySocketError, type Failure } from './probes'
 
 /** An HTTP answer as the doctor needs it: status, Date header, parsed JSON body (if any). */
@@ -23,6 +24,8 @@ export async function probeHttp(
     timeoutMs: number
     /** Accept any certificate: only to ask a local port what it is. */
     insecure?: boolean
+    /** The proxy variables: the request goes as every client request does. */
+    proxy?: ProxySettings | undefined
   },
 ): Promise<HttpReply | Failure> {
   const headers: Record<string, string> = {}
@@ -36,6 +39,7 @@ export async function probeHttp(
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       signal: AbortSignal.timeout(opts.timeoutMs),
       ...(opts.insecure ? { tls: { rejectUnauthorized: false } } : opts.ca ? { tls: { ca: opts.ca } } : {}),
+      ...fetchProxy(routeFor(opts.proxy ?? NO_PROXY_SETTINGS, url)),
     })
     const receivedAt = Date.now()
     const text = await res.text()

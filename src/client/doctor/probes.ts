@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { isIP, connect as tcpConnect, type Socket } from 'node:net'
 import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls'
+import { NO_PROXY_SETTINGS, type ProxySettings, routeFor } from '../proxy'
+import { openTunnel } from './tunnel'
 
 /** Why a connection failed, in terms a user can act on. */
 export type FailureKind = 'refused' | 'timeout' | 'unreachable' | 'unresolved' | 'reset' | 'tls' | 'other'
@@ -157,9 +159,14 @@ export interface HandshakeReply {
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 /** Sends one WebSocket upgrade request to `url` and reads the status of the answer, then hangs up. */
-export function probeWebSocket(
+export async function probeWebSocket(
   url: string,
-  opts: { token: string | undefined; ca: string | undefined; timeoutMs: number },
+  opts: {
+    token: string | undefined
+    ca: string | undefined
+    timeoutMs: number
+    proxy?: ProxySettings | undefined
+  },
 ): Promise<HandshakeReply | Failure> {
   const u = new URL(url)
   const secure = u.protocol === 'wss:'
@@ -180,16 +187,30 @@ export function probeWebSocket(
     '',
     '',
   ].join('\r\n')
+  const route = routeFor(opts.proxy ?? NO_PROXY_SETTINGS, url)
+  let tunnel: Socket | undefined
+  if (route.kind === 'proxy') {
+    const t = await openTunnel(route.proxy, host, port, opts.timeoutMs)
+    if (t.kind === 'answer')
+      return {
+        kind: 'other',
+        code: `proxy ${t.status}`,
+        message: `the proxy answered CONNECT with ${t.status} ${t.text}`,
+      }
+    if (t.kind !== 'tunnel') return t
+    tunnel = t.socket
+  }
   return withDeadline<HandshakeReply>(opts.timeoutMs, (settle) => {
     const s: Socket = secure
       ? tlsConnect({
-          host,
-          port,
+          // Through a tunnel the socket's peer is the proxy: `host` names whom the certificate must match.
+          ...(tunnel ? { socket: tunnel, host } : { host, port }),
           ...(isIP(host) ? {} : { servername: host }),
           ...(opts.ca ? { ca: opts.ca } : {}),
         })
-      : tcpConnect({ host, port })
-    s.once(secure ? 'secureConnect' : 'connect', () => s.write(request))
+      : (tunnel ?? tcpConnect({ host, port }))
+    if (tunnel && !secure) s.write(request)
+    else s.once(secure ? 'secureConnect' : 'connect', () => s.write(request))
     let head = ''
     s.on('data', (chunk: Buffer) => {
       head += chunk.toString('latin1')

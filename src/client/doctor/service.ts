@@ -3,6 +3,7 @@ import { type CheckResult, fail, ok, warn } from '../../protocol/doctor'
 import { VERSION } from '../../version'
 import type { CoordinatorAddress } from '../address'
 import type { SavedLogin } from '../credentials'
+import type { ProxySettings } from '../proxy'
 import { errorMessage, type HttpReply, probeHttp } from './http'
 import { connectionFailure, WS_ROLE } from './reach'
 import { probeWebSocket } from './probes'
@@ -14,6 +15,8 @@ export const SKEW_WARN_MS = 5_000
 export interface ProbeOptions {
   ca: string | undefined
   timeoutMs: number
+  /** The proxy variables, used as the clients use them. */
+  proxy?: ProxySettings | undefined
 }
 
 const wrongPortFix = (addr: CoordinatorAddress) =>
