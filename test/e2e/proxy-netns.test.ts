@@ -86,12 +86,13 @@ describe.skipIf(skip !== undefined)('a worker that can reach only a proxy (netwo
       { GRIDX_HOME: dir('coord') },
       lab.on('coord'),
     )
-    const m = await serve.waitFor(/users: {3}gridx login --coordinator (\S+) --ca-cert (\S+) --user NAME/)
+    const m = await serve.waitFor(/or by address: gridx login --coordinator (\S+) --ca-cert \S+ --user NAME/)
     coordinator = m[1]!
+    const cert = (await serve.waitFor(/copy (\S+) from this machine to theirs/))[1]!
     // "Copy the certificate to the other machines": each host gets its own copy.
     const copy = (host: string) => {
       const to = join(dir(`${host}-ca`), 'coordinator.pem')
-      copyFileSync(m[2]!, to)
+      copyFileSync(cert, to)
       return to
     }
     caFlag = ['--ca-cert', copy('wk')]

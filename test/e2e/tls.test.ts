@@ -125,9 +125,9 @@ describe('native TLS through the compiled binary', () => {
     )
   })
 
-  test('a worker whose socket meets an untrusted certificate stops at once, saying how to trust it', async () => {
-    // A login saved without the CA (as by a gridx before logins remembered it): the saved token
-    // needs no call before the worker socket, so only the socket meets the certificate.
+  test('a worker with a saved login meets an untrusted certificate: it stops at once, saying how to trust it', async () => {
+    // A login saved without the CA (as by a gridx before logins remembered it): the worker's check
+    // of its saved login meets the certificate before anything starts.
     const bob = client(true)
     const url = `https://127.0.0.1:${grid.httpPort}`
     expect((await account('register', url, 'bob', bob)).code).toBe(0)
@@ -139,7 +139,7 @@ describe('native TLS through the compiled binary', () => {
     const r = await gridx(['work', ...flags], { GRIDX_HOME: bob.GRIDX_HOME! })
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(
-      `gridx: cannot connect securely to the coordinator's worker socket at 127.0.0.1:${grid.httpPort}: its TLS certificate is not trusted`,
+      `gridx: cannot connect securely to the coordinator at 127.0.0.1:${grid.httpPort}: its TLS certificate is not trusted`,
     )
     expect(r.stderr).toContain('--ca-cert FILE (or GRIDX_CA_CERT=FILE)')
   })
