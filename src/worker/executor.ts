@@ -318,9 +318,11 @@ export class Executor {
       if (timeout) clearTimeout(timeout)
       if (disk) clearInterval(disk)
       this.running.delete(job.jobId)
-      env?.release()
-      // The result is already on its way; removing the container is not on the user's clock.
-      void entry.container?.remove()
+      // The result is already on its way; removing the container is not on the user's clock. Its
+      // environment is released once no container mounts it, so the cache may then remove it.
+      const release = () => env?.release()
+      if (entry.container) void entry.container.remove().finally(release)
+      else release()
     }
   }
 
