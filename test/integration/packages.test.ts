@@ -103,7 +103,7 @@ function worker(policy: Partial<PackagePolicy> | null = {}, installTimeoutMs?: n
       ...extra,
     }
     const job = extra['raw']
-      ? ({ ...JobSpec.parse({ ...fields, requirements: [] }), requirements } as JobSpec)
+      ? { ...JobSpec.parse({ ...fields, requirements: [] }), requirements }
       : JobSpec.parse(fields)
     const t0 = performance.now()
     await executor.run(job)
