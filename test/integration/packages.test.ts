@@ -30,6 +30,8 @@ beforeAll(async () => {
 afterAll(async () => {
   index?.stop()
   for (const id of workerIds) {
+    // A job's container is removed after its result: a test may end first.
+    await docker.removeLeftovers(id)
     for (const v of await envRuntime.listVolumes({ 'gridx.worker': id }))
       await envRuntime.removeVolume(v.name)
   }
