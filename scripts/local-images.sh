@@ -2,7 +2,7 @@
 # Build the local images that the demo and the tests use, from Debian packages only (no
 # container registry is needed). Their names live under gridx-local/ so that a real image
 # such as python:3.12-slim is never silently shadowed.
-#   gridx-local/python:bookworm   python3-minimal on a minbase Debian (debootstrap)
+#   gridx-local/python:bookworm   python3-minimal and python3-pip on a minbase Debian (debootstrap)
 #   gridx-local/busybox:latest    busybox-static in an image FROM scratch
 set -euo pipefail
 
@@ -33,11 +33,13 @@ if ! docker image inspect "$BB_IMAGE" >/dev/null 2>&1; then
   rm -rf "$dir"
 fi
 
-if ! docker image inspect "$PY_IMAGE" >/dev/null 2>&1; then
+# pip is needed by jobs that declare packages (issue 13); an older build without it is replaced.
+has_pip() { docker run --rm --network none --entrypoint python3 "$PY_IMAGE" -m pip --version >/dev/null 2>&1; }
+if ! docker image inspect "$PY_IMAGE" >/dev/null 2>&1 || ! has_pip; then
   need_pkg debootstrap debootstrap
   dir=$(mktemp -d)
   log "building $PY_IMAGE with debootstrap (about a minute)"
-  debootstrap --variant=minbase --include=python3-minimal bookworm "$dir" >/tmp/gridx-debootstrap.log 2>&1 ||
+  debootstrap --variant=minbase --include=python3-minimal,python3-pip bookworm "$dir" >/tmp/gridx-debootstrap.log 2>&1 ||
     { log "debootstrap failed; see /tmp/gridx-debootstrap.log"; exit 1; }
   rm -rf "$dir/var/cache/apt/archives"/*.deb "$dir/var/lib/apt/lists"/*
   ln -sf python3 "$dir/usr/bin/python"

@@ -37,6 +37,12 @@ const FileConfig = z
     pull: z.boolean().optional(),
     runtime: z.string().optional(),
     maxDisk: z.string().optional(),
+    /** Python package environments (`gridx work --packages`, `--package-index`, ...). */
+    packages: z.boolean().optional(),
+    packageIndex: z.string().optional(),
+    installNetwork: z.string().optional(),
+    envCache: z.string().optional(),
+    packagesAllowSource: z.boolean().optional(),
     /** Who may create accounts on this coordinator (`gridx serve --signup`). */
     signup: z.enum(SIGNUP_MODES).optional(),
     /** mDNS on the local network: `gridx serve` advertises, clients look for coordinators (false: neither). */

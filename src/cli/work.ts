@@ -8,7 +8,8 @@ import { formatBytes, formatDuration, parseDuration, parseMemory, parseSize } fr
 import { workerIdentity } from '../worker/identity'
 import { GridError } from '../errors'
 import { Agent } from '../worker/agent'
-import { buildPolicy } from '../worker/policy'
+import { Environments } from '../worker/env/environments'
+import { buildPolicy, shownIndex } from '../worker/policy'
 import { discoverSession } from './find-coordinator'
 import { connectionOptions, credentialOptions, note } from './options'
 import type { Credentials } from '../protocol/api'
@@ -33,6 +34,11 @@ type Flags = {
   runtime?: string
   maxDisk?: string
   join?: string
+  packages?: boolean
+  packageIndex?: string
+  installNetwork?: string
+  envCache?: string
+  packagesAllowSource?: boolean
 }
 
 /** True when this process may list `dir`. */
@@ -108,6 +114,7 @@ export async function work(
   const maxMemory = flags.maxMemory ?? file.maxMemory
   const maxTimeout = flags.maxTimeout ?? file.maxTimeout
   const maxDisk = flags.maxDisk ?? file.maxDisk
+  const envCache = flags.envCache ?? file.envCache
   const images = (flags.images ?? file.images)?.flatMap((i) => i.split(',')).map((i) => i.trim())
   const policy = buildPolicy(
     {
@@ -118,6 +125,11 @@ export async function work(
       pull: flags.pull ?? file.pull,
       ociRuntime: flags.runtime ?? file.runtime,
       maxDiskBytes: maxDisk === undefined ? undefined : parseSize(maxDisk, '--max-disk'),
+      packages: flags.packages ?? file.packages,
+      packageIndex: flags.packageIndex ?? file.packageIndex,
+      installNetwork: flags.installNetwork ?? file.installNetwork,
+      envCacheBytes: envCache === undefined ? undefined : parseSize(envCache, '--env-cache'),
+      allowSource: flags.packagesAllowSource ?? file.packagesAllowSource,
     },
     engine,
     await runtime.localImages(),
@@ -126,12 +138,33 @@ export async function work(
   const leftovers = await runtime.removeLeftovers(id)
   if (leftovers.length)
     log(`removed ${leftovers.length} container(s) left by an earlier run: ${leftovers.join(', ')}`)
+  const pkg = policy.packages
+  let envs: Environments | undefined
+  if (pkg) {
+    const envRuntime = runtime.envRuntime()
+    if (!(await envRuntime.hasNetwork(pkg.network))) {
+      throw new GridError(
+        'no_install_network',
+        `Docker has no network '${pkg.network}' for --install-network: create it ('docker network create ${pkg.network}'), name another, or run with --no-packages`,
+      )
+    }
+    envs = new Environments({
+      runtime: envRuntime,
+      workerId: id,
+      workerName: name,
+      home: s.config.home,
+      policy: pkg,
+      log,
+    })
+    const half = await envs.removeLeftovers()
+    if (half.length) log(`removed ${half.length} half-made package environment(s) left by an earlier run`)
+  }
   log(
     `Docker ${engine.version} (linux/${stage.arch}) at ${engine.endpoint}: ${engine.cpus} CPUs, ${formatBytes(engine.memoryBytes)}`,
   )
   const limit = policy.offer.maxTimeoutMs === null ? 'no limit' : formatDuration(policy.offer.maxTimeoutMs)
   log(
-    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}, working directory ${formatBytes(policy.maxDiskBytes)} (in memory); images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}`,
+    `policy: jobs of up to ${policy.cpus} CPUs, ${formatBytes(policy.memoryBytes)}, timeout ${limit}, working directory ${formatBytes(policy.maxDiskBytes)} (in memory); images ${policy.offer.images.join(' ')}; pulls ${policy.pull ? 'allowed' : 'off'}${policy.ociRuntime ? `; runtime ${policy.ociRuntime}` : ''}; ${pkg ? `packages from ${shownIndex(pkg.index)} over network ${pkg.network}, ${pkg.allowSource ? 'source builds allowed' : 'wheels only'}, cache ${formatBytes(pkg.cacheBytes)}` : 'packages off'}`,
   )
   // A job's /out (on disk) is watched by measuring its volume from here: say so when that cannot work.
   const volumes = engine.rootDir ? join(engine.rootDir, 'volumes') : undefined
@@ -156,6 +189,7 @@ export async function work(
     engine,
     runtime,
     policy,
+    envs,
     transfer: {
       inputs: (lease) => api().leaseInputs(lease),
       putOutputs: (lease, archive) => api().putLeaseOutputs(lease, archive),
@@ -232,6 +266,29 @@ export function workCommand(setExit: (code: number) => void): CommandModule<obje
         .option('runtime', {
           type: 'string',
           describe: 'OCI runtime for job containers, e.g. runsc (gVisor)',
+        })
+        .option('packages', {
+          type: 'boolean',
+          describe:
+            'install the Python packages jobs declare, in a container of their own (default true; --no-packages takes no such jobs)',
+        })
+        .option('package-index', {
+          type: 'string',
+          describe:
+            'PEP 503 simple index packages come from, e.g. a local mirror (default https://pypi.org/simple)',
+        })
+        .option('install-network', {
+          type: 'string',
+          describe: "Docker network of the install step (default 'bridge'); jobs themselves never have one",
+        })
+        .option('env-cache', {
+          type: 'string',
+          describe: 'disk the cached package environments may take, e.g. 20g (default 10g)',
+        })
+        .option('packages-allow-source', {
+          type: 'boolean',
+          describe:
+            'allow building packages from source, which runs their code at install (default: wheels only)',
         })
         .example('$0 work --join gx1_...', "the line 'gridx serve' printed: one paste on a new machine")
         .example("$0 work --coordinator 192.168.1.100 --user alice --password 'long secret'", '')

@@ -36,6 +36,7 @@ import {
   timeoutReason,
 } from './reconnect'
 import { Executor, type FileTransfer } from './executor'
+import type { Environments } from './env/environments'
 import type { Policy } from './policy'
 import type { ContainerRuntime, EngineInfo } from './runtime'
 
@@ -69,6 +70,8 @@ export interface AgentOptions {
   runtime: ContainerRuntime
   /** What the owner lets this worker run. */
   policy: Policy
+  /** Python package environments; undefined when the worker installs none. */
+  envs?: Environments | undefined
   /** Moves job files to and from the coordinator. */
   transfer: FileTransfer
   /** The worker's Ed25519 key; results are signed with it. */
@@ -123,6 +126,7 @@ export class Agent {
       pull: opts.policy.pull,
       ociRuntime: opts.policy.ociRuntime,
       maxDiskBytes: opts.policy.maxDiskBytes,
+      envs: opts.envs,
       limits: {
         cpus: opts.policy.cpus,
         memoryBytes: opts.policy.memoryBytes,

@@ -56,6 +56,14 @@ export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateO
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
+      // Read-only: the job cannot change the cached environment the next job uses.
+      ...(spec.envVolume
+        ? {
+            Mounts: [
+              { Type: 'volume', Source: spec.envVolume.name, Target: spec.envVolume.target, ReadOnly: true },
+            ],
+          }
+        : {}),
       // Memory-backed and size-capped by the kernel: past the size, writes fail with ENOSPC.
       Tmpfs: {
         '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE},nr_inodes=${TMPFS_INODES}`,

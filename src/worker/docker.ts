@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream'
 import { describe, GridError } from '../errors'
 import { packArchive } from '../protocol/archive'
 import { JOB_UID, startContainer } from './docker-run'
+import { DockerEnvRuntime } from './docker-env'
 import {
   type ContainerRuntime,
   type ContainerSpec,
@@ -106,6 +107,11 @@ export class DockerRuntime implements ContainerRuntime {
     private readonly docker: Docker,
     readonly endpoint: string,
   ) {}
+
+  /** The Docker calls of package environments, on the same engine. */
+  envRuntime(): DockerEnvRuntime {
+    return new DockerEnvRuntime(this.docker)
+  }
 
   async info(): Promise<EngineInfo> {
     const [version, info] = await Promise.all([

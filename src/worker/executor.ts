@@ -6,6 +6,8 @@ import { pagesFor } from '../protocol/placement'
 import type { Receipt, ReceiptBody } from '../protocol/receipt'
 import { formatBytes, formatDuration } from '../protocol/units'
 import type { JobSpec, LeaseRef, Outcome, Outputs, Usage, WorkerMessage } from '../protocol/worker'
+import type { Environments, Prepared } from './env/environments'
+import { ENV_MOUNT, ENV_SITE } from './env/runtime'
 import { ImageCache } from './images'
 import { flushWindowMs, OutputBatcher } from './output'
 import {
@@ -47,6 +49,8 @@ export interface ExecutorOptions {
   limits: { cpus: number; memoryBytes: number; maxTimeoutMs: number | null }
   /** How often the size of a job's /out is measured. */
   diskCheckMs?: number
+  /** Python package environments; undefined when this worker installs none. */
+  envs?: Environments | undefined
 }
 
 type Stop = 'timeout' | 'cancelled' | 'abandoned' | 'output_limit' | 'out_limit'
@@ -93,7 +97,7 @@ export class Executor {
    */
   async sweep(): Promise<string[]> {
     // Jobs still being set up may not have a container yet; a container created for them is theirs.
-    const keep = new Set(this.running.keys())
+    const keep = new Set([...this.running.keys(), ...(this.o.envs?.busyJobLabels() ?? [])])
     return this.o.runtime.removeLeftovers(this.o.workerId, keep)
   }
 
@@ -184,11 +188,24 @@ export class Executor {
     }
     let timeout: ReturnType<typeof setTimeout> | undefined
     let disk: ReturnType<typeof setInterval> | undefined
+    let env: Extract<Prepared, { ok: true }> | undefined
     try {
       const refused = this.outsidePolicy(job)
       if (refused) return finish({ outcome: 'error', exitCode: null, retryable: true, error: refused })
       const image = await this.images.ready(job.image)
       if (!image.ok) return finish({ outcome: 'error', exitCode: null, retryable: true, error: image.error })
+      if (job.requirements.length > 0) {
+        const say = (line: string) => onOutput('stderr', Buffer.from(`${line}\n`))
+        const prepared = await this.prepareEnv(job, say)
+        if (!prepared.ok) {
+          say(`gridx: ${prepared.error}`)
+          this.o.log(`job ${job.jobId}: packages not installed: ${prepared.error.split('\n')[0]}`)
+          const { error, retryable } = prepared
+          return finish({ outcome: 'install_failed', exitCode: null, retryable, error })
+        }
+        env = prepared
+      }
+      if (entry.stop) return finish({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
       const files = await this.filesOf(job)
       if (entry.stop) return finish({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
       const tooBig = this.tooBigForWorkdir(files)
@@ -206,7 +223,9 @@ export class Executor {
             'PYTHONUNBUFFERED=1',
             `GRIDX_JOB_ID=${job.jobId}`,
             `GRIDX_OUTPUT=${JOB_OUTPUT_DIR}`,
+            ...(env ? [`PYTHONPATH=${ENV_SITE}`] : []),
           ],
+          envVolume: env ? { name: env.volume, target: ENV_MOUNT } : undefined,
           files,
           workdirBytes: this.o.maxDiskBytes,
           labels: {
@@ -299,9 +318,24 @@ export class Executor {
       if (timeout) clearTimeout(timeout)
       if (disk) clearInterval(disk)
       this.running.delete(job.jobId)
-      // The result is already on its way; removing the container is not on the user's clock.
-      void entry.container?.remove()
+      // The result is already on its way; removing the container is not on the user's clock. Its
+      // environment is released once no container mounts it, so the cache may then remove it.
+      const release = () => env?.release()
+      if (entry.container) void entry.container.remove().finally(release)
+      else release()
     }
+  }
+
+  /** The job's package environment (installed or cached), or why it cannot have one. */
+  private async prepareEnv(job: JobSpec, say: (line: string) => void): Promise<Prepared> {
+    if (!this.o.envs)
+      return {
+        ok: false,
+        retryable: true,
+        error:
+          "this worker does not install Python packages (its owner runs 'gridx work --no-packages'); the job needs another worker",
+      }
+    return this.o.envs.prepare(job, job.image, say)
   }
 
   /** Why this worker's owner does not allow the job, whatever the coordinator sent; undefined when allowed. */

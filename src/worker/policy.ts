@@ -2,10 +2,17 @@ import { GridError } from '../errors'
 import { DEFAULT_IMAGE_ALLOWLIST, imageAllowed, normalizeImage } from '../protocol/images'
 import { formatBytes } from '../protocol/units'
 import type { WorkerPolicy } from '../protocol/worker'
+import type { PackagePolicy } from './env/environments'
 import type { EngineInfo } from './runtime'
 
 /** Disk a job may fill in its working directory and /out unless the owner says otherwise. */
 export const DEFAULT_MAX_DISK = 4 * 1024 ** 3
+
+/** The package index used unless the owner names another (PyPI's simple API). */
+export const DEFAULT_PACKAGE_INDEX = 'https://pypi.org/simple'
+
+/** Disk the cached package environments may take unless the owner says otherwise. */
+export const DEFAULT_ENV_CACHE = 10 * 1024 ** 3
 
 /** What a worker's owner decides, from `gridx work` flags or the config file. */
 export interface PolicyChoices {
@@ -20,6 +27,54 @@ export interface PolicyChoices {
   ociRuntime?: string | undefined
   /** Size of each job's working directory, and the most it may write to /out (default 4 GiB). */
   maxDiskBytes?: number | undefined
+  /** Whether jobs that declare Python packages are taken (default yes). */
+  packages?: boolean | undefined
+  /** PEP 503 simple index the packages come from (default PyPI). */
+  packageIndex?: string | undefined
+  /** Docker network of the install step (default `bridge`). */
+  installNetwork?: string | undefined
+  /** Most disk the cached environments take (default 10 GiB). */
+  envCacheBytes?: number | undefined
+  /** Allow building packages from source (package code runs at install; default off: wheels only). */
+  allowSource?: boolean | undefined
+}
+
+/** The owner's package choices, checked; null with `--no-packages`. */
+export function packagePolicy(choices: PolicyChoices): PackagePolicy | null {
+  if (choices.packages === false) return null
+  const index = choices.packageIndex ?? DEFAULT_PACKAGE_INDEX
+  let url: URL | undefined
+  try {
+    url = new URL(index)
+  } catch {
+    url = undefined
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash) {
+    throw new GridError(
+      'bad_package_index',
+      `--package-index ${JSON.stringify(index)}: give the URL of a PEP 503 simple index, such as https://pypi.org/simple or http://mirror.lan:3141/root/pypi/+simple`,
+    )
+  }
+  const network = choices.installNetwork ?? 'bridge'
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(network) || network === 'host' || network === 'none') {
+    throw new GridError(
+      'bad_install_network',
+      `--install-network ${JSON.stringify(network)}: name a Docker network the install step may use (the default is 'bridge'); 'host' is not allowed, and 'none' leaves no way to reach the index`,
+    )
+  }
+  return {
+    index: url.href.replace(/\/$/, ''),
+    network,
+    cacheBytes: choices.envCacheBytes ?? DEFAULT_ENV_CACHE,
+    allowSource: choices.allowSource ?? false,
+  }
+}
+
+/** The package index as it may be logged: without a password. */
+export function shownIndex(index: string): string {
+  const u = new URL(index)
+  if (u.password) u.password = '***'
+  return u.href
 }
 
 /** The policy a worker runs under: what it offers the coordinator and what it checks itself. */
@@ -33,6 +88,8 @@ export interface Policy {
   pull: boolean
   ociRuntime: string | undefined
   maxDiskBytes: number
+  /** Python package environments; null with `--no-packages`. */
+  packages: PackagePolicy | null
 }
 
 /**
@@ -83,13 +140,20 @@ export function buildPolicy(
     )
   }
   const maxDiskBytes = choices.maxDiskBytes ?? DEFAULT_MAX_DISK
+  const packages = packagePolicy(choices)
   return {
     cpus,
     memoryBytes,
-    offer: { maxTimeoutMs: choices.maxTimeoutMs ?? null, images: offered, workdirBytes: maxDiskBytes },
+    offer: {
+      maxTimeoutMs: choices.maxTimeoutMs ?? null,
+      images: offered,
+      workdirBytes: maxDiskBytes,
+      packages: packages !== null,
+    },
     allow,
     pull,
     ociRuntime: choices.ociRuntime,
     maxDiskBytes,
+    packages,
   }
 }

@@ -33,6 +33,8 @@ export interface ContainerSpec {
   memoryBytes: number
   /** The OCI runtime to use (e.g. runsc); undefined for the engine's default. */
   ociRuntime?: string | undefined
+  /** A package environment's volume, mounted read-only (see src/worker/env). */
+  envVolume?: { name: string; target: string } | undefined
 }
 
 /** How a container ended. */

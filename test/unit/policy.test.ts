@@ -43,7 +43,7 @@ describe('buildPolicy', () => {
   test('defaults: all CPUs and memory, no time limit, python images, pulls allowed', () => {
     const p = buildPolicy({}, engine, [])
     expect(p).toMatchObject({ cpus: 8, memoryBytes: 16 * 1024 ** 3, pull: true, ociRuntime: undefined })
-    expect(p.offer).toEqual({ maxTimeoutMs: null, images: ['python:*'], workdirBytes: 4 * 1024 ** 3 })
+    expect(p.offer).toEqual({ maxTimeoutMs: null, images: ['python:*'], workdirBytes: 4 * 1024 ** 3, packages: true })
   })
 
   test("the owner's caps lower what is offered", () => {
@@ -60,7 +60,7 @@ describe('buildPolicy', () => {
     )
     expect(p.cpus).toBe(2)
     expect(p.memoryBytes).toBe(1024 ** 3)
-    expect(p.offer).toEqual({ maxTimeoutMs: 60_000, images: ['r-base:*'], workdirBytes: 1e8 })
+    expect(p.offer).toEqual({ maxTimeoutMs: 60_000, images: ['r-base:*'], workdirBytes: 1e8, packages: true })
     // Caps above the machine are the machine.
     expect(buildPolicy({ maxCpus: 64 }, engine, []).cpus).toBe(8)
   })
