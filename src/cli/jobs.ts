@@ -104,10 +104,22 @@ export async function workers(flags: Flags): Promise<number> {
     formatBytes(w.memoryBytes),
     w.maxTimeoutMs === null ? '-' : formatDuration(w.maxTimeoutMs),
     safe(w.images.join(',')),
+    w.packages ? 'yes' : 'no',
     safe(w.docker),
     w.connectedAt,
   ])
-  const head = ['NAME', 'OWNER', 'BUSY', 'CPUS', 'MEMORY', 'MAX TIME', 'IMAGES', 'DOCKER', 'CONNECTED']
+  const head = [
+    'NAME',
+    'OWNER',
+    'BUSY',
+    'CPUS',
+    'MEMORY',
+    'MAX TIME',
+    'IMAGES',
+    'PACKAGES',
+    'DOCKER',
+    'CONNECTED',
+  ]
   for (const line of pad([head, ...rows])) out(line)
   return 0
 }

@@ -20,7 +20,9 @@ export function exitCodeOf(job: JobView): number {
   // Stopped for writing too much: its own fault, like a failed exit.
   if (job.outcome === 'output_limit') return 1
   if (job.state === 'cancelled') return 130
-  return 125 // the platform, not the job, failed (as `docker run` does)
+  // The platform, not the job, failed (as `docker run` does); a failed package install too:
+  // the job's own code never ran.
+  return 125
 }
 
 /** One line saying how a job ended, or undefined when its exit code says it all. */
@@ -36,6 +38,8 @@ export function endingLine(job: JobView): string | undefined {
       return `job ${job.id} ran out of memory: ${job.error ? safe(job.error) : `it needed more than ${formatBytes(job.memoryBytes)}`}`
     case 'output_limit':
       return `job ${job.id} hit the output limit: ${safe(job.error ?? 'it wrote too much')}`
+    case 'install_failed':
+      return `job ${job.id} did not start: ${safe(job.error ?? 'its Python packages could not be installed')}`
     case null:
       return job.state === 'cancelled' ? `job ${job.id} was cancelled` : undefined
     default:
@@ -59,6 +63,8 @@ export function reasonOf(job: JobView): string {
       return 'out of memory'
     case 'output_limit':
       return 'output limit'
+    case 'install_failed':
+      return 'package install failed'
     case null:
       return job.state
     default:
@@ -84,6 +90,10 @@ export function summary(job: JobView): string {
     `  credits  ${job.costMc === null ? `up to ${formatCredits(job.maxCostMc)} held in escrow` : `${formatCredits(job.costMc)} paid${billed} (of ${formatCredits(job.maxCostMc)} escrowed)`}`,
   )
   if (job.usage) lines.push(`  used     ${usageLine(job.usage)}; ended: ${reasonOf(job)}`)
+  if (job.requirements.length > 0) {
+    const python = job.requiresPython ? ` (Python ${safe(job.requiresPython)})` : ''
+    lines.push(`  packages ${safe(job.requirements.join(', '))}${python}`)
+  }
   if (job.inputs) lines.push(`  inputs   ${formatBytes(job.inputs.bytes)}`)
   if (job.outputs) {
     lines.push(

@@ -9,6 +9,7 @@ import { formatCredits } from '../protocol/credits'
 import { filesExceedMemory, type JobView, LIMITS, type SubmitJob } from '../protocol/api'
 import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
+import { depsLine, jobDeps } from './deps'
 import { connectionOptions, jsonOption, note, out } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
@@ -33,6 +34,8 @@ type Flags = {
   entry?: string
   output?: string
   download?: boolean
+  requirements?: string
+  deps?: boolean
   '--'?: (string | number)[]
 }
 
@@ -130,7 +133,7 @@ async function explainWait(api: ApiClient, job: JobView): Promise<void> {
     )
   } else {
     // An estimate (the archive's size): the coordinator's own check, in `waiting`, is exact.
-    const needs = { ...job, filesBytes: job.inputs?.bytes ?? null }
+    const needs = { ...job, filesBytes: job.inputs?.bytes ?? null, packages: job.requirements.length > 0 }
     if (!workers.some((w) => accepts(w, needs))) note(`gridx: ${safe(whyNoWorker(workers, needs))}`)
   }
 }
@@ -138,8 +141,14 @@ async function explainWait(api: ApiClient, job: JobView): Promise<void> {
 /** `gridx submit`: send a job, stream its output live, return its exit code. */
 export async function submit(flags: Flags): Promise<number> {
   const job = buildJob(flags)
+  // Read and checked before anything is uploaded: a bad line is named here, not by a worker.
+  const deps = jobDeps({ ...flags, noDeps: flags.deps === false })
+  if (deps.requirements.length > 0) job.requirements = deps.requirements
+  if (deps.requiresPython !== null) job.requiresPython = deps.requiresPython
   const inputs = buildInputs(flags)
   const s = loggedIn(flags)
+  const needs = depsLine(deps)
+  if (needs && !flags.quiet) note(`gridx: ${safe(needs)}`)
   // Said before uploading anything (the coordinator checks again, on the archive's size).
   const filesBytes =
     inputs.reduce((n, e) => n + e.data.length, 0) +
@@ -255,12 +264,27 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
           type: 'boolean',
           describe: "save the job's /out files when it ends (default true)",
         })
+        .option('requirements', {
+          type: 'string',
+          alias: 'r',
+          describe:
+            "a requirements.txt of Python packages to install for the job (used instead of the script's '# /// script' block)",
+        })
+        .option('deps', {
+          type: 'boolean',
+          describe:
+            "install the packages the script declares (PEP 723 '# /// script' block), --requirements, or a directory's requirements.txt / pyproject.toml (default true; --no-deps ignores them all)",
+        })
         .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
         .example(
           '$0 submit job.py --file data.csv --file images/',
           'with input files; /out comes back to ./gridx-out/ID',
         )
         .example('$0 submit project/ --entry main.py', 'upload a directory and run main.py in it')
+        .example(
+          '$0 submit job.py --requirements requirements.txt',
+          'install these packages for the job first',
+        )
         .example('$0 submit --image busybox --timeout 90s -- sh -c "echo hi"', 'run a command in an image'),
     handler: async (a) => setExit(await submit(a)),
   }

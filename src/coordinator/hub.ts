@@ -93,6 +93,7 @@ export class Hub {
       images: c.policy.images,
       maxTimeoutMs: c.policy.maxTimeoutMs,
       workdirBytes: c.policy.workdirBytes,
+      packages: c.policy.packages === true,
       connectedAt: new Date(c.connectedAt).toISOString(),
     }))
   }
@@ -251,7 +252,7 @@ export class Hub {
     }
     this.heartbeat(conn, msg.running)
     this.log(
-      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${escapeTerminal(conn.docker)}, images ${escapeTerminal(conn.policy.images.join(' '))}`,
+      `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${escapeTerminal(conn.docker)}, images ${escapeTerminal(conn.policy.images.join(' '))}, ${conn.policy.packages ? 'installs' : 'does not install'} Python packages`,
     )
     this.wake()
   }

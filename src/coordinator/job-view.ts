@@ -24,6 +24,8 @@ export function jobView(
     priority: job.priority,
     worker: workerName,
     waiting,
+    requirements: job.requirements,
+    requiresPython: job.requiresPython,
     exitCode: job.exitCode,
     outcome: job.outcome,
     error: job.error,

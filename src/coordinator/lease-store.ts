@@ -9,6 +9,21 @@ import { DEFAULT_SETTINGS } from './settings'
 
 const { workers, jobs, jobOutput, attempts } = schema
 
+/** How an attempt given back to the queue ended, and what it means for the next. */
+export interface Requeue {
+  /** The attempt's outcome: lost, released, error, install_failed. */
+  outcome: string
+  /** False when it does not count against the job's attempts (a draining worker's release). */
+  consumesAttempt: boolean
+  receipt?: Ending['receipt']
+  /** The job's outcome if this was its last attempt (default `lost`). */
+  finalOutcome?: string
+  /** The job's error if this was its last attempt (default the reason of this one). */
+  finalError?: (attempts: number) => string
+  /** Never offer the job to this worker again (its packages failed to install there). */
+  avoidWorker?: boolean
+}
+
 /**
  * Jobs under lease: assignment, start, output, the end of an attempt and its settlement,
  * cancellation, expiry and requeue. Every transition is compare-and-set on (job, attempt,
@@ -338,10 +353,7 @@ export class LeaseStore extends QueueStore {
     reason: string,
     now: number,
     workerId?: string,
-    how: { outcome: string; consumesAttempt: boolean; receipt?: Ending['receipt'] } = {
-      outcome: 'lost',
-      consumesAttempt: true,
-    },
+    how: Requeue = { outcome: 'lost', consumesAttempt: true },
   ): 'queued' | 'failed' | 'stale' {
     return this.db.transaction((tx) => {
       // A worker's own report may only give back a lease it holds; expiry (no workerId) may take any.
@@ -369,8 +381,8 @@ export class LeaseStore extends QueueStore {
             ...this.ending({
               state: 'failed',
               exitCode: null,
-              outcome: 'lost',
-              error: reason,
+              outcome: how.finalOutcome ?? 'lost',
+              error: how.finalError?.(job.attempt) ?? reason,
               at: now,
               cost: 0,
               billedMs: 0,
@@ -394,6 +406,10 @@ export class LeaseStore extends QueueStore {
           outputBytes: 0,
           error: reason,
           maxAttempts,
+          // Placement skips the workers its packages failed to install on (see the scheduler).
+          ...(how.avoidWorker && workerId !== undefined
+            ? { installFailedOn: [...new Set([...job.installFailedOn, workerId])] }
+            : {}),
         })
         .where(eq(jobs.id, job.id))
         .run()

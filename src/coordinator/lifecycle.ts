@@ -4,10 +4,12 @@ import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
 import { newId } from '../protocol/ids'
 import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
+import { normaliseRequirements } from '../protocol/requirements'
 import { formatDuration } from '../protocol/units'
 import type { JobEvents } from './events'
+import { attemptsExhausted, packageFault, workerFault } from './install-failure'
+import type { Requeue } from './lease-store'
 import { billedMs, costOf } from './pricing'
-import type { Receipt } from '../protocol/receipt'
 import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
 import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
@@ -68,6 +70,9 @@ export class Lifecycle {
       inputsSha256: req.inputs?.sha256 ?? null,
       inputsBytes: inputs?.bytes ?? null,
       filesBytes: filesRoom(inputs, script),
+      // The schema checked them already; stored canonical, so equal needs look equal to every worker.
+      requirements: normaliseRequirements(req.requirements ?? []),
+      requiresPython: req.requiresPython?.trim() ?? null,
       createdAt: this.clock.now(),
     })
   }
@@ -176,8 +181,30 @@ export class Lifecycle {
         return this.end(lease, workerId, { ...base, state: 'failed', outcome: msg.outcome })
       case 'cancelled':
         return this.end(lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
-      // Until package installs have their own handling (issue 13), they end like a worker error.
-      case 'install_failed':
+      case 'install_failed': {
+        // The job never started: whoever's fault it was, nothing is billed.
+        const name = this.store.worker(workerId)?.name ?? workerId
+        if (msg.retryable) {
+          this.retry(lease, workerFault(name, msg.error), workerId, {
+            outcome: 'install_failed',
+            consumesAttempt: true,
+            receipt: msg.receipt,
+            finalOutcome: 'install_failed',
+            finalError: (n) => attemptsExhausted(name, msg.error, n),
+            avoidWorker: true,
+          })
+          return ACCEPTED
+        }
+        return this.end(lease, workerId, {
+          ...base,
+          exitCode: null,
+          error: packageFault(name, msg.error),
+          state: 'failed',
+          outcome: 'install_failed',
+          cost: 0,
+          billedMs: 0,
+        })
+      }
       case 'error':
         if (msg.retryable) {
           const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
@@ -314,12 +341,7 @@ export class Lifecycle {
     return overdue.length
   }
 
-  private retry(
-    lease: LeaseRef,
-    reason: string,
-    workerId?: string,
-    how?: { outcome: string; consumesAttempt: boolean; receipt?: Receipt },
-  ): void {
+  private retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): void {
     const r = this.store.requeue(lease, reason, this.clock.now(), workerId, how)
     if (r === 'stale') return
     this.link?.release(workerId ?? this.store.job(lease.jobId)?.workerId ?? null, lease.jobId)

@@ -37,8 +37,13 @@ export type NewJob = Omit<
   | 'inputsSha256'
   | 'inputsBytes'
   | 'filesBytes'
+  | 'requirements'
+  | 'requiresPython'
+  | 'installFailedOn'
 > & {
   priority?: number
+  requirements?: string[]
+  requiresPython?: string | null
   inputsSha256?: string | null
   inputsBytes?: number | null
   filesBytes?: number | null

@@ -55,7 +55,7 @@ export class Scheduler {
       const queue = queues.get(owner)!
       const job = queue.shift()!
       if (queue.length === 0) queues.delete(owner)
-      const worker = pick(workers, job)
+      const worker = pick(workers, needsOf(job), job.installFailedOn)
       // A job no free worker can fit waits; the owner's next job may still fit.
       if (!worker || !this.assign(job, worker)) continue
       running.set(owner, (running.get(owner) ?? 0) + 1)
@@ -72,8 +72,14 @@ export class Scheduler {
       return 'every connected worker is draining (shutting down): the job starts when another connects'
     }
     if (workers.length === 0) return "no worker is connected: the job starts when one connects ('gridx work')"
-    const fits = workers.filter((w) => accepts(offerOf(w), job))
-    if (fits.length === 0) return whyNoWorker(workers.map(offerOf), job)
+    const needs = needsOf(job)
+    const fits = workers.filter((w) => accepts(offerOf(w), needs))
+    if (fits.length === 0) return whyNoWorker(workers.map(offerOf), needs)
+    const untried = fits.filter((w) => !job.installFailedOn.includes(w.id))
+    if (untried.length === 0) {
+      const names = fits.map((w) => w.name).join(', ')
+      return `its packages failed to install on ${names} (${job.error ?? 'see its attempts'}), and no other connected worker that installs packages can take it: it waits for one (attempt ${job.attempt} of ${job.maxAttempts}), or cancel it and fix its requirements`
+    }
     const slots = fits.reduce((n, w) => n + w.slots, 0)
     const { aheadOfMine, queued } = this.store.queuePosition(job)
     return `all ${slots} slots of the ${fits.length} worker(s) that fit it are busy; ${aheadOfMine} of your queued jobs are ahead of it, ${queued} jobs are queued in all (users take turns)`
@@ -108,9 +114,8 @@ export class Scheduler {
         inputs: row.inputsSha256 === null ? null : { sha256: row.inputsSha256, bytes: row.inputsBytes ?? 0 },
         logLimitBytes: this.settings.outputCapBytes,
         outputLimitBytes: this.settings.maxOutputBytes,
-        // Filled from the job's row once jobs store their requirements (issue 13).
-        requirements: [],
-        requiresPython: null,
+        requirements: row.requirements,
+        requiresPython: row.requiresPython,
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
@@ -144,11 +149,19 @@ function offerOf(w: WorkerConn): Offer {
   return { cpus: w.cpus, memoryBytes: w.memoryBytes, ...w.policy }
 }
 
-/** The least busy worker that takes the job, so load spreads across workers. */
-function pick(workers: WorkerConn[], job: Needs): WorkerConn | undefined {
+/** What a queued job needs from a worker. */
+function needsOf(job: Queued): Needs {
+  return { ...job, packages: job.requirements.length > 0 }
+}
+
+/**
+ * The least busy worker that takes the job, so load spreads across workers; never one in
+ * `avoid` (its packages failed to install there for a reason of that worker's).
+ */
+function pick(workers: WorkerConn[], job: Needs, avoid: readonly string[]): WorkerConn | undefined {
   let best: WorkerConn | undefined
   for (const w of workers) {
-    if (w.draining || w.active.size >= w.slots || !accepts(offerOf(w), job)) continue
+    if (w.draining || w.active.size >= w.slots || avoid.includes(w.id) || !accepts(offerOf(w), job)) continue
     if (!best || w.active.size / w.slots < best.active.size / best.slots) best = w
   }
   return best

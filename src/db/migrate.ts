@@ -7,6 +7,7 @@ import filesRoom from './migrations/0004_files_room.sql' with { type: 'text' }
 import outputsMeasured from './migrations/0005_outputs_measured.sql' with { type: 'text' }
 import deadlines from './migrations/0006_deadlines.sql' with { type: 'text' }
 import invites from './migrations/0007_invites.sql' with { type: 'text' }
+import jobRequirements from './migrations/0008_job_requirements.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -18,6 +19,7 @@ const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0005_outputs_measured', sql: outputsMeasured },
   { id: '0006_deadlines', sql: deadlines },
   { id: '0007_invites', sql: invites },
+  { id: '0008_job_requirements', sql: jobRequirements },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

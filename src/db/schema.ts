@@ -114,6 +114,15 @@ export const jobs = sqliteTable(
      * that rounds every file up to a 4 KiB page: placement compares it with each worker's size.
      */
     filesBytes: integer('files_bytes'),
+    /** Python packages its worker installs before it starts: checked, canonical PEP 508 lines. */
+    requirements: text('requirements', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    /** Its `requires-python` (PEP 723), checked by the worker against the image's Python. */
+    requiresPython: text('requires_python'),
+    /**
+     * Workers on which its packages failed to install for a reason of theirs (their index, their
+     * network): it is not offered to them again.
+     */
+    installFailedOn: text('install_failed_on', { mode: 'json' }).$type<string[]>().notNull().default([]),
     /** Files the job left under /out, as a tar archive in the blob store. */
     outputsSha256: text('outputs_sha256'),
     outputsBytes: integer('outputs_bytes'),

@@ -171,6 +171,10 @@ export const JobView = z.object({
   worker: z.string().nullable(),
   /** For a queued job: why it has not started yet. */
   waiting: z.string().nullable(),
+  /** Python packages installed for it (canonical requirement lines); empty for none (and from older coordinators). */
+  requirements: z.array(z.string()).default([]),
+  /** Its `requires-python`; null when it says none. */
+  requiresPython: z.string().nullable().default(null),
   exitCode: z.number().nullable(),
   outcome: z.string().nullable(),
   error: z.string().nullable(),
@@ -229,6 +233,8 @@ export const WorkerView = z.object({
   maxTimeoutMs: z.number().nullable().default(null),
   /** Size of each job's working directory; null when the worker does not say. */
   workdirBytes: z.number().nullable().default(null),
+  /** True when it installs Python packages for jobs that declare them (false from older coordinators). */
+  packages: z.boolean().default(false),
   connectedAt: z.string(),
 })
 export type WorkerView = z.infer<typeof WorkerView>

@@ -1,0 +1,31 @@
+import { escapeTerminal } from '../protocol/text'
+
+/**
+ * The words of a failed package install (a job's `install_failed` result). The job never
+ * started, so nothing is billed; what differs is whose fault it is: the package's (no such
+ * package, no wheel for this Python or platform: the job fails at once, and the submitter must
+ * change its requirements) or the worker's (its index or network: another worker may succeed).
+ */
+
+/** Longest installer reason kept in a job's error (the worker's text is bounded, but long). */
+const REASON_CHARS = 1500
+
+function reasonOf(error: string | null): string {
+  const text = escapeTerminal((error ?? 'the installer gave no reason').trim())
+  return text.length > REASON_CHARS ? `${text.slice(0, REASON_CHARS)}...` : text
+}
+
+/** The job's error when its packages cannot be installed anywhere as written. */
+export function packageFault(workerName: string, error: string | null): string {
+  return `its Python packages could not be installed on worker ${workerName}: ${reasonOf(error)}. Nothing was billed. Check each requirement's name and version (it must exist on the package index as a binary wheel for the image's Python and platform), or pin another version, or submit with --no-deps and an image that already has them`
+}
+
+/** Why a job goes back to the queue after an install failure of the worker's own (index, network). */
+export function workerFault(workerName: string, error: string | null): string {
+  return `its Python packages could not be installed on worker ${workerName} (${reasonOf(error)}); not billed, and not offered to that worker again`
+}
+
+/** The job's error when its last attempt's install failed for a reason of the worker's. */
+export function attemptsExhausted(workerName: string, error: string | null, attempts: number): string {
+  return `its Python packages could not be installed on the workers that tried (${attempts} attempts; the last, on worker ${workerName}: ${reasonOf(error)}). Nothing was billed. Those workers could not reach their package index: submit it again later, or ask their owners to check 'gridx work --package-index' and '--install-network'`
+}
