@@ -386,7 +386,7 @@ describe('the coordinator crashes', () => {
       })
       expect(st.attempts.map((a) => [a.attempt, a.worker, a.outcome])).toEqual([[1, 'w1', 'exited']])
     }
-    expect(w.stderr()).not.toMatch(/\(attempt 2\)/)
+    expect(w.stderr()).not.toMatch(/job \S+ \(attempt 2\)/)
   })
 })
 
