@@ -1,7 +1,11 @@
 import { X509Certificate } from 'node:crypto'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { connect } from 'node:tls'
+import { GridError } from '../errors'
 import { parseAltNames } from '../tls/pem'
+import { openTunnel, type Tunnel } from './doctor/tunnel'
+import type { ProxyUrl } from './proxy'
+import { proxyFailure } from './proxy-errors'
 
 /** What a server's certificate says, read without trusting it (to explain why it was refused). */
 export interface PeerCertificate {
@@ -55,24 +59,70 @@ function dn(entry: unknown): string {
 /**
  * Opens a TLS connection that accepts any certificate, only to read it: the names it covers,
  * who issued it, its expiry. Resolves undefined when the port does not speak TLS or cannot be
- * reached within `timeoutMs`. Nothing is sent over the connection.
+ * reached within `timeoutMs`. Nothing is sent over the connection. With `proxy`, it goes through
+ * that proxy's CONNECT tunnel, as the API and worker socket do (the only way out on some networks).
  */
-export function probeCertificate(
+export async function probeCertificate(
   host: string,
   port: number,
   timeoutMs = 3000,
+  proxy?: ProxyUrl,
 ): Promise<PeerCertificate | undefined> {
+  const r = await readPeerCertificate(host, port, timeoutMs, proxy)
+  return r instanceof GridError ? undefined : r
+}
+
+/** The failure of a CONNECT tunnel as the clients name it: the proxy's answer, or the proxy not reached. */
+function tunnelFailure(t: Exclude<Tunnel, { kind: 'tunnel' }>, proxy: ProxyUrl, host: string, port: number) {
+  const err =
+    t.kind === 'answer'
+      ? new Error(`Proxy refused to open a tunnel: ${t.status} ${t.text}`)
+      : Object.assign(new Error(t.message), { code: t.code })
+  return (
+    proxyFailure(err, proxy, { host }, port) ??
+    new GridError(
+      'proxy_unreachable',
+      `cannot open a tunnel to ${host}:${port} through the proxy ${proxy.shown} (${proxy.from}): ${t.kind === 'answer' ? `HTTP ${t.status}` : t.message}`,
+      { retryable: true },
+    )
+  )
+}
+
+/**
+ * `probeCertificate`, saying why when the proxy (not the coordinator) is what failed: a refused
+ * or unanswered CONNECT is a GridError naming the proxy; undefined is "no TLS answer at host:port".
+ */
+export async function readPeerCertificate(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  proxy?: ProxyUrl,
+): Promise<PeerCertificate | GridError | undefined> {
   const bare = host.replace(/^\[|\]$/g, '')
+  if (!proxy) return handshake(bare, port, timeoutMs, undefined)
+  const started = Date.now()
+  const t = await openTunnel(proxy, bare, port, timeoutMs)
+  if (t.kind !== 'tunnel') return tunnelFailure(t, proxy, bare, port)
+  return handshake(bare, port, Math.max(1, timeoutMs - (Date.now() - started)), t.socket)
+}
+
+function handshake(
+  bare: string,
+  port: number,
+  timeoutMs: number,
+  tunnel: Socket | undefined,
+): Promise<PeerCertificate | undefined> {
   return new Promise((resolve) => {
     const socket = connect({
-      host: bare,
-      port,
+      // Through a tunnel the socket's peer is the proxy; the certificate is the coordinator's.
+      ...(tunnel ? { socket: tunnel } : { host: bare, port }),
       rejectUnauthorized: false,
       ...(isIP(bare) ? {} : { servername: bare }),
     })
     const done = (v: PeerCertificate | undefined) => {
       clearTimeout(timer)
       socket.destroy()
+      tunnel?.destroy()
       resolve(v)
     }
     const timer = setTimeout(() => done(undefined), timeoutMs)
