@@ -69,7 +69,25 @@ export async function probeCertificate(
   proxy?: ProxyUrl,
 ): Promise<PeerCertificate | undefined> {
   const r = await readPeerCertificate(host, port, timeoutMs, proxy)
-  return r instanceof GridError ? undefined : r
+  return r instanceof GridError || 'unread' in r ? undefined : r
+}
+
+/** Why no certificate could be read at host:port, in words ("connection refused …"). */
+export interface Unread {
+  unread: string
+}
+
+/** A socket error of the certificate read, in words. */
+function unreadBecause(err: unknown): Unread {
+  const code = (err as { code?: unknown } | null)?.code?.toString() ?? ''
+  if (code === 'ECONNREFUSED' || code === 'ConnectionRefused')
+    return { unread: 'connection refused (nothing is listening there)' }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { unread: 'the name does not resolve' }
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { unread: 'no route to that host' }
+  if (/EPROTO|WRONG_VERSION|PACKET_LENGTH/.test(code))
+    return { unread: 'something answered, but not in TLS (does it serve plain http?)' }
+  if (code === 'ECONNRESET') return { unread: 'the connection was reset' }
+  return { unread: `the connection failed (${code || ((err as Error | null)?.message ?? String(err))})` }
 }
 
 /** The failure of a CONNECT tunnel as the clients name it: the proxy's answer, or the proxy not reached. */
@@ -89,15 +107,15 @@ function tunnelFailure(t: Exclude<Tunnel, { kind: 'tunnel' }>, proxy: ProxyUrl, 
 }
 
 /**
- * `probeCertificate`, saying why when the proxy (not the coordinator) is what failed: a refused
- * or unanswered CONNECT is a GridError naming the proxy; undefined is "no TLS answer at host:port".
+ * `probeCertificate`, saying why none was read: a refused or unanswered CONNECT is a GridError
+ * naming the proxy; `Unread` says what happened at host:port itself.
  */
 export async function readPeerCertificate(
   host: string,
   port: number,
   timeoutMs: number,
   proxy?: ProxyUrl,
-): Promise<PeerCertificate | GridError | undefined> {
+): Promise<PeerCertificate | GridError | Unread> {
   const bare = host.replace(/^\[|\]$/g, '')
   if (!proxy) return handshake(bare, port, timeoutMs, undefined)
   const started = Date.now()
@@ -111,7 +129,7 @@ function handshake(
   port: number,
   timeoutMs: number,
   tunnel: Socket | undefined,
-): Promise<PeerCertificate | undefined> {
+): Promise<PeerCertificate | Unread> {
   return new Promise((resolve) => {
     const socket = connect({
       // Through a tunnel the socket's peer is the proxy; the certificate is the coordinator's.
@@ -119,14 +137,17 @@ function handshake(
       rejectUnauthorized: false,
       ...(isIP(bare) ? {} : { servername: bare }),
     })
-    const done = (v: PeerCertificate | undefined) => {
+    const done = (v: PeerCertificate | Unread) => {
       clearTimeout(timer)
       socket.destroy()
       tunnel?.destroy()
       resolve(v)
     }
-    const timer = setTimeout(() => done(undefined), timeoutMs)
-    socket.once('error', () => done(undefined))
+    const timer = setTimeout(
+      () => done({ unread: `no TLS answer within ${Math.ceil(timeoutMs / 1000)} s` }),
+      timeoutMs,
+    )
+    socket.once('error', (err) => done(unreadBecause(err)))
     socket.once('secureConnect', () => {
       const c = socket.getPeerCertificate(true)
       const names = parseAltNames(c.subjectaltname)

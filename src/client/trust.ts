@@ -80,10 +80,10 @@ export async function pinServedCertificate(
   const peer = await readPeerCertificate(host, port, 10_000, proxy)
   const where = `${host}:${port}`
   if (peer instanceof GridError) throw peer
-  if (!peer) {
+  if ('unread' in peer) {
     throw new GridError(
       'coordinator_unreachable',
-      `cannot read the TLS certificate of the coordinator at ${where}${proxy ? ` (via proxy ${proxy.shown}, ${proxy.from})` : ''}: nothing answered TLS there within 10 s. Is 'gridx serve' running on that machine, and does its firewall let port ${port} in?${proxy ? '' : ' If this network lets connections out only through a proxy, set HTTPS_PROXY=http://PROXY:PORT'}`,
+      `cannot read the TLS certificate of the coordinator at ${where}${proxy ? ` (via proxy ${proxy.shown}, ${proxy.from})` : ''}: ${peer.unread}. Is 'gridx serve' running on that machine, and does its firewall let port ${port} in?${proxy ? '' : ' If this network lets connections out only through a proxy, set HTTPS_PROXY=http://PROXY:PORT'}`,
       { retryable: true },
     )
   }

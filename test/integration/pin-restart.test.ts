@@ -5,6 +5,7 @@ import { parseCoordinator } from '../../src/client/address'
 import { ApiClient } from '../../src/client/api'
 import { checkCoordinator } from '../../src/client/doctor/coordinator'
 import { type Coordinator, startCoordinator } from '../../src/coordinator/server'
+import { pinServedCertificate } from '../../src/client/trust'
 import { GridError } from '../../src/errors'
 import { loadServerTls } from '../../src/tls/server-cert'
 import { tempDir } from '../e2e/harness'
@@ -117,4 +118,18 @@ describe('a pinned coordinator that comes back with another certificate', () => 
     expect(pin?.detail).toContain(`fingerprint ${fpB}, but ${fpA} is the one pinned`)
     expect(bad.find((c) => c.check === 'health')?.status).toBe('skip')
   }, 120_000)
+
+  test('a pinned address with nothing listening says so (not "nothing answered within 10 s")', async () => {
+    const dead = await freePort()
+    const started = Date.now()
+    const err = await pinServedCertificate('127.0.0.1', dead, fpA).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect((err as GridError).code).toBe('coordinator_unreachable')
+    expect((err as GridError).message).toContain(
+      `the coordinator at 127.0.0.1:${dead}: connection refused (nothing is listening there)`,
+    )
+    expect(Date.now() - started).toBeLessThan(9_000)
+  })
 })

@@ -16,10 +16,10 @@ export async function checkPin(
 ): Promise<CheckResult> {
   const peer = await readPeerCertificate(host, port, opts.timeoutMs, opts.proxy)
   if (peer instanceof Error) return fail('pin', peer.message, 'see the proxy check')
-  if (!peer) {
+  if ('unread' in peer) {
     return fail(
       'pin',
-      `no TLS answer from ${host}:${port} within ${opts.timeoutMs} ms to compare with the pinned certificate (SHA-256 ${fingerprint})`,
+      `cannot read the certificate of ${host}:${port} to compare with the pinned one (SHA-256 ${fingerprint}): ${peer.unread}`,
       `check that ${host}:${port} is the coordinator and serves HTTPS`,
     )
   }
