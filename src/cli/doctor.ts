@@ -44,10 +44,18 @@ export function formatCheck(c: CheckResult): string {
   return `${MARK[c.status]} ${c.check}: ${detail}${fix}`
 }
 
-/** The CA file or pinned certificate a login saved: the doctor trusts what the commands trust. */
-function remembered(creds: CredentialStore, addr: CoordinatorAddress): string | undefined {
+/**
+ * What the commands trust for a coordinator, as doctor checks it: `--ca-cert` else the login's CA
+ * file, with the pinned certificate's anchor (as `tlsOptions` joins them), and the pin itself.
+ */
+function remembered(
+  creds: CredentialStore,
+  addr: CoordinatorAddress,
+  given: string | undefined,
+): { ca: string | undefined; pin: string | undefined } {
   const t = creds.trust(addr.httpUrl)
-  return t?.ca?.pem ?? t?.pin?.anchor
+  const ca = [given ?? t?.ca?.pem, t?.pin?.anchor].filter((p) => p).join('\n')
+  return { ca: ca || undefined, pin: t?.pin?.fingerprint }
 }
 
 /** Runs every check that applies to this machine and returns the results, in order. */
@@ -87,7 +95,7 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
       results.push(
         ...(await checkCoordinator({
           addr,
-          ca: config.caCert?.pem ?? remembered(creds, addr),
+          ...remembered(creds, addr, config.caCert?.pem),
           login,
           creds: given,
           timeoutMs,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { decodeJoinToken, type JoinToken } from '../client/join-token'
+import { isLoopback } from '../client/proxy'
 import { type ConnectionFlags, loadConfig } from '../config'
 import { GridError } from '../errors'
 import type { Credentials, Registered } from '../protocol/api'
@@ -28,6 +29,16 @@ export function joinToken(flags: ConnectionFlags, env?: Env): JoinToken | undefi
 }
 
 /**
+ * The warning for a token naming a plain-http coordinator on another machine: nothing is pinned
+ * and passwords cross the network readable; undefined for https or this machine.
+ */
+export function plainHttpWarning(url: string): string | undefined {
+  const u = new URL(url)
+  if (u.protocol !== 'http:' || isLoopback(u.hostname)) return undefined
+  return `warning: the coordinator at ${u.host} serves plain http: no certificate is pinned, and passwords, tokens and jobs cross the network unencrypted. On a network you do not trust, ask its operator to run 'gridx serve --self-signed' and send a new join line`
+}
+
+/**
  * Opens a session at the first address of the token that answers, its certificate checked
  * against the token's fingerprint and pinned. A certificate that is not the pinned one stops at
  * once (trying the next address would only hide it); an address that does not answer is skipped.
@@ -38,6 +49,8 @@ export async function joinSession(token: JoinToken, flags: ConnectionFlags, env?
     const s = openSession({ ...flags, coordinator: url }, env, { pin: token.fingerprint })
     try {
       await s.api.health()
+      const warning = plainHttpWarning(url)
+      if (warning) note(warning)
       return s
     } catch (err) {
       if (!(err instanceof GridError) || err.code !== 'coordinator_unreachable') throw err

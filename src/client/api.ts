@@ -74,9 +74,11 @@ export class ApiClient {
   async settleTrust(): Promise<void> {
     const pin = this.trusted?.pin
     if (!this.pinUnchecked || !pin || !this.addr.tls) return
+    const route = this.route()
+    const proxy = route.kind === 'proxy' ? route.proxy : undefined
     this.trusted = {
       ...this.trusted,
-      pin: await pinServedCertificate(this.addr.host, this.addr.httpPort, pin.fingerprint),
+      pin: await pinServedCertificate(this.addr.host, this.addr.httpPort, pin.fingerprint, proxy),
     }
     this.pinUnchecked = false
   }

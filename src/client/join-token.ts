@@ -20,6 +20,8 @@ export interface JoinToken {
 /** Version 1 of the format; a later release that changes it writes `gx2_`. */
 const PREFIX = 'gx1_'
 const CHECK_BYTES = 4
+/** Longer than any token the format allows (16 addresses of 300 characters, an invite, a key): read no further. */
+export const MAX_TOKEN_CHARS = 8192
 
 const Body = z
   .object({
@@ -62,7 +64,10 @@ function damaged(why: string): GridError {
 
 /** Reads a token pasted by a user; a damaged or foreign one gets an error saying what to do. */
 export function decodeJoinToken(text: string): JoinToken {
+  // Bounded before any regex or decoding: a token may come from anyone (a chat, a web page).
+  if (text.length > MAX_TOKEN_CHARS * 2) throw damaged(`it is longer than ${MAX_TOKEN_CHARS} characters`)
   const t = text.trim()
+  if (t.length > MAX_TOKEN_CHARS) throw damaged(`it is longer than ${MAX_TOKEN_CHARS} characters`)
   const version = /^gx(\d+)_/.exec(t)?.[1]
   if (version === undefined) {
     const hint = t.startsWith('gxi_')

@@ -195,11 +195,14 @@ export async function connectionError(
   port: number,
   ctx: FailureContext = {},
 ): Promise<GridError> {
-  // Bun reports a pinned certificate refused by its fingerprint check with no code: look at it.
-  // Through a proxy the coordinator cannot be probed directly: the error is explained without it.
-  const direct = ctx.route?.kind !== 'proxy'
+  // A failure of the proxy itself is named at once: the coordinator behind it cannot say more.
+  const proxy = ctx.route?.kind === 'proxy' ? ctx.route.proxy : undefined
+  const proxied = proxy ? proxyFailure(err, proxy, addr, port) : undefined
+  if (proxied) return proxied
+  // Bun reports a pinned certificate refused by its fingerprint check with no code: look at it,
+  // through the proxy's tunnel when the connection went through one.
   const pinned = ctx.pin !== undefined && addr.tls && !/timeout|refused/i.test(codeOf(err) + String(err))
   const peer =
-    direct && (pinned || worthProbing(err, addr)) ? await probeCertificate(addr.host, port) : undefined
+    pinned || worthProbing(err, addr) ? await probeCertificate(addr.host, port, 3000, proxy) : undefined
   return networkError(err, addr, port, { ...ctx, peer })
 }

@@ -1,7 +1,11 @@
 import { X509Certificate } from 'node:crypto'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { connect } from 'node:tls'
+import { GridError } from '../errors'
 import { parseAltNames } from '../tls/pem'
+import { openTunnel, type Tunnel } from './doctor/tunnel'
+import type { ProxyUrl } from './proxy'
+import { proxyFailure } from './proxy-errors'
 
 /** What a server's certificate says, read without trusting it (to explain why it was refused). */
 export interface PeerCertificate {
@@ -55,28 +59,95 @@ function dn(entry: unknown): string {
 /**
  * Opens a TLS connection that accepts any certificate, only to read it: the names it covers,
  * who issued it, its expiry. Resolves undefined when the port does not speak TLS or cannot be
- * reached within `timeoutMs`. Nothing is sent over the connection.
+ * reached within `timeoutMs`. Nothing is sent over the connection. With `proxy`, it goes through
+ * that proxy's CONNECT tunnel, as the API and worker socket do (the only way out on some networks).
  */
-export function probeCertificate(
+export async function probeCertificate(
   host: string,
   port: number,
   timeoutMs = 3000,
+  proxy?: ProxyUrl,
 ): Promise<PeerCertificate | undefined> {
+  const r = await readPeerCertificate(host, port, timeoutMs, proxy)
+  return r instanceof GridError || 'unread' in r ? undefined : r
+}
+
+/** Why no certificate could be read at host:port, in words ("connection refused …"). */
+export interface Unread {
+  unread: string
+}
+
+/** A socket error of the certificate read, in words. */
+function unreadBecause(err: unknown): Unread {
+  const code = (err as { code?: unknown } | null)?.code?.toString() ?? ''
+  if (code === 'ECONNREFUSED' || code === 'ConnectionRefused')
+    return { unread: 'connection refused (nothing is listening there)' }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { unread: 'the name does not resolve' }
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { unread: 'no route to that host' }
+  if (/EPROTO|WRONG_VERSION|PACKET_LENGTH/.test(code))
+    return { unread: 'something answered, but not in TLS (does it serve plain http?)' }
+  if (code === 'ECONNRESET') return { unread: 'the connection was reset' }
+  return { unread: `the connection failed (${code || ((err as Error | null)?.message ?? String(err))})` }
+}
+
+/** The failure of a CONNECT tunnel as the clients name it: the proxy's answer, or the proxy not reached. */
+function tunnelFailure(t: Exclude<Tunnel, { kind: 'tunnel' }>, proxy: ProxyUrl, host: string, port: number) {
+  const err =
+    t.kind === 'answer'
+      ? new Error(`Proxy refused to open a tunnel: ${t.status} ${t.text}`)
+      : Object.assign(new Error(t.message), { code: t.code })
+  return (
+    proxyFailure(err, proxy, { host }, port) ??
+    new GridError(
+      'proxy_unreachable',
+      `cannot open a tunnel to ${host}:${port} through the proxy ${proxy.shown} (${proxy.from}): ${t.kind === 'answer' ? `HTTP ${t.status}` : t.message}`,
+      { retryable: true },
+    )
+  )
+}
+
+/**
+ * `probeCertificate`, saying why none was read: a refused or unanswered CONNECT is a GridError
+ * naming the proxy; `Unread` says what happened at host:port itself.
+ */
+export async function readPeerCertificate(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  proxy?: ProxyUrl,
+): Promise<PeerCertificate | GridError | Unread> {
   const bare = host.replace(/^\[|\]$/g, '')
+  if (!proxy) return handshake(bare, port, timeoutMs, undefined)
+  const started = Date.now()
+  const t = await openTunnel(proxy, bare, port, timeoutMs)
+  if (t.kind !== 'tunnel') return tunnelFailure(t, proxy, bare, port)
+  return handshake(bare, port, Math.max(1, timeoutMs - (Date.now() - started)), t.socket)
+}
+
+function handshake(
+  bare: string,
+  port: number,
+  timeoutMs: number,
+  tunnel: Socket | undefined,
+): Promise<PeerCertificate | Unread> {
   return new Promise((resolve) => {
     const socket = connect({
-      host: bare,
-      port,
+      // Through a tunnel the socket's peer is the proxy; the certificate is the coordinator's.
+      ...(tunnel ? { socket: tunnel } : { host: bare, port }),
       rejectUnauthorized: false,
       ...(isIP(bare) ? {} : { servername: bare }),
     })
-    const done = (v: PeerCertificate | undefined) => {
+    const done = (v: PeerCertificate | Unread) => {
       clearTimeout(timer)
       socket.destroy()
+      tunnel?.destroy()
       resolve(v)
     }
-    const timer = setTimeout(() => done(undefined), timeoutMs)
-    socket.once('error', () => done(undefined))
+    const timer = setTimeout(
+      () => done({ unread: `no TLS answer within ${Math.ceil(timeoutMs / 1000)} s` }),
+      timeoutMs,
+    )
+    socket.once('error', (err) => done(unreadBecause(err)))
     socket.once('secureConnect', () => {
       const c = socket.getPeerCertificate(true)
       const names = parseAltNames(c.subjectaltname)

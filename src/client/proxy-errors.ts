@@ -60,7 +60,7 @@ function statusAdvice(
 export function proxyFailure(
   err: unknown,
   proxy: ProxyUrl,
-  addr: CoordinatorAddress,
+  addr: Pick<CoordinatorAddress, 'host'>,
   port: number,
 ): GridError | undefined {
   const target = `${addr.host}:${port}`

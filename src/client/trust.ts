@@ -1,5 +1,6 @@
 import { GridError } from '../errors'
-import { probeCertificate } from './peer'
+import { readPeerCertificate } from './peer'
+import type { ProxyUrl } from './proxy'
 
 /** A PEM file of certificates to trust besides the system's (`--ca-cert`), kept whole so it outlives the file. */
 export interface TrustedCa {
@@ -67,15 +68,22 @@ export function pinMismatch(where: string, expected: string, seen: string): Grid
 
 /**
  * Reads the certificate a coordinator serves (without trusting it) and pins it when its SHA-256
- * is `fingerprint`; any other certificate is refused with both fingerprints.
+ * is `fingerprint`; any other certificate is refused with both fingerprints. `proxy`: the proxy
+ * the API calls go through, so the certificate is read the same way (direct may be blocked).
  */
-export async function pinServedCertificate(host: string, port: number, fingerprint: string): Promise<Pin> {
-  const peer = await probeCertificate(host, port, 10_000)
+export async function pinServedCertificate(
+  host: string,
+  port: number,
+  fingerprint: string,
+  proxy?: ProxyUrl,
+): Promise<Pin> {
+  const peer = await readPeerCertificate(host, port, 10_000, proxy)
   const where = `${host}:${port}`
-  if (!peer) {
+  if (peer instanceof GridError) throw peer
+  if ('unread' in peer) {
     throw new GridError(
       'coordinator_unreachable',
-      `cannot read the TLS certificate of the coordinator at ${where}: nothing answered TLS there within 10 s. Is 'gridx serve' running on that machine, and does its firewall let port ${port} in?`,
+      `cannot read the TLS certificate of the coordinator at ${where}${proxy ? ` (via proxy ${proxy.shown}, ${proxy.from})` : ''}: ${peer.unread}. Is 'gridx serve' running on that machine, and does its firewall let port ${port} in?${proxy ? '' : ' If this network lets connections out only through a proxy, set HTTPS_PROXY=http://PROXY:PORT'}`,
       { retryable: true },
     )
   }

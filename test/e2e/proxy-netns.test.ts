@@ -30,6 +30,8 @@ let owner: Record<string, string>
 /** What the worker host adds to reach the coordinator: the proxy, and the copied certificate. */
 const viaProxy = { HTTPS_PROXY: PROXY_URL }
 let caFlag: string[] = []
+/** The token of serve's 'gridx register --join' line: it pins the certificate, no file copied. */
+let joinToken = ''
 
 interface Job {
   id: string
@@ -89,6 +91,7 @@ describe.skipIf(skip !== undefined)('a worker that can reach only a proxy (netwo
     const m = await serve.waitFor(/or by address: gridx login --coordinator (\S+) --ca-cert \S+ --user NAME/)
     coordinator = m[1]!
     const cert = (await serve.waitFor(/copy (\S+) from this machine to theirs/))[1]!
+    joinToken = (await serve.waitFor(/gridx register --join (gx1_\S+) --user NAME/))[1]!
     // "Copy the certificate to the other machines": each host gets its own copy.
     const copy = (host: string) => {
       const to = join(dir(`${host}-ca`), 'coordinator.pem')
@@ -173,6 +176,25 @@ describe.skipIf(skip !== undefined)('a worker that can reach only a proxy (netwo
     expect(doc.stdout).not.toContain('✗')
     expect(doc.code).toBe(0)
   })
+
+  test('with HTTPS_PROXY a pasted join line works from a host that reaches only the proxy: the certificate is read and pinned through the tunnel, and doctor checks the pin', async () => {
+    const env = { GRIDX_HOME: dir('carol'), ...viaProxy }
+    const reg = await on(
+      'wk',
+      ['register', '--join', joinToken, '--user', 'carol', '--password', 'pw-123456'],
+      env,
+    )
+    expect(reg.stderr).not.toContain('cannot read the TLS certificate')
+    expect(reg.code).toBe(0)
+    const who = await on('wk', ['whoami'], env)
+    expect(who.stdout).toContain('carol')
+    const doc = await on('wk', ['doctor', '--no-docker', '--timeout', '5s'], env)
+    expect(doc.stdout).toMatch(
+      /✓ pin: the coordinator's certificate is the pinned one \(SHA-256 (?:[0-9A-F]{2}:){31}[0-9A-F]{2}\)/,
+    )
+    expect(doc.stdout).not.toContain('✗')
+    expect(doc.code).toBe(0)
+  }, 60_000)
 
   test('with HTTPS_PROXY the worker connects through the proxy and runs a job submitted from another host', async () => {
     const tunnels = () => proxy.log().split(`CONNECT ${COORD}:8081`).length - 1

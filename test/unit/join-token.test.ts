@@ -1,3 +1,4 @@
+import { plainHttpWarning } from '../../src/cli/join'
 import { describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { decodeJoinToken, encodeJoinToken } from '../../src/client/join-token'
@@ -63,11 +64,30 @@ describe('join tokens', () => {
     expect(refusal('https://10.20.0.1:8081').message).toContain("join tokens start with 'gx1_'")
   })
 
+  test('a huge paste is refused by its length before it is decoded', () => {
+    const json = Buffer.from(JSON.stringify({ u: ['https://x:1'], i: 'y'.repeat(20_000) }))
+    const sum = createHash('sha256').update(json).digest().subarray(0, 4)
+    const err = refusal(`gx1_${Buffer.concat([json, sum]).toString('base64url')}`)
+    expect(err.code).toBe('join_token_damaged')
+    expect(err.message).toContain('it is longer than 8192 characters')
+    expect(refusal(`gx1_${'A'.repeat(5_000_000)}`).message).toContain('longer than 8192')
+  })
+
   test('well-formed JSON of the wrong shape is damaged too (a hand-made token)', () => {
     const json = Buffer.from(JSON.stringify({ u: ['ftp://x'] }))
     const sum = createHash('sha256').update(json).digest().subarray(0, 4)
     const err = refusal(`gx1_${Buffer.concat([json, sum]).toString('base64url')}`)
     expect(err.message).toContain('its content is not a coordinator address and key')
+  })
+})
+
+describe('plain-http tokens', () => {
+  test('a token naming a plain-http coordinator on another machine is warned about; https and loopback are not', () => {
+    expect(plainHttpWarning('http://10.20.0.1:8081')).toContain(
+      'serves plain http: no certificate is pinned, and passwords, tokens and jobs cross the network unencrypted',
+    )
+    expect(plainHttpWarning('https://10.20.0.1:8081')).toBeUndefined()
+    expect(plainHttpWarning('http://127.0.0.1:8081')).toBeUndefined()
   })
 })
 

@@ -9,6 +9,7 @@ import {
   type Route,
   routeFor,
 } from '../proxy'
+import { checkPin } from './pin'
 import { checkProxy, checkTunnel } from './proxied'
 import { checkName, checkPort, checkTls, HTTP_ROLE, WS_ROLE } from './reach'
 import { checkClock, checkCredentials, checkHealth, checkWebSocket } from './service'
@@ -18,6 +19,8 @@ export interface CoordinatorCheckOptions {
   addr: CoordinatorAddress
   /** PEM of a private CA to trust (`--ca-cert`), if any. */
   ca: string | undefined
+  /** The SHA-256 of the certificate the login pinned, if any: checked first (the `pin` check). */
+  pin?: string | undefined
   /** The saved login for this coordinator, if any. */
   login: SavedLogin | undefined
   /** User and password to try when there is no saved login. */
@@ -38,7 +41,7 @@ export async function checkCoordinator(o: CoordinatorCheckOptions): Promise<Chec
   const { addr, timeoutMs } = o
   const now = o.now ?? Date.now
   const proxy = o.proxy ?? NO_PROXY_SETTINGS
-  const net = { ca: o.ca, timeoutMs, proxy }
+  const net = { ca: o.ca, pin: o.pin, timeoutMs, proxy }
   const results: CheckResult[] = []
   let route: Route
   try {
@@ -90,6 +93,11 @@ export async function checkCoordinator(o: CoordinatorCheckOptions): Promise<Chec
   if (ws) wsDown = add(ws) ? undefined : down('ws port', addr.wsPort)
   else results.push(skip('ws port', `the worker socket shares the API port ${addr.httpPort}`))
 
+  if (addr.tls && o.pin) {
+    if (apiDown) results.push(skip('pin', apiDown))
+    else if (!add(await checkPin(addr.host, addr.httpPort, o.pin, { timeoutMs })))
+      apiDown = wsDown = `the coordinator's certificate is not the pinned one (see pin)`
+  }
   if (addr.tls) {
     const tls = async (check: string, port: number) =>
       add(await checkTls(check, addr.host, port, { ...net, now: now() }))
@@ -135,7 +143,7 @@ function noProxyHint(c: CheckResult, proxy: ProxySettings): CheckResult {
 async function viaProxy(
   o: CoordinatorCheckOptions,
   proxy: ProxyUrl,
-  net: { ca: string | undefined; timeoutMs: number; proxy: ProxySettings },
+  net: { ca: string | undefined; pin: string | undefined; timeoutMs: number; proxy: ProxySettings },
   results: CheckResult[],
   add: (...r: CheckResult[]) => boolean,
 ): Promise<CheckResult[]> {
@@ -154,11 +162,18 @@ async function viaProxy(
     )
     return results
   }
-  const apiUp = add(await checkTunnel(addr, proxy, addr.httpPort, HTTP_ROLE, timeoutMs))
-  const wsUp =
+  let apiUp = add(await checkTunnel(addr, proxy, addr.httpPort, HTTP_ROLE, timeoutMs))
+  let wsUp =
     addr.wsPort === addr.httpPort
       ? apiUp
       : add(await checkTunnel(addr, proxy, addr.wsPort, WS_ROLE, timeoutMs))
+  if (
+    addr.tls &&
+    o.pin &&
+    apiUp &&
+    !add(await checkPin(addr.host, addr.httpPort, o.pin, { timeoutMs, proxy }))
+  )
+    apiUp = wsUp = false
   if (!apiUp) {
     skipAll('no tunnel to the API port (see http port)', 'health', 'clock', 'credentials')
   } else {

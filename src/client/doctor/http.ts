@@ -1,4 +1,5 @@
 import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, routeFor } from '../proxy'
+import { tlsOptions } from '../trust'
 import { classifySocketError, type Failure } from './probes'
 
 /** An HTTP answer as the doctor needs it: status, Date header, parsed JSON body (if any). */
@@ -21,6 +22,8 @@ export async function probeHttp(
     token?: string | undefined
     body?: unknown
     ca: string | undefined
+    /** A pinned certificate's SHA-256: checked instead of the host name, as the clients do. */
+    pin?: string | undefined
     timeoutMs: number
     /** Accept any certificate: only to ask a local port what it is. */
     insecure?: boolean
@@ -38,7 +41,13 @@ export async function probeHttp(
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       signal: AbortSignal.timeout(opts.timeoutMs),
-      ...(opts.insecure ? { tls: { rejectUnauthorized: false } } : opts.ca ? { tls: { ca: opts.ca } } : {}),
+      ...(opts.insecure
+        ? { tls: { rejectUnauthorized: false } }
+        : opts.pin
+          ? { tls: tlsOptions({ pin: { fingerprint: opts.pin, anchor: opts.ca } }) }
+          : opts.ca
+            ? { tls: { ca: opts.ca } }
+            : {}),
       ...fetchProxy(routeFor(opts.proxy ?? NO_PROXY_SETTINGS, url)),
     })
     const receivedAt = Date.now()

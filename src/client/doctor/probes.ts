@@ -158,12 +158,22 @@ export interface HandshakeReply {
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
+/** A host-name check replaced by the pin's, as in the clients' `tlsOptions`. */
+function pinCheck(pin: string) {
+  return (_host: string, cert: { fingerprint256?: string }) =>
+    cert.fingerprint256 === pin
+      ? undefined
+      : new Error(`certificate fingerprint ${cert.fingerprint256 ?? 'unknown'} is not the pinned ${pin}`)
+}
+
 /** Sends one WebSocket upgrade request to `url` and reads the status of the answer, then hangs up. */
 export async function probeWebSocket(
   url: string,
   opts: {
     token: string | undefined
     ca: string | undefined
+    /** A pinned certificate's SHA-256: checked instead of the host name, as the clients do. */
+    pin?: string | undefined
     timeoutMs: number
     proxy?: ProxySettings | undefined
   },
@@ -207,6 +217,7 @@ export async function probeWebSocket(
           ...(tunnel ? { socket: tunnel, host } : { host, port }),
           ...(isIP(host) ? {} : { servername: host }),
           ...(opts.ca ? { ca: opts.ca } : {}),
+          ...(opts.pin ? { checkServerIdentity: pinCheck(opts.pin) } : {}),
         })
       : (tunnel ?? tcpConnect({ host, port }))
     if (tunnel && !secure) s.write(request)

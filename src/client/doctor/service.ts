@@ -14,6 +14,8 @@ export const SKEW_WARN_MS = 5_000
 /** Network settings every service check shares. */
 export interface ProbeOptions {
   ca: string | undefined
+  /** The pinned certificate's SHA-256: it replaces the host-name check, as in the clients (`tlsOptions`). */
+  pin?: string | undefined
   timeoutMs: number
   /** The proxy variables, used as the clients use them. */
   proxy?: ProxySettings | undefined
