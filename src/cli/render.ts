@@ -145,7 +145,9 @@ export async function streamOutput(
           if (e.state === 'queued') {
             seen = delivered = 0
             if (!opts.quiet)
-              note(`gridx: job ${id} went back to the queue (its worker was lost); it will run again`)
+              note(
+                `gridx: job ${id} went back to the queue (${e.reason ? safe(e.reason) : 'its worker was lost'}); it will run again`,
+              )
           } else if (e.state === 'running' && !opts.quiet) {
             note(`gridx: job ${id} running on ${safe(e.worker ?? 'a worker')}`)
           }

@@ -259,7 +259,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
               attempt = e.state === 'queued' ? e.attempt + 1 : e.attempt
               lastSeq = -1
             }
-            await line({ type: 'state', state: e.state, worker: e.worker })
+            await line({ type: 'state', state: e.state, worker: e.worker, reason: e.reason ?? null })
           } else {
             job = lifecycle.ownJob(user, id)
             attempt = job.attempt

@@ -3,7 +3,7 @@ import type { JobState } from '../protocol/api'
 /** Something that happened to one job, as followers of its output see it. */
 export type JobEvent =
   | { type: 'output'; attempt: number; seq: number; stream: 'stdout' | 'stderr'; data: Buffer }
-  | { type: 'state'; state: JobState; attempt: number; worker: string | null }
+  | { type: 'state'; state: JobState; attempt: number; worker: string | null; reason?: string }
   | { type: 'end' }
 
 /** A follower's queue of events for one job; `next` waits for the next one. */

@@ -354,6 +354,7 @@ export class Lifecycle {
         state: 'queued',
         attempt: lease.attempt,
         worker: null,
+        reason,
       })
     } else {
       this.events.publish(lease.jobId, { type: 'end' })

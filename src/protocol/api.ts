@@ -204,7 +204,13 @@ export type JobView = z.infer<typeof JobView>
 /** One line of the NDJSON stream of `GET /api/jobs/:id/output`. */
 export const OutputEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('output'), stream: z.enum(['stdout', 'stderr']), data: z.string() }),
-  z.object({ type: z.literal('state'), state: JobState, worker: z.string().nullable() }),
+  z.object({
+    type: z.literal('state'),
+    state: JobState,
+    worker: z.string().nullable(),
+    /** Why a job went back to the queue (a worker's words among them: escape before showing). */
+    reason: z.string().max(4096).nullable().default(null),
+  }),
   z.object({ type: z.literal('end'), job: JobView }),
   /** Sent when nothing else was for a while (about 15 s), so proxies keep the stream open; carries nothing. */
   z.object({ type: z.literal('keepalive') }),

@@ -415,10 +415,32 @@ describe('GET /api/jobs/:id/output', () => {
     lifecycle.result(worker.id, signedResult(worker, lease, { exitCode: 0, durationMs: 1000 }))
     const lines = await body
     expect(lines).toHaveLength(3)
-    expect(lines[0]).toEqual({ type: 'state', state: 'running', worker: 'bobs-pc' })
+    expect(lines[0]).toEqual({ type: 'state', state: 'running', worker: 'bobs-pc', reason: null })
     expect(lines[1]).toEqual({ type: 'output', stream: 'stdout', data })
     expect(lines[2]).toMatchObject({ type: 'end', job: { id: v.id, state: 'succeeded', exitCode: 0 } })
     expect(events.followers).toBe(0)
+  })
+
+  test('a job sent back to the queue tells its followers why, in the worker-visible words', async () => {
+    const v = await submit('alice')
+    const bob = store.userByName('bob')!
+    const worker = testWorker('worker-requeue')
+    store.upsertWorker(worker.id, bob.id, 'bobs-pc', START, worker.key.publicKey)
+    store.assign(v.id, worker.id, START + 60_000)
+    const lease = { jobId: v.id, attempt: 1 }
+    const res = await request(`/api/jobs/${v.id}/output?follow=1`, { as: 'alice' })
+    const body = ndjson(res)
+    for (let i = 0; i < 200 && events.followers === 0; i++) await Bun.sleep(1)
+    expect(store.markRunning(lease, worker.id, START + 1)).toBe(true)
+    const error = 'pulling image python:3.12-slim failed: no route to registry'
+    lifecycle.result(
+      worker.id,
+      signedResult(worker, lease, { outcome: 'error', exitCode: null, error, retryable: true }),
+    )
+    await post(`/api/jobs/${v.id}/cancel`, {}, 'alice')
+    const lines = await body
+    expect(lines[0]).toEqual({ type: 'state', state: 'queued', worker: null, reason: error })
+    expect(lines.at(-1)).toMatchObject({ type: 'end', job: { id: v.id, state: 'cancelled' } })
   })
 })
 
