@@ -10,8 +10,20 @@ import { escapeTerminal } from '../protocol/text'
 /** Longest installer reason kept in a job's error (the worker's text is bounded, but long). */
 const REASON_CHARS = 1500
 
+/**
+ * One line: the worker's summary and, when it quoted the installer's output (`summary:\n…`), the
+ * installer's last ERROR line (else its last line). The submitter saw that output live; the ending
+ * quotes what to act on, without the escaped newlines a multi-line reason would show as.
+ */
 function reasonOf(error: string | null): string {
-  const text = escapeTerminal((error ?? 'the installer gave no reason').trim())
+  const lines = (error ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  const [head, ...tail] = lines
+  if (head === undefined) return 'the installer gave no reason'
+  const last = tail.findLast((l) => l.startsWith('ERROR:')) ?? tail.at(-1)
+  const text = escapeTerminal(last === undefined ? head : `${head.replace(/:$/, '')}: ${last}`)
   return text.length > REASON_CHARS ? `${text.slice(0, REASON_CHARS)}...` : text
 }
 

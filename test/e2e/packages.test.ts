@@ -175,11 +175,19 @@ describe('jobs with packages, from gridx submit to a real worker', () => {
     packageJobs.push(id)
     expect(r.code).toBe(125)
     expect(r.stdout).toBe('')
-    expect(r.stderr).toContain('No matching distribution found for gridx-nosuch==1.0')
-    expect(r.stderr).toContain(
-      `gridx: job ${id} did not start: its Python packages could not be installed on worker w-pkg:`,
+    // The installer's lines once, live; the worker's summary; the ending quotes pip's last ERROR
+    // line on one readable line (no escaped newlines, no second copy of the installer's output).
+    const lines = r.stderr.split('\n')
+    expect(
+      lines.filter((l) => l === 'ERROR: No matching distribution found for gridx-nosuch==1.0').length,
+    ).toBe(1)
+    expect(lines).toContain(
+      "gridx: could not install the job's packages (no matching package (name, version, or a wheel for this platform and Python) on the index; change the requirements)",
     )
-    expect(r.stderr).toContain('Nothing was billed.')
+    expect(lines).toContain(
+      `gridx: job ${id} did not start: its Python packages could not be installed on worker w-pkg: could not install the job's packages (no matching package (name, version, or a wheel for this platform and Python) on the index; change the requirements): ERROR: No matching distribution found for gridx-nosuch==1.0. Nothing was billed. Check each requirement's name and version (it must exist on the package index as a binary wheel for the image's Python and platform), or pin another version, or submit with --no-deps and an image that already has them`,
+    )
+    expect(r.stderr).not.toContain('\\x0a')
     expect(await status(id)).toMatchObject({
       state: 'failed',
       outcome: 'install_failed',
