@@ -32,9 +32,18 @@ export function packageFault(workerName: string, error: string | null): string {
   return `its Python packages could not be installed on worker ${workerName}: ${reasonOf(error)}. Nothing was billed. Check each requirement's name and version (it must exist on the package index as a binary wheel for the image's Python and platform), or pin another version, or submit with --no-deps and an image that already has them`
 }
 
+const WORKER_FAULT_END = '); not billed, and not offered to that worker again'
+
 /** Why a job goes back to the queue after an install failure of the worker's own (index, network). */
 export function workerFault(workerName: string, error: string | null): string {
-  return `its Python packages could not be installed on worker ${workerName} (${reasonOf(error)}); not billed, and not offered to that worker again`
+  return `its Python packages could not be installed on worker ${workerName} (${reasonOf(error)}${WORKER_FAULT_END}`
+}
+
+/** The installer's reason inside a `workerFault` error (for `gridx status` while the job waits). */
+export function workerFaultReason(jobError: string | null): string | null {
+  if (!jobError?.endsWith(WORKER_FAULT_END)) return jobError
+  const start = jobError.indexOf(' (')
+  return start < 0 ? jobError : jobError.slice(start + 2, -WORKER_FAULT_END.length)
 }
 
 /** The job's error when its last attempt's install failed for a reason of the worker's. */
