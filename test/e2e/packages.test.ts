@@ -78,18 +78,41 @@ for what, act in [('file', lambda: open('/gridx/env/site/gridx_alpha/__init__.py
 `
 
 describe('jobs with packages, from gridx submit to a real worker', () => {
-  test('a job that needs packages is never offered to a --no-packages worker, and gridx status says why it waits', async () => {
+  test('a job with packages waits for a worker that installs them: never offered to --no-packages, moved off one whose index is unreachable, and gridx status says why it waits', async () => {
     script('wait.py', ['gridx-alpha==1.0.0'], 'import gridx_alpha; print("alpha", gridx_alpha.__version__)')
     const d = await submit(['wait.py', '--detach'])
     expect(d.code).toBe(0)
     const id = d.stdout.trim()
     packageJobs.push(id)
+    // Followed from the start, as a submitter who did not detach would see it.
+    const follow = gridx(['logs', '-f', id], bob, { timeoutMs: 150_000 })
     await Bun.sleep(1500) // a few scheduler passes with w-nopkg connected and idle
     const s = await gridx(['status', id], bob)
     expect(s.stdout).toContain(
       "waiting  it needs Python packages and no connected worker installs them (their owners run 'gridx work --no-packages')",
     )
     expect((await status(id)).state).toBe('queued')
+    // A worker that installs packages but cannot reach its index: the node's fault, so the job
+    // is not billed, leaves it, and is never offered to it again.
+    const bad = await grid.worker(alice, 'w-badindex', [
+      '--package-index',
+      index.unreachableUrl,
+      '--install-network',
+      index.network,
+    ])
+    let waiting = ''
+    for (let i = 0; i < 600 && !waiting.includes('failed to install on w-badindex'); i++) {
+      await Bun.sleep(200)
+      waiting = (await status(id)).waiting ?? ''
+    }
+    // One line, the reason once, and no advice to change requirements that are not at fault.
+    expect(waiting).toMatch(
+      /^its packages failed to install on w-badindex \(could not install the job's packages \(the package index is unreachable from this worker; try again later or on another worker\): ERROR: [^\n]+\), and no other connected worker that installs packages can take it: it waits for one \(attempt 1 of 3\), or cancel it$/,
+    )
+    expect(await status(id)).toMatchObject({ state: 'queued', costMc: null })
+    await Bun.sleep(1000) // still not offered to it again
+    expect(await status(id)).toMatchObject({ state: 'queued', attempt: 1 })
+    await bad.stop()
     // An installing worker joins: the job that waited runs there.
     pkg = await grid.worker(alice, 'w-pkg', [
       '--package-index',
@@ -102,9 +125,16 @@ describe('jobs with packages, from gridx submit to a real worker', () => {
     expect(pkg.stderr()).toContain(
       `packages from ${index.url} over network ${index.network}, wheels only, cache 1 MiB`,
     )
-    const logs = await gridx(['logs', '-f', id], bob, { timeoutMs: 120_000 })
+    const logs = await follow
     expect(logs.stdout).toBe('alpha 1.0.0\n')
-    expect((await status(id)).worker).toBe('w-pkg')
+    expect(logs.stderr).toContain('gridx: installing 1 package on w-badindex (cached environment not found)')
+    expect(logs.stderr).toContain('Connection refused')
+    // The submitter is told why it moved on, not that its worker was lost.
+    expect(logs.stderr).toMatch(
+      /gridx: job [a-z2-9]{12} went back to the queue \(its Python packages could not be installed on worker w-badindex \(could not install the job's packages \(the package index is unreachable from this worker[^\n]*; not billed, and not offered to that worker again\); it will run again\n/,
+    )
+    expect(logs.stderr).toContain('gridx: installing 1 package on w-pkg (cached environment not found)')
+    expect(await status(id)).toMatchObject({ state: 'succeeded', worker: 'w-pkg', attempt: 2 })
   }, 150_000)
 
   test('a PEP 723 script imports both packages, with only lo and a read-only environment', async () => {
