@@ -29,7 +29,13 @@ function reasonOf(error: string | null): string {
 
 /** The job's error when its packages cannot be installed anywhere as written. */
 export function packageFault(workerName: string, error: string | null): string {
-  return `its Python packages could not be installed on worker ${workerName}: ${reasonOf(error)}. Nothing was billed. Check each requirement's name and version (it must exist on the package index as a binary wheel for the image's Python and platform), or pin another version, or submit with --no-deps and an image that already has them`
+  // The worker's other refusals (requires-python, an image without Python or pip, a refused
+  // requirement) say what to change themselves; this advice fits only the installer's failure.
+  const installer = !error || error.startsWith("could not install the job's packages")
+  const advice = installer
+    ? " Check each requirement's name and version (it must exist on the package index as a binary wheel for the image's Python and platform), or pin another version, or submit with --no-deps and an image that already has them"
+    : ''
+  return `its Python packages could not be installed on worker ${workerName}: ${reasonOf(error)}. Nothing was billed.${advice}`
 }
 
 const WORKER_FAULT_END = '); not billed, and not offered to that worker again'

@@ -227,6 +227,24 @@ describe('jobs with packages, from gridx submit to a real worker', () => {
     expect(await credits()).toMatchObject({ balanceMc: before.balanceMc, escrowMc: 0 })
   }, 120_000)
 
+  test('a requires-python the image does not meet ends the job before any install, naming both', async () => {
+    const downloads = index.downloads()
+    writeFileSync(
+      join(work, 'newpy.py'),
+      '# /// script\n# requires-python = ">=3.99"\n# dependencies = ["gridx-alpha"]\n# ///\nprint("never")\n',
+    )
+    const r = await submit(['newpy.py'])
+    const id = idOf(r.stderr)
+    packageJobs.push(id)
+    expect(r.code).toBe(125)
+    expect(r.stderr).toMatch(
+      /gridx: job [a-z2-9]{12} did not start: its Python packages could not be installed on worker w-pkg: the script requires Python >=3\.99, and gridx-local\/python:bookworm has Python 3[\d.]+: choose an image with a matching Python \(--image\), or change requires-python\. Nothing was billed\.\n/,
+    )
+    expect(r.stderr).not.toContain('installing')
+    expect(await status(id)).toMatchObject({ requiresPython: '>=3.99', outcome: 'install_failed', costMc: 0 })
+    expect(index.downloads()).toBe(downloads)
+  }, 60_000)
+
   test('a direct URL requirement is refused before anything is uploaded or submitted', async () => {
     const jobs = await jobCount()
     const downloads = index.downloads()
@@ -272,7 +290,7 @@ describe('jobs with packages, from gridx submit to a real worker', () => {
   }, 180_000)
 
   test('the --no-packages worker was offered none of those jobs', async () => {
-    expect(packageJobs.length).toBe(9)
+    expect(packageJobs.length).toBe(10)
     for (const id of packageJobs) {
       expect(id).toMatch(/^[a-z2-9]{12}$/)
       expect((await status(id)).worker).toBe('w-pkg')
