@@ -27,12 +27,19 @@ function reasonOf(error: string | null): string {
   return text.length > REASON_CHARS ? `${text.slice(0, REASON_CHARS)}...` : text
 }
 
+/** How the worker's refusals that carry their own advice begin (src/worker/env/). */
+const SELF_ADVISING = [
+  'the script requires Python ',
+  'the image ',
+  'could not read the Python version of ',
+  "refused the job's requirements",
+]
+
 /** The job's error when its packages cannot be installed anywhere as written. */
 export function packageFault(workerName: string, error: string | null): string {
-  // The worker's other refusals (requires-python, an image without Python or pip, a refused
-  // requirement) say what to change themselves; this advice fits only the installer's failure.
-  const installer = !error || error.startsWith("could not install the job's packages")
-  const advice = installer
+  // The worker's refusals before any install (requires-python, an image without Python or pip, a
+  // refused requirement) say what to change themselves; this advice fits the installer's failures.
+  const advice = !SELF_ADVISING.some((start) => error?.startsWith(start))
     ? " Check each requirement's name and version (it must exist on the package index as a binary wheel for the image's Python and platform), or pin another version, or submit with --no-deps and an image that already has them"
     : ''
   return `its Python packages could not be installed on worker ${workerName}: ${reasonOf(error)}. Nothing was billed.${advice}`
