@@ -58,6 +58,7 @@ check: typecheck lint test
 bench: build images
 	$(BUN) bench/run.ts
 	$(BUN) bench/soak.ts
+	$(BUN) bench/packages.ts
 
 clean:
 	rm -rf dist

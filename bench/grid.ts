@@ -89,12 +89,27 @@ export class BenchGrid {
     throw new Error(`gridx credits grant failed (exit ${r.code}): ${r.stderr.trim()}`)
   }
 
-  /** Starts `gridx work` and waits until `gridx workers --json` lists it. */
-  async startWorker(name: string, slots: number, track: (p: Background) => void): Promise<void> {
+  /** Starts `gridx work` (with `extra` flags) and waits until `gridx workers --json` lists it. */
+  async startWorker(
+    name: string,
+    slots: number,
+    track: (p: Background) => void,
+    extra: string[] = [],
+  ): Promise<void> {
     const home = join(this.root, 'worker-home')
     mkdirSync(home, { recursive: true })
     const argv = [this.bin, 'work', '--coordinator', this.coordinator, '--user', BENCH_USER]
-    argv.push('--password', BENCH_PASSWORD, '--slots', String(slots), '--name', name, '--images', '*')
+    argv.push(
+      '--password',
+      BENCH_PASSWORD,
+      '--slots',
+      String(slots),
+      '--name',
+      name,
+      '--images',
+      '*',
+      ...extra,
+    )
     this.slots = slots
     this.worker = new Background('worker', argv, baseEnv({ GRIDX_HOME: home }))
     track(this.worker)

@@ -3,6 +3,7 @@ import { accepts, type Needs, type Offer, whyNoWorker } from '../protocol/placem
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'
 import type { Hub, WorkerConn } from './hub'
+import { workerFaultReason } from './install-failure'
 import type { Clock, Settings } from './settings'
 import type { Store } from './store'
 
@@ -78,7 +79,9 @@ export class Scheduler {
     const untried = fits.filter((w) => !job.installFailedOn.includes(w.id))
     if (untried.length === 0) {
       const names = fits.map((w) => w.name).join(', ')
-      return `its packages failed to install on ${names} (${job.error ?? 'see its attempts'}), and no other connected worker that installs packages can take it: it waits for one (attempt ${job.attempt} of ${job.maxAttempts}), or cancel it and fix its requirements`
+      // Their fault, not the requirements' (a package fault fails the job at once): nothing to fix in it.
+      const reason = workerFaultReason(job.error) ?? 'see its attempts'
+      return `its packages failed to install on ${names} (${fits.length > 1 ? 'the last: ' : ''}${reason}), and no other connected worker that installs packages can take it: it waits for one (attempt ${job.attempt} of ${job.maxAttempts}), or cancel it`
     }
     const slots = fits.reduce((n, w) => n + w.slots, 0)
     const { aheadOfMine, queued } = this.store.queuePosition(job)

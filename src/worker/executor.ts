@@ -198,8 +198,10 @@ export class Executor {
         const say = (line: string) => onOutput('stderr', Buffer.from(`${line}\n`))
         const prepared = await this.prepareEnv(job, say)
         if (!prepared.ok) {
-          say(`gridx: ${prepared.error}`)
-          this.o.log(`job ${job.jobId}: packages not installed: ${prepared.error.split('\n')[0]}`)
+          // The installer's own lines (the error's tail) already went to the job's stderr live.
+          const summary = (prepared.error.split('\n')[0] ?? '').replace(/:$/, '')
+          say(`gridx: ${summary}`)
+          this.o.log(`job ${job.jobId}: packages not installed: ${summary}`)
           const { error, retryable } = prepared
           return finish({ outcome: 'install_failed', exitCode: null, retryable, error })
         }

@@ -77,7 +77,7 @@ export async function install(r: InstallRequest): Promise<InstallResult> {
     return {
       ok: false,
       retryable: false,
-      error: `the image ${r.image} has neither uv nor pip, so packages cannot be installed into it: use an image with pip (such as python:3.12-slim), or one that already has the packages (and --no-deps)`,
+      error: `the image ${r.image} has neither uv nor pip, so packages cannot be installed into it: use an image with pip (such as python:3.12-slim), or one that already has the packages and 'gridx submit --no-deps'`,
     }
   }
   let shown = 0
