@@ -71,9 +71,7 @@ describe('several workers', () => {
       if (Date.now() > deadline) throw new Error(`worker did not reconnect:\n${w.stderr().slice(before)}`)
       await Bun.sleep(100)
     }
-    expect(w.stderr().slice(before)).toMatch(
-      /lost: .+; reconnecting in [\d.]+ s \(attempt 1\)/,
-    )
+    expect(w.stderr().slice(before)).toMatch(/lost: .+; reconnecting in [\d.]+ s \(attempt 1\)/)
     const r = await gridx(['submit', '-q', '--image', BB_IMAGE, '--', 'echo', 'after restart'], alice)
     expect(r.code).toBe(0)
     expect(r.stdout).toBe('after restart\n')

@@ -43,7 +43,12 @@ describe('buildPolicy', () => {
   test('defaults: all CPUs and memory, no time limit, python images, pulls allowed', () => {
     const p = buildPolicy({}, engine, [])
     expect(p).toMatchObject({ cpus: 8, memoryBytes: 16 * 1024 ** 3, pull: true, ociRuntime: undefined })
-    expect(p.offer).toEqual({ maxTimeoutMs: null, images: ['python:*'], workdirBytes: 4 * 1024 ** 3, packages: true })
+    expect(p.offer).toEqual({
+      maxTimeoutMs: null,
+      images: ['python:*'],
+      workdirBytes: 4 * 1024 ** 3,
+      packages: true,
+    })
   })
 
   test("the owner's caps lower what is offered", () => {
