@@ -108,6 +108,9 @@ export class DockerEnvRuntime implements EnvRuntime {
         stream.once('error', () => resolve())
       })
       stream.on('data', demux(onOutput))
+      // Stopped while being set up: never started, so nothing of it runs.
+      if (spec.signal?.aborted)
+        return { exitCode: null, oomKilled: false, timedOut: false, startError: 'stopped before it started' }
       try {
         await container.start()
       } catch (err) {
@@ -118,6 +121,7 @@ export class DockerEnvRuntime implements EnvRuntime {
         kill()
       }, spec.timeoutMs)
       spec.signal?.addEventListener('abort', kill, { once: true })
+      if (spec.signal?.aborted) kill()
       const r = (await container.wait()) as { StatusCode: number }
       await Promise.race([ended, Bun.sleep(2000)])
       const state = (

@@ -62,6 +62,8 @@ interface Running {
   /** The first reason given for stopping, in words. */
   stopReason?: string
   container: RunningContainer | undefined
+  /** Fires at the first stop: what runs before the job's container (its install) ends at once. */
+  abort: AbortController
 }
 
 interface Ending {
@@ -122,6 +124,7 @@ export class Executor {
     this.o.log(`job ${lease.jobId}: stopping (${reason})`)
     if (!r.stop) r.stopReason = reason
     r.stop ??= why
+    r.abort.abort()
     void r.container?.kill()
   }
 
@@ -129,7 +132,7 @@ export class Executor {
   async run(job: JobSpec): Promise<void> {
     const lease = { jobId: job.jobId, attempt: job.attempt }
     if (this.running.has(job.jobId)) return
-    const entry: Running = { lease, stop: undefined, container: undefined }
+    const entry: Running = { lease, stop: undefined, container: undefined, abort: new AbortController() }
     this.running.set(job.jobId, entry)
     const digests: Record<'stdout' | 'stderr', Hash> = {
       stdout: createHash('sha256'),
@@ -196,7 +199,10 @@ export class Executor {
       if (!image.ok) return finish({ outcome: 'error', exitCode: null, retryable: true, error: image.error })
       if (job.requirements.length > 0) {
         const say = (line: string) => onOutput('stderr', Buffer.from(`${line}\n`))
-        const prepared = await this.prepareEnv(job, say)
+        const prepared = await this.prepareEnv(job, say, entry.abort.signal)
+        // Stopped while installing: ended as a job stopped before its start, whatever the install said.
+        if (entry.stop && !prepared.ok)
+          return finish({ outcome: 'cancelled', exitCode: null, retryable: false, error: null })
         if (!prepared.ok) {
           // The installer's own lines (the error's tail) already went to the job's stderr live.
           const summary = (prepared.error.split('\n')[0] ?? '').replace(/:$/, '')
@@ -329,7 +335,11 @@ export class Executor {
   }
 
   /** The job's package environment (installed or cached), or why it cannot have one. */
-  private async prepareEnv(job: JobSpec, say: (line: string) => void): Promise<Prepared> {
+  private async prepareEnv(
+    job: JobSpec,
+    say: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<Prepared> {
     if (!this.o.envs)
       return {
         ok: false,
@@ -337,7 +347,7 @@ export class Executor {
         error:
           "this worker does not install Python packages (its owner runs 'gridx work --no-packages'); the job needs another worker",
       }
-    return this.o.envs.prepare(job, job.image, say)
+    return this.o.envs.prepare(job, job.image, say, signal)
   }
 
   /** Why this worker's owner does not allow the job, whatever the coordinator sent; undefined when allowed. */

@@ -9,10 +9,11 @@ export const PY_IMAGE = 'gridx-local/python:bookworm'
 /**
  * Builds the wheels (a wheel is a zip with METADATA, WHEEL and RECORD) and serves them; every
  * request is logged on stderr. gridx-beta depends on gridx-alpha; gridx-alpha carries a data
- * file; gridx-gamma holds 600 KB of random bytes (for the cache's size).
+ * file; gridx-gamma holds 600 KB of random bytes (for the cache's size); gridx-slow's wheel is
+ * never sent (the request stalls, as a slow mirror's would), for stopping an install under way.
  */
 const SERVER = String.raw`
-import base64, functools, hashlib, http.server, io, os, zipfile
+import base64, functools, hashlib, http.server, io, os, sys, time, zipfile
 root = '/tmp/srv'
 def wheel(name, version, files, requires=()):
     dist = '%s-%s.dist-info' % (name, version)
@@ -49,8 +50,16 @@ wheel('gridx_gamma', '0.3.0', {
     'gridx_gamma/__init__.py': "__version__ = '0.3.0'\n",
     'gridx_gamma/blob.bin': os.urandom(600 * 1024),
 })
+wheel('gridx_slow', '1.0.0', {'gridx_slow/__init__.py': "__version__ = '1.0.0'\n"})
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        # A download that never comes: an install as slow as the slowest real one.
+        if self.path.startswith('/files/gridx_slow'):
+            print('stalling on', self.path, file=sys.stderr, flush=True)
+            time.sleep(3600)
+        return super().do_GET()
 print('index ready', flush=True)
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+handler = functools.partial(Handler, directory=root)
 http.server.ThreadingHTTPServer(('', 8000), handler).serve_forever()
 `
 
@@ -67,6 +76,8 @@ export interface PackageIndex {
   /** The index's address with a port where nothing listens (connections refused at once). */
   unreachableUrl: string
   downloads(): number
+  /** How many downloads of gridx-slow's wheel have begun (and stall). */
+  stalls(): number
   stop(): void
 }
 
@@ -103,6 +114,7 @@ export async function startPackageIndex(tag: string): Promise<PackageIndex> {
     network,
     url: `http://${name}:8000/simple`,
     unreachableUrl: `http://${ip}:8001/simple`,
+    stalls: () => (logs().match(/stalling on \/files\/gridx_slow/g) ?? []).length,
     downloads: () => (logs().match(/"GET \/files\/[^ ]+\.whl HTTP/g) ?? []).length,
     stop() {
       Bun.spawnSync(['docker', 'rm', '-f', name])

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { describe } from '../../errors'
 import { normaliseRequirements } from '../../protocol/requirements'
 import { formatBytes } from '../../protocol/units'
+import { ABORTED, untilAborted } from './abort'
 import { EnvIndex } from './cache'
 import { install, type InstallResult } from './install'
 import { PROBE_SCRIPT, ProbeFacts } from './installer'
@@ -51,6 +52,15 @@ export type Prepared =
   | { ok: false; error: string; retryable: boolean }
 
 const fail = (error: string, retryable: boolean): Prepared => ({ ok: false, error, retryable })
+const stopped = (): Prepared => fail('the job was stopped while its environment was being prepared', true)
+
+/** One install under way: the jobs waiting for it (it goes on while one does), and how to kill it. */
+interface Installing {
+  result: Promise<InstallResult>
+  abort: AbortController
+  /** Each waiting job's stderr: the installer's lines go to every one. */
+  waiters: Set<(line: string) => void>
+}
 
 /**
  * A worker's Python package environments: checks a job's requirements against the owner's policy,
@@ -60,7 +70,7 @@ const fail = (error: string, retryable: boolean): Prepared => ({ ok: false, erro
 export class Environments {
   private readonly index: EnvIndex
   private readonly inUse = new Map<string, number>()
-  private readonly installing = new Map<string, Promise<InstallResult>>()
+  private readonly installing = new Map<string, Installing>()
   private readonly probes = new Map<string, Promise<ProbeFacts | string>>()
 
   constructor(private readonly o: EnvironmentsOptions) {
@@ -87,8 +97,18 @@ export class Environments {
     return half.map((v) => v.name)
   }
 
-  /** The environment of a job, made if needed; `say` writes to the job's stderr. */
-  async prepare(job: EnvNeeds, image: string, say: (line: string) => void): Promise<Prepared> {
+  /**
+   * The environment of a job, made if needed; `say` writes to the job's stderr. Once `signal`
+   * fires the job stops waiting at once; an install no other job waits for is then killed, and
+   * its half-made volume removed, before this returns.
+   */
+  async prepare(
+    job: EnvNeeds,
+    image: string,
+    say: (line: string) => void,
+    signal?: AbortSignal,
+  ): Promise<Prepared> {
+    if (signal?.aborted) return stopped()
     const policy = this.o.policy
     if (!policy)
       return fail(
@@ -103,7 +123,8 @@ export class Environments {
       return fail(`refused the job's requirements: ${describe(err)}`, false)
     }
     const imageId = await this.o.runtime.imageId(image)
-    const facts = await this.probe(image, imageId)
+    const facts = await untilAborted(this.probe(image, imageId), signal)
+    if (facts === ABORTED) return stopped()
     if (typeof facts === 'string') return fail(facts, false)
     if (job.requiresPython && !pythonSatisfies(facts.python, job.requiresPython)) {
       return fail(
@@ -120,6 +141,14 @@ export class Environments {
       allowSource: policy.allowSource,
     })
     const short = shortKey(key)
+    // One being killed (its jobs all stopped) is never joined: its volume goes once it is dead.
+    for (
+      let dying = this.installing.get(key);
+      dying?.abort.signal.aborted;
+      dying = this.installing.get(key)
+    ) {
+      if ((await untilAborted(dying.result, signal)) === ABORTED) return stopped()
+    }
     const cached = this.index.get(key)
     if (cached && !this.installing.has(key)) {
       const there = await this.o.runtime.listVolumes({ 'gridx.env': key, 'gridx.worker': this.o.workerId })
@@ -129,6 +158,7 @@ export class Environments {
       }
       this.index.delete(key) // removed behind our back (docker volume prune)
     }
+    if (signal?.aborted) return stopped()
     let pending = this.installing.get(key)
     if (pending) {
       say(`gridx: waiting for environment ${short}, which another job on ${this.o.workerName} is installing`)
@@ -137,11 +167,19 @@ export class Environments {
       say(
         `gridx: installing ${n} package${n === 1 ? '' : 's'} on ${this.o.workerName} (cached environment not found)`,
       )
-      pending = this.installNew(key, image, facts, requirements, policy, job.cpus, say)
-      this.installing.set(key, pending)
-      void pending.finally(() => this.installing.delete(key))
+      pending = this.startInstall(key, image, facts, requirements, policy, job.cpus)
     }
-    const r = await pending
+    pending.waiters.add(say)
+    const r = await untilAborted(pending.result, signal)
+    pending.waiters.delete(say)
+    if (r === ABORTED) {
+      // The last job waiting for it: nobody needs it, so it is killed now, not left to run for minutes.
+      if (pending.waiters.size === 0) {
+        pending.abort.abort()
+        await pending.result
+      }
+      return stopped()
+    }
     if (!r.ok) return fail(r.error, r.retryable)
     say(`gridx: environment ${short} ready (${formatBytes(r.bytes)})`)
     return this.acquire(key, this.volumeName(key))
@@ -221,6 +259,32 @@ export class Environments {
     return parsed.data
   }
 
+  /** Starts one install of `key`, known as under way until it has ended and cleaned up. */
+  private startInstall(
+    key: string,
+    image: string,
+    facts: ProbeFacts,
+    requirements: string[],
+    policy: PackagePolicy,
+    cpus: number,
+  ): Installing {
+    const abort = new AbortController()
+    const waiters = new Set<(line: string) => void>()
+    const say = (line: string) => {
+      for (const w of waiters) w(line)
+    }
+    const entry: Installing = {
+      abort,
+      waiters,
+      result: Promise.resolve({ ok: false, error: '', retryable: true }),
+    }
+    entry.result = this.installNew(key, image, facts, requirements, policy, cpus, say, abort.signal).finally(
+      () => this.installing.get(key) === entry && this.installing.delete(key),
+    )
+    this.installing.set(key, entry)
+    return entry
+  }
+
   private async installNew(
     key: string,
     image: string,
@@ -229,6 +293,7 @@ export class Environments {
     policy: PackagePolicy,
     cpus: number,
     say: (line: string) => void,
+    signal: AbortSignal,
   ): Promise<InstallResult> {
     const volume = this.volumeName(key)
     const labels = { 'gridx.worker': this.o.workerId, 'gridx.env': key }
@@ -251,9 +316,11 @@ export class Environments {
         containerName: `gridx-install-${this.o.workerId}-${shortKey(key)}-${Math.random().toString(36).slice(2, 8)}`,
         say,
         timeoutMs: this.o.installTimeoutMs,
+        signal,
       })
       if (!r.ok) {
         await this.o.runtime.removeVolume(volume).catch(() => false)
+        if (signal.aborted) this.o.log(`environment ${shortKey(key)}: install stopped, its volume removed`)
         return r
       }
       this.index.add(key, volume, r.bytes)

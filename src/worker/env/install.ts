@@ -31,6 +31,8 @@ export interface InstallRequest {
   /** A line for the job's stderr (the submitter sees it live). */
   say: (line: string) => void
   timeoutMs?: number
+  /** Aborting kills the install container at once (its job was cancelled, or the worker stops). */
+  signal?: AbortSignal | undefined
 }
 
 /** How an install ended: the environment's bytes, or why not and whether another worker may do better. */
@@ -142,12 +144,16 @@ export async function install(r: InstallRequest): Promise<InstallResult> {
       tmpBytes: INSTALL_TMP_BYTES,
       timeoutMs,
       labels: r.labels,
+      signal: r.signal,
     },
     (stream, data) => (stream === 'stdout' ? out : err).push(data),
   )
   out.end()
   err.end()
   const reason = tail.length ? `:\n${tail.join('\n')}` : ''
+  // Killed on purpose: not the installer's failure, nor the requirements'.
+  if (r.signal?.aborted)
+    return { ok: false, retryable: true, error: 'the install was stopped before it finished' }
   if (exit.startError !== undefined)
     return {
       ok: false,
