@@ -1,8 +1,7 @@
 import type Docker from 'dockerode'
-import type { Readable } from 'node:stream'
 import { describe } from '../errors'
 import { packArchive } from '../protocol/archive'
-import { demux, JOB_UID, PIDS_LIMIT } from './docker-run'
+import { attachOutput, JOB_UID, PIDS_LIMIT } from './docker-run'
 import { type EnvRuntime, TOOL_INPUT_DIR, type ToolExit, type ToolSpec } from './env/runtime'
 import { TMPFS_INODES } from './runtime'
 
@@ -97,17 +96,7 @@ export class DockerEnvRuntime implements EnvRuntime {
           path: spec.volume.target,
         })
       }
-      const stream = (await container.attach({
-        stream: true,
-        stdout: true,
-        stderr: true,
-      })) as unknown as Readable
-      const ended = new Promise<void>((resolve) => {
-        stream.once('end', resolve)
-        stream.once('close', resolve)
-        stream.once('error', () => resolve())
-      })
-      stream.on('data', demux(onOutput))
+      const { ended } = await attachOutput(container, onOutput)
       // Stopped while being set up: never started, so nothing of it runs.
       if (spec.signal?.aborted)
         return { exitCode: null, oomKilled: false, timedOut: false, startError: 'stopped before it started' }

@@ -196,6 +196,28 @@ async function deletedButOpen(container: Docker.Container, dir: string): Promise
   return bytes
 }
 
+/**
+ * Attaches to a created container's stdout and stderr (before it starts, so nothing is missed);
+ * `ended` settles when the output has ended.
+ */
+export async function attachOutput(
+  container: Docker.Container,
+  onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+): Promise<{ ended: Promise<void> }> {
+  const stream = (await container.attach({
+    stream: true,
+    stdout: true,
+    stderr: true,
+  })) as unknown as Readable
+  const ended = new Promise<void>((resolve) => {
+    stream.once('end', resolve)
+    stream.once('close', resolve)
+    stream.once('error', () => resolve())
+  })
+  stream.on('data', demux(onOutput))
+  return { ended }
+}
+
 /** Creates, fills and starts a job's container, streaming its output as it comes. */
 export async function startContainer(
   docker: Docker,
@@ -209,17 +231,7 @@ export async function startContainer(
     if (spec.files.length > 0) {
       await container.putArchive(await packArchive(spec.files), { path: JOB_STAGING_DIR })
     }
-    const stream = (await container.attach({
-      stream: true,
-      stdout: true,
-      stderr: true,
-    })) as unknown as Readable
-    const ended = new Promise<void>((resolve) => {
-      stream.once('end', resolve)
-      stream.once('close', resolve)
-      stream.once('error', () => resolve())
-    })
-    stream.on('data', demux(onOutput))
+    const { ended } = await attachOutput(container, onOutput)
     await container.start()
     // Neither waits: a job's start is on the user's clock.
     const sampler = followUsage(container).catch(() => undefined)

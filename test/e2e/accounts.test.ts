@@ -33,12 +33,10 @@ afterAll(async () => {
 
 describe('sign-up by invite (the default)', () => {
   test('gridx serve says what sign-up means; the first account registers freely and is the operator', async () => {
-    expect(grid.serve.stderr()).toContain(
-      "sign-up: by invite: after the first account (the operator), new accounts need a code from 'gridx invite'",
+    await grid.serve.waitFor(
+      /sign-up: by invite: after the first account \(the operator\), new accounts need a code from 'gridx invite'/,
     )
-    expect(grid.serve.stdout()).toContain(
-      'operators: none yet; the first account registered will be the operator',
-    )
+    await grid.serve.waitFor(/operators: none yet; the first account registered will be the operator/)
     const r = await gridx(['register'], op)
     expect(r.code).toBe(0)
     expect(r.stderr).toContain(
@@ -164,9 +162,8 @@ describe('operators are decided at every start', () => {
 
   test('--signup open says what it means at start, and lets anyone in', async () => {
     await grid.restart('SIGTERM', undefined, ['--signup', 'open', '--grant', '5'])
-    expect(grid.serve.stderr()).toContain(
-      'anyone who can reach this port can create accounts with 5 credits each',
-    )
+    // The banner goes on after the listening line the restart waits for.
+    await grid.serve.waitFor(/anyone who can reach this port can create accounts with 5 credits each/)
     const eve = newcomer('eve')
     expect((await gridx(['register'], eve)).code).toBe(0)
     expect(await balance(eve)).toBe(5_000)

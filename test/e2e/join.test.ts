@@ -65,7 +65,7 @@ describe.skipIf(skip !== undefined)('joining by token across machines (network n
 
   test("one pasted 'gridx work --join' line makes a worker that runs a job submitted after 'gridx register --join'", async () => {
     // The token names the coordinator's lab address (not loopback, not a name) and its certificate.
-    expect(serve.stderr()).toContain(`the token pins this certificate (SHA-256 ${fingerprint})`)
+    await serve.waitFor(new RegExp(`the token pins this certificate \\(SHA-256 ${fingerprint}\\)`))
     workHome = home('work')
     const worker = spawnGridx(
       ['work', '--join', token, '--slots', '1', '--images', 'gridx-local/*'],

@@ -63,7 +63,9 @@ afterAll(async () => {
 })
 
 describe('native TLS through the compiled binary', () => {
-  test('the banner shows the certificate and tells clients which address to use', () => {
+  test('the banner shows the certificate and tells clients which address to use', async () => {
+    // The banner goes on after the listening line the start waits for.
+    await grid.serve.waitFor(/its certificate is from a private CA/)
     const banner = grid.serve.stderr()
     expect(banner).toContain('TLS certificate for localhost, 127.0.0.1; valid until ')
     expect(banner).toMatch(/SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/)
