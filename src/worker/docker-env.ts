@@ -1,7 +1,7 @@
 import type Docker from 'dockerode'
 import { describe } from '../errors'
 import { packArchive } from '../protocol/archive'
-import { attachOutput, JOB_UID, PIDS_LIMIT } from './docker-run'
+import { attachOutput, JOB_UID, lockedHostConfig } from './docker-run'
 import { type EnvRuntime, TOOL_INPUT_DIR, type ToolExit, type ToolSpec } from './env/runtime'
 import { TMPFS_INODES } from './runtime'
 
@@ -34,22 +34,9 @@ export function toolContainerConfig(spec: ToolSpec): Docker.ContainerCreateOptio
     OpenStdin: false,
     Volumes: { [TOOL_INPUT_DIR]: {} },
     HostConfig: {
-      ReadonlyRootfs: true,
-      NetworkMode: spec.network,
-      Memory: spec.memoryBytes,
-      MemorySwap: spec.memoryBytes,
-      NanoCpus: Math.round(spec.cpus * 1e9),
-      PidsLimit: PIDS_LIMIT,
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      Init: true,
+      ...lockedHostConfig({ network: spec.network, memoryBytes: spec.memoryBytes, cpus: spec.cpus }),
       Mounts: mounts,
       Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${spec.tmpBytes},nr_inodes=${TMPFS_INODES}` },
-      Ulimits: [
-        { Name: 'nofile', Soft: 1024, Hard: 1024 },
-        { Name: 'core', Soft: 0, Hard: 0 },
-      ],
-      LogConfig: { Type: 'none', Config: {} },
     },
   }
 }

@@ -28,6 +28,37 @@ const TMP_SIZE = '256m'
 /** Most processes and threads in one job's container. */
 export const PIDS_LIMIT = 512
 
+/** Open files and no core dumps: the limits every container of strangers' code starts with. */
+export const LOCKED_ULIMITS = [
+  { Name: 'nofile', Soft: 1024, Hard: 1024 },
+  { Name: 'core', Soft: 0, Hard: 0 },
+]
+
+/**
+ * The host settings every container that runs strangers' code shares (a job's, a package
+ * install's): read-only root, no capabilities or privilege gain, memory without swap, CPU and
+ * process caps, an init, no logs kept by Docker. Callers add their mounts, tmpfs and ulimits.
+ */
+export function lockedHostConfig(o: {
+  network: string
+  memoryBytes: number
+  cpus: number
+}): Docker.HostConfig {
+  return {
+    ReadonlyRootfs: true,
+    NetworkMode: o.network,
+    Memory: o.memoryBytes,
+    MemorySwap: o.memoryBytes,
+    NanoCpus: Math.round(o.cpus * 1e9),
+    PidsLimit: PIDS_LIMIT,
+    CapDrop: ['ALL'],
+    SecurityOpt: ['no-new-privileges'],
+    Init: true,
+    Ulimits: LOCKED_ULIMITS,
+    LogConfig: { Type: 'none', Config: {} },
+  }
+}
+
 /** The container settings that lock a job in: no network, nothing writable but its own directories. */
 export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateOptions {
   return {
@@ -47,15 +78,7 @@ export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateO
     // directories: the staging one is root's, /out the job's user's.
     Volumes: { [JOB_STAGING_DIR]: {}, [JOB_OUTPUT_DIR]: {} },
     HostConfig: {
-      ReadonlyRootfs: true,
-      NetworkMode: 'none',
-      Memory: spec.memoryBytes,
-      MemorySwap: spec.memoryBytes,
-      NanoCpus: Math.round(spec.cpus * 1e9),
-      PidsLimit: PIDS_LIMIT,
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      Init: true,
+      ...lockedHostConfig({ network: 'none', memoryBytes: spec.memoryBytes, cpus: spec.cpus }),
       // Read-only: the job cannot change the cached environment the next job uses.
       ...(spec.envVolume
         ? {
@@ -69,12 +92,7 @@ export function jobContainerConfig(spec: ContainerSpec): Docker.ContainerCreateO
         '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE},nr_inodes=${TMPFS_INODES}`,
         [JOB_WORKDIR]: `rw,exec,nosuid,nodev,size=${spec.workdirBytes},nr_inodes=${TMPFS_INODES},uid=${JOB_UID},gid=${JOB_UID},mode=0700`,
       },
-      Ulimits: [
-        { Name: 'nofile', Soft: 1024, Hard: 1024 },
-        { Name: 'core', Soft: 0, Hard: 0 },
-        { Name: 'fsize', Soft: FILE_SIZE_LIMIT, Hard: FILE_SIZE_LIMIT },
-      ],
-      LogConfig: { Type: 'none', Config: {} },
+      Ulimits: [...LOCKED_ULIMITS, { Name: 'fsize', Soft: FILE_SIZE_LIMIT, Hard: FILE_SIZE_LIMIT }],
       ...(spec.ociRuntime ? { Runtime: spec.ociRuntime } : {}),
     },
   }
