@@ -3,7 +3,8 @@ import { isIP, type Socket } from 'node:net'
 import { connect } from 'node:tls'
 import { GridError } from '../errors'
 import { parseAltNames } from '../tls/pem'
-import { openTunnel, type Tunnel } from './doctor/tunnel'
+import { classifySocketError, type FailureKind } from './socket-failure'
+import { openTunnel, type Tunnel } from './tunnel'
 import type { ProxyUrl } from './proxy'
 import { proxyFailure } from './proxy-errors'
 
@@ -77,17 +78,20 @@ export interface Unread {
   unread: string
 }
 
+/** Words for the kinds of socket failure a certificate read meets. */
+const UNREAD: Partial<Record<FailureKind, string>> = {
+  refused: 'connection refused (nothing is listening there)',
+  unresolved: 'the name does not resolve',
+  unreachable: 'no route to that host',
+  reset: 'the connection was reset',
+}
+
 /** A socket error of the certificate read, in words. */
 function unreadBecause(err: unknown): Unread {
-  const code = (err as { code?: unknown } | null)?.code?.toString() ?? ''
-  if (code === 'ECONNREFUSED' || code === 'ConnectionRefused')
-    return { unread: 'connection refused (nothing is listening there)' }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { unread: 'the name does not resolve' }
-  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { unread: 'no route to that host' }
-  if (/EPROTO|WRONG_VERSION|PACKET_LENGTH/.test(code))
+  const f = classifySocketError(err)
+  if (/EPROTO|WRONG_VERSION|PACKET_LENGTH/.test(f.code))
     return { unread: 'something answered, but not in TLS (does it serve plain http?)' }
-  if (code === 'ECONNRESET') return { unread: 'the connection was reset' }
-  return { unread: `the connection failed (${code || ((err as Error | null)?.message ?? String(err))})` }
+  return { unread: UNREAD[f.kind] ?? `the connection failed (${f.code === 'unknown' ? f.message : f.code})` }
 }
 
 /** The failure of a CONNECT tunnel as the clients name it: the proxy's answer, or the proxy not reached. */

@@ -4,7 +4,7 @@ import type { ProxyUrl } from '../proxy'
 import { proxyFailure } from '../proxy-errors'
 import { connectionFailure, type PortRole } from './reach'
 import { probeTcp } from './probes'
-import { openTunnel } from './tunnel'
+import { openTunnel } from '../tunnel'
 
 /** The proxy itself: does it accept TCP connections. */
 export async function checkProxy(proxy: ProxyUrl, timeoutMs: number): Promise<CheckResult> {

@@ -1,6 +1,6 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
-import type { ProxyUrl } from '../proxy'
-import { classifySocketError, type Failure } from './probes'
+import type { ProxyUrl } from './proxy'
+import { classifySocketError, type Failure } from './socket-failure'
 
 /** A CONNECT tunnel through a proxy: open (the socket now reaches the target), or the proxy's answer, or a failure to reach the proxy. */
 export type Tunnel =
