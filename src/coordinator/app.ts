@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { stream } from 'hono/streaming'
-import type { UserRow } from '../db/schema'
+import type { UserRow } from '../db/sqlite/schema'
 import { GridError } from '../errors'
 import {
   type AttemptView,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { UserRow } from '../db/schema'
+import type { UserRow } from '../db/sqlite/schema'
 import { GridError } from '../errors'
 import type { Credentials, RegisterRequest, Session } from '../protocol/api'
 import { newId } from '../protocol/ids'

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm'
-import * as schema from '../db/schema'
-import type { JobRow } from '../db/schema'
+import * as schema from '../db/sqlite/schema'
+import type { JobRow } from '../db/sqlite/schema'
 import type { LeaseRef } from '../protocol/worker'
 import { ACTIVE, type Db } from './queue-store'
 

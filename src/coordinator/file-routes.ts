@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import type { UserRow } from '../db/schema'
+import type { UserRow } from '../db/sqlite/schema'
 import { assertNever, GridError } from '../errors'
 import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'

@@ -1,5 +1,5 @@
 import type { ServerWebSocket } from 'bun'
-import type { UserRow } from '../db/schema'
+import type { UserRow } from '../db/sqlite/schema'
 import { assertNever, describe, GridError } from '../errors'
 import {
   CloseCode,

@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import type { UserRow } from '../db/schema'
+import type { UserRow } from '../db/sqlite/schema'
 import { GridError } from '../errors'
 import { CreateInvite, type NewInvite } from '../protocol/api'
 import { requireOperator } from './auth'

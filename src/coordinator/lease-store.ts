@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
-import * as schema from '../db/schema'
-import type { AttemptRow, JobRow } from '../db/schema'
+import * as schema from '../db/sqlite/schema'
+import type { AttemptRow, JobRow } from '../db/sqlite/schema'
 import * as ledger from './ledger'
 import type { LeaseRef } from '../protocol/worker'
 import { ACTIVE, type Ending, type OutputChunk, QueueStore } from './queue-store'

@@ -1,8 +1,8 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
 import { alias } from 'drizzle-orm/sqlite-core'
-import * as schema from '../db/schema'
-import type { JobRow } from '../db/schema'
+import * as schema from '../db/sqlite/schema'
+import type { JobRow } from '../db/sqlite/schema'
 import { GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 

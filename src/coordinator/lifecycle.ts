@@ -1,4 +1,4 @@
-import type { JobRow, UserRow } from '../db/schema'
+import type { JobRow, UserRow } from '../db/sqlite/schema'
 import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
-import * as schema from '../db/schema'
-import type { JobRow } from '../db/schema'
+import * as schema from '../db/sqlite/schema'
+import type { JobRow } from '../db/sqlite/schema'
 import * as ledger from './ledger'
 
 const { jobs } = schema

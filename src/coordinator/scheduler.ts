@@ -1,4 +1,4 @@
-import type { JobRow } from '../db/schema'
+import type { JobRow } from '../db/sqlite/schema'
 import { accepts, type Needs, type Offer, whyNoWorker } from '../protocol/placement'
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'

@@ -1,4 +1,4 @@
-import type { JobRow } from '../db/schema'
+import type { JobRow } from '../db/sqlite/schema'
 import type { LeaseRef } from '../protocol/worker'
 import { archiveCeiling } from './http-limits'
 import type { Settings } from './settings'

@@ -1,0 +1,389 @@
+import type { AttemptRow, JobRow, UserRow, WorkerRow } from '../../db/sqlite/schema'
+import type { InviteView, NewInvite, SignupMode } from '../../protocol/api'
+import type { LeaseRef } from '../../protocol/worker'
+
+/**
+ * The coordinator's persistence: one async interface, a set of small repositories, that every
+ * engine (SQLite in `sqlite/`, PostgreSQL in `postgres/`) implements with its own SQL and that
+ * one conformance suite checks (`test/store/`). Every method is one atomic step: it commits
+ * whole or changes nothing, whatever other coordinator shares the database.
+ */
+export interface Store {
+  /** Which engine this is, for the few places (and tests) where the engines differ. */
+  readonly engine: 'sqlite' | 'postgres'
+  readonly accounts: AccountsRepo
+  readonly invites: InvitesRepo
+  readonly workers: WorkersRepo
+  readonly files: FilesRepo
+  readonly credits: CreditsRepo
+  readonly queue: QueueRepo
+  readonly leases: LeasesRepo
+  readonly deadlines: DeadlinesRepo
+  /** Closes the database (connections, files); the store is unusable afterwards. */
+  close(): Promise<void>
+}
+
+export type { AttemptRow, InviteRow, JobRow, TransferRow, UserRow, WorkerRow } from '../../db/sqlite/schema'
+
+/** A pending invite announced before its maker exists: `gridx serve`'s join token, before the first account. */
+export interface PendingInvite {
+  code: string
+  grantMc: number
+  uses: number
+  expiresAt: number
+}
+
+/** How a new account is admitted: the coordinator's sign-up mode and grant, and the invite given. */
+export interface Admission {
+  signup: SignupMode
+  /** Millicredits for an account admitted without an invite (the first, or by open sign-up). */
+  grant: number
+  /** SHA-256 of the invite code given, if any; its grant replaces `grant`. */
+  inviteHash?: string | undefined
+  /** The invite of `gridx serve`'s join token when no account existed: the first account makes it. */
+  firstInvite?: PendingInvite | undefined
+}
+
+/** Accounts, operators and login tokens. */
+export interface AccountsRepo {
+  /**
+   * Creates an account with its ledger accounts and starting grant, if the sign-up mode admits it:
+   * the first account always (it is the operator); later ones by the mode, and with an invite
+   * that one use of is taken, and whose grant they get, in this same transaction.
+   */
+  create(row: Omit<UserRow, 'isAdmin' | 'inviteId'>, admission: Admission): Promise<UserRow>
+  /** True once any account exists (the first one is the operator and registers freely). */
+  exist(): Promise<boolean>
+  /**
+   * Makes the operators exactly the first account plus the named accounts that exist now; writes
+   * only rows whose right changes. Returns the operators and the names with no account.
+   */
+  setOperators(admins: readonly string[]): Promise<{ operators: string[]; missing: string[] }>
+  /** The names of the operators, oldest account first. */
+  operators(): Promise<string[]>
+  /** The account with this name, if any. */
+  byName(name: string): Promise<UserRow | undefined>
+  /** Stores a token hash for a user. */
+  addToken(hash: string, userId: string, now: number, expiresAt: number): Promise<void>
+  /** The user a live token belongs to. */
+  byToken(hash: string, now: number): Promise<UserRow | undefined>
+  /** Revokes a token. */
+  deleteToken(hash: string): Promise<void>
+}
+
+/** What a new invite is: its grant, how many accounts it may make, until when (and, at start, its code). */
+export interface InviteOptions {
+  grantMc: number
+  uses: number
+  expiresAt: number
+  now: number
+  code?: string
+  used?: number
+}
+
+/** Invites operators make: the way into a coordinator that admits by invite. */
+export interface InvitesRepo {
+  /** Stores a new invite made by an operator; the code is returned once and only its hash kept. */
+  create(byUserId: string, opts: InviteOptions): Promise<NewInvite>
+  /** Throws the 403 that says why an invite code (by hash) cannot admit anyone now, if it cannot. */
+  check(hash: string, now: number): Promise<void>
+  /** Invites, newest first, with who made and who used each. */
+  list(now: number): Promise<InviteView[]>
+  /** Revokes an invite (404 when there is none with this id). */
+  revoke(id: string, now: number): Promise<InviteView>
+}
+
+/** Workers that ever connected, pinned to their owner and signing key. */
+export interface WorkersRepo {
+  /** Records a worker connection; a worker id belongs to the account that first used it (403 otherwise). */
+  upsert(
+    id: string,
+    ownerId: string,
+    name: string,
+    now: number,
+    publicKey?: string | null,
+  ): Promise<WorkerRow>
+  /** A worker as stored (its owner and pinned key). */
+  get(id: string): Promise<WorkerRow | undefined>
+}
+
+/** Which stored archives are whose, and which must be kept. */
+export interface FilesRepo {
+  /** Records that a user uploaded an archive (uploading the same one again renews it). */
+  recordUpload(sha256: string, ownerId: string, bytes: number, files: number, at: number): Promise<void>
+  /**
+   * Forgets uploads made before `cutoff`, and returns the digests of every archive still needed:
+   * recent uploads, the inputs and staged outputs of jobs not yet ended, and the outputs of jobs
+   * that ended at or after `cutoff`. One transaction, so a job submitted meanwhile is counted.
+   */
+  toKeep(cutoff: number): Promise<Set<string>>
+  /** The archives kept on a user's behalf, by digest with their size (what their storage quota counts). */
+  keptArchives(ownerId: string, cutoff: number): Promise<Map<string, number>>
+  /** A user's upload by digest: jobs may only name archives their owner uploaded. */
+  uploadOf(sha256: string, ownerId: string): Promise<{ bytes: number; files: number } | undefined>
+}
+
+/** One line of a user's credit history, seen from their side. */
+export interface HistoryLine {
+  seq: number
+  at: number
+  kind: 'grant' | 'escrow' | 'pay' | 'refund'
+  jobId: string | null
+  counterparty: string
+  /** Signed millicredits: positive when credits came to this user's spendable balance. */
+  amount: number
+  /** Which of the user's accounts moved: spendable balance or escrow. */
+  account: 'balance' | 'escrow'
+  memo: string | null
+}
+
+/** The ledger's invariant, checkable at any time. */
+export interface Audit {
+  minted: number
+  balances: number
+  escrow: number
+  mintBalance: number
+  negativeAccounts: number
+  transfers: number
+  ok: boolean
+}
+
+/** A user's balances and newest history. */
+export interface Credits {
+  balance: number
+  escrow: number
+  history: HistoryLine[]
+}
+
+/** The credit ledger as users and operators see it (escrow and settlement happen with the jobs). */
+export interface CreditsRepo {
+  /** Mints credits to a user (an operator's grant); 404 when there is no such user. */
+  grant(userName: string, amount: number, memo: string, at: number): Promise<void>
+  /** A user's balance, escrow and newest history before `beforeSeq`. */
+  of(userId: string, limit: number, beforeSeq?: number): Promise<Credits>
+  /** The ledger invariant, computed in one consistent read. */
+  audit(): Promise<Audit>
+}
+
+/** A new job as the API hands it to the store. */
+export type NewJob = Omit<
+  JobRow,
+  | 'state'
+  | 'attempt'
+  | 'workerId'
+  | 'leaseExpiresAt'
+  | 'exitCode'
+  | 'outcome'
+  | 'error'
+  | 'outputBytes'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'cost'
+  | 'priority'
+  | 'outputsSha256'
+  | 'outputsBytes'
+  | 'outputFiles'
+  | 'wallMs'
+  | 'billedMs'
+  | 'deadlineAt'
+  | 'cpuMs'
+  | 'peakMemoryBytes'
+  | 'inputsSha256'
+  | 'inputsBytes'
+  | 'filesBytes'
+  | 'requirements'
+  | 'requiresPython'
+  | 'installFailedOn'
+> & {
+  priority?: number
+  requirements?: string[]
+  requiresPython?: string | null
+  inputsSha256?: string | null
+  inputsBytes?: number | null
+  filesBytes?: number | null
+}
+
+/** A queued job without its script (which can be megabytes), as fair share reads it. */
+export type QueuedJob = Omit<JobRow, 'script'>
+
+/** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
+export interface QueueRepo {
+  /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
+  create(job: NewJob): Promise<JobRow>
+  /** One job by id. */
+  job(id: string): Promise<JobRow | undefined>
+  /** The newest jobs of one user. */
+  jobsOf(ownerId: string, limit: number): Promise<JobRow[]>
+  /**
+   * For fair share: the first `perOwner` queued jobs of every user with queued jobs, each
+   * user's in their own order (priority, then age, then id), without script bodies.
+   */
+  queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>>
+  /** How many jobs each user has assigned or running now. */
+  activeByOwner(): Promise<Map<string, number>>
+  /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
+  position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }>
+  /** Job counts by live state (queued, assigned, running), for `/health`. */
+  counts(): Promise<Record<string, number>>
+}
+
+/** How a job attempt ended, as written to its row. */
+export interface Ending {
+  state: 'succeeded' | 'failed' | 'cancelled'
+  exitCode: number | null
+  outcome: string
+  error: string | null
+  at: number
+  /** Millicredits owed to the worker's owner for compute used (0 when the platform failed). */
+  cost: number
+  /** The time `cost` pays for (see `billedMs` in pricing.ts); 0 when nothing is billed. */
+  billedMs: number
+  /** The worker's signed receipt of the result, kept with the attempt. */
+  receipt?: { body: string; signature: string } | undefined
+  /** What the attempt used, as its worker measured it. */
+  usage?: { wallMs: number; cpuMs: number | null; peakMemoryBytes: number | null } | undefined
+  /** The attempt's /out archive (already uploaded and staged with the attempt). */
+  outputs?: { sha256: string; bytes: number; files: number } | undefined
+}
+
+/** One stored chunk of a job's output. */
+export interface OutputChunk {
+  seq: number
+  stream: 'stdout' | 'stderr'
+  data: Buffer
+}
+
+/** How an attempt given back to the queue ended, and what it means for the next. */
+export interface Requeue {
+  /** The attempt's outcome: lost, released, error, install_failed. */
+  outcome: string
+  /** False when it does not count against the job's attempts (a draining worker's release). */
+  consumesAttempt: boolean
+  receipt?: Ending['receipt']
+  /** The job's outcome if this was its last attempt (default `lost`). */
+  finalOutcome?: string
+  /** The job's error if this was its last attempt (default the reason of this one). */
+  finalError?: (attempts: number) => string
+  /** Never offer the job to this worker again (its packages failed to install there). */
+  avoidWorker?: boolean
+}
+
+/** An attempt's staged /out archive, as the coordinator measured it. */
+export interface StagedOutputs {
+  sha256: string
+  bytes: number
+  /** Null for archives staged before the coordinator measured them. */
+  files: number | null
+  dataBytes: number | null
+}
+
+/** Answer of `stageOutputs`. */
+export type StageResult = { result: 'staged' } | { result: 'not_held' } | { result: 'other'; sha256: string }
+
+/** Timings the lease store needs from the coordinator's settings. */
+export interface LeaseTimings {
+  deadlineGraceMs: number
+  startAllowanceMs: number
+}
+
+/**
+ * Jobs under lease: assignment, start, output, the end of an attempt and its settlement,
+ * cancellation, expiry and requeue. Every transition is compare-and-set on (job, attempt,
+ * worker, state), so stale or repeated reports change nothing, from whichever coordinator.
+ */
+export interface LeasesRepo {
+  /**
+   * Hands a queued job to a worker under a new attempt, due to start within its timeout plus
+   * `startAllowanceMs`; undefined when it is no longer queued (another dispatch took it).
+   */
+  assign(
+    jobId: string,
+    workerId: string,
+    leaseExpiresAt: number,
+    now?: number,
+    startAllowanceMs?: number,
+  ): Promise<JobRow | undefined>
+  /**
+   * Marks the current attempt as running on its worker from `startedAt` (what billing counts
+   * from), due to end within its timeout plus `graceMs` of `now`.
+   */
+  markRunning(
+    lease: LeaseRef,
+    workerId: string,
+    now: number,
+    graceMs?: number,
+    startedAt?: number,
+  ): Promise<boolean>
+  /** Every attempt of a job, oldest first. */
+  attemptsOf(jobId: string): Promise<AttemptRow[]>
+  /** The signed receipt an ended attempt was settled with, if it ended with one. */
+  recordedReceipt(lease: LeaseRef): Promise<{ body: string; signature: string } | undefined>
+  /**
+   * Records the /out archive a worker uploaded for an attempt it holds, before it reports the
+   * result. An attempt stages once: the same archive again is `staged`, a different one is
+   * `other` (with the one kept), and `not_held` records nothing.
+   */
+  stageOutputs(
+    lease: LeaseRef,
+    workerId: string,
+    outputs: { sha256: string; bytes: number; files: number; dataBytes: number },
+  ): Promise<StageResult>
+  /** The /out archive staged for an attempt, if any. */
+  stagedOutputs(lease: LeaseRef): Promise<StagedOutputs | undefined>
+  /** Extends the leases a worker still holds. */
+  renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void>
+  /** Appends output under a live lease; nothing is written unless `ok`. */
+  appendOutput(
+    lease: LeaseRef,
+    workerId: string,
+    chunk: OutputChunk,
+    capBytes: number,
+  ): Promise<'ok' | 'duplicate' | 'stale' | 'capped'>
+  /** Output of a job's attempt after a sequence number, in order. */
+  output(jobId: string, attempt: number, afterSeq: number): Promise<OutputChunk[]>
+  /** Ends the attempt a worker holds and settles its credits in the same transaction; false when stale or already ended. */
+  finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean>
+  /**
+   * Cancels a job that has not ended and settles it: compute already used is paid (`bill` says
+   * how much time and what it costs), a job that never ran costs nothing. Returns the row as it
+   * was, or undefined if it had already ended.
+   */
+  cancel(
+    jobId: string,
+    now: number,
+    bill: (job: JobRow) => { cost: number; billedMs: number },
+  ): Promise<JobRow | undefined>
+  /**
+   * After a coordinator restart, gives every live lease (and deadline) until `until`: the time
+   * the coordinator was down must not count against workers still running their jobs.
+   */
+  extendLeases(until: number, now?: number, timings?: LeaseTimings): Promise<number>
+  /** Jobs whose lease ran out before `now`. */
+  expired(now: number): Promise<JobRow[]>
+  /** Puts an attempt back in the queue, or fails the job once it has used all its attempts. */
+  requeue(
+    lease: LeaseRef,
+    reason: string,
+    now: number,
+    workerId?: string,
+    how?: Requeue,
+  ): Promise<'queued' | 'failed' | 'stale'>
+  /** Live leases a worker holds, per the database. */
+  leasesOf(workerId: string): Promise<LeaseRef[]>
+}
+
+/** What the deadline sweep needs of an overdue attempt. */
+export type Overdue = Pick<JobRow, 'id' | 'attempt' | 'state' | 'workerId' | 'cpus' | 'timeoutMs'>
+
+/**
+ * The times the coordinator itself saw: when each attempt began, and by when it must end. A
+ * live attempt's deadline is set when it is assigned and again when it starts; an ended one has none.
+ */
+export interface DeadlinesRepo {
+  /** When the coordinator saw an attempt begin: its `job.started`, or its assignment when none came. */
+  since(lease: LeaseRef): Promise<number | undefined>
+  /** Moves a live attempt's deadline to `until` when that is later; false when not `workerId`'s live one. */
+  extend(lease: LeaseRef, workerId: string, until: number): Promise<boolean>
+  /** Up to `limit` live attempts past their deadline at `now`, the most overdue first. */
+  overdue(now: number, limit?: number): Promise<Overdue[]>
+}
