@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os'
 import { encodeJoinToken } from '../client/join-token'
 import { assertNever } from '../errors'
-import type { PendingInvite } from '../coordinator/invites'
+import type { PendingInvite } from '../coordinator/store'
 import type { Coordinator } from '../coordinator/server'
 import type { SignupMode } from '../protocol/api'
 import type { ServerTls } from '../tls/server-cert'
@@ -54,17 +54,17 @@ export function startInvite(
  * their right, is listed and revocable like any); with no account yet it stays pending in the
  * settings, and the first account makes it. Undefined when there is none or it could not be made.
  */
-export function adoptStartInvite(
+export async function adoptStartInvite(
   c: Pick<Coordinator, 'store'>,
   invite: PendingInvite | undefined,
   note: (line: string) => void,
-): PendingInvite | undefined {
-  if (!invite || !c.store.hasUsers()) return invite
-  const operator = c.store.operators()[0]
-  const id = operator === undefined ? undefined : c.store.userByName(operator)?.id
+): Promise<PendingInvite | undefined> {
+  if (!invite || !(await c.store.accounts.exist())) return invite
+  const operator = (await c.store.accounts.operators())[0]
+  const id = operator === undefined ? undefined : (await c.store.accounts.byName(operator))?.id
   if (id === undefined) return undefined
   try {
-    c.store.createInvite(id, { ...invite, now: Date.now() })
+    await c.store.invites.create(id, { ...invite, now: Date.now() })
     return invite
   } catch (err) {
     note(

@@ -115,7 +115,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
   const { startCoordinator } = await import('../coordinator/server')
-  const { newInviteCode } = await import('../coordinator/invites')
+  const { newInviteCode } = await import('../coordinator/store/invite-rules')
   const { DEFAULT_SETTINGS } = await import('../coordinator/settings')
   const invite = startInvite(
     config.signup,
@@ -123,7 +123,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     newInviteCode(),
     Date.now(),
   )
-  const c = startCoordinator({
+  const c = await startCoordinator({
     host,
     httpPort: config.httpPort,
     wsPort: config.wsPort,
@@ -160,8 +160,8 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     urls: joinUrls({ publicUrl, host, httpPort: c.httpPort, tls: !!tls }),
     tls,
     signup: c.settings.signup,
-    hasUsers: c.store.hasUsers(),
-    invite: adoptStartInvite(c, invite, (line) => note(line)),
+    hasUsers: await c.store.accounts.exist(),
+    invite: await adoptStartInvite(c, invite, (line) => note(line)),
   }))
     note(line)
   const { flag, hint } = caFileHint(tls)

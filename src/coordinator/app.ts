@@ -1,6 +1,5 @@
 import { Hono } from 'hono'
 import { stream } from 'hono/streaming'
-import type { UserRow } from '../db/sqlite/schema'
 import { GridError } from '../errors'
 import {
   type AttemptView,
@@ -21,7 +20,7 @@ import type { Hub } from './hub'
 import { jobView, type Lifecycle } from './lifecycle'
 import type { Scheduler } from './scheduler'
 import type { Clock, Settings } from './settings'
-import type { Store } from './store'
+import type { Store, UserRow } from './store'
 import type { BlobStore } from './blobs'
 import type { DiskGuard } from './disk'
 import { creditRoutes } from './credits-routes'
@@ -59,14 +58,14 @@ type Env = { Bindings: { ip?: string | undefined } | undefined; Variables: { use
 /** The HTTP API of the coordinator. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { store, auth, lifecycle, hub, events, clock } = deps
-  const workerName = (id: string | null) => (id ? (store.worker(id)?.name ?? id) : null)
+  const workerName = async (id: string | null) => (id ? ((await store.workers.get(id))?.name ?? id) : null)
   // `waiting` costs a few queries, so only single-job answers explain a queued job.
-  const view = (job: Parameters<typeof jobView>[0], owner: UserRow, explain = true) =>
+  const view = async (job: Parameters<typeof jobView>[0], owner: UserRow, explain = true) =>
     jobView(
       job,
       owner.name,
-      workerName(job.workerId),
-      explain && job.state === 'queued' ? deps.scheduler.explain(job) : null,
+      await workerName(job.workerId),
+      explain && job.state === 'queued' ? await deps.scheduler.explain(job) : null,
     )
 
   const app = new Hono<Env>()
@@ -86,8 +85,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
   )
 
-  app.get('/health', (c) => {
-    const counts = store.counts()
+  app.get('/health', async (c) => {
+    const counts = await store.queue.counts()
     const problem = deps.disk?.problem()
     const health: Health = {
       status: problem ? 'degraded' : 'ok',
@@ -107,7 +106,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const body: Registered = {
       user: user.name,
       operator: user.isAdmin,
-      grantMc: store.credits(user.id, 0).balance,
+      grantMc: (await store.credits.of(user.id, 0)).balance,
     }
     return c.json(body, 201)
   })
@@ -116,14 +115,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   )
 
   app.use('/api/*', async (c, next) => {
-    c.set('user', auth.authenticate(c.req.header('authorization')))
+    c.set('user', await auth.authenticate(c.req.header('authorization')))
     await next()
   })
   const inFlight = new InFlight()
   app.use('/api/*', capBodies(deps.settings, inFlight))
 
-  app.post('/api/auth/logout', (c) => {
-    auth.logout(c.req.header('authorization'))
+  app.post('/api/auth/logout', async (c) => {
+    await auth.logout(c.req.header('authorization'))
     return c.body(null, 204)
   })
   app.get('/api/me', (c) => {
@@ -137,27 +136,31 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.post('/api/jobs', async (c) => {
     const user = c.get('user')
-    const job = lifecycle.submit(user, await parseBody(c.req.raw, SubmitJob))
+    const job = await lifecycle.submit(user, await parseBody(c.req.raw, SubmitJob))
     deps.scheduler.wake()
-    return c.json(view(job, user, false), 201)
+    return c.json(await view(job, user, false), 201)
   })
-  app.get('/api/jobs', (c) => {
+  app.get('/api/jobs', async (c) => {
     const user = c.get('user')
     const limitText = c.req.query('limit')
     const limit = Math.min(Math.max(limitText === undefined ? 50 : Number(limitText) || 1, 1), 1000)
-    return c.json(store.jobsOf(user.id, limit).map((j) => view(j, user, false)))
+    const jobs = await store.queue.jobsOf(user.id, limit)
+    return c.json(await Promise.all(jobs.map((j) => view(j, user, false))))
   })
-  app.get('/api/jobs/:id', (c) => {
+  app.get('/api/jobs/:id', async (c) => {
     const user = c.get('user')
-    return c.json(view(lifecycle.ownJob(user, c.req.param('id')), user))
+    return c.json(await view(await lifecycle.ownJob(user, c.req.param('id')), user))
   })
   // Every attempt: where it ran and why it ended.
-  app.get('/api/jobs/:id/attempts', (c) => {
-    const job = lifecycle.ownJob(c.get('user'), c.req.param('id'))
+  app.get('/api/jobs/:id/attempts', async (c) => {
+    const job = await lifecycle.ownJob(c.get('user'), c.req.param('id'))
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
-    const list: AttemptView[] = store.attemptsOf(job.id).map((a) => ({
+    const attempts = await store.leases.attemptsOf(job.id)
+    const names = new Map<string, string | null>()
+    for (const a of attempts) names.set(a.workerId, await workerName(a.workerId))
+    const list: AttemptView[] = attempts.map((a) => ({
       attempt: a.attempt,
-      worker: workerName(a.workerId) ?? a.workerId,
+      worker: names.get(a.workerId) ?? a.workerId,
       assignedAt: new Date(a.assignedAt).toISOString(),
       startedAt: iso(a.startedAt),
       endedAt: iso(a.endedAt),
@@ -168,10 +171,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json(list)
   })
   // The worker's signed receipt of the job's result, self-contained for `gridx verify`.
-  app.get('/api/jobs/:id/receipt', (c) => {
-    const job = lifecycle.ownJob(c.get('user'), c.req.param('id'))
-    const a = store.attemptsOf(job.id).findLast((x) => x.receipt !== null && x.signature !== null)
-    const worker = a ? store.worker(a.workerId) : undefined
+  app.get('/api/jobs/:id/receipt', async (c) => {
+    const job = await lifecycle.ownJob(c.get('user'), c.req.param('id'))
+    const a = (await store.leases.attemptsOf(job.id)).findLast(
+      (x) => x.receipt !== null && x.signature !== null,
+    )
+    const worker = a ? await store.workers.get(a.workerId) : undefined
     if (!a?.receipt || !a.signature || !worker?.publicKey) {
       throw new GridError('no_receipt', `job ${job.id} has no signed result yet (state: ${job.state})`, {
         status: 404,
@@ -187,18 +192,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json(file)
   })
 
-  app.post('/api/jobs/:id/cancel', (c) => {
+  app.post('/api/jobs/:id/cancel', async (c) => {
     const user = c.get('user')
-    const job = lifecycle.cancel(user, c.req.param('id'))
+    const job = await lifecycle.cancel(user, c.req.param('id'))
     deps.scheduler.wake()
-    return c.json(view(job, user))
+    return c.json(await view(job, user))
   })
 
   // NDJSON: stored output of the current attempt, then (with follow=1) live events until the job ends.
-  app.get('/api/jobs/:id/output', (c) => {
+  app.get('/api/jobs/:id/output', async (c) => {
     const user = c.get('user')
     const id = c.req.param('id')
-    lifecycle.ownJob(user, id)
+    await lifecycle.ownJob(user, id)
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true'
     c.header('content-type', 'application/x-ndjson')
     c.header('cache-control', 'no-store')
@@ -229,11 +234,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
       const beats = setInterval(() => beat.abort(), keepaliveMs)
       const line = (e: OutputEvent) => out.write(`${JSON.stringify(e)}\n`)
       try {
-        let job = lifecycle.ownJob(user, id)
+        let job = await lifecycle.ownJob(user, id)
         let attempt = job.attempt
         let lastSeq = -1
         const replay = async () => {
-          for (const ch of store.output(id, attempt, lastSeq)) {
+          for (const ch of await store.leases.output(id, attempt, lastSeq)) {
             lastSeq = ch.seq
             await line({ type: 'output', stream: ch.stream, data: ch.data.toString('base64') })
           }
@@ -261,13 +266,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
             }
             await line({ type: 'state', state: e.state, worker: e.worker, reason: e.reason ?? null })
           } else {
-            job = lifecycle.ownJob(user, id)
+            job = await lifecycle.ownJob(user, id)
             attempt = job.attempt
             await replay()
           }
         }
-        job = lifecycle.ownJob(user, id)
-        await line({ type: 'end', job: view(job, user) })
+        job = await lifecycle.ownJob(user, id)
+        await line({ type: 'end', job: await view(job, user) })
       } finally {
         clearInterval(beats)
         sub.close()

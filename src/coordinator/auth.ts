@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
-import type { UserRow } from '../db/sqlite/schema'
 import { GridError } from '../errors'
 import type { Credentials, RegisterRequest, Session } from '../protocol/api'
 import { newId } from '../protocol/ids'
-import { inviteHash, signupRefusal } from './invites'
+import { inviteHash, signupRefusal } from './store/invite-rules'
 import type { Clock, Settings } from './settings'
-import type { Store } from './store'
+import { userExists } from './store/account-rules'
+import type { Store, UserRow } from './store'
 import { Throttle } from './throttle'
 
 /** Tokens carry 256 random bits; only their SHA-256 is stored. */
@@ -48,25 +48,29 @@ export class Auth {
     private readonly diskFull: (err: unknown) => boolean = () => false,
   ) {
     this.throttle = new Throttle(clock, settings.throttle)
-    // Operators are exactly the first account and today's --admin list, decided at every start.
-    this.operatorsPending = !this.decideOperators(true)
+  }
+
+  /** Decides the operators: exactly the first account and today's --admin list, at every start. */
+  async start(): Promise<this> {
+    this.operatorsPending = !(await this.decideOperators(true))
+    return this
   }
 
   /** Writes the operators a full disk kept from being written at start; true once they are. */
-  retryOperators(): boolean {
-    if (this.operatorsPending) this.operatorsPending = !this.decideOperators(false)
+  async retryOperators(): Promise<boolean> {
+    if (this.operatorsPending) this.operatorsPending = !(await this.decideOperators(false))
     return !this.operatorsPending
   }
 
-  private decideOperators(starting: boolean): boolean {
+  private async decideOperators(starting: boolean): Promise<boolean> {
     let decided: { operators: string[]; missing: string[] }
     try {
-      decided = this.store.setOperators(this.settings.admins)
+      decided = await this.store.accounts.setOperators(this.settings.admins)
     } catch (err) {
       if (!this.diskFull(err)) throw err
       if (starting)
         this.log(
-          `could not record the operators named by --admin: the disk is full; until space is freed the operators stay as recorded at the last start (${this.store.operators().join(', ') || 'none'}), then they are written at once`,
+          `could not record the operators named by --admin: the disk is full; until space is freed the operators stay as recorded at the last start (${(await this.store.accounts.operators()).join(', ') || 'none'}), then they are written at once`,
         )
       return false
     }
@@ -86,20 +90,16 @@ export class Auth {
    */
   async register(req: RegisterRequest, address?: string): Promise<UserRow> {
     const { signup, signupGrantMc } = this.settings
-    const first = !this.store.hasUsers()
+    const first = !(await this.store.accounts.exist())
     const refused = signupRefusal(signup, first, req.invite !== undefined)
     if (refused) throw refused
     this.throttle.beginSignup(address)
     const hash = req.invite === undefined ? undefined : inviteHash(req.invite)
-    if (hash !== undefined && !first) this.store.checkInvite(hash, this.clock.now())
-    if (this.store.userByName(req.user)) {
-      throw new GridError('user_exists', `user '${req.user}' already exists: log in instead`, {
-        status: 409,
-      })
-    }
+    if (hash !== undefined && !first) await this.store.invites.check(hash, this.clock.now())
+    if (await this.store.accounts.byName(req.user)) throw userExists(req.user)
     const passwordHash = await Bun.password.hash(req.password, { algorithm: 'argon2id' })
     // The store decides again inside its transaction: another sign-up may have won meanwhile.
-    return this.store.createUser(
+    return await this.store.accounts.create(
       { id: newId(), name: req.user, passwordHash, createdAt: this.clock.now() },
       { signup, grant: signupGrantMc, inviteHash: hash, firstInvite: this.settings.firstInvite },
     )
@@ -108,7 +108,7 @@ export class Auth {
   /** Checks a password and issues a fresh token; guessing is slowed per address and per account. */
   async login(creds: Credentials, address?: string): Promise<Session> {
     this.throttle.beginLogin(address, creds.user)
-    const user = this.store.userByName(creds.user)
+    const user = await this.store.accounts.byName(creds.user)
     const ok = await Bun.password.verify(
       creds.password,
       user?.passwordHash ??
@@ -123,17 +123,17 @@ export class Auth {
     const token = `gx_${Buffer.from(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES))).toString('base64url')}`
     const now = this.clock.now()
     const expiresAt = now + this.settings.tokenTtlMs
-    this.store.addToken(tokenHash(token), user.id, now, expiresAt)
+    await this.store.accounts.addToken(tokenHash(token), user.id, now, expiresAt)
     return { user: user.name, token, expiresAt: new Date(expiresAt).toISOString() }
   }
 
   /** The user behind a bearer token, or a 401 saying how to get a new one. */
-  authenticate(header: string | null | undefined): UserRow {
+  async authenticate(header: string | null | undefined): Promise<UserRow> {
     const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1]
     if (!token) {
       throw new GridError('unauthorized', "not logged in: run 'gridx login' first", { status: 401 })
     }
-    const user = this.store.userByToken(tokenHash(token), this.clock.now())
+    const user = await this.store.accounts.byToken(tokenHash(token), this.clock.now())
     if (!user) {
       throw new GridError('unauthorized', "your login has expired or was revoked: run 'gridx login' again", {
         status: 401,
@@ -143,8 +143,8 @@ export class Auth {
   }
 
   /** Revokes a token. */
-  logout(header: string | null | undefined): void {
+  async logout(header: string | null | undefined): Promise<void> {
     const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1]
-    if (token) this.store.deleteToken(tokenHash(token))
+    if (token) await this.store.accounts.deleteToken(tokenHash(token))
   }
 }

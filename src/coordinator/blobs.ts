@@ -31,7 +31,7 @@ export interface Admission {
   /** The refusal once the upload has passed `roomBytes` at `bytes`. */
   refuse(bytes: number): GridError
   /** Called with the complete archive, measured, before it is kept; throws to refuse it (nothing is kept). */
-  admit(blob: Blob): void
+  admit(blob: Blob): void | Promise<void>
 }
 
 /**
@@ -133,7 +133,7 @@ export class BlobStore {
       }
       const files = contents.entries.filter((e) => e.type === 'file').length
       const blob = { sha256: hash.digest('hex'), bytes, files, dataBytes: contents.bytes }
-      admission?.admit(blob)
+      await admission?.admit(blob)
       renameSync(tmp, this.path(blob.sha256))
       return blob
     } finally {

@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import type { UserRow } from '../db/sqlite/schema'
+import type { UserRow } from './store'
 import { GridError } from '../errors'
 import { requireOperator } from './auth'
 import { type AuditView, type CreditsView, GrantRequest } from '../protocol/api'
@@ -12,7 +12,7 @@ type Env = { Variables: { user: UserRow } }
 /** Credits: balance and history for everyone; grants and the audit for operators. */
 export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =>
   new Hono<Env>()
-    .get('/', (c) => {
+    .get('/', async (c) => {
       const user = c.get('user')
       const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 20) || 20, 1), 500)
       const beforeText = c.req.query('before')
@@ -20,7 +20,7 @@ export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =
       if (before !== undefined && !Number.isInteger(before)) {
         throw new GridError('bad_request', "'before' must be a history sequence number")
       }
-      const { balance, escrow, history } = store.credits(user.id, limit + 1, before)
+      const { balance, escrow, history } = await store.credits.of(user.id, limit + 1, before)
       const page = history.slice(0, limit)
       const view: CreditsView = {
         user: user.name,
@@ -44,11 +44,14 @@ export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =
       const user = c.get('user')
       requireOperator(user)
       const req = await parseBody(c.req.raw, GrantRequest)
-      store.grant(req.user, req.amountMc, req.memo ?? `granted by ${user.name}`, clock.now())
+      await store.credits.grant(req.user, req.amountMc, req.memo ?? `granted by ${user.name}`, clock.now())
       return c.json({ user: req.user, amountMc: req.amountMc }, 201)
     })
-    .get('/audit', (c) => {
+    .get('/audit', async (c) => {
       requireOperator(c.get('user'))
-      const view: AuditView = { ...store.audit(), operators: store.operators() }
+      const view: AuditView = {
+        ...(await store.credits.audit()),
+        operators: await store.accounts.operators(),
+      }
       return c.json(view)
     })

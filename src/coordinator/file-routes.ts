@@ -1,5 +1,4 @@
 import { Hono } from 'hono'
-import type { UserRow } from '../db/sqlite/schema'
 import { assertNever, GridError } from '../errors'
 import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
@@ -8,7 +7,7 @@ import { archiveCeiling, declaredBody } from './http-limits'
 import type { Lifecycle } from './lifecycle'
 import { StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
-import type { Store } from './store'
+import type { Store, UserRow } from './store'
 import { UploadDeadline } from './upload-deadline'
 
 /** What the file routes need. */
@@ -41,7 +40,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   // An input archive; a submission then names it by digest.
   app.post('/uploads', async (c) => {
     const user = c.get('user')
-    const grant = quota.open(user.id, declaredBody(c.req.raw).declared, UPLOAD)
+    const grant = await quota.open(user.id, declaredBody(c.req.raw).declared, UPLOAD)
     try {
       const blob = await blobs.putArchive(
         c.req.raw.body,
@@ -49,15 +48,15 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
         { what: 'the input files', maxBytes: settings.maxInputBytes, maxEntries: settings.maxArchiveEntries },
         grant,
       )
-      store.recordUpload(blob.sha256, user.id, blob.bytes, blob.files, clock.now())
+      await store.files.recordUpload(blob.sha256, user.id, blob.bytes, blob.files, clock.now())
       return c.json({ sha256: blob.sha256, bytes: blob.bytes, files: blob.files }, 201)
     } finally {
       grant.release()
     }
   })
 
-  app.get('/jobs/:id/outputs', (c) => {
-    const job = lifecycle.ownJob(c.get('user'), c.req.param('id'))
+  app.get('/jobs/:id/outputs', async (c) => {
+    const job = await lifecycle.ownJob(c.get('user'), c.req.param('id'))
     if (!job.outputsSha256 || !blobs.has(job.outputsSha256)) {
       const why =
         job.finishedAt === null
@@ -73,10 +72,10 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   })
 
   // Worker side: only the owner of the worker that holds the lease may read or write under it.
-  const leaseOf = (user: UserRow, jobId: string, attemptText: string) => {
+  const leaseOf = async (user: UserRow, jobId: string, attemptText: string) => {
     const lease = LeaseRef.safeParse({ jobId, attempt: Number(attemptText) })
-    const job = store.job(jobId)
-    const worker = job?.workerId ? store.worker(job.workerId) : undefined
+    const job = await store.queue.job(jobId)
+    const worker = job?.workerId ? await store.workers.get(job.workerId) : undefined
     const held =
       lease.success &&
       job &&
@@ -95,16 +94,16 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
     return { lease: lease.data, job, workerId: job.workerId }
   }
 
-  app.get('/leases/:jobId/:attempt/inputs', (c) => {
-    const { job } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
+  app.get('/leases/:jobId/:attempt/inputs', async (c) => {
+    const { job } = await leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
     if (!job.inputsSha256 || !blobs.has(job.inputsSha256)) {
       throw new GridError('no_inputs', `job ${job.id} has no input files stored`, { status: 404 })
     }
     return tar(job.inputsSha256)
   })
 
-  const stage = (lease: LeaseRef, workerId: string, blob: Blob) => {
-    const staged = store.stageOutputs(lease, workerId, blob)
+  const stage = async (lease: LeaseRef, workerId: string, blob: Blob) => {
+    const staged = await store.leases.stageOutputs(lease, workerId, blob)
     switch (staged.result) {
       case 'staged':
         return
@@ -126,25 +125,29 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   }
 
   app.put('/leases/:jobId/:attempt/outputs', async (c) => {
-    const { lease, job, workerId } = leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
+    const { lease, job, workerId } = await leaseOf(
+      c.get('user'),
+      c.req.param('jobId'),
+      c.req.param('attempt'),
+    )
     const declared = declaredBody(c.req.raw).declared
-    const staged = store.stagedOutputs(lease)
+    const staged = await store.leases.stagedOutputs(lease)
     // Another size cannot be the archive already staged: refused before a byte is read.
     if (staged && declared !== undefined && declared !== staged.bytes) {
-      stage(lease, workerId, { sha256: '', bytes: declared, files: 0, dataBytes: 0 })
+      await stage(lease, workerId, { sha256: '', bytes: declared, files: 0, dataBytes: 0 })
     }
     // The files are kept for the job's owner, so they count against the owner's quota.
-    const grant = quota.open(job.ownerId, declared, OUTPUTS)
+    const grant = await quota.open(job.ownerId, declared, OUTPUTS)
     // The result comes after the upload: the deadline must not end the job while it runs.
-    deadline.starting(lease, job, workerId, declared, clock.now())
+    await deadline.starting(lease, job, workerId, declared, clock.now())
     try {
       // Counted here, from the archive as stored: the worker's own figures are only a claim. Staged
       // before the file is kept, in the same step, so a refused archive leaves nothing on disk.
       const admission = {
         ...grant,
-        admit: (measured: Blob) => {
-          grant.admit(measured)
-          stage(lease, workerId, measured)
+        admit: async (measured: Blob) => {
+          await grant.admit(measured)
+          await stage(lease, workerId, measured)
         },
       }
       const blob = await blobs.putArchive(
@@ -157,7 +160,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
         },
         admission,
       )
-      deadline.staged(lease, job, workerId, clock.now())
+      await deadline.staged(lease, job, workerId, clock.now())
       return c.json({ sha256: blob.sha256, bytes: blob.dataBytes, files: blob.files }, 201)
     } finally {
       grant.release()

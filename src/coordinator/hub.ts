@@ -1,5 +1,4 @@
 import type { ServerWebSocket } from 'bun'
-import type { UserRow } from '../db/sqlite/schema'
 import { assertNever, describe, GridError } from '../errors'
 import {
   CloseCode,
@@ -18,7 +17,7 @@ import { formatBytes } from '../protocol/units'
 import { SocketAllowance, TokenBucket } from './budget'
 import type { Lifecycle, Verdict } from './lifecycle'
 import type { Clock, Settings } from './settings'
-import type { Store } from './store'
+import type { Store, UserRow } from './store'
 
 type Result = Extract<WorkerMessage, { type: 'job.result' }>
 
@@ -30,7 +29,14 @@ export interface SocketData {
   allowance?: SocketAllowance
   /** The socket went over its budget and is being closed: its frames are dropped unread. */
   overBudget?: boolean
+  /** Its frames being handled, in order: each waits for the one before (the store is async). */
+  queue?: Promise<void>
+  /** How many frames wait in `queue`. */
+  pending?: number
 }
+
+/** Frames a socket may have waiting for the store before it counts as a flood. */
+const MAX_PENDING_FRAMES = 512
 
 /** A worker socket that has said hello. */
 export interface WorkerConn {
@@ -111,7 +117,11 @@ export class Hub {
     if (workerId) this.conns.get(workerId)?.active.delete(jobId)
   }
 
-  /** Handles one frame from a worker socket; its budget is checked before the frame is even parsed. */
+  /**
+   * Handles one frame from a worker socket; its budget is checked before the frame is even parsed.
+   * A socket's frames are handled one after another in the order they came, so an output chunk
+   * never overtakes the start it follows, nor a result the output before it.
+   */
   onFrame(ws: ServerWebSocket<SocketData>, raw: string | Buffer): void {
     if (ws.data.overBudget) return
     const now = this.clock.now()
@@ -126,9 +136,19 @@ export class Hub {
       return this.refuse(ws, 'protocol_version', versionAdvice(PROTOCOL_VERSION, theirs))
     }
     const msg = parsed.msg
+    ws.data.pending = (ws.data.pending ?? 0) + 1
+    if (ws.data.pending > MAX_PENDING_FRAMES) return this.overBudget(ws)
+    ws.data.queue = (ws.data.queue ?? Promise.resolve()).then(async () => {
+      await this.handle(ws, msg)
+      ws.data.pending = (ws.data.pending ?? 1) - 1
+    })
+  }
+
+  private async handle(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): Promise<void> {
+    if (ws.data.overBudget) return
     if (msg.type !== 'hello' && !ws.data.conn) return this.refuse(ws, 'hello_first', 'send hello first')
     try {
-      this.dispatch(ws, msg)
+      await this.dispatch(ws, msg)
     } catch (err) {
       const full = this.diskFull?.(err)
       if (!full) return this.refuse(ws, 'internal', describe(err))
@@ -166,7 +186,7 @@ export class Hub {
     this.conns.clear()
   }
 
-  private dispatch(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): void {
+  private async dispatch(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): Promise<void> {
     const conn = ws.data.conn
     if (conn) conn.lastSeen = this.clock.now()
     switch (msg.type) {
@@ -187,18 +207,21 @@ export class Hub {
         this.log(`worker ${conn!.name} is draining: no new jobs for it`)
         return
       case 'job.release':
-        this.lifecycle.release(conn!.id, msg.lease, msg.reason)
+        await this.lifecycle.release(conn!.id, msg.lease, msg.reason)
         return this.wake()
       default:
         return assertNever(msg)
     }
   }
 
-  private hello(ws: ServerWebSocket<SocketData>, msg: Extract<WorkerMessage, { type: 'hello' }>): void {
+  private async hello(
+    ws: ServerWebSocket<SocketData>,
+    msg: Extract<WorkerMessage, { type: 'hello' }>,
+  ): Promise<void> {
     if (ws.data.conn) return this.refuse(ws, 'hello_twice', 'hello was already sent on this socket')
     const now = this.clock.now()
     try {
-      this.store.upsertWorker(msg.workerId, ws.data.user.id, msg.name, now, msg.publicKey)
+      await this.store.workers.upsert(msg.workerId, ws.data.user.id, msg.name, now, msg.publicKey)
     } catch (err) {
       if (!(err instanceof GridError)) throw err
       this.log(`refused worker ${msg.name} (${msg.workerId}): ${err.message}`)
@@ -245,12 +268,16 @@ export class Hub {
     // Leases this worker holds but no longer runs (it restarted, or an assignment was lost on
     // the old socket) go back to the queue now rather than when they expire.
     const running = new Set(msg.running.map((l) => `${l.jobId}#${l.attempt}`))
-    for (const lease of this.store.leasesOf(conn.id)) {
+    for (const lease of await this.store.leases.leasesOf(conn.id)) {
       if (!running.has(`${lease.jobId}#${lease.attempt}`)) {
-        this.lifecycle.lost(conn.id, lease, `worker ${conn.name} reconnected without the job (it restarted?)`)
+        await this.lifecycle.lost(
+          conn.id,
+          lease,
+          `worker ${conn.name} reconnected without the job (it restarted?)`,
+        )
       }
     }
-    this.heartbeat(conn, msg.running)
+    await this.heartbeat(conn, msg.running)
     this.log(
       `worker ${conn.name} (${conn.id}) of ${conn.owner.name} ready: ${conn.slots} slots, ${conn.cpus} CPUs, docker ${escapeTerminal(conn.docker)}, images ${escapeTerminal(conn.policy.images.join(' '))}, ${conn.policy.packages ? 'installs' : 'does not install'} Python packages`,
     )
@@ -266,12 +293,12 @@ export class Hub {
    * there, bounded by the worker's signed run time. Either way a bill is never more than the time
    * the coordinator saw pass since the assignment, and a late start cannot shrink it to nothing.
    */
-  private started(conn: WorkerConn, lease: LeaseRef): void {
+  private async started(conn: WorkerConn, lease: LeaseRef): Promise<void> {
     const now = this.clock.now()
-    const assignedAt = this.store.deadlines.since(lease)
+    const assignedAt = await this.store.deadlines.since(lease)
     const late = assignedAt !== undefined && assignedAt < conn.connectedAt
     const from = late ? assignedAt : now
-    if (this.store.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {
+    if (await this.store.leases.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {
       this.lifecycle.started(lease, conn.name)
     }
   }
@@ -280,11 +307,11 @@ export class Hub {
    * Takes a result, and answers it: `job.ack` when it is recorded (now or already before),
    * `job.refused` otherwise, saying whether sending it again later may help.
    */
-  private result(conn: WorkerConn, msg: Result): void {
+  private async result(conn: WorkerConn, msg: Result): Promise<void> {
     let verdict: Verdict
     try {
       // The slot is freed by the lifecycle only when the result is accepted.
-      verdict = this.lifecycle.result(conn.id, msg, () => conn.checks.take(1, this.clock.now()))
+      verdict = await this.lifecycle.result(conn.id, msg, () => conn.checks.take(1, this.clock.now()))
     } catch (err) {
       // A full disk is logged once by its handler, not once per result each worker resends.
       const full = this.diskFull?.(err)
@@ -327,12 +354,12 @@ export class Hub {
   }
 
   /** Reconciles what the worker says it runs with what the store says it holds. */
-  private heartbeat(conn: WorkerConn, running: LeaseRef[]): void {
+  private async heartbeat(conn: WorkerConn, running: LeaseRef[]): Promise<void> {
     conn.lastBeat = this.clock.now()
-    const held = this.store.leasesOf(conn.id)
+    const held = await this.store.leases.leasesOf(conn.id)
     const reported = new Set(running.map((l) => `${l.jobId}#${l.attempt}`))
     const live = held.filter((l) => reported.has(`${l.jobId}#${l.attempt}`))
-    this.store.renew(conn.id, live, this.clock.now() + this.settings.leaseMs)
+    await this.store.leases.renew(conn.id, live, this.clock.now() + this.settings.leaseMs)
     conn.active = new Set(held.map((l) => l.jobId))
     const heldKeys = new Set(held.map((l) => `${l.jobId}#${l.attempt}`))
     for (const l of running) {

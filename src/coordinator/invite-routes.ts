@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import type { UserRow } from '../db/sqlite/schema'
+import type { UserRow } from './store'
 import { GridError } from '../errors'
 import { CreateInvite, type NewInvite } from '../protocol/api'
 import { requireOperator } from './auth'
@@ -37,7 +37,7 @@ export const inviteRoutes = ({
         )
       }
       const now = clock.now()
-      const invite: NewInvite = store.createInvite(c.get('user').id, {
+      const invite: NewInvite = await store.invites.create(c.get('user').id, {
         grantMc: req.grantMc ?? settings.signupGrantMc,
         uses: req.uses ?? 1,
         expiresAt: now + (req.expiresInMs ?? DEFAULT_INVITE_MS),
@@ -45,5 +45,5 @@ export const inviteRoutes = ({
       })
       return c.json(invite, 201)
     })
-    .get('/', (c) => c.json(store.invites(clock.now())))
-    .post('/:id/revoke', (c) => c.json(store.revokeInvite(c.req.param('id'), clock.now())))
+    .get('/', async (c) => c.json(await store.invites.list(clock.now())))
+    .post('/:id/revoke', async (c) => c.json(await store.invites.revoke(c.req.param('id'), clock.now())))

@@ -1,4 +1,4 @@
-import type { JobRow } from '../db/sqlite/schema'
+import type { JobRow } from './store'
 import type { JobView } from '../protocol/api'
 
 /** The API view of a job row. */

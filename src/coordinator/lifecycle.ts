@@ -1,4 +1,3 @@
-import type { JobRow, UserRow } from '../db/sqlite/schema'
 import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
@@ -8,12 +7,11 @@ import { normaliseRequirements } from '../protocol/requirements'
 import { formatDuration } from '../protocol/units'
 import type { JobEvents } from './events'
 import { attemptsExhausted, packageFault, workerFault } from './install-failure'
-import type { Requeue } from './lease-store'
 import { billedMs, costOf } from './pricing'
 import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
 import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
-import type { Ending, Store } from './store'
+import type { Ending, JobRow, Requeue, StagedOutputs, Store, UserRow } from './store'
 
 export { jobView } from './job-view'
 export type { Verdict } from './result-check'
@@ -40,9 +38,9 @@ export class Lifecycle {
   ) {}
 
   /** Queues a validated submission for its owner, escrowing its maximum cost (402 if unaffordable). */
-  submit(owner: UserRow, req: SubmitJob): JobRow {
+  async submit(owner: UserRow, req: SubmitJob): Promise<JobRow> {
     const script = req.script ? Buffer.from(req.script.contentBase64, 'base64') : null
-    const inputs = req.inputs ? this.store.uploadOf(req.inputs.sha256, owner.id) : undefined
+    const inputs = req.inputs ? await this.store.files.uploadOf(req.inputs.sha256, owner.id) : undefined
     if (req.inputs && !inputs) {
       throw new GridError(
         'no_upload',
@@ -53,7 +51,7 @@ export class Lifecycle {
     // The job's files are copied into its working directory, a tmpfs within its memory limit.
     const tooBig = filesExceedMemory((inputs?.bytes ?? 0) + (script?.length ?? 0), req.memoryBytes)
     if (tooBig) throw tooBig
-    return this.store.createJob({
+    return await this.store.queue.create({
       id: newId(),
       ownerId: owner.id,
       image: req.image,
@@ -78,8 +76,8 @@ export class Lifecycle {
   }
 
   /** The owner's job, or a 404 that does not reveal whether someone else's exists. */
-  ownJob(owner: UserRow, id: string): JobRow {
-    const job = this.store.job(id)
+  async ownJob(owner: UserRow, id: string): Promise<JobRow> {
+    const job = await this.store.queue.job(id)
     if (!job || job.ownerId !== owner.id) {
       throw new GridError('job_not_found', `no job '${id}' among yours: 'gridx jobs' lists them`, {
         status: 404,
@@ -99,25 +97,25 @@ export class Lifecycle {
   }
 
   /** Stores and fans out a chunk of output; stops the job when it passes the cap. */
-  output(workerId: string, msg: Output): void {
+  async output(workerId: string, msg: Output): Promise<void> {
     // The schema let through only strict base64: this decodes exactly what the worker sent.
     const data = Buffer.from(msg.dataBase64, 'base64')
     const chunk = { seq: msg.seq, stream: msg.stream, data }
-    const r = this.store.appendOutput(msg.lease, workerId, chunk, this.settings.outputCapBytes)
+    const r = await this.store.leases.appendOutput(msg.lease, workerId, chunk, this.settings.outputCapBytes)
     if (r === 'ok') {
       const { jobId, attempt } = msg.lease
       this.events.publish(jobId, { type: 'output', attempt, seq: msg.seq, stream: msg.stream, data })
     } else if (r === 'capped') {
       const cap = this.settings.outputCapBytes
       const at = this.clock.now()
-      const job = this.store.job(msg.lease.jobId)!
-      this.end(msg.lease, workerId, {
+      const job = (await this.store.queue.job(msg.lease.jobId))!
+      await this.end(msg.lease, workerId, {
         state: 'failed',
         exitCode: null,
         outcome: 'output_limit',
         error: `the job wrote more than ${cap} bytes of output and was stopped`,
         at,
-        ...this.bill(job, at),
+        ...(await this.bill(job, at)),
       })
       this.link?.send(workerId, { type: 'job.cancel', lease: msg.lease, reason: 'output limit' })
     }
@@ -130,12 +128,12 @@ export class Lifecycle {
    * (whose lease, a repeat) come before the signature's, which costs milliseconds and is made
    * only when `mayCheck` allows (the worker's budget of checks).
    */
-  result(workerId: string, msg: Result, mayCheck: () => boolean = () => true): Verdict {
+  async result(workerId: string, msg: Result, mayCheck: () => boolean = () => true): Promise<Verdict> {
     const at = this.clock.now()
     const { lease } = msg
-    const job = this.store.job(lease.jobId)
+    const job = await this.store.queue.job(lease.jobId)
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
-    const recorded = this.store.recordedReceipt(lease)
+    const recorded = await this.store.leases.recordedReceipt(lease)
     if (recorded?.body === msg.receipt.body && recorded.signature === msg.receipt.signature) return ACCEPTED
     // Not logged: the worker is told why, and a flood of them must not flood the log.
     if (job.attempt !== lease.attempt || job.workerId !== workerId || isFinal(job.state)) {
@@ -145,20 +143,20 @@ export class Lifecycle {
       )
     }
     if (!mayCheck()) return BUSY
-    const bad = receiptProblem(this.store.worker(workerId)?.publicKey, workerId, msg)
+    const bad = receiptProblem((await this.store.workers.get(workerId))?.publicKey, workerId, msg)
     if (bad) {
       this.log(`refused the result of job ${job.id} attempt ${lease.attempt} from worker ${workerId}: ${bad}`)
       return refused('bad_receipt', `the result was refused: ${bad}`)
     }
-    const staged = msg.outputs ? this.store.stagedOutputs(lease) : undefined
+    const staged = msg.outputs ? await this.store.leases.stagedOutputs(lease) : undefined
     if (msg.outputs && staged?.sha256 !== msg.outputs.sha256) {
       const reason = "the job's /out files did not reach the coordinator"
-      this.retry(lease, reason, workerId, { outcome: 'error', consumesAttempt: true })
+      await this.retry(lease, reason, workerId, { outcome: 'error', consumesAttempt: true })
       const message = `${reason} (upload them before the result); the job was requeued`
       return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
     const outputs = msg.outputs && staged ? this.measured(workerId, msg, staged) : undefined
-    const bill = this.bill(job, at, msg.durationMs)
+    const bill = await this.bill(job, at, msg.durationMs)
     const base = {
       exitCode: msg.exitCode,
       error: msg.error,
@@ -183,9 +181,9 @@ export class Lifecycle {
         return this.end(lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
       case 'install_failed': {
         // The job never started: whoever's fault it was, nothing is billed.
-        const name = this.store.worker(workerId)?.name ?? workerId
+        const name = (await this.store.workers.get(workerId))?.name ?? workerId
         if (msg.retryable) {
-          this.retry(lease, workerFault(name, msg.error), workerId, {
+          await this.retry(lease, workerFault(name, msg.error), workerId, {
             outcome: 'install_failed',
             consumesAttempt: true,
             receipt: msg.receipt,
@@ -208,7 +206,7 @@ export class Lifecycle {
       case 'error':
         if (msg.retryable) {
           const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
-          this.retry(lease, msg.error ?? 'worker error', workerId, how)
+          await this.retry(lease, msg.error ?? 'worker error', workerId, how)
           return ACCEPTED
         }
         return this.end(lease, workerId, {
@@ -231,7 +229,7 @@ export class Lifecycle {
   private measured(
     workerId: string,
     msg: Result,
-    staged: NonNullable<ReturnType<Store['stagedOutputs']>>,
+    staged: StagedOutputs,
   ): { sha256: string; bytes: number; files: number } {
     const claim = msg.outputs!
     // Archives staged before the coordinator counted them have only the claim.
@@ -252,34 +250,44 @@ export class Lifecycle {
    * What an attempt is billed now: the worker's claim (none for the coordinator's own endings),
    * capped by the time the coordinator saw pass since the attempt began and by the timeout.
    */
-  private bill(
+  private async bill(
     job: Pick<JobRow, 'id' | 'attempt' | 'cpus' | 'timeoutMs'>,
     now: number,
     claimedMs?: number,
+  ): Promise<{ cost: number; billedMs: number }> {
+    const since = await this.store.deadlines.since({ jobId: job.id, attempt: job.attempt })
+    return this.billSince(job, since, now, claimedMs)
+  }
+
+  /** `bill` from when the attempt began (undefined: it never did, and costs nothing). */
+  private billSince(
+    job: Pick<JobRow, 'cpus' | 'timeoutMs'>,
+    since: number | undefined,
+    now: number,
+    claimedMs?: number,
   ): { cost: number; billedMs: number } {
-    const since = this.store.deadlines.since({ jobId: job.id, attempt: job.attempt })
     if (since === undefined) return { cost: 0, billedMs: 0 }
     const ms = billedMs(job, since, now, claimedMs)
     return { cost: costOf(job.cpus, ms, this.settings.price), billedMs: ms }
   }
 
   /** A draining worker gives a job back unfinished: it is requeued without counting as a failure. */
-  release(workerId: string, lease: LeaseRef, reason: string): void {
-    this.retry(lease, reason, workerId, { outcome: 'released', consumesAttempt: false })
+  async release(workerId: string, lease: LeaseRef, reason: string): Promise<void> {
+    await this.retry(lease, reason, workerId, { outcome: 'released', consumesAttempt: false })
   }
 
   /** A worker no longer runs a job it held (it restarted): the job goes back to the queue. */
-  lost(workerId: string, lease: LeaseRef, reason: string): void {
+  async lost(workerId: string, lease: LeaseRef, reason: string): Promise<void> {
     this.link?.release(workerId, lease.jobId)
-    this.retry(lease, reason, workerId)
+    await this.retry(lease, reason, workerId)
   }
 
   /** Cancels one of the owner's jobs; a running one is killed by its worker. */
-  cancel(owner: UserRow, id: string): JobRow {
-    const job = this.ownJob(owner, id)
+  async cancel(owner: UserRow, id: string): Promise<JobRow> {
+    const job = await this.ownJob(owner, id)
     if (isFinal(job.state)) return job
     const now = this.clock.now()
-    const before = this.store.cancel(id, now, (j) => this.bill(j, now))
+    const before = await this.store.leases.cancel(id, now, (j, since) => this.billSince(j, since, now))
     if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
       this.link?.release(before.workerId, id)
       this.link?.send(before.workerId, {
@@ -289,17 +297,17 @@ export class Lifecycle {
       })
     }
     this.events.publish(id, { type: 'end' })
-    return this.store.job(id)!
+    return (await this.store.queue.job(id))!
   }
 
   /** Requeues every attempt whose lease ran out, and tells its holder to stop. */
-  expireLeases(): number {
-    const expired = this.store.expired(this.clock.now())
+  async expireLeases(): Promise<number> {
+    const expired = await this.store.leases.expired(this.clock.now())
     for (const job of expired) {
       const lease = { jobId: job.id, attempt: job.attempt }
       this.link?.release(job.workerId, job.id)
       if (job.workerId) this.link?.send(job.workerId, { type: 'job.cancel', lease, reason: 'lease expired' })
-      this.retry(lease, `lease expired on worker ${job.workerId ?? '?'}`)
+      await this.retry(lease, `lease expired on worker ${job.workerId ?? '?'}`)
     }
     return expired.length
   }
@@ -310,9 +318,9 @@ export class Lifecycle {
    * its timeout or the time the coordinator saw it run, whichever is less; one assigned but never started within its timeout plus the start allowance is
    * requeued as a loss of the platform. Either way its worker is told to kill it.
    */
-  expireDeadlines(): number {
+  async expireDeadlines(): Promise<number> {
     const now = this.clock.now()
-    const overdue = this.store.deadlines.overdue(now)
+    const overdue = await this.store.deadlines.overdue(now)
     for (const job of overdue) {
       const lease = { jobId: job.id, attempt: job.attempt }
       const workerId = job.workerId ?? ''
@@ -322,7 +330,7 @@ export class Lifecycle {
         this.log(
           `job ${job.id} attempt ${job.attempt}: past its ${limit} timeout with no result; ended as timeout`,
         )
-        this.end(lease, workerId, {
+        await this.end(lease, workerId, {
           state: 'failed',
           exitCode: null,
           outcome: 'timeout',
@@ -330,21 +338,24 @@ export class Lifecycle {
           at: now,
           // Never more than the coordinator saw it run: a deadline moved for an upload, or a
           // start it learned of late, must not bill time that did not pass.
-          ...this.bill(job, now),
+          ...(await this.bill(job, now)),
         })
       } else {
         this.link?.release(job.workerId, job.id)
         const allowance = formatDuration(job.timeoutMs + this.settings.startAllowanceMs)
-        this.retry(lease, `worker ${workerId} did not start the job within ${allowance} of its assignment`)
+        await this.retry(
+          lease,
+          `worker ${workerId} did not start the job within ${allowance} of its assignment`,
+        )
       }
     }
     return overdue.length
   }
 
-  private retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): void {
-    const r = this.store.requeue(lease, reason, this.clock.now(), workerId, how)
+  private async retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): Promise<void> {
+    const r = await this.store.leases.requeue(lease, reason, this.clock.now(), workerId, how)
     if (r === 'stale') return
-    this.link?.release(workerId ?? this.store.job(lease.jobId)?.workerId ?? null, lease.jobId)
+    this.link?.release(workerId ?? (await this.store.queue.job(lease.jobId))?.workerId ?? null, lease.jobId)
     this.log(
       `job ${lease.jobId} attempt ${lease.attempt}: ${escapeTerminal(reason)}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
     )
@@ -361,8 +372,8 @@ export class Lifecycle {
     }
   }
 
-  private end(lease: LeaseRef, workerId: string, ending: Ending): Verdict {
-    if (this.store.finish(lease, workerId, ending)) {
+  private async end(lease: LeaseRef, workerId: string, ending: Ending): Promise<Verdict> {
+    if (await this.store.leases.finish(lease, workerId, ending)) {
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })
       return ACCEPTED

@@ -36,9 +36,9 @@ export class StorageQuota {
    * Opens an upload of `declared` bytes (its Content-Length, undefined when not given) kept for
    * `ownerId`: refused with 413 quota_exceeded at once when it cannot fit.
    */
-  open(ownerId: string, declared: number | undefined, subject: QuotaSubject): QuotaGrant {
+  async open(ownerId: string, declared: number | undefined, subject: QuotaSubject): Promise<QuotaGrant> {
     const quota = this.settings.quotaBytes
-    const kept = this.kept(ownerId)
+    const kept = await this.kept(ownerId)
     const used = sum(kept) + (this.streaming.get(ownerId) ?? 0)
     // An archive already kept takes no more room: an upload of exactly its size may be it again
     // (its digest, known at the end, decides).
@@ -51,8 +51,8 @@ export class StorageQuota {
     return {
       roomBytes,
       refuse: () => this.exceeded(used, roomBytes, subject, 'more than '),
-      admit: ({ sha256, bytes }) => {
-        const now = this.kept(ownerId)
+      admit: async ({ sha256, bytes }) => {
+        const now = await this.kept(ownerId)
         if (now.has(sha256)) return
         const others = (this.streaming.get(ownerId) ?? 0) - reserved
         const usedNow = sum(now) + Math.max(0, others)
@@ -65,8 +65,8 @@ export class StorageQuota {
     }
   }
 
-  private kept(ownerId: string): Map<string, number> {
-    return this.store.keptArchives(ownerId, this.clock.now() - this.settings.keepFilesMs)
+  private async kept(ownerId: string): Promise<Map<string, number>> {
+    return await this.store.files.keptArchives(ownerId, this.clock.now() - this.settings.keepFilesMs)
   }
 
   private reserve(ownerId: string, bytes: number): void {

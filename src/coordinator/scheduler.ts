@@ -1,16 +1,15 @@
-import type { JobRow } from '../db/sqlite/schema'
 import { accepts, type Needs, type Offer, whyNoWorker } from '../protocol/placement'
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'
 import type { Hub, WorkerConn } from './hub'
 import { workerFaultReason } from './install-failure'
 import type { Clock, Settings } from './settings'
-import type { Store } from './store'
+import type { JobRow, QueuedJob, Store } from './store'
 
 /** How many queued jobs of each user one pass looks at. */
 const PER_OWNER = 64
 
-type Queued = Omit<JobRow, 'script'>
+type Queued = QueuedJob
 
 /**
  * Matches queued jobs to connected workers that can take them. Between users it shares fairly:
@@ -19,6 +18,9 @@ type Queued = Omit<JobRow, 'script'>
  */
 export class Scheduler {
   private pending = false
+  /** A pass is under way; a wake meanwhile asks for another after it (`again`). */
+  private passing = false
+  private again = false
 
   constructor(
     private readonly store: Store,
@@ -29,27 +31,43 @@ export class Scheduler {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  /** Asks for a pass soon; many wakes in one tick make one pass. */
+  /** Asks for a pass soon; many wakes in one tick make one pass, and passes never overlap. */
   wake(): void {
+    if (this.passing) {
+      this.again = true
+      return
+    }
     if (this.pending) return
     this.pending = true
     queueMicrotask(() => {
       this.pending = false
-      try {
-        this.pass()
-      } catch (err) {
-        this.onError(err)
-      }
+      void this.run()
     })
   }
 
+  private async run(): Promise<void> {
+    this.passing = true
+    try {
+      do {
+        this.again = false
+        try {
+          await this.pass()
+        } catch (err) {
+          this.onError(err)
+        }
+      } while (this.again)
+    } finally {
+      this.passing = false
+    }
+  }
+
   /** Assigns as many queued jobs as the connected workers can take now. */
-  pass(): number {
+  async pass(): Promise<number> {
     const workers = this.hub.connected()
     const hasRoom = () => workers.some((w) => !w.draining && w.active.size < w.slots)
     if (!hasRoom()) return 0
-    const queues = this.store.queuedByOwner(PER_OWNER)
-    const running = this.store.activeByOwner()
+    const queues = await this.store.queue.queuedByOwner(PER_OWNER)
+    const running = await this.store.queue.activeByOwner()
     let assigned = 0
     while (queues.size > 0 && hasRoom()) {
       const owner = nextOwner(queues, running)
@@ -58,7 +76,7 @@ export class Scheduler {
       if (queue.length === 0) queues.delete(owner)
       const worker = pick(workers, needsOf(job), job.installFailedOn)
       // A job no free worker can fit waits; the owner's next job may still fit.
-      if (!worker || !this.assign(job, worker)) continue
+      if (!worker || !(await this.assign(job, worker))) continue
       running.set(owner, (running.get(owner) ?? 0) + 1)
       assigned++
     }
@@ -66,7 +84,7 @@ export class Scheduler {
   }
 
   /** Says why a queued job has not started yet. */
-  explain(job: JobRow): string {
+  async explain(job: JobRow): Promise<string> {
     const connected = this.hub.connected()
     const workers = connected.filter((w) => !w.draining)
     if (connected.length > 0 && workers.length === 0) {
@@ -84,21 +102,27 @@ export class Scheduler {
       return `its packages failed to install on ${names} (${fits.length > 1 ? 'the last: ' : ''}${reason}), and no other connected worker that installs packages can take it: it waits for one (attempt ${job.attempt} of ${job.maxAttempts}), or cancel it`
     }
     const slots = fits.reduce((n, w) => n + w.slots, 0)
-    const { aheadOfMine, queued } = this.store.queuePosition(job)
+    const { aheadOfMine, queued } = await this.store.queue.position(job)
     return `all ${slots} slots of the ${fits.length} worker(s) that fit it are busy; ${aheadOfMine} of your queued jobs are ahead of it, ${queued} jobs are queued in all (users take turns)`
   }
 
-  private assign(job: Queued, worker: WorkerConn): boolean {
+  private async assign(job: Queued, worker: WorkerConn): Promise<boolean> {
     const now = this.clock.now()
-    const row = this.store.assign(
-      job.id,
-      worker.id,
-      now + this.settings.leaseMs,
-      now,
-      this.settings.startAllowanceMs,
-    )
+    // The slot is held while the store answers, so a report meanwhile cannot overfill the worker.
+    worker.active.add(job.id)
+    let row: JobRow | undefined
+    try {
+      row = await this.store.leases.assign(
+        job.id,
+        worker.id,
+        now + this.settings.leaseMs,
+        now,
+        this.settings.startAllowanceMs,
+      )
+    } finally {
+      if (!row) worker.active.delete(job.id)
+    }
     if (!row) return false
-    worker.active.add(row.id)
     const msg: CoordinatorMessage = {
       type: 'job.assign',
       job: {

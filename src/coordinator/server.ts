@@ -15,7 +15,7 @@ import { Lifecycle } from './lifecycle'
 import { checkOrigin } from './origin'
 import { Scheduler } from './scheduler'
 import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
-import { Store } from './store'
+import { openStore, type Store } from './store'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -30,6 +30,8 @@ export interface CoordinatorOptions {
   tls?: { cert: string; key: string } | undefined
   /** The address users and workers reach the coordinator at (a proxy's), when it is not this one. */
   publicUrl?: string | undefined
+  /** `postgres://…`: the grid's shared database; unset, SQLite in `dataDir`. */
+  database?: string | undefined
 }
 
 /**
@@ -54,26 +56,26 @@ export interface Coordinator {
 }
 
 /** Starts the coordinator: HTTP API and worker WebSocket, on both ports. */
-export function startCoordinator(opts: CoordinatorOptions): Coordinator {
+export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   const settings: Settings = { ...DEFAULT_SETTINGS, ...opts.settings }
   const clock = opts.clock ?? systemClock
   const log = opts.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${line}`))
   // Password hashes, scripts and job files: the coordinator's user only, also in older data dirs.
   secureDataDir(opts.dataDir)
   const disk = new DiskGuard(opts.dataDir, log)
-  const store = new Store(join(opts.dataDir, 'gridx.db'))
+  const store = await openStore({ dataDir: opts.dataDir, database: opts.database })
   try {
-    return serve(opts, { settings, clock, log, disk, store })
+    return await serve(opts, { settings, clock, log, disk, store })
   } catch (err) {
     // Whatever stopped the start, the database file is not left open behind it.
     disk.stop()
-    store.close()
+    await store.close()
     throw err
   }
 }
 
 /** The coordinator around an opened store: its parts, both servers and the sweeps. */
-function serve(
+async function serve(
   opts: CoordinatorOptions,
   {
     settings,
@@ -82,12 +84,12 @@ function serve(
     disk,
     store,
   }: { settings: Settings; clock: Clock; log: (line: string) => void; disk: DiskGuard; store: Store },
-): Coordinator {
+): Promise<Coordinator> {
   // A start-up write that finds the disk full leaves the coordinator running degraded, not dead.
   const diskFull = (err: unknown) => disk.refusal(err) !== undefined
   // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
   try {
-    const extended = store.extendLeases(
+    const extended = await store.leases.extendLeases(
       clock.now() + Math.max(2 * settings.leaseMs, 60_000),
       clock.now(),
       settings,
@@ -109,7 +111,7 @@ function serve(
   })
   lifecycle.link = hub
   hub.diskFull = (err) => disk.refusal(err)
-  const auth = new Auth(store, clock, settings, log, diskFull)
+  const auth = await new Auth(store, clock, settings, log, diskFull).start()
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
   // Which of the two servers received a request: only that one can lift its idle timeout.
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
@@ -133,26 +135,28 @@ function serve(
     diskFull: (err) => disk.refusal(err),
   })
 
+  // Bun lets a fetch handler upgrade after it awaited, as long as it has not answered yet.
+  const upgrade = async (req: Request, server: Server<SocketData>): Promise<Response | undefined> => {
+    try {
+      checkOrigin(req, opts.publicUrl)
+      const user = await auth.authenticate(req.headers.get('authorization'))
+      if (server.upgrade(req, { data: { user } })) return undefined
+      return Response.json(
+        { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } },
+        { status: 426 },
+      )
+    } catch (err) {
+      const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
+      return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status })
+    }
+  }
   const route = (
     req: Request,
     server: Server<SocketData>,
     ip: string | undefined,
-  ): Response | Promise<Response> | undefined => {
+  ): Response | Promise<Response | undefined> | undefined => {
     const url = new URL(req.url)
-    if (url.pathname === '/ws/worker') {
-      try {
-        checkOrigin(req, opts.publicUrl)
-        const user = auth.authenticate(req.headers.get('authorization'))
-        if (server.upgrade(req, { data: { user } })) return undefined
-        return Response.json(
-          { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } },
-          { status: 426 },
-        )
-      } catch (err) {
-        const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
-        return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status })
-      }
-    }
+    if (url.pathname === '/ws/worker') return upgrade(req, server)
     receivedBy.set(req, server)
     return app.fetch(req, { ip })
   }
@@ -218,18 +222,25 @@ function serve(
     throw err
   }
 
+  // One sweep at a time: a slow database must not stack them up.
+  let sweepingLeases = false
   const sweeper = setInterval(() => {
-    try {
-      auth.retryOperators()
+    if (sweepingLeases) return
+    sweepingLeases = true
+    const sweep = async () => {
+      await auth.retryOperators()
       hub.sweepSilent()
-      if (lifecycle.expireLeases() + lifecycle.expireDeadlines() > 0) scheduler.wake()
-    } catch (err) {
-      if (!disk.refusal(err)) log(`sweep failed: ${describe(err)}`)
+      if ((await lifecycle.expireLeases()) + (await lifecycle.expireDeadlines()) > 0) scheduler.wake()
     }
+    sweep()
+      .catch((err) => {
+        if (!disk.refusal(err)) log(`sweep failed: ${describe(err)}`)
+      })
+      .finally(() => (sweepingLeases = false))
   }, settings.sweepMs)
   // Job files are kept for a while after their job ends, then removed, so the disk does not fill.
   const sweepFiles = async () => {
-    const keep = store.filesToKeep(clock.now() - settings.keepFilesMs)
+    const keep = await store.files.toKeep(clock.now() - settings.keepFilesMs)
     // File times are the machine's clock, whatever clock the coordinator runs on.
     const gone = await blobs.sweep(keep, Date.now() - Math.min(GRACE_MS, settings.keepFilesMs))
     if (gone.removed > 0)
@@ -269,7 +280,7 @@ function serve(
       disk.stop()
       hub.closeAll()
       await Promise.all([http.stop(true), ws.stop(true)])
-      store.close()
+      await store.close()
     },
   }
 }

@@ -1,7 +1,7 @@
 import { MC_PER_CREDIT } from '../protocol/credits'
 import { DEFAULT_SOCKET_BUDGET, type SocketBudget } from '../protocol/worker-limits'
 import type { SignupMode } from '../protocol/api'
-import type { PendingInvite } from './invites'
+import type { PendingInvite } from './store/types'
 import { DEFAULT_PRICE, type Price } from './pricing'
 import { DEFAULT_THROTTLE, type ThrottleLimits } from './throttle'
 

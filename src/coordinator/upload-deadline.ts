@@ -1,4 +1,4 @@
-import type { JobRow } from '../db/sqlite/schema'
+import type { JobRow } from './store'
 import type { LeaseRef } from '../protocol/worker'
 import { archiveCeiling } from './http-limits'
 import type { Settings } from './settings'
@@ -26,29 +26,34 @@ export class UploadDeadline {
   ) {}
 
   /** An /out upload of `declared` bytes starts for a live lease. */
-  starting(
+  async starting(
     lease: LeaseRef,
     job: Pick<JobRow, 'timeoutMs'>,
     workerId: string,
     declared: number | undefined,
     now: number,
-  ): void {
+  ): Promise<void> {
     const ceiling = archiveCeiling(this.settings.maxOutputBytes, this.settings.maxArchiveEntries)
     const bytes = Math.min(declared ?? ceiling, ceiling)
     const until = now + this.settings.deadlineGraceMs + meteredMs(bytes, this.settings)
-    this.store.deadlines.extend(lease, workerId, Math.min(until, this.latest(lease, job, now)))
+    await this.store.deadlines.extend(lease, workerId, Math.min(until, await this.latest(lease, job, now)))
   }
 
   /** The upload was staged: the result that follows gets a fresh grace. */
-  staged(lease: LeaseRef, job: Pick<JobRow, 'timeoutMs'>, workerId: string, now: number): void {
+  async staged(
+    lease: LeaseRef,
+    job: Pick<JobRow, 'timeoutMs'>,
+    workerId: string,
+    now: number,
+  ): Promise<void> {
     const until = now + this.settings.deadlineGraceMs
-    const latest = this.latest(lease, job, now) + this.settings.deadlineGraceMs
-    this.store.deadlines.extend(lease, workerId, Math.min(until, latest))
+    const latest = (await this.latest(lease, job, now)) + this.settings.deadlineGraceMs
+    await this.store.deadlines.extend(lease, workerId, Math.min(until, latest))
   }
 
-  private latest(lease: LeaseRef, job: Pick<JobRow, 'timeoutMs'>, now: number): number {
+  private async latest(lease: LeaseRef, job: Pick<JobRow, 'timeoutMs'>, now: number): Promise<number> {
     const ceiling = archiveCeiling(this.settings.maxOutputBytes, this.settings.maxArchiveEntries)
-    const since = this.store.deadlines.since(lease) ?? now
+    const since = (await this.store.deadlines.since(lease)) ?? now
     return since + job.timeoutMs + this.settings.deadlineGraceMs + meteredMs(ceiling, this.settings)
   }
 }

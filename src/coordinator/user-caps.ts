@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import type { UserRow } from '../db/sqlite/schema'
+import type { UserRow } from './store'
 import { GridError } from '../errors'
 import { declaredBody } from './http-limits'
 import type { Settings } from './settings'

@@ -22,7 +22,7 @@ async function start(settings: Partial<Settings> = {}): Promise<string> {
   await coord?.stop()
   dir ??= tempDir('accounts')
   logs = []
-  coord = startCoordinator({
+  coord = await startCoordinator({
     host: '127.0.0.1',
     httpPort: 0,
     wsPort: 0,
@@ -229,7 +229,7 @@ describe('invites made by an operator who is one no longer', () => {
       message:
         'this invite was made by someone who is no longer an operator of this coordinator: ask an operator for a new one',
     })
-    expect(coord!.store.userByName('mallory')).toBeUndefined()
+    expect(await coord!.store.accounts.byName('mallory')).toBeUndefined()
     // The operator's own invites still admit.
     expect((await reg('carol', fromAlice.code)).status).toBe(201)
     const list = InviteView.array().parse((await call(base, 'GET', '/api/invites', undefined, alice)).json)

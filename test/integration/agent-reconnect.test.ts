@@ -126,7 +126,7 @@ describe('the agent across reconnects', () => {
     const running = a.run()
     await a.ready
     const id = await t.submit()
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     // The result frame is lost with the connection that carried it.
     const onFrame = t.coord.hub.onFrame.bind(t.coord.hub)
     const dropped: string[] = []
@@ -139,10 +139,14 @@ describe('the agent across reconnects', () => {
     await until(() => dropped.length === 1, 'the result is sent')
     spy.mockRestore()
     t.coord.hub.closeAll()
-    await until(() => t.coord.store.job(id)?.state !== 'running', 'the job moves on', 10_000)
+    await until(
+      async () => (await t.coord.store.queue.job(id))?.state !== 'running',
+      'the job moves on',
+      10_000,
+    )
     await Bun.sleep(300)
-    expect(t.coord.store.job(id)).toMatchObject({ state: 'succeeded', attempt: 1 })
-    expect(t.coord.store.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
+    expect(await t.coord.store.queue.job(id)).toMatchObject({ state: 'succeeded', attempt: 1 })
+    expect(await t.coord.store.leases.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
     await a.stop()
     await running
   })
@@ -155,19 +159,23 @@ describe('the agent across reconnects', () => {
     const running = a.run()
     await a.ready
     const id = await t.submit()
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     // The coordinator has no check left for this worker's next result: it refuses it for a moment.
     const conn = t.coord.hub.connected()[0]!
     spyOn(conn.checks, 'take').mockReturnValueOnce(false)
     runtime.exits[0]!()
     await until(() => logs.some((l) => l.includes('could not take the result')), 'the refusal is logged')
     expect(logs.find((l) => l.includes('could not take the result'))).toContain('busy')
-    expect(t.coord.store.job(id)).toMatchObject({ state: 'running' })
+    expect(await t.coord.store.queue.job(id)).toMatchObject({ state: 'running' })
     // Kept, and sent again once welcomed again.
     t.coord.hub.closeAll()
-    await until(() => t.coord.store.job(id)?.state === 'succeeded', 'the kept result settles', 10_000)
-    expect(t.coord.store.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
-    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+    await until(
+      async () => (await t.coord.store.queue.job(id))?.state === 'succeeded',
+      'the kept result settles',
+      10_000,
+    )
+    expect(await t.coord.store.leases.attemptsOf(id)).toMatchObject([{ attempt: 1, outcome: 'exited' }])
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true })
     await a.stop()
     await running
   })
@@ -180,7 +188,7 @@ describe('the agent across reconnects', () => {
     const running = a.run()
     await a.ready
     const id = await t.submit()
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     const sent: string[] = []
     const onFrame = t.coord.hub.onFrame.bind(t.coord.hub)
     spyOn(t.coord.hub, 'onFrame').mockImplementation((ws, raw) => {
@@ -197,7 +205,7 @@ describe('the agent across reconnects', () => {
     await Bun.sleep(300)
     expect(sent.filter((f) => f.includes('"job.result"'))).toHaveLength(1)
     expect(JSON.parse(sent.find((f) => f.includes('"hello"'))!)).toMatchObject({ running: [] })
-    expect(t.coord.store.job(id)).toMatchObject({ state: 'cancelled' })
+    expect(await t.coord.store.queue.job(id)).toMatchObject({ state: 'cancelled' })
     await a.stop()
     await running
   })
@@ -218,7 +226,10 @@ describe('the agent across reconnects', () => {
     const ids = await Promise.all(Array.from({ length: 8 }, () => t.submit()))
     const began = performance.now()
     await until(
-      () => ids.every((id) => t.coord.store.job(id)?.state === 'succeeded'),
+      async () => {
+        const jobs = await Promise.all(ids.map((id) => t.coord.store.queue.job(id)))
+        return jobs.every((j) => j?.state === 'succeeded')
+      },
       'every job ends',
       60_000,
     )
@@ -226,7 +237,7 @@ describe('the agent across reconnects', () => {
     expect(logs.filter((l) => l.includes('closed'))).toEqual([])
     // Everything each job wrote arrived, each stream in order.
     for (const id of ids) {
-      const chunks = t.coord.store.output(id, 1, -1)
+      const chunks = await t.coord.store.leases.output(id, 1, -1)
       const text = (stream: string) =>
         Buffer.concat(chunks.filter((c) => c.stream === stream).map((c) => c.data)).toString()
       const name = `gridx-${id}-1`
@@ -236,7 +247,8 @@ describe('the agent across reconnects', () => {
       expect(text('stdout')).toBe(lines(0) + 'x'.repeat(200 * 1024))
       expect(chunks.length).toBeLessThan(40)
     }
-    const messages = ids.reduce((n, id) => n + t.coord.store.output(id, 1, -1).length, 0)
+    let messages = 0
+    for (const id of ids) messages += (await t.coord.store.leases.output(id, 1, -1)).length
     console.log(
       `8 noisy jobs (24000 writes, 2.5 MiB): ${messages} output messages in ${Math.round(ms)} ms, no 4429`,
     )
@@ -250,8 +262,8 @@ describe('the agent across reconnects', () => {
   // non-retryable GridError named by the close reason, so `run()` rejects and `gridx work` exits.
   test('a worker refused for its key stops with worker_key_mismatch instead of retrying', async () => {
     const t = (current = await startTestCoordinator())
-    const alice = t.coord.store.userByName('alice')!
-    t.coord.store.upsertWorker('worker-agent-2', alice.id, 'fake', 1, newSigningKey().publicKey)
+    const alice = (await t.coord.store.accounts.byName('alice'))!
+    await t.coord.store.workers.upsert('worker-agent-2', alice.id, 'fake', 1, newSigningKey().publicKey)
     const logs: string[] = []
     const a = startAgent(t, new FakeRuntime(), 'worker-agent-2', logs)
     const outcome = await Promise.race([

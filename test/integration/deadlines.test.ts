@@ -50,7 +50,7 @@ describe('deadlines', () => {
     await w.next('job.assign')
     const lease = { jobId: id, attempt: 1 }
     w.send({ type: 'job.started', lease })
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     const began = Date.now()
     await Bun.sleep(300) // the job runs 0.3 s and exits; then its worker uploads /out
     const data = new Uint8Array(300 * 1024).map(() => Math.floor(Math.random() * 256))
@@ -70,17 +70,17 @@ describe('deadlines', () => {
     conn.socket.destroy()
     expect(uploadMs).toBeGreaterThan(2500) // past the deadline set at the start
     expect(answer.status).toBe(201)
-    expect(t.coord.store.job(id)?.state).toBe('running')
+    expect((await t.coord.store.queue.job(id))?.state).toBe('running')
     // the result after the upload is on time, and billed what the job used, not its timeout
     const outputs = { sha256: sha256(archive), bytes: data.length, files: 1 }
     w.send(signedResult(worker, lease, { outputs, durationMs: 300 }, { outputsSha256: outputs.sha256 }))
     await w.next('job.ack')
-    expect(t.coord.store.job(id)).toMatchObject({
+    expect(await t.coord.store.queue.job(id)).toMatchObject({
       state: 'succeeded',
       billedMs: 300,
       outputsSha256: outputs.sha256,
     })
-    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true })
     console.log(`upload took ${uploadMs} ms; the job's deadline was 2000 ms after its start`)
   })
 
@@ -90,20 +90,23 @@ describe('deadlines', () => {
     const id = await submit(t, 600_000)
     await w.next('job.assign')
     w.send({ type: 'job.started', lease: { jobId: id, attempt: 1 } })
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     await Bun.sleep(500)
     // A deadline that passes early (set by another coordinator, or before an upgrade): the
     // coordinator ends the job, but it saw it run well under a second, not its 10 minutes.
     const db = new Database(join(t.coord.dataDir, 'gridx.db'))
     db.run('UPDATE jobs SET deadline_at = ? WHERE id = ?', [Date.now() - 1, id])
     db.close()
-    await until(() => t.coord.store.job(id)?.state === 'failed', 'the deadline ends the job')
-    const job = t.coord.store.job(id)!
+    await until(
+      async () => (await t.coord.store.queue.job(id))?.state === 'failed',
+      'the deadline ends the job',
+    )
+    const job = (await t.coord.store.queue.job(id))!
     expect(job.outcome).toBe('timeout')
     expect(job.billedMs).toBeGreaterThanOrEqual(500)
     expect(job.billedMs).toBeLessThan(10_000)
     expect(await w.next('job.cancel')).toMatchObject({ reason: 'deadline passed' })
-    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true })
   })
 })
 
@@ -122,11 +125,13 @@ describe('starts the coordinator learns of late', () => {
     again.send({ type: 'job.started', lease })
     again.send(signedResult(worker, lease, { durationMs: 1400 }))
     await again.next('job.ack')
-    const job = t.coord.store.job(id)!
+    const job = (await t.coord.store.queue.job(id))!
     // billed the signed 1.4 s: the coordinator saw the lease held for longer since the assignment
     expect(job).toMatchObject({ state: 'succeeded', billedMs: 1400 })
-    expect(t.coord.store.attemptsOf(id)[0]!.startedAt).toBe(t.coord.store.attemptsOf(id)[0]!.assignedAt)
-    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+    expect((await t.coord.store.leases.attemptsOf(id))[0]!.startedAt).toBe(
+      (await t.coord.store.leases.attemptsOf(id))[0]!.assignedAt,
+    )
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true })
   })
 
   test('a start on the socket the job was assigned on bills from the start (a pull before it is free)', async () => {
@@ -139,7 +144,7 @@ describe('starts the coordinator learns of late', () => {
     w.send({ type: 'job.started', lease })
     w.send(signedResult(worker, lease, { durationMs: 5000 })) // a claim of more than passed
     await w.next('job.ack')
-    expect(t.coord.store.job(id)!.billedMs).toBeLessThan(900)
+    expect((await t.coord.store.queue.job(id))!.billedMs).toBeLessThan(900)
   })
 })
 
@@ -150,7 +155,7 @@ describe('attempts from before deadlines were kept', () => {
     const id = await submit(t, 1000)
     await w.next('job.assign')
     w.send({ type: 'job.started', lease: { jobId: id, attempt: 1 } })
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     w.ws.close()
     const dataDir = t.coord.dataDir
     await t.coord.stop()
@@ -160,7 +165,7 @@ describe('attempts from before deadlines were kept', () => {
     db.run('UPDATE jobs SET deadline_at = NULL WHERE id = ?', [id])
     db.close()
     let now = Date.now()
-    const coord = startCoordinator({
+    const coord = await startCoordinator({
       host: '127.0.0.1',
       httpPort: 0,
       wsPort: 0,
@@ -170,7 +175,7 @@ describe('attempts from before deadlines were kept', () => {
       log: () => undefined,
     })
     try {
-      const deadline = coord.store.job(id)?.deadlineAt
+      const deadline = (await coord.store.queue.job(id))?.deadlineAt
       expect(deadline).toBeNumber()
       // kept while workers return (80 s here), then enforced: the worker returns, heartbeats, never reports
       expect(deadline!).toBe(now + 80_000)
@@ -183,16 +188,21 @@ describe('attempts from before deadlines were kept', () => {
         const renewed = now + 40_000
         back.send({ type: 'heartbeat', running: [{ jobId: id, attempt: 1 }] })
         await until(
-          () => coord.store.job(id)?.leaseExpiresAt === renewed || coord.store.job(id)?.state === 'failed',
+          async () =>
+            (await coord.store.queue.job(id))?.leaseExpiresAt === renewed ||
+            (await coord.store.queue.job(id))?.state === 'failed',
           'renewed',
         )
       }
-      await until(() => coord.store.job(id)?.state === 'failed', 'the deadline ends the job')
+      await until(
+        async () => (await coord.store.queue.job(id))?.state === 'failed',
+        'the deadline ends the job',
+      )
       back.ws.close()
       // billed its timeout: the coordinator saw it run for longer (the time it was down counts
       // for the worker: its lease was held)
-      expect(coord.store.job(id)).toMatchObject({ outcome: 'timeout', billedMs: 1000 })
-      expect(coord.store.audit()).toMatchObject({ ok: true })
+      expect(await coord.store.queue.job(id)).toMatchObject({ outcome: 'timeout', billedMs: 1000 })
+      expect(await coord.store.credits.audit()).toMatchObject({ ok: true })
     } finally {
       await coord.stop()
       rmSync(dataDir, { recursive: true, force: true })

@@ -39,7 +39,7 @@ describe('a full disk on the coordinator', () => {
       const dataDir = join(mountPoint, 'data')
       mkdirSync(dataDir)
       const logs: string[] = []
-      const coord = startCoordinator({
+      const coord = await startCoordinator({
         host: '127.0.0.1',
         httpPort: 0,
         wsPort: 0,
@@ -71,7 +71,7 @@ describe('a full disk on the coordinator', () => {
           cpus: 1,
           memoryBytes: 64 * 1024 ** 2,
         }
-        const before = coord.store.audit()
+        const before = await coord.store.credits.audit()
 
         // Fill the file system to the last block.
         const filler = join(mountPoint, 'filler')
@@ -123,9 +123,9 @@ describe('a full disk on the coordinator', () => {
         expect(logs.find((l) => l.includes('is full'))).toContain(dataDir)
         expect(internal).not.toHaveBeenCalled()
         // Nothing of the refused requests was written.
-        expect(coord.store.userByName('bob')).toBeUndefined()
-        expect(coord.store.counts()).toEqual({})
-        expect(coord.store.audit()).toEqual(before)
+        expect(await coord.store.accounts.byName('bob')).toBeUndefined()
+        expect(await coord.store.queue.counts()).toEqual({})
+        expect(await coord.store.credits.audit()).toEqual(before)
 
         rmSync(filler)
         await until(
@@ -137,7 +137,7 @@ describe('a full disk on the coordinator', () => {
         expect((await health()).reason).toBeNull()
         expect((await post('/api/auth/register', { user: 'bob', password: 'password-456' })).status).toBe(201)
         expect((await post('/api/jobs', spec, token)).status).toBe(201)
-        const audit = coord.store.audit()
+        const audit = await coord.store.credits.audit()
         expect(audit.ok).toBe(true)
         expect(audit.minted).toBe(before.minted * 2)
       } finally {
@@ -153,7 +153,7 @@ describe('a full disk on the coordinator', () => {
       const dataDir = join(mountPoint, 'data-results')
       mkdirSync(dataDir)
       const logs: string[] = []
-      const coord = startCoordinator({
+      const coord = await startCoordinator({
         host: '127.0.0.1',
         httpPort: 0,
         wsPort: 0,
@@ -191,7 +191,7 @@ describe('a full disk on the coordinator', () => {
         await w.next('job.assign')
         const lease = { jobId: id, attempt: 1 }
         w.send({ type: 'job.started', lease })
-        await until(() => coord.store.job(id)?.state === 'running', 'the job runs')
+        await until(async () => (await coord.store.queue.job(id))?.state === 'running', 'the job runs')
 
         try {
           writeFileSync(filler, Buffer.alloc(16 * 1024 * 1024))
@@ -204,7 +204,7 @@ describe('a full disk on the coordinator', () => {
           expect(await w.next('job.refused')).toMatchObject({ lease, code: 'disk_full', retry: true })
         }
         expect(w.ws.readyState).toBe(WebSocket.OPEN)
-        expect(coord.store.job(id)?.state).toBe('running')
+        expect((await coord.store.queue.job(id))?.state).toBe('running')
         expect(logs.filter((l) => l.includes('taking the result'))).toEqual([])
         expect(logs.filter((l) => l.includes('is full'))).toHaveLength(1)
 
@@ -216,8 +216,8 @@ describe('a full disk on the coordinator', () => {
         )
         w.send(result)
         await w.next('job.ack')
-        expect(coord.store.job(id)?.state).toBe('succeeded')
-        expect(coord.store.audit().ok).toBe(true)
+        expect((await coord.store.queue.job(id))?.state).toBe('succeeded')
+        expect((await coord.store.credits.audit()).ok).toBe(true)
         w.ws.close()
       } finally {
         rmSync(filler, { force: true })
@@ -234,8 +234,8 @@ describe('starting on a full disk', () => {
       const dataDir = join(mountPoint, 'restart')
       mkdirSync(dataDir)
       const logs: string[] = []
-      const start = (admins: string[]) =>
-        startCoordinator({
+      const start = async (admins: string[]) =>
+        await startCoordinator({
           host: '127.0.0.1',
           httpPort: 0,
           wsPort: 0,
@@ -245,7 +245,7 @@ describe('starting on a full disk', () => {
         })
       const health = async (port: number) =>
         Health.parse(await (await fetch(`http://127.0.0.1:${port}/health`)).json())
-      const first = start([])
+      const first = await start([])
       for (const user of ['alice', 'bob']) {
         const res = await fetch(`http://127.0.0.1:${first.httpPort}/api/auth/register`, {
           method: 'POST',
@@ -265,16 +265,16 @@ describe('starting on a full disk', () => {
       const internal = spyOn(console, 'error')
       try {
         // The same operators as before: start-up writes nothing, so the disk being full changes nothing.
-        const same = start([])
+        const same = await start([])
         try {
           expect(await health(same.httpPort)).toMatchObject({ status: 'ok', reason: null })
-          expect(same.store.operators()).toEqual(['alice'])
+          expect(await same.store.accounts.operators()).toEqual(['alice'])
         } finally {
           await same.stop()
         }
         // bob named now: that change cannot be written yet, so the coordinator runs degraded and says so.
         logs.length = 0
-        const changed = start(['bob'])
+        const changed = await start(['bob'])
         try {
           const degraded = await health(changed.httpPort)
           expect(degraded.status).toBe('degraded')
@@ -283,10 +283,10 @@ describe('starting on a full disk', () => {
           expect(logs.some((l) => /operators.*not.*written|could not record the operators/i.test(l))).toBe(
             true,
           )
-          expect(changed.store.operators()).toEqual(['alice'])
+          expect(await changed.store.accounts.operators()).toEqual(['alice'])
           rmSync(filler)
           await until(
-            () => changed.store.operators().includes('bob'),
+            async () => (await changed.store.accounts.operators()).includes('bob'),
             'the operator change is written',
             20_000,
           )

@@ -45,7 +45,7 @@ describe('names are checked on the way in', () => {
     expect(err.message).toContain(why)
     expect(err.message).toContain('name')
     expect(await c.closed).toEqual({ code: CloseCode.protocolError, reason: 'bad_message' })
-    expect(t.coord.store.worker('free-text-worker')).toBeUndefined()
+    expect(await t.coord.store.workers.get('free-text-worker')).toBeUndefined()
   })
 
   test.each([
@@ -98,9 +98,9 @@ describe('text from the coordinator is escaped on the way out', () => {
     const worker = testWorker('free-text-old-1')
     const w = await connectWorker(t, worker)
     // What an older coordinator accepted and kept.
-    const alice = t.coord.store.userByName('alice')!
+    const alice = (await t.coord.store.accounts.byName('alice'))!
     const evil = `old${ESC}[2J${ESC}]0;owned\x07\nforged line`
-    t.coord.store.upsertWorker(worker.id, alice.id, evil, Date.now(), worker.key.publicKey)
+    await t.coord.store.workers.upsert(worker.id, alice.id, evil, Date.now(), worker.key.publicKey)
     const id = await t.submit()
     const { job } = await w.next('job.assign')
     w.send({ type: 'job.started', lease: { jobId: job.jobId, attempt: job.attempt } })
@@ -130,7 +130,7 @@ describe('text from the coordinator is escaped on the way out', () => {
   test("the coordinator's log shows what workers sent escaped: no forged lines, no escape codes", async () => {
     const dir = tempDir('free-text-log')
     const logs: string[] = []
-    const coord = startCoordinator({
+    const coord = await startCoordinator({
       host: '127.0.0.1',
       httpPort: 0,
       wsPort: 0,

@@ -121,7 +121,7 @@ describe('job files', () => {
     expect(ok.status).toBe(201)
     // Placement's measure of the files: the archive plus a page per file, never less than the tmpfs takes.
     const { id } = (await ok.json()) as { id: string }
-    expect(t.coord.store.job(id)?.filesBytes).toBe(archive.length + 4096)
+    expect((await t.coord.store.queue.job(id))?.filesBytes).toBe(archive.length + 4096)
   })
 
   test('outputs: unsafe archives are refused; the staged one is the one the receipt names; only the owner downloads', async () => {
@@ -146,7 +146,7 @@ describe('job files', () => {
     expect((await call('PUT', path, bob, outputs)).status).toBe(201)
     const o = { sha256: sha256(outputs), bytes: 6, files: 1 }
     w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: o.sha256 }))
-    await until(() => t.coord.store.job(id)?.state === 'succeeded', 'the job succeeds')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'succeeded', 'the job succeeds')
     const view = JobView.parse(await (await call('GET', `/api/jobs/${id}`, alice)).json())
     expect(view.outputs).toEqual({ bytes: 6, files: 1 })
     const dl = await call('GET', `/api/jobs/${id}/outputs`, alice)
@@ -164,7 +164,7 @@ describe('job files', () => {
     w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: o.sha256 }))
     const again = await w.next('job.assign')
     expect(again.job).toMatchObject({ jobId: id, attempt: 2 })
-    const attempts = t.coord.store.attemptsOf(id)
+    const attempts = await t.coord.store.leases.attemptsOf(id)
     expect(attempts[0]).toMatchObject({
       outcome: 'error',
       reason: "the job's /out files did not reach the coordinator",
@@ -182,7 +182,7 @@ describe('job files', () => {
     w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: null }))
     w.send(signedResult(bobWorker, lease, { usage: { cpuMs: 5, peakMemoryBytes: 1 } }, { cpuMs: 99 }))
     await Bun.sleep(300)
-    expect(t.coord.store.job(id)?.state).toBe('running')
+    expect((await t.coord.store.queue.job(id))?.state).toBe('running')
   })
 
   test("files are kept for --keep-files: then unused uploads and ended jobs' outputs go, queued jobs' inputs stay", async () => {
@@ -201,7 +201,7 @@ describe('job files', () => {
     ).toBe(201)
     const o = { sha256: sha256(outputs), bytes: 1, files: 1 }
     w.send(signedResult(bobWorker, lease, { outputs: o }, { outputsSha256: o.sha256 }))
-    await until(() => t.coord.store.job(done)?.state === 'succeeded', 'the job succeeds')
+    await until(async () => (await t.coord.store.queue.job(done))?.state === 'succeeded', 'the job succeeds')
     const used = await upload(await archiveOf('used.txt'))
     const queued = await submitWithInputs(t, alice, used)
     expect(queued.status).toBe(201)

@@ -27,8 +27,12 @@ function dir(prefix: string): string {
 }
 
 /** A real coordinator over real TLS (a self-signed certificate for a name, not for 127.0.0.1). */
-function coordinator(cert: SelfSigned, settings: Partial<Settings> = {}, httpPort = 0): Coordinator {
-  const c = startCoordinator({
+async function coordinator(
+  cert: SelfSigned,
+  settings: Partial<Settings> = {},
+  httpPort = 0,
+): Promise<Coordinator> {
+  const c = await startCoordinator({
     host: '127.0.0.1',
     httpPort,
     wsPort: 0,
@@ -64,20 +68,22 @@ async function refusal(p: Promise<unknown>): Promise<GridError> {
 }
 
 /** An operator account and an invite of theirs, through the store (as 'gridx invite' makes one). */
-function invite(c: Coordinator, opts: { uses?: number; expiresAt?: number } = {}): string {
-  if (!c.store.hasUsers()) {
-    c.store.createUser(
+async function invite(c: Coordinator, opts: { uses?: number; expiresAt?: number } = {}): Promise<string> {
+  if (!(await c.store.accounts.exist())) {
+    await c.store.accounts.create(
       { id: 'op', name: 'op', passwordHash: 'x', createdAt: Date.now() },
       { signup: 'invite', grant: 0 },
     )
   }
   const now = Date.now()
-  return c.store.createInvite('op', {
-    grantMc: 1000,
-    uses: opts.uses ?? 3,
-    expiresAt: opts.expiresAt ?? now + 3_600_000,
-    now,
-  }).code
+  return (
+    await c.store.invites.create('op', {
+      grantMc: 1000,
+      uses: opts.uses ?? 3,
+      expiresAt: opts.expiresAt ?? now + 3_600_000,
+      now,
+    })
+  ).code
 }
 
 const url = (c: Coordinator) => `https://127.0.0.1:${c.httpPort}`
@@ -101,7 +107,7 @@ afterAll(async () => {
 describe('trust is remembered', () => {
   test('after login --ca-cert, later commands trust the coordinator with no flag; logout forgets it', async () => {
     const local = selfSigned(dir('join-localhost'), 'local', ['127.0.0.1'])
-    const c = coordinator(local, { signup: 'open' })
+    const c = await coordinator(local, { signup: 'open' })
     const home = dir('join-user')
     const flags = { coordinator: url(c), user: 'alice', password: PASSWORD }
     expect(await as(home, () => register({ ...flags, caCert: local.certPath } as never))).toBe(0)
@@ -121,11 +127,11 @@ describe('trust is remembered', () => {
 
 describe('join tokens against a real coordinator over TLS', () => {
   test('register --join pins the certificate (no CA file, an address the certificate does not name) and later commands use the pin', async () => {
-    const c = coordinator(certA)
+    const c = await coordinator(certA)
     const token = encodeJoinToken({
       urls: ['https://127.0.0.1:1', url(c)],
       fingerprint: fpA,
-      invite: invite(c),
+      invite: await invite(c),
     })
     const home = dir('join-user')
     // The first address answers nothing: the next one is used.
@@ -142,15 +148,15 @@ describe('join tokens against a real coordinator over TLS', () => {
   })
 
   test('a coordinator with another certificate at the pinned address is refused, naming both fingerprints', async () => {
-    const a = coordinator(certA)
+    const a = await coordinator(certA)
     const home = dir('join-user')
-    const token = encodeJoinToken({ urls: [url(a)], fingerprint: fpA, invite: invite(a) })
+    const token = encodeJoinToken({ urls: [url(a)], fingerprint: fpA, invite: await invite(a) })
     await as(home, () => register({ join: token, user: 'carol', password: PASSWORD }))
     const port = a.httpPort
     await a.stop()
     coords.splice(coords.indexOf(a), 1)
     // The same address now serves another certificate (for the same name).
-    const b = coordinator(certB, {}, port)
+    const b = await coordinator(certB, {}, port)
     expect(b.httpPort).toBe(port)
     for (const run of [() => whoami({}), () => register({ join: token, user: 'dave', password: PASSWORD })]) {
       const err = await refusal(as(home, run))
@@ -160,12 +166,12 @@ describe('join tokens against a real coordinator over TLS', () => {
   })
 
   test('expired, used-up and revoked tokens are refused saying so', async () => {
-    const c = coordinator(certA)
-    const expired = invite(c, { expiresAt: Date.now() - 1000 })
-    const once = invite(c, { uses: 1 })
-    const revoked = invite(c)
-    const id = c.store.invites(Date.now()).find((i) => i.state === 'active' && i.uses === 3)!.id
-    c.store.revokeInvite(id, Date.now())
+    const c = await coordinator(certA)
+    const expired = await invite(c, { expiresAt: Date.now() - 1000 })
+    const once = await invite(c, { uses: 1 })
+    const revoked = await invite(c)
+    const id = (await c.store.invites.list(Date.now())).find((i) => i.state === 'active' && i.uses === 3)!.id
+    await c.store.invites.revoke(id, Date.now())
     const tok = (code: string) => encodeJoinToken({ urls: [url(c)], fingerprint: fpA, invite: code })
     const reg = (code: string, user: string) =>
       as(dir('join-user'), () => register({ join: tok(code), user, password: PASSWORD }))
@@ -183,9 +189,9 @@ describe('join tokens against a real coordinator over TLS', () => {
   })
 
   test('a worker joining with nobody to ask gets an account of its own, its password saved 0600, reused on the next start', async () => {
-    const c = coordinator(certA)
+    const c = await coordinator(certA)
     const token = decodeJoinToken(
-      encodeJoinToken({ urls: [url(c)], fingerprint: fpA, invite: invite(c, { uses: 1 }) }),
+      encodeJoinToken({ urls: [url(c)], fingerprint: fpA, invite: await invite(c, { uses: 1 }) }),
     )
     const home = dir('join-worker')
     const joinAs = () =>
@@ -202,6 +208,6 @@ describe('join tokens against a real coordinator over TLS', () => {
     // The invite had one use, spent: a second start logs in with the saved password instead.
     const again = await joinAs()
     expect(again).toEqual(first)
-    expect(c.store.userByName(first.user)).toBeDefined()
+    expect(await c.store.accounts.byName(first.user)).toBeDefined()
   })
 })

@@ -3,7 +3,8 @@ import { Database } from 'bun:sqlite'
 import fc from 'fast-check'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { Store } from '../../src/coordinator/store'
+import { openSqlite } from '../../src/coordinator/store/sqlite'
+import type { Store } from '../../src/coordinator/store'
 import { tempDir } from '../e2e/harness'
 
 let dir: string | undefined
@@ -14,7 +15,7 @@ afterEach(() => {
 
 function freshStore(): Store {
   dir = tempDir('ledger')
-  return new Store(join(dir, 'gridx.db'))
+  return openSqlite(join(dir, 'gridx.db'))
 }
 
 type Op =
@@ -61,35 +62,38 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 )
 
 describe('the ledger (property-based, real SQLite)', () => {
-  test('any sequence of grants, submissions, settlements, cancellations and failures keeps the invariant', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+  test('any sequence of grants, submissions, settlements, cancellations and failures keeps the invariant', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), async (ops) => {
         const store = freshStore()
         try {
-          const users = ['u0', 'u1', 'u2', 'u3'].map((name, i) =>
-            store.createUser(
-              { id: `user${i}`, name, passwordHash: 'x', createdAt: 0 },
-              { signup: 'open', grant: 100_000 },
-            ),
-          )
+          const users = []
+          for (const [i, name] of ['u0', 'u1', 'u2', 'u3'].entries()) {
+            users.push(
+              await store.accounts.create(
+                { id: `user${i}`, name, passwordHash: 'x', createdAt: 0 },
+                { signup: 'open', grant: 100_000 },
+              ),
+            )
+          }
           const workers = [
-            store.upsertWorker('worker-aaaa', 'user0', 'w0', 0),
-            store.upsertWorker('worker-bbbb', 'user1', 'w1', 0),
+            await store.workers.upsert('worker-aaaa', 'user0', 'w0', 0),
+            await store.workers.upsert('worker-bbbb', 'user1', 'w1', 0),
           ]
           const jobIds: string[] = []
           let t = 1
           for (const o of ops) {
             t++
             const jobId = 'job' in o ? jobIds[o.job % Math.max(1, jobIds.length)] : undefined
-            const job = jobId ? store.job(jobId) : undefined
+            const job = jobId ? await store.queue.job(jobId) : undefined
             try {
               switch (o.op) {
                 case 'grant':
-                  store.grant(users[o.user]!.name, o.amount, 'test', t)
+                  await store.credits.grant(users[o.user]!.name, o.amount, 'test', t)
                   break
                 case 'submit': {
                   const id = `job${t}`
-                  store.createJob({
+                  await store.queue.create({
                     id,
                     ownerId: users[o.user]!.id,
                     image: 'i',
@@ -108,17 +112,17 @@ describe('the ledger (property-based, real SQLite)', () => {
                   break
                 }
                 case 'assign':
-                  if (job) store.assign(job.id, workers[o.worker]!.id, t + 1000)
+                  if (job) await store.leases.assign(job.id, workers[o.worker]!.id, t + 1000)
                   break
                 case 'start':
                   if (job?.workerId)
-                    store.markRunning({ jobId: job.id, attempt: job.attempt }, job.workerId, t)
+                    await store.leases.markRunning({ jobId: job.id, attempt: job.attempt }, job.workerId, t)
                   break
                 case 'finish':
                 case 'finishAgain':
                   if (job?.workerId) {
                     const outcome = o.op === 'finish' ? o.outcome : 'exited'
-                    store.finish({ jobId: job.id, attempt: job.attempt }, job.workerId, {
+                    await store.leases.finish({ jobId: job.id, attempt: job.attempt }, job.workerId, {
                       state: 'failed',
                       exitCode: 1,
                       outcome,
@@ -130,35 +134,36 @@ describe('the ledger (property-based, real SQLite)', () => {
                   }
                   break
                 case 'cancel':
-                  if (job) store.cancel(job.id, t, () => ({ cost: o.cost, billedMs: 1000 }))
+                  if (job) await store.leases.cancel(job.id, t, () => ({ cost: o.cost, billedMs: 1000 }))
                   break
                 case 'lose':
-                  if (job) store.requeue({ jobId: job.id, attempt: job.attempt }, 'lost', t)
+                  if (job) await store.leases.requeue({ jobId: job.id, attempt: job.attempt }, 'lost', t)
                   break
               }
             } catch (err) {
               // Refusals (402) are expected; anything else is a bug.
               if (!(err instanceof Error) || !/insufficient credits/.test(err.message)) throw err
             }
-            const a = store.audit()
+            const a = await store.credits.audit()
             if (!a.ok || a.negativeAccounts !== 0)
               throw new Error(`invariant broken after ${JSON.stringify(o)}: ${JSON.stringify(a)}`)
           }
           // every final job is settled exactly once: its escrow is gone, cost <= maxCost
           for (const id of jobIds) {
-            const j = store.job(id)!
+            const j = (await store.queue.job(id))!
             if (['succeeded', 'failed', 'cancelled'].includes(j.state)) {
               expect(j.cost).not.toBeNull()
               expect(j.cost!).toBeLessThanOrEqual(j.maxCost)
             }
           }
-          const open = jobIds
-            .map((id) => store.job(id)!)
-            .filter((j) => !['succeeded', 'failed', 'cancelled'].includes(j.state))
-          const escrowed = users.reduce((n, u) => n + store.credits(u.id, 1).escrow, 0)
+          const open = (await Promise.all(jobIds.map(async (id) => (await store.queue.job(id))!))).filter(
+            (j) => !['succeeded', 'failed', 'cancelled'].includes(j.state),
+          )
+          let escrowed = 0
+          for (const u of users) escrowed += (await store.credits.of(u.id, 1)).escrow
           expect(escrowed).toBe(open.reduce((n, j) => n + j.maxCost, 0))
         } finally {
-          store.close()
+          await store.close()
           rmSync(dir!, { recursive: true, force: true })
         }
       }),
@@ -166,13 +171,13 @@ describe('the ledger (property-based, real SQLite)', () => {
     )
   })
 
-  test('the database itself refuses a negative balance and edits to history', () => {
+  test('the database itself refuses a negative balance and edits to history', async () => {
     const store = freshStore()
-    store.createUser(
+    await store.accounts.create(
       { id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 },
       { signup: 'open', grant: 1000 },
     )
-    store.close()
+    await store.close()
     const db = new Database(join(dir!, 'gridx.db'))
     expect(() => db.run("UPDATE accounts SET balance = -1 WHERE id = 'user:u1'")).toThrow(
       /CHECK constraint failed/,
@@ -182,26 +187,34 @@ describe('the ledger (property-based, real SQLite)', () => {
     db.close()
   })
 
-  test('the first account is the operator; a grant mints credits that the audit sees', () => {
+  test('the first account is the operator; a grant mints credits that the audit sees', async () => {
     const store = freshStore()
-    const a = store.createUser(
+    const a = await store.accounts.create(
       { id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 },
       { signup: 'open', grant: 100_000 },
     )
-    const b = store.createUser(
+    const b = await store.accounts.create(
       { id: 'u2', name: 'bob', passwordHash: 'x', createdAt: 1 },
       { signup: 'open', grant: 100_000 },
     )
-    const c = store.createUser(
+    const c = await store.accounts.create(
       { id: 'u3', name: 'carol', passwordHash: 'x', createdAt: 2 },
       { signup: 'open', grant: 0 },
     )
     expect([a.isAdmin, b.isAdmin, c.isAdmin]).toEqual([true, false, false])
     // Only a start that names carol makes her an operator.
-    expect(store.setOperators(['carol'])).toEqual({ operators: ['alice', 'carol'], missing: [] })
-    store.grant('bob', 5_000, 'thanks', 3)
-    expect(store.credits('u2', 10).balance).toBe(105_000)
-    expect(store.audit()).toMatchObject({ minted: 205_000, balances: 205_000, escrow: 0, ok: true })
-    store.close()
+    expect(await store.accounts.setOperators(['carol'])).toEqual({
+      operators: ['alice', 'carol'],
+      missing: [],
+    })
+    await store.credits.grant('bob', 5_000, 'thanks', 3)
+    expect((await store.credits.of('u2', 10)).balance).toBe(105_000)
+    expect(await store.credits.audit()).toMatchObject({
+      minted: 205_000,
+      balances: 205_000,
+      escrow: 0,
+      ok: true,
+    })
+    await store.close()
   })
 })

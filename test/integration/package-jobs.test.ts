@@ -54,9 +54,9 @@ async function submit(t: TestCoordinator, body: Record<string, unknown>): Promis
   return ((await res.json()) as { id: string }).id
 }
 
-const alice = (t: TestCoordinator) => t.coord.store.userByName('alice')!
-const balance = (t: TestCoordinator, name = 'alice') =>
-  t.coord.store.credits(t.coord.store.userByName(name)!.id, 1000)
+const alice = async (t: TestCoordinator) => (await t.coord.store.accounts.byName('alice'))!
+const balance = async (t: TestCoordinator, name = 'alice') =>
+  await t.coord.store.credits.of((await t.coord.store.accounts.byName(name))!.id, 1000)
 
 describe('requirements travel with the job', () => {
   test('checked and canonical in the job view and in the JobSpec its worker is sent', async () => {
@@ -83,7 +83,7 @@ describe('requirements travel with the job', () => {
 
   test('a direct URL, a pip option or a bad requires-python through the raw API is refused 400, nothing stored', async () => {
     const t = (current = await startTestCoordinator())
-    const before = { audit: t.coord.store.audit(), credits: balance(t) }
+    const before = { audit: await t.coord.store.credits.audit(), credits: await balance(t) }
     for (const [body, says] of [
       [{ requirements: ['evil @ https://10.0.0.1/evil.whl'] }, 'direct URL'],
       [{ requirements: ['--index-url http://10.0.0.1/simple'] }, 'pip options'],
@@ -97,9 +97,9 @@ describe('requirements travel with the job', () => {
       expect(err.error.code).toBe('bad_request')
       expect(err.error.message).toContain(says)
     }
-    expect(t.coord.store.jobsOf(alice(t).id, 10)).toEqual([])
-    expect(t.coord.store.audit()).toEqual(before.audit)
-    expect(balance(t)).toEqual(before.credits)
+    expect(await t.coord.store.queue.jobsOf((await alice(t)).id, 10)).toEqual([])
+    expect(await t.coord.store.credits.audit()).toEqual(before.audit)
+    expect(await balance(t)).toEqual(before.credits)
   })
 })
 
@@ -139,14 +139,14 @@ describe('a failed install', () => {
     const t = (current = await startTestCoordinator())
     const wa = testWorker('worker-pkg-fail')
     const a = await worker(t, wa, true, 'pkgbox')
-    const start = balance(t)
-    const bob = balance(t, 'bob').balance
+    const start = await balance(t)
+    const bob = (await balance(t, 'bob')).balance
     const id = await submit(t, { ...SPEC, requirements: ['no-such-package-xyz'] })
-    expect(balance(t).balance).toBeLessThan(start.balance)
+    expect((await balance(t)).balance).toBeLessThan(start.balance)
     const { job } = await a.next('job.assign')
     const lease: LeaseRef = { jobId: job.jobId, attempt: job.attempt }
     a.send({ type: 'job.started', lease })
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
     await Bun.sleep(250) // time that a billed ending would pay for
     const reason = 'ERROR: No matching distribution found for no-such-package-xyz'
     a.send(
@@ -171,12 +171,12 @@ describe('a failed install', () => {
     expect(view.error).toContain(`could not be installed on worker pkgbox: ${reason}. Nothing was billed.`)
     expect(view.error).toContain('--no-deps')
     // exact: alice has every credit back, nothing is held, the owner of the worker earned nothing
-    expect(balance(t)).toMatchObject({ balance: start.balance, escrow: 0 })
-    const audit = t.coord.store.audit()
+    expect(await balance(t)).toMatchObject({ balance: start.balance, escrow: 0 })
+    const audit = await t.coord.store.credits.audit()
     expect(audit).toMatchObject({ ok: true, escrow: 0, negativeAccounts: 0 })
     expect(audit.minted).toBe(audit.balances)
-    expect(balance(t, 'bob').balance).toBe(bob)
-    expect(balance(t).history.filter((h) => h.kind === 'pay')).toEqual([])
+    expect((await balance(t, 'bob')).balance).toBe(bob)
+    expect((await balance(t)).history.filter((h) => h.kind === 'pay')).toEqual([])
     // and it is not offered again
     await Bun.sleep(200)
     expect(a.got.filter((m) => m.type === 'job.assign')).toEqual([])
@@ -184,9 +184,9 @@ describe('a failed install', () => {
 
   test("the worker's fault (retryable true): retried on another worker, never the same; failed and unbilled when attempts run out", async () => {
     const t = (current = await startTestCoordinator())
-    const start = balance(t)
+    const start = await balance(t)
     bobs = await t.addUser('bob')
-    const bob = balance(t, 'bob').balance
+    const bob = (await balance(t, 'bob')).balance
     const ws = [testWorker('worker-idx-1'), testWorker('worker-idx-2'), testWorker('worker-idx-3')]
     const failOn = async (c: RawWorker, w: TestWorker, attempt: number) => {
       const { job } = await c.next('job.assign')
@@ -205,7 +205,7 @@ describe('a failed install', () => {
     const one = await worker(t, ws[0]!, true, 'one')
     const id = await submit(t, { ...SPEC, requirements: ['numpy'] })
     expect(await failOn(one, ws[0]!, 1)).toBe(id)
-    await until(() => t.coord.store.job(id)?.state === 'queued', 'the job is requeued')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'queued', 'the job is requeued')
     // `one` is free and fits, but its install failed: the job waits, saying so
     await Bun.sleep(300)
     expect(one.got.filter((m) => m.type === 'job.assign')).toEqual([])
@@ -220,30 +220,30 @@ describe('a failed install', () => {
     // a second worker takes attempt 2 and fails too; it waits again (one attempt left)
     const two = await worker(t, ws[1]!, true, 'two')
     await failOn(two, ws[1]!, 2)
-    await until(() => t.coord.store.job(id)?.state === 'queued', 'requeued again')
-    expect(t.coord.store.job(id)?.installFailedOn.sort()).toEqual([ws[0]!.id, ws[1]!.id])
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'queued', 'requeued again')
+    expect((await t.coord.store.queue.job(id))?.installFailedOn.sort()).toEqual([ws[0]!.id, ws[1]!.id])
     await Bun.sleep(300)
     expect([...one.got, ...two.got].filter((m) => m.type === 'job.assign')).toEqual([])
     // the third worker's failure uses the last attempt: failed, as an install failure, unbilled
     const three = await worker(t, ws[2]!, true, 'three')
     await failOn(three, ws[2]!, 3)
-    await until(() => t.coord.store.job(id)?.state === 'failed', 'the job fails')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'failed', 'the job fails')
     const view = await t.job(id)
     expect(view).toMatchObject({ outcome: 'install_failed', costMc: 0, billedMs: 0, attempt: 3 })
     expect(view.error).toContain(
       'could not be installed on the workers that tried (3 attempts; the last, on worker three',
     )
-    const attempts = t.coord.store.attemptsOf(id)
+    const attempts = await t.coord.store.leases.attemptsOf(id)
     expect(attempts.map((a) => [a.workerId, a.outcome])).toEqual([
       [ws[0]!.id, 'install_failed'],
       [ws[1]!.id, 'install_failed'],
       [ws[2]!.id, 'install_failed'],
     ])
     // only the plain job was paid for; this one's escrow came back whole
-    const plainCost = t.coord.store.job(plain)!.cost ?? 0
+    const plainCost = (await t.coord.store.queue.job(plain))!.cost ?? 0
     expect(plainCost).toBeGreaterThan(0)
-    expect(balance(t)).toMatchObject({ balance: start.balance - plainCost, escrow: 0 })
-    expect(balance(t, 'bob').balance).toBe(bob + plainCost)
-    expect(t.coord.store.audit()).toMatchObject({ ok: true, escrow: 0 })
+    expect(await balance(t)).toMatchObject({ balance: start.balance - plainCost, escrow: 0 })
+    expect((await balance(t, 'bob')).balance).toBe(bob + plainCost)
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true, escrow: 0 })
   })
 })

@@ -32,8 +32,8 @@ function dir(prefix: string): string {
   return d
 }
 
-function coordinator(cert: SelfSigned): Coordinator {
-  const c = startCoordinator({
+async function coordinator(cert: SelfSigned): Promise<Coordinator> {
+  const c = await startCoordinator({
     host: '127.0.0.1',
     httpPort: port,
     // The worker socket goes to the API port (an address with a port); this one is unused.
@@ -65,7 +65,7 @@ afterAll(async () => {
 
 describe('a pinned coordinator that comes back with another certificate', () => {
   test('the worker stops with tls_pin_mismatch naming both fingerprints; doctor says the same', async () => {
-    const a = coordinator(certA)
+    const a = await coordinator(certA)
     const api = new ApiClient(addr(), undefined, { pin: { fingerprint: fpA } }, true)
     await api.register({ user: 'wendy', password: 'password-123' })
     const { token } = await api.login({ user: 'wendy', password: 'password-123' })
@@ -98,7 +98,7 @@ describe('a pinned coordinator that comes back with another certificate', () => 
 
     await a.stop()
     coords.splice(coords.indexOf(a), 1)
-    coordinator(certB)
+    await coordinator(certB)
     const err = await Promise.race([ended, Bun.sleep(60_000).then(() => 'still running')])
     if (err === 'still running') await agent.stop()
     expect(err).toBeInstanceOf(GridError)

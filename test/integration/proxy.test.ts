@@ -55,7 +55,7 @@ async function failure(p: Promise<unknown>): Promise<GridError> {
 
 beforeAll(async () => {
   if (missing) return
-  coord = startCoordinator({
+  coord = await startCoordinator({
     host: '127.0.0.1',
     httpPort: 0,
     wsPort: 0,

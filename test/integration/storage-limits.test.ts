@@ -35,7 +35,7 @@ type ErrorReply = { error: { code: string; message: string } }
 async function grid(settings: Partial<Settings> = {}, dataDir = tempDir('storage')) {
   let now = Date.now()
   const logs: string[] = []
-  const coord = startCoordinator({
+  const coord = await startCoordinator({
     host: '127.0.0.1',
     httpPort: 0,
     wsPort: 0,
@@ -157,7 +157,7 @@ describe('storage quota (gridx serve --quota)', () => {
     await Bun.sleep(1100) // a started second is billed
     g.advance(1100) // the coordinator bills only the time it saw pass, on its own clock
     runtime.exit()
-    await until(() => g.coord.store.job(id)?.finishedAt !== null, 'the job ends', 10_000)
+    await until(async () => (await g.coord.store.queue.job(id))?.finishedAt !== null, 'the job ends', 10_000)
     const view = await g.job(id)
     expect(view).toMatchObject({ state: 'failed', outcome: 'output_limit', exitCode: 0, outputs: null })
     expect(view.error).toContain("the coordinator refused the job's /out files: storage quota exceeded")
@@ -165,7 +165,7 @@ describe('storage quota (gridx serve --quota)', () => {
     expect(view.costMc).toBeGreaterThan(0)
     const out = await (await g.call('GET', `/api/jobs/${id}/output`, g.alice)).text()
     expect(out).toContain(Buffer.from('computed\n').toString('base64'))
-    expect(g.coord.store.audit().ok).toBe(true)
+    expect((await g.coord.store.credits.audit()).ok).toBe(true)
   })
 })
 
@@ -205,7 +205,7 @@ describe("a job's /out archive under one lease", () => {
     // Nothing refused was kept: the disk holds the one staged archive, and the temporary folder is empty.
     expect(blobsOnDisk()).toEqual([sha256(first)])
     expect(readdirSync(join(g.dataDir, 'blobs', 'tmp'))).toEqual([])
-    expect(g.coord.store.stagedOutputs({ jobId: id, attempt: 1 })?.sha256).toBe(sha256(first))
+    expect((await g.coord.store.leases.stagedOutputs({ jobId: id, attempt: 1 }))?.sha256).toBe(sha256(first))
 
     // Racing uploads of different archives to a fresh lease: one is staged, the rest leave nothing.
     const w2 = connect(g.coord.wsPort, g.bob)
@@ -251,9 +251,9 @@ describe("a job's /out figures", () => {
     // The worker claims far more than it returned; the receipt signs the digest, not the counts.
     const claim = { sha256: sha256(archive), bytes: 5_000_000, files: 9_999 }
     w.send(signedResult(worker, lease, { outputs: claim }, { outputsSha256: claim.sha256 }))
-    await until(() => g.coord.store.job(id)?.finishedAt !== null, 'the job ends')
+    await until(async () => (await g.coord.store.queue.job(id))?.finishedAt !== null, 'the job ends')
     expect((await g.job(id)).outputs).toEqual({ bytes: 11, files: 2 })
-    expect(g.coord.store.job(id)).toMatchObject({ outputsBytes: 11, outputFiles: 2 })
+    expect(await g.coord.store.queue.job(id)).toMatchObject({ outputsBytes: 11, outputFiles: 2 })
     expect(g.logs.some((l) => l.includes('reported 9999 /out file(s) of 5000000 bytes'))).toBe(true)
     expect(g.logs.some((l) => l.includes('holds 2 of 11 bytes'))).toBe(true)
   })

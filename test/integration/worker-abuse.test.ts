@@ -49,7 +49,7 @@ async function takes(t: TestCoordinator, c: RawWorker, id: string, started = tru
   const lease = { jobId: id, attempt: 1 }
   if (started) {
     c.send({ type: 'job.started', lease })
-    await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+    await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
   }
   return lease
 }
@@ -140,7 +140,7 @@ describe('deadlines the coordinator keeps itself', () => {
       expect(exitCodeOf(job)).toBe(124)
       // Paid the timeout, no more, in the same transaction as the final state.
       expect(job.costMc).toBe(costOf(1, 1000, DEFAULT_PRICE))
-      expect(t.coord.store.audit()).toMatchObject({ ok: true })
+      expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true })
       expect(endedAfter).toBeGreaterThanOrEqual(1000)
       console.log(`deadline: a 1 s job with a 0.3 s grace ended ${endedAfter} ms after its start`)
       // Its late result earns nothing and is refused for good.
@@ -162,11 +162,11 @@ describe('deadlines the coordinator keeps itself', () => {
       expect(await c.next('job.cancel', 10_000)).toMatchObject({ lease })
       // A loss of the platform: offered again (to the only worker there is), nothing paid.
       expect(await c.next('job.assign')).toMatchObject({ job: { jobId: id, attempt: 2 } })
-      expect(t.coord.store.attemptsOf(id)[0]).toMatchObject({
+      expect((await t.coord.store.leases.attemptsOf(id))[0]).toMatchObject({
         outcome: 'lost',
         reason: expect.stringContaining('did not start the job'),
       })
-      expect(t.coord.store.job(id)).toMatchObject({ state: 'assigned', attempt: 2, cost: null })
+      expect(await t.coord.store.queue.job(id)).toMatchObject({ state: 'assigned', attempt: 2, cost: null })
     } finally {
       clearInterval(beat)
     }
@@ -194,7 +194,7 @@ describe('bounds on what a worker claims', () => {
     })
     await refusedHello(t, { policy: { maxTimeoutMs: 1e15, images: ['*'], workdirBytes: null } })
     expect(t.coord.hub.connected()).toEqual([])
-    for (const id of queued) expect(t.coord.store.job(id)?.state).toBe('queued')
+    for (const id of queued) expect((await t.coord.store.queue.job(id))?.state).toBe('queued')
   })
 
   test('output that is not strict base64 is refused, and nothing of it is stored', async () => {
@@ -205,8 +205,8 @@ describe('bounds on what a worker claims', () => {
     c.send({ type: 'job.output', lease, seq: 0, stream: 'stdout', dataBase64: 'not base64 at all!' })
     expect(await c.next('error')).toMatchObject({ code: 'bad_message' })
     expect((await c.closed).code).toBe(CloseCode.protocolError)
-    expect(t.coord.store.output(id, 1, -1)).toEqual([])
-    expect(t.coord.store.job(id)?.outputBytes).toBe(0)
+    expect(await t.coord.store.leases.output(id, 1, -1)).toEqual([])
+    expect((await t.coord.store.queue.job(id))?.outputBytes).toBe(0)
   })
 })
 
@@ -224,7 +224,7 @@ describe('results the coordinator does not take are refused, not acknowledged', 
     c.send(signedResult(liar, lease, { outputs: o }, { outputsSha256: o.sha256 }))
     expect(await c.next('job.refused')).toMatchObject({ lease, code: 'outputs_missing', retry: false })
     expect(c.got.filter((m) => m.type === 'job.ack')).toEqual([])
-    expect(t.coord.store.audit()).toMatchObject({ ok: true })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true })
   })
 })
 
@@ -261,7 +261,7 @@ describe('a per-socket budget of messages', () => {
     expect(Math.max(...healthMs)).toBeLessThan(1000)
     // The other worker kept its socket and its job; the flooder is gone.
     expect(good.ws.readyState).toBe(WebSocket.OPEN)
-    expect(t.coord.store.job(id)).toMatchObject({ state: 'running', workerId: honest.id })
+    expect(await t.coord.store.queue.job(id)).toMatchObject({ state: 'running', workerId: honest.id })
     expect(t.coord.hub.connected().map((w) => w.id)).toEqual([honest.id])
     good.send(signedResult(honest, lease))
     await good.next('job.ack')

@@ -117,10 +117,10 @@ describe('worker WebSocket', () => {
     await c.next('job.ack')
     expect(await t.job(id)).toMatchObject({ state: 'failed', exitCode: 4 })
     // settled exactly once: grant, escrow, then one pay and one refund, however often the result came
-    const transfersAfter = coord.store.audit().transfers
+    const transfersAfter = (await coord.store.credits.audit()).transfers
     c.send(result)
     await c.next('job.ack')
-    expect(coord.store.audit()).toMatchObject({ ok: true, transfers: transfersAfter })
+    expect(await coord.store.credits.audit()).toMatchObject({ ok: true, transfers: transfersAfter })
     expect(transfersAfter).toBeLessThanOrEqual(4)
     const out = await (
       await fetch(`${base}/api/jobs/${id}/output`, { headers: { authorization: `Bearer ${token}` } })

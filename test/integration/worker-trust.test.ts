@@ -35,7 +35,7 @@ async function runningOn(t: TestCoordinator, c: RawWorker): Promise<LeaseRef> {
   expect(job).toMatchObject({ jobId: id, attempt: 1 })
   const lease = { jobId: id, attempt: 1 }
   c.send({ type: 'job.started', lease })
-  await until(() => t.coord.store.job(id)?.state === 'running', 'the job runs')
+  await until(async () => (await t.coord.store.queue.job(id))?.state === 'running', 'the job runs')
   return lease
 }
 
@@ -43,7 +43,7 @@ describe('worker keys are pinned to worker ids', () => {
   test('a hello with another key for a pinned id gets worker_key_mismatch and close 4403', async () => {
     const t = await start()
     const a = await connectWorker(t, workerA)
-    expect(t.coord.store.worker(workerA.id)?.publicKey).toBe(workerA.key.publicKey)
+    expect((await t.coord.store.workers.get(workerA.id))?.publicKey).toBe(workerA.key.publicKey)
     const impostor = { id: workerA.id, key: newSigningKey() }
     const tryAs = async () => {
       const c = connect(t.coord.wsPort, t.token)
@@ -57,7 +57,7 @@ describe('worker keys are pinned to worker ids', () => {
     // the impostor did not replace the pinned worker, nor change its key
     expect(a.ws.readyState).toBe(WebSocket.OPEN)
     expect(t.coord.hub.connected().map((c) => c.id)).toEqual([workerA.id])
-    expect(t.coord.store.worker(workerA.id)?.publicKey).toBe(workerA.key.publicKey)
+    expect((await t.coord.store.workers.get(workerA.id))?.publicKey).toBe(workerA.key.publicKey)
     // nor can it take the id once the real worker has gone
     a.ws.close()
     await a.closed
@@ -75,18 +75,21 @@ describe('results over the socket', () => {
     const t = await start()
     const a = await connectWorker(t, workerA)
     const lease = await runningOn(t, a)
-    const transfers = t.coord.store.audit().transfers
+    const transfers = (await t.coord.store.credits.audit()).transfers
     a.send(signedResult({ id: workerA.id, key: workerB.key }, lease))
     // refused for good, not acknowledged: an honest worker would otherwise forget a result never taken
     expect(await a.next('job.refused')).toMatchObject({ lease, code: 'bad_receipt', retry: false })
     expect(a.got.filter((m) => m.type === 'job.ack')).toEqual([])
-    expect(t.coord.store.job(lease.jobId)).toMatchObject({ state: 'running', workerId: workerA.id })
-    expect(t.coord.store.audit()).toMatchObject({ ok: true, transfers })
+    expect(await t.coord.store.queue.job(lease.jobId)).toMatchObject({
+      state: 'running',
+      workerId: workerA.id,
+    })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true, transfers })
     // the right key then settles it
     a.send(signedResult(workerA, lease))
     await a.next('job.ack')
-    expect(t.coord.store.job(lease.jobId)).toMatchObject({ state: 'succeeded' })
-    expect(t.coord.store.audit()).toMatchObject({ ok: true, transfers: transfers + 2 })
+    expect(await t.coord.store.queue.job(lease.jobId)).toMatchObject({ state: 'succeeded' })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true, transfers: transfers + 2 })
   })
 
   test('a refused result does not free the slot the job still holds', async () => {
@@ -98,26 +101,27 @@ describe('results over the socket', () => {
     const second = await t.submit()
     await Bun.sleep(200)
     expect(a.got.filter((m) => m.type === 'job.assign')).toEqual([])
-    expect(t.coord.store.job(second)?.state).toBe('queued')
+    expect((await t.coord.store.queue.job(second))?.state).toBe('queued')
   })
 
   test('the same valid result replayed 20 times at once makes one transition and one settlement', async () => {
     const t = await start()
     const a = await connectWorker(t, workerA)
     const lease = await runningOn(t, a)
-    const before = t.coord.store.audit().transfers
-    const finish = spyOn(t.coord.store, 'finish')
+    const before = (await t.coord.store.credits.audit()).transfers
+    const finish = spyOn(t.coord.store.leases, 'finish')
     const result = signedResult(workerA, lease, { exitCode: 0, durationMs: 1500 })
     for (let i = 0; i < 20; i++) a.send(result)
     for (let i = 0; i < 20; i++) await a.next('job.ack')
     // the repeats are known for what they are before the store is asked (or the signature checked)
     expect(finish).toHaveBeenCalledTimes(1)
-    expect(finish.mock.results.filter((r) => r.type === 'return' && r.value === true)).toHaveLength(1)
+    const settled = await Promise.all(finish.mock.results.map((r) => r.value))
+    expect(settled.filter((v) => v === true)).toHaveLength(1)
     // one pay and one refund
-    expect(t.coord.store.audit()).toMatchObject({ ok: true, transfers: before + 2 })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true, transfers: before + 2 })
     expect(a.got.filter((m) => m.type === 'error')).toEqual([])
-    expect(t.coord.store.job(lease.jobId)).toMatchObject({ state: 'succeeded', exitCode: 0 })
-    expect(t.coord.store.attemptsOf(lease.jobId)).toMatchObject([
+    expect(await t.coord.store.queue.job(lease.jobId)).toMatchObject({ state: 'succeeded', exitCode: 0 })
+    expect(await t.coord.store.leases.attemptsOf(lease.jobId)).toMatchObject([
       { attempt: 1, outcome: 'exited', receipt: result.receipt.body, signature: result.receipt.signature },
     ])
   })
@@ -137,7 +141,7 @@ describe('drain and release', () => {
     expect(a.got.filter((m) => m.type === 'job.assign')).toEqual([])
     const b = await connectWorker(t, workerB)
     expect(await b.next('job.assign')).toMatchObject({ job: { jobId: id, attempt: 1 } })
-    expect(t.coord.store.job(id)).toMatchObject({ state: 'assigned', workerId: workerB.id })
+    expect(await t.coord.store.queue.job(id)).toMatchObject({ state: 'assigned', workerId: workerB.id })
     expect(a.got.filter((m) => m.type === 'job.assign')).toEqual([])
   })
 
@@ -145,21 +149,32 @@ describe('drain and release', () => {
     const t = await start()
     const a = await connectWorker(t, workerA)
     const lease = await runningOn(t, a)
-    const transfers = t.coord.store.audit().transfers
+    const transfers = (await t.coord.store.credits.audit()).transfers
     a.send({ type: 'drain' })
     a.send({ type: 'job.release', lease, reason: 'worker raw stopped (drain timeout)' })
-    await until(() => t.coord.store.job(lease.jobId)?.state === 'queued', 'the job is requeued')
-    expect(t.coord.store.job(lease.jobId)).toMatchObject({ attempt: 1, workerId: null, maxAttempts: 4 })
+    await until(
+      async () => (await t.coord.store.queue.job(lease.jobId))?.state === 'queued',
+      'the job is requeued',
+    )
+    expect(await t.coord.store.queue.job(lease.jobId)).toMatchObject({
+      attempt: 1,
+      workerId: null,
+      maxAttempts: 4,
+    })
     const b = await connectWorker(t, workerB)
     expect(await b.next('job.assign')).toMatchObject({ job: { jobId: lease.jobId, attempt: 2 } })
-    expect(t.coord.store.job(lease.jobId)).toMatchObject({ attempt: 2, workerId: workerB.id, maxAttempts: 4 })
-    expect(t.coord.store.attemptsOf(lease.jobId)).toMatchObject([
+    expect(await t.coord.store.queue.job(lease.jobId)).toMatchObject({
+      attempt: 2,
+      workerId: workerB.id,
+      maxAttempts: 4,
+    })
+    expect(await t.coord.store.leases.attemptsOf(lease.jobId)).toMatchObject([
       { attempt: 1, workerId: workerA.id, outcome: 'released', reason: 'worker raw stopped (drain timeout)' },
       { attempt: 2, workerId: workerB.id, outcome: null, endedAt: null },
     ])
     expect(a.got.filter((m) => m.type === 'job.assign')).toEqual([])
     // nothing settled: the job is not over
-    expect(t.coord.store.audit()).toMatchObject({ ok: true, transfers })
+    expect(await t.coord.store.credits.audit()).toMatchObject({ ok: true, transfers })
   })
 })
 
@@ -171,7 +186,7 @@ describe('reconnecting', () => {
     // back with the job still running: it keeps it
     const again = await connectWorker(t, workerA, [lease])
     expect((await a.closed).code).toBe(CloseCode.replaced)
-    expect(t.coord.store.job(lease.jobId)).toMatchObject({
+    expect(await t.coord.store.queue.job(lease.jobId)).toMatchObject({
       state: 'running',
       attempt: 1,
       workerId: workerA.id,
@@ -180,10 +195,10 @@ describe('reconnecting', () => {
     // back without it (it restarted): requeued now, and offered again under attempt 2
     const restarted = await connectWorker(t, workerA, [])
     expect(await restarted.next('job.assign')).toMatchObject({ job: { jobId: lease.jobId, attempt: 2 } })
-    expect(t.coord.store.attemptsOf(lease.jobId)).toMatchObject([
+    expect(await t.coord.store.leases.attemptsOf(lease.jobId)).toMatchObject([
       { attempt: 1, outcome: 'lost', reason: expect.stringContaining('reconnected without the job') },
       { attempt: 2, outcome: null },
     ])
-    expect(t.coord.store.job(lease.jobId)?.maxAttempts).toBe(3)
+    expect((await t.coord.store.queue.job(lease.jobId))?.maxAttempts).toBe(3)
   })
 })

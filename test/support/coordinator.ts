@@ -30,7 +30,7 @@ export interface TestCoordinator {
 /** Starts a coordinator for one test. */
 export async function startTestCoordinator(settings: Partial<Settings> = {}): Promise<TestCoordinator> {
   const dir = tempDir('hub')
-  const coord = startCoordinator({
+  const coord = await startCoordinator({
     host: '127.0.0.1',
     httpPort: 0,
     wsPort: 0,
@@ -149,9 +149,9 @@ export async function connectWorker(
 }
 
 /** Polls until `check` holds (for effects of messages the coordinator does not acknowledge). */
-export async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
     await Bun.sleep(5)
   }

@@ -10,7 +10,8 @@ import { Hub } from '../../src/coordinator/hub'
 import { Lifecycle } from '../../src/coordinator/lifecycle'
 import { Scheduler } from '../../src/coordinator/scheduler'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/coordinator/settings'
-import { Store } from '../../src/coordinator/store'
+import { openSqlite } from '../../src/coordinator/store/sqlite'
+import type { Store } from '../../src/coordinator/store'
 import { AttemptView, ErrorBody, Health, JobView, OutputEvent } from '../../src/protocol/api'
 import { ReceiptFile, verifyReceipt } from '../../src/protocol/receipt'
 import { VERSION } from '../../src/version'
@@ -34,7 +35,7 @@ beforeAll(async () => {
   const settings: Settings = { ...DEFAULT_SETTINGS, signup: 'open' }
   const clock = { now: () => time }
   const log = (line: string) => void logs.push(line)
-  store = new Store(join(dir, 'gridx.db'))
+  store = openSqlite(join(dir, 'gridx.db'))
   events = new JobEvents()
   lifecycle = new Lifecycle(store, events, clock, settings, log)
   const hub = new Hub(store, lifecycle, clock, settings, () => scheduler.wake(), log)
@@ -64,8 +65,8 @@ beforeAll(async () => {
 beforeEach(() => {
   time = START
 })
-afterAll(() => {
-  store.close()
+afterAll(async () => {
+  await store.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -363,10 +364,15 @@ describe('GET /api/jobs/:id/output', () => {
 
   test('stored output of the current attempt comes first, in order, then the end line', async () => {
     const v = await submit('alice')
-    expect(store.assign(v.id, 'worker-test-1', START + 60_000)?.attempt).toBe(1)
+    expect((await store.leases.assign(v.id, 'worker-test-1', START + 60_000))?.attempt).toBe(1)
     const lease = { jobId: v.id, attempt: 1 }
-    store.appendOutput(lease, 'worker-test-1', { seq: 1, stream: 'stderr', data: Buffer.from('oops\n') }, 1e6)
-    store.appendOutput(
+    await store.leases.appendOutput(
+      lease,
+      'worker-test-1',
+      { seq: 1, stream: 'stderr', data: Buffer.from('oops\n') },
+      1e6,
+    )
+    await store.leases.appendOutput(
       lease,
       'worker-test-1',
       { seq: 0, stream: 'stdout', data: Buffer.from('hello\n') },
@@ -391,10 +397,10 @@ describe('GET /api/jobs/:id/output', () => {
 
   test('follow streams state and output live until the job ends, then lets go', async () => {
     const v = await submit('alice')
-    const bob = store.userByName('bob')!
+    const bob = (await store.accounts.byName('bob'))!
     const worker = testWorker('worker-test-2')
-    store.upsertWorker(worker.id, bob.id, 'bobs-pc', START, worker.key.publicKey)
-    store.assign(v.id, worker.id, START + 60_000)
+    await store.workers.upsert(worker.id, bob.id, 'bobs-pc', START, worker.key.publicKey)
+    await store.leases.assign(v.id, worker.id, START + 60_000)
     const lease = { jobId: v.id, attempt: 1 }
     const res = await request(`/api/jobs/${v.id}/output?follow=1`, { as: 'alice' })
     expect(res.status).toBe(200)
@@ -402,17 +408,17 @@ describe('GET /api/jobs/:id/output', () => {
     // Wait until the stream has subscribed, so no event is published before it listens.
     for (let i = 0; i < 200 && events.followers === 0; i++) await Bun.sleep(1)
     expect(events.followers).toBe(1)
-    expect(store.markRunning(lease, worker.id, START + 1)).toBe(true)
+    expect(await store.leases.markRunning(lease, worker.id, START + 1)).toBe(true)
     lifecycle.started(lease, 'bobs-pc')
     const data = Buffer.from('live line\n').toString('base64')
-    lifecycle.output(worker.id, {
+    await lifecycle.output(worker.id, {
       type: 'job.output',
       lease,
       seq: 0,
       stream: 'stdout',
       dataBase64: data,
     })
-    lifecycle.result(worker.id, signedResult(worker, lease, { exitCode: 0, durationMs: 1000 }))
+    await lifecycle.result(worker.id, signedResult(worker, lease, { exitCode: 0, durationMs: 1000 }))
     const lines = await body
     expect(lines).toHaveLength(3)
     expect(lines[0]).toEqual({ type: 'state', state: 'running', worker: 'bobs-pc', reason: null })
@@ -423,17 +429,17 @@ describe('GET /api/jobs/:id/output', () => {
 
   test('a job sent back to the queue tells its followers why, in the worker-visible words', async () => {
     const v = await submit('alice')
-    const bob = store.userByName('bob')!
+    const bob = (await store.accounts.byName('bob'))!
     const worker = testWorker('worker-requeue')
-    store.upsertWorker(worker.id, bob.id, 'bobs-pc', START, worker.key.publicKey)
-    store.assign(v.id, worker.id, START + 60_000)
+    await store.workers.upsert(worker.id, bob.id, 'bobs-pc', START, worker.key.publicKey)
+    await store.leases.assign(v.id, worker.id, START + 60_000)
     const lease = { jobId: v.id, attempt: 1 }
     const res = await request(`/api/jobs/${v.id}/output?follow=1`, { as: 'alice' })
     const body = ndjson(res)
     for (let i = 0; i < 200 && events.followers === 0; i++) await Bun.sleep(1)
-    expect(store.markRunning(lease, worker.id, START + 1)).toBe(true)
+    expect(await store.leases.markRunning(lease, worker.id, START + 1)).toBe(true)
     const error = 'pulling image python:3.12-slim failed: no route to registry'
-    lifecycle.result(
+    await lifecycle.result(
       worker.id,
       signedResult(worker, lease, { outcome: 'error', exitCode: null, error, retryable: true }),
     )
@@ -447,16 +453,16 @@ describe('GET /api/jobs/:id/output', () => {
 describe('GET /api/jobs/:id/attempts and /receipt', () => {
   test('a signed result is listed as signed and its receipt verifies offline; none before it, none for bob', async () => {
     const v = await submit('alice')
-    const bob = store.userByName('bob')!
+    const bob = (await store.accounts.byName('bob'))!
     const worker = testWorker('worker-test-3')
-    store.upsertWorker(worker.id, bob.id, 'bobs-laptop', START, worker.key.publicKey)
-    store.assign(v.id, worker.id, START + 60_000, START)
+    await store.workers.upsert(worker.id, bob.id, 'bobs-laptop', START, worker.key.publicKey)
+    await store.leases.assign(v.id, worker.id, START + 60_000, START)
     const lease = { jobId: v.id, attempt: 1 }
-    expect(store.markRunning(lease, worker.id, START + 1)).toBe(true)
+    expect(await store.leases.markRunning(lease, worker.id, START + 1)).toBe(true)
     await apiError(await request(`/api/jobs/${v.id}/receipt`, { as: 'alice' }), 404, 'no_receipt')
     time = START + 2000
     const msg = signedResult(worker, lease, { exitCode: 0, durationMs: 1999 })
-    lifecycle.result(worker.id, msg)
+    await lifecycle.result(worker.id, msg)
     const attempts = AttemptView.array().parse(
       await (await request(`/api/jobs/${v.id}/attempts`, { as: 'alice' })).json(),
     )

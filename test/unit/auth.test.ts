@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Auth, tokenHash } from '../../src/coordinator/auth'
 import { DEFAULT_SETTINGS } from '../../src/coordinator/settings'
-import { Store } from '../../src/coordinator/store'
+import { openSqlite } from '../../src/coordinator/store/sqlite'
+import type { Store } from '../../src/coordinator/store'
 import { GridError } from '../../src/errors'
 
 const TTL = 60_000
@@ -24,7 +25,7 @@ let aliceId: string
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gridx-auth-'))
   path = join(dir, 'gridx.db')
-  store = new Store(path)
+  store = openSqlite(path)
   // Admission by invite has its own tests (signup.test.ts); these are about accounts and tokens.
   auth = new Auth(store, { now: () => time }, { ...DEFAULT_SETTINGS, signup: 'open', tokenTtlMs: TTL })
   aliceId = (await auth.register(alice)).id
@@ -32,8 +33,8 @@ beforeAll(async () => {
 beforeEach(() => {
   time = START
 })
-afterAll(() => {
-  store.close()
+afterAll(async () => {
+  await store.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -60,7 +61,7 @@ describe('Auth.register', () => {
     expect(user.passwordHash).toStartWith('$argon2id$')
     expect(user.passwordHash).not.toContain(bob.password)
     expect(await Bun.password.verify(bob.password, user.passwordHash)).toBe(true)
-    expect(store.userByName('bob')?.id).toBe(user.id)
+    expect((await store.accounts.byName('bob'))?.id).toBe(user.id)
   })
 
   test('a taken name is a 409', async () => {
@@ -99,8 +100,8 @@ describe('Auth.login', () => {
 describe('Auth.authenticate', () => {
   test('a live bearer token finds its user; the scheme is case-insensitive', async () => {
     const { token } = await auth.login(alice)
-    expect(auth.authenticate(`Bearer ${token}`).id).toBe(aliceId)
-    expect(auth.authenticate(`bearer ${token}`).id).toBe(aliceId)
+    expect((await auth.authenticate(`Bearer ${token}`)).id).toBe(aliceId)
+    expect((await auth.authenticate(`bearer ${token}`)).id).toBe(aliceId)
   })
 
   test('no token or a malformed header says to log in', async () => {
@@ -131,14 +132,14 @@ describe('Auth.authenticate', () => {
   test('a token works until its expiry on the fake clock, then is refused', async () => {
     const { token } = await auth.login(alice)
     time += TTL - 1
-    expect(auth.authenticate(`Bearer ${token}`).name).toBe('alice')
+    expect((await auth.authenticate(`Bearer ${token}`)).name).toBe('alice')
     time += 1
     const err = await failure(() => auth.authenticate(`Bearer ${token}`))
     expect(err.status).toBe(401)
     expect(err.message).toContain('expired or was revoked')
     // A fresh login works again.
     const fresh = await auth.login(alice)
-    expect(auth.authenticate(`Bearer ${fresh.token}`).name).toBe('alice')
+    expect((await auth.authenticate(`Bearer ${fresh.token}`)).name).toBe('alice')
   })
 })
 
@@ -146,16 +147,16 @@ describe('Auth.logout', () => {
   test('revokes only the token it is given', async () => {
     const a = await auth.login(alice)
     const b = await auth.login(alice)
-    auth.logout(`Bearer ${a.token}`)
+    await auth.logout(`Bearer ${a.token}`)
     expect((await failure(() => auth.authenticate(`Bearer ${a.token}`))).status).toBe(401)
-    expect(auth.authenticate(`Bearer ${b.token}`).name).toBe('alice')
+    expect((await auth.authenticate(`Bearer ${b.token}`)).name).toBe('alice')
   })
 
   test('without a token it does nothing', async () => {
     const a = await auth.login(alice)
-    auth.logout(undefined)
-    auth.logout('Basic abc')
-    expect(auth.authenticate(`Bearer ${a.token}`).name).toBe('alice')
+    await auth.logout(undefined)
+    await auth.logout('Basic abc')
+    expect((await auth.authenticate(`Bearer ${a.token}`)).name).toBe('alice')
   })
 })
 

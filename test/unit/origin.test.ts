@@ -61,9 +61,9 @@ describe('--public-url', () => {
 describe('a real coordinator', () => {
   let dir: string
   let coord: Coordinator
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = tempDir('origin')
-    coord = startCoordinator({
+    coord = await startCoordinator({
       host: '127.0.0.1',
       httpPort: 0,
       wsPort: 0,

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Auth } from '../../src/coordinator/auth'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/coordinator/settings'
-import { Store } from '../../src/coordinator/store'
+import { openSqlite } from '../../src/coordinator/store/sqlite'
+import type { Store } from '../../src/coordinator/store'
 import { GridError } from '../../src/errors'
 import type { SignupMode } from '../../src/protocol/api'
 
@@ -20,11 +21,11 @@ let addresses = 0
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'gridx-signup-'))
-  store = new Store(join(dir, 'gridx.db'))
+  store = openSqlite(join(dir, 'gridx.db'))
   time = START
 })
-afterEach(() => {
-  store.close()
+afterEach(async () => {
+  await store.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -50,9 +51,9 @@ async function refusal(p: Promise<unknown>): Promise<GridError> {
 }
 
 /** The operator registers first (freely) and makes an invite. */
-async function operatorInvite(a: Auth, opts: Parameters<Store['createInvite']>[1] | object = {}) {
+async function operatorInvite(a: Auth, opts: Parameters<Store['invites']['create']>[1] | object = {}) {
   const op = await a.register(creds('operator'), someAddress())
-  const invite = store.createInvite(op.id, {
+  const invite = await store.invites.create(op.id, {
     grantMc: GRANT,
     uses: 1,
     expiresAt: time + 7 * DAY,
@@ -62,14 +63,15 @@ async function operatorInvite(a: Auth, opts: Parameters<Store['createInvite']>[1
   return { op, invite }
 }
 
-const balance = (name: string) => store.credits(store.userByName(name)!.id, 1).balance
+const balance = async (name: string) =>
+  (await store.credits.of((await store.accounts.byName(name))!.id, 1)).balance
 
 describe('sign-up by invite (the default)', () => {
   test('the first account registers without an invite and is the operator', async () => {
     expect(DEFAULT_SETTINGS.signup).toBe('invite')
     const op = await auth('invite').register(creds('operator'), someAddress())
     expect(op.isAdmin).toBe(true)
-    expect(balance('operator')).toBe(GRANT)
+    expect(await balance('operator')).toBe(GRANT)
   })
 
   test('fifty sign-ups without an invite are refused: no account, no credits minted', async () => {
@@ -85,8 +87,8 @@ describe('sign-up by invite (the default)', () => {
         "this coordinator admits new accounts by invite: ask its operator for one ('gridx invite') and run gridx register --invite CODE",
       )
     }
-    expect(store.userByName('sock0')).toBeUndefined()
-    expect(store.audit()).toMatchObject({ minted: GRANT, ok: true })
+    expect(await store.accounts.byName('sock0')).toBeUndefined()
+    expect(await store.credits.audit()).toMatchObject({ minted: GRANT, ok: true })
   })
 
   test("an account made with an invite gets the invite's grant, in the same step that uses it", async () => {
@@ -95,19 +97,19 @@ describe('sign-up by invite (the default)', () => {
     const bob = await a.register(creds('bob', invite.code), someAddress())
     expect(bob.isAdmin).toBe(false)
     expect(bob.inviteId).toBe(invite.id)
-    expect(balance('bob')).toBe(7_500)
-    expect(store.credits(bob.id, 5).history[0]).toMatchObject({
+    expect(await balance('bob')).toBe(7_500)
+    expect((await store.credits.of(bob.id, 5)).history[0]).toMatchObject({
       kind: 'grant',
       memo: `welcome grant (invite ${invite.id})`,
     })
-    expect(store.invites(time)[0]).toMatchObject({
+    expect((await store.invites.list(time))[0]).toMatchObject({
       id: invite.id,
       used: 1,
       uses: 1,
       state: 'used',
       usedBy: ['bob'],
     })
-    expect(store.audit()).toMatchObject({ minted: GRANT + 7_500, ok: true })
+    expect(await store.credits.audit()).toMatchObject({ minted: GRANT + 7_500, ok: true })
   })
 
   test('an invite makes as many accounts as its uses, then says it is used up', async () => {
@@ -120,7 +122,7 @@ describe('sign-up by invite (the default)', () => {
     expect(e.message).toBe(
       "this invite has been used up (2 of 2 accounts): ask the coordinator's operator for a new one ('gridx invite')",
     )
-    expect(store.userByName('dave')).toBeUndefined()
+    expect(await store.accounts.byName('dave')).toBeUndefined()
   })
 
   test('an expired invite is refused with when it expired', async () => {
@@ -132,14 +134,14 @@ describe('sign-up by invite (the default)', () => {
     expect(e.message).toBe(
       `this invite expired at ${new Date(START + DAY).toISOString()}: ask the coordinator's operator for a new one ('gridx invite')`,
     )
-    expect(store.invites(time)[0]?.state).toBe('expired')
+    expect((await store.invites.list(time))[0]?.state).toBe('expired')
   })
 
   test('a revoked invite, and a code that is no invite, are refused', async () => {
     const a = auth('invite')
     const { invite } = await operatorInvite(a, { uses: 5 })
     await a.register(creds('bob', invite.code), someAddress())
-    expect(store.revokeInvite(invite.id, time)).toMatchObject({ state: 'revoked', usedBy: ['bob'] })
+    expect(await store.invites.revoke(invite.id, time)).toMatchObject({ state: 'revoked', usedBy: ['bob'] })
     expect((await refusal(a.register(creds('carol', invite.code), someAddress()))).code).toBe(
       'invite_revoked',
     )
@@ -147,7 +149,7 @@ describe('sign-up by invite (the default)', () => {
     expect([forged.status, forged.code]).toEqual([403, 'invite_invalid'])
     expect(forged.message).toContain('copied whole')
     // Bob keeps his account.
-    expect(balance('bob')).toBe(GRANT)
+    expect(await balance('bob')).toBe(GRANT)
   })
 
   test('two sign-ups at once on a 1-use invite make exactly one account', async () => {
@@ -160,8 +162,10 @@ describe('sign-up by invite (the default)', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
     const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
     expect((lost.reason as GridError).code).toBe('invite_used')
-    expect([store.userByName('bob'), store.userByName('carol')].filter(Boolean)).toHaveLength(1)
-    expect(store.audit()).toMatchObject({ minted: 2 * GRANT, ok: true })
+    expect(
+      [await store.accounts.byName('bob'), await store.accounts.byName('carol')].filter(Boolean),
+    ).toHaveLength(1)
+    expect(await store.credits.audit()).toMatchObject({ minted: 2 * GRANT, ok: true })
   })
 
   test('twenty sign-ups at once on a 3-use invite make exactly three accounts', async () => {
@@ -171,8 +175,8 @@ describe('sign-up by invite (the default)', () => {
       Array.from({ length: 20 }, (_, i) => a.register(creds(`user${i}`, invite.code), someAddress())),
     )
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3)
-    expect(store.invites(time)[0]).toMatchObject({ used: 3, uses: 3 })
-    expect(store.audit()).toMatchObject({ minted: 4 * GRANT, ok: true })
+    expect((await store.invites.list(time))[0]).toMatchObject({ used: 3, uses: 3 })
+    expect(await store.credits.audit()).toMatchObject({ minted: 4 * GRANT, ok: true })
   })
 
   test('two first sign-ups at once: one is the operator, the other needs an invite', async () => {
@@ -184,7 +188,7 @@ describe('sign-up by invite (the default)', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
     const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
     expect((lost.reason as GridError).code).toBe('invite_required')
-    expect(store.operators()).toHaveLength(1)
+    expect(await store.accounts.operators()).toHaveLength(1)
   })
 
   test('only the hash of an invite code is stored', async () => {
@@ -218,7 +222,7 @@ describe('open and closed sign-up', () => {
     const { invite } = await operatorInvite(a, { grantMc: 1_000 })
     await a.register(creds('bob'), someAddress())
     await a.register(creds('carol', invite.code), someAddress())
-    expect([balance('bob'), balance('carol')]).toEqual([GRANT, 1_000])
+    expect([await balance('bob'), await balance('carol')]).toEqual([GRANT, 1_000])
   })
 
   test('open: one address is slowed after 10 sign-ups', async () => {
@@ -233,12 +237,17 @@ describe('open and closed sign-up', () => {
   test('closed: the first account registers, no one after, not even with an invite', async () => {
     const a = auth('closed')
     const op = await a.register(creds('operator'), someAddress())
-    const invite = store.createInvite(op.id, { grantMc: GRANT, uses: 1, expiresAt: time + DAY, now: time })
+    const invite = await store.invites.create(op.id, {
+      grantMc: GRANT,
+      uses: 1,
+      expiresAt: time + DAY,
+      now: time,
+    })
     for (const attempt of [creds('bob'), creds('bob', invite.code)]) {
       const e = await refusal(a.register(attempt, someAddress()))
       expect([e.status, e.code]).toEqual([403, 'signup_closed'])
       expect(e.message).toContain('--signup invite')
     }
-    expect(store.invites(time)[0]?.used).toBe(0)
+    expect((await store.invites.list(time))[0]?.used).toBe(0)
   })
 })

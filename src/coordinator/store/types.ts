@@ -345,13 +345,14 @@ export interface LeasesRepo {
   finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean>
   /**
    * Cancels a job that has not ended and settles it: compute already used is paid (`bill` says
-   * how much time and what it costs), a job that never ran costs nothing. Returns the row as it
+   * how much time and what it costs, from when the coordinator saw the attempt begin, read in the
+   * same transaction), a job that never ran costs nothing. Returns the row as it
    * was, or undefined if it had already ended.
    */
   cancel(
     jobId: string,
     now: number,
-    bill: (job: JobRow) => { cost: number; billedMs: number },
+    bill: (job: JobRow, since: number | undefined) => { cost: number; billedMs: number },
   ): Promise<JobRow | undefined>
   /**
    * After a coordinator restart, gives every live lease (and deadline) until `until`: the time

@@ -1,104 +1,36 @@
 import { and, asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
-import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
-import * as schema from '../db/sqlite/schema'
-import type { JobRow } from '../db/sqlite/schema'
-import * as ledger from './ledger'
+import * as schema from '../../../db/sqlite/schema'
+import type { JobRow } from '../../../db/sqlite/schema'
+import { ACTIVE } from '../job-rules'
+import type { NewJob, QueuedJob, QueueRepo } from '../types'
+import { type Db, escrow } from './ledger'
 
 const { jobs } = schema
-/** The states in which a job holds a lease. */
-export const ACTIVE = ['assigned', 'running'] as const
-
-/** The drizzle handle every part of the store shares. */
-export type Db = BunSQLiteDatabase<typeof schema>
-
-/** A new job as the API hands it to the store. */
-export type NewJob = Omit<
-  JobRow,
-  | 'state'
-  | 'attempt'
-  | 'workerId'
-  | 'leaseExpiresAt'
-  | 'exitCode'
-  | 'outcome'
-  | 'error'
-  | 'outputBytes'
-  | 'startedAt'
-  | 'finishedAt'
-  | 'cost'
-  | 'priority'
-  | 'outputsSha256'
-  | 'outputsBytes'
-  | 'outputFiles'
-  | 'wallMs'
-  | 'billedMs'
-  | 'deadlineAt'
-  | 'cpuMs'
-  | 'peakMemoryBytes'
-  | 'inputsSha256'
-  | 'inputsBytes'
-  | 'filesBytes'
-  | 'requirements'
-  | 'requiresPython'
-  | 'installFailedOn'
-> & {
-  priority?: number
-  requirements?: string[]
-  requiresPython?: string | null
-  inputsSha256?: string | null
-  inputsBytes?: number | null
-  filesBytes?: number | null
-}
-
-/** How a job attempt ended, as written to its row. */
-export interface Ending {
-  state: 'succeeded' | 'failed' | 'cancelled'
-  exitCode: number | null
-  outcome: string
-  error: string | null
-  at: number
-  /** Millicredits owed to the worker's owner for compute used (0 when the platform failed). */
-  cost: number
-  /** The time `cost` pays for (see `billedMs` in pricing.ts); 0 when nothing is billed. */
-  billedMs: number
-  /** The worker's signed receipt of the result, kept with the attempt. */
-  receipt?: { body: string; signature: string } | undefined
-  /** What the attempt used, as its worker measured it. */
-  usage?: { wallMs: number; cpuMs: number | null; peakMemoryBytes: number | null } | undefined
-  /** The attempt's /out archive (already uploaded and staged with the attempt). */
-  outputs?: { sha256: string; bytes: number; files: number } | undefined
-}
-
-/** One stored chunk of a job's output. */
-export interface OutputChunk {
-  seq: number
-  stream: 'stdout' | 'stderr'
-  data: Buffer
-}
 
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
-export class QueueStore {
-  constructor(protected readonly db: Db) {}
+export class SqliteQueue implements QueueRepo {
+  constructor(private readonly db: Db) {}
 
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
-  createJob(job: NewJob): JobRow {
+  async create(job: NewJob): Promise<JobRow> {
     return this.db.transaction((tx) => {
       const row = tx
         .insert(jobs)
         .values({ ...job, state: 'queued' })
         .returning()
         .get()
-      ledger.escrow(tx, row, job.createdAt)
+      escrow(tx, row, job.createdAt)
       return row
     })
   }
 
   /** One job by id. */
-  job(id: string): JobRow | undefined {
+  async job(id: string): Promise<JobRow | undefined> {
     return this.db.select().from(jobs).where(eq(jobs.id, id)).get()
   }
 
   /** The newest jobs of one user. */
-  jobsOf(ownerId: string, limit: number): JobRow[] {
+  async jobsOf(ownerId: string, limit: number): Promise<JobRow[]> {
     return this.db
       .select()
       .from(jobs)
@@ -112,7 +44,7 @@ export class QueueStore {
    * For fair share: the first `perOwner` queued jobs of every user with queued jobs, each
    * user's in their own order (priority, then age), without script bodies.
    */
-  queuedByOwner(perOwner: number): Map<string, Omit<JobRow, 'script'>[]> {
+  async queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>> {
     // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
     const { script, ...cols } = getTableColumns(jobs)
     const ranked = this.db
@@ -132,7 +64,7 @@ export class QueueStore {
       .where(lte(ranked.rank, perOwner))
       .orderBy(asc(jobs.ownerId), asc(ranked.rank))
       .all()
-    const byOwner = new Map<string, Omit<JobRow, 'script'>[]>()
+    const byOwner = new Map<string, QueuedJob[]>()
     for (const r of rows) {
       const list = byOwner.get(r.ownerId) ?? []
       list.push(r)
@@ -142,7 +74,7 @@ export class QueueStore {
   }
 
   /** How many jobs each user has assigned or running now. */
-  activeByOwner(): Map<string, number> {
+  async activeByOwner(): Promise<Map<string, number>> {
     const rows = this.db
       .select({ ownerId: jobs.ownerId, n: sql<number>`count(*)` })
       .from(jobs)
@@ -153,7 +85,7 @@ export class QueueStore {
   }
 
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
-  queuePosition(job: JobRow): { aheadOfMine: number; queued: number } {
+  async position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }> {
     const ahead = this.db
       .select({ n: sql<number>`count(*)` })
       .from(jobs)
@@ -174,7 +106,7 @@ export class QueueStore {
   }
 
   /** Job counts by state, for `/health`. */
-  counts(): Record<string, number> {
+  async counts(): Promise<Record<string, number>> {
     const rows = this.db
       .select({ state: jobs.state, n: sql<number>`count(*)` })
       .from(jobs)

@@ -1,24 +1,22 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm'
-import * as schema from '../db/sqlite/schema'
-import type { JobRow } from '../db/sqlite/schema'
-import type { LeaseRef } from '../protocol/worker'
-import { ACTIVE, type Db } from './queue-store'
+import * as schema from '../../../db/sqlite/schema'
+import type { LeaseRef } from '../../../protocol/worker'
+import { ACTIVE } from '../job-rules'
+import type { DeadlinesRepo, Overdue } from '../types'
+import type { Db } from './ledger'
 
 const { jobs, attempts } = schema
-
-/** What the deadline sweep needs of an overdue attempt. */
-export type Overdue = Pick<JobRow, 'id' | 'attempt' | 'state' | 'workerId' | 'cpus' | 'timeoutMs'>
 
 /**
  * The times the coordinator itself saw: when each attempt began, and by when it must end. A
  * live attempt's deadline is set when it is assigned (timeout plus an allowance to start) and
  * again when it starts (timeout plus a grace for the worker's report); an ended one has none.
  */
-export class DeadlineStore {
+export class SqliteDeadlines implements DeadlinesRepo {
   constructor(private readonly db: Db) {}
 
   /** When the coordinator saw an attempt begin: its `job.started`, or its assignment when none came. */
-  since(lease: LeaseRef): number | undefined {
+  async since(lease: LeaseRef): Promise<number | undefined> {
     const a = this.db
       .select({ assignedAt: attempts.assignedAt, startedAt: attempts.startedAt })
       .from(attempts)
@@ -32,7 +30,7 @@ export class DeadlineStore {
    * coordinator itself gives, e.g. for an /out upload it is metering. False when the attempt is
    * not `workerId`'s live one.
    */
-  extend(lease: LeaseRef, workerId: string, until: number): boolean {
+  async extend(lease: LeaseRef, workerId: string, until: number): Promise<boolean> {
     return (
       this.db
         .update(jobs)
@@ -54,7 +52,7 @@ export class DeadlineStore {
    * Up to `limit` live attempts past their deadline at `now`, the most overdue first. The index
    * `jobs_deadline` holds only live attempts, so this reads the overdue rows and nothing else.
    */
-  overdue(now: number, limit = 100): Overdue[] {
+  async overdue(now: number, limit = 100): Promise<Overdue[]> {
     return this.db
       .select({
         id: jobs.id,

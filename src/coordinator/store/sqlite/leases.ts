@@ -1,49 +1,48 @@
 import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
-import * as schema from '../db/sqlite/schema'
-import type { AttemptRow, JobRow } from '../db/sqlite/schema'
-import * as ledger from './ledger'
-import type { LeaseRef } from '../protocol/worker'
-import { ACTIVE, type Ending, type OutputChunk, QueueStore } from './queue-store'
-import { DeadlineStore } from './deadline-store'
-import { DEFAULT_SETTINGS } from './settings'
+import * as schema from '../../../db/sqlite/schema'
+import type { AttemptRow, JobRow } from '../../../db/sqlite/schema'
+import type { LeaseRef } from '../../../protocol/worker'
+import {
+  ACTIVE,
+  cancelEnding,
+  DEFAULT_TIMINGS,
+  endingColumns,
+  finalFailure,
+  requeuedColumns,
+  requeueLimit,
+} from '../job-rules'
+import type {
+  Ending,
+  LeaseTimings,
+  LeasesRepo,
+  OutputChunk,
+  Requeue,
+  StagedOutputs,
+  StageResult,
+} from '../types'
+import { type Db, settle, type Tx } from './ledger'
 
 const { workers, jobs, jobOutput, attempts } = schema
-
-/** How an attempt given back to the queue ended, and what it means for the next. */
-export interface Requeue {
-  /** The attempt's outcome: lost, released, error, install_failed. */
-  outcome: string
-  /** False when it does not count against the job's attempts (a draining worker's release). */
-  consumesAttempt: boolean
-  receipt?: Ending['receipt']
-  /** The job's outcome if this was its last attempt (default `lost`). */
-  finalOutcome?: string
-  /** The job's error if this was its last attempt (default the reason of this one). */
-  finalError?: (attempts: number) => string
-  /** Never offer the job to this worker again (its packages failed to install there). */
-  avoidWorker?: boolean
-}
 
 /**
  * Jobs under lease: assignment, start, output, the end of an attempt and its settlement,
  * cancellation, expiry and requeue. Every transition is compare-and-set on (job, attempt,
  * worker, state), so stale or repeated reports change nothing.
  */
-export class LeaseStore extends QueueStore {
-  /** Deadlines of live attempts, and when each began. */
-  readonly deadlines = new DeadlineStore(this.db)
+export class SqliteLeases implements LeasesRepo {
+  constructor(private readonly db: Db) {}
 
   /**
    * Hands a queued job to a worker under a new attempt, due to start within its timeout plus
    * `startAllowanceMs`; undefined when it is no longer queued.
    */
-  assign(
+  async assign(
     jobId: string,
     workerId: string,
     leaseExpiresAt: number,
     now = Date.now(),
-    startAllowanceMs = DEFAULT_SETTINGS.startAllowanceMs,
-  ): JobRow | undefined {
+    startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
+  ): Promise<JobRow | undefined> {
     return this.db.transaction((tx) => {
       const row = tx
         .update(jobs)
@@ -67,13 +66,13 @@ export class LeaseStore extends QueueStore {
    * from: now, or its assignment when the start came late; see the hub), due to end within its
    * timeout plus `graceMs` of `now`.
    */
-  markRunning(
+  async markRunning(
     lease: LeaseRef,
     workerId: string,
     now: number,
-    graceMs = DEFAULT_SETTINGS.deadlineGraceMs,
+    graceMs = DEFAULT_TIMINGS.deadlineGraceMs,
     startedAt = now,
-  ): boolean {
+  ): Promise<boolean> {
     return this.db.transaction((tx) => {
       const r = tx
         .update(jobs)
@@ -87,7 +86,7 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Every attempt of a job, oldest first. */
-  attemptsOf(jobId: string): AttemptRow[] {
+  async attemptsOf(jobId: string): Promise<AttemptRow[]> {
     return this.db
       .select()
       .from(attempts)
@@ -97,7 +96,7 @@ export class LeaseStore extends QueueStore {
   }
 
   /** The signed receipt an ended attempt was settled with, if it ended with one. */
-  recordedReceipt(lease: LeaseRef): { body: string; signature: string } | undefined {
+  async recordedReceipt(lease: LeaseRef): Promise<{ body: string; signature: string } | undefined> {
     const a = this.db
       .select({ body: attempts.receipt, signature: attempts.signature })
       .from(attempts)
@@ -111,7 +110,7 @@ export class LeaseStore extends QueueStore {
   }
 
   private endAttempt(
-    tx: ledger.Tx,
+    tx: Tx,
     lease: LeaseRef,
     outcome: string,
     reason: string | null,
@@ -135,11 +134,11 @@ export class LeaseStore extends QueueStore {
    * result. An attempt stages once: the same archive again (a retry whose answer was lost) is
    * `staged`, a different one is `other` (with the one kept), and `not_held` records nothing.
    */
-  stageOutputs(
+  async stageOutputs(
     lease: LeaseRef,
     workerId: string,
     outputs: { sha256: string; bytes: number; files: number; dataBytes: number },
-  ): { result: 'staged' } | { result: 'not_held' } | { result: 'other'; sha256: string } {
+  ): Promise<StageResult> {
     return this.db.transaction((tx) => {
       const held = tx
         .select({ id: jobs.id })
@@ -171,9 +170,7 @@ export class LeaseStore extends QueueStore {
    * The /out archive staged for an attempt, if any, as the coordinator measured it (`files` and
    * `dataBytes` are null for archives staged before it measured them).
    */
-  stagedOutputs(
-    lease: LeaseRef,
-  ): { sha256: string; bytes: number; files: number | null; dataBytes: number | null } | undefined {
+  async stagedOutputs(lease: LeaseRef): Promise<StagedOutputs | undefined> {
     const a = this.db
       .select({
         sha256: attempts.outputsSha256,
@@ -190,7 +187,7 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Extends the leases a worker still holds. */
-  renew(workerId: string, leases: LeaseRef[], expiresAt: number): void {
+  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void> {
     if (leases.length === 0) return
     this.db.transaction((tx) => {
       for (const l of leases) {
@@ -203,12 +200,12 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Appends output under a live lease; false (and nothing written) when the lease is stale. */
-  appendOutput(
+  async appendOutput(
     lease: LeaseRef,
     workerId: string,
     chunk: OutputChunk,
     capBytes: number,
-  ): 'ok' | 'duplicate' | 'stale' | 'capped' {
+  ): Promise<'ok' | 'duplicate' | 'stale' | 'capped'> {
     return this.db.transaction((tx) => {
       const job = tx
         .select({ outputBytes: jobs.outputBytes })
@@ -234,7 +231,7 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Output of a job's current attempt after a sequence number. */
-  output(jobId: string, attempt: number, afterSeq: number): OutputChunk[] {
+  async output(jobId: string, attempt: number, afterSeq: number): Promise<OutputChunk[]> {
     return this.db
       .select({ seq: jobOutput.seq, stream: jobOutput.stream, data: jobOutput.data })
       .from(jobOutput)
@@ -244,11 +241,11 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Ends the attempt a worker holds and settles its credits in the same transaction; false when stale or already ended. */
-  finish(lease: LeaseRef, workerId: string, end: Ending): boolean {
+  async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
     return this.db.transaction((tx) => {
       const row = tx
         .update(jobs)
-        .set({ ...this.ending(end), leaseExpiresAt: null })
+        .set(endingColumns(end))
         .where(this.heldBy(lease, workerId, ACTIVE))
         .returning()
         .get()
@@ -259,12 +256,12 @@ export class LeaseStore extends QueueStore {
     })
   }
 
-  private settle(tx: ledger.Tx, job: JobRow, cost: number, at: number): void {
+  private settle(tx: Tx, job: JobRow, cost: number, at: number): void {
     const payee = job.workerId
       ? tx.select({ ownerId: workers.ownerId }).from(workers).where(eq(workers.id, job.workerId)).get()
           ?.ownerId
       : undefined
-    const paid = ledger.settle(tx, job, payee ?? null, payee ? cost : 0, at)
+    const paid = settle(tx, job, payee ?? null, payee ? cost : 0, at)
     tx.update(jobs).set({ cost: paid }).where(eq(jobs.id, job.id)).run()
   }
 
@@ -273,28 +270,24 @@ export class LeaseStore extends QueueStore {
    * how much time and what it costs), a job that never ran costs nothing. Returns the row as it
    * was, or undefined if it had already ended.
    */
-  cancel(
+  async cancel(
     jobId: string,
     now: number,
-    bill: (job: JobRow) => { cost: number; billedMs: number },
-  ): JobRow | undefined {
+    bill: (job: JobRow, since: number | undefined) => { cost: number; billedMs: number },
+  ): Promise<JobRow | undefined> {
     return this.db.transaction((tx) => {
       const before = tx.select().from(jobs).where(eq(jobs.id, jobId)).get()
       if (!before || !['queued', 'assigned', 'running'].includes(before.state)) return undefined
-      const billed = before.state === 'running' ? bill(before) : { cost: 0, billedMs: 0 }
+      const since = tx
+        .select({ assignedAt: attempts.assignedAt, startedAt: attempts.startedAt })
+        .from(attempts)
+        .where(this.attemptIs({ jobId, attempt: before.attempt }))
+        .get()
+      const began = since ? (since.startedAt ?? since.assignedAt) : undefined
+      const billed = before.state === 'running' ? bill(before, began) : { cost: 0, billedMs: 0 }
       const row = tx
         .update(jobs)
-        .set({
-          ...this.ending({
-            state: 'cancelled',
-            exitCode: null,
-            outcome: 'cancelled',
-            error: null,
-            at: now,
-            ...billed,
-          }),
-          leaseExpiresAt: null,
-        })
+        .set(endingColumns(cancelEnding(now, billed)))
         .where(and(eq(jobs.id, jobId), eq(jobs.attempt, before.attempt), inArray(jobs.state, [before.state])))
         .returning()
         .get()
@@ -312,7 +305,11 @@ export class LeaseStore extends QueueStore {
    * After a coordinator restart, gives every live lease until `until`: the time the coordinator
    * was down must not count against workers that are still running their jobs.
    */
-  extendLeases(until: number, now = Date.now(), settings = DEFAULT_SETTINGS): number {
+  async extendLeases(
+    until: number,
+    now = Date.now(),
+    settings: LeaseTimings = DEFAULT_TIMINGS,
+  ): Promise<number> {
     // Attempts from before deadlines were kept have none: they get the one they would have had
     // (from their start, or their assignment while not started), but at least a grace from now.
     const assignedAt = sql`(select ${attempts.assignedAt} from ${attempts} where ${attempts.jobId} = ${jobs.id} and ${attempts.attempt} = ${jobs.attempt})`
@@ -339,7 +336,7 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Jobs whose lease ran out before `now`. */
-  expired(now: number): JobRow[] {
+  async expired(now: number): Promise<JobRow[]> {
     return this.db
       .select()
       .from(jobs)
@@ -348,13 +345,13 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Puts an attempt back in the queue, or fails the job once it has used all its attempts. */
-  requeue(
+  async requeue(
     lease: LeaseRef,
     reason: string,
     now: number,
     workerId?: string,
     how: Requeue = { outcome: 'lost', consumesAttempt: true },
-  ): 'queued' | 'failed' | 'stale' {
+  ): Promise<'queued' | 'failed' | 'stale'> {
     return this.db.transaction((tx) => {
       // A worker's own report may only give back a lease it holds; expiry (no workerId) may take any.
       const held = workerId === undefined ? undefined : eq(jobs.workerId, workerId)
@@ -372,23 +369,11 @@ export class LeaseStore extends QueueStore {
         .get()
       if (!job) return 'stale'
       this.endAttempt(tx, lease, how.outcome, reason, now, how.receipt)
-      // A job handed back by a draining worker did not fail: it keeps its number of tries.
-      const maxAttempts = how.consumesAttempt ? job.maxAttempts : job.maxAttempts + 1
+      const maxAttempts = requeueLimit(job, how)
       if (job.attempt >= maxAttempts) {
         const row = tx
           .update(jobs)
-          .set({
-            ...this.ending({
-              state: 'failed',
-              exitCode: null,
-              outcome: how.finalOutcome ?? 'lost',
-              error: how.finalError?.(job.attempt) ?? reason,
-              at: now,
-              cost: 0,
-              billedMs: 0,
-            }),
-            leaseExpiresAt: null,
-          })
+          .set(endingColumns(finalFailure(job, how, reason, now)))
           .where(eq(jobs.id, job.id))
           .returning()
           .get()
@@ -397,20 +382,7 @@ export class LeaseStore extends QueueStore {
         return 'failed'
       }
       tx.update(jobs)
-        .set({
-          state: 'queued',
-          workerId: null,
-          leaseExpiresAt: null,
-          deadlineAt: null,
-          startedAt: null,
-          outputBytes: 0,
-          error: reason,
-          maxAttempts,
-          // Placement skips the workers its packages failed to install on (see the scheduler).
-          ...(how.avoidWorker && workerId !== undefined
-            ? { installFailedOn: [...new Set([...job.installFailedOn, workerId])] }
-            : {}),
-        })
+        .set(requeuedColumns(job, reason, maxAttempts, how, workerId))
         .where(eq(jobs.id, job.id))
         .run()
       return 'queued'
@@ -418,7 +390,7 @@ export class LeaseStore extends QueueStore {
   }
 
   /** Live leases a worker holds, per the database. */
-  leasesOf(workerId: string): LeaseRef[] {
+  async leasesOf(workerId: string): Promise<LeaseRef[]> {
     return this.db
       .select({ jobId: jobs.id, attempt: jobs.attempt })
       .from(jobs)
@@ -433,27 +405,5 @@ export class LeaseStore extends QueueStore {
       eq(jobs.workerId, workerId),
       inArray(jobs.state, [...states]),
     )
-  }
-
-  private ending(end: Ending) {
-    return {
-      state: end.state,
-      exitCode: end.exitCode,
-      outcome: end.outcome,
-      error: end.error,
-      finishedAt: end.at,
-      billedMs: end.billedMs,
-      deadlineAt: null,
-      ...(end.usage && {
-        wallMs: Math.round(end.usage.wallMs),
-        cpuMs: end.usage.cpuMs === null ? null : Math.round(end.usage.cpuMs),
-        peakMemoryBytes: end.usage.peakMemoryBytes,
-      }),
-      ...(end.outputs && {
-        outputsSha256: end.outputs.sha256,
-        outputsBytes: end.outputs.bytes,
-        outputFiles: end.outputs.files,
-      }),
-    }
   }
 }

@@ -1,0 +1,48 @@
+import { Database } from 'bun:sqlite'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { migrate } from '../../../db/sqlite/migrate'
+import * as schema from '../../../db/sqlite/schema'
+import { privateDir, privateFile } from '../../data-dir'
+import type { Store } from '../types'
+import { SqliteAccounts } from './accounts'
+import { sqliteCredits } from './credits'
+import { SqliteDeadlines } from './deadlines'
+import { sqliteFiles } from './files'
+import { sqliteInvites } from './invites'
+import { SqliteLeases } from './leases'
+import { SqliteQueue } from './queue'
+import { sqliteWorkers } from './workers'
+
+/**
+ * The embedded engine: one SQLite file in WAL mode, for one coordinator. bun:sqlite is
+ * synchronous, so every method runs whole before any other code does: each is atomic by itself.
+ */
+export function openSqlite(path: string): Store {
+  if (path !== ':memory:') {
+    // The server tightens an existing data directory; a new one is made private here.
+    if (!existsSync(dirname(path))) privateDir(dirname(path))
+    // SQLite gives the -wal and -shm files the database file's mode: made 0600 first, all three are.
+    privateFile(path)
+  }
+  const sqlite = new Database(path, { create: true, strict: true })
+  sqlite.run('PRAGMA journal_mode = WAL')
+  sqlite.run('PRAGMA synchronous = NORMAL')
+  sqlite.run('PRAGMA foreign_keys = ON')
+  sqlite.run('PRAGMA busy_timeout = 5000')
+  migrate(sqlite)
+  const db = drizzle(sqlite, { schema })
+  return {
+    engine: 'sqlite',
+    accounts: new SqliteAccounts(db, sqlite),
+    invites: sqliteInvites(db),
+    workers: sqliteWorkers(db),
+    files: sqliteFiles(db, sqlite),
+    credits: sqliteCredits(db),
+    queue: new SqliteQueue(db),
+    leases: new SqliteLeases(db),
+    deadlines: new SqliteDeadlines(db),
+    close: async () => sqlite.close(),
+  }
+}

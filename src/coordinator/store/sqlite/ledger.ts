@@ -1,0 +1,149 @@
+import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
+import { alias } from 'drizzle-orm/sqlite-core'
+import * as schema from '../../../db/sqlite/schema'
+import type { JobRow } from '../../../db/sqlite/schema'
+import {
+  auditOf,
+  escrowAccount,
+  escrowMovement,
+  historyLines,
+  insufficientCredits,
+  type Movement,
+  settlement,
+  userAccount,
+} from '../ledger-rules'
+import type { Audit, HistoryLine } from '../types'
+
+const { accounts, transfers, users } = schema
+
+/** The drizzle handle every SQLite repository shares. */
+export type Db = BunSQLiteDatabase<typeof schema>
+/** A database handle or a transaction on it; ledger steps always run inside the caller's transaction. */
+export type Tx = BaseSQLiteDatabase<'sync', void, typeof schema>
+
+/**
+ * Makes one transfer; a transfer id that already exists changes nothing (returns false).
+ * The database's CHECK keeps every non-mint balance at zero or above.
+ */
+export function transfer(tx: Tx, m: Movement): boolean {
+  if (m.amount <= 0) return false
+  const inserted = tx
+    .insert(transfers)
+    .values({
+      id: m.id,
+      kind: m.kind,
+      fromAccount: m.from,
+      toAccount: m.to,
+      amount: m.amount,
+      jobId: m.jobId,
+      memo: m.memo,
+      createdAt: m.at,
+    })
+    .onConflictDoNothing({ target: transfers.id })
+    .returning({ seq: transfers.seq })
+    .all()
+  if (inserted.length === 0) return false
+  tx.update(accounts)
+    .set({ balance: sql`${accounts.balance} - ${m.amount}` })
+    .where(eq(accounts.id, m.from))
+    .run()
+  tx.update(accounts)
+    .set({ balance: sql`${accounts.balance} + ${m.amount}` })
+    .where(eq(accounts.id, m.to))
+    .run()
+  return true
+}
+
+/** Opens the accounts of a new user. */
+export function openAccounts(tx: Tx, userId: string): void {
+  tx.insert(accounts)
+    .values([
+      { id: userAccount(userId), kind: 'user', userId, balance: 0 },
+      { id: escrowAccount(userId), kind: 'escrow', userId, balance: 0 },
+    ])
+    .run()
+}
+
+/** A user's spendable balance and escrow, in millicredits. */
+export function balances(tx: Tx, userId: string): { balance: number; escrow: number } {
+  const rows = tx
+    .select({ id: accounts.id, balance: accounts.balance })
+    .from(accounts)
+    .where(inArray(accounts.id, [userAccount(userId), escrowAccount(userId)]))
+    .all()
+  const get = (id: string) => rows.find((r) => r.id === id)?.balance ?? 0
+  return { balance: get(userAccount(userId)), escrow: get(escrowAccount(userId)) }
+}
+
+/** Holds a job's maximum cost in its owner's escrow, or refuses with 402 and what is missing. */
+export function escrow(tx: Tx, job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number): void {
+  const { balance } = balances(tx, job.ownerId)
+  if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
+  transfer(tx, escrowMovement(job, at))
+}
+
+/** Settles a job that reached its final state (see `settlement`); returns what was paid. */
+export function settle(
+  tx: Tx,
+  job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost' | 'attempt'>,
+  payeeId: string | null,
+  cost: number,
+  at: number,
+): number {
+  const { paid, movements } = settlement(job, payeeId, cost, at)
+  for (const m of movements) transfer(tx, m)
+  return paid
+}
+
+/** A user's transfers, newest first, before `beforeSeq`. */
+export function history(tx: Tx, userId: string, limit: number, beforeSeq?: number): HistoryLine[] {
+  const mine = [userAccount(userId), escrowAccount(userId)]
+  const fromAcc = alias(accounts, 'from_acc')
+  const toAcc = alias(accounts, 'to_acc')
+  const fromUser = alias(users, 'from_user')
+  const toUser = alias(users, 'to_user')
+  const rows = tx
+    .select({ t: transfers, fromUser: fromUser.name, toUser: toUser.name })
+    .from(transfers)
+    .innerJoin(fromAcc, eq(transfers.fromAccount, fromAcc.id))
+    .innerJoin(toAcc, eq(transfers.toAccount, toAcc.id))
+    .leftJoin(fromUser, eq(fromAcc.userId, fromUser.id))
+    .leftJoin(toUser, eq(toAcc.userId, toUser.id))
+    .where(
+      and(
+        or(inArray(transfers.fromAccount, mine), inArray(transfers.toAccount, mine)),
+        beforeSeq === undefined ? undefined : lt(transfers.seq, beforeSeq),
+      ),
+    )
+    .orderBy(desc(transfers.seq))
+    .limit(limit)
+    .all()
+  return historyLines(userId, rows)
+}
+
+/** The ledger's invariant, read in the caller's transaction. */
+export function audit(tx: Tx): Audit {
+  const sums = tx
+    .select({
+      kind: accounts.kind,
+      total: sql<number>`coalesce(sum(${accounts.balance}), 0)`,
+      negative: sql<number>`sum(case when ${accounts.balance} < 0 then 1 else 0 end)`,
+    })
+    .from(accounts)
+    .groupBy(accounts.kind)
+    .all()
+  const minted =
+    tx
+      .select({ n: sql<number>`coalesce(sum(${transfers.amount}), 0)` })
+      .from(transfers)
+      .where(eq(transfers.kind, 'grant'))
+      .get()?.n ?? 0
+  const count =
+    tx
+      .select({ n: sql<number>`count(*)` })
+      .from(transfers)
+      .get()?.n ?? 0
+  return auditOf(sums, minted, count)
+}
