@@ -1,0 +1,148 @@
+import type { JobRow, TransferRow } from '../../db/sqlite/schema'
+import { GridError } from '../../errors'
+import { formatCredits } from '../../protocol/credits'
+import type { Audit, HistoryLine } from './types'
+
+/*
+ * What the double-entry ledger means, whatever engine stores it: the accounts, the movements a
+ * submission, a settlement and a grant make, and how a user's history and the audit read.
+ */
+
+/** The spendable account of a user. */
+export const userAccount = (userId: string) => `user:${userId}`
+/** The escrow account of a user: credits held for their unfinished jobs. */
+export const escrowAccount = (userId: string) => `escrow:${userId}`
+/** Where grants come from; its balance is minus everything ever minted. */
+export const MINT = 'mint'
+
+/** One movement of credits; its id is unique per (kind, job, attempt), so it can never be made twice. */
+export interface Movement {
+  id: string
+  kind: 'grant' | 'escrow' | 'pay' | 'refund'
+  from: string
+  to: string
+  amount: number
+  jobId: string | null
+  memo: string | null
+  at: number
+}
+
+/** A grant of `amount` to a user, minted. */
+export function grantMovement(userId: string, id: string, amount: number, memo: string, at: number): Movement {
+  return { id, kind: 'grant', from: MINT, to: userAccount(userId), amount, jobId: null, memo, at }
+}
+
+/** The 402 for a submission its owner cannot afford, saying what is missing and what to do. */
+export function insufficientCredits(maxCost: number, balance: number): GridError {
+  return new GridError(
+    'insufficient_credits',
+    `insufficient credits: this job may cost up to ${formatCredits(maxCost)} credits and you have ${formatCredits(balance)} (${formatCredits(maxCost - balance)} missing). Lower --timeout or --cpus, or earn credits by running 'gridx work'.`,
+    { status: 402 },
+  )
+}
+
+/** Holding a job's maximum cost in its owner's escrow. */
+export function escrowMovement(job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number): Movement {
+  return {
+    id: `escrow:${job.id}:0`,
+    kind: 'escrow',
+    from: userAccount(job.ownerId),
+    to: escrowAccount(job.ownerId),
+    amount: job.maxCost,
+    jobId: job.id,
+    memo: null,
+    at,
+  }
+}
+
+/**
+ * Settling a job that reached its final state: `cost` (capped at the escrow) to the worker's
+ * owner, the rest back to the submitter; returns what is paid and the two movements.
+ */
+export function settlement(
+  job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost' | 'attempt'>,
+  payeeId: string | null,
+  cost: number,
+  at: number,
+): { paid: number; movements: Movement[] } {
+  const paid = payeeId ? Math.min(Math.max(0, cost), job.maxCost) : 0
+  const from = escrowAccount(job.ownerId)
+  const base = { from, jobId: job.id, memo: null, at }
+  return {
+    paid,
+    movements: [
+      { ...base, id: `pay:${job.id}:${job.attempt}`, kind: 'pay', to: userAccount(payeeId ?? job.ownerId), amount: paid },
+      {
+        ...base,
+        id: `refund:${job.id}:${job.attempt}`,
+        kind: 'refund',
+        to: userAccount(job.ownerId),
+        amount: job.maxCost - paid,
+      },
+    ],
+  }
+}
+
+/** A transfer with the names of the users on each side, as history reads it. */
+export interface NamedTransfer {
+  t: TransferRow
+  fromUser: string | null
+  toUser: string | null
+}
+
+/** A user's transfers as lines seen from their side (a movement between their own accounts shows once). */
+export function historyLines(userId: string, rows: NamedTransfer[]): HistoryLine[] {
+  const mine = [userAccount(userId), escrowAccount(userId)]
+  const lines: HistoryLine[] = []
+  for (const { t, fromUser: fu, toUser: tu } of rows) {
+    const outgoing = mine.includes(t.fromAccount)
+    const incoming = mine.includes(t.toAccount)
+    const base = { seq: t.seq, at: t.createdAt, kind: t.kind, jobId: t.jobId, memo: t.memo }
+    if (outgoing && incoming) {
+      // Between this user's own accounts (escrow, refund, own job on own worker): show both sides.
+      const toEscrow = t.toAccount === escrowAccount(userId)
+      lines.push({ ...base, counterparty: 'yourself', amount: toEscrow ? -t.amount : t.amount, account: 'balance' })
+      continue
+    }
+    if (incoming) {
+      lines.push({
+        ...base,
+        counterparty: t.fromAccount === MINT ? 'grant' : (fu ?? '?'),
+        amount: t.amount,
+        account: t.toAccount === escrowAccount(userId) ? 'escrow' : 'balance',
+      })
+    } else {
+      lines.push({
+        ...base,
+        counterparty: tu ?? '?',
+        amount: -t.amount,
+        account: t.fromAccount === escrowAccount(userId) ? 'escrow' : 'balance',
+      })
+    }
+  }
+  return lines
+}
+
+/**
+ * The audit from the sums an engine read in one consistent snapshot: balances + escrow must equal
+ * everything ever granted, the mint must hold minus that, and no account but the mint may be negative.
+ */
+export function auditOf(
+  sums: { kind: string; total: number; negative: number }[],
+  minted: number,
+  transfers: number,
+): Audit {
+  const total = (k: string) => sums.find((s) => s.kind === k)?.total ?? 0
+  const negativeAccounts = sums.filter((s) => s.kind !== 'mint').reduce((n, s) => n + s.negative, 0)
+  const balances = total('user')
+  const escrow = total('escrow')
+  return {
+    minted,
+    balances,
+    escrow,
+    mintBalance: total('mint'),
+    negativeAccounts,
+    transfers,
+    ok: balances + escrow === minted && total('mint') === -minted && negativeAccounts === 0,
+  }
+}
