@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -65,32 +65,18 @@ async function startCluster(): Promise<Cluster> {
   const port = await freePort()
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`
   run([join(bin, 'pg_ctl'), '-D', data, '-l', join(dir, 'log'), '-o', opts, '-w', 'start'], root)
-  // Stopped at exit, however the test process ends; the directory goes with it.
-  const stop = () => {
-    Bun.spawnSync(
-      [
-        ...(root ? ['runuser', '-u', 'postgres', '--'] : []),
-        join(bin, 'pg_ctl'),
-        '-D',
-        data,
-        '-m',
-        'immediate',
-        'stop',
-      ],
-      {
-        stdout: 'ignore',
-        stderr: 'ignore',
-      },
-    )
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.once('exit', stop)
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      stop()
-      process.exit(130)
-    })
-  }
+  // Stopped when this process ends, however it ends (bun test may skip 'exit' handlers, and a
+  // kill -9 skips them all): a detached watcher stops the cluster and removes its directory.
+  const pgCtl = [...(root ? ['runuser', '-u', 'postgres', '--'] : []), join(bin, 'pg_ctl')].join(' ')
+  const watcher = Bun.spawn(
+    [
+      'sh',
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; ${pgCtl} -D '${data}' -m immediate stop; rm -rf '${dir}'`,
+    ],
+    { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', detached: true },
+  )
+  watcher.unref()
   return { adminUrl: `postgres://postgres:${ADMIN_PASSWORD}@127.0.0.1:${port}/postgres` }
 }
 

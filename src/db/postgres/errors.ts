@@ -32,11 +32,16 @@ export function target(url: string): { host: string; port: string; database: str
   }
 }
 
-/** The SQLSTATE of a server error, whichever way the driver carries it (Bun.SQL: `errno`). */
+/**
+ * The SQLSTATE of a server error, whichever way the driver carries it (Bun.SQL: `errno`), also
+ * when drizzle wrapped it (its query error holds the driver's as `cause`).
+ */
 export function sqlState(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined
-  const e = err as { errno?: unknown; code?: unknown }
-  for (const v of [e.errno, e.code]) if (typeof v === 'string' && /^[0-9A-Z]{5}$/.test(v)) return v
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
+    const { errno, code, cause } = e as { errno?: unknown; code?: unknown; cause?: unknown }
+    for (const v of [errno, code]) if (typeof v === 'string' && /^[0-9A-Z]{5}$/.test(v)) return v
+    e = cause
+  }
   return undefined
 }
 
