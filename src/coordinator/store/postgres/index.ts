@@ -1,0 +1,75 @@
+import { SQL } from 'bun'
+import { drizzle } from 'drizzle-orm/bun-sql'
+import { connectError, MIN_SERVER_VERSION, redactUrl, tooOld } from '../../../db/postgres/errors'
+import { migrate } from '../../../db/postgres/migrate'
+import * as schema from '../../../db/postgres/schema'
+import { GridError } from '../../../errors'
+import type { Store } from '../types'
+import { PgAccounts } from './accounts'
+import { pgCredits } from './credits'
+import { pgDeadlines } from './deadlines'
+import { pgFiles } from './files'
+import { PgInvites } from './invites'
+import { PgLeases } from './leases'
+import { PgQueue } from './queue'
+import { pgWorkers } from './workers'
+
+/** How a coordinator connects to its PostgreSQL. */
+export interface PostgresOptions {
+  /** Most connections this coordinator holds open (default 10). */
+  maxConnections?: number
+  /** Seconds to wait for a connection to open before saying the database is unreachable (default 10). */
+  connectTimeoutS?: number
+}
+
+/** Whether a database setting names PostgreSQL (`postgres://` or `postgresql://`). */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url)
+}
+
+/**
+ * Opens the grid's PostgreSQL store: connects (failing at once with a clear error when the server
+ * is unreachable, refuses the login, lacks the database or is too old), applies the migrations
+ * under a lock shared by every coordinator, and returns the store. Connections that drop later
+ * (the server restarted) are opened again by the pool on the next query.
+ */
+export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Store> {
+  if (!isPostgresUrl(url) || !URL.canParse(url)) {
+    throw new GridError(
+      'database_url_invalid',
+      `'${redactUrl(url)}' is not a PostgreSQL URL: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
+    )
+  }
+  const timeoutS = opts.connectTimeoutS ?? 10
+  const client = new SQL(url, {
+    max: opts.maxConnections ?? 10,
+    connectionTimeout: timeoutS,
+    // Idle connections are closed, so a pool that outlived a server restart holds no dead ones long.
+    idleTimeout: 60,
+  })
+  try {
+    const rows: { num: string; version: string }[] =
+      await client`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version`
+    const num = Number(rows[0]?.num)
+    if (!(num >= MIN_SERVER_VERSION)) throw tooOld(url, num, rows[0]?.version ?? '?')
+    await migrate(client)
+  } catch (err) {
+    await client.close().catch(() => {})
+    throw connectError(err, url, timeoutS) ?? err
+  }
+  const db = drizzle({ client, schema })
+  return {
+    engine: 'postgres',
+    accounts: new PgAccounts(db),
+    invites: new PgInvites(db),
+    workers: pgWorkers(db),
+    files: pgFiles(db),
+    credits: pgCredits(db),
+    queue: new PgQueue(db),
+    leases: new PgLeases(db),
+    deadlines: pgDeadlines(db),
+    close: async () => {
+      await client.close()
+    },
+  }
+}

@@ -1,0 +1,183 @@
+import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
+import * as schema from '../../../db/postgres/schema'
+import type { JobRow } from '../../../db/sqlite/schema'
+import { sqlState } from '../../../db/postgres/errors'
+import {
+  auditOf,
+  escrowAccount,
+  escrowMovement,
+  historyLines,
+  insufficientCredits,
+  type Movement,
+  settlement,
+  userAccount,
+} from '../ledger-rules'
+import type { Audit, HistoryLine } from '../types'
+import { CHECK_VIOLATION, type Tx } from './db'
+
+const { accounts, transfers, users } = schema
+
+/**
+ * Locks the ledger accounts a transaction is about to move, in id order: every ledger step locks
+ * its accounts this way first, so two settlements that touch the same users in the opposite
+ * order (each paying the other's worker) wait for each other instead of deadlocking.
+ */
+export async function lockAccounts(tx: Tx, ids: string[]): Promise<Map<string, number>> {
+  const rows = await tx
+    .select({ id: accounts.id, balance: accounts.balance })
+    .from(accounts)
+    .where(inArray(accounts.id, [...new Set(ids)].sort()))
+    .orderBy(accounts.id)
+    .for('update')
+  return new Map(rows.map((r) => [r.id, r.balance]))
+}
+
+/**
+ * Makes one transfer; a transfer id that already exists changes nothing (returns false). The
+ * CHECK on accounts keeps every non-mint balance at zero or above. The caller has locked both
+ * accounts (`lockAccounts`).
+ */
+export async function transfer(tx: Tx, m: Movement): Promise<boolean> {
+  if (m.amount <= 0) return false
+  const inserted = await tx
+    .insert(transfers)
+    .values({
+      id: m.id,
+      kind: m.kind,
+      fromAccount: m.from,
+      toAccount: m.to,
+      amount: m.amount,
+      jobId: m.jobId,
+      memo: m.memo,
+      createdAt: m.at,
+    })
+    .onConflictDoNothing({ target: transfers.id })
+    .returning({ seq: transfers.seq })
+  if (inserted.length === 0) return false
+  await tx
+    .update(accounts)
+    .set({ balance: sql`${accounts.balance} - ${m.amount}` })
+    .where(eq(accounts.id, m.from))
+  await tx
+    .update(accounts)
+    .set({ balance: sql`${accounts.balance} + ${m.amount}` })
+    .where(eq(accounts.id, m.to))
+  return true
+}
+
+/** Makes movements in the caller's transaction, their accounts locked first in id order. */
+export async function move(tx: Tx, movements: Movement[]): Promise<void> {
+  const live = movements.filter((m) => m.amount > 0)
+  if (live.length === 0) return
+  await lockAccounts(
+    tx,
+    live.flatMap((m) => [m.from, m.to]),
+  )
+  for (const m of live) await transfer(tx, m)
+}
+
+/** Opens the accounts of a new user. */
+export async function openAccounts(tx: Tx, userId: string): Promise<void> {
+  await tx.insert(accounts).values([
+    { id: userAccount(userId), kind: 'user', userId, balance: 0 },
+    { id: escrowAccount(userId), kind: 'escrow', userId, balance: 0 },
+  ])
+}
+
+/** A user's spendable balance and escrow, in millicredits. */
+export async function balances(tx: Tx, userId: string): Promise<{ balance: number; escrow: number }> {
+  const rows = await tx
+    .select({ id: accounts.id, balance: accounts.balance })
+    .from(accounts)
+    .where(inArray(accounts.id, [userAccount(userId), escrowAccount(userId)]))
+  const get = (id: string) => rows.find((r) => r.id === id)?.balance ?? 0
+  return { balance: get(userAccount(userId)), escrow: get(escrowAccount(userId)) }
+}
+
+/**
+ * Holds a job's maximum cost in its owner's escrow, or refuses with 402 and what is missing. The
+ * owner's accounts are locked before the balance is read, so concurrent submissions (on any
+ * coordinator) are decided one after another against the balance each leaves.
+ */
+export async function escrow(
+  tx: Tx,
+  job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>,
+  at: number,
+): Promise<void> {
+  const locked = await lockAccounts(tx, [userAccount(job.ownerId), escrowAccount(job.ownerId)])
+  const balance = locked.get(userAccount(job.ownerId)) ?? 0
+  if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
+  try {
+    await transfer(tx, escrowMovement(job, at))
+  } catch (err) {
+    // Cannot happen under the lock; kept so a balance the CHECK refuses still reads as a 402.
+    if (sqlState(err) === CHECK_VIOLATION) throw insufficientCredits(job.maxCost, balance)
+    throw err
+  }
+}
+
+/** Settles a job that reached its final state (see `settlement`); returns what the worker's owner is paid. */
+export async function settle(
+  tx: Tx,
+  job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost' | 'attempt'>,
+  payeeId: string | null,
+  cost: number,
+  at: number,
+): Promise<number> {
+  const { paid, movements } = settlement(job, payeeId, cost, at)
+  await move(tx, movements)
+  return paid
+}
+
+/** A user's transfers, newest first, before `beforeSeq`. */
+export async function history(
+  tx: Tx,
+  userId: string,
+  limit: number,
+  beforeSeq?: number,
+): Promise<HistoryLine[]> {
+  const mine = [userAccount(userId), escrowAccount(userId)]
+  const fromAcc = alias(accounts, 'from_acc')
+  const toAcc = alias(accounts, 'to_acc')
+  const fromUser = alias(users, 'from_user')
+  const toUser = alias(users, 'to_user')
+  const rows = await tx
+    .select({ t: transfers, fromUser: fromUser.name, toUser: toUser.name })
+    .from(transfers)
+    .innerJoin(fromAcc, eq(transfers.fromAccount, fromAcc.id))
+    .innerJoin(toAcc, eq(transfers.toAccount, toAcc.id))
+    .leftJoin(fromUser, eq(fromAcc.userId, fromUser.id))
+    .leftJoin(toUser, eq(toAcc.userId, toUser.id))
+    .where(
+      and(
+        or(inArray(transfers.fromAccount, mine), inArray(transfers.toAccount, mine)),
+        beforeSeq === undefined ? undefined : lt(transfers.seq, beforeSeq),
+      ),
+    )
+    .orderBy(desc(transfers.seq))
+    .limit(limit)
+  return historyLines(userId, rows)
+}
+
+/** The ledger's sums, read by the caller in one snapshot (a REPEATABLE READ transaction). */
+export async function audit(tx: Tx): Promise<Audit> {
+  const sums = await tx
+    .select({
+      kind: accounts.kind,
+      total: sql<number>`coalesce(sum(${accounts.balance}), 0)`.mapWith(Number),
+      negative: sql<number>`count(*) filter (where ${accounts.balance} < 0)`.mapWith(Number),
+    })
+    .from(accounts)
+    .groupBy(accounts.kind)
+  const [t] = await tx
+    .select({
+      minted:
+        sql<number>`coalesce(sum(${transfers.amount}) filter (where ${transfers.kind} = 'grant'), 0)`.mapWith(
+          Number,
+        ),
+      count: sql<number>`count(*)`.mapWith(Number),
+    })
+    .from(transfers)
+  return auditOf(sums, t?.minted ?? 0, t?.count ?? 0)
+}

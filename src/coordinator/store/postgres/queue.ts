@@ -1,0 +1,101 @@
+import { asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
+import * as schema from '../../../db/postgres/schema'
+import type { JobRow } from '../../../db/sqlite/schema'
+import { ACTIVE, LIVE } from '../job-rules'
+import type { NewJob, QueuedJob, QueueRepo } from '../types'
+import type { Db } from './db'
+import { escrow } from './ledger'
+
+const { jobs } = schema
+
+/** `count(*)` is int8, which the driver hands back as a string. */
+const count = () => sql<number>`count(*)`.mapWith(Number)
+
+/** Jobs entering and waiting in the queue on PostgreSQL. */
+export class PgQueue implements QueueRepo {
+  constructor(private readonly db: Db) {}
+
+  async create(job: NewJob): Promise<JobRow> {
+    return await this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(jobs)
+        .values({ ...job, state: 'queued' })
+        .returning()
+      await escrow(tx, row!, job.createdAt)
+      return row!
+    })
+  }
+
+  async job(id: string): Promise<JobRow | undefined> {
+    return (await this.db.select().from(jobs).where(eq(jobs.id, id)))[0]
+  }
+
+  async jobsOf(ownerId: string, limit: number): Promise<JobRow[]> {
+    return await this.db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.ownerId, ownerId))
+      .orderBy(desc(jobs.createdAt), desc(jobs.id))
+      .limit(limit)
+  }
+
+  async queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>> {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
+    const { script, ...cols } = getTableColumns(jobs)
+    const ranked = this.db
+      .select({
+        id: jobs.id,
+        rank: sql<number>`row_number() over (partition by ${jobs.ownerId} order by ${jobs.priority} desc, ${jobs.createdAt}, ${jobs.id})`
+          .mapWith(Number)
+          .as('rank'),
+      })
+      .from(jobs)
+      .where(eq(jobs.state, 'queued'))
+      .as('ranked')
+    const rows = await this.db
+      .select(cols)
+      .from(jobs)
+      .innerJoin(ranked, eq(jobs.id, ranked.id))
+      .where(lte(ranked.rank, perOwner))
+      .orderBy(asc(jobs.ownerId), asc(ranked.rank))
+    const byOwner = new Map<string, QueuedJob[]>()
+    for (const r of rows) {
+      const list = byOwner.get(r.ownerId) ?? []
+      list.push(r)
+      byOwner.set(r.ownerId, list)
+    }
+    return byOwner
+  }
+
+  async activeByOwner(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .select({ ownerId: jobs.ownerId, n: count() })
+      .from(jobs)
+      .where(inArray(jobs.state, [...ACTIVE]))
+      .groupBy(jobs.ownerId)
+    return new Map(rows.map((r) => [r.ownerId, r.n]))
+  }
+
+  async position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }> {
+    const [r] = await this.db
+      .select({
+        ahead:
+          sql<number>`count(*) filter (where ${jobs.ownerId} = ${job.ownerId} and (${jobs.priority} > ${job.priority}
+          or (${jobs.priority} = ${job.priority} and (${jobs.createdAt} < ${job.createdAt}
+          or (${jobs.createdAt} = ${job.createdAt} and ${jobs.id} < ${job.id})))))`.mapWith(Number),
+        queued: count(),
+      })
+      .from(jobs)
+      .where(eq(jobs.state, 'queued'))
+    return { aheadOfMine: r?.ahead ?? 0, queued: r?.queued ?? 0 }
+  }
+
+  async counts(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .select({ state: jobs.state, n: count() })
+      .from(jobs)
+      .where(inArray(jobs.state, [...LIVE]))
+      .groupBy(jobs.state)
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]))
+  }
+}

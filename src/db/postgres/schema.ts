@@ -1,0 +1,248 @@
+import { sql } from 'drizzle-orm'
+import {
+  type AnyPgColumn,
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+} from 'drizzle-orm/pg-core'
+
+// The PostgreSQL twin of src/db/sqlite/schema.ts: the same tables, columns, checks and indexes,
+// so both engines hand back rows of the same shape (the row types in store/types.ts are
+// SQLite's). Millisecond times, byte counts and millicredits outgrow int4, hence int8 read as
+// JS numbers (every value stays far below 2^53).
+
+/** An int8 read as a JS number. */
+const int8 = (name: string) => bigint(name, { mode: 'number' })
+
+/** bytea as a Node Buffer, what the SQLite rows hold (the driver may hand back a Uint8Array). */
+const bytes = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => (Buffer.isBuffer(v) ? v : Buffer.from(v)),
+})
+
+/** A JSON array of strings (commands, arguments, package lines, worker ids). */
+const strings = customType<{ data: string[]; driverData: string | string[] }>({
+  dataType: () => 'jsonb',
+  toDriver: (v) => JSON.stringify(v),
+  fromDriver: (v) => (typeof v === 'string' ? (JSON.parse(v) as string[]) : v),
+})
+
+/** Accounts. Passwords are argon2id hashes. */
+export const users = pgTable('users', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  passwordHash: text('password_hash').notNull(),
+  isAdmin: boolean('is_admin').notNull().default(false),
+  createdAt: int8('created_at').notNull(),
+  inviteId: text('invite_id').references((): AnyPgColumn => invites.id),
+})
+
+/** Invites an operator made; only the code's SHA-256 is stored. */
+export const invites = pgTable(
+  'invites',
+  {
+    id: text('id').primaryKey(),
+    codeHash: text('code_hash').notNull().unique(),
+    createdBy: text('created_by')
+      .notNull()
+      .references((): AnyPgColumn => users.id),
+    grantMc: int8('grant_mc').notNull(),
+    uses: integer('uses').notNull(),
+    used: integer('used').notNull().default(0),
+    createdAt: int8('created_at').notNull(),
+    expiresAt: int8('expires_at').notNull(),
+    revokedAt: int8('revoked_at'),
+  },
+  (t) => [
+    check('invite_uses', sql`${t.used} >= 0 AND ${t.used} <= ${t.uses}`),
+    check('invite_grant', sql`${t.grantMc} >= 0`),
+  ],
+)
+
+/** Login tokens, stored only as SHA-256 hashes. */
+export const tokens = pgTable(
+  'tokens',
+  {
+    hash: text('hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    createdAt: int8('created_at').notNull(),
+    expiresAt: int8('expires_at').notNull(),
+  },
+  (t) => [index('tokens_user').on(t.userId)],
+)
+
+/** Every worker that ever connected, pinned to its owner and signing key. */
+export const workers = pgTable('workers', {
+  id: text('id').primaryKey(),
+  ownerId: text('owner_id')
+    .notNull()
+    .references(() => users.id),
+  name: text('name').notNull(),
+  publicKey: text('public_key'),
+  firstSeenAt: int8('first_seen_at').notNull(),
+  lastSeenAt: int8('last_seen_at').notNull(),
+})
+
+/** Jobs. The row is the truth: each transition is written here before it is acted on. */
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    ownerId: text('owner_id')
+      .notNull()
+      .references(() => users.id),
+    state: text('state', {
+      enum: ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'],
+    }).notNull(),
+    image: text('image').notNull(),
+    command: strings('command').notNull(),
+    scriptName: text('script_name'),
+    script: bytes('script'),
+    args: strings('args').notNull(),
+    timeoutMs: int8('timeout_ms').notNull(),
+    cpus: doublePrecision('cpus').notNull(),
+    memoryBytes: int8('memory_bytes').notNull(),
+    attempt: integer('attempt').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(3),
+    priority: integer('priority').notNull().default(0),
+    workerId: text('worker_id'),
+    leaseExpiresAt: int8('lease_expires_at'),
+    exitCode: integer('exit_code'),
+    outcome: text('outcome'),
+    error: text('error'),
+    outputBytes: int8('output_bytes').notNull().default(0),
+    inputsSha256: text('inputs_sha256'),
+    inputsBytes: int8('inputs_bytes'),
+    filesBytes: int8('files_bytes'),
+    requirements: strings('requirements')
+      .notNull()
+      .default(sql`'[]'::jsonb`),
+    requiresPython: text('requires_python'),
+    installFailedOn: strings('install_failed_on')
+      .notNull()
+      .default(sql`'[]'::jsonb`),
+    outputsSha256: text('outputs_sha256'),
+    outputsBytes: int8('outputs_bytes'),
+    outputFiles: int8('output_files'),
+    wallMs: int8('wall_ms'),
+    billedMs: int8('billed_ms'),
+    deadlineAt: int8('deadline_at'),
+    cpuMs: int8('cpu_ms'),
+    peakMemoryBytes: int8('peak_memory_bytes'),
+    maxCost: int8('max_cost').notNull().default(0),
+    cost: int8('cost'),
+    createdAt: int8('created_at').notNull(),
+    startedAt: int8('started_at'),
+    finishedAt: int8('finished_at'),
+  },
+  (t) => [
+    index('jobs_owner').on(t.ownerId, t.createdAt),
+    index('jobs_queue')
+      .on(t.state, t.createdAt)
+      .where(sql`state in ('queued','assigned','running')`),
+    index('jobs_deadline')
+      .on(t.deadlineAt)
+      .where(sql`deadline_at is not null`),
+  ],
+)
+
+/** Every attempt of every job: where it ran, how and why it ended, and the worker's signed receipt. */
+export const attempts = pgTable(
+  'attempts',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    attempt: integer('attempt').notNull(),
+    workerId: text('worker_id').notNull(),
+    assignedAt: int8('assigned_at').notNull(),
+    startedAt: int8('started_at'),
+    endedAt: int8('ended_at'),
+    outcome: text('outcome'),
+    reason: text('reason'),
+    receipt: text('receipt'),
+    signature: text('signature'),
+    outputsSha256: text('outputs_sha256'),
+    outputsBytes: int8('outputs_bytes'),
+    outputsFiles: int8('outputs_files'),
+    outputsDataBytes: int8('outputs_data_bytes'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.attempt] })],
+)
+
+/** Archives a user uploaded (job inputs); a job may only name its owner's uploads. */
+export const uploads = pgTable(
+  'uploads',
+  {
+    sha256: text('sha256').notNull(),
+    ownerId: text('owner_id')
+      .notNull()
+      .references(() => users.id),
+    bytes: int8('bytes').notNull(),
+    files: int8('files').notNull().default(0),
+    createdAt: int8('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sha256, t.ownerId] })],
+)
+
+/** Output chunks of the current attempt of each job, in order. */
+export const jobOutput = pgTable(
+  'job_output',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    attempt: integer('attempt').notNull(),
+    seq: integer('seq').notNull(),
+    stream: text('stream', { enum: ['stdout', 'stderr'] }).notNull(),
+    data: bytes('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.attempt, t.seq] })],
+)
+
+/** Ledger accounts: `user:<id>`, `escrow:<id>` and the single `mint`; only the mint may go negative. */
+export const accounts = pgTable(
+  'accounts',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['user', 'escrow', 'mint'] }).notNull(),
+    userId: text('user_id').references(() => users.id),
+    balance: int8('balance').notNull().default(0),
+  },
+  (t) => [check('balance_not_negative', sql`${t.kind} = 'mint' OR ${t.balance} >= 0`)],
+)
+
+/** Append-only double-entry transfers (a trigger refuses updates and deletes). */
+export const transfers = pgTable(
+  'transfers',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    id: text('id').notNull().unique(),
+    kind: text('kind', { enum: ['grant', 'escrow', 'pay', 'refund'] }).notNull(),
+    fromAccount: text('from_account')
+      .notNull()
+      .references(() => accounts.id),
+    toAccount: text('to_account')
+      .notNull()
+      .references(() => accounts.id),
+    amount: int8('amount').notNull(),
+    jobId: text('job_id'),
+    memo: text('memo'),
+    createdAt: int8('created_at').notNull(),
+  },
+  (t) => [
+    check('amount_positive', sql`${t.amount} > 0`),
+    index('transfers_from').on(t.fromAccount, t.seq),
+    index('transfers_to').on(t.toAccount, t.seq),
+  ],
+)
