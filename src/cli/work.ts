@@ -182,6 +182,10 @@ export async function work(
   // Every coordinator of the grid, the one that answered the login first; each with its own trust.
   const list = s.api.endpoints
   const eps = list.all.map((_, i) => list.all[(list.index + i) % list.all.length]!)
+  if (eps.length > 1)
+    log(
+      `coordinators: ${eps.map((e) => e.addr.httpUrl).join(', ')} (starting at the first; the next is used when one fails)`,
+    )
   const agent = new Agent({
     addr: s.api.addr,
     trust: s.api.trust,

@@ -376,12 +376,14 @@ export class ApiClient {
     if (addr.serverName) headers['host'] = `${addr.serverName}:${addr.httpPort}`
     const binary = body instanceof Uint8Array
     if (body !== undefined) headers['content-type'] = binary ? 'application/x-tar' : 'application/json'
-    // A stream or a transfer has no overall deadline, but an address that never answers must
+    // A stream or a download has no overall deadline, but an address that never answers must
     // not hold it forever: without response headers in CALL_TIMEOUT_MS it counts as timed out.
+    // (Not an upload: its answer comes only once the whole body is sent.)
     const answer = new AbortController()
-    const noAnswer = timeout
-      ? undefined
-      : setTimeout(() => answer.abort(new DOMException('no answer', 'TimeoutError')), CALL_TIMEOUT_MS)
+    const noAnswer =
+      timeout || body !== undefined
+        ? undefined
+        : setTimeout(() => answer.abort(new DOMException('no answer', 'TimeoutError')), CALL_TIMEOUT_MS)
     const signals = [
       signal,
       answer.signal,

@@ -48,13 +48,11 @@ export function reconnectLine(
 ): string {
   const next = `${seconds(delayMs)} (attempt ${attempt})`
   const reason = end.reason.replace(/[.\s]+$/, '')
-  const what = wasOpen
-    ? `connection to ${url} lost: ${reason}`
-    : /^cannot /.test(reason)
-      ? reason
-      : `cannot connect to ${url}: ${reason}`
-  if (movingTo) return `${what}; moving to ${movingTo} in ${next}`
-  return `${what}; ${wasOpen ? 'reconnecting' : 'next try'} in ${next}`
+  const failed = /^cannot /.test(reason) ? reason : `cannot connect to ${url}: ${reason}`
+  if (movingTo)
+    return `${wasOpen ? `connection to ${url} lost: ${reason}` : failed}; moving to ${movingTo} in ${next}`
+  if (wasOpen) return `connection to ${url} lost: ${reason}; reconnecting in ${next}`
+  return `${failed}; next try in ${next}`
 }
 
 /**
