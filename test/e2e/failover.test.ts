@@ -105,3 +105,30 @@ test('SIGKILL of the coordinator a worker and a submitter use: both move to the 
   }
   expect(after.answered).toBe(`http://${direct}`)
 }, 120_000)
+
+test('gridx doctor with several addresses: a section each, "1 of 2 coordinators answer", exit 3 only when none does', async () => {
+  grid = await startGrid()
+  const l = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const dead = l.port
+  l.stop(true)
+  const env = { GRIDX_HOME: tempDir('failover-doctor') }
+  const live = `127.0.0.1:${grid.httpPort}`
+  const one = await gridx(['doctor', '--no-docker', '--coordinator', `127.0.0.1:${dead},${live}`], env)
+  expect(one.stdout).toContain(`[127.0.0.1:${dead}] http port`)
+  expect(one.stdout).toContain(`✓ [${live}] health`)
+  expect(one.stdout).toMatch(
+    new RegExp(`! coordinators: 1 of 2 coordinators answer \\(http://127\\.0\\.0\\.1:${dead} does not\\)`),
+  )
+  expect(one.stdout).not.toMatch(/^✗ /m)
+  expect(one.code).toBe(0)
+  const none = await gridx(
+    ['doctor', '--no-docker', '--coordinator', `127.0.0.1:${dead},127.0.0.1:${dead + 1}`],
+    env,
+  )
+  expect(none.stdout).toContain('✗ coordinators: 0 of 2 coordinators answer')
+  expect(none.code).toBe(3)
+  const bad = await gridx(['doctor', '--no-docker', '--coordinator', `${live},,x`], env)
+  expect(bad.stdout + bad.stderr).toContain(
+    `address 2 of 3 in '${live},,x' (an empty element: remove the extra comma)`,
+  )
+}, 60_000)
