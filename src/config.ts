@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
-import { type CoordinatorAddress, parseCoordinator } from './client/address'
+import type { CoordinatorAddress } from './client/address'
+import { parseCoordinatorList } from './client/address-list'
 import { type ProxySettings, proxySettings } from './client/proxy'
 import { GridError } from './errors'
 import { SIGNUP_MODES, type SignupMode } from './protocol/api'
@@ -226,12 +227,20 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
   })
 }
 
-/** Parses the configured coordinator, falling back to the given one (last login) or this machine. */
-export function coordinatorAddress(config: Config, lastLogin?: string): CoordinatorAddress {
-  return parseCoordinator(config.coordinator ?? lastLogin ?? '127.0.0.1', {
+/**
+ * Parses the configured coordinators (`--coordinator a,b,c`), falling back to the given ones
+ * (last login) or this machine; every element is checked before any connection is tried.
+ */
+export function coordinatorAddresses(config: Config, lastLogin?: string): CoordinatorAddress[] {
+  return parseCoordinatorList(config.coordinator ?? lastLogin ?? '127.0.0.1', {
     httpPort: config.httpPort,
     wsPort: config.wsPort,
   })
+}
+
+/** The first of `coordinatorAddresses`: where a command starts. */
+export function coordinatorAddress(config: Config, lastLogin?: string): CoordinatorAddress {
+  return coordinatorAddresses(config, lastLogin)[0]!
 }
 
 /** Environment values the worker passes to Docker discovery. */

@@ -3,7 +3,7 @@ import { formatCredits } from '../protocol/credits'
 import { discoverSession } from './find-coordinator'
 import { credentialOptions, connectionOptions, jsonOption, note, out } from './options'
 import { joinSession, joinToken, registerJoined } from './join'
-import { credentials, loggedIn, loginAndSave, openSession, type Session } from './session'
+import { credentials, loggedIn, loginAndSave, openSession, savedLogin, type Session } from './session'
 
 type Flags = {
   coordinator?: string
@@ -54,11 +54,13 @@ function trustNote(s: Session): string {
 /** `gridx logout`: revoke the token and forget it. */
 export async function logout(flags: Flags): Promise<number> {
   const s = openSession(flags)
-  if (s.creds.get(s.api.addr.httpUrl)) {
+  if (savedLogin(s)) {
     await s.api.logout().catch(() => undefined)
-    s.creds.remove(s.api.addr.httpUrl)
+    // The login was saved under every address of the grid: all of them are forgotten.
+    for (const a of s.addrs) s.creds.remove(a.httpUrl)
   }
-  note(`logged out of ${s.api.addr.httpUrl} (its saved login and trusted certificate are forgotten)`)
+  const where = s.addrs.map((a) => a.httpUrl).join(', ')
+  note(`logged out of ${where} (its saved login and trusted certificate are forgotten)`)
   return 0
 }
 

@@ -5,7 +5,9 @@ import { browseCoordinators } from '../client/discovery'
 import { checkCoordinator } from '../client/doctor/coordinator'
 import { lanChecks } from '../client/doctor/lan'
 import { checkServeHost } from '../client/doctor/serve-host'
-import { coordinatorAddress, dockerEnv, loadConfig } from '../config'
+import { expandNames } from '../client/address-list'
+import { coordinatorAddresses, dockerEnv, loadConfig } from '../config'
+import { gridChecks } from './doctor-coordinators'
 import { GridError } from '../errors'
 import { type CheckResult, fail, skip } from '../protocol/doctor'
 import { DEFAULT_IMAGE_ALLOWLIST } from '../protocol/images'
@@ -50,12 +52,18 @@ export function formatCheck(c: CheckResult): string {
  */
 function remembered(
   creds: CredentialStore,
-  addr: CoordinatorAddress,
+  httpUrl: string,
   given: string | undefined,
 ): { ca: string | undefined; pin: string | undefined } {
-  const t = creds.trust(addr.httpUrl)
+  const t = creds.trust(httpUrl)
   const ca = [given ?? t?.ca?.pem, t?.pin?.anchor].filter((p) => p).join('\n')
   return { ca: ca || undefined, pin: t?.pin?.fingerprint }
+}
+
+/** The API URL a login for this address is saved under: the name's, for one record of a name. */
+function savedUnder(addr: CoordinatorAddress): string {
+  if (!addr.serverName) return addr.httpUrl
+  return addr.httpUrl.replace(`://${addr.host}:`, `://${addr.serverName}:`)
 }
 
 /** Runs every check that applies to this machine and returns the results, in order. */
@@ -79,30 +87,38 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
       })),
     )
   } else {
-    let addr: CoordinatorAddress | undefined
+    let addrs: CoordinatorAddress[] = []
     try {
-      addr = coordinatorAddress(config, creds.lastCoordinator())
+      // A name with several records is one section per record; over TLS the checks name the host
+      // itself (their certificate checks go by the name), so it stays one section.
+      const named = coordinatorAddresses(config, creds.lastCoordinator())
+      addrs = (await Promise.all(named.map((a) => (a.tls ? Promise.resolve([a]) : expandNames([a]))))).flat()
     } catch (err) {
       if (!(err instanceof GridError)) throw err
       results.push(fail('address', err.message, 'give --coordinator as host, host:port or URL'))
     }
-    if (addr) {
-      const login = creds.get(addr.httpUrl)
-      const given =
-        config.user && config.password !== undefined
-          ? { user: config.user, password: config.password }
-          : undefined
-      results.push(
-        ...(await checkCoordinator({
+    const given =
+      config.user && config.password !== undefined
+        ? { user: config.user, password: config.password }
+        : undefined
+    // Each coordinator of a list is checked at once beside the others: one section each.
+    const sections = await Promise.all(
+      addrs.map(async (addr) => {
+        const saved = savedUnder(addr)
+        return {
           addr,
-          ...remembered(creds, addr, config.caCert?.pem),
-          login,
-          creds: given,
-          timeoutMs,
-          proxy: config.proxy,
-        })),
-      )
-    }
+          results: await checkCoordinator({
+            addr,
+            ...remembered(creds, saved, config.caCert?.pem),
+            login: creds.get(saved),
+            creds: given,
+            timeoutMs,
+            proxy: config.proxy,
+          }),
+        }
+      }),
+    )
+    if (sections.length) results.push(...gridChecks(sections))
   }
   results.push(...lanChecks(await lan, { needed: !named, serve: flags.serve === true }))
   // A coordinator host needs no Docker; a worker host must have it; elsewhere it is checked if found.

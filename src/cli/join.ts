@@ -6,7 +6,7 @@ import { type ConnectionFlags, loadConfig } from '../config'
 import { GridError } from '../errors'
 import type { Credentials, Registered } from '../protocol/api'
 import { note } from './options'
-import { credentials, loginAndSave, openSession, type Session } from './session'
+import { credentials, loginAndSave, openSession, savedLogin, type Session } from './session'
 
 type Env = Record<string, string | undefined>
 
@@ -39,29 +39,29 @@ export function plainHttpWarning(url: string): string | undefined {
 }
 
 /**
- * Opens a session at the first address of the token that answers, its certificate checked
- * against the token's fingerprint and pinned. A certificate that is not the pinned one stops at
- * once (trying the next address would only hide it); an address that does not answer is skipped.
+ * Opens a session on the token's addresses (all of them: the login saves the list, so later
+ * commands and `gridx work` move between them), at the first that answers, its certificate
+ * checked against the token's fingerprint and pinned. A certificate that is not the pinned one
+ * stops at once (trying the next address would only hide it); an address that does not answer
+ * is skipped.
  */
 export async function joinSession(token: JoinToken, flags: ConnectionFlags, env?: Env): Promise<Session> {
-  const failures: string[] = []
-  for (const url of token.urls) {
-    const s = openSession({ ...flags, coordinator: url }, env, { pin: token.fingerprint })
-    try {
-      await s.api.health()
-      const warning = plainHttpWarning(url)
-      if (warning) note(warning)
-      return s
-    } catch (err) {
-      if (!(err instanceof GridError) || err.code !== 'coordinator_unreachable') throw err
-      failures.push(`${url}: ${err.message}`)
-    }
+  const s = openSession({ ...flags, coordinator: token.urls.join(',') }, env, { pin: token.fingerprint })
+  try {
+    await s.api.health()
+  } catch (err) {
+    if (!(err instanceof GridError)) throw err
+    if (err.code !== 'no_coordinator_answers' && err.code !== 'coordinator_unreachable') throw err
+    const detail = err.code === 'coordinator_unreachable' ? `${token.urls[0]}: ${err.message}` : err.message
+    throw new GridError(
+      'coordinator_unreachable',
+      `no address of the join token answered:\n  ${detail}\nIs 'gridx serve' running, and can this machine reach it (same network or VPN, firewall open)?`,
+      { retryable: true, cause: err },
+    )
   }
-  throw new GridError(
-    'coordinator_unreachable',
-    `no address of the join token answered:\n  ${failures.join('\n  ')}\nIs 'gridx serve' running, and can this machine reach it (same network or VPN, firewall open)?`,
-    { retryable: true },
-  )
+  const warning = plainHttpWarning(s.api.addr.httpUrl)
+  if (warning) note(warning)
+  return s
 }
 
 /** The coordinator's invite refusals, said as the token's: the words already say what to do. */
@@ -121,7 +121,7 @@ export function machineAccountName(host = hostname()): string {
  * token expires. On a second run the saved one is used.
  */
 async function machineAccount(j: Joined): Promise<Credentials> {
-  const saved = j.s.creds.get(j.s.api.addr.httpUrl)
+  const saved = savedLogin(j.s)
   if (saved?.password) {
     const creds = { user: saved.user, password: saved.password }
     await loginAndSave(j.s, creds, true)

@@ -8,7 +8,7 @@ export function connectionOptions<T>(y: Argv<T>) {
       type: 'string',
       alias: 'coordinator-ip',
       describe:
-        'coordinator: host, host:port or URL (env GRIDX_COORDINATOR; default: last login; work, login and register look on the local network)',
+        'coordinator: host, host:port or URL; several comma-separated (a,b:9000,https://c), the next used when one fails (env GRIDX_COORDINATOR; default: last login; work, login and register look on the local network)',
     })
     .option('http-port', {
       type: 'number',

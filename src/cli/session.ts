@@ -1,7 +1,10 @@
+import type { CoordinatorAddress } from '../client/address'
+import { listInput } from '../client/address-list'
 import { ApiClient } from '../client/api'
-import { CredentialStore } from '../client/credentials'
+import { CredentialStore, type SavedLogin } from '../client/credentials'
+import { type Endpoint, EndpointList } from '../client/failover'
 import { normalizeFingerprint, type Trust } from '../client/trust'
-import { type Config, type ConnectionFlags, coordinatorAddress, loadConfig } from '../config'
+import { type Config, type ConnectionFlags, coordinatorAddresses, loadConfig } from '../config'
 import { GridError } from '../errors'
 import { Credentials } from '../protocol/api'
 import { readLine } from './line-reader'
@@ -11,6 +14,8 @@ export interface Session {
   config: Readonly<Config>
   creds: CredentialStore
   api: ApiClient
+  /** The coordinators named (`--coordinator a,b,c`, the last login's list), as given, before any name became its records. */
+  addrs: CoordinatorAddress[]
 }
 
 /** What code (not flags) adds to a session: a join, or discovery after the user said yes. */
@@ -41,7 +46,25 @@ function sessionTrust(
   return { ...(ca ? { ca } : {}), ...(kept ? { pin: kept } : {}) }
 }
 
-/** Resolves flags + environment + saved login (with the trust saved with it) into a ready client. */
+/** One address of the session's list, with the trust saved for it (or given). */
+function endpoint(
+  config: Readonly<Config>,
+  creds: CredentialStore,
+  addr: CoordinatorAddress,
+  pin?: string,
+): Endpoint {
+  const remembered = creds.trust(addr.httpUrl)
+  const trust = sessionTrust(config, remembered, addr.tls ? pin : undefined)
+  const unchecked =
+    trust?.pin !== undefined && (trust.pin !== remembered?.pin || creds.pinUnchecked(addr.httpUrl))
+  return { addr, key: addr.httpUrl, trust, pinUnchecked: unchecked, reached: false }
+}
+
+/**
+ * Resolves flags + environment + saved login (with the trust saved with it) into a ready client.
+ * `--coordinator a,b,c` gives it several addresses, each with its own trust: it starts at the
+ * one that answered last and moves on when one fails.
+ */
 export function openSession(
   flags: ConnectionFlags,
   env?: Record<string, string | undefined>,
@@ -49,25 +72,36 @@ export function openSession(
 ): Session {
   const config = loadConfig(flags, env)
   const creds = new CredentialStore(config.home)
-  const addr = coordinatorAddress(config, creds.lastCoordinator())
-  const saved = creds.get(addr.httpUrl)
-  const remembered = creds.trust(addr.httpUrl)
-  const trust = sessionTrust(config, remembered, addr.tls ? opts.pin : undefined)
-  const unchecked = trust?.pin !== undefined && trust.pin !== remembered?.pin
-  return { config, creds, api: new ApiClient(addr, saved?.token, trust, unchecked, config.proxy) }
+  const addrs = coordinatorAddresses(config, creds.lastCoordinator())
+  // The grid's coordinators share their accounts: the login saved for any of them serves all.
+  const saved = addrs.map((a) => creds.get(a.httpUrl)).find((l) => l !== undefined)
+  const list = new EndpointList(
+    addrs.map((a) => endpoint(config, creds, a, opts.pin)),
+    creds.lastAnswered(),
+  )
+  const api = new ApiClient(list, saved?.token, undefined, false, config.proxy)
+  if (saved) api.onAnswered = (addr) => creds.noteAnswered(addr.httpUrl)
+  return { config, creds, api, addrs }
+}
+
+/** The saved login of a session: of whichever of its addresses has one. */
+export function savedLogin(s: Session): SavedLogin | undefined {
+  return s.addrs.map((a) => s.creds.get(a.httpUrl)).find((l) => l !== undefined)
 }
 
 /** Like `openSession`, but refuses to go on without a saved login. */
 export function loggedIn(flags: ConnectionFlags, env?: Record<string, string | undefined>): Session {
   const s = openSession(flags, env)
-  if (!s.creds.get(s.api.addr.httpUrl)) {
+  if (!savedLogin(s)) {
     throw new GridError(
       'not_logged_in',
-      `not logged in to ${s.api.addr.httpUrl}: run 'gridx login --coordinator ${s.api.addr.input} --user NAME' first (or 'gridx register' for a new account)`,
+      `not logged in to ${s.api.addr.httpUrl}: run 'gridx login --coordinator ${listInput(s.addrs)} --user NAME' first (or 'gridx register' for a new account)`,
     )
   }
   return s
 }
+
+type SavedPin = NonNullable<SavedLogin['pin']>
 
 /** Reads a line from the terminal, without echo when `hidden`; all prompts share one reader. */
 export function prompt(question: string, hidden: boolean): Promise<string> {
@@ -100,14 +134,40 @@ export async function credentials(config: Readonly<Config>): Promise<Credentials
  */
 export async function loginAndSave(s: Session, creds: Credentials, keepPassword = false): Promise<void> {
   const session = await s.api.login(creds)
-  const trust = s.api.trust
-  const earlier = s.creds.get(s.api.addr.httpUrl)
+  const earlier = savedLogin(s)
   const password = keepPassword ? creds.password : earlier?.user === creds.user ? earlier.password : undefined
-  s.creds.save(s.api.addr.httpUrl, {
-    ...session,
-    coordinator: s.api.addr.input,
-    ...(trust?.ca ? { ca: { path: trust.ca.path, pem: trust.ca.pem } } : {}),
-    ...(trust?.pin ? { pin: trust.pin } : {}),
-    ...(password === undefined ? {} : { password }),
-  })
+  // The whole list is saved, under each address with its own trust: later commands use them all.
+  const coordinator = listInput(s.addrs)
+  s.creds.saveAll(
+    s.addrs.map((a) => {
+      const trust = savedTrust(s, a.httpUrl)
+      return [
+        a.httpUrl,
+        {
+          ...session,
+          coordinator,
+          ...(trust?.ca ? { ca: { path: trust.ca.path, pem: trust.ca.pem } } : {}),
+          ...(trust?.pin ? { pin: trust.pin } : {}),
+          ...(password === undefined ? {} : { password }),
+        },
+      ]
+    }),
+  )
+  s.creds.noteAnswered(s.api.addr.httpUrl)
+}
+
+/**
+ * What to save as trusted for one address of the list: its own, once checked. A pin not yet
+ * checked there takes the checked one of the same fingerprint (a token's addresses are one
+ * coordinator, one certificate), else is saved as unchecked, to be read before its first use.
+ */
+function savedTrust(s: Session, key: string): (Trust & { pin?: SavedPin }) | undefined {
+  const eps = s.api.endpoints.all.filter((e) => e.key === key)
+  const ep = eps.find((e) => !e.pinUnchecked) ?? eps[0]
+  const trust = ep?.trust
+  if (!trust?.pin || !ep?.pinUnchecked) return trust
+  const current = s.api.endpoints.current
+  if (!current.pinUnchecked && current.trust?.pin?.fingerprint === trust.pin.fingerprint)
+    return { ...trust, pin: current.trust.pin }
+  return { ...trust, pin: { fingerprint: trust.pin.fingerprint, unchecked: true } }
 }

@@ -14,7 +14,7 @@ import { discoverSession } from './find-coordinator'
 import { connectionOptions, credentialOptions, note } from './options'
 import type { Credentials } from '../protocol/api'
 import { joinSession, joinToken, workerAccount } from './join'
-import { credentials, loginAndSave, type Session } from './session'
+import { credentials, loginAndSave, savedLogin, type Session } from './session'
 import { onStopSignals } from './serve'
 
 type Flags = {
@@ -93,7 +93,7 @@ export async function work(
   }
   // Log in first: a wrong password or a bad address ends here, before anything starts.
   const given = s.config.user !== undefined || s.config.password !== undefined || process.stdin.isTTY
-  const saved = s.creds.get(s.api.addr.httpUrl)
+  const saved = savedLogin(s)
   let creds: Credentials | undefined
   if (token) creds = await workerAccount({ s, token })
   else if (given || !saved) await loginAndSave(s, (creds = await credentials(s.config)))
@@ -175,13 +175,26 @@ export async function work(
   }
   // File transfers use the token of the current login (the agent refreshes it when refused).
   const api = () => {
-    const login = s.creds.get(s.api.addr.httpUrl)
+    const login = savedLogin(s)
     if (login) s.api.setToken(login.token)
     return s.api
   }
+  // Every coordinator of the grid, the one that answered the login first; each with its own trust.
+  const list = s.api.endpoints
+  const eps = list.all.map((_, i) => list.all[(list.index + i) % list.all.length]!)
+  if (eps.length > 1)
+    log(
+      `coordinators: ${eps.map((e) => e.addr.httpUrl).join(', ')} (starting at the first; the next is used when one fails)`,
+    )
   const agent = new Agent({
     addr: s.api.addr,
     trust: s.api.trust,
+    coordinators: eps.map((e) => e.addr),
+    trustFor: (addr) => s.api.trustOf(eps.find((e) => e.addr === addr)!),
+    onConnected: (addr) => {
+      list.prefer(addr.httpUrl)
+      s.creds.noteAnswered(addr.httpUrl)
+    },
     proxy: s.config.proxy,
     workerId: id,
     name,
@@ -200,7 +213,7 @@ export async function work(
     token: async (refresh) => {
       if (refresh && creds) await loginAndSave(s, creds)
       else if (refresh) throw savedLoginRefused(s)
-      const login = s.creds.get(s.api.addr.httpUrl)
+      const login = savedLogin(s)
       if (!login) throw new GridError('not_logged_in', "not logged in: run 'gridx login' first")
       return login.token
     },

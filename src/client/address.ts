@@ -10,6 +10,11 @@ export interface CoordinatorAddress {
   httpPort: number
   wsPort: number
   tls: boolean
+  /**
+   * The name TLS checks the certificate against (and sends as SNI) when `host` is one IP of a name
+   * with several records (see `expandNames`); undefined when `host` is what the user named.
+   */
+  serverName?: string | undefined
 }
 
 const HOST =

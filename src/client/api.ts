@@ -28,6 +28,7 @@ import { connectionError, networkError, proxyError } from './network'
 import { pinServedCertificate, type TrustedCa, type Trust, tlsOptions } from './trust'
 import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, type Route, routeFor } from './proxy'
 import { forwardProxyStatus } from './proxy-errors'
+import { type Endpoint, EndpointList, mayTryNext, noneAnswered, noteUnsent } from './failover'
 
 export type { TrustedCa } from './trust'
 
@@ -41,30 +42,51 @@ function leasePath(lease: { jobId: string; attempt: number }): string {
   return `/api/leases/${encodeURIComponent(lease.jobId)}/${lease.attempt}`
 }
 
-/** A typed client of the coordinator's HTTP API. */
+/** A typed client of the coordinator's HTTP API; with several addresses, it moves on when one fails. */
 export class ApiClient {
-  /** True once any call got an HTTP answer: the address is right, so a later failure may pass. */
-  reached = false
+  /** The addresses, in the order they are tried (the one that answered last first). */
+  readonly endpoints: EndpointList
+  /** Called when a call was answered by another address than the last answer came from (sticky order). */
+  onAnswered: ((addr: CoordinatorAddress) => void) | undefined
+  private lastAnswered: string | undefined
 
   constructor(
-    readonly addr: CoordinatorAddress,
+    /** One address, or a list of them (`--coordinator a,b,c`) with their trust each. */
+    target: CoordinatorAddress | EndpointList,
     private token?: string,
     /** What to trust for https besides the system's CAs: a private CA, a pinned certificate. */
-    private trusted?: Trust,
+    trusted?: Trust,
     /** True when the pin came from a token or a user, not a login: check it before the first call. */
-    private pinUnchecked = false,
+    pinUnchecked = false,
     /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as config read them. */
     readonly proxy: ProxySettings = NO_PROXY_SETTINGS,
-  ) {}
+  ) {
+    this.endpoints =
+      target instanceof EndpointList
+        ? target
+        : new EndpointList([
+            { addr: target, key: target.httpUrl, trust: trusted, pinUnchecked, reached: false },
+          ])
+  }
+
+  /** The address in use: the one that answered last, or the first of the list. */
+  get addr(): CoordinatorAddress {
+    return this.endpoints.current.addr
+  }
+
+  /** True once any call got an HTTP answer: the address is right, so a later failure may pass. */
+  get reached(): boolean {
+    return this.endpoints.all.some((e) => e.reached)
+  }
 
   /** How calls reach the coordinator: through which proxy, or direct and why. */
-  route(): Route {
-    return routeFor(this.proxy, this.addr.httpUrl)
+  route(addr: CoordinatorAddress = this.addr): Route {
+    return routeFor(this.proxy, addr.httpUrl)
   }
 
   /** What this client trusts; after `settleTrust`, with the pinned certificate's chain anchor. */
   get trust(): Trust | undefined {
-    return this.trusted
+    return this.endpoints.current.trust
   }
 
   /**
@@ -72,15 +94,26 @@ export class ApiClient {
    * is not yet checked: refused with both fingerprints when it is another certificate.
    */
   async settleTrust(): Promise<void> {
-    const pin = this.trusted?.pin
-    if (!this.pinUnchecked || !pin || !this.addr.tls) return
-    const route = this.route()
+    await this.endpoints.expand()
+    await this.settle(this.endpoints.current)
+  }
+
+  /** The trust of one address (its pin checked first, as `settleTrust`): what a worker socket there uses. */
+  async trustOf(ep: Endpoint): Promise<Trust | undefined> {
+    await this.settle(ep)
+    return ep.trust
+  }
+
+  private async settle(ep: Endpoint): Promise<void> {
+    const pin = ep.trust?.pin
+    if (!ep.pinUnchecked || !pin || !ep.addr.tls) return
+    const route = this.route(ep.addr)
     const proxy = route.kind === 'proxy' ? route.proxy : undefined
-    this.trusted = {
-      ...this.trusted,
-      pin: await pinServedCertificate(this.addr.host, this.addr.httpPort, pin.fingerprint, proxy),
+    ep.trust = {
+      ...ep.trust,
+      pin: await pinServedCertificate(ep.addr.host, ep.addr.httpPort, pin.fingerprint, proxy),
     }
-    this.pinUnchecked = false
+    ep.pinUnchecked = false
   }
 
   /** The CA file trusted for this coordinator, if any. */
@@ -120,23 +153,26 @@ export class ApiClient {
 
   /** Revokes an invite (operators only). */
   revokeInvite(id: string): Promise<InviteView> {
-    return this.call('POST', `/api/invites/${encodeURIComponent(id)}/revoke`, InviteView)
+    return this.call('POST', `/api/invites/${encodeURIComponent(id)}/revoke`, InviteView, undefined, true)
   }
 
   /** Logs in; the client uses the new token from now on. */
   async login(creds: Credentials): Promise<Session> {
-    const session = await this.call('POST', '/api/auth/login', Session, creds)
+    // Logging in twice only makes a second token: it may go to the next coordinator.
+    const session = await this.call('POST', '/api/auth/login', Session, creds, true)
     this.token = session.token
     return session
   }
 
   /** Revokes the current token. */
   async logout(): Promise<void> {
-    await this.call('POST', '/api/auth/logout')
+    await this.call('POST', '/api/auth/logout', undefined, undefined, true)
   }
 
   /** Submits a job. */
   submit(job: SubmitJob): Promise<JobView> {
+    // Not idempotent: sent again after a timeout it could queue (and bill) the job twice, so it
+    // moves to another coordinator only when none got it (see mayTryNext).
     return this.call('POST', '/api/jobs', JobView, job)
   }
 
@@ -162,7 +198,7 @@ export class ApiClient {
 
   /** Cancels one of the caller's jobs. */
   cancel(id: string): Promise<JobView> {
-    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, JobView)
+    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, JobView, undefined, true)
   }
 
   /** Balance, escrow and a page of history (older pages with `before`). */
@@ -188,7 +224,8 @@ export class ApiClient {
 
   /** Uploads an archive of input files; a submission then names it by its digest. */
   async upload(archive: Uint8Array): Promise<UploadView> {
-    const res = await this.send('POST', '/api/uploads', archive, undefined, false)
+    // Stored by its digest: the same archive sent twice is one upload.
+    const res = await this.send('POST', '/api/uploads', archive, undefined, false, true)
     return this.parse(res, UploadView)
   }
 
@@ -246,8 +283,11 @@ export class ApiClient {
         chunk = await reader.read()
       } catch (err) {
         if (signal?.aborted) throw err
-        // The coordinator went away mid-stream (restart, network): a caller may resume.
-        throw networkError(err, this.addr, this.addr.httpPort)
+        // The coordinator went away mid-stream (restart, network): a caller may resume, at the
+        // next address first (with one address, the same one again).
+        const lost = this.addr
+        this.endpoints.use(this.endpoints.index + 1)
+        throw networkError(err, lost, lost.httpPort)
       }
       if (chunk.done) return
       buffered += decoder.decode(chunk.value, { stream: true })
@@ -264,8 +304,14 @@ export class ApiClient {
     }
   }
 
-  private async call<T>(method: string, path: string, schema?: z.ZodType<T>, body?: unknown): Promise<T> {
-    const res = await this.send(method, path, body, undefined, true)
+  private async call<T>(
+    method: string,
+    path: string,
+    schema?: z.ZodType<T>,
+    body?: unknown,
+    idempotent?: boolean,
+  ): Promise<T> {
+    const res = await this.send(method, path, body, undefined, true, idempotent)
     if (!schema || res.status === 204) return undefined as T
     return this.parse(res, schema)
   }
@@ -287,57 +333,110 @@ export class ApiClient {
     body: unknown,
     signal: AbortSignal | undefined,
     timeout: boolean,
+    idempotent = method !== 'POST',
   ): Promise<Response> {
+    await this.endpoints.expand()
+    const list = this.endpoints
+    const n = list.all.length
+    const first = list.index
+    const failures: { addr: CoordinatorAddress; err: unknown }[] = []
+    for (let k = 0; ; k++) {
+      const ep = list.all[(first + k) % n]!
+      try {
+        const res = await this.sendTo(ep, method, path, body, signal, timeout)
+        list.use((first + k) % n)
+        if (this.lastAnswered !== ep.addr.httpUrl) {
+          this.lastAnswered = ep.addr.httpUrl
+          this.onAnswered?.(ep.addr)
+        }
+        return res
+      } catch (err) {
+        if (signal?.aborted || n === 1 || !mayTryNext(err, idempotent)) throw err
+        failures.push({ addr: ep.addr, err })
+        // The next call starts at the next address too: this one just failed.
+        list.use((first + k + 1) % n)
+        if (k === n - 1) throw noneAnswered(failures)
+      }
+    }
+  }
+
+  /** One attempt at one address. */
+  private async sendTo(
+    ep: Endpoint,
+    method: string,
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeout: boolean,
+  ): Promise<Response> {
+    const addr = ep.addr
     const headers: Record<string, string> = {}
     if (this.token) headers['authorization'] = `Bearer ${this.token}`
+    // One record of a name with several: the URL names the IP, the request the name (virtual hosts).
+    if (addr.serverName) headers['host'] = `${addr.serverName}:${addr.httpPort}`
     const binary = body instanceof Uint8Array
     if (body !== undefined) headers['content-type'] = binary ? 'application/x-tar' : 'application/json'
-    const signals = [signal, timeout ? AbortSignal.timeout(CALL_TIMEOUT_MS) : undefined].filter(
-      (s) => s !== undefined,
-    )
-    await this.settleTrust()
-    const route = this.route()
+    // A stream or a download has no overall deadline, but an address that never answers must
+    // not hold it forever: without response headers in CALL_TIMEOUT_MS it counts as timed out.
+    // (Not an upload: its answer comes only once the whole body is sent.)
+    const answer = new AbortController()
+    const noAnswer =
+      timeout || body !== undefined
+        ? undefined
+        : setTimeout(() => answer.abort(new DOMException('no answer', 'TimeoutError')), CALL_TIMEOUT_MS)
+    const signals = [
+      signal,
+      answer.signal,
+      timeout ? AbortSignal.timeout(CALL_TIMEOUT_MS) : undefined,
+    ].filter((s) => s !== undefined)
+    await this.settle(ep)
+    const route = this.route(addr)
+    const tls = ep.trust || addr.serverName ? tlsOptions(ep.trust, addr.serverName) : undefined
     let res: Response
     try {
-      res = await fetch(`${this.addr.httpUrl}${path}`, {
+      res = await fetch(`${addr.httpUrl}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
-        signal: signals.length ? AbortSignal.any(signals) : undefined,
-        ...(this.trusted ? { tls: tlsOptions(this.trusted) } : {}),
+        signal: AbortSignal.any(signals),
+        ...(tls ? { tls } : {}),
         ...fetchProxy(route),
       })
     } catch (err) {
       if (signal?.aborted) throw err
-      const ctx = { caPath: this.ca?.path, pin: this.trusted?.pin?.fingerprint, route }
+      const ctx = { caPath: ep.trust?.ca?.path, pin: ep.trust?.pin?.fingerprint, route }
       // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
       // reported at once (a worker's pending report must not wait on a certificate lookup).
-      throw this.reached
-        ? networkError(err, this.addr, this.addr.httpPort, ctx)
-        : await connectionError(err, this.addr, this.addr.httpPort, ctx)
+      throw noteUnsent(
+        err,
+        ep.reached
+          ? networkError(err, addr, addr.httpPort, ctx)
+          : await connectionError(err, addr, addr.httpPort, ctx),
+      )
+    } finally {
+      clearTimeout(noAnswer)
     }
-    this.reached = true
+    ep.reached = true
     if (!res.ok) {
       const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined))
       if (parsed.success) {
         throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
       }
       // A forward proxy (plain-http coordinator) answers for itself with a page, not JSON.
-      if (route.kind === 'proxy' && !this.addr.tls)
-        throw forwardProxyStatus(route.proxy, this.addr, res.status, res.statusText)
-      if (res.status === 502 || res.status === 503 || res.status === 504)
-        throw proxyError(this.addr, res.status)
+      if (route.kind === 'proxy' && !addr.tls)
+        throw forwardProxyStatus(route.proxy, addr, res.status, res.statusText)
+      if (res.status === 502 || res.status === 503 || res.status === 504) throw proxyError(addr, res.status)
       if (res.status === 429) {
         const wait = res.headers.get('retry-after')
         throw new GridError(
           'too_many_attempts',
-          `${this.addr.httpUrl} is refusing requests for now (HTTP 429): ${wait ? `wait ${wait} s and try again` : 'wait a minute and try again'}`,
+          `${addr.httpUrl} is refusing requests for now (HTTP 429): ${wait ? `wait ${wait} s and try again` : 'wait a minute and try again'}`,
           { status: 429, retryable: true },
         )
       }
       throw new GridError(
         'http_error',
-        `${method} ${this.addr.httpUrl}${path} answered HTTP ${res.status}: is this a Grid-X coordinator?`,
+        `${method} ${addr.httpUrl}${path} answered HTTP ${res.status}: is this a Grid-X coordinator?`,
         { status: res.status },
       )
     }

@@ -11,7 +11,14 @@ const Saved = z.object({
   /** The `--ca-cert` given at login, kept whole: later commands need neither the flag nor the file. */
   ca: z.object({ path: z.string(), pem: z.string() }).optional(),
   /** The certificate pinned at a join: only it is accepted from this coordinator. */
-  pin: z.object({ fingerprint: z.string(), anchor: z.string().optional() }).optional(),
+  pin: z
+    .object({
+      fingerprint: z.string(),
+      anchor: z.string().optional(),
+      /** True for an address of the list whose certificate was not read at the login: read it (and pin it) before the first call. */
+      unchecked: z.boolean().optional(),
+    })
+    .optional(),
   /**
    * The password `gridx work --join` made for this machine's own account (no one typed one), so
    * the worker can log in again when its token expires. This file is mode 0600.
@@ -21,7 +28,12 @@ const Saved = z.object({
 /** One saved login. */
 export type SavedLogin = z.infer<typeof Saved>
 
-const File = z.object({ current: z.string().optional(), logins: z.record(z.string(), Saved).default({}) })
+const File = z.object({
+  current: z.string().optional(),
+  logins: z.record(z.string(), Saved).default({}),
+  /** The coordinator (its API URL) that answered last: tried first next time, so a grid's commands stay on one. */
+  answered: z.string().optional(),
+})
 type File = z.infer<typeof File>
 
 /** Logins saved in `$GRIDX_HOME/credentials.json` (mode 0600), keyed by coordinator URL. */
@@ -56,6 +68,19 @@ export class CredentialStore {
     return f.current ? f.logins[f.current]?.coordinator : undefined
   }
 
+  /** The coordinator (API URL) that answered the last call, if one was noted. */
+  lastAnswered(): string | undefined {
+    return this.read().answered
+  }
+
+  /** Notes the coordinator that answered; the file is written only when that changed. */
+  noteAnswered(httpUrl: string): void {
+    const f = this.read()
+    if (f.answered === httpUrl || !f.current) return
+    f.answered = httpUrl
+    this.write(f)
+  }
+
   /** The saved login for a coordinator URL. */
   get(httpUrl: string): SavedLogin | undefined {
     return this.read().logins[httpUrl]
@@ -63,9 +88,18 @@ export class CredentialStore {
 
   /** Saves a login and makes its coordinator the current one. */
   save(httpUrl: string, login: SavedLogin): void {
+    this.saveAll([[httpUrl, login]])
+  }
+
+  /**
+   * Saves one login under every address of a grid (each with its own trust), the first address
+   * becoming the current one: later commands and `gridx work` use them all.
+   */
+  saveAll(logins: readonly [string, SavedLogin][]): void {
     const f = this.read()
-    f.logins[httpUrl] = login
-    f.current = httpUrl
+    for (const [url, login] of logins) f.logins[url] = login
+    const first = logins[0]?.[0]
+    if (first !== undefined) f.current = first
     this.write(f)
   }
 
@@ -73,7 +107,13 @@ export class CredentialStore {
   trust(httpUrl: string): Trust | undefined {
     const saved = this.get(httpUrl)
     if (!saved?.ca && !saved?.pin) return undefined
-    return { ...(saved.ca ? { ca: saved.ca } : {}), ...(saved.pin ? { pin: saved.pin } : {}) }
+    const pin = saved.pin && { fingerprint: saved.pin.fingerprint, anchor: saved.pin.anchor }
+    return { ...(saved.ca ? { ca: saved.ca } : {}), ...(pin ? { pin } : {}) }
+  }
+
+  /** True when the pin saved for a coordinator was never checked against it (an address of a list that did not answer at the login). */
+  pinUnchecked(httpUrl: string): boolean {
+    return this.get(httpUrl)?.pin?.unchecked === true
   }
 
   /** Forgets the login for a coordinator, and the trust saved with it. */

@@ -31,6 +31,8 @@ export interface Trust {
 /** The `tls` option of Bun's fetch and WebSocket for a trust: undefined leaves the defaults. */
 export interface TlsOptions {
   ca?: string
+  /** The name to send as SNI and check the certificate against, when the URL names an IP of it. */
+  serverName?: string
   checkServerIdentity?: (host: string, cert: { fingerprint256?: string }) => Error | undefined
 }
 
@@ -43,11 +45,13 @@ export { normalizeFingerprint } from '../protocol/fingerprint'
  * Bun calls `checkServerIdentity` only after the chain verified (with `rejectUnauthorized: false`
  * it would not call it at all, which is why that option is never used here).
  */
-export function tlsOptions(trust: Trust | undefined): TlsOptions | undefined {
-  if (!trust?.pin) return trust?.ca ? { ca: trust.ca.pem } : undefined
+export function tlsOptions(trust: Trust | undefined, serverName?: string): TlsOptions | undefined {
+  const name = serverName ? { serverName } : {}
+  if (!trust?.pin) return trust?.ca ? { ca: trust.ca.pem, ...name } : serverName ? name : undefined
   const { fingerprint, anchor } = trust.pin
   const ca = [trust.ca?.pem, anchor].filter((p) => p).join('\n')
   return {
+    ...name,
     ...(ca ? { ca } : {}),
     checkServerIdentity: (_host, cert) =>
       cert.fingerprint256 === fingerprint

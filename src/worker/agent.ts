@@ -61,6 +61,15 @@ export interface AgentOptions {
   addr: CoordinatorAddress
   /** What to trust for wss besides the system CAs (`--ca-cert`, a pin from a join). */
   trust?: Trust | undefined
+  /**
+   * Every coordinator of the grid, in the order to try them (`addr` first when absent): the
+   * worker stays on the one that welcomed it and moves to the next when it fails.
+   */
+  coordinators?: readonly CoordinatorAddress[] | undefined
+  /** The trust of one of `coordinators` (its pin checked first); default: `trust` for all. */
+  trustFor?: ((addr: CoordinatorAddress) => Promise<Trust | undefined>) | undefined
+  /** Told which coordinator welcomed the worker, so file transfers go there too. */
+  onConnected?: ((addr: CoordinatorAddress) => void) | undefined
   /** Returns a valid token; called again when the coordinator refuses the current one. */
   token: (refresh: boolean) => Promise<string>
   workerId: string
@@ -110,6 +119,9 @@ export class Agent {
   private lastHeard = 0
   /** Ends the current connection attempt as lost after `ms` of silence. */
   private onSilent: ((ms: number) => void) | undefined
+  /** The coordinators, and which one this worker uses now. */
+  private readonly coordinators: readonly CoordinatorAddress[]
+  private at = 0
   /** Resolves once the agent has said hello and been welcomed (tests and the CLI wait on it). */
   readonly ready: Promise<void>
   private resolveReady!: () => void
@@ -135,6 +147,12 @@ export class Agent {
     })
     this.stopped = new Promise((r) => (this.resolveStopped = r))
     this.ready = new Promise((r) => (this.resolveReady = r))
+    this.coordinators = opts.coordinators?.length ? opts.coordinators : [opts.addr]
+  }
+
+  /** The coordinator this worker is connected to, or tries next. */
+  get coordinator(): CoordinatorAddress {
+    return this.coordinators[this.at]!
   }
 
   /** Current lifecycle state. */
@@ -156,8 +174,15 @@ export class Agent {
       const wasOpen = end.outcome === 'was-ready'
       failures = wasOpen ? 0 : failures + 1
       attempt = wasOpen ? 1 : attempt + 1
-      const delay = backoffDelay(failures, this.opts.backoff ?? { baseMs: 500, maxMs: 30_000 })
-      this.opts.log(reconnectLine(this.opts.addr.wsUrl, end, wasOpen, delay, attempt))
+      const from = this.coordinator
+      // A refused token is tried again where it was refused (with a fresh one); any other end
+      // moves to the next coordinator. The backoff grows per round of the list, so a grid whose
+      // first coordinator died is left for the next one within a fraction of a second.
+      if (!refresh) this.at = (this.at + 1) % this.coordinators.length
+      const round = Math.floor(failures / this.coordinators.length)
+      const delay = backoffDelay(round, this.opts.backoff ?? { baseMs: 500, maxMs: 30_000 })
+      const next = this.coordinator === from ? undefined : this.coordinator.wsUrl
+      this.opts.log(reconnectLine(from.wsUrl, end, wasOpen, delay, attempt, next))
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay)
         this.wakeRetry = () => {
@@ -246,7 +271,8 @@ export class Agent {
       if (err instanceof GridError && !err.retryable) this.fatal = err
       return { outcome: 'failed', reason: describe(err) }
     }
-    const url = this.opts.addr.wsUrl
+    const addr = this.coordinator
+    const url = addr.wsUrl
     let route: Route
     try {
       route = routeFor(this.opts.proxy ?? NO_PROXY_SETTINGS, url)
@@ -254,6 +280,15 @@ export class Agent {
       this.fatal = err instanceof GridError ? err : new GridError('bad_proxy', describe(err))
       return { outcome: 'failed', reason: describe(err) }
     }
+    let trust: Trust | undefined
+    try {
+      trust = this.opts.trustFor ? await this.opts.trustFor(addr) : this.opts.trust
+    } catch (err) {
+      // A certificate that is not the pinned one is refused for good; one that cannot be read yet is a failed attempt.
+      if (err instanceof GridError && !err.retryable) this.fatal = err
+      return { outcome: 'failed', reason: describe(err) }
+    }
+    const tls = trust || addr.serverName ? tlsOptions(trust, addr.serverName) : undefined
     return new Promise((resolve) => {
       let wasReady = false
       let opened = false
@@ -264,7 +299,7 @@ export class Agent {
       // Bun's WebSocket takes headers, so the upgrade itself is authenticated.
       const ws = new WebSocket(url, {
         headers: { authorization: `Bearer ${token}` },
-        ...(this.opts.trust ? { tls: tlsOptions(this.opts.trust) } : {}),
+        ...(tls ? { tls } : {}),
         ...socketProxy(route),
       })
       this.socket = ws
@@ -309,7 +344,10 @@ export class Agent {
           policy: this.opts.policy.offer,
         })
       }
-      ws.addEventListener('pong', () => (this.lastHeard = Date.now()))
+      ws.addEventListener('pong', () => {
+        this.lastHeard = Date.now()
+        if (this.socket === ws) this.outgoing.ponged()
+      })
       ws.onmessage = (ev) => {
         this.lastHeard = Date.now()
         const parsed = parseFrame(CoordinatorMessage, ev.data as string)
@@ -333,7 +371,7 @@ export class Agent {
         if (settled) return
         if (!opened) {
           return settle(
-            explainRefusal(failure, { ...this.opts, route }).then((r) => {
+            explainRefusal(failure, { ...this.opts, addr, trust, route }).then((r) => {
               if (r.fatal) this.fatal = r.fatal
               return { outcome: r.outcome, reason: r.reason }
             }),
@@ -369,7 +407,10 @@ export class Agent {
         else this.transition('ready')
         this.startHeartbeat(msg.heartbeatMs)
         for (const m of this.unacked.all()) this.sendNow(m)
-        this.opts.log(`connected to ${this.opts.addr.httpUrl} as worker ${this.opts.name}; waiting for jobs`)
+        this.opts.log(
+          `connected to ${this.coordinator.httpUrl} as worker ${this.opts.name}; waiting for jobs`,
+        )
+        this.opts.onConnected?.(this.coordinator)
         this.resolveReady()
         return
       case 'job.assign':
@@ -475,7 +516,10 @@ export class Agent {
       const silent = Date.now() - this.lastHeard
       if (silent > SILENT_BEATS * ms) return this.onSilent?.(SILENT_BEATS * ms)
       this.sendNow({ type: 'heartbeat', running: this.held() })
-      if (this.socket?.readyState === WebSocket.OPEN) this.socket.ping()
+      if (this.socket?.readyState === WebSocket.OPEN) {
+        this.socket.ping()
+        this.outgoing.pinged()
+      }
     }, ms)
   }
 

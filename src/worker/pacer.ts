@@ -24,7 +24,7 @@ export class Pacer {
   private readonly rate: Pace
 
   constructor(
-    private readonly write: (text: string) => void,
+    private readonly write: (text: string, msg: WorkerMessage) => void,
     budget: Pace,
   ) {
     this.rate = {
@@ -66,7 +66,7 @@ export class Pacer {
     this.refill()
     this.messages -= 1
     this.bytes -= text.length
-    this.write(text)
+    this.write(text, msg)
   }
 
   /** Messages not sent yet, in order; the pacer is left empty and stopped (its socket closed). */
@@ -95,13 +95,13 @@ export class Pacer {
     this.refill()
     let sent = 0
     while (sent < this.queue.length) {
-      const { text } = this.queue[sent]!
+      const { text, msg } = this.queue[sent]!
       // A message larger than a full bucket goes once the bucket is full (it would never fit).
       const fits = this.bytes >= Math.min(text.length, this.rate.bytesPerSecond)
       if (this.messages < 1 || !fits) break
       this.messages -= 1
       this.bytes -= text.length
-      this.write(text)
+      this.write(text, msg)
       sent++
     }
     this.queue.splice(0, sent)

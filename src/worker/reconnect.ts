@@ -34,18 +34,25 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
 }
 
-/** The one log line of a reconnect: what happened, and when the next attempt (numbered) starts. */
+/**
+ * The one log line of a reconnect: what happened, and when the next attempt (numbered) starts;
+ * `movingTo`: the next coordinator of the list, when the worker moves on to another.
+ */
 export function reconnectLine(
   url: string,
   end: AttemptEnd,
   wasOpen: boolean,
   delayMs: number,
   attempt: number,
+  movingTo?: string,
 ): string {
   const next = `${seconds(delayMs)} (attempt ${attempt})`
   const reason = end.reason.replace(/[.\s]+$/, '')
+  const failed = /^cannot /.test(reason) ? reason : `cannot connect to ${url}: ${reason}`
+  if (movingTo)
+    return `${wasOpen ? `connection to ${url} lost: ${reason}` : failed}; moving to ${movingTo} in ${next}`
   if (wasOpen) return `connection to ${url} lost: ${reason}; reconnecting in ${next}`
-  return `${/^cannot /.test(reason) ? reason : `cannot connect to ${url}: ${reason}`}; next try in ${next}`
+  return `${failed}; next try in ${next}`
 }
 
 /**
