@@ -28,6 +28,8 @@ const FileConfig = z
     tlsCert: z.string().optional(),
     tlsKey: z.string().optional(),
     publicUrl: z.string().optional(),
+    /** `gridx serve --database`: the grid's shared PostgreSQL (postgres://…); unset, SQLite in the data dir. */
+    database: z.string().optional(),
     /** `gridx serve --quota`: storage each user may keep on the coordinator, e.g. "2g". */
     quota: z.string().optional(),
     /** Worker policy (`gridx work` flags of the same names win). */
@@ -66,6 +68,8 @@ export interface ConnectionFlags {
   tlsKey?: string | undefined
   /** `gridx serve --public-url`: the address users and workers reach the coordinator at. */
   publicUrl?: string | undefined
+  /** `gridx serve --database`: the grid's shared PostgreSQL. */
+  database?: string | undefined
   /** `gridx serve --quota`: storage each user may keep on the coordinator. */
   quota?: string | undefined
   /** `gridx serve --signup`: invite, open or closed. */
@@ -94,6 +98,11 @@ export interface Config {
   tlsKey: string | undefined
   /** The address users and workers should use (`gridx serve --public-url`), as given. */
   publicUrl: string | undefined
+  /**
+   * The coordinator's database (`gridx serve --database`, GRIDX_DATABASE_URL): a PostgreSQL URL
+   * shared by every coordinator of the grid; undefined for SQLite in the data directory.
+   */
+  database: string | undefined
   /** Storage each user may keep on the coordinator (`gridx serve --quota`), as given (a size such as 2g). */
   quota: string | undefined
   /** Who may create accounts after the first (`gridx serve`): by invite unless told otherwise. */
@@ -217,6 +226,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
       flags.tlsCert || env['GRIDX_TLS_CERT'] || (file.tlsCert && resolve(home, file.tlsCert)) || undefined,
     tlsKey: flags.tlsKey || env['GRIDX_TLS_KEY'] || (file.tlsKey && resolve(home, file.tlsKey)) || undefined,
     publicUrl: flags.publicUrl || env['GRIDX_PUBLIC_URL'] || file.publicUrl || undefined,
+    database: flags.database?.trim() || env['GRIDX_DATABASE_URL']?.trim() || file.database || undefined,
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,

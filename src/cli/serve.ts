@@ -14,6 +14,7 @@ type Flags = TlsFlags & {
   tlsCert?: string
   tlsKey?: string
   publicUrl?: string
+  database?: string
   host?: string
   httpPort?: number
   wsPort?: number
@@ -115,6 +116,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
   const { startCoordinator } = await import('../coordinator/server')
+  const { redactUrl } = await import('../coordinator/store')
   const { newInviteCode } = await import('../coordinator/store/invite-rules')
   const { DEFAULT_SETTINGS } = await import('../coordinator/settings')
   const invite = startInvite(
@@ -130,6 +132,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     dataDir,
     tls,
     publicUrl,
+    database: config.database,
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
@@ -146,7 +149,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   })
   const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws']
   note(
-    `gridx coordinator listening: API ${http}://${host}:${c.httpPort} (GET /health), workers ${ws}://${host}:${c.wsPort}/ws/worker, data in ${dataDir}`,
+    `gridx coordinator listening: API ${http}://${host}:${c.httpPort} (GET /health), workers ${ws}://${host}:${c.wsPort}/ws/worker, data in ${dataDir}${config.database ? `, database ${redactUrl(config.database)} (PostgreSQL, shared by every coordinator of the grid)` : ''}`,
   )
   for (const line of notes) note(line)
   const addr = clientAddress({
@@ -231,6 +234,11 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'string',
           describe:
             'the address users and workers reach this coordinator at, e.g. behind a proxy (env GRIDX_PUBLIC_URL)',
+        })
+        .option('database', {
+          type: 'string',
+          describe:
+            "the grid's shared PostgreSQL, postgres://USER:PASSWORD@HOST:PORT/DB: every coordinator started with it is one grid (env GRIDX_DATABASE_URL; default: SQLite in the data dir)",
         })
         .option('lease-timeout', {
           type: 'string',

@@ -32,6 +32,7 @@ describe('loadConfig defaults', () => {
       tlsCert: undefined,
       tlsKey: undefined,
       publicUrl: undefined,
+      database: undefined,
       quota: undefined,
       signup: 'invite',
       invite: undefined,

@@ -1,8 +1,10 @@
 import { join } from 'node:path'
+import { openPostgres } from './postgres'
 import { openSqlite } from './sqlite'
 import type { Store } from './types'
 
 export type * from './types'
+export { redactUrl } from '../../db/postgres/errors'
 
 /** Where a coordinator keeps its state: SQLite in its data directory unless a database URL is given. */
 export interface StoreOptions {
@@ -11,7 +13,8 @@ export interface StoreOptions {
   database?: string | undefined
 }
 
-/** Opens (and migrates) the coordinator's store. */
-export function openStore(opts: StoreOptions): Promise<Store> {
-  return Promise.resolve(openSqlite(join(opts.dataDir, 'gridx.db')))
+/** Opens (and migrates) the coordinator's store: PostgreSQL when a database URL is given, else SQLite. */
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  if (opts.database !== undefined) return await openPostgres(opts.database)
+  return openSqlite(join(opts.dataDir, 'gridx.db'))
 }
