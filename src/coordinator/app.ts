@@ -86,8 +86,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
   )
 
   app.get('/health', async (c) => {
-    const counts = await store.queue.counts()
-    const problem = deps.disk?.problem()
+    // A coordinator whose database is away is up, and says so: its sockets and followers stay.
+    const none: Record<string, number> = {}
+    const counts = await store.queue.counts().catch(() => none)
+    const problem = store.health.problem() ?? deps.disk?.problem()
     const health: Health = {
       status: problem ? 'degraded' : 'ok',
       reason: problem ?? null,
@@ -259,6 +261,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
               lastSeq = e.seq
               await line({ type: 'output', stream: e.stream, data: e.data.toString('base64') })
             }
+          } else if (e.type === 'stored') {
+            // Stored through another coordinator: the chunks are read from the database.
+            if (e.attempt === attempt && e.seq > lastSeq) await replay()
           } else if (e.type === 'state') {
             if (e.attempt !== attempt || e.state === 'queued') {
               attempt = e.state === 'queued' ? e.attempt + 1 : e.attempt

@@ -5,6 +5,8 @@ export type JobEvent =
   | { type: 'output'; attempt: number; seq: number; stream: 'stdout' | 'stderr'; data: Buffer }
   | { type: 'state'; state: JobState; attempt: number; worker: string | null; reason?: string }
   | { type: 'end' }
+  /** Output up to `seq` is stored by another coordinator: read it from the store. */
+  | { type: 'stored'; attempt: number; seq: number }
 
 /** A follower's queue of events for one job; `next` waits for the next one. */
 export class Subscription {
@@ -45,9 +47,14 @@ export class Subscription {
   }
 }
 
-/** In-process fan-out of job events to the clients following them. The store stays the truth. */
+/**
+ * In-process fan-out of job events to the clients following them; with several coordinators,
+ * `relay` passes this one's events on to the others, which `deliver` theirs. The store stays the truth.
+ */
 export class JobEvents {
   private readonly subs = new Map<string, Set<Subscription>>()
+  /** Passes an event that happened here to the other coordinators of the grid. */
+  relay: ((jobId: string, event: JobEvent) => void) | undefined
 
   /** Starts following a job; close the subscription when done. */
   subscribe(jobId: string): Subscription {
@@ -61,9 +68,23 @@ export class JobEvents {
     return sub
   }
 
-  /** Sends an event to everyone following the job. */
+  /** Sends an event that happened here to everyone following the job, here and elsewhere. */
   publish(jobId: string, event: JobEvent): void {
+    this.deliver(jobId, event)
+    this.relay?.(jobId, event)
+  }
+
+  /** Sends an event to this coordinator's followers of the job only. */
+  deliver(jobId: string, event: JobEvent): void {
     for (const sub of this.subs.get(jobId) ?? []) sub.push(event)
+  }
+
+  /**
+   * Makes every follower read its job again from the store (as an end does): after the channel
+   * between coordinators was down, events from elsewhere may have been missed.
+   */
+  resyncAll(): void {
+    for (const set of this.subs.values()) for (const sub of set) sub.push({ type: 'end' })
   }
 
   /** How many clients follow any job (for tests and health). */

@@ -38,6 +38,16 @@ export interface SocketData {
 /** Frames a socket may have waiting for the store before it counts as a flood. */
 const MAX_PENDING_FRAMES = 512
 
+/** How long a frame waits before it is tried again while the database is away, at first and at most. */
+const RETRY_FIRST_MS = 250
+const RETRY_MOST_MS = 5_000
+
+/** `ServerWebSocket.readyState` of an open socket. */
+const WS_OPEN = 1
+
+/** Whether a failure is the database being away (the store says 503 database_unreachable). */
+const isOutage = (err: unknown) => err instanceof GridError && err.code === 'database_unreachable'
+
 /** A worker socket that has said hello. */
 export interface WorkerConn {
   id: string
@@ -112,6 +122,11 @@ export class Hub {
     return true
   }
 
+  /** Whether the worker is connected to this coordinator. */
+  has(workerId: string): boolean {
+    return this.conns.has(workerId)
+  }
+
   /** Forgets a lease on the live connection (the store already moved on). */
   release(workerId: string | null, jobId: string): void {
     if (workerId) this.conns.get(workerId)?.active.delete(jobId)
@@ -136,6 +151,8 @@ export class Hub {
       return this.refuse(ws, 'protocol_version', versionAdvice(PROTOCOL_VERSION, theirs))
     }
     const msg = parsed.msg
+    // Seen now, even if the frame waits (for the database) before it is handled.
+    if (ws.data.conn) ws.data.conn.lastSeen = now
     ws.data.pending = (ws.data.pending ?? 0) + 1
     if (ws.data.pending > MAX_PENDING_FRAMES) return this.overBudget(ws)
     ws.data.queue = (ws.data.queue ?? Promise.resolve()).then(async () => {
@@ -147,14 +164,24 @@ export class Hub {
   private async handle(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): Promise<void> {
     if (ws.data.overBudget) return
     if (msg.type !== 'hello' && !ws.data.conn) return this.refuse(ws, 'hello_first', 'send hello first')
-    try {
-      await this.dispatch(ws, msg)
-    } catch (err) {
-      const full = this.diskFull?.(err)
-      if (!full) return this.refuse(ws, 'internal', describe(err))
-      // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
-      this.refuse(ws, full.code, full.message)
-      ws.close(CloseCode.goingAway, full.code)
+    for (let waitMs = RETRY_FIRST_MS; ; waitMs = Math.min(2 * waitMs, RETRY_MOST_MS)) {
+      try {
+        return await this.dispatch(ws, msg)
+      } catch (err) {
+        // The database is away: the frame is tried again (and the socket's later frames wait
+        // behind it, in order) until it is back, so no output is lost and the socket stays.
+        // A heartbeat is not worth keeping: the next one says the same, newer.
+        if (isOutage(err) && msg.type !== 'heartbeat' && ws.readyState === WS_OPEN) {
+          await Bun.sleep(waitMs)
+          continue
+        }
+        const full = this.diskFull?.(err)
+        if (!full) return this.refuse(ws, 'internal', describe(err))
+        // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
+        this.refuse(ws, full.code, full.message)
+        ws.close(CloseCode.goingAway, full.code)
+        return
+      }
     }
   }
 

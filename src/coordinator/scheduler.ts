@@ -31,8 +31,15 @@ export class Scheduler {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  /** Asks for a pass soon; many wakes in one tick make one pass, and passes never overlap. */
-  wake(): void {
+  /** Asks the other coordinators of the grid for a pass too (set by the server). */
+  onWake: (() => void) | undefined
+
+  /**
+   * Asks for a pass soon; many wakes in one tick make one pass, and passes never overlap.
+   * `relay`: also ask the other coordinators (not when they asked this one).
+   */
+  wake(relay = true): void {
+    if (relay) this.onWake?.()
     if (this.passing) {
       this.again = true
       return

@@ -10,6 +10,7 @@ import { secureDataDir } from './data-dir'
 import { DiskGuard } from './disk'
 import { JobEvents } from './events'
 import { HttpGuard, refusal } from './http-guard'
+import { Grid } from './grid'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
 import { checkOrigin } from './origin'
@@ -63,7 +64,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   // Password hashes, scripts and job files: the coordinator's user only, also in older data dirs.
   secureDataDir(opts.dataDir)
   const disk = new DiskGuard(opts.dataDir, log)
-  const store = await openStore({ dataDir: opts.dataDir, database: opts.database })
+  const store = await openStore({ dataDir: opts.dataDir, database: opts.database, log })
   try {
     return await serve(opts, { settings, clock, log, disk, store })
   } catch (err) {
@@ -87,21 +88,24 @@ async function serve(
 ): Promise<Coordinator> {
   // A start-up write that finds the disk full leaves the coordinator running degraded, not dead.
   const diskFull = (err: unknown) => disk.refusal(err) !== undefined
-  // Workers back off up to 30 s between reconnects; leases held across a restart get time to return.
-  try {
-    const extended = await store.leases.extendLeases(
-      clock.now() + Math.max(2 * settings.leaseMs, 60_000),
-      clock.now(),
-      settings,
-    )
-    if (extended > 0)
-      log(
-        `${extended} running job(s) from before the restart keep their leases while their workers reconnect`,
+  // Workers back off up to 30 s between reconnects; leases held across a restart (or a takeover
+  // of the sweeps from a coordinator that died) get time to return before any expires.
+  const extendLeases = async () => {
+    try {
+      const extended = await store.leases.extendLeases(
+        clock.now() + Math.max(2 * settings.leaseMs, 60_000),
+        clock.now(),
+        settings,
       )
-  } catch (err) {
-    if (!diskFull(err)) throw err
-    log('could not extend the leases of running jobs: the disk is full')
+      if (extended > 0) log(`${extended} running job(s) keep their leases while their workers reconnect`)
+    } catch (err) {
+      if (!diskFull(err)) throw err
+      log('could not extend the leases of running jobs: the disk is full')
+    }
   }
+  // One coordinator of a grid runs the sweeps (on SQLite, this one); it is decided before serving.
+  let leading = await store.leadership.hold()
+  if (leading) await extendLeases()
   const events = new JobEvents()
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
   // The hub asks the scheduler for passes; the scheduler sends through the hub.
@@ -109,7 +113,15 @@ async function serve(
   const scheduler = new Scheduler(store, hub, events, clock, settings, (err) => {
     if (!disk.refusal(err)) log(`scheduling pass failed: ${describe(err)}`)
   })
-  lifecycle.link = hub
+  // The other coordinators of the grid hear of new work, of job events and of cancels for their workers.
+  const grid = new Grid(store.bus, hub, events, () => scheduler.wake(false), log)
+  scheduler.onWake = () => grid.wakeOthers()
+  events.relay = (jobId, event) => grid.relay(jobId, event)
+  lifecycle.link = grid
+  await grid.start(() => {
+    scheduler.wake(false)
+    events.resyncAll()
+  })
   hub.diskFull = (err) => disk.refusal(err)
   const auth = await new Auth(store, clock, settings, log, diskFull).start()
   const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
@@ -228,8 +240,17 @@ async function serve(
     if (sweepingLeases) return
     sweepingLeases = true
     const sweep = async () => {
-      await auth.retryOperators()
       hub.sweepSilent()
+      // A pass now and then places what a lost message between coordinators did not.
+      scheduler.wake(false)
+      const now = await store.leadership.hold()
+      if (now !== leading) {
+        log(now ? 'this coordinator runs the sweeps now' : 'another coordinator runs the sweeps now')
+        leading = now
+        if (now) await extendLeases()
+      }
+      await auth.retryOperators()
+      if (!leading) return
       if ((await lifecycle.expireLeases()) + (await lifecycle.expireDeadlines()) > 0) scheduler.wake()
     }
     sweep()
@@ -251,7 +272,7 @@ async function serve(
   }
   let sweeping = false
   const sweepFilesLogged = () => {
-    if (sweeping) return
+    if (sweeping || !leading) return
     sweeping = true
     sweepFiles()
       .catch((err) => {

@@ -11,10 +11,12 @@ export interface StoreOptions {
   dataDir: string
   /** `postgres://…`: the grid's shared PostgreSQL; unset, SQLite in `dataDir`. */
   database?: string | undefined
+  /** Where the store tells of a database outage and its end. */
+  log?: (line: string) => void
 }
 
 /** Opens (and migrates) the coordinator's store: PostgreSQL when a database URL is given, else SQLite. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
-  if (opts.database !== undefined) return await openPostgres(opts.database)
+  if (opts.database !== undefined) return await openPostgres(opts.database, { log: opts.log })
   return openSqlite(join(opts.dataDir, 'gridx.db'))
 }

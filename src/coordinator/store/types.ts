@@ -19,8 +19,43 @@ export interface Store {
   readonly queue: QueueRepo
   readonly leases: LeasesRepo
   readonly deadlines: DeadlinesRepo
+  /** Messages between the coordinators sharing this database (none on SQLite: there is one). */
+  readonly bus: Bus
+  /** Which coordinator runs the sweeps (always this one on SQLite). */
+  readonly leadership: Leadership
+  /** Whether the database answers now, and what is wrong while it does not (see `/health`). */
+  readonly health: DatabaseHealth
   /** Closes the database (connections, files); the store is unusable afterwards. */
   close(): Promise<void>
+}
+
+/**
+ * The channel between the coordinators of one grid, through their database (LISTEN/NOTIFY on
+ * PostgreSQL). Delivery is at most once: a receiver that was cut off is told to `resync` from
+ * the rows, which stay the truth.
+ */
+export interface Bus {
+  /** Sends a message (under 7,500 bytes) to every coordinator of the grid, this one included. */
+  publish(message: string): Promise<void>
+  /**
+   * Receives every message; `resync` runs whenever the channel came back after being down (and
+   * messages may have been missed). Resolves once listening.
+   */
+  subscribe(receive: (message: string) => void, resync: () => void): Promise<void>
+}
+
+/** An election among the coordinators of a grid: one at a time holds it, and it passes on when its holder dies. */
+export interface Leadership {
+  /** Tries to hold it (or checks it is still held); true while this coordinator does. */
+  hold(): Promise<boolean>
+  /** Gives it up (at shutdown), so another takes over at once. */
+  release(): Promise<void>
+}
+
+/** The database's reachability, as the last queries found it. */
+export interface DatabaseHealth {
+  /** Why the database does not answer now (host, port, error), or undefined while it does. */
+  problem(): string | undefined
 }
 
 export type { AttemptRow, InviteRow, JobRow, TransferRow, UserRow, WorkerRow } from '../../db/sqlite/schema'

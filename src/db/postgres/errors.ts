@@ -118,3 +118,39 @@ export function schemaNewer(newest: string, known: string): GridError {
     { status: 503 },
   )
 }
+
+/**
+ * The 503 for a query that failed because the database went away while the coordinator runs
+ * (refused, reset, timed out, shutting down, starting up, no connection); undefined for a query's
+ * own error. A retry may succeed once the database is back.
+ */
+export function unavailable(err: unknown, url: string): GridError | undefined {
+  if (err instanceof GridError) return err.code === 'database_unreachable' ? err : undefined
+  const state = sqlState(err)
+  // 08: connection exceptions; 57P01-57P03: the server shuts down or is not yet accepting.
+  const lost = state !== undefined && (state.startsWith('08') || /^57P0[123]$/.test(state))
+  const code = driverCode(causeOf(err))
+  const dropped =
+    /CONNECTION|REFUSED|TIMEOUT|TIMEDOUT|ECONNRESET|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH/.test(code)
+  if (!lost && !dropped) return undefined
+  const t = target(url)
+  const why = err instanceof Error ? err.message : String(err)
+  return new GridError(
+    'database_unreachable',
+    `the PostgreSQL database at ${t.host}:${t.port} does not answer (${why}): the coordinator retries, and takes submissions again once it is back`,
+    { cause: err, status: 503, retryable: true },
+  )
+}
+
+/** The innermost error a driver error wraps (drizzle wraps the driver's in `cause`). */
+function causeOf(err: unknown): unknown {
+  let e = err
+  for (let depth = 0; depth < 4; depth++) {
+    const code = driverCode(e)
+    if (code) return e
+    const next = typeof e === 'object' && e !== null ? (e as { cause?: unknown }).cause : undefined
+    if (next === undefined) return e
+    e = next
+  }
+  return e
+}

@@ -6,6 +6,9 @@ import * as schema from '../../../db/postgres/schema'
 import { GridError } from '../../../errors'
 import type { Store } from '../types'
 import { PgAccounts } from './accounts'
+import { pgBus } from './bus'
+import { Outage } from './guard'
+import { pgLeadership } from './leadership'
 import { pgCredits } from './credits'
 import { pgDeadlines } from './deadlines'
 import { pgFiles } from './files'
@@ -20,6 +23,8 @@ export interface PostgresOptions {
   maxConnections?: number
   /** Seconds to wait for a connection to open before saying the database is unreachable (default 10). */
   connectTimeoutS?: number
+  /** Where an outage and its end are told (once each). */
+  log?: (line: string) => void
 }
 
 /** Whether a database setting names PostgreSQL (`postgres://` or `postgresql://`). */
@@ -58,17 +63,23 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     throw connectError(err, url, timeoutS) ?? err
   }
   const db = drizzle({ client, schema })
+  const outage = new Outage(url, opts.log ?? (() => {}))
+  const leadership = pgLeadership(client)
   return {
     engine: 'postgres',
-    accounts: new PgAccounts(db),
-    invites: new PgInvites(db),
-    workers: pgWorkers(db),
-    files: pgFiles(db),
-    credits: pgCredits(db),
-    queue: new PgQueue(db),
-    leases: new PgLeases(db),
-    deadlines: pgDeadlines(db),
+    accounts: outage.guard(new PgAccounts(db)),
+    invites: outage.guard(new PgInvites(db)),
+    workers: outage.guard(pgWorkers(db)),
+    files: outage.guard(pgFiles(db)),
+    credits: outage.guard(pgCredits(db)),
+    queue: outage.guard(new PgQueue(db)),
+    leases: outage.guard(new PgLeases(db)),
+    deadlines: outage.guard(pgDeadlines(db)),
+    bus: pgBus(client),
+    leadership,
+    health: outage,
     close: async () => {
+      await leadership.release()
       await client.close()
     },
   }

@@ -43,6 +43,10 @@ export function openSqlite(path: string): Store {
     queue: new SqliteQueue(db),
     leases: new SqliteLeases(db),
     deadlines: new SqliteDeadlines(db),
+    // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.
+    bus: { publish: async () => {}, subscribe: async () => {} },
+    leadership: { hold: async () => true, release: async () => {} },
+    health: { problem: () => undefined },
     close: async () => sqlite.close(),
   }
 }

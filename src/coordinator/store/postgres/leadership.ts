@@ -1,0 +1,44 @@
+import type { SQL } from 'bun'
+import type { Leadership } from '../types'
+
+/** The advisory lock the sweeping coordinator holds (any fixed 64-bit number; "gridx" in ASCII). */
+const SWEEPER_LOCK = 0x6772696478
+
+/**
+ * The sweeper election: whoever holds a session-level advisory lock on a connection of its own
+ * runs the sweeps. PostgreSQL drops the lock with the session, so when its holder dies (or its
+ * connection does) another coordinator takes it at its next try, within a sweep period.
+ */
+export function pgLeadership(client: SQL): Leadership {
+  let conn: Awaited<ReturnType<SQL['reserve']>> | undefined
+  let held = false
+  const drop = () => {
+    const c = conn
+    conn = undefined
+    held = false
+    // A dead connection is closed rather than given back to the pool.
+    c?.close().catch(() => {})
+  }
+  return {
+    hold: async () => {
+      try {
+        conn ??= await client.reserve()
+        if (held) {
+          // Still ours only while the session lives: a query on it says so.
+          await conn`SELECT 1`
+          return true
+        }
+        const rows: { got: boolean }[] = await conn`SELECT pg_try_advisory_lock(${SWEEPER_LOCK}) AS got`
+        held = rows[0]?.got === true
+        return held
+      } catch {
+        drop()
+        return false
+      }
+    },
+    release: async () => {
+      if (conn && held) await conn`SELECT pg_advisory_unlock(${SWEEPER_LOCK})`.catch(() => {})
+      drop()
+    },
+  }
+}
