@@ -90,13 +90,11 @@ async function serve(
   const diskFull = (err: unknown) => disk.refusal(err) !== undefined
   // Workers back off up to 30 s between reconnects; leases held across a restart (or a takeover
   // of the sweeps from a coordinator that died) get time to return before any expires.
-  const extendLeases = async () => {
+  // After a start (the whole grid may have been down) they get a minute, as workers' backoff
+  // grows to 30 s; after a takeover, two lease periods: the dead one's workers move at once.
+  const extendLeases = async (forMs: number) => {
     try {
-      const extended = await store.leases.extendLeases(
-        clock.now() + Math.max(2 * settings.leaseMs, 60_000),
-        clock.now(),
-        settings,
-      )
+      const extended = await store.leases.extendLeases(clock.now() + forMs, clock.now(), settings)
       if (extended > 0) log(`${extended} running job(s) keep their leases while their workers reconnect`)
     } catch (err) {
       if (!diskFull(err)) throw err
@@ -105,7 +103,7 @@ async function serve(
   }
   // One coordinator of a grid runs the sweeps (on SQLite, this one); it is decided before serving.
   let leading = await store.leadership.hold()
-  if (leading) await extendLeases()
+  if (leading) await extendLeases(Math.max(2 * settings.leaseMs, 60_000))
   const events = new JobEvents()
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
   // The hub asks the scheduler for passes; the scheduler sends through the hub.
@@ -247,7 +245,7 @@ async function serve(
       if (now !== leading) {
         log(now ? 'this coordinator runs the sweeps now' : 'another coordinator runs the sweeps now')
         leading = now
-        if (now) await extendLeases()
+        if (now) await extendLeases(2 * settings.leaseMs)
       }
       await auth.retryOperators()
       if (!leading) return

@@ -28,7 +28,10 @@ export interface TestCoordinator {
 }
 
 /** Starts a coordinator for one test. */
-export async function startTestCoordinator(settings: Partial<Settings> = {}): Promise<TestCoordinator> {
+export async function startTestCoordinator(
+  settings: Partial<Settings> = {},
+  opts: { database?: string; log?: (line: string) => void } = {},
+): Promise<TestCoordinator> {
   const dir = tempDir('hub')
   const coord = await startCoordinator({
     host: '127.0.0.1',
@@ -36,7 +39,8 @@ export async function startTestCoordinator(settings: Partial<Settings> = {}): Pr
     wsPort: 0,
     dataDir: dir,
     settings,
-    log: () => undefined,
+    database: opts.database,
+    log: opts.log ?? (() => undefined),
   })
   const base = `http://127.0.0.1:${coord.httpPort}`
   const post = (path: string, body: unknown, token?: string) =>
@@ -45,6 +49,7 @@ export async function startTestCoordinator(settings: Partial<Settings> = {}): Pr
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(body),
     })
+  // On a shared database alice may exist already (registered through another coordinator).
   await post('/api/auth/register', { user: 'alice', password: 'password-123' })
   const login = async (user: string, password: string) => {
     const res = await post('/api/auth/login', { user, password })
