@@ -42,6 +42,7 @@ const GridMessage = z.discriminatedUnion('t', [
     workerId: z.string().max(128),
     jobId: z.string().max(64),
   }),
+  z.object({ t: z.literal('connected'), from: z.string(), workerId: z.string().max(128) }),
 ])
 type GridMessage = z.infer<typeof GridMessage>
 
@@ -114,6 +115,11 @@ export class Grid implements WorkerLink {
     return false
   }
 
+  /** A worker said hello here: a socket of it another coordinator still holds is stale. */
+  connected(workerId: string): void {
+    this.tell({ t: 'connected', from: this.id, workerId })
+  }
+
   /** Forgets a lease on the worker's live connection, here or elsewhere. */
   release(workerId: string | null, jobId: string): void {
     if (!workerId) return
@@ -148,6 +154,8 @@ export class Grid implements WorkerLink {
         return
       case 'release':
         return this.hub.release(parsed.workerId, parsed.jobId)
+      case 'connected':
+        return this.hub.connectedElsewhere(parsed.workerId)
       default:
         return assertNever(parsed)
     }

@@ -122,6 +122,23 @@ export class Hub {
     return true
   }
 
+  /** Tells the other coordinators of the grid that a worker connected here (set by the server). */
+  onConnected: ((workerId: string) => void) | undefined
+
+  /**
+   * The worker connected to another coordinator of the grid: a socket of it still held here is
+   * dead (it moved after losing this one), so it is closed now, not after its silence.
+   */
+  connectedElsewhere(workerId: string): void {
+    const conn = this.conns.get(workerId)
+    if (!conn) return
+    this.conns.delete(workerId)
+    this.log(
+      `worker ${conn.name} (${workerId}) connected to another coordinator; closing its old socket here`,
+    )
+    conn.socket.close(CloseCode.replaced, 'connected to another coordinator')
+  }
+
   /** Whether the worker is connected to this coordinator. */
   has(workerId: string): boolean {
     return this.conns.has(workerId)
@@ -260,6 +277,7 @@ export class Hub {
     }
     const previous = this.conns.get(msg.workerId)
     if (previous) previous.socket.close(CloseCode.replaced, 'replaced by a newer connection')
+    this.onConnected?.(msg.workerId)
     const conn: WorkerConn = {
       id: msg.workerId,
       name: msg.name,

@@ -114,6 +114,7 @@ async function serve(
   // The other coordinators of the grid hear of new work, of job events and of cancels for their workers.
   const grid = new Grid(store.bus, hub, events, () => scheduler.wake(false), log)
   scheduler.onWake = () => grid.wakeOthers()
+  hub.onConnected = (workerId) => grid.connected(workerId)
   events.relay = (jobId, event) => grid.relay(jobId, event)
   lifecycle.link = grid
   await grid.start(() => {
