@@ -6,6 +6,7 @@ import * as schema from '../../../db/postgres/schema'
 import { GridError } from '../../../errors'
 import type { Store } from '../types'
 import { PgAccounts } from './accounts'
+import { pgBlobChunks } from './blob-chunks'
 import { pgCredits } from './credits'
 import { pgDeadlines } from './deadlines'
 import { pgFiles } from './files'
@@ -68,6 +69,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     queue: new PgQueue(db),
     leases: new PgLeases(db),
     deadlines: pgDeadlines(db),
+    blobChunks: pgBlobChunks(db),
     close: async () => {
       await client.close()
     },
