@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs'
-import { startCoordinator, type Coordinator } from '../../src/coordinator/server'
+import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/coordinator/server'
 import type { Settings } from '../../src/coordinator/settings'
 import { JobView } from '../../src/protocol/api'
 import {
@@ -27,8 +27,11 @@ export interface TestCoordinator {
   stop(): Promise<void>
 }
 
-/** Starts a coordinator for one test. */
-export async function startTestCoordinator(settings: Partial<Settings> = {}): Promise<TestCoordinator> {
+/** Starts a coordinator for one test (`extra`: e.g. a PostgreSQL `database`, a `blobDir`). */
+export async function startTestCoordinator(
+  settings: Partial<Settings> = {},
+  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir'>> = {},
+): Promise<TestCoordinator> {
   const dir = tempDir('hub')
   const coord = await startCoordinator({
     host: '127.0.0.1',
@@ -37,6 +40,7 @@ export async function startTestCoordinator(settings: Partial<Settings> = {}): Pr
     dataDir: dir,
     settings,
     log: () => undefined,
+    ...extra,
   })
   const base = `http://127.0.0.1:${coord.httpPort}`
   const post = (path: string, body: unknown, token?: string) =>
@@ -82,6 +86,18 @@ export async function startTestCoordinator(settings: Partial<Settings> = {}): Pr
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** The engines a test runs on: SQLite with archives on disk, PostgreSQL with archives in chunks. */
+export const ENGINES = ['sqlite', 'postgres'] as const
+/** One of `ENGINES`. */
+export type Engine = (typeof ENGINES)[number]
+
+/** The archive digests a coordinator's blob store holds, sorted. */
+export async function storedDigests(coord: Coordinator): Promise<string[]> {
+  const all: string[] = []
+  for await (const b of coord.blobs.list()) all.push(b.sha256)
+  return all.sort()
 }
 
 /** A raw worker socket that records what the coordinator sends. */
