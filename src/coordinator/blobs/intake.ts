@@ -16,11 +16,15 @@ export function checkDigest(sha256: string): string {
   return sha256
 }
 
-/** The headers of a stored archive served as a response body. */
-export function tarHeaders(sha256: string, bytes: number): Record<string, string> {
+/**
+ * The headers of a stored archive served as a response body. The length only for a file: Bun
+ * sends a body pulled from the database chunked whatever Content-Length says (a cut-off transfer
+ * then ends without its last chunk, so the client sees an error, never a short archive).
+ */
+export function tarHeaders(sha256: string, bytes?: number): Record<string, string> {
   return {
     'content-type': 'application/x-tar',
-    'content-length': String(bytes),
+    ...(bytes === undefined ? {} : { 'content-length': String(bytes) }),
     'x-gridx-sha256': sha256,
   }
 }

@@ -85,7 +85,7 @@ export class PgBlobStore implements BlobStore {
       },
       { highWaterMark: 0 },
     )
-    return new Response(body, { headers: tarHeaders(sha256, row.bytes) })
+    return new Response(body, { headers: tarHeaders(sha256) })
   }
 
   async *list(): AsyncIterable<StoredBlob> {
