@@ -32,7 +32,7 @@ function bigArchive(dir: string, name: string, mb: number): { path: string; sha2
 async function drain(res: Response): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256')
   let bytes = 0
-  for await (const chunk of res.body!) {
+  for await (const chunk of res.body! as AsyncIterable<Uint8Array>) {
     hash.update(chunk)
     bytes += chunk.length
   }
