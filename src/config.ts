@@ -30,6 +30,8 @@ const FileConfig = z
     publicUrl: z.string().optional(),
     /** `gridx serve --database`: the grid's shared PostgreSQL (postgres://…); unset, SQLite in the data dir. */
     database: z.string().optional(),
+    /** `gridx serve --blob-dir`: keep job files in this directory, mounted on every coordinator. */
+    blobDir: z.string().optional(),
     /** `gridx serve --quota`: storage each user may keep on the coordinator, e.g. "2g". */
     quota: z.string().optional(),
     /** Worker policy (`gridx work` flags of the same names win). */
@@ -70,6 +72,8 @@ export interface ConnectionFlags {
   publicUrl?: string | undefined
   /** `gridx serve --database`: the grid's shared PostgreSQL. */
   database?: string | undefined
+  /** `gridx serve --blob-dir`: where job files are kept, a directory every coordinator mounts. */
+  blobDir?: string | undefined
   /** `gridx serve --quota`: storage each user may keep on the coordinator. */
   quota?: string | undefined
   /** `gridx serve --signup`: invite, open or closed. */
@@ -103,6 +107,11 @@ export interface Config {
    * shared by every coordinator of the grid; undefined for SQLite in the data directory.
    */
   database: string | undefined
+  /**
+   * Where job files (inputs, /out archives) are kept (`gridx serve --blob-dir`, GRIDX_BLOB_DIR), an
+   * absolute path; undefined: in the database when it is PostgreSQL, else in the data directory.
+   */
+  blobDir: string | undefined
   /** Storage each user may keep on the coordinator (`gridx serve --quota`), as given (a size such as 2g). */
   quota: string | undefined
   /** Who may create accounts after the first (`gridx serve`): by invite unless told otherwise. */
@@ -201,6 +210,13 @@ function caCert(
   return given?.[0] ? readCertificateFile(given[0], given[1]) : undefined
 }
 
+function blobDir(flags: ConnectionFlags, env: Env, file: FileConfig, home: string): string | undefined {
+  const given = flags.blobDir?.trim() || env['GRIDX_BLOB_DIR']?.trim()
+  // A path in config.json is relative to the file's directory, not to wherever gridx runs.
+  if (given) return resolve(given)
+  return file.blobDir?.trim() ? resolve(home, file.blobDir.trim()) : undefined
+}
+
 /** Builds the frozen config: flag, then environment, then config file, then default. */
 export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
   const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
@@ -227,6 +243,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     tlsKey: flags.tlsKey || env['GRIDX_TLS_KEY'] || (file.tlsKey && resolve(home, file.tlsKey)) || undefined,
     publicUrl: flags.publicUrl || env['GRIDX_PUBLIC_URL'] || file.publicUrl || undefined,
     database: flags.database?.trim() || env['GRIDX_DATABASE_URL']?.trim() || file.database || undefined,
+    blobDir: blobDir(flags, env, file, home),
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,

@@ -15,6 +15,7 @@ type Flags = TlsFlags & {
   tlsKey?: string
   publicUrl?: string
   database?: string
+  blobDir?: string
   host?: string
   httpPort?: number
   wsPort?: number
@@ -133,6 +134,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     tls,
     publicUrl,
     database: config.database,
+    blobDir: config.blobDir,
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
@@ -149,7 +151,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   })
   const [http, ws] = tls ? ['https', 'wss'] : ['http', 'ws']
   note(
-    `gridx coordinator listening: API ${http}://${host}:${c.httpPort} (GET /health), workers ${ws}://${host}:${c.wsPort}/ws/worker, data in ${dataDir}${config.database ? `, database ${redactUrl(config.database)} (PostgreSQL, shared by every coordinator of the grid)` : ''}`,
+    `gridx coordinator listening: API ${http}://${host}:${c.httpPort} (GET /health), workers ${ws}://${host}:${c.wsPort}/ws/worker, data in ${dataDir}${config.database ? `, database ${redactUrl(config.database)} (PostgreSQL, shared by every coordinator of the grid)` : ''}, job files in ${c.blobs.where}`,
   )
   for (const line of notes) note(line)
   const addr = clientAddress({
@@ -239,6 +241,11 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'string',
           describe:
             "the grid's shared PostgreSQL, postgres://USER:PASSWORD@HOST:PORT/DB: every coordinator started with it is one grid (env GRIDX_DATABASE_URL; default: SQLite in the data dir)",
+        })
+        .option('blob-dir', {
+          type: 'string',
+          describe:
+            'keep job files (inputs, /out archives) in this directory; with several coordinators, one they all mount (env GRIDX_BLOB_DIR; default: in the database when it is PostgreSQL, else DATA_DIR/blobs)',
         })
         .option('lease-timeout', {
           type: 'string',

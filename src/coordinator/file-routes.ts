@@ -32,10 +32,6 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
   const app = new Hono<Env>()
   const quota = new StorageQuota(store, settings, clock)
   const deadline = new UploadDeadline(store, settings)
-  const tar = (sha256: string) =>
-    new Response(Bun.file(blobs.path(sha256)), {
-      headers: { 'content-type': 'application/x-tar', 'x-gridx-sha256': sha256 },
-    })
 
   // An input archive; a submission then names it by digest.
   app.post('/uploads', async (c) => {
@@ -57,7 +53,8 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
 
   app.get('/jobs/:id/outputs', async (c) => {
     const job = await lifecycle.ownJob(c.get('user'), c.req.param('id'))
-    if (!job.outputsSha256 || !blobs.has(job.outputsSha256)) {
+    const tar = job.outputsSha256 ? await blobs.response(job.outputsSha256) : undefined
+    if (!tar) {
       const why =
         job.finishedAt === null
           ? `it has not ended yet (state: ${job.state}); files come back when it ends`
@@ -68,7 +65,7 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
               : "they are missing from the coordinator's file store: tell its operator"
       throw new GridError('no_outputs', `job ${job.id} has no output files: ${why}`, { status: 404 })
     }
-    return tar(job.outputsSha256)
+    return tar
   })
 
   // Worker side: only the owner of the worker that holds the lease may read or write under it.
@@ -96,10 +93,9 @@ export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDep
 
   app.get('/leases/:jobId/:attempt/inputs', async (c) => {
     const { job } = await leaseOf(c.get('user'), c.req.param('jobId'), c.req.param('attempt'))
-    if (!job.inputsSha256 || !blobs.has(job.inputsSha256)) {
-      throw new GridError('no_inputs', `job ${job.id} has no input files stored`, { status: 404 })
-    }
-    return tar(job.inputsSha256)
+    const tar = job.inputsSha256 ? await blobs.response(job.inputsSha256) : undefined
+    if (!tar) throw new GridError('no_inputs', `job ${job.id} has no input files stored`, { status: 404 })
+    return tar
   })
 
   const stage = async (lease: LeaseRef, workerId: string, blob: Blob) => {

@@ -1,11 +1,10 @@
 import type { Server } from 'bun'
-import { join } from 'node:path'
 import { describe, GridError } from '../errors'
 import { formatBytes, formatDuration } from '../protocol/units'
 import { serverTlsOptions } from '../tls/profile'
 import { createApp } from './app'
 import { Auth } from './auth'
-import { BlobStore } from './blobs'
+import { type BlobStore, openBlobs, sweepBlobs } from './blobs'
 import { secureDataDir } from './data-dir'
 import { DiskGuard } from './disk'
 import { JobEvents } from './events'
@@ -33,6 +32,8 @@ export interface CoordinatorOptions {
   publicUrl?: string | undefined
   /** `postgres://…`: the grid's shared database; unset, SQLite in `dataDir`. */
   database?: string | undefined
+  /** Keep job archives in this directory (one every coordinator mounts) instead of the database or `dataDir`. */
+  blobDir?: string | undefined
 }
 
 /**
@@ -48,6 +49,8 @@ export interface Coordinator {
   /** Where its database and stored archives are. */
   dataDir: string
   store: Store
+  /** Where job archives are kept (a directory, or the grid's PostgreSQL). */
+  blobs: BlobStore
   hub: Hub
   settings: Settings
   /** Removes stored archives past the retention (`keepFilesMs`); runs by itself every `fileSweepMs`. */
@@ -123,7 +126,7 @@ async function serve(
   })
   hub.diskFull = (err) => disk.refusal(err)
   const auth = await new Auth(store, clock, settings, log, diskFull).start()
-  const blobs = new BlobStore(join(opts.dataDir, 'blobs'))
+  const blobs = openBlobs({ dataDir: opts.dataDir, blobDir: opts.blobDir, chunks: store.blobChunks })
   // Which of the two servers received a request: only that one can lift its idle timeout.
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
   const app = createApp({
@@ -262,7 +265,7 @@ async function serve(
   const sweepFiles = async () => {
     const keep = await store.files.toKeep(clock.now() - settings.keepFilesMs)
     // File times are the machine's clock, whatever clock the coordinator runs on.
-    const gone = await blobs.sweep(keep, Date.now() - Math.min(GRACE_MS, settings.keepFilesMs))
+    const gone = await sweepBlobs(blobs, keep, Date.now() - Math.min(GRACE_MS, settings.keepFilesMs))
     if (gone.removed > 0)
       log(
         `removed ${gone.removed} stored archive(s), ${formatBytes(gone.bytes)}, kept past ${formatDuration(settings.keepFilesMs)}`,
@@ -290,6 +293,7 @@ async function serve(
     wsPort: ws.port ?? opts.wsPort,
     dataDir: opts.dataDir,
     store,
+    blobs,
     hub,
     settings,
     sweepFiles,

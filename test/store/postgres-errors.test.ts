@@ -82,7 +82,7 @@ describe('postgres: clear errors when the database cannot be used', () => {
     await sql.close()
     const err = await refusal(url)
     expect(err.code).toBe('database_schema_newer')
-    expect(err.message).toContain('it has migration 0007_from_the_future; this binary knows up to 0000_init')
+    expect(err.message).toContain('it has migration 0007_from_the_future; this binary knows up to 0001_blobs')
     expect(err.message).toContain('run a newer gridx release')
   })
 

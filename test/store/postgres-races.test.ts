@@ -147,7 +147,7 @@ describe('postgres: migration', () => {
     const stores = await Promise.all([openPostgres(fresh), openPostgres(fresh), openPostgres(fresh)])
     const sql = new SQL(fresh, { max: 1 })
     const rows: { id: string }[] = await sql`SELECT id FROM gridx_migrations`
-    expect(rows.map((r) => r.id)).toEqual(['0000_init'])
+    expect(rows.map((r) => r.id)).toEqual(['0000_init', '0001_blobs'])
     // The ledger's append-only rule is in force, TRUNCATE included.
     await stores[0].accounts.create(
       { id: 'u', name: 'u', passwordHash: 'h', createdAt: 1 },

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs'
-import { startCoordinator, type Coordinator } from '../../src/coordinator/server'
+import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/coordinator/server'
 import type { Settings } from '../../src/coordinator/settings'
 import { JobView } from '../../src/protocol/api'
 import {
@@ -27,10 +27,10 @@ export interface TestCoordinator {
   stop(): Promise<void>
 }
 
-/** Starts a coordinator for one test. */
+/** Starts a coordinator for one test (`extra`: e.g. a PostgreSQL `database`, a `blobDir`, a `log`). */
 export async function startTestCoordinator(
   settings: Partial<Settings> = {},
-  opts: { database?: string; log?: (line: string) => void } = {},
+  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log'>> = {},
 ): Promise<TestCoordinator> {
   const dir = tempDir('hub')
   const coord = await startCoordinator({
@@ -39,8 +39,8 @@ export async function startTestCoordinator(
     wsPort: 0,
     dataDir: dir,
     settings,
-    database: opts.database,
-    log: opts.log ?? (() => undefined),
+    log: () => undefined,
+    ...extra,
   })
   const base = `http://127.0.0.1:${coord.httpPort}`
   const post = (path: string, body: unknown, token?: string) =>
@@ -87,6 +87,18 @@ export async function startTestCoordinator(
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** The engines a test runs on: SQLite with archives on disk, PostgreSQL with archives in chunks. */
+export const ENGINES = ['sqlite', 'postgres'] as const
+/** One of `ENGINES`. */
+export type Engine = (typeof ENGINES)[number]
+
+/** The archive digests a coordinator's blob store holds, sorted. */
+export async function storedDigests(coord: Coordinator): Promise<string[]> {
+  const all: string[] = []
+  for await (const b of coord.blobs.list()) all.push(b.sha256)
+  return all.sort()
 }
 
 /** A raw worker socket that records what the coordinator sends. */

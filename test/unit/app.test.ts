@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../../src/coordinator/app'
-import { BlobStore } from '../../src/coordinator/blobs'
+import { DirBlobStore } from '../../src/coordinator/blobs/dir'
 import { Auth } from '../../src/coordinator/auth'
 import { JobEvents } from '../../src/coordinator/events'
 import { Hub } from '../../src/coordinator/hub'
@@ -42,7 +42,7 @@ beforeAll(async () => {
   const scheduler = new Scheduler(store, hub, events, clock, settings, (err) => log(String(err)))
   lifecycle.link = hub
   const auth = new Auth(store, clock, settings)
-  const blobs = new BlobStore(join(dir, 'blobs'))
+  const blobs = new DirBlobStore(join(dir, 'blobs'), { shared: false })
   app = createApp({
     store,
     auth,

@@ -33,6 +33,7 @@ describe('loadConfig defaults', () => {
       tlsKey: undefined,
       publicUrl: undefined,
       database: undefined,
+      blobDir: undefined,
       quota: undefined,
       signup: 'invite',
       invite: undefined,
@@ -143,6 +144,16 @@ describe('loadConfig precedence: flag > env > config.json > default', () => {
     expect(loadConfig({}, { GRIDX_HOME: home }).quota).toBe('1g')
     expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_QUOTA: '3g' }).quota).toBe('3g')
     expect(loadConfig({ quota: '500m' }, { GRIDX_HOME: home, GRIDX_QUOTA: '3g' }).quota).toBe('500m')
+  })
+
+  test('serve --blob-dir: flag, then GRIDX_BLOB_DIR, then blobDir in config.json (relative to its folder)', () => {
+    expect(loadConfig({}, { GRIDX_HOME: home }).blobDir).toBeUndefined()
+    writeConfig({ blobDir: 'shared/blobs' })
+    expect(loadConfig({}, { GRIDX_HOME: home }).blobDir).toBe(join(home, 'shared/blobs'))
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_BLOB_DIR: '/mnt/a' }).blobDir).toBe('/mnt/a')
+    expect(loadConfig({ blobDir: '/mnt/b' }, { GRIDX_HOME: home, GRIDX_BLOB_DIR: '/mnt/a' }).blobDir).toBe(
+      '/mnt/b',
+    )
   })
 
   test('the config file is kept for settings that only it holds', () => {

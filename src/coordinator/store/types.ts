@@ -25,6 +25,8 @@ export interface Store {
   readonly leadership: Leadership
   /** Whether the database answers now, and what is wrong while it does not (see `/health`). */
   readonly health: DatabaseHealth
+  /** Stored archives in chunks, so every coordinator reads the same ones: PostgreSQL only (SQLite's are on disk). */
+  readonly blobChunks?: BlobChunksRepo | undefined
   /** Closes the database (connections, files); the store is unusable afterwards. */
   close(): Promise<void>
 }
@@ -156,6 +158,37 @@ export interface FilesRepo {
   keptArchives(ownerId: string, cutoff: number): Promise<Map<string, number>>
   /** A user's upload by digest: jobs may only name archives their owner uploaded. */
   uploadOf(sha256: string, ownerId: string): Promise<{ bytes: number; files: number } | undefined>
+}
+
+/** An archive kept in the database: its measures, how many chunks hold it, when it was last stored (ms). */
+export interface ChunkedBlob {
+  sha256: string
+  bytes: number
+  files: number
+  dataBytes: number
+  chunks: number
+  storedAt: number
+}
+
+/**
+ * Archives kept in the database as ordered chunks (PostgreSQL's blob store). Writes are one
+ * transaction each, serialised per digest across coordinators, with the archive's row last.
+ */
+export interface BlobChunksRepo {
+  /**
+   * Stores an archive: its chunks (pulled one by one, never all held) then its row, in one
+   * transaction. An archive already stored is not written again: its time is renewed and the
+   * chunks are not read. Returns whether it was written.
+   */
+  write(blob: ChunkedBlob, chunks: AsyncIterable<Uint8Array>): Promise<'written' | 'existed'>
+  /** An archive's row, if it is stored. */
+  get(sha256: string): Promise<ChunkedBlob | undefined>
+  /** Chunks `from` to `from + count - 1` of an archive, in order (fewer when it was removed meanwhile). */
+  read(sha256: string, from: number, count: number): Promise<Uint8Array[]>
+  /** Every stored archive: digest, size and when it was last stored. */
+  list(): Promise<{ sha256: string; bytes: number; storedAt: number }[]>
+  /** Removes an archive last stored before `before`, row and chunks together; its size, or undefined. */
+  remove(sha256: string, before: number): Promise<number | undefined>
 }
 
 /** One line of a user's credit history, seen from their side. */

@@ -246,3 +246,30 @@ export const transfers = pgTable(
     index('transfers_to').on(t.toAccount, t.seq),
   ],
 )
+
+/**
+ * Stored archives (job inputs and /out files) when the grid keeps them in PostgreSQL: one row per
+ * archive, written last, in the transaction that wrote its chunks, so no coordinator ever sees
+ * a half-stored archive. PostgreSQL only: SQLite's coordinator keeps its archives on disk.
+ */
+export const blobs = pgTable('blobs', {
+  sha256: text('sha256').primaryKey(),
+  bytes: int8('bytes').notNull(),
+  files: int8('files').notNull(),
+  dataBytes: int8('data_bytes').notNull(),
+  /** How many chunks hold it (all of `chunkBytes` but the last). */
+  chunks: integer('chunks').notNull(),
+  /** When it was last stored (ms, the storing coordinator's clock): the sweep's grace counts from it. */
+  storedAt: int8('stored_at').notNull(),
+})
+
+/** The bytes of stored archives, in order, a few hundred KiB per row. */
+export const blobChunks = pgTable(
+  'blob_chunks',
+  {
+    sha256: text('sha256').notNull(),
+    idx: integer('idx').notNull(),
+    data: bytes('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sha256, t.idx] })],
+)

@@ -9,6 +9,7 @@ import { PgAccounts } from './accounts'
 import { pgBus } from './bus'
 import { Outage } from './guard'
 import { pgLeadership } from './leadership'
+import { pgBlobChunks } from './blob-chunks'
 import { pgCredits } from './credits'
 import { pgDeadlines } from './deadlines'
 import { pgFiles } from './files'
@@ -78,6 +79,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     bus: pgBus(client),
     leadership,
     health: outage,
+    blobChunks: outage.guard(pgBlobChunks(db)),
     close: async () => {
       await leadership.release()
       await client.close()
