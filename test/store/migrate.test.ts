@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { createHash } from 'node:crypto'
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -7,86 +7,22 @@ import { SQL } from 'bun'
 import { getTableColumns } from 'drizzle-orm'
 import { drizzle as pgDrizzle } from 'drizzle-orm/bun-sql'
 import { drizzle as liteDrizzle } from 'drizzle-orm/bun-sqlite'
-import { inviteHash } from '../../src/coordinator/store/invite-rules'
 import { directoryDestination, migrateGrid } from '../../src/coordinator/store/migrate'
 import { tablePairs } from '../../src/coordinator/store/migrate/tables'
 import { openPostgres } from '../../src/coordinator/store/postgres'
 import { openSqlite } from '../../src/coordinator/store/sqlite'
-import type { Store } from '../../src/coordinator/store/types'
 import { GridError } from '../../src/errors'
 import { tempDir } from '../e2e/harness'
 import { freshDatabase } from '../support/postgres'
-import { newJob, ok, rejection } from './pg-fixtures'
+import { CHUNKS } from './migrate-grid'
+import { rejection } from './pg-fixtures'
 
-const lease = (jobId: string, attempt = 1) => ({ jobId, attempt })
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 /** Small batches, so every table is copied in many of them. */
 const limits = { rows: 7, bytes: 4096 }
 
 let dir: string
 let path: string
-const CHUNKS = 300
-
-/** A SQLite grid with history, made through the store: the source of every test. */
-async function buildGrid(): Promise<void> {
-  const s: Store = openSqlite(path)
-  await s.accounts.create(
-    { id: 'u-alice', name: 'alice', passwordHash: 'h-a', createdAt: 1 },
-    { signup: 'invite', grant: 10_000 },
-  )
-  const inv = await s.invites.create('u-alice', { grantMc: 5000, uses: 2, expiresAt: 9e12, now: 2 })
-  await s.accounts.create(
-    { id: 'u-bob', name: 'bob', passwordHash: 'h-b', createdAt: 3 },
-    { signup: 'invite', grant: 0, inviteHash: inviteHash(inv.code) },
-  )
-  await s.accounts.addToken('t'.repeat(64), 'u-bob', 4, 9e12)
-  await s.workers.upsert('w-bob', 'u-bob', 'bobs-box', 5, 'key-bob')
-  await s.credits.grant('bob', 777, 'thanks', 6)
-  // Succeeded, with output in many chunks, outputs and a receipt.
-  const done = await s.queue.create(newJob({ id: 'j-done', maxCost: 300, createdAt: 10 }))
-  await s.leases.assign(done.id, 'w-bob', 99_999, 11)
-  await s.leases.markRunning(lease(done.id), 'w-bob', 12)
-  for (let seq = 0; seq < CHUNKS; seq++) {
-    const data = Buffer.from(`line ${seq} ${'x'.repeat(seq % 50)}\n`)
-    await s.leases.appendOutput(
-      lease(done.id),
-      'w-bob',
-      { seq, stream: seq % 3 ? 'stdout' : 'stderr', data },
-      1e9,
-    )
-  }
-  const archive = Buffer.from('an /out archive')
-  await s.leases.stageOutputs(lease(done.id), 'w-bob', {
-    sha256: sha(archive),
-    bytes: archive.length,
-    files: 1,
-    dataBytes: 3,
-  })
-  await s.leases.finish(lease(done.id), 'w-bob', {
-    ...ok(120, 20),
-    receipt: { body: '{"r":1}', signature: 'sig' },
-    outputs: { sha256: sha(archive), bytes: archive.length, files: 1 },
-  })
-  // Failed, cancelled, and one still queued with its escrow held.
-  await s.queue.create(newJob({ id: 'j-fail', maxCost: 50, createdAt: 21 }))
-  await s.leases.assign('j-fail', 'w-bob', 99_999, 22)
-  await s.leases.finish(lease('j-fail'), 'w-bob', {
-    ...ok(10, 23),
-    state: 'failed',
-    exitCode: 3,
-    error: 'exit 3',
-  })
-  await s.queue.create(newJob({ id: 'j-cancel', maxCost: 40, createdAt: 24 }))
-  await s.leases.cancel('j-cancel', 25, () => ({ cost: 0, billedMs: 0 }))
-  await s.queue.create(newJob({ id: 'j-queued', maxCost: 200, createdAt: 26, args: ['a b', 'ü'] }))
-  const input = Buffer.from('an input archive')
-  await s.files.recordUpload(sha(input), 'u-alice', input.length, 2, 27)
-  mkdirSync(join(dir, 'blobs'))
-  for (const b of [archive, input]) writeFileSync(join(dir, 'blobs', sha(b)), b)
-  await s.close()
-  // bun:sqlite closes a database lazily while statements of it live: collected, it is closed for real.
-  Bun.gc(true)
-}
 
 /** Every row of every table, in one order, as drizzle reads it (Buffers, arrays, booleans). */
 async function dump(db: object, schema: 'sqlite' | 'postgres'): Promise<Record<string, unknown[]>> {
@@ -105,14 +41,22 @@ async function dump(db: object, schema: 'sqlite' | 'postgres'): Promise<Record<s
   return out
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = tempDir('migrate-src')
   path = join(dir, 'gridx.db')
-  await buildGrid()
+  const made = Bun.spawnSync([process.execPath, join(import.meta.dir, 'migrate-grid.ts'), dir], {
+    stderr: 'pipe',
+  })
+  if (made.exitCode !== 0) throw new Error(`building the grid failed: ${made.stderr.toString()}`)
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-// A store or source closed in this process lingers (see buildGrid) and would look like a running coordinator.
-afterEach(() => Bun.gc(true))
+// A database closed in this process lingers (see migrate-grid.ts) and would look like a running
+// coordinator: each migration below reads a file no connection of this process has touched.
+const copyOf = (name: string) => {
+  const to = join(dir, name)
+  copyFileSync(path, to)
+  return to
+}
 
 describe('gridx migrate: the copy', () => {
   let url: string
@@ -183,7 +127,7 @@ describe('gridx migrate: the copy', () => {
   })
 
   test('a target that holds a grid is refused, and left as it was', async () => {
-    const err = await rejection(migrateGrid({ from: path, to: url, log: () => {} }))
+    const err = await rejection(migrateGrid({ from: copyOf('again.db'), to: url, log: () => {} }))
     expect(err).toBeInstanceOf(GridError)
     expect((err as GridError).code).toBe('migrate_target_not_empty')
     expect((err as GridError).message).toMatch(
@@ -197,15 +141,15 @@ describe('gridx migrate: refusals', () => {
 
   test('a running coordinator on the source: stop gridx serve first', async () => {
     const url = await freshDatabase()
-    const live = openSqlite(path)
+    const from = copyOf('live.db')
+    const live = openSqlite(from)
     try {
-      const err = (await rejection(migrateGrid({ from: path, to: url, log: () => {} }))) as GridError
+      const err = (await rejection(migrateGrid({ from, to: url, log: () => {} }))) as GridError
       expect(err.code).toBe('migrate_source_busy')
       expect(err.message).toContain('stop gridx serve first')
     } finally {
       await live.close()
     }
-    Bun.gc(true)
     const pg = await openPostgres(url)
     expect(await pg.accounts.exist()).toBe(false)
     await pg.close()
