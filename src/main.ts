@@ -7,6 +7,7 @@ import { doctorCommand } from './cli/doctor'
 import { inviteCommand } from './cli/invite'
 import { verifyCommand } from './cli/verify'
 import { jobCommands } from './cli/jobs'
+import { migrateCommand } from './cli/migrate'
 import { serveCommand } from './cli/serve'
 import { submitCommand } from './cli/submit'
 import { versionCommand } from './cli/version'
@@ -48,11 +49,12 @@ async function main(argv: string[]): Promise<number> {
       .command(creditsCommand(setExit))
       .command(inviteCommand(setExit))
       .command(verifyCommand(setExit))
+      .command(migrateCommand(setExit))
       .command(doctorCommand(setExit))
       .command(versionCommand())
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, doctor, register, login, whoami, version',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, version',
       )
       .strict()
       // `--version` is the version command (main below), which says more than yargs' own would.

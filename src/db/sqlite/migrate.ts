@@ -10,7 +10,7 @@ import invites from './migrations/0007_invites.sql' with { type: 'text' }
 import jobRequirements from './migrations/0008_job_requirements.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
-const MIGRATIONS: readonly { id: string; sql: string }[] = [
+export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0000_init', sql: init },
   { id: '0001_ledger', sql: ledger },
   { id: '0002_attempts', sql: attemptsSql },

@@ -11,6 +11,7 @@ import { Outage } from './guard'
 import { pgLeadership } from './leadership'
 import { pgBlobChunks } from './blob-chunks'
 import { pgCredits } from './credits'
+import type { Db } from './db'
 import { pgDeadlines } from './deadlines'
 import { pgFiles } from './files'
 import { PgInvites } from './invites'
@@ -34,12 +35,14 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 /**
- * Opens the grid's PostgreSQL store: connects (failing at once with a clear error when the server
- * is unreachable, refuses the login, lacks the database or is too old), applies the migrations
- * under a lock shared by every coordinator, and returns the store. Connections that drop later
- * (the server restarted) are opened again by the pool on the next query.
+ * Connects to the grid's PostgreSQL (failing at once with a clear error when the server is
+ * unreachable, refuses the login, lacks the database or is too old) and applies the migrations
+ * under a lock shared by every coordinator. Returns the pool and its drizzle handle.
  */
-export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Store> {
+export async function connectPostgres(
+  url: string,
+  opts: PostgresOptions = {},
+): Promise<{ client: SQL; db: Db }> {
   if (!isPostgresUrl(url) || !URL.canParse(url)) {
     throw new GridError(
       'database_url_invalid',
@@ -63,7 +66,15 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     await client.close().catch(() => {})
     throw connectError(err, url, timeoutS) ?? err
   }
-  const db = drizzle({ client, schema })
+  return { client, db: drizzle({ client, schema }) }
+}
+
+/**
+ * Opens the grid's PostgreSQL store (see `connectPostgres`). Connections that drop later (the
+ * server restarted) are opened again by the pool on the next query.
+ */
+export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Store> {
+  const { client, db } = await connectPostgres(url, opts)
   const outage = new Outage(url, opts.log ?? (() => {}))
   const leadership = pgLeadership(client)
   return {
