@@ -30,7 +30,8 @@ export async function migrate(flags: Flags): Promise<number> {
     from,
     to,
     fromBlobs: flags.fromBlobs === undefined ? undefined : resolve(flags.fromBlobs),
-    files: flags.toBlobDir === undefined ? undefined : directoryDestination(resolve(flags.toBlobDir)),
+    // The new coordinators keep job files in the database unless they are given a --blob-dir.
+    files: flags.toBlobDir === undefined ? 'postgres' : directoryDestination(resolve(flags.toBlobDir)),
     log: note,
   })
   if (flags.json) out(JSON.stringify(summary))
@@ -77,7 +78,8 @@ export function migrateCommand(setExit: (code: number) => void): CommandModule<o
         })
         .option('to-blob-dir', {
           type: 'string',
-          describe: 'copy the stored files into this folder (default: leave them where they are)',
+          describe:
+            'copy the stored files into this folder, for coordinators run with --blob-dir (default: into the PostgreSQL database)',
         })
         .example(
           '$0 migrate --from ~/.gridx/coordinator/gridx.db --to postgres://gridx:PW@db.lab:5432/gridx',

@@ -98,7 +98,7 @@ export class PgBlobStore implements BlobStore {
 }
 
 /** A file's bytes in `CHUNK_BYTES` pieces, read one at a time. */
-async function* fileChunks(path: string): AsyncIterable<Uint8Array> {
+export async function* fileChunks(path: string): AsyncIterable<Uint8Array> {
   const file = await open(path, 'r')
   try {
     for (;;) {

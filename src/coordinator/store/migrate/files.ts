@@ -4,7 +4,13 @@ import { opendir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { fileChunks } from '../../blobs/postgres'
+import * as schema from '../../../db/postgres/schema'
 import { GridError } from '../../../errors'
+import { readArchive } from '../../../protocol/archive'
+import type { Tx } from '../postgres/db'
+
+const { blobs, blobChunks } = schema
 
 /** An archive the source coordinator stored (job inputs, /out outputs): a file named by its SHA-256. */
 const DIGEST = /^[0-9a-f]{64}$/
@@ -20,12 +26,44 @@ export interface FileDestination {
   put(sha256: string, file: string, bytes: number): Promise<'copied' | 'present'>
 }
 
-// ─── Stored files in PostgreSQL ─────────────────────────────────────────────────────────────
-// The blob seam of issue 14 (stored files in PostgreSQL in chunks, and `--blob-dir`) is being
-// built on another branch. When it lands, a `postgresDestination(tx)` belongs here: it writes each
-// archive through that seam's PostgreSQL implementation inside the migration's transaction (so a
-// failure leaves the target empty), and `gridx migrate` uses it when --to-blob-dir is not given.
-// ─────────────────────────────────────────────────────────────────────────────────────────────
+/**
+ * The grid's PostgreSQL, in the chunks its coordinators read (`src/coordinator/blobs/postgres.ts`),
+ * written in the migration's transaction (`tx`), so a failure leaves the target empty. Each
+ * archive is read twice, streamed: once to check its digest and list its entries (the counts
+ * the blob row keeps), once into chunks.
+ */
+export function postgresDestination(tx: Tx, now = Date.now()): FileDestination {
+  return {
+    where: 'the PostgreSQL database',
+    put: async (sha256, file, bytes) => {
+      const hash = createHash('sha256')
+      async function* hashed(): AsyncIterable<Uint8Array> {
+        for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+          hash.update(chunk)
+          yield chunk
+        }
+      }
+      // Archives the coordinator already checked when it took them: listed here for their counts.
+      const contents = await readArchive(hashed(), {
+        maxBytes: Number.MAX_SAFE_INTEGER,
+        maxEntries: Number.MAX_SAFE_INTEGER,
+        what: `the stored file ${file}`,
+        listOnly: true,
+      })
+      const got = hash.digest('hex')
+      if (got !== sha256) throw damaged(file, got)
+      let idx = 0
+      for await (const data of fileChunks(file)) {
+        await tx.insert(blobChunks).values({ sha256, idx: idx++, data: Buffer.from(data) })
+      }
+      const files = contents.entries.filter((e) => e.type === 'file').length
+      await tx
+        .insert(blobs)
+        .values({ sha256, bytes, files, dataBytes: contents.bytes, chunks: idx, storedAt: now })
+      return 'copied'
+    },
+  }
+}
 
 /** A directory of archives named by digest, as a coordinator's `blobs` folder (or a `--blob-dir`). */
 export function directoryDestination(dir: string): FileDestination {

@@ -10,7 +10,7 @@ import { audit as pgAudit } from '../postgres/ledger'
 import { sqliteCredits } from '../sqlite/credits'
 import type { Audit } from '../types'
 import { type BatchLimits, copyTable, DEFAULT_BATCH, linkInvites, rate, type TableCopy } from './copy'
-import { type FileDestination, type FilesMoved, moveFiles } from './files'
+import { type FileDestination, type FilesMoved, moveFiles, postgresDestination } from './files'
 import { openSource } from './source'
 import { GRID_TABLES, tablePairs } from './tables'
 
@@ -26,7 +26,8 @@ export interface MigrateOptions {
   /** The source's stored files (default: `blobs` beside the database file). */
   fromBlobs?: string | undefined
   /** Where the stored files go; undefined: they stay where they are (counted, not copied). */
-  files?: FileDestination | undefined
+  /** Where the stored files go: a directory, the target database's chunks, or nowhere (counted only). */
+  files?: FileDestination | 'postgres' | undefined
   limits?: BatchLimits
   /** Progress lines, as the copy goes. */
   log: (line: string) => void
@@ -118,7 +119,8 @@ export async function migrateGrid(opts: MigrateOptions): Promise<MigrateSummary>
           sql`SELECT setval(pg_get_serial_sequence('transfers', 'seq'), coalesce(max(seq), 1), max(seq) IS NOT NULL) FROM transfers`,
         )
         await verify(tx, source.sqlite, copied, before)
-        files = await moveFiles(fromBlobs, opts.files, (n, bytes, ms) =>
+        const dest = opts.files === 'postgres' ? postgresDestination(tx) : opts.files
+        files = await moveFiles(fromBlobs, dest, (n, bytes, ms) =>
           opts.log(`  stored files: ${n} so far (${bytes} bytes, ${rate(n, ms)} files/s)`),
         )
         return copied
