@@ -65,7 +65,7 @@ describe(COMPOSE, () => {
       expect(s.depends_on).toEqual({ postgres: { condition: 'service_healthy' } })
       expect(s.healthcheck?.test.join(' ')).toContain('/health')
     }
-    expect(a.environment).toEqual(b.environment!)
+    expect(a.environment).toEqual(b.environment)
     const data = (s: Service) => s.volumes?.find((v) => v.endsWith(':/var/lib/gridx'))
     expect(data(a)).toBe('gridx-a-data:/var/lib/gridx')
     expect(data(b)).toBe('gridx-b-data:/var/lib/gridx')
