@@ -139,3 +139,20 @@ describe(NGINX, () => {
     }
   })
 })
+
+describe('systemd: one coordinator per machine on a shared database', () => {
+  test('the coordinator unit reads the env file that names the database; workers may name several', () => {
+    expect(read('deploy/gridx-coordinator.service')).toMatch(
+      /^EnvironmentFile=-\/etc\/gridx\/coordinator\.env$/m,
+    )
+    expect(read('deploy/coordinator.env')).toMatch(
+      /^#GRIDX_DATABASE_URL=postgres:\/\/gridx:PASSWORD@[\w.-]+:5432\/gridx$/m,
+    )
+    expect(read('deploy/worker.env')).toMatch(/^#GRIDX_COORDINATOR=[\w.-]+,[\w.-]+$/m)
+    // The guide's section says how: the database to create, the env line, backups.
+    const guide = read('docs/SETUP_GUIDE.md')
+    const section = guide.slice(guide.indexOf('## Several coordinators on PostgreSQL'))
+    for (const said of ['createdb', 'GRIDX_DATABASE_URL=postgres://', 'pg_dump', 'When a coordinator dies'])
+      expect(section).toContain(said)
+  })
+})
