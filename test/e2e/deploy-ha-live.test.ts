@@ -179,4 +179,11 @@ describe.skipIf(skip !== undefined)('deploy/compose-ha.yml, live', () => {
     const workers = JSON.parse((await gridx(['workers', '--json'], bob())).stdout) as { status?: string }[]
     expect(workers).toHaveLength(1)
   }, 150_000)
+
+  test('the documented backup, pg_dump in the postgres service, holds the grid: bob is in it', () => {
+    const dump = dc(['exec', '-T', 'postgres', 'pg_dump', '-U', 'gridx', 'gridx'])
+    expect(dump).toContain('PostgreSQL database dump complete')
+    expect(dump).toMatch(/^COPY public\.\w+ /m)
+    expect(dump).toMatch(/\tbob\t/)
+  })
 })
