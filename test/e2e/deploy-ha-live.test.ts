@@ -143,11 +143,9 @@ describe.skipIf(skip !== undefined)('deploy/compose-ha.yml, live', () => {
     }
   }, 120_000)
 
-  // EXPECTED TO PASS AFTER THE ISSUE 14 INTEGRATION: turn test.failing into test then. It needs the
-  // cross-coordinator wake-ups (LISTEN/NOTIFY) and output relay: until they land, a job queued on
-  // the coordinator without the worker waits until that worker's coordinator schedules for another
-  // reason, and nginx sends about half the submissions there.
-  test.failing(
+  // A job queued through the coordinator without the worker runs all the same: the other hears of
+  // it (LISTEN/NOTIFY), and its output is relayed back.
+  test(
     'jobs through nginx and straight to either coordinator run on the one worker',
     async () => {
       const r = await submit('through nginx')

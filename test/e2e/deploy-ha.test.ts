@@ -52,16 +52,15 @@ describe(COMPOSE, () => {
     expect(svc('worker').volumes).toContain('/var/run/docker.sock:/var/run/docker.sock')
   })
 
-  test('both coordinators use the one database and the one file volume, each its own data volume', () => {
+  test('both coordinators use the one database (which holds the stored files too), each its own data volume', () => {
     const [a, b] = COORDINATORS.map(svc) as [Service, Service]
     for (const s of [a, b]) {
       expect(s.command?.[1]).toBe('serve')
       expect(s.environment?.['GRIDX_DATABASE_URL']).toMatch(
         /^postgres:\/\/gridx:\$\{POSTGRES_PASSWORD\}@postgres:5432\/gridx$/,
       )
-      // Where serve keeps stored files: the data dir's blobs folder.
-      const dataDir = s.command?.[s.command.indexOf('--data-dir') + 1]
-      expect(s.volumes).toContain(`blobs:${dataDir}/blobs`)
+      // Stored files go into the database with --database: no folder to share, none named.
+      expect(s.command).not.toContain('--blob-dir')
       expect(s.depends_on).toEqual({ postgres: { condition: 'service_healthy' } })
       expect(s.healthcheck?.test.join(' ')).toContain('/health')
     }
