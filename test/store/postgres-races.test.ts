@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { openPostgres } from '../../src/coordinator/store/postgres'
 import type { Store } from '../../src/coordinator/store/types'
 import { freshDatabase } from '../support/postgres'
-import { GRANT, newJob, ok, seeded, rejection } from './pg-fixtures'
+import { GRANT, newJob, paid, rejection, seed } from '../support/store-fixtures'
 
 // What only a shared PostgreSQL has to get right: several coordinators (here three stores, three
 // connection pools) on one database at once.
@@ -13,9 +13,8 @@ let url: string
 let coordinators: Store[]
 
 beforeAll(async () => {
-  const first = await seeded()
-  url = first.url
-  coordinators = [first.store, await openPostgres(url), await openPostgres(url)]
+  url = await freshDatabase()
+  coordinators = [await seed(await openPostgres(url)), await openPostgres(url), await openPostgres(url)]
   for (const [i, s] of coordinators.entries())
     await s.workers.upsert(`w-${i}`, 'u-bob', `box-${i}`, 4, `key-${i}`)
 })
@@ -133,7 +132,7 @@ describe('postgres: three coordinators on one database', () => {
     )
     const ended = await Promise.all(
       pairs.map(({ job, worker }, i) =>
-        coordinators[i % 3]!.leases.finish({ jobId: job.id, attempt: 1 }, worker, ok(30)),
+        coordinators[i % 3]!.leases.finish({ jobId: job.id, attempt: 1 }, worker, paid(30)),
       ),
     )
     expect(ended.every(Boolean)).toBe(true)
