@@ -1,3 +1,5 @@
+import { Database } from 'bun:sqlite'
+import { SQL } from 'bun'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -80,4 +82,23 @@ export async function closeStore(store: Store | undefined): Promise<void> {
   made.delete(store)
   await store.close()
   await m?.cleanup()
+}
+
+/** Every row of a table, read past the store (what a reader of the database file or server sees). */
+export async function rowsOf(store: Store, table: string): Promise<unknown[]> {
+  const where = whereIs(store)
+  if (store.engine === 'sqlite') {
+    const db = new Database(where, { readonly: true })
+    try {
+      return db.query(`SELECT * FROM "${table}"`).all()
+    } finally {
+      db.close()
+    }
+  }
+  const sql = new SQL(where, { max: 1 })
+  try {
+    return await sql.unsafe(`SELECT * FROM "${table}"`)
+  } finally {
+    await sql.close()
+  }
 }
