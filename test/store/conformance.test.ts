@@ -43,6 +43,20 @@ describe.each(ENGINES)('$name', (engine) => {
       expect((await store.accounts.byName('bob'))?.isAdmin).toBe(false)
     })
 
+    test('accounts made in one millisecond: the one made first is the operator, and operators list in the order made', async () => {
+      // Made after alice in the same millisecond, with an id that sorts before hers.
+      await store.accounts.create(
+        { id: 'u-aaa', name: 'zed', passwordHash: 'h', createdAt: 1 },
+        { signup: 'open', grant: 1 },
+      )
+      expect(await store.accounts.setOperators(['bob', 'zed'])).toEqual({
+        operators: ['alice', 'zed', 'bob'],
+        missing: [],
+      })
+      expect(await store.accounts.setOperators([])).toEqual({ operators: ['alice'], missing: [] })
+      expect((await store.accounts.byName('zed'))?.isAdmin).toBe(false)
+    })
+
     test('invites: sign-up by invite takes one use and its grant; refusals say why', async () => {
       expect(
         await rejection(
