@@ -3,7 +3,7 @@ import { openPostgres } from '../../src/coordinator/store/postgres'
 import { freshDatabase } from './postgres'
 
 // Migrated databases for the shared store suites, reused: CREATE DATABASE costs 50 to 400 ms on
-// a loaded 2-core box (a copy of the template's files and checkpoints), emptying one a few ms.
+// a loaded 2-core box (copying template1, or a migrated template, alike), emptying one a few ms.
 
 /** A migrated database of the test cluster: its URL, and the rows the migrations seeded, by table. */
 interface Migrated {
@@ -66,9 +66,10 @@ export async function giveBack(url: string): Promise<void> {
         await tx`SELECT quote_ident(sequencename) AS s FROM pg_sequences WHERE schemaname = 'public'`
       for (const { s } of seqs) await tx.unsafe(`ALTER SEQUENCE ${s} RESTART`)
       for (const [t, rows] of db.seeds) {
-        await tx.unsafe(`INSERT INTO "${t}" SELECT * FROM json_populate_recordset(null::"${t}", $1::text::json)`, [
-          rows,
-        ])
+        await tx.unsafe(
+          `INSERT INTO "${t}" SELECT * FROM json_populate_recordset(null::"${t}", $1::text::json)`,
+          [rows],
+        )
       }
     })
     spare.push(db)
