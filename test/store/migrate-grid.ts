@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { inviteHash } from '../../src/coordinator/store/invite-rules'
 import { openSqlite } from '../../src/coordinator/store/sqlite'
 import type { Store } from '../../src/coordinator/store/types'
-import { newJob, ok } from './pg-fixtures'
+import { newJob, paid } from '../support/store-fixtures'
 
 // Run as its own process by test/store/migrate.test.ts: a coordinator's database is handed over
 // closed, and bun:sqlite closes a file only lazily while statements of it live in the process.
@@ -51,7 +51,7 @@ export async function buildGrid(dir: string): Promise<void> {
     dataBytes: 3,
   })
   await s.leases.finish(lease(done.id), 'w-bob', {
-    ...ok(120, 20),
+    ...paid(120, 20),
     receipt: { body: '{"r":1}', signature: 'sig' },
     outputs: { sha256: sha(archive), bytes: archive.length, files: 1 },
   })
@@ -59,7 +59,7 @@ export async function buildGrid(dir: string): Promise<void> {
   await s.queue.create(newJob({ id: 'j-fail', maxCost: 50, createdAt: 21 }))
   await s.leases.assign('j-fail', 'w-bob', 99_999, 22)
   await s.leases.finish(lease('j-fail'), 'w-bob', {
-    ...ok(10, 23),
+    ...paid(10, 23),
     state: 'failed',
     exitCode: 3,
     error: 'exit 3',

@@ -15,7 +15,7 @@ import { GridError } from '../../src/errors'
 import { tempDir } from '../e2e/harness'
 import { freshDatabase } from '../support/postgres'
 import { CHUNKS } from './migrate-grid'
-import { rejection } from './pg-fixtures'
+import { rejection } from '../support/store-fixtures'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 /** Small batches, so every table is copied in many of them. */

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { SQL } from 'bun'
 import fc from 'fast-check'
 import { openPostgres } from '../../src/coordinator/store/postgres'
+import { MIGRATIONS } from '../../src/db/postgres/migrate'
 import type { Store } from '../../src/coordinator/store/types'
 import { freshDatabase } from '../support/postgres'
-import { GRANT, newJob, ok, seeded, rejection } from './pg-fixtures'
+import { GRANT, newJob, paid, rejection, seed } from '../support/store-fixtures'
 
 // What only a shared PostgreSQL has to get right: several coordinators (here three stores, three
 // connection pools) on one database at once.
@@ -13,9 +14,8 @@ let url: string
 let coordinators: Store[]
 
 beforeAll(async () => {
-  const first = await seeded()
-  url = first.url
-  coordinators = [first.store, await openPostgres(url), await openPostgres(url)]
+  url = await freshDatabase()
+  coordinators = [await seed(await openPostgres(url)), await openPostgres(url), await openPostgres(url)]
   for (const [i, s] of coordinators.entries())
     await s.workers.upsert(`w-${i}`, 'u-bob', `box-${i}`, 4, `key-${i}`)
 })
@@ -133,7 +133,7 @@ describe('postgres: three coordinators on one database', () => {
     )
     const ended = await Promise.all(
       pairs.map(({ job, worker }, i) =>
-        coordinators[i % 3]!.leases.finish({ jobId: job.id, attempt: 1 }, worker, ok(30)),
+        coordinators[i % 3]!.leases.finish({ jobId: job.id, attempt: 1 }, worker, paid(30)),
       ),
     )
     expect(ended.every(Boolean)).toBe(true)
@@ -147,7 +147,7 @@ describe('postgres: migration', () => {
     const stores = await Promise.all([openPostgres(fresh), openPostgres(fresh), openPostgres(fresh)])
     const sql = new SQL(fresh, { max: 1 })
     const rows: { id: string }[] = await sql`SELECT id FROM gridx_migrations`
-    expect(rows.map((r) => r.id)).toEqual(['0000_init', '0001_blobs'])
+    expect(rows.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id))
     // The ledger's append-only rule is in force, TRUNCATE included.
     await stores[0].accounts.create(
       { id: 'u', name: 'u', passwordHash: 'h', createdAt: 1 },
@@ -163,5 +163,30 @@ describe('postgres: migration', () => {
     )
     await sql.close()
     for (const s of stores) await s.close()
+  })
+
+  test('a database made before accounts had an order: 0001 numbers them by creation time, then id; new ones follow', async () => {
+    const url = await freshDatabase()
+    const sql = new SQL(url, { max: 1 })
+    await sql`CREATE TABLE gridx_migrations (id text PRIMARY KEY, applied_at bigint NOT NULL)`
+    for (const stmt of MIGRATIONS[0]!.sql.split('--> statement-breakpoint'))
+      if (stmt.trim()) await sql.unsafe(stmt)
+    await sql`INSERT INTO gridx_migrations VALUES ('0000_init', 1)`
+    await sql`INSERT INTO users (id, name, password_hash, is_admin, created_at) VALUES ('u-z', 'zoe', 'h', false, 5), ('u-b', 'bea', 'h', false, 1), ('u-a', 'ann', 'h', true, 1)`
+    const store = await openPostgres(url)
+    await store.accounts.create(
+      { id: 'u-0', name: 'new', passwordHash: 'h', createdAt: 1 },
+      { signup: 'open', grant: 0 },
+    )
+    const rows: { id: string; seq: string }[] = await sql`SELECT id, seq FROM users ORDER BY seq`
+    expect(rows.map((r) => [r.id, Number(r.seq)])).toEqual([
+      ['u-a', 1],
+      ['u-b', 2],
+      ['u-z', 3],
+      ['u-0', 4],
+    ])
+    expect(await store.accounts.setOperators([])).toEqual({ operators: ['ann'], missing: [] })
+    await sql.close()
+    await store.close()
   })
 })

@@ -1,20 +1,16 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { JobEvents } from '../../src/coordinator/events'
 import { Lifecycle } from '../../src/coordinator/lifecycle'
 import { DEFAULT_SETTINGS } from '../../src/coordinator/settings'
-import { openSqlite } from '../../src/coordinator/store/sqlite'
 import type { Store } from '../../src/coordinator/store'
 import type { UserRow } from '../../src/db/sqlite/schema'
 import { type Receipt, ReceiptBody, verifyReceipt } from '../../src/protocol/receipt'
 import type { LeaseRef } from '../../src/protocol/worker'
+import { closeStore, ENGINES } from '../support/stores'
 import { signedResult, testWorker, type TestWorker } from '../support/worker-keys'
 
 // Only what the other unit tests cannot reach through the store or the app: whose reports count.
 
-let dir: string
 let store: Store
 let lifecycle: Lifecycle
 let alice: UserRow
@@ -24,27 +20,6 @@ let logs: string[]
 const workerA = testWorker('worker-a')
 const workerB = testWorker('worker-b')
 const intruder = testWorker('intruder')
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'gridx-lifecycle-'))
-  store = openSqlite(join(dir, 'gridx.db'))
-  alice = await store.accounts.create(
-    { id: 'u-alice', name: 'alice', passwordHash: 'x', createdAt: 1 },
-    { signup: 'open', grant: 1_000_000 },
-  )
-  const bob = await store.accounts.create(
-    { id: 'u-bob', name: 'bob', passwordHash: 'x', createdAt: 1 },
-    { signup: 'open', grant: 0 },
-  )
-  for (const w of [workerA, workerB, intruder])
-    await store.workers.upsert(w.id, bob.id, w.id, 1, w.key.publicKey)
-  logs = []
-  lifecycle = new Lifecycle(store, new JobEvents(), { now: () => 50 }, DEFAULT_SETTINGS, (l) => logs.push(l))
-})
-afterEach(async () => {
-  await store.close()
-  rmSync(dir, { recursive: true, force: true })
-})
 
 /** A queued job of alice's. */
 function queued() {
@@ -97,192 +72,215 @@ async function expectUntouched(lease: LeaseRef, holder: string, transfers: numbe
   expect(await store.credits.audit()).toMatchObject({ ok: true, transfers })
 }
 
-describe('Lifecycle.result: only the lease holder’s reports count', () => {
-  // The others are registered with their own keys and sign properly, so what refuses them here is
-  // the lease, not the receipt.
-  test('a result from a worker that does not hold the lease changes nothing', async () => {
-    const lease = await assignedTo(workerA.id)
-    await lifecycle.result(workerB.id, signedResult(workerB, lease, { exitCode: 1 }))
-    await lifecycle.result(
-      workerB.id,
-      signedResult(workerB, lease, { outcome: 'error', exitCode: null, error: 'x' }),
+describe.each(ENGINES)('$name', (engine) => {
+  beforeEach(async () => {
+    store = await engine.open()
+    alice = await store.accounts.create(
+      { id: 'u-alice', name: 'alice', passwordHash: 'x', createdAt: 1 },
+      { signup: 'open', grant: 1_000_000 },
     )
-    expect(await store.queue.job(lease.jobId)).toMatchObject({
-      state: 'assigned',
-      workerId: workerA.id,
-      attempt: 1,
-    })
-  })
-
-  test('a retryable error from the holder puts the job back in the queue', async () => {
-    const lease = await assignedTo(workerA.id)
-    await lifecycle.result(
-      workerA.id,
-      signedResult(workerA, lease, {
-        outcome: 'error',
-        exitCode: null,
-        error: 'docker died',
-        retryable: true,
-      }),
+    const bob = await store.accounts.create(
+      { id: 'u-bob', name: 'bob', passwordHash: 'x', createdAt: 1 },
+      { signup: 'open', grant: 0 },
     )
-    expect(await store.queue.job(lease.jobId)).toMatchObject({
-      state: 'queued',
-      workerId: null,
-      error: 'docker died',
-    })
-  })
-
-  test('a retryable error from a worker that does not hold the lease changes nothing', async () => {
-    const lease = await assignedTo(workerA.id)
-    await lifecycle.result(
-      intruder.id,
-      signedResult(intruder, lease, { outcome: 'error', exitCode: null, error: 'x', retryable: true }),
+    for (const w of [workerA, workerB, intruder])
+      await store.workers.upsert(w.id, bob.id, w.id, 1, w.key.publicKey)
+    logs = []
+    lifecycle = new Lifecycle(store, new JobEvents(), { now: () => 50 }, DEFAULT_SETTINGS, (l) =>
+      logs.push(l),
     )
-    expect(await store.queue.job(lease.jobId)).toMatchObject({ state: 'assigned', workerId: workerA.id })
   })
-})
-
-describe('Lifecycle.result: only a receipt signed with the holder’s pinned key counts', () => {
-  test('a result whose signature does not verify is refused: the job keeps running, nothing settles', async () => {
-    const lease = await runningOn(workerA)
-    const transfers = (await store.credits.audit()).transfers
-    const good = signedResult(workerA, lease)
-    const forged = [
-      flipSignature(good.receipt, 0),
-      flipSignature(good.receipt, 63),
-      { ...good.receipt, signature: '' },
-      { ...good.receipt, signature: 'not base64 at all!' },
-      { ...good.receipt, signature: Buffer.alloc(64).toString('base64') },
-      // a body that says something else under the original signature
-      { ...good.receipt, body: good.receipt.body.replace('"exitCode":0', '"exitCode":1') },
-    ]
-    for (const receipt of forged) {
-      await lifecycle.result(workerA.id, { ...good, receipt })
-      await expectUntouched(lease, workerA.id, transfers)
-    }
-    expect(logs.filter((l) => l.includes('does not verify'))).toHaveLength(forged.length)
+  afterEach(async () => {
+    await closeStore(store)
   })
 
-  test('a result signed with another worker’s key is refused', async () => {
-    const lease = await runningOn(workerA)
-    const transfers = (await store.credits.audit()).transfers
-    // B's key over a body that names A, as A would send it
-    await lifecycle.result(workerA.id, signedResult({ id: workerA.id, key: workerB.key }, lease))
-    await expectUntouched(lease, workerA.id, transfers)
-    // B's own, well-formed receipt passed off by A
-    await lifecycle.result(workerA.id, {
-      ...signedResult(workerA, lease),
-      receipt: signedResult(workerB, lease).receipt,
+  describe('Lifecycle.result: only the lease holder’s reports count', () => {
+    // The others are registered with their own keys and sign properly, so what refuses them here is
+    // the lease, not the receipt.
+    test('a result from a worker that does not hold the lease changes nothing', async () => {
+      const lease = await assignedTo(workerA.id)
+      await lifecycle.result(workerB.id, signedResult(workerB, lease, { exitCode: 1 }))
+      await lifecycle.result(
+        workerB.id,
+        signedResult(workerB, lease, { outcome: 'error', exitCode: null, error: 'x' }),
+      )
+      expect(await store.queue.job(lease.jobId)).toMatchObject({
+        state: 'assigned',
+        workerId: workerA.id,
+        attempt: 1,
+      })
     })
-    await expectUntouched(lease, workerA.id, transfers)
-    // A's receipt replayed by B (who does not hold the lease anyway)
-    await lifecycle.result(workerB.id, signedResult(workerA, lease))
-    await expectUntouched(lease, workerA.id, transfers)
-  })
 
-  test('a receipt whose body does not match the report is refused, field by field', async () => {
-    const lease = await runningOn(workerA)
-    const transfers = (await store.credits.audit()).transfers
-    const report = { outcome: 'exited', exitCode: 0, durationMs: 100 } as const
-    const mismatches = [
-      { jobId: 'another-job' },
-      { attempt: 2 },
-      { workerId: workerB.id },
-      { outcome: 'timeout' },
-      { exitCode: 1 },
-      { exitCode: null },
-      { durationMs: 99 },
-    ]
-    for (const body of mismatches) {
-      await lifecycle.result(workerA.id, signedResult(workerA, lease, report, body))
-      await expectUntouched(lease, workerA.id, transfers)
-    }
-    expect(logs.filter((l) => l.includes('does not match'))).toHaveLength(mismatches.length)
-    // The same report with a matching body is taken: the refusals above were the mismatches.
-    await lifecycle.result(workerA.id, signedResult(workerA, lease, report))
-    expect(await store.queue.job(lease.jobId)).toMatchObject({ state: 'succeeded', exitCode: 0 })
-  })
-
-  test('a worker without a pinned key cannot report a result', async () => {
-    const legacy = testWorker('worker-legacy')
-    await store.workers.upsert(legacy.id, alice.id, 'old', 1)
-    const lease = await runningOn(legacy)
-    const transfers = (await store.credits.audit()).transfers
-    await lifecycle.result(legacy.id, signedResult(legacy, lease))
-    await expectUntouched(lease, legacy.id, transfers)
-    expect(logs.at(-1)).toContain('no pinned key')
-  })
-
-  test('a valid result is taken once and its receipt kept with the attempt, verifiable later', async () => {
-    const lease = await runningOn(workerA)
-    const transfers = (await store.credits.audit()).transfers
-    const msg = signedResult(workerA, lease, { exitCode: 3, durationMs: 2500 })
-    await lifecycle.result(workerA.id, msg)
-    expect(await store.queue.job(lease.jobId)).toMatchObject({
-      state: 'failed',
-      exitCode: 3,
-      outcome: 'exited',
-    })
-    // settled: the worker's owner paid, the rest refunded
-    expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: transfers + 2 })
-    const [attempt, ...more] = await store.leases.attemptsOf(lease.jobId)
-    expect(more).toHaveLength(0)
-    expect(attempt).toMatchObject({
-      attempt: 1,
-      workerId: workerA.id,
-      outcome: 'exited',
-      endedAt: 50,
-      receipt: msg.receipt.body,
-      signature: msg.receipt.signature,
-    })
-    const stored: Receipt = { body: attempt!.receipt!, signature: attempt!.signature! }
-    const body = verifyReceipt(stored, workerA.key.publicKey)
-    expect(body).toEqual(ReceiptBody.parse(JSON.parse(msg.receipt.body)))
-    expect(body).toMatchObject({ jobId: lease.jobId, attempt: 1, workerId: workerA.id, exitCode: 3 })
-    expect(verifyReceipt(stored, workerB.key.publicKey)).toBeUndefined()
-    const size = Buffer.byteLength(stored.body)
-    for (const i of [0, 1, Math.floor(size / 3), Math.floor(size / 2), size - 2, size - 1]) {
-      expect(verifyReceipt(flipBody(stored, i), workerA.key.publicKey)).toBeUndefined()
-    }
-    for (const i of [0, 1, 31, 32, 62, 63]) {
-      expect(verifyReceipt(flipSignature(stored, i), workerA.key.publicKey)).toBeUndefined()
-    }
-    // the same result again changes nothing and settles nothing
-    await lifecycle.result(workerA.id, msg)
-    expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: transfers + 2 })
-    expect(await store.leases.attemptsOf(lease.jobId)).toEqual([attempt!])
-  })
-})
-
-describe('Lifecycle.release: a job handed back does not use up its tries', () => {
-  test('released again and again, the job is requeued every time and its try budget grows by one', async () => {
-    const job = await queued()
-    expect(job.maxAttempts).toBe(3)
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      expect((await store.leases.assign(job.id, workerA.id, 1000))?.attempt).toBe(attempt)
-      await lifecycle.release(workerA.id, { jobId: job.id, attempt }, 'draining')
-      expect(await store.queue.job(job.id)).toMatchObject({
+    test('a retryable error from the holder puts the job back in the queue', async () => {
+      const lease = await assignedTo(workerA.id)
+      await lifecycle.result(
+        workerA.id,
+        signedResult(workerA, lease, {
+          outcome: 'error',
+          exitCode: null,
+          error: 'docker died',
+          retryable: true,
+        }),
+      )
+      expect(await store.queue.job(lease.jobId)).toMatchObject({
         state: 'queued',
         workerId: null,
-        attempt,
-        maxAttempts: 3 + attempt,
+        error: 'docker died',
       })
-    }
-    const outcomes = (await store.leases.attemptsOf(job.id)).map((a) => [a.attempt, a.outcome, a.reason])
-    expect(outcomes).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'released', 'draining']))
-    // nothing settled: only the signup grant and the escrow
-    expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: 2 })
+    })
+
+    test('a retryable error from a worker that does not hold the lease changes nothing', async () => {
+      const lease = await assignedTo(workerA.id)
+      await lifecycle.result(
+        intruder.id,
+        signedResult(intruder, lease, { outcome: 'error', exitCode: null, error: 'x', retryable: true }),
+      )
+      expect(await store.queue.job(lease.jobId)).toMatchObject({ state: 'assigned', workerId: workerA.id })
+    })
   })
 
-  test('a release from a worker that does not hold the lease changes nothing', async () => {
-    const lease = await runningOn(workerA)
-    await lifecycle.release(workerB.id, lease, 'not mine')
-    await lifecycle.release(workerA.id, { ...lease, attempt: 2 }, 'stale')
-    expect(await store.queue.job(lease.jobId)).toMatchObject({
-      state: 'running',
-      workerId: workerA.id,
-      maxAttempts: 3,
+  describe('Lifecycle.result: only a receipt signed with the holder’s pinned key counts', () => {
+    test('a result whose signature does not verify is refused: the job keeps running, nothing settles', async () => {
+      const lease = await runningOn(workerA)
+      const transfers = (await store.credits.audit()).transfers
+      const good = signedResult(workerA, lease)
+      const forged = [
+        flipSignature(good.receipt, 0),
+        flipSignature(good.receipt, 63),
+        { ...good.receipt, signature: '' },
+        { ...good.receipt, signature: 'not base64 at all!' },
+        { ...good.receipt, signature: Buffer.alloc(64).toString('base64') },
+        // a body that says something else under the original signature
+        { ...good.receipt, body: good.receipt.body.replace('"exitCode":0', '"exitCode":1') },
+      ]
+      for (const receipt of forged) {
+        await lifecycle.result(workerA.id, { ...good, receipt })
+        await expectUntouched(lease, workerA.id, transfers)
+      }
+      expect(logs.filter((l) => l.includes('does not verify'))).toHaveLength(forged.length)
     })
-    expect(await store.leases.attemptsOf(lease.jobId)).toMatchObject([{ outcome: null }])
+
+    test('a result signed with another worker’s key is refused', async () => {
+      const lease = await runningOn(workerA)
+      const transfers = (await store.credits.audit()).transfers
+      // B's key over a body that names A, as A would send it
+      await lifecycle.result(workerA.id, signedResult({ id: workerA.id, key: workerB.key }, lease))
+      await expectUntouched(lease, workerA.id, transfers)
+      // B's own, well-formed receipt passed off by A
+      await lifecycle.result(workerA.id, {
+        ...signedResult(workerA, lease),
+        receipt: signedResult(workerB, lease).receipt,
+      })
+      await expectUntouched(lease, workerA.id, transfers)
+      // A's receipt replayed by B (who does not hold the lease anyway)
+      await lifecycle.result(workerB.id, signedResult(workerA, lease))
+      await expectUntouched(lease, workerA.id, transfers)
+    })
+
+    test('a receipt whose body does not match the report is refused, field by field', async () => {
+      const lease = await runningOn(workerA)
+      const transfers = (await store.credits.audit()).transfers
+      const report = { outcome: 'exited', exitCode: 0, durationMs: 100 } as const
+      const mismatches = [
+        { jobId: 'another-job' },
+        { attempt: 2 },
+        { workerId: workerB.id },
+        { outcome: 'timeout' },
+        { exitCode: 1 },
+        { exitCode: null },
+        { durationMs: 99 },
+      ]
+      for (const body of mismatches) {
+        await lifecycle.result(workerA.id, signedResult(workerA, lease, report, body))
+        await expectUntouched(lease, workerA.id, transfers)
+      }
+      expect(logs.filter((l) => l.includes('does not match'))).toHaveLength(mismatches.length)
+      // The same report with a matching body is taken: the refusals above were the mismatches.
+      await lifecycle.result(workerA.id, signedResult(workerA, lease, report))
+      expect(await store.queue.job(lease.jobId)).toMatchObject({ state: 'succeeded', exitCode: 0 })
+    })
+
+    test('a worker without a pinned key cannot report a result', async () => {
+      const legacy = testWorker('worker-legacy')
+      await store.workers.upsert(legacy.id, alice.id, 'old', 1)
+      const lease = await runningOn(legacy)
+      const transfers = (await store.credits.audit()).transfers
+      await lifecycle.result(legacy.id, signedResult(legacy, lease))
+      await expectUntouched(lease, legacy.id, transfers)
+      expect(logs.at(-1)).toContain('no pinned key')
+    })
+
+    test('a valid result is taken once and its receipt kept with the attempt, verifiable later', async () => {
+      const lease = await runningOn(workerA)
+      const transfers = (await store.credits.audit()).transfers
+      const msg = signedResult(workerA, lease, { exitCode: 3, durationMs: 2500 })
+      await lifecycle.result(workerA.id, msg)
+      expect(await store.queue.job(lease.jobId)).toMatchObject({
+        state: 'failed',
+        exitCode: 3,
+        outcome: 'exited',
+      })
+      // settled: the worker's owner paid, the rest refunded
+      expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: transfers + 2 })
+      const [attempt, ...more] = await store.leases.attemptsOf(lease.jobId)
+      expect(more).toHaveLength(0)
+      expect(attempt).toMatchObject({
+        attempt: 1,
+        workerId: workerA.id,
+        outcome: 'exited',
+        endedAt: 50,
+        receipt: msg.receipt.body,
+        signature: msg.receipt.signature,
+      })
+      const stored: Receipt = { body: attempt!.receipt!, signature: attempt!.signature! }
+      const body = verifyReceipt(stored, workerA.key.publicKey)
+      expect(body).toEqual(ReceiptBody.parse(JSON.parse(msg.receipt.body)))
+      expect(body).toMatchObject({ jobId: lease.jobId, attempt: 1, workerId: workerA.id, exitCode: 3 })
+      expect(verifyReceipt(stored, workerB.key.publicKey)).toBeUndefined()
+      const size = Buffer.byteLength(stored.body)
+      for (const i of [0, 1, Math.floor(size / 3), Math.floor(size / 2), size - 2, size - 1]) {
+        expect(verifyReceipt(flipBody(stored, i), workerA.key.publicKey)).toBeUndefined()
+      }
+      for (const i of [0, 1, 31, 32, 62, 63]) {
+        expect(verifyReceipt(flipSignature(stored, i), workerA.key.publicKey)).toBeUndefined()
+      }
+      // the same result again changes nothing and settles nothing
+      await lifecycle.result(workerA.id, msg)
+      expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: transfers + 2 })
+      expect(await store.leases.attemptsOf(lease.jobId)).toEqual([attempt!])
+    })
+  })
+
+  describe('Lifecycle.release: a job handed back does not use up its tries', () => {
+    test('released again and again, the job is requeued every time and its try budget grows by one', async () => {
+      const job = await queued()
+      expect(job.maxAttempts).toBe(3)
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        expect((await store.leases.assign(job.id, workerA.id, 1000))?.attempt).toBe(attempt)
+        await lifecycle.release(workerA.id, { jobId: job.id, attempt }, 'draining')
+        expect(await store.queue.job(job.id)).toMatchObject({
+          state: 'queued',
+          workerId: null,
+          attempt,
+          maxAttempts: 3 + attempt,
+        })
+      }
+      const outcomes = (await store.leases.attemptsOf(job.id)).map((a) => [a.attempt, a.outcome, a.reason])
+      expect(outcomes).toEqual([1, 2, 3, 4, 5].map((n) => [n, 'released', 'draining']))
+      // nothing settled: only the signup grant and the escrow
+      expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: 2 })
+    })
+
+    test('a release from a worker that does not hold the lease changes nothing', async () => {
+      const lease = await runningOn(workerA)
+      await lifecycle.release(workerB.id, lease, 'not mine')
+      await lifecycle.release(workerA.id, { ...lease, attempt: 2 }, 'stale')
+      expect(await store.queue.job(lease.jobId)).toMatchObject({
+        state: 'running',
+        workerId: workerA.id,
+        maxAttempts: 3,
+      })
+      expect(await store.leases.attemptsOf(lease.jobId)).toMatchObject([{ outcome: null }])
+    })
   })
 })

@@ -35,7 +35,10 @@ const strings = customType<{ data: string[]; driverData: string | string[] }>({
   fromDriver: (v) => (typeof v === 'string' ? (JSON.parse(v) as string[]) : v),
 })
 
-/** Accounts. Passwords are argon2id hashes. */
+/**
+ * Accounts. Passwords are argon2id hashes. The table also has `seq`, the order accounts were made
+ * in (migration 0001), left out here so a row reads as the engine-neutral UserRow: see `usersMade`.
+ */
 export const users = pgTable('users', {
   id: text('id').primaryKey(),
   name: text('name').notNull().unique(),
@@ -273,3 +276,6 @@ export const blobChunks = pgTable(
   },
   (t) => [primaryKey({ columns: [t.sha256, t.idx] })],
 )
+
+/** The order accounts were made in (SQLite's rowid), what breaks ties of `createdAt`: the first account is the operator. */
+export const usersMade = sql`"users"."seq"`

@@ -9,7 +9,7 @@ import type { Db, Tx } from './db'
 import { consumeInvite, createInvite } from './invites'
 import { move, openAccounts } from './ledger'
 
-const { users, tokens } = schema
+const { users, tokens, usersMade } = schema
 
 /**
  * The advisory lock that orders sign-ups and operator changes across coordinators (the bytes of
@@ -69,7 +69,7 @@ export class PgAccounts implements AccountsRepo {
       const first = tx
         .select({ id: users.id })
         .from(users)
-        .orderBy(asc(users.createdAt), asc(users.id))
+        .orderBy(asc(users.createdAt), asc(usersMade))
         .limit(1)
       const operator = or(eq(users.id, first), listed.length ? inArray(users.name, listed) : undefined)
       // Only rows whose right changes are written: a start that changes nothing writes nothing.
@@ -120,6 +120,6 @@ async function operatorNames(tx: Tx): Promise<string[]> {
     .select({ name: users.name })
     .from(users)
     .where(eq(users.isAdmin, true))
-    .orderBy(asc(users.createdAt), asc(users.id))
+    .orderBy(asc(users.createdAt), asc(usersMade))
   return rows.map((r) => r.name)
 }

@@ -72,7 +72,7 @@ async function views(tx: Tx, rows: InviteRow[], now: number): Promise<InviteView
         rows.map((r) => r.id),
       ),
     )
-    .orderBy(users.createdAt, users.id)
+    .orderBy(users.createdAt, schema.usersMade)
   const makers = await tx
     .select({ id: users.id, name: users.name, isAdmin: users.isAdmin })
     .from(users)

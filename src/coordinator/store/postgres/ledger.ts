@@ -22,15 +22,34 @@ const { accounts, transfers, users } = schema
  * Locks the ledger accounts a transaction is about to move, in id order: every ledger step locks
  * its accounts this way first, so two settlements that touch the same users in the opposite
  * order (each paying the other's worker) wait for each other instead of deadlocking.
+ *
+ * A user's two accounts are locked together, whichever of them moves. History pages go by
+ * `transfers.seq`, taken at insert, not at commit: a payment out of alice's escrow and a grant to
+ * her balance locking one account each could commit in the other order than their numbers, and a
+ * reader paging with `beforeSeq` would step over the lower one for good. Held from before the
+ * number is taken until the commit, one lock per user makes every user's lines commit in order.
  */
 export async function lockAccounts(tx: Tx, ids: string[]): Promise<Map<string, number>> {
+  const owners = ids.flatMap((id) => {
+    const user = ownerOf(id)
+    return user === undefined ? [id] : [userAccount(user), escrowAccount(user)]
+  })
   const rows = await tx
     .select({ id: accounts.id, balance: accounts.balance })
     .from(accounts)
-    .where(inArray(accounts.id, [...new Set(ids)].sort()))
+    .where(inArray(accounts.id, [...new Set(owners)].sort()))
     .orderBy(accounts.id)
     .for('update')
   return new Map(rows.map((r) => [r.id, r.balance]))
+}
+
+/** The user a ledger account belongs to (undefined for the mint). */
+function ownerOf(accountId: string): string | undefined {
+  for (const account of [userAccount, escrowAccount]) {
+    const prefix = account('')
+    if (accountId.startsWith(prefix)) return accountId.slice(prefix.length)
+  }
+  return undefined
 }
 
 /**

@@ -1,0 +1,301 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { inviteHash } from '../../src/coordinator/store/invite-rules'
+import type { Store } from '../../src/coordinator/store/types'
+import { GRANT, newJob, paid, rejection, seed } from '../support/store-fixtures'
+import { closeStore, ENGINES } from '../support/stores'
+
+// The rest of the store's contract (invites, operators, files, the ledger's history, queue views,
+// deadlines, staging and receipts), on both engines; test/unit/store.test.ts has the core of it.
+
+let store: Store
+const lease = (jobId: string, attempt = 1) => ({ jobId, attempt })
+
+describe.each(ENGINES)('$name', (engine) => {
+  beforeEach(async () => {
+    store = await seed(await engine.open())
+  })
+  afterEach(async () => {
+    await closeStore(store)
+  })
+
+  describe('accounts, tokens, invites, workers', () => {
+    test('the first account is the operator; an account reads back whole', async () => {
+      expect(store.engine).toBe(engine.name)
+      expect(await store.accounts.exist()).toBe(true)
+      expect(await store.accounts.operators()).toEqual(['alice'])
+      const bob = await store.accounts.byName('bob')
+      expect(bob).toEqual({
+        id: 'u-bob',
+        name: 'bob',
+        passwordHash: 'hash-bob',
+        isAdmin: false,
+        createdAt: 2,
+        inviteId: null,
+      })
+    })
+
+    test('setOperators: the first account plus named ones that exist, and the names missing', async () => {
+      expect(await store.accounts.setOperators(['bob', 'carol'])).toEqual({
+        operators: ['alice', 'bob'],
+        missing: ['carol'],
+      })
+      expect(await store.accounts.setOperators([])).toEqual({ operators: ['alice'], missing: [] })
+      expect((await store.accounts.byName('bob'))?.isAdmin).toBe(false)
+    })
+
+    test('accounts made in one millisecond: the one made first is the operator, and operators list in the order made', async () => {
+      // Made after alice in the same millisecond, with an id that sorts before hers.
+      await store.accounts.create(
+        { id: 'u-aaa', name: 'zed', passwordHash: 'h', createdAt: 1 },
+        { signup: 'open', grant: 1 },
+      )
+      expect(await store.accounts.setOperators(['bob', 'zed'])).toEqual({
+        operators: ['alice', 'zed', 'bob'],
+        missing: [],
+      })
+      expect(await store.accounts.setOperators([])).toEqual({ operators: ['alice'], missing: [] })
+      expect((await store.accounts.byName('zed'))?.isAdmin).toBe(false)
+    })
+
+    test('invites: sign-up by invite takes one use and its grant; refusals say why', async () => {
+      expect(
+        await rejection(
+          store.accounts.create(
+            { id: 'u-c', name: 'carol', passwordHash: 'h', createdAt: 5 },
+            { signup: 'invite', grant: 1 },
+          ),
+        ),
+      ).toMatchObject({ code: 'invite_required' })
+      const inv = await store.invites.create('u-alice', { grantMc: 777, uses: 1, expiresAt: 10_000, now: 4 })
+      expect(inv).toMatchObject({ createdBy: 'alice', uses: 1, used: 0, state: 'active', usedBy: [] })
+      const hash = inviteHash(inv.code)
+      await store.invites.check(hash, 5)
+      const carol = await store.accounts.create(
+        { id: 'u-c', name: 'carol', passwordHash: 'h', createdAt: 5 },
+        { signup: 'invite', grant: 1, inviteHash: hash },
+      )
+      expect(carol.inviteId).toBe(inv.id)
+      expect((await store.credits.of('u-c', 10)).balance).toBe(777)
+      expect(await rejection(store.invites.check(hash, 6))).toMatchObject({
+        code: 'invite_used',
+        status: 403,
+      })
+      expect(
+        await rejection(
+          store.accounts.create(
+            { id: 'u-d', name: 'dave', passwordHash: 'h', createdAt: 6 },
+            { signup: 'invite', grant: 1, inviteHash: hash },
+          ),
+        ),
+      ).toMatchObject({ code: 'invite_used' })
+      expect(await store.accounts.byName('dave')).toBeUndefined()
+      const [listed] = await store.invites.list(7)
+      expect(listed).toMatchObject({ id: inv.id, used: 1, state: 'used', usedBy: ['carol'] })
+      expect(await store.invites.revoke(inv.id, 8)).toMatchObject({ state: 'revoked' })
+      expect(await rejection(store.invites.revoke('nope', 8))).toMatchObject({ code: 'invite_not_found' })
+      expect(await rejection(store.invites.check(inviteHash('gxi_wrong'), 8))).toMatchObject({
+        code: 'invite_invalid',
+      })
+    })
+
+    test('workers are pinned to their first owner and key', async () => {
+      const w = await store.workers.upsert('w-bob', 'u-bob', 'renamed', 9, 'key-bob')
+      expect(w).toEqual({
+        id: 'w-bob',
+        ownerId: 'u-bob',
+        name: 'renamed',
+        publicKey: 'key-bob',
+        firstSeenAt: 3,
+        lastSeenAt: 9,
+      })
+      expect(await store.workers.get('w-bob')).toEqual(w)
+      expect(await rejection(store.workers.upsert('w-bob', 'u-alice', 'x', 10, 'key-bob'))).toMatchObject({
+        code: 'worker_owned',
+      })
+      expect(await rejection(store.workers.upsert('w-bob', 'u-bob', 'x', 10, 'other'))).toMatchObject({
+        code: 'worker_key_mismatch',
+      })
+    })
+  })
+
+  describe('files and credits', () => {
+    test('uploads: recorded, renewed, kept while needed, forgotten after the cutoff', async () => {
+      await store.files.recordUpload('a'.repeat(64), 'u-alice', 4096, 3, 100)
+      await store.files.recordUpload('b'.repeat(64), 'u-alice', 10, 1, 100)
+      await store.files.recordUpload('b'.repeat(64), 'u-alice', 10, 1, 300)
+      expect(await store.files.uploadOf('a'.repeat(64), 'u-alice')).toEqual({ bytes: 4096, files: 3 })
+      expect(await store.files.uploadOf('a'.repeat(64), 'u-bob')).toBeUndefined()
+      await store.queue.create(newJob({ id: 'j-in', inputsSha256: 'c'.repeat(64), inputsBytes: 50 }))
+      expect(await store.files.keptArchives('u-alice', 200)).toEqual(
+        new Map([
+          ['b'.repeat(64), 10],
+          ['c'.repeat(64), 50],
+        ]),
+      )
+      expect(await store.files.toKeep(200)).toEqual(new Set(['b'.repeat(64), 'c'.repeat(64)]))
+      expect(await store.files.uploadOf('a'.repeat(64), 'u-alice')).toBeUndefined()
+    })
+
+    test('grant, escrow, settlement and history; the audit stays exact', async () => {
+      await store.credits.grant('bob', 500, 'thanks', 10)
+      expect(await rejection(store.credits.grant('nobody', 5, 'x', 10))).toMatchObject({
+        code: 'user_not_found',
+      })
+      expect(await rejection(store.queue.create(newJob({ maxCost: GRANT + 1 })))).toMatchObject({
+        code: 'insufficient_credits',
+        status: 402,
+      })
+      expect(await store.queue.job(`job-${0}`)).toBeUndefined()
+      const job = await store.queue.create(newJob({ maxCost: 4000 }))
+      expect(await store.credits.of('u-alice', 10)).toMatchObject({ balance: GRANT - 4000, escrow: 4000 })
+      await store.leases.assign(job.id, 'w-bob', 99_999, 2000)
+      expect(await store.leases.finish(lease(job.id), 'w-bob', paid(1500))).toBe(true)
+      expect(await store.leases.finish(lease(job.id), 'w-bob', paid(1500))).toBe(false)
+      expect((await store.queue.job(job.id))?.cost).toBe(1500)
+      const alice = await store.credits.of('u-alice', 10)
+      expect(alice).toMatchObject({ balance: GRANT - 1500, escrow: 0 })
+      expect(alice.history.map((h) => [h.kind, h.counterparty, h.amount, h.account])).toEqual([
+        ['refund', 'yourself', 2500, 'balance'],
+        ['pay', 'bob', -1500, 'escrow'],
+        ['escrow', 'yourself', -4000, 'balance'],
+        ['grant', 'grant', GRANT, 'balance'],
+      ])
+      const older = await store.credits.of('u-alice', 10, alice.history[1]!.seq)
+      expect(older.history.map((h) => h.kind)).toEqual(['escrow', 'grant'])
+      expect((await store.credits.of('u-bob', 10)).balance).toBe(GRANT + 500 + 1500)
+      expect(await store.credits.audit()).toEqual({
+        minted: 2 * GRANT + 500,
+        balances: 2 * GRANT + 500,
+        escrow: 0,
+        mintBalance: -(2 * GRANT + 500),
+        negativeAccounts: 0,
+        transfers: 6,
+        ok: true,
+      })
+    })
+  })
+
+  describe('queue, leases, deadlines', () => {
+    test('queue views: fair-share order without scripts, positions, counts', async () => {
+      const a1 = await store.queue.create(newJob())
+      const a2 = await store.queue.create(newJob({ priority: 5 }))
+      const b1 = await store.queue.create(newJob({ ownerId: 'u-bob' }))
+      const byOwner = await store.queue.queuedByOwner(5)
+      expect(byOwner.get('u-alice')?.map((j) => j.id)).toEqual([a2.id, a1.id])
+      expect(byOwner.get('u-bob')?.map((j) => j.id)).toEqual([b1.id])
+      expect('script' in byOwner.get('u-alice')![0]!).toBe(false)
+      expect((await store.queue.queuedByOwner(1)).get('u-alice')?.length).toBe(1)
+      expect(await store.queue.position(a1)).toEqual({ aheadOfMine: 1, queued: 3 })
+      await store.leases.assign(a2.id, 'w-bob', 50_000, 2000)
+      expect(await store.queue.counts()).toEqual({ queued: 2, assigned: 1 })
+      expect(await store.queue.activeByOwner()).toEqual(new Map([['u-alice', 1]]))
+      expect((await store.queue.jobsOf('u-alice', 10)).map((j) => j.id)).toEqual([a2.id, a1.id])
+      expect(a1.script).toEqual(Buffer.from('print("hi")\n'))
+      expect(a1).toMatchObject({
+        command: ['python3', 'job.py'],
+        requirements: [],
+        installFailedOn: [],
+        cpus: 1,
+      })
+    })
+
+    test('a lease from assignment to output, staging and result; stale reports change nothing', async () => {
+      const job = await store.queue.create(newJob({ timeoutMs: 1000 }))
+      const a = await store.leases.assign(job.id, 'w-bob', 50_000, 2000, 300)
+      expect(a).toMatchObject({ state: 'assigned', attempt: 1, workerId: 'w-bob', deadlineAt: 3300 })
+      expect(await store.leases.assign(job.id, 'w-bob', 50_000, 2000)).toBeUndefined()
+      expect(await store.deadlines.since(lease(job.id))).toBe(2000)
+      expect(await store.leases.markRunning(lease(job.id), 'w-other', 2100)).toBe(false)
+      expect(await store.leases.markRunning(lease(job.id), 'w-bob', 2100, 50)).toBe(true)
+      expect((await store.queue.job(job.id))?.deadlineAt).toBe(3150)
+      expect(await store.deadlines.extend(lease(job.id), 'w-bob', 3000)).toBe(true)
+      expect((await store.queue.job(job.id))?.deadlineAt).toBe(3150)
+      expect(await store.deadlines.extend(lease(job.id), 'w-bob', 4000)).toBe(true)
+      expect(await store.deadlines.overdue(4001)).toEqual([
+        { id: job.id, attempt: 1, state: 'running', workerId: 'w-bob', cpus: 1, timeoutMs: 1000 },
+      ])
+      const chunk = { seq: 0, stream: 'stdout' as const, data: Buffer.from('hello') }
+      expect(await store.leases.appendOutput(lease(job.id), 'w-bob', chunk, 8)).toBe('ok')
+      expect(await store.leases.appendOutput(lease(job.id), 'w-bob', chunk, 100)).toBe('duplicate')
+      expect(await store.leases.appendOutput(lease(job.id), 'w-bob', { ...chunk, seq: 1 }, 8)).toBe('capped')
+      expect(await store.leases.appendOutput(lease(job.id, 2), 'w-bob', { ...chunk, seq: 1 }, 8)).toBe(
+        'stale',
+      )
+      expect(await store.leases.output(job.id, 1, -1)).toEqual([chunk])
+      const out = { sha256: 'd'.repeat(64), bytes: 100, files: 2, dataBytes: 40 }
+      expect(await store.leases.stageOutputs(lease(job.id), 'w-bob', out)).toEqual({ result: 'staged' })
+      expect(
+        await store.leases.stageOutputs(lease(job.id), 'w-bob', { ...out, sha256: 'e'.repeat(64) }),
+      ).toEqual({
+        result: 'other',
+        sha256: 'd'.repeat(64),
+      })
+      expect(await store.leases.stagedOutputs(lease(job.id))).toEqual({
+        sha256: 'd'.repeat(64),
+        bytes: 100,
+        files: 2,
+        dataBytes: 40,
+      })
+      expect(await store.leases.leasesOf('w-bob')).toEqual([lease(job.id)])
+      const receipt = { body: '{"r":1}', signature: 'sig' }
+      expect(await store.leases.finish(lease(job.id), 'w-bob', { ...paid(0), receipt })).toBe(true)
+      expect(await store.leases.recordedReceipt(lease(job.id))).toEqual(receipt)
+      expect(await store.leases.leasesOf('w-bob')).toEqual([])
+      const [att] = await store.leases.attemptsOf(job.id)
+      expect(att).toMatchObject({
+        attempt: 1,
+        workerId: 'w-bob',
+        assignedAt: 2000,
+        startedAt: 2100,
+        endedAt: 5000,
+      })
+    })
+
+    test('requeue until the attempts are used up; a draining release keeps the count; cancel settles', async () => {
+      const job = await store.queue.create(newJob({ maxAttempts: 2, maxCost: 1000 }))
+      await store.leases.assign(job.id, 'w-bob', 10, 1)
+      expect(await store.leases.expired(11)).toMatchObject([{ id: job.id }])
+      expect(await store.leases.requeue(lease(job.id), 'lost', 12, 'w-other')).toBe('stale')
+      const avoid = { outcome: 'install_failed', consumesAttempt: true, avoidWorker: true }
+      expect(await store.leases.requeue(lease(job.id), 'lost', 12, 'w-bob', avoid)).toBe('queued')
+      expect(await store.queue.job(job.id)).toMatchObject({
+        state: 'queued',
+        installFailedOn: ['w-bob'],
+        error: 'lost',
+      })
+      await store.leases.assign(job.id, 'w-bob', 20, 13)
+      const release = { outcome: 'released', consumesAttempt: false }
+      expect(await store.leases.requeue(lease(job.id, 2), 'draining', 14, 'w-bob', release)).toBe('queued')
+      expect((await store.queue.job(job.id))?.maxAttempts).toBe(3)
+      await store.leases.assign(job.id, 'w-bob', 30, 15)
+      expect(await store.leases.requeue(lease(job.id, 3), 'gone', 16)).toBe('failed')
+      expect(await store.queue.job(job.id)).toMatchObject({
+        state: 'failed',
+        outcome: 'lost',
+        error: 'gone',
+        cost: 0,
+      })
+      expect((await store.credits.of('u-alice', 1)).balance).toBe(GRANT)
+
+      const run = await store.queue.create(newJob({ maxCost: 1000 }))
+      await store.leases.assign(run.id, 'w-bob', 99_999, 20)
+      await store.leases.markRunning(lease(run.id), 'w-bob', 21)
+      const before = await store.leases.cancel(run.id, 30, () => ({ cost: 300, billedMs: 9 }))
+      expect(before?.state).toBe('running')
+      expect(await store.leases.cancel(run.id, 31, () => ({ cost: 300, billedMs: 9 }))).toBeUndefined()
+      expect(await store.queue.job(run.id)).toMatchObject({ state: 'cancelled', cost: 300, billedMs: 9 })
+      expect((await store.leases.attemptsOf(run.id))[0]).toMatchObject({ outcome: 'cancelled', endedAt: 30 })
+      expect((await store.credits.audit()).ok).toBe(true)
+    })
+
+    test('extendLeases gives live leases and deadlines the time the coordinator was down', async () => {
+      const job = await store.queue.create(newJob({ timeoutMs: 100 }))
+      await store.leases.assign(job.id, 'w-bob', 500, 400, 10)
+      expect(await store.leases.extendLeases(9000, 8000, { deadlineGraceMs: 5, startAllowanceMs: 10 })).toBe(
+        1,
+      )
+      expect(await store.queue.job(job.id)).toMatchObject({ leaseExpiresAt: 9000, deadlineAt: 9000 })
+      expect(await store.leases.expired(9001)).toHaveLength(1)
+    })
+  })
+})
