@@ -171,7 +171,9 @@ export class Hub {
         // The database is away: the frame is tried again (and the socket's later frames wait
         // behind it, in order) until it is back, so no output is lost and the socket stays.
         // A heartbeat is not worth keeping: the next one says the same, newer.
-        if (isOutage(err) && msg.type !== 'heartbeat' && ws.readyState === WS_OPEN) {
+        if (isOutage(err) && ws.readyState === WS_OPEN) {
+          // Dropped quietly: an error frame would have the worker log an 'internal' error each beat.
+          if (msg.type === 'heartbeat') return
           await Bun.sleep(waitMs)
           continue
         }
