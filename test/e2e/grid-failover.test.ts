@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { labUnavailable } from '../support/netns'
 import { BB_IMAGE } from './harness'
+import { allEnded, endedOnce, logsWhole } from './pg-checks'
 import {
   api,
   HOSTS,
@@ -127,35 +128,11 @@ describe.skipIf(skip !== undefined)('two coordinators on one PostgreSQL, one kil
     expect(sub.stdout()).toBe(Array.from({ length: ATTACHED }, (_, i) => `line-${i + 1}\n`).join(''))
     expect(sub.stderr()).toContain('lost the connection to the coordinator')
 
-    await until(
-      async () => {
-        const rows: { n: number }[] =
-          await g.sql`SELECT count(*)::int AS n FROM jobs WHERE state IN ('queued', 'assigned', 'running')`
-        return rows[0]!.n === 0
-      },
-      'every job to end',
-      150_000,
-    )
+    await allEnded(g, 150_000)
     const endedAt = Date.now()
 
     // Every job succeeded once: one attempt ran to its end; any other was lost, not run twice.
-    const jobs: { id: string; state: string; attempt: number }[] =
-      await g.sql`SELECT id, state, attempt FROM jobs`
-    expect(jobs).toHaveLength(JOBS + 1)
-    expect(jobs.filter((j) => j.state !== 'succeeded')).toEqual([])
-    const attempts: { job_id: string; attempt: number; outcome: string | null; reason: string | null }[] =
-      await g.sql`SELECT job_id, attempt, outcome, reason FROM attempts ORDER BY job_id, attempt`
-    const byJob = Map.groupBy(attempts, (a) => a.job_id)
-    expect(byJob.size).toBe(JOBS + 1)
-    const retried: string[] = []
-    for (const [id, list] of byJob) {
-      expect(list.filter((a) => a.outcome === 'exited').map((a) => [id, a.attempt])).toHaveLength(1)
-      expect(list.at(-1)!.outcome).toBe('exited')
-      for (const a of list.slice(0, -1)) {
-        expect([id, a.outcome]).toEqual([id, 'lost'])
-        retried.push(`${id} attempt ${a.attempt}: ${a.reason}`)
-      }
-    }
+    const lost = await endedOnce(g, JOBS + 1, op, B)
     // The jobs running on wa when A died went on there and ended on their first attempt.
     for (const { id } of onWa) {
       const [row]: { attempt: number; name: string }[] =
@@ -163,31 +140,10 @@ describe.skipIf(skip !== undefined)('two coordinators on one PostgreSQL, one kil
       expect([id, row]).toEqual([id, { attempt: 1, name: 'wa' }])
     }
     console.log(
-      `${retried.length} job(s) retried after a lost attempt${retried.length ? `: ${retried.join('; ')}` : ''}`,
+      `${lost.length} job(s) retried after a lost attempt${lost.length ? `: ${lost.join('; ')}` : ''}`,
     )
-    // Paid once each: one payment per job, no escrow left.
-    const pays: { job_id: string; n: number }[] =
-      await g.sql`SELECT job_id, count(*)::int AS n FROM transfers WHERE kind = 'pay' GROUP BY job_id`
-    expect(pays.filter((p) => p.n !== 1)).toEqual([])
-    const escrow: { left: string }[] =
-      await g.sql`SELECT coalesce(sum(balance), 0)::text AS left FROM accounts WHERE kind = 'escrow'`
-    expect(escrow[0]!.left).toBe('0')
-    const audit = await g.run('cl', ['credits', '--audit', '--json', '--coordinator', B], op)
-    expect(audit.code).toBe(0)
-    expect(JSON.parse(audit.stdout)).toMatchObject({ ok: true, escrow: 0, negativeAccounts: 0 })
-
     // Every job's stored output is whole (read through B, A is still down).
-    const entries = [...ids]
-    for (let start = 0; start < entries.length; start += 10) {
-      const batch = entries.slice(start, start + 10)
-      const logs = await Promise.all(
-        batch.map(([id]) => g.run('cl', ['logs', id, '--coordinator', B], alice)),
-      )
-      logs.forEach((r, i) => {
-        const [id, k] = batch[i]!
-        expect([id, r.code, r.stdout]).toEqual([id, 0, expected(k)])
-      })
-    }
+    await logsWhole(g, new Map([...ids].map(([id, k]) => [id, expected(k)])), alice, B)
 
     // A restarted rejoins: healthy, and a worker of its own runs a job submitted through it.
     await g.start('ca')
