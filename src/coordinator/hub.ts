@@ -174,7 +174,7 @@ export class Hub {
         if (isOutage(err) && ws.readyState === WS_OPEN) {
           // Dropped quietly: an error frame would have the worker log an 'internal' error each beat.
           if (msg.type === 'heartbeat') return
-          await Bun.sleep(waitMs)
+          await this.backoff(waitMs)
           continue
         }
         const full = this.diskFull?.(err)
@@ -184,6 +184,19 @@ export class Hub {
         ws.close(CloseCode.goingAway, full.code)
         return
       }
+    }
+  }
+
+  /**
+   * Waits `ms` before a frame is tried again, or less: once any query of this coordinator (a
+   * sweep, another socket's frame) found the database back, at once, so a frame waiting out a
+   * long backoff does not hold the worker's results (and its next job) behind it.
+   */
+  private async backoff(ms: number): Promise<void> {
+    const until = Date.now() + ms
+    for (let left = ms; left > 0; left = until - Date.now()) {
+      await Bun.sleep(Math.min(RETRY_FIRST_MS, left))
+      if (this.store.health.problem() === undefined) return
     }
   }
 

@@ -88,6 +88,8 @@ describe.skipIf(skip !== undefined)('PostgreSQL stopped for 20 s under a running
     // The followed job's output arrived whole, once, in order; then every queued job ran.
     expect(await sub.proc.exited).toBe(0)
     expect(sub.stdout()).toBe(Array.from({ length: LINES }, (_, i) => `line-${i + 1}\n`).join(''))
+    // Its stream stayed open through the outage (keepalives need no database).
+    expect(sub.stderr()).not.toContain('lost the connection')
     await until(
       async () => {
         const rows: { n: number }[] =
@@ -115,6 +117,8 @@ describe.skipIf(skip !== undefined)('PostgreSQL stopped for 20 s under a running
       expect(g.serve[host]!.proc.exitCode).toBeNull()
       await until(async () => (await g.health(host)).status === 'ok', `${host} ok again`, 15_000)
       const log = g.serve[host]!.stdout().slice(logFrom[host])
+      const told = log.split('\n').filter((l) => /database|sweeps|leases/.test(l))
+      console.log(`${host} said:\n  ${told.map((l) => l.slice(0, 160)).join('\n  ')}`)
       expect(log).toContain('does not answer')
       expect(log).toContain('the database answers again; taking submissions')
     }
