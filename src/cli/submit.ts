@@ -138,6 +138,21 @@ async function explainWait(api: ApiClient, job: JobView): Promise<void> {
   }
 }
 
+/**
+ * A grid whose database is away refuses every submission (503): said as such, with what to do,
+ * so the user knows the job is not queued and need not wonder whether it runs.
+ */
+function notSubmitted(err: unknown): never {
+  if (err instanceof GridError && err.code === 'database_unreachable') {
+    throw new GridError(
+      err.code,
+      `the job was not submitted: ${err.message}. Submit it again once the database is back ('gridx doctor' says which coordinators are degraded)`,
+      { status: err.status, retryable: true, cause: err },
+    )
+  }
+  throw err
+}
+
 /** `gridx submit`: send a job, stream its output live, return its exit code. */
 export async function submit(flags: Flags): Promise<number> {
   const job = buildJob(flags)
@@ -160,7 +175,7 @@ export async function submit(flags: Flags): Promise<number> {
     job.inputs = { sha256: uploaded.sha256 }
     if (!flags.quiet) note(`gridx: uploaded ${uploaded.files} input file(s), ${formatBytes(uploaded.bytes)}`)
   }
-  const created = await s.api.submit(job)
+  const created = await s.api.submit(job).catch(notSubmitted)
   if (flags.detach) {
     out(flags.json ? JSON.stringify(created) : created.id)
     return 0

@@ -35,6 +35,21 @@ export type { TrustedCa } from './trust'
 /** A worker's transfer of job files gives up after this long, so a stalled connection cannot hold a slot forever. */
 const TRANSFER_TIMEOUT_MS = 30 * 60_000
 
+/**
+ * The longest an output stream may stay silent: a coordinator sends a keepalive line at least
+ * every 15 s, so a stream quiet for longer has lost its coordinator (a machine off, a cut link).
+ */
+const STREAM_SILENCE_MS = 40_000
+
+/** The error for a stream that went silent past `STREAM_SILENCE_MS`: a caller may resume it elsewhere. */
+function silentStream(addr: { host: string; httpPort: number }): GridError {
+  return new GridError(
+    'coordinator_unreachable',
+    `the coordinator at ${addr.host}:${addr.httpPort} went silent: nothing, not even a keepalive, for ${STREAM_SILENCE_MS / 1000} s (its machine or the network may be down)`,
+    { retryable: true },
+  )
+}
+
 /** Milliseconds an ordinary API call may take before it is reported as timed out. */
 const CALL_TIMEOUT_MS = 15_000
 
@@ -279,15 +294,24 @@ export class ApiClient {
     const reader = (res.body as ReadableStream<Uint8Array>).getReader()
     for (;;) {
       let chunk: Awaited<ReturnType<typeof reader.read>>
+      let silence: ReturnType<typeof setTimeout> | undefined
       try {
-        chunk = await reader.read()
+        // A coordinator whose machine went off closes nothing: only its silence tells.
+        const silent = new Promise<never>((_, reject) => {
+          silence = setTimeout(() => reject(silentStream(this.addr)), STREAM_SILENCE_MS)
+        })
+        chunk = await Promise.race([reader.read(), silent])
       } catch (err) {
+        // Whatever ended the read, the connection under it is given up (a silent one is not closed yet).
+        void reader.cancel().catch(() => undefined)
         if (signal?.aborted) throw err
         // The coordinator went away mid-stream (restart, network): a caller may resume, at the
         // next address first (with one address, the same one again).
         const lost = this.addr
         this.endpoints.use(this.endpoints.index + 1)
-        throw networkError(err, lost, lost.httpPort)
+        throw err instanceof GridError ? err : networkError(err, lost, lost.httpPort)
+      } finally {
+        clearTimeout(silence)
       }
       if (chunk.done) return
       buffered += decoder.decode(chunk.value, { stream: true })

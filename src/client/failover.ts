@@ -42,8 +42,32 @@ export function mayTryNext(err: unknown, idempotent: boolean): boolean {
   return unsent.has(err) || err.status === 503
 }
 
-/** One error for a call no coordinator of the list answered: each address with its own cause. */
+/** An error a coordinator itself answered with (a JSON body), not a failure to reach it. */
+function answered(err: unknown): err is GridError {
+  return (
+    err instanceof GridError &&
+    err.status >= 502 &&
+    err.status <= 504 &&
+    err.code !== 'coordinator_unreachable'
+  )
+}
+
+/**
+ * One error for a call no coordinator of the list took: each address with its own cause. When
+ * every one answered the same refusal (their shared database is away: 503 database_unreachable),
+ * that refusal itself, since "none answered" would send the user looking for a dead server.
+ */
 export function noneAnswered(failures: readonly { addr: CoordinatorAddress; err: unknown }[]): GridError {
+  const errs = failures.map((f) => f.err)
+  const last = errs.at(-1)
+  if (answered(last) && errs.every((e) => answered(e) && e.code === last.code)) {
+    const who = failures.length === 2 ? 'both coordinators' : `all ${failures.length} coordinators`
+    return new GridError(last.code, `${who} answered: ${last.message}`, {
+      status: last.status,
+      retryable: last.retryable,
+      cause: last,
+    })
+  }
   const lines = failures.map(
     (f) => `  ${f.addr.httpUrl}: ${f.err instanceof Error ? f.err.message : String(f.err)}`,
   )

@@ -188,8 +188,10 @@ export class Hub {
         // The database is away: the frame is tried again (and the socket's later frames wait
         // behind it, in order) until it is back, so no output is lost and the socket stays.
         // A heartbeat is not worth keeping: the next one says the same, newer.
-        if (isOutage(err) && msg.type !== 'heartbeat' && ws.readyState === WS_OPEN) {
-          await Bun.sleep(waitMs)
+        if (isOutage(err) && ws.readyState === WS_OPEN) {
+          // Dropped quietly: an error frame would have the worker log an 'internal' error each beat.
+          if (msg.type === 'heartbeat') return
+          await this.backoff(waitMs)
           continue
         }
         const full = this.diskFull?.(err)
@@ -199,6 +201,19 @@ export class Hub {
         ws.close(CloseCode.goingAway, full.code)
         return
       }
+    }
+  }
+
+  /**
+   * Waits `ms` before a frame is tried again, or less: once any query of this coordinator (a
+   * sweep, another socket's frame) found the database back, at once, so a frame waiting out a
+   * long backoff does not hold the worker's results (and its next job) behind it.
+   */
+  private async backoff(ms: number): Promise<void> {
+    const until = Date.now() + ms
+    for (let left = ms; left > 0; left = until - Date.now()) {
+      await Bun.sleep(Math.min(RETRY_FIRST_MS, left))
+      if (this.store.health.problem() === undefined) return
     }
   }
 

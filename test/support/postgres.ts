@@ -14,7 +14,8 @@ interface Cluster {
 
 let cluster: Promise<Cluster> | undefined
 
-function binDir(): string {
+/** The directory of PostgreSQL's server programs (initdb, pg_ctl). */
+export function binDir(): string {
   const onPath = Bun.which('initdb')
   if (onPath) return join(onPath, '..')
   const versions = existsSync(DEBIAN_BIN)
@@ -44,7 +45,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Runs a server program, as the `postgres` OS user when we are root (PostgreSQL refuses to run as root). */
-function run(argv: string[], asPostgres: boolean): void {
+export function run(argv: string[], asPostgres: boolean): void {
   const full = asPostgres ? ['runuser', '-u', 'postgres', '--', ...argv] : argv
   const r = Bun.spawnSync(full, { stdout: 'pipe', stderr: 'pipe' })
   if (r.exitCode !== 0) {
@@ -83,11 +84,13 @@ async function startCluster(): Promise<Cluster> {
 /** The test cluster's superuser password (a private cluster on loopback, gone at exit). */
 export const ADMIN_PASSWORD = 'gridx-test-admin'
 
-function idOf(flag: '-u' | '-g'): string {
+/** The uid or gid of the `postgres` OS user. */
+export function idOf(flag: '-u' | '-g'): string {
   return Bun.spawnSync(['id', flag, 'postgres']).stdout.toString().trim()
 }
 
-function pwFile(dir: string, root: boolean): string {
+/** Writes the superuser's password file for initdb into `dir` (readable by `postgres`). */
+export function pwFile(dir: string, root: boolean): string {
   const file = join(dir, 'pw')
   writeFileSync(file, ADMIN_PASSWORD, { mode: 0o600 })
   if (root) chownSync(file, Number(idOf('-u')), Number(idOf('-g')))

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { expandNames, listInput, parseCoordinatorList } from '../../src/client/address-list'
-import { EndpointList, mayTryNext, noteUnsent } from '../../src/client/failover'
+import { EndpointList, mayTryNext, noneAnswered, noteUnsent } from '../../src/client/failover'
 import { gridChecks } from '../../src/cli/doctor-coordinators'
 import { GridError } from '../../src/errors'
 import { fail, ok, skip } from '../../src/protocol/doctor'
@@ -252,5 +252,40 @@ describe('gridChecks: doctor with several coordinators', () => {
       { addr: b!, results: up },
     ])
     expect(all.at(-1)).toMatchObject({ status: 'ok', detail: '2 of 2 coordinators answer' })
+  })
+})
+
+describe('noneAnswered: the error when no coordinator took a call', () => {
+  const addr = (host: string) =>
+    ({ httpUrl: `http://${host}:8081` }) as Parameters<typeof noneAnswered>[0][0]['addr']
+  const dbDown = () =>
+    new GridError(
+      'database_unreachable',
+      'the PostgreSQL database at db:5432 does not answer (Connection closed)',
+      {
+        status: 503,
+        retryable: true,
+      },
+    )
+
+  test('every coordinator answered the same 503: that answer, not "none answered"', () => {
+    const err = noneAnswered([
+      { addr: addr('a'), err: dbDown() },
+      { addr: addr('b'), err: dbDown() },
+    ])
+    expect(err.code).toBe('database_unreachable')
+    expect(err.status).toBe(503)
+    expect(err.message).toBe(
+      'both coordinators answered: the PostgreSQL database at db:5432 does not answer (Connection closed)',
+    )
+  })
+
+  test('an address that did not answer keeps the list of each cause', () => {
+    const err = noneAnswered([
+      { addr: addr('a'), err: dbDown() },
+      { addr: addr('b'), err: new GridError('coordinator_unreachable', 'refused', { status: 502 }) },
+    ])
+    expect(err.code).toBe('no_coordinator_answers')
+    expect(err.message).toContain('http://b:8081: refused')
   })
 })

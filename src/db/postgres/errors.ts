@@ -134,7 +134,10 @@ export function unavailable(err: unknown, url: string): GridError | undefined {
     /CONNECTION|REFUSED|TIMEOUT|TIMEDOUT|ECONNRESET|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH/.test(code)
   if (!lost && !dropped) return undefined
   const t = target(url)
-  const why = err instanceof Error ? err.message : String(err)
+  // The driver's own words ("Connection closed"), not drizzle's wrapper: that one quotes the
+  // query and its parameters (a token's hash), and this message goes to users and /health.
+  const inner = causeOf(err)
+  const why = inner instanceof Error ? inner.message : String(inner)
   return new GridError(
     'database_unreachable',
     `the PostgreSQL database at ${t.host}:${t.port} does not answer (${why}): the coordinator retries, and takes submissions again once it is back`,
