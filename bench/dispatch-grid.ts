@@ -8,6 +8,8 @@ import { cpuMs } from './profile'
 /** A `gridx serve` process of the bench. */
 export interface BenchCoordinator {
   proc: Background
+  /** Its data directory (GRIDX_HOME). */
+  dir: string
   http: string
   ws: string
 }
@@ -34,7 +36,7 @@ export async function startCoordinator(
     /listening: API http:\/\/127\.0\.0\.1:(\d+) .*workers ws:\/\/127\.0\.0\.1:(\d+)\/ws\/worker/,
     60_000,
   )
-  return { proc, http: `http://127.0.0.1:${m[1]}`, ws: `ws://127.0.0.1:${m[2]}/ws/worker` }
+  return { proc, dir, http: `http://127.0.0.1:${m[1]}`, ws: `ws://127.0.0.1:${m[2]}/ws/worker` }
 }
 
 /** POSTs JSON; the parsed answer, or an error naming the path and status. */

@@ -58,8 +58,9 @@ export async function accounts(http: string, users: number): Promise<{ owner: st
 }
 
 /**
- * Measures dispatch on `coords` (one grid). `during` runs while jobs flow (the failover bench
- * kills a coordinator there); the measurement ends when every job is acknowledged or time is up.
+ * Measures dispatch on `coords` (one grid). `hooks.beforeWorkers` runs once the jobs are queued;
+ * `hooks.during` while jobs flow (the failover bench kills a coordinator there); the measurement
+ * ends when every job is acknowledged or time is up.
  */
 export async function measureDispatch(
   label: string,
@@ -67,7 +68,7 @@ export async function measureDispatch(
   postmasterPid: number | undefined,
   shape: DispatchShape,
   log: (line: string) => void,
-  during?: (run: Run) => Promise<void>,
+  hooks: { during?: (run: Run) => Promise<void>; beforeWorkers?: () => Promise<void> } = {},
 ): Promise<DispatchResult & { run: Run }> {
   const errors: string[] = []
   const { owner, users } = await accounts(coords[0]!.http, shape.users)
@@ -92,10 +93,11 @@ export async function measureDispatch(
   for (let i = 0; i < shape.workers; i++) {
     run.workers.push(new SimWorker(`w${i + 1}`, urls, owner, shape.slots, events, i % coords.length))
   }
+  await hooks.beforeWorkers?.()
   const cpu0 = cpuNow(coords, postmasterPid)
   await Promise.all(run.workers.map((w) => w.start()))
   const deadline = performance.now() + Math.max(120_000, shape.jobs * 100)
-  const watching = during?.(run)
+  const watching = hooks.during?.(run)
   let lastReport = performance.now()
   while (run.acks.length < shape.jobs && performance.now() < deadline) {
     await Bun.sleep(50)

@@ -12,6 +12,7 @@ import { type DispatchResult, type DispatchShape, measureDispatch } from './disp
 import { failover, type FailoverResult } from './failover'
 import { NoiseMeter } from './noise'
 import { startCluster } from './pg-cluster'
+import { resetStatements, type StatementCost, statementCosts, statementTotals } from './pg-statements'
 import { round, table } from './stats'
 
 /** Three coordinators on PostgreSQL must dispatch at least this share of one on SQLite's jobs/s. */
@@ -33,7 +34,15 @@ export interface DispatchReport {
 }
 
 /** One configuration's round: what it measured, and how busy the rest of the machine was meanwhile. */
-export type Measured = Omit<DispatchResult, 'run'> & { otherCores: number }
+export type Measured = Omit<DispatchResult, 'run'> & {
+  otherCores: number
+  /** With BENCH_PG_STATEMENTS=1: PostgreSQL's statements per job. */
+  statements?: { totals: { calls: number; ms: number }; top: StatementCost[] }
+}
+
+async function statementReport(url: string, jobs: number) {
+  return { totals: await statementTotals(url, jobs), top: await statementCosts(url, jobs) }
+}
 
 function envInt(name: string, fallback: number, min: number): number {
   const raw = process.env[name]
@@ -65,7 +74,14 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
   const tmp = mkdtempSync(join(tmpdir(), 'gridx-bench-dispatch-'))
   const started: BenchCoordinator[] = []
   const noise = new NoiseMeter()
-  const cluster = await startCluster({ settings: { fsync: 'on', synchronous_commit: syncCommit } })
+  const statements = process.env['BENCH_PG_STATEMENTS'] === '1'
+  const cluster = await startCluster({
+    settings: {
+      fsync: 'on',
+      synchronous_commit: syncCommit,
+      ...(statements ? { shared_preload_libraries: 'pg_stat_statements' } : {}),
+    },
+  })
   noise.adopt(cluster.postmasterPid)
   noise.start()
   try {
@@ -84,10 +100,16 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
         started.push(c)
         coords.push(c)
       }
-      return coords
+      return { coords, database }
     }
+    // Each coordinator's log is kept in its directory (BENCH_KEEP=1 keeps them after the run).
     const stopAll = async (coords: BenchCoordinator[]) =>
-      void (await Promise.all(coords.map((c) => c.proc.stop())))
+      void (await Promise.all(
+        coords.map(async (c) => {
+          await c.proc.stop()
+          writeFileSync(join(c.dir, 'coordinator.log'), `${c.proc.text()}\n`)
+        }),
+      ))
     log(
       `\ndispatch: ${shape.jobs} jobs of ${shape.users} users, ${shape.workers} simulated workers x ${shape.slots} slots (no Docker), ${rounds} round(s), order alternating`,
     )
@@ -95,16 +117,27 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? CONFIGS : [...CONFIGS].reverse()
       for (const c of order) {
-        const coords = await grid(c.key, c.coordinators, c.pg)
+        const { coords, database } = await grid(c.key, c.coordinators, c.pg)
         const other0 = noise.mark()
-        const r = await measureDispatch(c.label, coords, c.pg ? cluster.postmasterPid : undefined, shape, log)
+        const db = statements ? database : undefined
+        const r = await measureDispatch(
+          c.label,
+          coords,
+          c.pg ? cluster.postmasterPid : undefined,
+          shape,
+          log,
+          {
+            ...(db ? { beforeWorkers: () => resetStatements(db) } : {}),
+          },
+        )
+        const perJob = db ? await statementReport(db, r.done) : undefined
         const otherCores = (noise.mark() - other0) / r.wallMs
         log(
           `  -> ${r.jobsPerSecond.toFixed(1)} jobs/s (${r.done}/${r.jobs} in ${(r.wallMs / 1000).toFixed(2)} s; other work on the machine: ${otherCores.toFixed(2)} cores)`,
         )
         // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the raw event times stay out of the report
         const { run, ...kept } = r
-        all.get(c.key)!.push({ ...kept, otherCores })
+        all.get(c.key)!.push({ ...kept, otherCores, ...(perJob ? { statements: perJob } : {}) })
         await stopAll(coords)
       }
     }
@@ -113,7 +146,7 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
     let fo: FailoverResult | undefined
     if (failoverJobs > 0) {
       log(`\nfailover: ${failoverJobs} jobs on 3 coordinators on PostgreSQL; kill -9 of the first`)
-      const fcoords = await grid('failover', 3, true)
+      const { coords: fcoords } = await grid('failover', 3, true)
       fo = await failover(fcoords, cluster.postmasterPid, { ...shape, jobs: failoverJobs }, 0, log)
       await stopAll(fcoords)
     }
@@ -134,7 +167,8 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
     noise.stop()
     await Promise.all(started.map((c) => c.proc.stop()))
     cluster.stop()
-    if (process.env['BENCH_KEEP'] !== '1') rmSync(tmp, { recursive: true, force: true })
+    if (process.env['BENCH_KEEP'] === '1') log(`kept ${tmp}`)
+    else rmSync(tmp, { recursive: true, force: true })
   }
 }
 
@@ -198,6 +232,17 @@ function print(r: DispatchReport, log: (line: string) => void): void {
   )
   for (const [k, rs] of Object.entries(r.rounds))
     log(`  ${k}, every round: ${rs.map((x) => `${f1(x.jobsPerSecond)} jobs/s`).join(', ')}`)
+  for (const x of r.runs) {
+    if (!x.statements) continue
+    const t = x.statements.totals
+    log(`\nPostgreSQL statements per job, ${x.label}: ${f1(t.calls)} calls, ${f2(t.ms)} ms executing`)
+    log(
+      table([
+        ['  calls/job', 'ms/job', 'rows/job', 'statement'],
+        ...x.statements.top.map((s) => [`  ${f2(s.callsPerJob)}`, f2(s.msPerJob), f1(s.rowsPerJob), s.query]),
+      ]),
+    )
+  }
   const fo = r.failover
   if (fo) {
     log('\nfailover, 3 coordinators on PostgreSQL, kill -9 of one mid-run')

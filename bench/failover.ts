@@ -52,7 +52,7 @@ export async function failover(
       `    killed coordinator ${victim + 1} (kill -9) after ${killedAfter} jobs; ${moved.size} workers were on it`,
     )
   }
-  const r = await measureDispatch('failover', coords, postmasterPid, shape, log, during)
+  const r = await measureDispatch('failover', coords, postmasterPid, shape, log, { during })
   const { run } = r
   const after = (t: number) => t - killAt
   const assignsAfter = run.assigns.filter((a) => a.t > killAt)
