@@ -19,6 +19,8 @@ export interface DispatchShape {
   slots: number
   /** Submissions in flight per user. */
   submitParallel: number
+  /** Accounts the workers belong to, round-robin (each result pays its worker's owner: one is a hot ledger row). */
+  owners: number
 }
 
 /** What one configuration measured. */
@@ -49,12 +51,17 @@ export interface Run {
   acks: number[]
 }
 
-/** Accounts for the bench on a grid: the workers' owner and `users` submitters. */
-export async function accounts(http: string, users: number): Promise<{ owner: string; users: string[] }> {
-  const owner = await account(http, WORKER_OWNER)
+/** Accounts for the bench on a grid: the workers' owners and `users` submitters. */
+export async function accounts(
+  http: string,
+  users: number,
+  owners: number,
+): Promise<{ owners: string[]; users: string[] }> {
+  const ownerTokens = [await account(http, WORKER_OWNER)]
+  for (let o = 1; o < owners; o++) ownerTokens.push(await account(http, `${WORKER_OWNER}${o + 1}`))
   const tokens: string[] = []
   for (let u = 0; u < users; u++) tokens.push(await account(http, `bench-user${u + 1}`))
-  return { owner, users: tokens }
+  return { owners: ownerTokens, users: tokens }
 }
 
 /**
@@ -71,7 +78,7 @@ export async function measureDispatch(
   hooks: { during?: (run: Run) => Promise<void>; beforeWorkers?: () => Promise<void> } = {},
 ): Promise<DispatchResult & { run: Run }> {
   const errors: string[] = []
-  const { owner, users } = await accounts(coords[0]!.http, shape.users)
+  const { owners, users } = await accounts(coords[0]!.http, shape.users, shape.owners)
   const s0 = performance.now()
   const submitted = await submitJobs(
     coords.map((c) => c.http),
@@ -91,7 +98,9 @@ export async function measureDispatch(
   }
   const urls = coords.map((c) => c.ws)
   for (let i = 0; i < shape.workers; i++) {
-    run.workers.push(new SimWorker(`w${i + 1}`, urls, owner, shape.slots, events, i % coords.length))
+    run.workers.push(
+      new SimWorker(`w${i + 1}`, urls, owners[i % owners.length]!, shape.slots, events, i % coords.length),
+    )
   }
   await hooks.beforeWorkers?.()
   const cpu0 = cpuNow(coords, postmasterPid)

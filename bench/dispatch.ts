@@ -2,7 +2,10 @@
 // baseline), one on PostgreSQL, three on one PostgreSQL; then failover (kill -9 of one of three).
 // Run by `make bench` (bench/run.ts) or alone: `bun bench/dispatch.ts`. Environment:
 // BENCH_DISPATCH_JOBS (2000), BENCH_DISPATCH_USERS (4), BENCH_DISPATCH_WORKERS (24),
-// BENCH_DISPATCH_SLOTS (4), BENCH_DISPATCH_FAILOVER_JOBS (3000), BENCH_PG_SYNCHRONOUS_COMMIT (off),
+// BENCH_DISPATCH_SLOTS (4), BENCH_DISPATCH_OWNERS (1: accounts the workers belong to),
+// BENCH_DISPATCH_ROUNDS (2), BENCH_DISPATCH_CONFIGS (sqlite,pg1,pg3: which to run),
+// BENCH_DISPATCH_FAILOVER_JOBS (3000; 0: no failover run), BENCH_PG_SYNCHRONOUS_COMMIT (off),
+// BENCH_PG_STATEMENTS (1: PostgreSQL's statements per job),
 // BENCH_GRIDX (a gridx binary to run instead of a copy of dist/gridx, e.g. "bun src/main.ts").
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -67,7 +70,12 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
     workers: envInt('BENCH_DISPATCH_WORKERS', 24, 1),
     slots: envInt('BENCH_DISPATCH_SLOTS', 4, 1),
     submitParallel: 4,
+    owners: envInt('BENCH_DISPATCH_OWNERS', 1, 1),
   }
+  const only = (process.env['BENCH_DISPATCH_CONFIGS'] || CONFIGS.map((c) => c.key).join(',')).split(',')
+  const configs = CONFIGS.filter((c) => only.includes(c.key))
+  if (configs.length === 0)
+    throw new Error(`BENCH_DISPATCH_CONFIGS: none of ${CONFIGS.map((c) => c.key).join(', ')}`)
   const rounds = envInt('BENCH_DISPATCH_ROUNDS', 2, 1)
   const failoverJobs = envInt('BENCH_DISPATCH_FAILOVER_JOBS', 3000, 0)
   const syncCommit = process.env['BENCH_PG_SYNCHRONOUS_COMMIT'] || 'off'
@@ -113,9 +121,9 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
     log(
       `\ndispatch: ${shape.jobs} jobs of ${shape.users} users, ${shape.workers} simulated workers x ${shape.slots} slots (no Docker), ${rounds} round(s), order alternating`,
     )
-    const all = new Map<string, Measured[]>(CONFIGS.map((c) => [c.key, []]))
+    const all = new Map<string, Measured[]>(configs.map((c) => [c.key, []]))
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? CONFIGS : [...CONFIGS].reverse()
+      const order = round % 2 === 0 ? configs : [...configs].reverse()
       for (const c of order) {
         const { coords, database } = await grid(c.key, c.coordinators, c.pg)
         const other0 = noise.mark()
@@ -141,7 +149,7 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
         await stopAll(coords)
       }
     }
-    const runs = CONFIGS.map((c) => median(all.get(c.key)!))
+    const runs = configs.map((c) => median(all.get(c.key)!))
 
     let fo: FailoverResult | undefined
     if (failoverJobs > 0) {
@@ -151,7 +159,8 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
       await stopAll(fcoords)
     }
 
-    const ratio = runs[2]!.jobsPerSecond / runs[0]!.jobsPerSecond
+    const rate = (key: string) => runs[configs.findIndex((c) => c.key === key)]?.jobsPerSecond ?? Number.NaN
+    const ratio = rate('pg3') / rate('sqlite')
     const report: DispatchReport = {
       config: { ...shape, rounds, failoverJobs, pgSynchronousCommit: syncCommit, pgFsync: 'on' },
       runs,
@@ -255,6 +264,7 @@ function print(r: DispatchReport, log: (line: string) => void): void {
         ['  kill -> throughput back to 80% (500 ms window)', msOrDash(fo.recoveredMs)],
         ['  jobs/s after recovery', f1(fo.rateAfter)],
         ['  kill -> last job acknowledged', msOrDash(fo.lastAckMs)],
+        ['  kill -> sweeps taken over (if it held them)', msOrDash(fo.sweepTakeoverMs)],
         ['  jobs done', `${fo.done}/${fo.jobs}`],
       ]),
     )
@@ -263,11 +273,11 @@ function print(r: DispatchReport, log: (line: string) => void): void {
   log(
     table([
       ['', 'jobs/s', 'ratio to SQLite', `target >= ${DISPATCH_TARGET.toFixed(2)}`],
-      ...r.runs.map((x, i) => [
+      ...r.runs.map((x) => [
         x.label,
         f1(x.jobsPerSecond),
-        f2(x.jobsPerSecond / r.runs[0]!.jobsPerSecond),
-        i === 2 ? r.verdict : '',
+        f2(x.jobsPerSecond / (r.runs.find((y) => y.label === CONFIGS[0].label)?.jobsPerSecond ?? Number.NaN)),
+        x.label === CONFIGS[2].label ? r.verdict : '',
       ]),
     ]),
   )

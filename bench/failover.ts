@@ -25,10 +25,15 @@ export interface FailoverResult {
   rateAfter: number
   /** Kill -> last job acknowledged. */
   lastAckMs: number
+  /** Kill -> another coordinator logs that it runs the sweeps (when the killed one held them). */
+  sweepTakeoverMs: number
   errors: string[]
 }
 
 const WINDOW_MS = 500
+
+/** The line a coordinator logs when it takes over the sweeps (src/coordinator/server.ts). */
+const SWEEPS = /^(\S+Z) this coordinator runs the sweeps now/
 
 /** Runs the failover measurement on three coordinators of one grid; kills `coords[victim]`. */
 export async function failover(
@@ -39,6 +44,7 @@ export async function failover(
   log: (line: string) => void,
 ): Promise<FailoverResult> {
   let killAt = Number.NaN
+  let killWall = Number.NaN
   let killedAfter = 0
   let moved: Set<unknown> = new Set()
   const during = async (run: Run) => {
@@ -48,6 +54,7 @@ export async function failover(
     killedAfter = run.acks.length
     coords[victim]!.proc.kill('SIGKILL')
     killAt = performance.now()
+    killWall = Date.now()
     log(
       `    killed coordinator ${victim + 1} (kill -9) after ${killedAfter} jobs; ${moved.size} workers were on it`,
     )
@@ -66,6 +73,11 @@ export async function failover(
     }
   }
   const lastAck = run.acks.at(-1) ?? Number.NaN
+  const takeover = coords
+    .flatMap((c) => c.proc.lines.map((l) => SWEEPS.exec(l.text)?.[1]))
+    .map((iso) => (iso ? Date.parse(iso) : Number.NaN))
+    .filter((t) => t > killWall)
+    .sort((a, b) => a - b)[0]
   return {
     jobs: r.jobs,
     done: r.done,
@@ -78,6 +90,7 @@ export async function failover(
     recoveredMs: after(recovered),
     rateAfter: Number.isFinite(recovered) ? rate(run.acks, recovered, lastAck) : Number.NaN,
     lastAckMs: after(lastAck),
+    sweepTakeoverMs: takeover === undefined ? Number.NaN : takeover - killWall,
     errors: r.errors,
   }
 }

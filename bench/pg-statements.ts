@@ -24,7 +24,7 @@ export async function resetStatements(url: string): Promise<void> {
 }
 
 /** The statements run in `url`'s database since the reset, costliest first, per job. */
-export async function statementCosts(url: string, jobs: number, top = 15): Promise<StatementCost[]> {
+export async function statementCosts(url: string, jobs: number, top = 25): Promise<StatementCost[]> {
   const sql = new SQL(url, { max: 1 })
   try {
     const rows = (await sql.unsafe(
