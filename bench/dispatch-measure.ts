@@ -11,6 +11,16 @@ import {
 } from './dispatch-grid'
 import { SimWorker } from './sim-worker'
 
+/** Three coordinators on PostgreSQL must dispatch at least this share of one on SQLite's jobs/s. */
+export const DISPATCH_TARGET = 1.0
+
+/** The three throughput configurations, in the order of an even round. */
+export const CONFIGS = [
+  { key: 'sqlite', label: 'SQLite, 1 coordinator', coordinators: 1, pg: false },
+  { key: 'pg1', label: 'PostgreSQL, 1 coordinator', coordinators: 1, pg: true },
+  { key: 'pg3', label: 'PostgreSQL, 3 coordinators', coordinators: 3, pg: true },
+] as const
+
 /** The shape of a dispatch run. */
 export interface DispatchShape {
   jobs: number
