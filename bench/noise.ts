@@ -40,6 +40,13 @@ function readAll(): Map<number, Proc> {
 export class NoiseMeter {
   private readonly seen = new Map<number, { first: number; last: number; foreign: boolean; comm: string }>()
   private timer: ReturnType<typeof setInterval> | undefined
+  /** Processes of the bench that are not its descendants (a PostgreSQL cluster daemonizes). */
+  private readonly adopted = new Set<number>()
+
+  /** Counts `pid` and its descendants as the bench's own, not as noise. */
+  adopt(pid: number): void {
+    this.adopted.add(pid)
+  }
 
   start(periodMs = 250): void {
     this.sample()
@@ -58,7 +65,7 @@ export class NoiseMeter {
       for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
         const proc = all.get(p)
         if (!proc) return true
-        if (p === self || DOCKER_COMMS.test(proc.comm)) return false
+        if (p === self || this.adopted.has(p) || DOCKER_COMMS.test(proc.comm)) return false
         p = proc.ppid
       }
       return true

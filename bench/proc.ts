@@ -120,6 +120,11 @@ export class Background {
     }
   }
 
+  /** Sends `signal` now (the dispatch bench's failover kills a coordinator with SIGKILL); waits for nothing. */
+  kill(signal: 'SIGKILL' | 'SIGTERM'): void {
+    this.proc.kill(signal)
+  }
+
   /** Sends SIGTERM (then SIGKILL after `graceMs`) and waits for the exit; returns the exit code. */
   async stop(graceMs = 10_000): Promise<number> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {

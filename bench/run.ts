@@ -1,7 +1,8 @@
 // `make bench`: Grid-X against plain `docker run`, latency of one trivial job and throughput of many.
 // Environment: BENCH_ROUNDS (30), BENCH_WARMUP (2), BENCH_JOBS (200), BENCH_SUBMIT_PARALLEL (16),
 // BENCH_API_VARIANT (1: also time submissions straight to the HTTP API), BENCH_KEEP (1: keep the temp dir),
-// BENCH_QUIET_WAIT_MS (120000: longest wait for other work on the machine to calm down before a measurement).
+// BENCH_QUIET_WAIT_MS (120000: longest wait for other work on the machine to calm down before a measurement),
+// BENCH_DISPATCH (1: also the dispatch bench with simulated workers on SQLite and PostgreSQL, bench/dispatch.ts).
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -9,6 +10,8 @@ import { BenchGrid } from './grid'
 import { latency, type LatencyResult } from './latency'
 import { type Background, run } from './proc'
 import { NoiseMeter } from './noise'
+import { dispatchBench } from './dispatch'
+import { dispatchResults } from './dispatch-report'
 import { CpuMeter, EventLog, pidsNamed } from './profile'
 import { report } from './report'
 import { quantile } from './stats'
@@ -194,9 +197,19 @@ async function main(cleanup: Cleanup): Promise<number> {
     load: loadavg(),
     log,
   })
+  let dispatchErrors = 0
+  if (envInt('BENCH_DISPATCH', 1, 0) > 0) {
+    await quiet(quietMs)
+    const d = await dispatchBench(log)
+    dispatchErrors = [...d.runs.flatMap((r) => r.errors), ...(d.failover?.errors ?? [])].length
+    Object.assign(results, { dispatch: dispatchResults(d) })
+  }
   writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`)
   log(`\nresults written to ${RESULTS}`)
-  const failures = lat.failures + gridxTp.failures + dockerTp.failures + (apiTp?.failures ?? 0)
+  if (dispatchErrors > 0)
+    console.error(`bench: BROKEN RUN: ${dispatchErrors} dispatch error(s), listed above`)
+  const failures =
+    lat.failures + gridxTp.failures + dockerTp.failures + (apiTp?.failures ?? 0) + dispatchErrors
   if (failures > 0) {
     console.error(`bench: BROKEN RUN: ${failures} job(s) failed`)
     for (const e of [...gridxTp.errors, ...dockerTp.errors, ...(apiTp?.errors ?? [])].slice(0, 20))

@@ -311,6 +311,14 @@ export class Hub {
       checks: new TokenBucket(16 + msg.slots / 4, 16 + 2 * msg.slots, now),
       socket: ws,
     }
+    // The leases held before this hello, read before the worker can be given new ones: a job
+    // assigned to it from now on is not one it could have lost.
+    const heldBefore = await this.store.leases.leasesOf(conn.id)
+    const running = new Set(msg.running.map((l) => `${l.jobId}#${l.attempt}`))
+    // Its slots hold what it still runs from the start, so no pass fills them twice meanwhile.
+    conn.active = new Set(
+      heldBefore.filter((l) => running.has(`${l.jobId}#${l.attempt}`)).map((l) => l.jobId),
+    )
     ws.data.conn = conn
     this.conns.set(conn.id, conn)
     ws.send(
@@ -327,8 +335,7 @@ export class Hub {
     )
     // Leases this worker holds but no longer runs (it restarted, or an assignment was lost on
     // the old socket) go back to the queue now rather than when they expire.
-    const running = new Set(msg.running.map((l) => `${l.jobId}#${l.attempt}`))
-    for (const lease of await this.store.leases.leasesOf(conn.id)) {
+    for (const lease of heldBefore) {
       if (!running.has(`${lease.jobId}#${lease.attempt}`)) {
         await this.lifecycle.lost(
           conn.id,
