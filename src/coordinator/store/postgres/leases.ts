@@ -42,7 +42,18 @@ export class PgLeases implements LeasesRepo {
           attempt: sql`${jobs.attempt} + 1`,
           deadlineAt: sql`${now}::bigint + ${jobs.timeoutMs} + ${startAllowanceMs}::bigint`,
         })
-        .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
+        // Another coordinator assigning the same job holds its row: skip it at once rather than
+        // wait for its commit only to find the job taken (dispatch from several coordinators).
+        .where(
+          inArray(
+            jobs.id,
+            tx
+              .select({ id: jobs.id })
+              .from(jobs)
+              .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
+              .for('update', { skipLocked: true }),
+          ),
+        )
         .returning()
       if (row) await tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now })
       return row
