@@ -9,7 +9,6 @@ import {
   versionAdvice,
   WorkerMessage,
   type LeaseRef,
-  type WorkerPolicy,
 } from '../protocol/worker'
 import type { WorkerView } from '../protocol/api'
 import { escapeTerminal } from '../protocol/text'
@@ -17,63 +16,16 @@ import { formatBytes } from '../protocol/units'
 import { SocketAllowance, TokenBucket } from './budget'
 import type { Lifecycle, Verdict } from './lifecycle'
 import type { Clock, Settings } from './settings'
-import type { Store, UserRow } from './store'
+import { untilStored } from './outage-retry'
+import type { Store } from './store'
+import type { SocketData, Wake, WorkerConn } from './worker-conn'
 
 type Result = Extract<WorkerMessage, { type: 'job.result' }>
 
-/** What the server keeps on each worker socket. */
-export interface SocketData {
-  user: UserRow
-  conn?: WorkerConn
-  /** What the socket may still send (made at its first frame). */
-  allowance?: SocketAllowance
-  /** The socket went over its budget and is being closed: its frames are dropped unread. */
-  overBudget?: boolean
-  /** Its frames being handled, in order: each waits for the one before (the store is async). */
-  queue?: Promise<void>
-  /** How many frames wait in `queue`. */
-  pending?: number
-}
+export type { SocketData, Wake, WorkerConn } from './worker-conn'
 
 /** Frames a socket may have waiting for the store before it counts as a flood. */
 const MAX_PENDING_FRAMES = 512
-
-/** How long a frame waits before it is tried again while the database is away, at first and at most. */
-const RETRY_FIRST_MS = 250
-const RETRY_MOST_MS = 5_000
-
-/** `ServerWebSocket.readyState` of an open socket. */
-const WS_OPEN = 1
-
-/** Whether a failure is the database being away (the store says 503 database_unreachable). */
-const isOutage = (err: unknown) => err instanceof GridError && err.code === 'database_unreachable'
-
-/** A worker socket that has said hello. */
-export interface WorkerConn {
-  id: string
-  name: string
-  owner: UserRow
-  slots: number
-  cpus: number
-  memoryBytes: number
-  docker: string
-  /** What the worker's owner lets it run. */
-  policy: WorkerPolicy
-  connectedAt: number
-  lastSeen: number
-  /** Job ids this worker holds a lease for. */
-  active: Set<string>
-  /** The worker asked for no new jobs. */
-  draining: boolean
-  /** When its last heartbeat was acted on: more frequent ones are ignored (each costs a query). */
-  lastBeat: number
-  /** Results it may have checked (a signature check costs milliseconds); past it they are refused for a moment. */
-  checks: TokenBucket
-  socket: ServerWebSocket<SocketData>
-}
-
-/** Callback the hub uses to ask for a scheduling pass. */
-export type Wake = () => void
 
 /** The live worker sockets: hello, heartbeats, reports, silence. */
 export class Hub {
@@ -181,40 +133,15 @@ export class Hub {
   private async handle(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): Promise<void> {
     if (ws.data.overBudget) return
     if (msg.type !== 'hello' && !ws.data.conn) return this.refuse(ws, 'hello_first', 'send hello first')
-    for (let waitMs = RETRY_FIRST_MS; ; waitMs = Math.min(2 * waitMs, RETRY_MOST_MS)) {
-      try {
-        return await this.dispatch(ws, msg)
-      } catch (err) {
-        // The database is away: the frame is tried again (and the socket's later frames wait
-        // behind it, in order) until it is back, so no output is lost and the socket stays.
-        // A heartbeat is not worth keeping: the next one says the same, newer.
-        if (isOutage(err) && ws.readyState === WS_OPEN) {
-          // Dropped quietly: an error frame would have the worker log an 'internal' error each beat.
-          if (msg.type === 'heartbeat') return
-          await this.backoff(waitMs)
-          continue
-        }
-        const full = this.diskFull?.(err)
-        if (!full) return this.refuse(ws, 'internal', describe(err))
-        // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
-        this.refuse(ws, full.code, full.message)
-        ws.close(CloseCode.goingAway, full.code)
-        return
-      }
-    }
-  }
-
-  /**
-   * Waits `ms` before a frame is tried again, or less: once any query of this coordinator (a
-   * sweep, another socket's frame) found the database back, at once, so a frame waiting out a
-   * long backoff does not hold the worker's results (and its next job) behind it.
-   */
-  private async backoff(ms: number): Promise<void> {
-    const until = Date.now() + ms
-    for (let left = ms; left > 0; left = until - Date.now()) {
-      await Bun.sleep(Math.min(RETRY_FIRST_MS, left))
-      if (this.store.health.problem() === undefined) return
-    }
+    const err = await untilStored(ws, msg.type === 'heartbeat', this.store.health, () =>
+      this.dispatch(ws, msg),
+    )
+    if (err === undefined) return
+    const full = this.diskFull?.(err)
+    if (!full) return this.refuse(ws, 'internal', describe(err))
+    // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
+    this.refuse(ws, full.code, full.message)
+    ws.close(CloseCode.goingAway, full.code)
   }
 
   /** A socket closed: the worker leaves; its leases live on until they expire or it returns. */

@@ -1,0 +1,45 @@
+import type { ServerWebSocket } from 'bun'
+import type { WorkerPolicy } from '../protocol/worker'
+import type { SocketAllowance, TokenBucket } from './budget'
+import type { UserRow } from './store'
+
+/** What the server keeps on each worker socket. */
+export interface SocketData {
+  user: UserRow
+  conn?: WorkerConn
+  /** What the socket may still send (made at its first frame). */
+  allowance?: SocketAllowance
+  /** The socket went over its budget and is being closed: its frames are dropped unread. */
+  overBudget?: boolean
+  /** Its frames being handled, in order: each waits for the one before (the store is async). */
+  queue?: Promise<void>
+  /** How many frames wait in `queue`. */
+  pending?: number
+}
+
+/** A worker socket that has said hello. */
+export interface WorkerConn {
+  id: string
+  name: string
+  owner: UserRow
+  slots: number
+  cpus: number
+  memoryBytes: number
+  docker: string
+  /** What the worker's owner lets it run. */
+  policy: WorkerPolicy
+  connectedAt: number
+  lastSeen: number
+  /** Job ids this worker holds a lease for. */
+  active: Set<string>
+  /** The worker asked for no new jobs. */
+  draining: boolean
+  /** When its last heartbeat was acted on: more frequent ones are ignored (each costs a query). */
+  lastBeat: number
+  /** Results it may have checked (a signature check costs milliseconds); past it they are refused for a moment. */
+  checks: TokenBucket
+  socket: ServerWebSocket<SocketData>
+}
+
+/** Callback the hub uses to ask for a scheduling pass. */
+export type Wake = () => void
