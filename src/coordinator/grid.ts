@@ -7,6 +7,9 @@ import type { Hub } from './hub'
 import type { WorkerLink } from './lifecycle'
 import type { Bus } from './store'
 
+/** Longest reason a relayed state event carries (4 bytes a character at most: well inside a NOTIFY). */
+const MAX_REASON = 1000
+
 /**
  * What one coordinator tells the others of its grid. Output travels as "stored up to seq" only
  * (a follower elsewhere reads the chunks from the database), so every message stays small.
@@ -24,7 +27,7 @@ const GridMessage = z.discriminatedUnion('t', [
         state: z.enum(['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']),
         attempt: z.int(),
         worker: z.string().max(256).nullable(),
-        reason: z.string().max(2000).optional(),
+        reason: z.string().max(MAX_REASON).optional(),
       }),
       z.object({ type: z.literal('end') }),
     ]),
@@ -97,6 +100,10 @@ export class Grid implements WorkerLink {
    * a follower that hears it reads whatever is stored, so nothing said later is missed.
    */
   relay(jobId: string, event: JobEvent): void {
+    if (event.type === 'state' && event.reason !== undefined && event.reason.length > MAX_REASON) {
+      // The schema the others read it with (and NOTIFY's payload) bound it: cut, not dropped.
+      event = { ...event, reason: `${event.reason.slice(0, MAX_REASON - 3)}...` }
+    }
     if (event.type !== 'output') return this.tell({ t: 'job', from: this.id, jobId, event })
     this.stored.set(jobId, { type: 'stored', attempt: event.attempt, seq: event.seq })
     if (this.storedTimer) return

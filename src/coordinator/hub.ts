@@ -125,8 +125,14 @@ export class Hub {
     ws.data.pending = (ws.data.pending ?? 0) + 1
     if (ws.data.pending > MAX_PENDING_FRAMES) return this.overBudget(ws)
     ws.data.queue = (ws.data.queue ?? Promise.resolve()).then(async () => {
-      await this.handle(ws, msg)
-      ws.data.pending = (ws.data.pending ?? 1) - 1
+      try {
+        await this.handle(ws, msg)
+      } catch (err) {
+        // Never a broken chain: the socket's later frames must still be handled.
+        this.log(`handling a frame of a worker socket failed: ${describe(err)}`)
+      } finally {
+        ws.data.pending = (ws.data.pending ?? 1) - 1
+      }
     })
   }
 
