@@ -7,6 +7,7 @@
 // BENCH_DISPATCH_FAILOVER_JOBS (3000; 0: no failover run), BENCH_PG_SYNCHRONOUS_COMMIT (off),
 // BENCH_PG_STATEMENTS (1: PostgreSQL's statements per job),
 // BENCH_GRIDX (a gridx binary to run instead of a copy of dist/gridx, e.g. "bun src/main.ts").
+import { envInt } from './env'
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -48,14 +49,6 @@ export type Measured = Omit<DispatchResult, 'run'> & {
 
 async function statementReport(url: string, jobs: number) {
   return { totals: await statementTotals(url, jobs), top: await statementCosts(url, jobs) }
-}
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const v = Number(raw)
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name}=${raw}: expected a whole number >= ${min}`)
-  return v
 }
 
 /** Runs the configurations (`rounds` times, order alternating, medians reported), then failover. */

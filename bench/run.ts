@@ -3,6 +3,7 @@
 // BENCH_API_VARIANT (1: also time submissions straight to the HTTP API), BENCH_KEEP (1: keep the temp dir),
 // BENCH_QUIET_WAIT_MS (120000: longest wait for other work on the machine to calm down before a measurement),
 // BENCH_DISPATCH (1: also the dispatch bench with simulated workers on SQLite and PostgreSQL, bench/dispatch.ts).
+import { envInt } from './env'
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -23,14 +24,6 @@ const BUILT = join(ROOT, 'dist', 'gridx')
 const RESULTS = join(import.meta.dir, 'results.json')
 const TARGET = 1.1
 const SLOTS = 2
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const v = Number(raw)
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name}=${raw}: expected a whole number >= ${min}`)
-  return v
-}
 
 const log = (line: string) => console.log(line)
 

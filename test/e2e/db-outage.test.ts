@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { labUnavailable } from '../support/netns'
 import { BB_IMAGE } from './harness'
 import { api, type PgGrid, registerUsers, seenAfter, startPgGrid, until } from './pg-lab'
+import { allEnded } from './pg-checks'
 
 // Two coordinators on one PostgreSQL, which stops for 20 s while a job runs (and ends) and others
 // wait in the queue. The coordinators stay up and say they are degraded, refuse submissions with
@@ -90,15 +91,7 @@ describe.skipIf(skip !== undefined)('PostgreSQL stopped for 20 s under a running
     expect(sub.stdout()).toBe(Array.from({ length: LINES }, (_, i) => `line-${i + 1}\n`).join(''))
     // Its stream stayed open through the outage (keepalives need no database).
     expect(sub.stderr()).not.toContain('lost the connection')
-    await until(
-      async () => {
-        const rows: { n: number }[] =
-          await g.sql`SELECT count(*)::int AS n FROM jobs WHERE state IN ('queued', 'assigned', 'running')`
-        return rows[0]!.n === 0
-      },
-      'every job to end',
-      90_000,
-    )
+    await allEnded(g, 90_000)
     const jobs: { id: string; state: string; attempt: number }[] =
       await g.sql`SELECT id, state, attempt FROM jobs ORDER BY created_at`
     expect(jobs.map((j) => [j.state, j.attempt])).toEqual(

@@ -91,12 +91,13 @@ describe('several coordinators on one PostgreSQL', () => {
   test('one coordinator runs the sweeps; when it stops another takes over and expires a lost lease', async () => {
     const logs: string[][] = []
     const [a, b] = await grid(2, logs, { leaseMs: 1000 })
-    // A started first on an empty grid: it holds the election.
-    expect(logs[0]!.some((l) => l.includes('now'))).toBe(false)
     const worker = testWorker('worker-grid-3')
     const ws = await connectWorker(b!, worker)
     const id = await b!.submit()
     await ws.next('job.assign', 10_000)
+    // A started first on an empty grid and holds the election; B does not while A lives.
+    expect(await a!.coord.store.leadership.hold()).toBe(true)
+    expect(await b!.coord.store.leadership.hold()).toBe(false)
     // The worker goes silent; its lease runs out while A, the sweeper, is gone.
     ws.ws.close()
     await a!.stop()

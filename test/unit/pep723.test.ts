@@ -1,18 +1,7 @@
+import { failure } from '../support/failure'
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
-import { GridError } from '../../src/errors'
 import { metadataBlocks, PEP723_REGEX, scriptMetadata } from '../../src/client/pep723'
-
-/** The error `fn` throws, checked to be a GridError. */
-function thrown(fn: () => unknown): GridError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(GridError)
-    return err as GridError
-  }
-  throw new Error('expected an error')
-}
 
 describe('PEP 723 blocks: the examples of the PEP', () => {
   test('the script example: requires-python and dependencies', () => {
@@ -87,7 +76,7 @@ describe('PEP 723 blocks: the examples of the PEP', () => {
 describe('PEP 723 blocks: malformed ones are errors naming the line', () => {
   test('two script blocks', () => {
     const one = '# /// script\n# dependencies = ["a"]\n# ///\n'
-    const e = thrown(() => scriptMetadata(`${one}\nx = 1\n${one}`, 'job.py'))
+    const e = failure(() => scriptMetadata(`${one}\nx = 1\n${one}`, 'job.py'))
     expect(e.code).toBe('bad_script_metadata')
     expect(e.message).toBe(
       "job.py line 6: a second '# /// script' block (the first is on line 1); a script may have only one",
@@ -95,25 +84,25 @@ describe('PEP 723 blocks: malformed ones are errors naming the line', () => {
   })
 
   test('an opening without a closing, a non-comment line inside, an empty block', () => {
-    expect(thrown(() => scriptMetadata('# /// script\n# dependencies = []\n', 'a.py')).message).toStartWith(
+    expect(failure(() => scriptMetadata('# /// script\n# dependencies = []\n', 'a.py')).message).toStartWith(
       "a.py line 1: the '# /// script' block is never closed: the file ends at line 3",
     )
     const broken = 'x = 1\n# /// script\n# dependencies = [\n"numpy"\n# ]\n# ///\n'
-    expect(thrown(() => scriptMetadata(broken, 'b.py')).message).toStartWith(
+    expect(failure(() => scriptMetadata(broken, 'b.py')).message).toStartWith(
       "b.py line 2: the '# /// script' block is never closed: line 4 is not a comment",
     )
     // '#dependencies' (no space after '#') is not a comment line of a block either
     expect(
-      thrown(() => scriptMetadata('# /// script\n#dependencies = []\n# ///\n', 'c.py')).message,
+      failure(() => scriptMetadata('# /// script\n#dependencies = []\n# ///\n', 'c.py')).message,
     ).toContain('line 2 is not a comment')
-    expect(thrown(() => scriptMetadata('# /// script\n# ///\nprint()\n', 'd.py')).message).toContain(
+    expect(failure(() => scriptMetadata('# /// script\n# ///\nprint()\n', 'd.py')).message).toContain(
       'it is empty',
     )
   })
 
   test('invalid TOML, and fields of the wrong type', () => {
     const bad = (toml: string) =>
-      thrown(() => scriptMetadata(`\n# /// script\n${toml.replace(/^/gm, '# ')}\n# ///\n`, 'job.py'))
+      failure(() => scriptMetadata(`\n# /// script\n${toml.replace(/^/gm, '# ')}\n# ///\n`, 'job.py'))
     expect(bad('dependencies = ["a",').message).toStartWith(
       "job.py line 2: the '# /// script' block is not valid TOML:",
     )
@@ -132,14 +121,14 @@ describe('PEP 723 blocks: hostile input', () => {
   test('a 4 MB script of opening lines is read in linear time (the regex would take minutes)', () => {
     const script = '# /// script\n'.repeat(300_000)
     const t0 = performance.now()
-    expect(thrown(() => scriptMetadata(script, 'big.py')).message).toContain('never closed')
+    expect(failure(() => scriptMetadata(script, 'big.py')).message).toContain('never closed')
     // Generous: this takes tens of milliseconds; the regex takes over ten seconds at a sixth of the size.
     expect(performance.now() - t0).toBeLessThan(10_000)
   })
 
   test('deeply nested TOML is an error, not a crash', () => {
     const deep = `# /// script\n# dependencies = ${'['.repeat(100_000)}${']'.repeat(100_000)}\n# ///\n`
-    expect(thrown(() => scriptMetadata(deep, 'deep.py')).code).toBe('bad_script_metadata')
+    expect(failure(() => scriptMetadata(deep, 'deep.py')).code).toBe('bad_script_metadata')
   })
 
   test('odd bytes: NUL, lone CR, Unicode line separators, invalid UTF-8', () => {

@@ -1,20 +1,10 @@
+import { failure } from '../support/failure'
 import { afterEach, describe, expect, test } from 'bun:test'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { GridError } from '../../src/errors'
 import { depsLine, jobDeps } from '../../src/cli/deps'
 import { parsePyproject, parseRequirementsTxt } from '../../src/client/requirements-file'
 import { tempDir } from '../e2e/harness'
-
-function thrown(fn: () => unknown): GridError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(GridError)
-    return err as GridError
-  }
-  throw new Error('expected an error')
-}
 
 describe('requirements.txt', () => {
   test('comments, blank lines and continued lines, each requirement with its line', () => {
@@ -45,7 +35,7 @@ describe('requirements.txt', () => {
       [2, '-r other.txt'],
       [2, 'numpy==1.26 --hash=sha256:abc'],
     ] as const) {
-      const e = thrown(() => parseRequirementsTxt(`numpy\n${text}\n`, 'reqs.txt'))
+      const e = failure(() => parseRequirementsTxt(`numpy\n${text}\n`, 'reqs.txt'))
       expect(e.code).toBe('bad_requirement')
       expect(e.message).toStartWith(`reqs.txt line ${line}: `)
       expect(e.message).toContain('pip options')
@@ -53,7 +43,7 @@ describe('requirements.txt', () => {
   })
 
   test('a file past 256 KiB is refused', () => {
-    expect(thrown(() => parseRequirementsTxt('a\n'.repeat(200_000), 'r.txt')).message).toContain('256 KiB')
+    expect(failure(() => parseRequirementsTxt('a\n'.repeat(200_000), 'r.txt')).message).toContain('256 KiB')
   })
 })
 
@@ -84,16 +74,16 @@ describe('pyproject.toml', () => {
   })
 
   test('invalid TOML, dynamic or mistyped dependencies are refused', () => {
-    expect(thrown(() => parsePyproject('[project\n', 'pyproject.toml')).message).toStartWith(
+    expect(failure(() => parsePyproject('[project\n', 'pyproject.toml')).message).toStartWith(
       'pyproject.toml: not valid TOML',
     )
     expect(
-      thrown(() => parsePyproject('[project]\ndynamic = ["dependencies"]\n', 'pyproject.toml')).message,
+      failure(() => parsePyproject('[project]\ndynamic = ["dependencies"]\n', 'pyproject.toml')).message,
     ).toContain('dynamic')
     expect(
-      thrown(() => parsePyproject('[project]\ndependencies = "numpy"\n', 'pyproject.toml')).message,
+      failure(() => parsePyproject('[project]\ndependencies = "numpy"\n', 'pyproject.toml')).message,
     ).toContain('must be a list of strings')
-    expect(thrown(() => parsePyproject('project = 1\n', 'pyproject.toml')).message).toContain(
+    expect(failure(() => parsePyproject('project = 1\n', 'pyproject.toml')).message).toContain(
       'must be a table',
     )
   })
@@ -162,17 +152,17 @@ describe('which requirements a submission sends', () => {
       'job.py',
       `# /// script\n# dependencies = [\n#   "numpy",\n#   "evil @ https://10.0.0.1/x.whl",\n# ]\n# ///\n`,
     )
-    const e = thrown(() => jobDeps({ script }))
+    const e = failure(() => jobDeps({ script }))
     expect(e.code).toBe('bad_requirement')
     expect(e.message).toStartWith(
       `${script} line 4: 'evil @ https://10.0.0.1/x.whl': direct URL requirements`,
     )
     const reqs = write('r.txt', 'numpy\n\n./local/pkg\n')
-    expect(thrown(() => jobDeps({ requirements: reqs })).message).toStartWith(`${reqs} line 3: `)
-    expect(thrown(() => jobDeps({ requirements: join(dir, 'nope.txt') })).code).toBe('no_requirements_file')
+    expect(failure(() => jobDeps({ requirements: reqs })).message).toStartWith(`${reqs} line 3: `)
+    expect(failure(() => jobDeps({ requirements: join(dir, 'nope.txt') })).code).toBe('no_requirements_file')
     const many = write('many.txt', Array.from({ length: 65 }, (_, i) => `p${i}`).join('\n'))
-    expect(thrown(() => jobDeps({ requirements: many })).message).toContain('at most 64 requirements')
+    expect(failure(() => jobDeps({ requirements: many })).message).toContain('at most 64 requirements')
     const py = write('py.py', pep723('"a"', 'python3'))
-    expect(thrown(() => jobDeps({ script: py })).message).toContain("requires-python 'python3' must be")
+    expect(failure(() => jobDeps({ script: py })).message).toContain("requires-python 'python3' must be")
   })
 })
