@@ -7,6 +7,9 @@ import type { Hub } from './hub'
 import type { WorkerLink } from './lifecycle'
 import type { Bus } from './store'
 
+/** Job ids in one queue message: 2 x 200 ids of 12 characters stay well inside a NOTIFY's 8,000 bytes. */
+const QUEUE_BATCH = 200
+
 /** Longest reason a relayed state event carries (4 bytes a character at most: well inside a NOTIFY). */
 const MAX_REASON = 1000
 
@@ -15,7 +18,13 @@ const MAX_REASON = 1000
  * (a follower elsewhere reads the chunks from the database), so every message stays small.
  */
 const GridMessage = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('wake'), from: z.string() }),
+  // Jobs that entered the queue here (submitted, requeued) and that left it here (assigned).
+  z.object({
+    t: z.literal('queue'),
+    from: z.string(),
+    queued: z.array(z.string().max(64)).max(QUEUE_BATCH),
+    taken: z.array(z.string().max(64)).max(QUEUE_BATCH),
+  }),
   z.object({
     t: z.literal('job'),
     from: z.string(),
@@ -49,7 +58,7 @@ const GridMessage = z.discriminatedUnion('t', [
 ])
 type GridMessage = z.infer<typeof GridMessage>
 
-/** Most often one coordinator asks the others for a scheduling pass. */
+/** Most often one coordinator tells the others of changes to the queue (and of stored output). */
 const WAKE_EVERY_MS = 20
 
 /**
@@ -60,7 +69,9 @@ const WAKE_EVERY_MS = 20
 export class Grid implements WorkerLink {
   /** Tells this coordinator's messages from the others' (every coordinator hears its own too). */
   readonly id = randomUUID()
-  private wakePending = false
+  private queuePending = false
+  private readonly queuedHere: string[] = []
+  private readonly takenHere: string[] = []
   /** The newest chunk stored here of each job with output not yet told. */
   private readonly stored = new Map<string, { type: 'stored'; attempt: number; seq: number }>()
   private storedTimer: ReturnType<typeof setTimeout> | undefined
@@ -69,7 +80,8 @@ export class Grid implements WorkerLink {
     private readonly bus: Bus,
     private readonly hub: Hub,
     private readonly events: JobEvents,
-    private readonly wakeLocal: () => void,
+    /** Jobs another coordinator queued (to read and index) and took (to drop from the index). */
+    private readonly queueChanged: (queued: string[], taken: string[]) => void,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -84,13 +96,32 @@ export class Grid implements WorkerLink {
     )
   }
 
-  /** Asks every other coordinator for a scheduling pass (at most every few milliseconds). */
-  wakeOthers(): void {
-    if (this.wakePending) return
-    this.wakePending = true
+  /** A job entered the queue here: the others index it (and place it, if their workers can). */
+  queued(jobId: string): void {
+    this.queuedHere.push(jobId)
+    this.flushSoon()
+  }
+
+  /** Jobs were assigned here: the others drop them from their indexes. */
+  taken(jobIds: readonly string[]): void {
+    this.takenHere.push(...jobIds)
+    this.flushSoon()
+  }
+
+  /** Tells the queue's changes at most every few milliseconds, in messages of at most QUEUE_BATCH ids each. */
+  private flushSoon(): void {
+    if (this.queuePending || !this.bus.shared) {
+      if (!this.bus.shared) this.queuedHere.length = this.takenHere.length = 0
+      return
+    }
+    this.queuePending = true
     setTimeout(() => {
-      this.wakePending = false
-      this.tell({ t: 'wake', from: this.id })
+      this.queuePending = false
+      while (this.queuedHere.length > 0 || this.takenHere.length > 0) {
+        const queued = this.queuedHere.splice(0, QUEUE_BATCH)
+        const taken = this.takenHere.splice(0, QUEUE_BATCH)
+        this.tell({ t: 'queue', from: this.id, queued, taken })
+      }
     }, WAKE_EVERY_MS)
   }
 
@@ -152,8 +183,8 @@ export class Grid implements WorkerLink {
     }
     if (parsed.from === this.id) return
     switch (parsed.t) {
-      case 'wake':
-        return this.wakeLocal()
+      case 'queue':
+        return this.queueChanged(parsed.queued, parsed.taken)
       case 'job':
         return this.events.deliver(parsed.jobId, parsed.event)
       case 'cancel':

@@ -11,7 +11,7 @@ import { billedMs, costOf } from './pricing'
 import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
 import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
-import type { Ending, JobRow, Requeue, StagedOutputs, Store, UserRow } from './store'
+import type { Ending, JobRow, QueuedJob, Requeue, StagedOutputs, Store, UserRow } from './store'
 
 export { jobView } from './job-view'
 export type { Verdict } from './result-check'
@@ -25,9 +25,20 @@ export interface WorkerLink {
   release(workerId: string | null, jobId: string): void
 }
 
+/** Who hears of jobs entering and leaving the queue: the scheduler's index, and the grid. */
+export interface QueueWatch {
+  /** A job is queued (submitted, or requeued after an attempt). */
+  queued(job: QueuedJob): void
+  /** A job left the queue or ended without this coordinator assigning it (cancelled). */
+  left(jobId: string): void
+  /** An attempt ended: the job is no longer assigned or running. */
+  stopped(jobId: string): void
+}
+
 /** Every job transition: submit, start, output, result, cancel, lease expiry. */
 export class Lifecycle {
   link: WorkerLink | undefined
+  watch: QueueWatch | undefined
 
   constructor(
     private readonly store: Store,
@@ -51,7 +62,7 @@ export class Lifecycle {
     // The job's files are copied into its working directory, a tmpfs within its memory limit.
     const tooBig = filesExceedMemory((inputs?.bytes ?? 0) + (script?.length ?? 0), req.memoryBytes)
     if (tooBig) throw tooBig
-    return await this.store.queue.create({
+    const row = await this.store.queue.create({
       id: newId(),
       ownerId: owner.id,
       image: req.image,
@@ -73,6 +84,8 @@ export class Lifecycle {
       requiresPython: req.requiresPython?.trim() ?? null,
       createdAt: this.clock.now(),
     })
+    this.watch?.queued(withoutScript(row))
+    return row
   }
 
   /** The owner's job, or a 404 that does not reveal whether someone else's exists. */
@@ -288,6 +301,7 @@ export class Lifecycle {
     if (isFinal(job.state)) return job
     const now = this.clock.now()
     const before = await this.store.leases.cancel(id, now, (j, since) => this.billSince(j, since, now))
+    if (before) this.watch?.left(id)
     if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
       this.link?.release(before.workerId, id)
       this.link?.send(before.workerId, {
@@ -355,6 +369,11 @@ export class Lifecycle {
   private async retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): Promise<void> {
     const r = await this.store.leases.requeue(lease, reason, this.clock.now(), workerId, how)
     if (r === 'stale') return
+    this.watch?.stopped(lease.jobId)
+    if (r === 'queued') {
+      const row = await this.store.queue.job(lease.jobId)
+      if (row?.state === 'queued') this.watch?.queued(withoutScript(row))
+    }
     this.link?.release(workerId ?? (await this.store.queue.job(lease.jobId))?.workerId ?? null, lease.jobId)
     this.log(
       `job ${lease.jobId} attempt ${lease.attempt}: ${escapeTerminal(reason)}; ${r === 'queued' ? 'requeued' : 'no attempts left'}`,
@@ -374,6 +393,7 @@ export class Lifecycle {
 
   private async end(lease: LeaseRef, workerId: string, ending: Ending): Promise<Verdict> {
     if (await this.store.leases.finish(lease, workerId, ending)) {
+      this.watch?.stopped(lease.jobId)
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })
       return ACCEPTED
@@ -396,4 +416,11 @@ export class Lifecycle {
 function filesRoom(inputs: { bytes: number; files: number } | undefined, script: Buffer | null): number {
   const inputsRoom = inputs ? inputs.bytes + inputs.files * WORKDIR_PAGE_BYTES : 0
   return inputsRoom + (script ? pagesFor(script.length) : 0)
+}
+
+/** A job row as the queue index keeps it: scripts can be megabytes. */
+function withoutScript(row: JobRow): QueuedJob {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose
+  const { script, ...rest } = row
+  return rest
 }

@@ -4,19 +4,21 @@ import type { JobEvents } from './events'
 import type { Hub, WorkerConn } from './hub'
 import { workerFaultReason } from './install-failure'
 import type { Clock, Settings } from './settings'
+import type { Cursor, QueueIndex } from './queue-index'
 import type { JobRow, QueuedJob, Store } from './store'
-
-/** How many queued jobs of each user one pass looks at, at most. */
-const PER_OWNER = 64
 
 /**
  * Jobs of each user a pass looks at beyond its free slots, for jobs no free worker fits (they are
- * skipped). A pass never assigns more than the free slots, so reading 64 of every user's jobs
- * for each result that frees one slot was most of a pass's cost (the `make bench` dispatch bench).
+ * skipped, so one user's unplaceable jobs never block another's). A pass never assigns more than
+ * the free slots, so this bounds a pass's cost whatever the length of the queue.
  */
 const LOOK_AHEAD = 8
 
-type Queued = QueuedJob
+/** A job chosen for a worker in a pass, its slot held until the store answers. */
+interface Pick {
+  job: QueuedJob
+  worker: WorkerConn
+}
 
 /**
  * Matches queued jobs to connected workers that can take them. Between users it shares fairly:
@@ -31,6 +33,7 @@ export class Scheduler {
 
   constructor(
     private readonly store: Store,
+    private readonly index: QueueIndex,
     private readonly hub: Hub,
     private readonly events: JobEvents,
     private readonly clock: Clock,
@@ -38,15 +41,17 @@ export class Scheduler {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  /** Asks the other coordinators of the grid for a pass too (set by the server). */
-  onWake: (() => void) | undefined
+  /** Assigned jobs this coordinator took from the queue (set by the server: the others drop them). */
+  onTaken: ((ids: string[]) => void) | undefined
 
-  /**
-   * Asks for a pass soon; many wakes in one tick make one pass, and passes never overlap.
-   * `relay`: also ask the other coordinators (not when they asked this one).
-   */
-  wake(relay = true): void {
-    if (relay) this.onWake?.()
+  /** Reads the queue into the index afresh: at start, and after the grid's channel was down. */
+  async load(): Promise<void> {
+    const [queued, active] = await Promise.all([this.store.queue.queued(), this.store.queue.active()])
+    this.index.load(queued, active)
+  }
+
+  /** Asks for a pass soon; many wakes in one tick make one pass, and passes never overlap. */
+  wake(): void {
     if (this.passing) {
       this.again = true
       return
@@ -75,27 +80,56 @@ export class Scheduler {
     }
   }
 
-  /** Assigns as many queued jobs as the connected workers can take now. */
+  /**
+   * Assigns as many queued jobs as the connected workers can take now, in one store call: the
+   * choices are made in memory (fair share from the index), then stored together.
+   */
   async pass(): Promise<number> {
     const workers = this.hub.connected()
-    const hasRoom = () => workers.some((w) => !w.draining && w.active.size < w.slots)
-    if (!hasRoom()) return 0
-    const free = workers.reduce((n, w) => n + (w.draining ? 0 : Math.max(0, w.slots - w.active.size)), 0)
-    const queues = await this.store.queue.queuedByOwner(Math.min(PER_OWNER, free + LOOK_AHEAD))
-    const running = await this.store.queue.activeByOwner()
-    let assigned = 0
-    while (queues.size > 0 && hasRoom()) {
-      const owner = nextOwner(queues, running)
-      const queue = queues.get(owner)!
-      const job = queue.shift()!
-      if (queue.length === 0) queues.delete(owner)
+    let free = workers.reduce((n, w) => n + (w.draining ? 0 : Math.max(0, w.slots - w.active.size)), 0)
+    if (free === 0 || this.index.size === 0) return 0
+    const limit = free + LOOK_AHEAD
+    const cursors = this.index.cursors()
+    const picks: Pick[] = []
+    while (free > 0 && cursors.length > 0) {
+      const at = this.nextOwner(cursors)
+      const cursor = cursors[at]!
+      const job = cursor.job()
+      if (!job || cursor.looked >= limit) {
+        cursors.splice(at, 1)
+        continue
+      }
+      cursor.advance()
       const worker = pick(workers, needsOf(job), job.installFailedOn)
       // A job no free worker can fit waits; the owner's next job may still fit.
-      if (!worker || !(await this.assign(job, worker))) continue
-      running.set(owner, (running.get(owner) ?? 0) + 1)
-      assigned++
+      if (!worker) continue
+      // The slot is held while the store answers, so a report meanwhile cannot overfill the worker.
+      worker.active.add(job.id)
+      this.index.remove(job.id)
+      this.index.started(job.id, job.ownerId)
+      picks.push({ job, worker })
+      free--
     }
-    return assigned
+    if (picks.length === 0) return 0
+    return await this.assign(picks)
+  }
+
+  /** The cursor of the user whose turn it is: fewest jobs running, then the oldest waiting head job. */
+  private nextOwner(cursors: readonly Cursor[]): number {
+    let best = 0
+    let bestRunning = Infinity
+    let bestAge = Infinity
+    for (let i = 0; i < cursors.length; i++) {
+      const c = cursors[i]!
+      const running = this.index.runningOf(c.ownerId)
+      const age = c.job()?.createdAt ?? -Infinity
+      if (running < bestRunning || (running === bestRunning && age < bestAge)) {
+        best = i
+        bestRunning = running
+        bestAge = age
+      }
+    }
+    return best
   }
 
   /** Says why a queued job has not started yet. */
@@ -121,23 +155,39 @@ export class Scheduler {
     return `all ${slots} slots of the ${fits.length} worker(s) that fit it are busy; ${aheadOfMine} of your queued jobs are ahead of it, ${queued} jobs are queued in all (users take turns)`
   }
 
-  private async assign(job: Queued, worker: WorkerConn): Promise<boolean> {
+  private async assign(picks: Pick[]): Promise<number> {
     const now = this.clock.now()
-    // The slot is held while the store answers, so a report meanwhile cannot overfill the worker.
-    worker.active.add(job.id)
-    let row: JobRow | undefined
+    let rows: Map<string, JobRow>
     try {
-      row = await this.store.leases.assign(
-        job.id,
-        worker.id,
+      rows = await this.store.leases.assignMany(
+        picks.map((p) => ({ jobId: p.job.id, workerId: p.worker.id })),
         now + this.settings.leaseMs,
         now,
         this.settings.startAllowanceMs,
       )
-    } finally {
-      if (!row) worker.active.delete(job.id)
+    } catch (err) {
+      // Nothing was stored: every job is still queued, and waits in the index for the next pass.
+      for (const p of picks) this.undo(p, true)
+      throw err
     }
-    if (!row) return false
+    for (const p of picks) {
+      const row = rows.get(p.job.id)
+      // Taken meanwhile (another coordinator, or cancelled): it is no longer queued anywhere.
+      if (!row) this.undo(p, false)
+      else this.send(row, p.worker)
+    }
+    if (rows.size > 0) this.onTaken?.([...rows.keys()])
+    return rows.size
+  }
+
+  /** Gives back a pick's slot and running count; `requeue`: the job is still queued. */
+  private undo(p: Pick, requeue: boolean): void {
+    p.worker.active.delete(p.job.id)
+    this.index.stopped(p.job.id)
+    if (requeue) this.index.add(p.job)
+  }
+
+  private send(row: JobRow, worker: WorkerConn): void {
     const msg: CoordinatorMessage = {
       type: 'job.assign',
       job: {
@@ -168,22 +218,7 @@ export class Scheduler {
       attempt: row.attempt,
       worker: worker.name,
     })
-    return true
   }
-}
-
-/** The user whose turn it is: fewest jobs running, then the oldest waiting head job. */
-function nextOwner(queues: Map<string, Queued[]>, running: Map<string, number>): string {
-  let best: string | undefined
-  let bestKey: [number, number] = [Infinity, Infinity]
-  for (const [owner, queue] of queues) {
-    const key: [number, number] = [running.get(owner) ?? 0, queue[0]!.createdAt]
-    if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) {
-      best = owner
-      bestKey = key
-    }
-  }
-  return best!
 }
 
 /** What a connected worker offers, for placement checks. */
@@ -192,7 +227,7 @@ function offerOf(w: WorkerConn): Offer {
 }
 
 /** What a queued job needs from a worker. */
-function needsOf(job: Queued): Needs {
+function needsOf(job: QueuedJob): Needs {
   return { ...job, packages: job.requirements.length > 0 }
 }
 

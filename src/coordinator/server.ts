@@ -13,6 +13,7 @@ import { Grid } from './grid'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
 import { checkOrigin } from './origin'
+import { QueueIndex, watchQueue } from './queue-index'
 import { Scheduler } from './scheduler'
 import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
 import { openStore, type Store } from './store'
@@ -109,19 +110,37 @@ async function serve(
   if (leading) await extendLeases(Math.max(2 * settings.leaseMs, 60_000))
   const events = new JobEvents()
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
+  const index = new QueueIndex()
   // The hub asks the scheduler for passes; the scheduler sends through the hub.
   const hub = new Hub(store, lifecycle, clock, settings, () => scheduler.wake(), log)
-  const scheduler = new Scheduler(store, hub, events, clock, settings, (err) => {
+  const scheduler = new Scheduler(store, index, hub, events, clock, settings, (err) => {
     if (!disk.refusal(err)) log(`scheduling pass failed: ${describe(err)}`)
   })
-  // The other coordinators of the grid hear of new work, of job events and of cancels for their workers.
-  const grid = new Grid(store.bus, hub, events, () => scheduler.wake(false), log)
-  scheduler.onWake = () => grid.wakeOthers()
+  // The other coordinators of the grid hear of the queue's changes, of job events and of cancels for their workers.
+  const grid = new Grid(store.bus, hub, events, (queued, taken) => queueElsewhere(queued, taken), log)
+  const queueElsewhere = (queued: string[], taken: string[]) => {
+    for (const id of taken) index.remove(id)
+    if (queued.length === 0) return
+    store.queue
+      .queued(queued)
+      .then((jobs) => {
+        for (const job of jobs) index.add(job)
+        scheduler.wake()
+      })
+      .catch((err: unknown) => log(`could not read jobs queued by another coordinator: ${describe(err)}`))
+  }
+  lifecycle.watch = watchQueue(index, grid)
+  scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
-  events.relay = (jobId, event) => grid.relay(jobId, event)
+  // On SQLite no other coordinator follows this one's jobs: nothing to relay.
+  if (store.bus.shared) events.relay = (jobId, event) => grid.relay(jobId, event)
   lifecycle.link = grid
+  await scheduler.load()
   await grid.start(() => {
-    scheduler.wake(false)
+    scheduler
+      .load()
+      .then(() => scheduler.wake())
+      .catch((err: unknown) => log(`could not read the queue again: ${describe(err)}`))
     events.resyncAll()
   })
   hub.diskFull = (err) => disk.refusal(err)
@@ -243,8 +262,10 @@ async function serve(
     sweepingLeases = true
     const sweep = async () => {
       hub.sweepSilent()
-      // A pass now and then places what a lost message between coordinators did not.
-      scheduler.wake(false)
+      // Jobs other coordinators assigned and ended are counted from the rows now and then (fair share).
+      if (store.bus.shared) index.countActive(await store.queue.active())
+      // A pass now and then places what a job's wake missed.
+      scheduler.wake()
       const now = await store.leadership.hold()
       if (now !== leading) {
         log(now ? 'this coordinator runs the sweeps now' : 'another coordinator runs the sweeps now')

@@ -8,6 +8,7 @@ import { Auth } from '../../src/coordinator/auth'
 import { JobEvents } from '../../src/coordinator/events'
 import { Hub } from '../../src/coordinator/hub'
 import { Lifecycle } from '../../src/coordinator/lifecycle'
+import { QueueIndex, watchQueue } from '../../src/coordinator/queue-index'
 import { Scheduler } from '../../src/coordinator/scheduler'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/coordinator/settings'
 import type { Store } from '../../src/coordinator/store'
@@ -92,7 +93,9 @@ describe.each(ENGINES)('$name', (engine) => {
     events = new JobEvents()
     lifecycle = new Lifecycle(store, events, clock, settings, log)
     const hub = new Hub(store, lifecycle, clock, settings, () => scheduler.wake(), log)
-    const scheduler = new Scheduler(store, hub, events, clock, settings, (err) => log(String(err)))
+    const index = new QueueIndex()
+    const scheduler = new Scheduler(store, index, hub, events, clock, settings, (err) => log(String(err)))
+    lifecycle.watch = watchQueue(index)
     lifecycle.link = hub
     const auth = new Auth(store, clock, settings)
     const blobs = new DirBlobStore(join(dir, 'blobs'), { shared: false })

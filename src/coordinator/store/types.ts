@@ -37,6 +37,8 @@ export interface Store {
  * the rows, which stay the truth.
  */
 export interface Bus {
+  /** False when no other coordinator can share the database (SQLite): nothing need be told. */
+  readonly shared: boolean
   /** Sends a message (under 7,500 bytes) to every coordinator of the grid, this one included. */
   publish(message: string): Promise<void>
   /**
@@ -289,6 +291,13 @@ export interface QueueRepo {
   queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>>
   /** How many jobs each user has assigned or running now. */
   activeByOwner(): Promise<Map<string, number>>
+  /**
+   * Queued jobs without their scripts, each user's in their order (priority, then age, then id):
+   * all of them, or those of `ids` still queued. The scheduler's in-memory index is built on it.
+   */
+  queued(ids?: readonly string[]): Promise<QueuedJob[]>
+  /** Every job assigned or running now, with its owner. */
+  active(): Promise<{ id: string; ownerId: string }[]>
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
   position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }>
   /** Job counts by live state (queued, assigned, running), for `/health`. */
@@ -371,6 +380,16 @@ export interface LeasesRepo {
     now?: number,
     startAllowanceMs?: number,
   ): Promise<JobRow | undefined>
+  /**
+   * `assign` for many jobs at once (one transaction where the engine can): the rows of those
+   * still queued, by job id; the others were taken meanwhile.
+   */
+  assignMany(
+    picks: readonly { jobId: string; workerId: string }[],
+    leaseExpiresAt: number,
+    now: number,
+    startAllowanceMs?: number,
+  ): Promise<Map<string, JobRow>>
   /**
    * Marks the current attempt as running on its worker from `startedAt` (what billing counts
    * from), due to end within its timeout plus `graceMs` of `now`.

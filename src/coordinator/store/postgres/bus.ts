@@ -14,6 +14,7 @@ export const MAX_MESSAGE_BYTES = 7_500
  */
 export function pgBus(client: SQL): Bus {
   return {
+    shared: true,
     publish: async (message) => {
       if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES) {
         throw new Error(`a grid message of ${Buffer.byteLength(message)} bytes is over ${MAX_MESSAGE_BYTES}`)

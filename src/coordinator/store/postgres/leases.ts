@@ -60,6 +60,21 @@ export class PgLeases implements LeasesRepo {
     })
   }
 
+  async assignMany(
+    picks: readonly { jobId: string; workerId: string }[],
+    leaseExpiresAt: number,
+    now: number,
+    startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
+  ): Promise<Map<string, JobRow>> {
+    // One transaction each: a job another coordinator holds is skipped, not waited for.
+    const rows = await Promise.all(
+      picks.map((p) => this.assign(p.jobId, p.workerId, leaseExpiresAt, now, startAllowanceMs)),
+    )
+    const out = new Map<string, JobRow>()
+    for (const row of rows) if (row) out.set(row.id, row)
+    return out
+  }
+
   async markRunning(
     lease: LeaseRef,
     workerId: string,

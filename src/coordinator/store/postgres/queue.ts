@@ -1,4 +1,4 @@
-import { asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
@@ -37,6 +37,24 @@ export class PgQueue implements QueueRepo {
       .where(eq(jobs.ownerId, ownerId))
       .orderBy(desc(jobs.createdAt), desc(jobs.id))
       .limit(limit)
+  }
+
+  async queued(ids?: readonly string[]): Promise<QueuedJob[]> {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
+    const { script, ...cols } = getTableColumns(jobs)
+    const queued = eq(jobs.state, 'queued')
+    return await this.db
+      .select(cols)
+      .from(jobs)
+      .where(ids === undefined ? queued : and(queued, inArray(jobs.id, [...ids])))
+      .orderBy(asc(jobs.ownerId), desc(jobs.priority), asc(jobs.createdAt), asc(jobs.id))
+  }
+
+  async active(): Promise<{ id: string; ownerId: string }[]> {
+    return await this.db
+      .select({ id: jobs.id, ownerId: jobs.ownerId })
+      .from(jobs)
+      .where(inArray(jobs.state, [...ACTIVE]))
   }
 
   async queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>> {

@@ -13,6 +13,7 @@ import { sqliteFiles } from './files'
 import { sqliteInvites } from './invites'
 import { SqliteLeases } from './leases'
 import { SqliteQueue } from './queue'
+import { cachedStatements } from './statements'
 import { sqliteWorkers } from './workers'
 
 /**
@@ -32,7 +33,7 @@ export function openSqlite(path: string): Store {
   sqlite.run('PRAGMA foreign_keys = ON')
   sqlite.run('PRAGMA busy_timeout = 5000')
   migrate(sqlite)
-  const db = drizzle(sqlite, { schema })
+  const db = drizzle(cachedStatements(sqlite), { schema })
   return {
     engine: 'sqlite',
     accounts: new SqliteAccounts(db, sqlite),
@@ -44,7 +45,7 @@ export function openSqlite(path: string): Store {
     leases: new SqliteLeases(db),
     deadlines: new SqliteDeadlines(db),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.
-    bus: { publish: async () => {}, subscribe: async () => {} },
+    bus: { shared: false, publish: async () => {}, subscribe: async () => {} },
     leadership: { hold: async () => true, release: async () => {} },
     health: { problem: () => undefined },
     close: async () => sqlite.close(),

@@ -43,21 +43,23 @@ export class SqliteLeases implements LeasesRepo {
     now = Date.now(),
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<JobRow | undefined> {
+    return this.db.transaction((tx) => assignOne(tx, jobId, workerId, leaseExpiresAt, now, startAllowanceMs))
+  }
+
+  /** `assign` for many jobs in one transaction (one commit for a whole scheduling pass). */
+  async assignMany(
+    picks: readonly { jobId: string; workerId: string }[],
+    leaseExpiresAt: number,
+    now: number,
+    startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
+  ): Promise<Map<string, JobRow>> {
     return this.db.transaction((tx) => {
-      const row = tx
-        .update(jobs)
-        .set({
-          state: 'assigned',
-          workerId,
-          leaseExpiresAt,
-          attempt: sql`${jobs.attempt} + 1`,
-          deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${startAllowanceMs}`,
-        })
-        .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
-        .returning()
-        .get()
-      if (row) tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now }).run()
-      return row
+      const rows = new Map<string, JobRow>()
+      for (const p of picks) {
+        const row = assignOne(tx, p.jobId, p.workerId, leaseExpiresAt, now, startAllowanceMs)
+        if (row) rows.set(p.jobId, row)
+      }
+      return rows
     })
   }
 
@@ -406,4 +408,29 @@ export class SqliteLeases implements LeasesRepo {
       inArray(jobs.state, [...states]),
     )
   }
+}
+
+/** Assigns one queued job to a worker under a new attempt, inside the caller's transaction. */
+function assignOne(
+  tx: Tx,
+  jobId: string,
+  workerId: string,
+  leaseExpiresAt: number,
+  now: number,
+  startAllowanceMs: number,
+): JobRow | undefined {
+  const row = tx
+    .update(jobs)
+    .set({
+      state: 'assigned',
+      workerId,
+      leaseExpiresAt,
+      attempt: sql`${jobs.attempt} + 1`,
+      deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${startAllowanceMs}`,
+    })
+    .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
+    .returning()
+    .get()
+  if (row) tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now }).run()
+  return row
 }

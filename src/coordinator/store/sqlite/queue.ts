@@ -84,6 +84,44 @@ export class SqliteQueue implements QueueRepo {
     return new Map(rows.map((r) => [r.ownerId, r.n]))
   }
 
+  /** Queued jobs without scripts in their users' order: all, or those of `ids` still queued. */
+  async queued(ids?: readonly string[]): Promise<QueuedJob[]> {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
+    const { script, ...cols } = getTableColumns(jobs)
+    const order = [asc(jobs.ownerId), desc(jobs.priority), asc(jobs.createdAt), asc(jobs.id)] as const
+    if (ids === undefined) {
+      return this.db
+        .select(cols)
+        .from(jobs)
+        .where(eq(jobs.state, 'queued'))
+        .orderBy(...order)
+        .all()
+    }
+    const out: QueuedJob[] = []
+    // SQLite binds at most 32,766 parameters a statement: asked in slices.
+    for (let i = 0; i < ids.length; i += 500) {
+      const slice = ids.slice(i, i + 500)
+      out.push(
+        ...this.db
+          .select(cols)
+          .from(jobs)
+          .where(and(eq(jobs.state, 'queued'), inArray(jobs.id, slice)))
+          .orderBy(...order)
+          .all(),
+      )
+    }
+    return out
+  }
+
+  /** Every job assigned or running now, with its owner. */
+  async active(): Promise<{ id: string; ownerId: string }[]> {
+    return this.db
+      .select({ id: jobs.id, ownerId: jobs.ownerId })
+      .from(jobs)
+      .where(inArray(jobs.state, [...ACTIVE]))
+      .all()
+  }
+
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
   async position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }> {
     const ahead = this.db
