@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import { and, eq, gt } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { UserRow } from '../../../db/sqlite/schema'
 import { inviteHash, signupRefusal } from '../invite-rules'
@@ -7,6 +7,7 @@ import { grantMovement } from '../ledger-rules'
 import { userExists } from '../account-rules'
 import type { AccountsRepo, Admission } from '../types'
 import { consumeInvite, createInvite } from './invites'
+import type { Hot } from './prepared'
 import { type Db, openAccounts, transfer } from './ledger'
 
 const { users, tokens } = schema
@@ -20,6 +21,7 @@ export class SqliteAccounts implements AccountsRepo {
   constructor(
     private readonly db: Db,
     private readonly sqlite: Database,
+    private readonly hot: Hot,
   ) {}
 
   async create(row: Omit<UserRow, 'isAdmin' | 'inviteId'>, admission: Admission): Promise<UserRow> {
@@ -92,13 +94,7 @@ export class SqliteAccounts implements AccountsRepo {
   }
 
   async byToken(hash: string, now: number): Promise<UserRow | undefined> {
-    const row = this.db
-      .select({ user: users })
-      .from(tokens)
-      .innerJoin(users, eq(tokens.userId, users.id))
-      .where(and(eq(tokens.hash, hash), gt(tokens.expiresAt, now)))
-      .get()
-    return row?.user
+    return this.hot.userByToken.get({ hash, now })?.user
   }
 
   async deleteToken(hash: string): Promise<void> {

@@ -4,8 +4,9 @@ import type { LeaseRef } from '../../../protocol/worker'
 import { ACTIVE } from '../job-rules'
 import type { DeadlinesRepo, Overdue } from '../types'
 import type { Db } from './ledger'
+import type { Hot } from './prepared'
 
-const { jobs, attempts } = schema
+const { jobs } = schema
 
 /**
  * The times the coordinator itself saw: when each attempt began, and by when it must end. A
@@ -13,15 +14,14 @@ const { jobs, attempts } = schema
  * again when it starts (timeout plus a grace for the worker's report); an ended one has none.
  */
 export class SqliteDeadlines implements DeadlinesRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly hot: Hot,
+  ) {}
 
   /** When the coordinator saw an attempt begin: its `job.started`, or its assignment when none came. */
   async since(lease: LeaseRef): Promise<number | undefined> {
-    const a = this.db
-      .select({ assignedAt: attempts.assignedAt, startedAt: attempts.startedAt })
-      .from(attempts)
-      .where(and(eq(attempts.jobId, lease.jobId), eq(attempts.attempt, lease.attempt)))
-      .get()
+    const a = this.hot.attemptTimes.get(lease)
     return a ? (a.startedAt ?? a.assignedAt) : undefined
   }
 

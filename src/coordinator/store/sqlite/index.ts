@@ -7,11 +7,13 @@ import * as schema from '../../../db/sqlite/schema'
 import { privateDir, privateFile } from '../../data-dir'
 import type { Store } from '../types'
 import { SqliteAccounts } from './accounts'
+import { WriteBatch } from './batch'
 import { sqliteCredits } from './credits'
 import { SqliteDeadlines } from './deadlines'
 import { sqliteFiles } from './files'
 import { sqliteInvites } from './invites'
 import { SqliteLeases } from './leases'
+import { prepareHot } from './prepared'
 import { SqliteQueue } from './queue'
 import { cachedStatements } from './statements'
 import { sqliteWorkers } from './workers'
@@ -34,16 +36,18 @@ export function openSqlite(path: string): Store {
   sqlite.run('PRAGMA busy_timeout = 5000')
   migrate(sqlite)
   const db = drizzle(cachedStatements(sqlite), { schema })
+  const batch = new WriteBatch(db)
+  const hot = prepareHot(db)
   return {
     engine: 'sqlite',
-    accounts: new SqliteAccounts(db, sqlite),
+    accounts: new SqliteAccounts(db, sqlite, hot),
     invites: sqliteInvites(db),
-    workers: sqliteWorkers(db),
+    workers: sqliteWorkers(db, hot),
     files: sqliteFiles(db, sqlite),
     credits: sqliteCredits(db),
-    queue: new SqliteQueue(db),
-    leases: new SqliteLeases(db),
-    deadlines: new SqliteDeadlines(db),
+    queue: new SqliteQueue(db, batch, hot),
+    leases: new SqliteLeases(db, batch, hot),
+    deadlines: new SqliteDeadlines(db, hot),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.
     bus: { shared: false, publish: async () => {}, subscribe: async () => {} },
     leadership: { hold: async () => true, release: async () => {} },

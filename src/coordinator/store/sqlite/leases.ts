@@ -20,9 +20,11 @@ import type {
   StagedOutputs,
   StageResult,
 } from '../types'
+import type { WriteBatch } from './batch'
 import { type Db, settle, type Tx } from './ledger'
+import type { Hot } from './prepared'
 
-const { workers, jobs, jobOutput, attempts } = schema
+const { jobs, jobOutput, attempts } = schema
 
 /**
  * Jobs under lease: assignment, start, output, the end of an attempt and its settlement,
@@ -30,7 +32,11 @@ const { workers, jobs, jobOutput, attempts } = schema
  * worker, state), so stale or repeated reports change nothing.
  */
 export class SqliteLeases implements LeasesRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly batch: WriteBatch,
+    private readonly hot: Hot,
+  ) {}
 
   /**
    * Hands a queued job to a worker under a new attempt, due to start within its timeout plus
@@ -43,7 +49,7 @@ export class SqliteLeases implements LeasesRepo {
     now = Date.now(),
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<JobRow | undefined> {
-    return this.db.transaction((tx) => assignOne(tx, jobId, workerId, leaseExpiresAt, now, startAllowanceMs))
+    return this.batch.run(() => assignOne(this.hot, jobId, workerId, leaseExpiresAt, now, startAllowanceMs))
   }
 
   /** `assign` for many jobs in one transaction (one commit for a whole scheduling pass). */
@@ -53,10 +59,10 @@ export class SqliteLeases implements LeasesRepo {
     now: number,
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<Map<string, JobRow>> {
-    return this.db.transaction((tx) => {
+    return this.batch.run(() => {
       const rows = new Map<string, JobRow>()
       for (const p of picks) {
-        const row = assignOne(tx, p.jobId, p.workerId, leaseExpiresAt, now, startAllowanceMs)
+        const row = assignOne(this.hot, p.jobId, p.workerId, leaseExpiresAt, now, startAllowanceMs)
         if (row) rows.set(p.jobId, row)
       }
       return rows
@@ -75,14 +81,10 @@ export class SqliteLeases implements LeasesRepo {
     graceMs = DEFAULT_TIMINGS.deadlineGraceMs,
     startedAt = now,
   ): Promise<boolean> {
-    return this.db.transaction((tx) => {
-      const r = tx
-        .update(jobs)
-        .set({ state: 'running', startedAt, deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${graceMs}` })
-        .where(this.heldBy(lease, workerId, ['assigned']))
-        .returning({ id: jobs.id })
-        .all()
-      if (r.length === 1) tx.update(attempts).set({ startedAt }).where(this.attemptIs(lease)).run()
+    return this.batch.run(() => {
+      const held = { ...lease, workerId }
+      const r = this.hot.markRunning.all({ ...held, startedAt, now, grace: graceMs })
+      if (r.length === 1) this.hot.attemptStarted.run({ ...lease, startedAt })
       return r.length === 1
     })
   }
@@ -99,11 +101,7 @@ export class SqliteLeases implements LeasesRepo {
 
   /** The signed receipt an ended attempt was settled with, if it ended with one. */
   async recordedReceipt(lease: LeaseRef): Promise<{ body: string; signature: string } | undefined> {
-    const a = this.db
-      .select({ body: attempts.receipt, signature: attempts.signature })
-      .from(attempts)
-      .where(and(this.attemptIs(lease), sql`${attempts.endedAt} is not null`))
-      .get()
+    const a = this.hot.recordedReceipt.get(lease)
     return a?.body && a.signature ? { body: a.body, signature: a.signature } : undefined
   }
 
@@ -119,16 +117,15 @@ export class SqliteLeases implements LeasesRepo {
     at: number,
     receipt?: Ending['receipt'],
   ): void {
-    tx.update(attempts)
-      .set({
-        endedAt: at,
-        outcome,
-        reason,
-        receipt: receipt?.body ?? null,
-        signature: receipt?.signature ?? null,
-      })
-      .where(and(this.attemptIs(lease), sql`${attempts.endedAt} is null`))
-      .run()
+    this.hot.endAttempt.run({
+      jobId: lease.jobId,
+      attempt: lease.attempt,
+      at,
+      outcome,
+      reason,
+      receipt: receipt?.body ?? null,
+      signature: receipt?.signature ?? null,
+    })
   }
 
   /**
@@ -141,7 +138,7 @@ export class SqliteLeases implements LeasesRepo {
     workerId: string,
     outputs: { sha256: string; bytes: number; files: number; dataBytes: number },
   ): Promise<StageResult> {
-    return this.db.transaction((tx) => {
+    return this.batch.run((tx) => {
       const held = tx
         .select({ id: jobs.id })
         .from(jobs)
@@ -191,13 +188,8 @@ export class SqliteLeases implements LeasesRepo {
   /** Extends the leases a worker still holds. */
   async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void> {
     if (leases.length === 0) return
-    this.db.transaction((tx) => {
-      for (const l of leases) {
-        tx.update(jobs)
-          .set({ leaseExpiresAt: expiresAt })
-          .where(this.heldBy(l, workerId, ACTIVE))
-          .run()
-      }
+    await this.batch.run(() => {
+      for (const l of leases) this.hot.renew.run({ ...l, workerId, expiresAt })
     })
   }
 
@@ -208,7 +200,7 @@ export class SqliteLeases implements LeasesRepo {
     chunk: OutputChunk,
     capBytes: number,
   ): Promise<'ok' | 'duplicate' | 'stale' | 'capped'> {
-    return this.db.transaction((tx) => {
+    return this.batch.run((tx) => {
       const job = tx
         .select({ outputBytes: jobs.outputBytes })
         .from(jobs)
@@ -244,7 +236,7 @@ export class SqliteLeases implements LeasesRepo {
 
   /** Ends the attempt a worker holds and settles its credits in the same transaction; false when stale or already ended. */
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
-    return this.db.transaction((tx) => {
+    return this.batch.run((tx) => {
       const row = tx
         .update(jobs)
         .set(endingColumns(end))
@@ -259,12 +251,9 @@ export class SqliteLeases implements LeasesRepo {
   }
 
   private settle(tx: Tx, job: JobRow, cost: number, at: number): void {
-    const payee = job.workerId
-      ? tx.select({ ownerId: workers.ownerId }).from(workers).where(eq(workers.id, job.workerId)).get()
-          ?.ownerId
-      : undefined
-    const paid = settle(tx, job, payee ?? null, payee ? cost : 0, at)
-    tx.update(jobs).set({ cost: paid }).where(eq(jobs.id, job.id)).run()
+    const payee = job.workerId ? this.hot.ownerOfWorker.get({ id: job.workerId })?.ownerId : undefined
+    const paid = settle(tx, job, payee ?? null, payee ? cost : 0, at, this.hot)
+    this.hot.setCost.run({ id: job.id, cost: paid })
   }
 
   /**
@@ -277,7 +266,7 @@ export class SqliteLeases implements LeasesRepo {
     now: number,
     bill: (job: JobRow, since: number | undefined) => { cost: number; billedMs: number },
   ): Promise<JobRow | undefined> {
-    return this.db.transaction((tx) => {
+    return this.batch.run((tx) => {
       const before = tx.select().from(jobs).where(eq(jobs.id, jobId)).get()
       if (!before || !['queued', 'assigned', 'running'].includes(before.state)) return undefined
       const since = tx
@@ -354,7 +343,7 @@ export class SqliteLeases implements LeasesRepo {
     workerId?: string,
     how: Requeue = { outcome: 'lost', consumesAttempt: true },
   ): Promise<'queued' | 'failed' | 'stale'> {
-    return this.db.transaction((tx) => {
+    return this.batch.run((tx) => {
       // A worker's own report may only give back a lease it holds; expiry (no workerId) may take any.
       const held = workerId === undefined ? undefined : eq(jobs.workerId, workerId)
       const job = tx
@@ -410,27 +399,16 @@ export class SqliteLeases implements LeasesRepo {
   }
 }
 
-/** Assigns one queued job to a worker under a new attempt, inside the caller's transaction. */
+/** Assigns one queued job to a worker under a new attempt, inside the open transaction. */
 function assignOne(
-  tx: Tx,
+  hot: Hot,
   jobId: string,
   workerId: string,
   leaseExpiresAt: number,
   now: number,
-  startAllowanceMs: number,
+  allowance: number,
 ): JobRow | undefined {
-  const row = tx
-    .update(jobs)
-    .set({
-      state: 'assigned',
-      workerId,
-      leaseExpiresAt,
-      attempt: sql`${jobs.attempt} + 1`,
-      deadlineAt: sql`${now} + ${jobs.timeoutMs} + ${startAllowanceMs}`,
-    })
-    .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
-    .returning()
-    .get()
-  if (row) tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now }).run()
+  const row = hot.assign.get({ jobId, workerId, leaseExpiresAt, now, allowance })
+  if (row) hot.insertAttempt.run({ jobId, attempt: row.attempt, workerId, now })
   return row
 }

@@ -15,6 +15,7 @@ import {
   userAccount,
 } from '../ledger-rules'
 import type { Audit, HistoryLine } from '../types'
+import type { Hot } from './prepared'
 
 const { accounts, transfers, users } = schema
 
@@ -27,8 +28,15 @@ export type Tx = BaseSQLiteDatabase<'sync', void, typeof schema>
  * Makes one transfer; a transfer id that already exists changes nothing (returns false).
  * The database's CHECK keeps every non-mint balance at zero or above.
  */
-export function transfer(tx: Tx, m: Movement): boolean {
+export function transfer(tx: Tx, m: Movement, hot?: Hot): boolean {
   if (m.amount <= 0) return false
+  if (hot) {
+    const row = { id: m.id, kind: m.kind, from: m.from, to: m.to, amount: m.amount, jobId: m.jobId }
+    if (hot.insertTransfer.all({ ...row, memo: m.memo, at: m.at }).length === 0) return false
+    hot.debit.run({ id: m.from, amount: m.amount })
+    hot.credit.run({ id: m.to, amount: m.amount })
+    return true
+  }
   const inserted = tx
     .insert(transfers)
     .values({
@@ -67,21 +75,23 @@ export function openAccounts(tx: Tx, userId: string): void {
 }
 
 /** A user's spendable balance and escrow, in millicredits. */
-export function balances(tx: Tx, userId: string): { balance: number; escrow: number } {
-  const rows = tx
-    .select({ id: accounts.id, balance: accounts.balance })
-    .from(accounts)
-    .where(inArray(accounts.id, [userAccount(userId), escrowAccount(userId)]))
-    .all()
+export function balances(tx: Tx, userId: string, hot?: Hot): { balance: number; escrow: number } {
+  const rows = hot
+    ? hot.balances.all({ user: userAccount(userId), escrow: escrowAccount(userId) })
+    : tx
+        .select({ id: accounts.id, balance: accounts.balance })
+        .from(accounts)
+        .where(inArray(accounts.id, [userAccount(userId), escrowAccount(userId)]))
+        .all()
   const get = (id: string) => rows.find((r) => r.id === id)?.balance ?? 0
   return { balance: get(userAccount(userId)), escrow: get(escrowAccount(userId)) }
 }
 
 /** Holds a job's maximum cost in its owner's escrow, or refuses with 402 and what is missing. */
-export function escrow(tx: Tx, job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number): void {
-  const { balance } = balances(tx, job.ownerId)
+export function escrow(tx: Tx, job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number, hot?: Hot): void {
+  const { balance } = balances(tx, job.ownerId, hot)
   if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
-  transfer(tx, escrowMovement(job, at))
+  transfer(tx, escrowMovement(job, at), hot)
 }
 
 /** Settles a job that reached its final state (see `settlement`); returns what was paid. */
@@ -91,9 +101,10 @@ export function settle(
   payeeId: string | null,
   cost: number,
   at: number,
+  hot?: Hot,
 ): number {
   const { paid, movements } = settlement(job, payeeId, cost, at)
-  for (const m of movements) transfer(tx, m)
+  for (const m of movements) transfer(tx, m, hot)
   return paid
 }
 

@@ -3,30 +3,36 @@ import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE } from '../job-rules'
 import type { NewJob, QueuedJob, QueueRepo } from '../types'
+import type { WriteBatch } from './batch'
 import { type Db, escrow } from './ledger'
+import type { Hot } from './prepared'
 
 const { jobs } = schema
 
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
 export class SqliteQueue implements QueueRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly batch: WriteBatch,
+    private readonly hot: Hot,
+  ) {}
 
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
   async create(job: NewJob): Promise<JobRow> {
-    return this.db.transaction((tx) => {
+    return this.batch.run((tx) => {
       const row = tx
         .insert(jobs)
         .values({ ...job, state: 'queued' })
         .returning()
         .get()
-      escrow(tx, row, job.createdAt)
+      escrow(tx, row, job.createdAt, this.hot)
       return row
     })
   }
 
   /** One job by id. */
   async job(id: string): Promise<JobRow | undefined> {
-    return this.db.select().from(jobs).where(eq(jobs.id, id)).get()
+    return this.hot.jobById.get({ id })
   }
 
   /** The newest jobs of one user. */

@@ -4,12 +4,13 @@ import type { WorkerRow } from '../../../db/sqlite/schema'
 import { workerRefusal } from '../account-rules'
 import type { WorkersRepo } from '../types'
 import type { Db } from './ledger'
+import type { Hot } from './prepared'
 
 const { workers } = schema
 
 /** Workers on SQLite. */
-export function sqliteWorkers(db: Db): WorkersRepo {
-  const get = async (id: string) => db.select().from(workers).where(eq(workers.id, id)).get()
+export function sqliteWorkers(db: Db, hot: Hot): WorkersRepo {
+  const get = async (id: string) => hot.workerById.get({ id })
   return {
     get,
     upsert: async (id, ownerId, name, now, publicKey = null): Promise<WorkerRow> => {

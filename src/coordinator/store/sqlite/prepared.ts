@@ -1,0 +1,136 @@
+import { and, eq, gt, inArray, sql } from 'drizzle-orm'
+import * as schema from '../../../db/sqlite/schema'
+import { ACTIVE } from '../job-rules'
+import type { Db } from './ledger'
+
+const { accounts, attempts, jobs, tokens, transfers, users, workers } = schema
+const p = sql.placeholder
+
+/**
+ * The statements every job runs several times (submit, assign, start, result, settlement), built
+ * once with placeholders. drizzle otherwise rebuilds a query's SQL from its builder on every call:
+ * after the statement cache, that was most of what a job cost the coordinator (the dispatch bench).
+ * Prepared on the database handle, they run inside whatever transaction is open on it.
+ */
+export function prepareHot(db: Db) {
+  const lease = and(eq(jobs.id, p('jobId')), eq(jobs.attempt, p('attempt')), eq(jobs.workerId, p('workerId')))
+  const attemptOf = and(eq(attempts.jobId, p('jobId')), eq(attempts.attempt, p('attempt')))
+  return {
+    jobById: db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.id, p('id')))
+      .prepare(),
+    userByToken: db
+      .select({ user: users })
+      .from(tokens)
+      .innerJoin(users, eq(tokens.userId, users.id))
+      .where(and(eq(tokens.hash, p('hash')), gt(tokens.expiresAt, p('now'))))
+      .prepare(),
+    workerById: db
+      .select()
+      .from(workers)
+      .where(eq(workers.id, p('id')))
+      .prepare(),
+    attemptTimes: db
+      .select({ assignedAt: attempts.assignedAt, startedAt: attempts.startedAt })
+      .from(attempts)
+      .where(attemptOf)
+      .prepare(),
+    recordedReceipt: db
+      .select({ body: attempts.receipt, signature: attempts.signature })
+      .from(attempts)
+      .where(and(attemptOf, sql`${attempts.endedAt} is not null`))
+      .prepare(),
+    insertTransfer: db
+      .insert(transfers)
+      .values({
+        id: p('id'),
+        kind: p('kind'),
+        fromAccount: p('from'),
+        toAccount: p('to'),
+        amount: p('amount'),
+        jobId: p('jobId'),
+        memo: p('memo'),
+        createdAt: p('at'),
+      })
+      .onConflictDoNothing({ target: transfers.id })
+      .returning({ seq: transfers.seq })
+      .prepare(),
+    debit: db
+      .update(accounts)
+      .set({ balance: sql`${accounts.balance} - ${p('amount')}` })
+      .where(eq(accounts.id, p('id')))
+      .prepare(),
+    credit: db
+      .update(accounts)
+      .set({ balance: sql`${accounts.balance} + ${p('amount')}` })
+      .where(eq(accounts.id, p('id')))
+      .prepare(),
+    balances: db
+      .select({ id: accounts.id, balance: accounts.balance })
+      .from(accounts)
+      .where(inArray(accounts.id, [p('user'), p('escrow')]))
+      .prepare(),
+    assign: db
+      .update(jobs)
+      .set({
+        state: 'assigned',
+        workerId: sql`${p('workerId')}`,
+        leaseExpiresAt: sql`${p('leaseExpiresAt')}`,
+        attempt: sql`${jobs.attempt} + 1`,
+        deadlineAt: sql`${p('now')} + ${jobs.timeoutMs} + ${p('allowance')}`,
+      })
+      .where(and(eq(jobs.id, p('jobId')), eq(jobs.state, 'queued')))
+      .returning()
+      .prepare(),
+    insertAttempt: db
+      .insert(attempts)
+      .values({ jobId: p('jobId'), attempt: p('attempt'), workerId: p('workerId'), assignedAt: p('now') })
+      .prepare(),
+    markRunning: db
+      .update(jobs)
+      .set({
+        state: 'running',
+        startedAt: sql`${p('startedAt')}`,
+        deadlineAt: sql`${p('now')} + ${jobs.timeoutMs} + ${p('grace')}`,
+      })
+      .where(and(lease, eq(jobs.state, 'assigned')))
+      .returning({ id: jobs.id })
+      .prepare(),
+    attemptStarted: db
+      .update(attempts)
+      .set({ startedAt: sql`${p('startedAt')}` })
+      .where(attemptOf)
+      .prepare(),
+    endAttempt: db
+      .update(attempts)
+      .set({
+        endedAt: sql`${p('at')}`,
+        outcome: sql`${p('outcome')}`,
+        reason: sql`${p('reason')}`,
+        receipt: sql`${p('receipt')}`,
+        signature: sql`${p('signature')}`,
+      })
+      .where(and(attemptOf, sql`${attempts.endedAt} is null`))
+      .prepare(),
+    ownerOfWorker: db
+      .select({ ownerId: workers.ownerId })
+      .from(workers)
+      .where(eq(workers.id, p('id')))
+      .prepare(),
+    setCost: db
+      .update(jobs)
+      .set({ cost: sql`${p('cost')}` })
+      .where(eq(jobs.id, p('id')))
+      .prepare(),
+    renew: db
+      .update(jobs)
+      .set({ leaseExpiresAt: sql`${p('expiresAt')}` })
+      .where(and(lease, inArray(jobs.state, [...ACTIVE])))
+      .prepare(),
+  }
+}
+
+/** The prepared statements of one SQLite database. */
+export type Hot = ReturnType<typeof prepareHot>
