@@ -5,6 +5,7 @@ import type { Hub, WorkerConn } from './hub'
 import { workerFaultReason } from './install-failure'
 import type { Clock, Settings } from './settings'
 import type { JobRow, QueuedJob, Store } from './store'
+import { leaseFor } from './heartbeat-budget'
 
 /** How many queued jobs of each user one pass looks at, at most. */
 const PER_OWNER = 64
@@ -130,7 +131,8 @@ export class Scheduler {
       row = await this.store.leases.assign(
         job.id,
         worker.id,
-        now + this.settings.leaseMs,
+        // Lasting as long as the worker's heartbeat interval calls for (the grid's heartbeat budget).
+        now + leaseFor(worker.beatMs, this.settings),
         now,
         this.settings.startAllowanceMs,
       )

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { AttemptRow, JobRow } from '../../../db/sqlite/schema'
 import type { LeaseRef } from '../../../protocol/worker'
@@ -23,6 +23,11 @@ import type {
 import { type Db, settle, type Tx } from './ledger'
 
 const { workers, jobs, jobOutput, attempts } = schema
+
+/** Rows that are one of `leases` (job and attempt both). */
+function anyLease(leases: LeaseRef[]) {
+  return or(...leases.map((l) => and(eq(jobs.id, l.jobId), eq(jobs.attempt, l.attempt))))
+}
 
 /**
  * Jobs under lease: assignment, start, output, the end of an attempt and its settlement,
@@ -186,17 +191,15 @@ export class SqliteLeases implements LeasesRepo {
       : undefined
   }
 
-  /** Extends the leases a worker still holds. */
-  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void> {
-    if (leases.length === 0) return
-    this.db.transaction((tx) => {
-      for (const l of leases) {
-        tx.update(jobs)
-          .set({ leaseExpiresAt: expiresAt })
-          .where(this.heldBy(l, workerId, ACTIVE))
-          .run()
-      }
-    })
+  /** Extends the leases a worker still holds, in one statement; returns those it extended. */
+  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<LeaseRef[]> {
+    if (leases.length === 0) return []
+    return this.db
+      .update(jobs)
+      .set({ leaseExpiresAt: expiresAt })
+      .where(and(eq(jobs.workerId, workerId), inArray(jobs.state, [...ACTIVE]), anyLease(leases)))
+      .returning({ jobId: jobs.id, attempt: jobs.attempt })
+      .all()
   }
 
   /** Appends output under a live lease; false (and nothing written) when the lease is stale. */
