@@ -122,7 +122,7 @@ describe('heartbeat budget', () => {
     await w.c.next('job.ack')
   })
 
-  test('a worker that stops beating is still closed, after its own interval's silence', async () => {
+  test("a worker that stops beating is still closed, after its own interval's silence", async () => {
     const t = await start({ ...SMALL_BUDGET, maxHeartbeatMs: 1_500 })
     const others = []
     for (let i = 0; i < 29; i++) others.push(await join(t, testWorker(`budget-loud${i}`)))

@@ -94,11 +94,11 @@ describe('heartbeats and leases', () => {
     const lease = { jobId: assign.job.jobId, attempt: assign.job.attempt }
     c.send({ type: 'job.started', lease })
     const before = (await t.coord.store.queue.job(lease.jobId))!.leaseExpiresAt!
-    const start = { ...counts }
+    const busy = { ...counts }
     for (let i = 0; i < 3; i++) await beat(c, [lease])
     await Bun.sleep(200)
-    expect(counts.renew - start.renew).toBe(3)
-    expect(counts.leasesOf - start.leasesOf).toBe(0)
+    expect(counts.renew - busy.renew).toBe(3)
+    expect(counts.leasesOf - busy.leasesOf).toBe(0)
     expect((await t.coord.store.queue.job(lease.jobId))!.leaseExpiresAt!).toBeGreaterThan(before)
     c.send(signedResult(worker, lease, { durationMs: 5 }))
     await c.next('job.ack')
