@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import type { LeaseRef } from '../../src/protocol/worker'
-import { connectWorker, type RawWorker, startTestCoordinator, type TestCoordinator } from '../support/coordinator'
+import {
+  connectWorker,
+  type RawWorker,
+  startTestCoordinator,
+  type TestCoordinator,
+} from '../support/coordinator'
 import { signedResult, testWorker, type TestWorker } from '../support/worker-keys'
 
 let current: TestCoordinator | undefined
