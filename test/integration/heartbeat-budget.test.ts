@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
+import { parseCoordinator } from '../../src/client/address'
 import type { Settings } from '../../src/coordinator/settings'
 import { CloseCode, type LeaseRef } from '../../src/protocol/worker'
 import {
@@ -9,12 +10,15 @@ import {
   type TestCoordinator,
   until,
 } from '../support/coordinator'
+import { fakeAgent } from '../support/fake-agent'
 import { signedResult, testWorker, type TestWorker } from '../support/worker-keys'
 
 let current: TestCoordinator | undefined
 const sockets: RawWorker[] = []
 const timers: ReturnType<typeof setInterval>[] = []
+const agents: { stop(): Promise<void> }[] = []
 afterEach(async () => {
+  for (const a of agents.splice(0)) await a.stop()
   for (const t of timers.splice(0)) clearInterval(t)
   for (const s of sockets.splice(0)) s.ws.close()
   await current?.stop()
@@ -135,5 +139,40 @@ describe('heartbeat budget', () => {
     // Told 1.5 s (the ceiling): 6 s of silence, not the floor's 800 ms.
     expect(Date.now() - since).toBeGreaterThan(3_000)
     expect(t.coord.hub.connected()).toHaveLength(29)
+  })
+
+  test('a real agent told a longer interval beats at it, and stays connected', async () => {
+    const t = await start(SMALL_BUDGET)
+    const port = t.coord.wsPort
+    const logs: string[] = []
+    const agent = fakeAgent(
+      {
+        addr: parseCoordinator(`127.0.0.1:${port}`, { httpPort: t.coord.httpPort, wsPort: port }),
+        token: () => Promise.resolve(t.token),
+      },
+      logs,
+    )
+    agents.push(agent)
+    void agent.run().catch(() => undefined)
+    await agent.ready
+    const conn = () => t.coord.hub.connected().find((c) => c.name === 'fake')
+    expect(conn()?.toldMs).toBe(200)
+    for (let i = 0; i < 20; i++) {
+      const w = await join(t, testWorker(`budget-grow${i}`))
+      beatAsTold(w.c, w.welcomeMs)
+    }
+    await until(() => (conn()?.toldMs ?? 0) >= 1_000, 'the agent told a longer interval')
+    const told = conn()!.toldMs
+    // Its beats over three intervals: about three, not the fifteen or more of the old 200 ms.
+    const beats = new Set<number>()
+    const deadline = Date.now() + 3 * told
+    while (Date.now() < deadline) {
+      beats.add(conn()?.lastBeat ?? 0)
+      await Bun.sleep(20)
+    }
+    expect(beats.size).toBeGreaterThanOrEqual(2)
+    expect(beats.size).toBeLessThanOrEqual(6)
+    expect(agent.current).toBe('ready')
+    expect(conn()).toBeDefined()
   })
 })
