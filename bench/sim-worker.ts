@@ -115,6 +115,8 @@ export class SimWorker {
       case 'job.cancel':
       case 'error':
       case 'welcome':
+      // Not asked for (the hello does not say heartbeatUpdates): the welcome's interval stays.
+      case 'heartbeat.interval':
         return
     }
   }

@@ -34,6 +34,8 @@ const FileConfig = z
     blobDir: z.string().optional(),
     /** `gridx serve --quota`: storage each user may keep on the coordinator, e.g. "2g". */
     quota: z.string().optional(),
+    /** `gridx serve --max-heartbeats`: heartbeats per second all workers together are kept under. */
+    maxHeartbeats: z.union([z.number(), z.string()]).optional(),
     /** Worker policy (`gridx work` flags of the same names win). */
     maxCpus: z.number().positive().optional(),
     maxMemory: z.string().optional(),
@@ -76,6 +78,8 @@ export interface ConnectionFlags {
   blobDir?: string | undefined
   /** `gridx serve --quota`: storage each user may keep on the coordinator. */
   quota?: string | undefined
+  /** `gridx serve --max-heartbeats`: the heartbeat budget, per second. */
+  maxHeartbeats?: string | undefined
   /** `gridx serve --signup`: invite, open or closed. */
   signup?: string | undefined
   /** `gridx register --invite`: the code an operator gave. */
@@ -114,6 +118,8 @@ export interface Config {
   blobDir: string | undefined
   /** Storage each user may keep on the coordinator (`gridx serve --quota`), as given (a size such as 2g). */
   quota: string | undefined
+  /** Heartbeats per second all workers together are kept under (`gridx serve --max-heartbeats`), as given. */
+  maxHeartbeats: string | undefined
   /** Who may create accounts after the first (`gridx serve`): by invite unless told otherwise. */
   signup: SignupMode
   /** The invite code to register with (`--invite`, GRIDX_INVITE). */
@@ -245,6 +251,10 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     database: flags.database?.trim() || env['GRIDX_DATABASE_URL']?.trim() || file.database || undefined,
     blobDir: blobDir(flags, env, file, home),
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
+    maxHeartbeats:
+      flags.maxHeartbeats ||
+      env['GRIDX_MAX_HEARTBEATS'] ||
+      (file.maxHeartbeats === undefined ? undefined : String(file.maxHeartbeats)),
     signup: signupMode(flags, env, file),
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     discovery: discovery(flags, env, file),

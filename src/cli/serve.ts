@@ -22,6 +22,7 @@ type Flags = TlsFlags & {
   dataDir?: string
   leaseTimeout?: string
   heartbeat?: string
+  maxHeartbeats?: string
   grant?: string
   price?: string
   admin?: string[]
@@ -67,6 +68,19 @@ export function stopSignal(): Promise<string> {
   })
 }
 
+/** The heartbeat budget as given (`--max-heartbeats`), checked; undefined for the default. */
+function heartbeatBudget(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
+    throw new GridError(
+      'bad_heartbeats',
+      `--max-heartbeats '${text}' must be a whole number of heartbeats per second from 1 to 100000 (default 500)`,
+    )
+  }
+  return n
+}
+
 /** `gridx serve`: run the coordinator until SIGINT/SIGTERM. */
 export async function serve(flags: Flags, until: Promise<string> = stopSignal()): Promise<number> {
   const config = loadConfig(flags)
@@ -74,6 +88,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const host = flags.host ?? config.file.host ?? '0.0.0.0'
   const leaseMs = flags.leaseTimeout ? parseDuration(flags.leaseTimeout, '--lease-timeout') : undefined
   const heartbeatMs = flags.heartbeat ? parseDuration(flags.heartbeat, '--heartbeat') : undefined
+  const heartbeatsPerSecond = heartbeatBudget(config.maxHeartbeats)
   const keepFilesMs = flags.keepFiles ? parseDuration(flags.keepFiles, '--keep-files') : undefined
   const idleTimeoutMs = flags.idleTimeout ? parseDuration(flags.idleTimeout, '--idle-timeout') : undefined
   if (idleTimeoutMs !== undefined && (idleTimeoutMs < 1000 || idleTimeoutMs > 255_000)) {
@@ -138,6 +153,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
+      ...(heartbeatsPerSecond === undefined ? {} : { heartbeatsPerSecond }),
       ...(grant === undefined ? {} : { signupGrantMc: grant }),
       ...(price ? { price: { mcPerCpuMinute: price } } : {}),
       admins: flags.admin ?? [],
@@ -251,7 +267,15 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'string',
           describe: 'how long a job lease lives without heartbeats (default 30s)',
         })
-        .option('heartbeat', { type: 'string', describe: 'how often workers heartbeat (default 5s)' })
+        .option('heartbeat', {
+          type: 'string',
+          describe: 'how often workers heartbeat, the shortest interval (default 5s)',
+        })
+        .option('max-heartbeats', {
+          type: 'string',
+          describe:
+            'heartbeats per second all workers together are kept under: past it each worker is told to beat less often, up to every 60s (env GRIDX_MAX_HEARTBEATS, default 500)',
+        })
         .option('max-attempts', {
           type: 'number',
           describe: 'tries a job gets when workers are lost under it (default 3)',

@@ -14,6 +14,7 @@ import type { WorkerView } from '../protocol/api'
 import { escapeTerminal } from '../protocol/text'
 import { formatBytes } from '../protocol/units'
 import { SocketAllowance, TokenBucket } from './budget'
+import { Heartbeats } from './heartbeats'
 import type { Lifecycle, Verdict } from './lifecycle'
 import type { Clock, Settings } from './settings'
 import { untilStored } from './outage-retry'
@@ -30,6 +31,8 @@ const MAX_PENDING_FRAMES = 512
 /** The live worker sockets: hello, heartbeats, reports, silence. */
 export class Hub {
   private readonly conns = new Map<string, WorkerConn>()
+  /** The intervals workers are told, and what their beats do. */
+  readonly heartbeats: Heartbeats
   /** Turns a full disk into the error to send (set by the server; see disk.ts). */
   diskFull: ((err: unknown) => GridError | undefined) | undefined
 
@@ -40,7 +43,9 @@ export class Hub {
     private readonly settings: Settings,
     private readonly wake: Wake,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.heartbeats = new Heartbeats(store, clock, settings)
+  }
 
   /** Workers that have said hello, in connection order. */
   connected(): WorkerConn[] {
@@ -84,7 +89,7 @@ export class Hub {
   connectedElsewhere(workerId: string): void {
     const conn = this.conns.get(workerId)
     if (!conn) return
-    this.conns.delete(workerId)
+    this.forget(conn)
     this.log(
       `worker ${conn.name} (${workerId}) connected to another coordinator; closing its old socket here`,
     )
@@ -154,22 +159,29 @@ export class Hub {
   onClose(ws: ServerWebSocket<SocketData>, code: number, reason: string): void {
     const conn = ws.data.conn
     if (!conn || this.conns.get(conn.id) !== conn) return
-    this.conns.delete(conn.id)
+    this.forget(conn)
     this.log(
       `worker ${conn.name} (${conn.id}) disconnected (${code}${reason ? ` ${escapeTerminal(reason)}` : ''})`,
     )
   }
 
-  /** Closes sockets that have been silent too long. */
+  /** Closes sockets that have been silent too long (each as long as its heartbeat interval allows). */
   sweepSilent(): void {
-    const cutoff = this.clock.now() - this.settings.silentMs
+    const now = this.clock.now()
     for (const conn of this.conns.values()) {
-      if (conn.lastSeen < cutoff) {
-        this.log(`worker ${conn.name} silent for ${this.settings.silentMs} ms; closing its socket`)
-        this.conns.delete(conn.id)
+      const silentMs = this.heartbeats.silenceOf(conn)
+      if (conn.lastSeen < now - silentMs) {
+        this.log(`worker ${conn.name} silent for ${silentMs} ms; closing its socket`)
+        this.forget(conn)
         conn.socket.close(CloseCode.silent, 'no heartbeat')
       }
     }
+  }
+
+  /** A worker leaves the hub: the grid's other workers may now beat more often. */
+  private forget(conn: WorkerConn): void {
+    this.conns.delete(conn.id)
+    this.heartbeats.resize(this.conns.values(), this.conns.size)
   }
 
   /** Closes every worker socket (coordinator shutting down). */
@@ -185,8 +197,8 @@ export class Hub {
       case 'hello':
         return this.hello(ws, msg)
       case 'heartbeat':
-        // A worker heartbeats every heartbeatMs: a flood of them is not worth a query each.
-        if (this.clock.now() - conn!.lastBeat < this.settings.heartbeatMs / 4) return
+        // A worker heartbeats at the interval it was told: a flood of them is not worth a query each.
+        if (this.clock.now() - conn!.lastBeat < conn!.toldMs / 4) return
         return this.heartbeat(conn!, msg.running)
       case 'job.started':
         return this.started(conn!, msg.lease)
@@ -226,6 +238,9 @@ export class Hub {
     const previous = this.conns.get(msg.workerId)
     if (previous) previous.socket.close(CloseCode.replaced, 'replaced by a newer connection')
     this.onConnected?.(msg.workerId)
+    // The grid grows by one: the others may be told to beat less often first.
+    this.heartbeats.resize(this.conns.values(), this.conns.size + (previous ? 0 : 1))
+    const toldMs = this.heartbeats.toTell()
     const conn: WorkerConn = {
       id: msg.workerId,
       name: msg.name,
@@ -240,6 +255,9 @@ export class Hub {
       active: new Set(),
       draining: false,
       lastBeat: now,
+      toldMs,
+      beatMs: toldMs,
+      followsIntervals: msg.heartbeatUpdates === true,
       // Enough for every slot's result at once after a reconnect, then a steady trickle.
       checks: new TokenBucket(16 + msg.slots / 4, 16 + 2 * msg.slots, now),
       socket: ws,
@@ -259,7 +277,7 @@ export class Hub {
         type: 'welcome',
         v: PROTOCOL_VERSION,
         workerId: conn.id,
-        heartbeatMs: this.settings.heartbeatMs,
+        heartbeatMs: toldMs,
         budget: {
           messagesPerSecond: this.settings.socketBudget.messagesPerSecond,
           bytesPerSecond: this.settings.socketBudget.bytesPerSecond,
@@ -347,27 +365,15 @@ export class Hub {
       `${who} sent more than its budget of ${b.messagesPerSecond} messages and ${formatBytes(b.bytesPerSecond)} a second (bursts of ${b.burstMessages} and ${formatBytes(b.burstBytes)}); closing its socket`,
     )
     // Its leases stay: the worker may come back (more slowly) and report them.
-    if (conn && this.conns.get(conn.id) === conn) this.conns.delete(conn.id)
+    if (conn && this.conns.get(conn.id) === conn) this.forget(conn)
     const message = 'this socket sent more messages or bytes than the coordinator allows'
     ws.send(JSON.stringify({ type: 'error', code: 'over_budget', message } satisfies CoordinatorMessage))
     ws.close(CloseCode.overBudget, 'over the message budget')
   }
 
-  /** Reconciles what the worker says it runs with what the store says it holds. */
-  private async heartbeat(conn: WorkerConn, running: LeaseRef[]): Promise<void> {
-    conn.lastBeat = this.clock.now()
-    const held = await this.store.leases.leasesOf(conn.id)
-    const reported = new Set(running.map((l) => `${l.jobId}#${l.attempt}`))
-    const live = held.filter((l) => reported.has(`${l.jobId}#${l.attempt}`))
-    await this.store.leases.renew(conn.id, live, this.clock.now() + this.settings.leaseMs)
-    conn.active = new Set(held.map((l) => l.jobId))
-    const heldKeys = new Set(held.map((l) => `${l.jobId}#${l.attempt}`))
-    for (const l of running) {
-      // The worker runs something it no longer holds (expired or cancelled): fence it off.
-      if (!heldKeys.has(`${l.jobId}#${l.attempt}`)) {
-        this.send(conn.id, { type: 'job.cancel', lease: l, reason: 'lease no longer valid' })
-      }
-    }
+  /** Reconciles what the worker says it runs with what the store says it holds (see heartbeats.ts). */
+  private heartbeat(conn: WorkerConn, running: LeaseRef[]): Promise<void> {
+    return this.heartbeats.beat(conn, running, (msg) => this.send(conn.id, msg))
   }
 
   private refuse(ws: ServerWebSocket<SocketData>, code: string, message: string): void {

@@ -6,6 +6,7 @@ import { workerFaultReason } from './install-failure'
 import type { Clock, Settings } from './settings'
 import type { Cursor, QueueIndex } from './queue-index'
 import type { JobRow, QueuedJob, Store } from './store'
+import { leaseFor } from './heartbeat-budget'
 
 /**
  * Jobs of each user a pass looks at beyond its free slots, for jobs no free worker fits (they are
@@ -160,8 +161,12 @@ export class Scheduler {
     let rows: Map<string, JobRow>
     try {
       rows = await this.store.leases.assignMany(
-        picks.map((p) => ({ jobId: p.job.id, workerId: p.worker.id })),
-        now + this.settings.leaseMs,
+        picks.map((p) => ({
+          jobId: p.job.id,
+          workerId: p.worker.id,
+          // Lasting as long as the worker's heartbeat interval calls for (the grid's heartbeat budget).
+          leaseExpiresAt: now + leaseFor(p.worker.beatMs, this.settings),
+        })),
         now,
         this.settings.startAllowanceMs,
       )

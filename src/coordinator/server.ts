@@ -17,6 +17,7 @@ import { QueueIndex, watchQueue } from './queue-index'
 import { Scheduler } from './scheduler'
 import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
 import { openStore, type Store } from './store'
+import { silenceFor } from './heartbeat-budget'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -202,7 +203,8 @@ async function serve(
   const websocket = {
     // The largest honest frame is a hello or heartbeat listing 4096 leases (some 300 KiB).
     maxPayloadLength: 1024 * 1024,
-    idleTimeout: Math.ceil(settings.silentMs / 1000) + 10,
+    // Past the silence of a worker told the longest interval (Bun allows at most 960 s).
+    idleTimeout: Math.min(960, Math.ceil(silenceFor(hub.heartbeats.budget.ceilingMs, settings) / 1000) + 10),
     message: (ws: Bun.ServerWebSocket<SocketData>, raw: string | Buffer) => hub.onFrame(ws, raw),
     close: (ws: Bun.ServerWebSocket<SocketData>, code: number, reason: string) =>
       hub.onClose(ws, code, reason),

@@ -21,11 +21,19 @@ export interface Settings {
   admins: readonly string[]
   /** How hard password guessing and sign-ups are slowed. */
   throttle: ThrottleLimits
-  /** How long a lease lives without a heartbeat renewing it. */
+  /** How long a lease lives without a heartbeat renewing it (of a worker told to beat every `heartbeatMs`). */
   leaseMs: number
-  /** How often workers are asked to heartbeat. */
+  /**
+   * How often workers of a small grid are asked to heartbeat: the shortest interval. Past
+   * `heartbeatsPerSecond` workers are told to beat less often (see heartbeat-budget.ts), and their
+   * `leaseMs` and `silentMs` grow in proportion.
+   */
   heartbeatMs: number
-  /** A worker socket silent this long is closed. */
+  /** Heartbeats per second all connected workers together are kept under (Nomad's `max_heartbeats_per_second`). */
+  heartbeatsPerSecond: number
+  /** The longest interval a worker is told to heartbeat at, however large the grid. */
+  maxHeartbeatMs: number
+  /** A worker socket silent this long is closed (of a worker told to beat every `heartbeatMs`). */
   silentMs: number
   /** How often leases, deadlines and silent sockets are checked. */
   sweepMs: number
@@ -82,6 +90,8 @@ export const DEFAULT_SETTINGS: Settings = {
   maxAttempts: 3,
   leaseMs: 30_000,
   heartbeatMs: 5_000,
+  heartbeatsPerSecond: 500,
+  maxHeartbeatMs: 60_000,
   silentMs: 20_000,
   sweepMs: 1_000,
   deadlineGraceMs: 15_000,

@@ -36,6 +36,15 @@ export interface WorkerConn {
   draining: boolean
   /** When its last heartbeat was acted on: more frequent ones are ignored (each costs a query). */
   lastBeat: number
+  /** The interval it was last told to beat at (in the welcome, or a `heartbeat.interval` since). */
+  toldMs: number
+  /**
+   * The interval its silence timeout and leases follow: `toldMs`, or until its next heartbeat the
+   * longer one told before it (it may not have heard of a shorter one yet).
+   */
+  beatMs: number
+  /** It follows `heartbeat.interval` messages (older workers keep the welcome's interval for good). */
+  followsIntervals: boolean
   /** Results it may have checked (a signature check costs milliseconds); past it they are refused for a moment. */
   checks: TokenBucket
   socket: ServerWebSocket<SocketData>

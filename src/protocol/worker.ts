@@ -152,6 +152,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'publicKey must be a base64 Ed25519 key'),
     running: Leases,
     policy: WorkerPolicy.default({ maxTimeoutMs: null, images: ['*'], workdirBytes: null }),
+    /** True when the worker follows `heartbeat.interval`; older workers keep the welcome's interval. */
+    heartbeatUpdates: z.boolean().optional(),
   }),
   /** The worker stops taking new jobs (it is shutting down once its running jobs end). */
   z.object({ type: z.literal('drain') }),
@@ -196,6 +198,11 @@ export const CoordinatorMessage = z.discriminatedUnion('type', [
       .object({ messagesPerSecond: z.number().positive(), bytesPerSecond: z.number().positive() })
       .optional(),
   }),
+  /**
+   * Beat every `heartbeatMs` from now on (the grid grew or shrank: see the coordinator's heartbeat
+   * budget); sent only to workers whose hello said `heartbeatUpdates`.
+   */
+  z.object({ type: z.literal('heartbeat.interval'), heartbeatMs: z.int().positive() }),
   z.object({ type: z.literal('job.assign'), job: JobSpec }),
   z.object({ type: z.literal('job.cancel'), lease: LeaseRef, reason: z.string() }),
   /** The result for this lease is recorded (now or before): the worker may forget it. */

@@ -101,7 +101,7 @@ export class Agent {
   private socket: WebSocket | undefined
   /** What goes out: paced once welcomed (the coordinator closes a socket that floods it), kept while away. */
   private readonly outgoing = new Outgoing((text) => this.write(text))
-  private heartbeat: ReturnType<typeof setInterval> | undefined
+  private heartbeat: ReturnType<typeof setTimeout> | undefined
   private readonly executor: Executor
   /** Results the coordinator has not acknowledged. */
   private readonly unacked = new PendingResults((m) => this.sendNow(m))
@@ -342,6 +342,7 @@ export class Agent {
           publicKey: this.opts.key.publicKey,
           running: this.held(),
           policy: this.opts.policy.offer,
+          heartbeatUpdates: true,
         })
       }
       ws.addEventListener('pong', () => {
@@ -412,6 +413,10 @@ export class Agent {
         )
         this.opts.onConnected?.(this.coordinator)
         this.resolveReady()
+        return
+      case 'heartbeat.interval':
+        // The grid grew or shrank. Every worker hears this at once: a random first beat keeps them apart.
+        if (this.heartbeat) this.startHeartbeat(msg.heartbeatMs, Math.random() * msg.heartbeatMs)
         return
       case 'job.assign':
         if (this.state !== 'ready') {
@@ -499,7 +504,8 @@ export class Agent {
     return running
   }
 
-  private startHeartbeat(ms: number): void {
+  /** Beats every `ms`, the first after `firstMs`. */
+  private startHeartbeat(ms: number, firstMs = ms): void {
     this.stopHeartbeat()
     this.sweeper ??= setInterval(() => {
       this.executor.sweep().then(
@@ -511,7 +517,7 @@ export class Agent {
       )
     }, SWEEP_MS)
     this.lastHeard = Date.now()
-    this.heartbeat = setInterval(() => {
+    const beat = () => {
       // A dropped link shows no error for minutes: a coordinator that answers no ping is gone.
       const silent = Date.now() - this.lastHeard
       if (silent > SILENT_BEATS * ms) return this.onSilent?.(SILENT_BEATS * ms)
@@ -520,7 +526,9 @@ export class Agent {
         this.socket.ping()
         this.outgoing.pinged()
       }
-    }, ms)
+      this.heartbeat = setTimeout(beat, ms)
+    }
+    this.heartbeat = setTimeout(beat, firstMs)
   }
 
   private stopSweeper(): void {
@@ -529,7 +537,7 @@ export class Agent {
   }
 
   private stopHeartbeat(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat)
+    if (this.heartbeat) clearTimeout(this.heartbeat)
     this.heartbeat = undefined
   }
 }

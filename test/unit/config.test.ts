@@ -35,6 +35,7 @@ describe('loadConfig defaults', () => {
       database: undefined,
       blobDir: undefined,
       quota: undefined,
+      maxHeartbeats: undefined,
       signup: 'invite',
       invite: undefined,
       discovery: true,
@@ -137,6 +138,14 @@ describe('loadConfig precedence: flag > env > config.json > default', () => {
       user: 'flag-user',
       password: 'flag-pass',
     })
+  })
+
+  test('serve --max-heartbeats: flag, then GRIDX_MAX_HEARTBEATS, then maxHeartbeats in config.json', () => {
+    writeConfig({ maxHeartbeats: 200 })
+    expect(loadConfig({}, { GRIDX_HOME: home }).maxHeartbeats).toBe('200')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_MAX_HEARTBEATS: '300' }).maxHeartbeats).toBe('300')
+    const flag = loadConfig({ maxHeartbeats: '400' }, { GRIDX_HOME: home, GRIDX_MAX_HEARTBEATS: '300' })
+    expect(flag.maxHeartbeats).toBe('400')
   })
 
   test('serve --quota: flag, then GRIDX_QUOTA, then quota in config.json', () => {

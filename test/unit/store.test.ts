@@ -240,7 +240,13 @@ describe.each(ENGINES)('$name', (engine) => {
     test('renew extends only leases the worker holds', async () => {
       const mine = await assigned('w1')
       const theirs = await assigned('w2')
-      await store.leases.renew('w1', [mine, theirs, { jobId: mine.jobId, attempt: 7 }], 99_000)
+      const renewed = await store.leases.renew(
+        'w1',
+        [mine, theirs, { jobId: mine.jobId, attempt: 7 }],
+        99_000,
+      )
+      // What it extended, so a heartbeat knows which listed leases are not the worker's without another query.
+      expect(renewed).toEqual([mine])
       expect((await store.queue.job(mine.jobId))?.leaseExpiresAt).toBe(99_000)
       expect((await store.queue.job(theirs.jobId))?.leaseExpiresAt).toBe(10_000)
       expect(await store.leases.leasesOf('w1')).toEqual([mine])

@@ -385,8 +385,7 @@ export interface LeasesRepo {
    * still queued, by job id; the others were taken meanwhile.
    */
   assignMany(
-    picks: readonly { jobId: string; workerId: string }[],
-    leaseExpiresAt: number,
+    picks: readonly { jobId: string; workerId: string; leaseExpiresAt: number }[],
     now: number,
     startAllowanceMs?: number,
   ): Promise<Map<string, JobRow>>
@@ -417,8 +416,8 @@ export interface LeasesRepo {
   ): Promise<StageResult>
   /** The /out archive staged for an attempt, if any. */
   stagedOutputs(lease: LeaseRef): Promise<StagedOutputs | undefined>
-  /** Extends the leases a worker still holds. */
-  renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void>
+  /** Extends the leases a worker still holds, in one statement; returns those it extended (the others are not its). */
+  renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<LeaseRef[]>
   /** Appends output under a live lease; nothing is written unless `ok`. */
   appendOutput(
     lease: LeaseRef,

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { AttemptRow, JobRow } from '../../../db/sqlite/schema'
 import type { LeaseRef } from '../../../protocol/worker'
@@ -16,6 +16,11 @@ import type { Db } from './db'
 import { attemptIs, cancel, finish, heldBy, requeue } from './lease-ends'
 
 const { jobs, jobOutput, attempts } = schema
+
+/** Rows that are one of `leases` (job and attempt both). */
+function anyLease(leases: LeaseRef[]) {
+  return or(...leases.map((l) => and(eq(jobs.id, l.jobId), eq(jobs.attempt, l.attempt))))
+}
 
 /**
  * Jobs under lease on PostgreSQL. Every transition is a compare-and-set on (job, attempt, worker,
@@ -61,14 +66,13 @@ export class PgLeases implements LeasesRepo {
   }
 
   async assignMany(
-    picks: readonly { jobId: string; workerId: string }[],
-    leaseExpiresAt: number,
+    picks: readonly { jobId: string; workerId: string; leaseExpiresAt: number }[],
     now: number,
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<Map<string, JobRow>> {
     // One transaction each: a job another coordinator holds is skipped, not waited for.
     const rows = await Promise.all(
-      picks.map((p) => this.assign(p.jobId, p.workerId, leaseExpiresAt, now, startAllowanceMs)),
+      picks.map((p) => this.assign(p.jobId, p.workerId, p.leaseExpiresAt, now, startAllowanceMs)),
     )
     const out = new Map<string, JobRow>()
     for (const row of rows) if (row) out.set(row.id, row)
@@ -157,16 +161,13 @@ export class PgLeases implements LeasesRepo {
       : undefined
   }
 
-  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void> {
-    if (leases.length === 0) return
-    await this.db.transaction(async (tx) => {
-      for (const l of leases) {
-        await tx
-          .update(jobs)
-          .set({ leaseExpiresAt: expiresAt })
-          .where(heldBy(l, workerId, ACTIVE))
-      }
-    })
+  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<LeaseRef[]> {
+    if (leases.length === 0) return []
+    return await this.db
+      .update(jobs)
+      .set({ leaseExpiresAt: expiresAt })
+      .where(and(eq(jobs.workerId, workerId), inArray(jobs.state, [...ACTIVE]), anyLease(leases)))
+      .returning({ jobId: jobs.id, attempt: jobs.attempt })
   }
 
   async appendOutput(

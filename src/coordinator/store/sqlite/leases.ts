@@ -54,15 +54,14 @@ export class SqliteLeases implements LeasesRepo {
 
   /** `assign` for many jobs in one transaction (one commit for a whole scheduling pass). */
   async assignMany(
-    picks: readonly { jobId: string; workerId: string }[],
-    leaseExpiresAt: number,
+    picks: readonly { jobId: string; workerId: string; leaseExpiresAt: number }[],
     now: number,
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<Map<string, JobRow>> {
     return this.batch.run(() => {
       const rows = new Map<string, JobRow>()
       for (const p of picks) {
-        const row = assignOne(this.hot, p.jobId, p.workerId, leaseExpiresAt, now, startAllowanceMs)
+        const row = assignOne(this.hot, p.jobId, p.workerId, p.leaseExpiresAt, now, startAllowanceMs)
         if (row) rows.set(p.jobId, row)
       }
       return rows
@@ -185,12 +184,10 @@ export class SqliteLeases implements LeasesRepo {
       : undefined
   }
 
-  /** Extends the leases a worker still holds. */
-  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void> {
-    if (leases.length === 0) return
-    await this.batch.run(() => {
-      for (const l of leases) this.hot.renew.run({ ...l, workerId, expiresAt })
-    })
+  /** Extends the leases a worker still holds; returns those it extended. */
+  async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<LeaseRef[]> {
+    if (leases.length === 0) return []
+    return this.batch.run(() => leases.flatMap((l) => this.hot.renew.all({ ...l, workerId, expiresAt })))
   }
 
   /** Appends output under a live lease; false (and nothing written) when the lease is stale. */

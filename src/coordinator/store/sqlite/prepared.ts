@@ -128,6 +128,7 @@ export function prepareHot(db: Db) {
       .update(jobs)
       .set({ leaseExpiresAt: sql`${p('expiresAt')}` })
       .where(and(lease, inArray(jobs.state, [...ACTIVE])))
+      .returning({ jobId: jobs.id, attempt: jobs.attempt })
       .prepare(),
   }
 }
