@@ -13,7 +13,9 @@ import type {
   StageResult,
 } from '../types'
 import type { Db } from './db'
-import { attemptIs, cancel, finish, heldBy, requeue } from './lease-ends'
+import { attemptIs, cancel, heldBy, requeue } from './lease-ends'
+import { assignJob, markJobRunning, renewLeases } from './lease-sql'
+import { finishJob } from './settle-sql'
 
 const { jobs, jobOutput, attempts } = schema
 
@@ -32,32 +34,7 @@ export class PgLeases implements LeasesRepo {
     now = Date.now(),
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<JobRow | undefined> {
-    return await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(jobs)
-        .set({
-          state: 'assigned',
-          workerId,
-          leaseExpiresAt,
-          attempt: sql`${jobs.attempt} + 1`,
-          deadlineAt: sql`${now}::bigint + ${jobs.timeoutMs} + ${startAllowanceMs}::bigint`,
-        })
-        // Another coordinator assigning the same job holds its row: skip it at once rather than
-        // wait for its commit only to find the job taken (dispatch from several coordinators).
-        .where(
-          inArray(
-            jobs.id,
-            tx
-              .select({ id: jobs.id })
-              .from(jobs)
-              .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
-              .for('update', { skipLocked: true }),
-          ),
-        )
-        .returning()
-      if (row) await tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now })
-      return row
-    })
+    return await assignJob(this.db.$client, jobId, workerId, leaseExpiresAt, now, startAllowanceMs)
   }
 
   async markRunning(
@@ -67,19 +44,7 @@ export class PgLeases implements LeasesRepo {
     graceMs = DEFAULT_TIMINGS.deadlineGraceMs,
     startedAt = now,
   ): Promise<boolean> {
-    return await this.db.transaction(async (tx) => {
-      const r = await tx
-        .update(jobs)
-        .set({
-          state: 'running',
-          startedAt,
-          deadlineAt: sql`${now}::bigint + ${jobs.timeoutMs} + ${graceMs}::bigint`,
-        })
-        .where(heldBy(lease, workerId, ['assigned']))
-        .returning({ id: jobs.id })
-      if (r.length === 1) await tx.update(attempts).set({ startedAt }).where(attemptIs(lease))
-      return r.length === 1
-    })
+    return await markJobRunning(this.db.$client, lease, workerId, now, graceMs, startedAt)
   }
 
   async attemptsOf(jobId: string): Promise<AttemptRow[]> {
@@ -144,14 +109,7 @@ export class PgLeases implements LeasesRepo {
 
   async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<void> {
     if (leases.length === 0) return
-    await this.db.transaction(async (tx) => {
-      for (const l of leases) {
-        await tx
-          .update(jobs)
-          .set({ leaseExpiresAt: expiresAt })
-          .where(heldBy(l, workerId, ACTIVE))
-      }
-    })
+    await renewLeases(this.db.$client, workerId, leases, expiresAt)
   }
 
   async appendOutput(
@@ -193,7 +151,7 @@ export class PgLeases implements LeasesRepo {
   }
 
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
-    return await finish(this.db, lease, workerId, end)
+    return await finishJob(this.db.$client, lease, workerId, end)
   }
 
   async cancel(

@@ -4,7 +4,7 @@ import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
 import type { NewJob, QueuedJob, QueueRepo } from '../types'
 import type { Db } from './db'
-import { escrow } from './ledger'
+import { createJob } from './submit-sql'
 
 const { jobs } = schema
 
@@ -16,14 +16,7 @@ export class PgQueue implements QueueRepo {
   constructor(private readonly db: Db) {}
 
   async create(job: NewJob): Promise<JobRow> {
-    return await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .insert(jobs)
-        .values({ ...job, state: 'queued' })
-        .returning()
-      await escrow(tx, row!, job.createdAt)
-      return row!
-    })
+    return await createJob(this.db.$client, job)
   }
 
   async job(id: string): Promise<JobRow | undefined> {
