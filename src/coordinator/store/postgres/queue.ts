@@ -4,6 +4,7 @@ import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
 import type { NewJob, QueuedJob, QueueRepo } from '../types'
 import type { Db } from './db'
+import { queuedJobs } from './queued-sql'
 import { createJob } from './submit-sql'
 
 const { jobs } = schema
@@ -58,6 +59,10 @@ export class PgQueue implements QueueRepo {
       byOwner.set(r.ownerId, list)
     }
     return byOwner
+  }
+
+  async queued(ids?: string[]): Promise<QueuedJob[]> {
+    return await queuedJobs(this.db.$client, ids)
   }
 
   async activeByOwner(): Promise<Map<string, number>> {

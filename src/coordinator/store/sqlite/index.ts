@@ -13,6 +13,7 @@ import { sqliteFiles } from './files'
 import { sqliteInvites } from './invites'
 import { SqliteLeases } from './leases'
 import { SqliteQueue } from './queue'
+import { withQueued } from './claim'
 import { sqliteWorkers } from './workers'
 
 /**
@@ -40,7 +41,7 @@ export function openSqlite(path: string): Store {
     workers: sqliteWorkers(db),
     files: sqliteFiles(db, sqlite),
     credits: sqliteCredits(db),
-    queue: new SqliteQueue(db),
+    queue: withQueued(new SqliteQueue(db), db),
     leases: new SqliteLeases(db),
     deadlines: new SqliteDeadlines(db),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.

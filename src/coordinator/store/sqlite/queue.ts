@@ -8,7 +8,7 @@ import { type Db, escrow } from './ledger'
 const { jobs } = schema
 
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
-export class SqliteQueue implements QueueRepo {
+export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   constructor(private readonly db: Db) {}
 
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
