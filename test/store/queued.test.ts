@@ -74,7 +74,7 @@ describe.each(ENGINES)('$name', (engine) => {
     expect(created).toEqual((await store.queue.job('whole'))!)
     expect(created).toMatchObject({ state: 'queued', attempt: 0, priority: 0, requirements: ['numpy==2.0'] })
     const assigned = await store.leases.assign('whole', 'w-bob', 99_000, 50, 1000)
-    expect(assigned).toEqual((await store.queue.job('whole')))
+    expect(assigned).toEqual(await store.queue.job('whole'))
     expect(assigned).toMatchObject({
       state: 'assigned',
       attempt: 1,
