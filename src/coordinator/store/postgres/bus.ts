@@ -1,5 +1,6 @@
 import type { SQL } from 'bun'
 import type { Bus } from '../types'
+import { notifyBatcher } from './notify-batch'
 
 /** The one channel every coordinator of a grid listens on. */
 const CHANNEL = 'gridx_events'
@@ -13,13 +14,14 @@ export const MAX_MESSAGE_BYTES = 7_500
  * notifications sent meanwhile are lost.
  */
 export function pgBus(client: SQL): Bus {
+  const notify = notifyBatcher(client, CHANNEL)
   return {
     shared: true,
     publish: async (message) => {
       if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES) {
         throw new Error(`a grid message of ${Buffer.byteLength(message)} bytes is over ${MAX_MESSAGE_BYTES}`)
       }
-      await client.notify(CHANNEL, message)
+      await notify(message)
     },
     subscribe: async (receive, resync) => {
       let first = true

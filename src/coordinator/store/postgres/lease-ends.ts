@@ -64,21 +64,6 @@ async function settleJob(tx: Tx, job: JobRow, cost: number, at: number): Promise
   await tx.update(jobs).set({ cost: paid }).where(eq(jobs.id, job.id))
 }
 
-/** Ends the attempt a worker holds and settles it; false when stale or already ended. */
-export async function finish(db: Db, lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
-  return await db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(jobs)
-      .set(endingColumns(end))
-      .where(heldBy(lease, workerId, ACTIVE))
-      .returning()
-    if (!row) return false
-    await endAttempt(tx, lease, end.outcome, end.error, end.at, end.receipt)
-    await settleJob(tx, row, end.cost, end.at)
-    return true
-  })
-}
-
 /** Cancels a job not yet ended and settles it; the row as it was, or undefined if it had ended. */
 export async function cancel(
   db: Db,

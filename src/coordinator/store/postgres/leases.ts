@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { AttemptRow, JobRow } from '../../../db/sqlite/schema'
 import type { LeaseRef } from '../../../protocol/worker'
@@ -13,14 +13,11 @@ import type {
   StageResult,
 } from '../types'
 import type { Db } from './db'
-import { attemptIs, cancel, finish, heldBy, requeue } from './lease-ends'
+import { attemptIs, cancel, heldBy, requeue } from './lease-ends'
+import { assignJob, markJobRunning, renewLeases } from './lease-sql'
+import { finishJob } from './settle-sql'
 
 const { jobs, jobOutput, attempts } = schema
-
-/** Rows that are one of `leases` (job and attempt both). */
-function anyLease(leases: LeaseRef[]) {
-  return or(...leases.map((l) => and(eq(jobs.id, l.jobId), eq(jobs.attempt, l.attempt))))
-}
 
 /**
  * Jobs under lease on PostgreSQL. Every transition is a compare-and-set on (job, attempt, worker,
@@ -37,32 +34,7 @@ export class PgLeases implements LeasesRepo {
     now = Date.now(),
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<JobRow | undefined> {
-    return await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(jobs)
-        .set({
-          state: 'assigned',
-          workerId,
-          leaseExpiresAt,
-          attempt: sql`${jobs.attempt} + 1`,
-          deadlineAt: sql`${now}::bigint + ${jobs.timeoutMs} + ${startAllowanceMs}::bigint`,
-        })
-        // Another coordinator assigning the same job holds its row: skip it at once rather than
-        // wait for its commit only to find the job taken (dispatch from several coordinators).
-        .where(
-          inArray(
-            jobs.id,
-            tx
-              .select({ id: jobs.id })
-              .from(jobs)
-              .where(and(eq(jobs.id, jobId), eq(jobs.state, 'queued')))
-              .for('update', { skipLocked: true }),
-          ),
-        )
-        .returning()
-      if (row) await tx.insert(attempts).values({ jobId, attempt: row.attempt, workerId, assignedAt: now })
-      return row
-    })
+    return await assignJob(this.db.$client, jobId, workerId, leaseExpiresAt, now, startAllowanceMs)
   }
 
   async assignMany(
@@ -86,19 +58,7 @@ export class PgLeases implements LeasesRepo {
     graceMs = DEFAULT_TIMINGS.deadlineGraceMs,
     startedAt = now,
   ): Promise<boolean> {
-    return await this.db.transaction(async (tx) => {
-      const r = await tx
-        .update(jobs)
-        .set({
-          state: 'running',
-          startedAt,
-          deadlineAt: sql`${now}::bigint + ${jobs.timeoutMs} + ${graceMs}::bigint`,
-        })
-        .where(heldBy(lease, workerId, ['assigned']))
-        .returning({ id: jobs.id })
-      if (r.length === 1) await tx.update(attempts).set({ startedAt }).where(attemptIs(lease))
-      return r.length === 1
-    })
+    return await markJobRunning(this.db.$client, lease, workerId, now, graceMs, startedAt)
   }
 
   async attemptsOf(jobId: string): Promise<AttemptRow[]> {
@@ -163,11 +123,7 @@ export class PgLeases implements LeasesRepo {
 
   async renew(workerId: string, leases: LeaseRef[], expiresAt: number): Promise<LeaseRef[]> {
     if (leases.length === 0) return []
-    return await this.db
-      .update(jobs)
-      .set({ leaseExpiresAt: expiresAt })
-      .where(and(eq(jobs.workerId, workerId), inArray(jobs.state, [...ACTIVE]), anyLease(leases)))
-      .returning({ jobId: jobs.id, attempt: jobs.attempt })
+    return await renewLeases(this.db.$client, workerId, leases, expiresAt)
   }
 
   async appendOutput(
@@ -209,7 +165,7 @@ export class PgLeases implements LeasesRepo {
   }
 
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
-    return await finish(this.db, lease, workerId, end)
+    return await finishJob(this.db.$client, lease, workerId, end)
   }
 
   async cancel(

@@ -1,10 +1,11 @@
-import { and, asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
+import { asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
 import type { NewJob, QueuedJob, QueueRepo } from '../types'
 import type { Db } from './db'
-import { escrow } from './ledger'
+import { queuedJobs } from './queued-sql'
+import { createJob } from './submit-sql'
 
 const { jobs } = schema
 
@@ -16,14 +17,7 @@ export class PgQueue implements QueueRepo {
   constructor(private readonly db: Db) {}
 
   async create(job: NewJob): Promise<JobRow> {
-    return await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .insert(jobs)
-        .values({ ...job, state: 'queued' })
-        .returning()
-      await escrow(tx, row!, job.createdAt)
-      return row!
-    })
+    return await createJob(this.db.$client, job)
   }
 
   async job(id: string): Promise<JobRow | undefined> {
@@ -37,17 +31,6 @@ export class PgQueue implements QueueRepo {
       .where(eq(jobs.ownerId, ownerId))
       .orderBy(desc(jobs.createdAt), desc(jobs.id))
       .limit(limit)
-  }
-
-  async queued(ids?: readonly string[]): Promise<QueuedJob[]> {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
-    const { script, ...cols } = getTableColumns(jobs)
-    const queued = eq(jobs.state, 'queued')
-    return await this.db
-      .select(cols)
-      .from(jobs)
-      .where(ids === undefined ? queued : and(queued, inArray(jobs.id, [...ids])))
-      .orderBy(asc(jobs.ownerId), desc(jobs.priority), asc(jobs.createdAt), asc(jobs.id))
   }
 
   async active(): Promise<{ id: string; ownerId: string }[]> {
@@ -83,6 +66,10 @@ export class PgQueue implements QueueRepo {
       byOwner.set(r.ownerId, list)
     }
     return byOwner
+  }
+
+  async queued(ids?: readonly string[]): Promise<QueuedJob[]> {
+    return await queuedJobs(this.db.$client, ids)
   }
 
   async activeByOwner(): Promise<Map<string, number>> {

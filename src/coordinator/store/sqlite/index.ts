@@ -15,6 +15,7 @@ import { sqliteInvites } from './invites'
 import { SqliteLeases } from './leases'
 import { prepareHot } from './prepared'
 import { SqliteQueue } from './queue'
+import { withQueued } from './claim'
 import { cachedStatements } from './statements'
 import { sqliteWorkers } from './workers'
 
@@ -45,7 +46,7 @@ export function openSqlite(path: string): Store {
     workers: sqliteWorkers(db, hot),
     files: sqliteFiles(db, sqlite),
     credits: sqliteCredits(db),
-    queue: new SqliteQueue(db, batch, hot),
+    queue: withQueued(new SqliteQueue(db, batch, hot), db),
     leases: new SqliteLeases(db, batch, hot),
     deadlines: new SqliteDeadlines(db, hot),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.

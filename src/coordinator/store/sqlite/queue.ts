@@ -10,7 +10,7 @@ import type { Hot } from './prepared'
 const { jobs } = schema
 
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
-export class SqliteQueue implements QueueRepo {
+export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   constructor(
     private readonly db: Db,
     private readonly batch: WriteBatch,
@@ -88,35 +88,6 @@ export class SqliteQueue implements QueueRepo {
       .groupBy(jobs.ownerId)
       .all()
     return new Map(rows.map((r) => [r.ownerId, r.n]))
-  }
-
-  /** Queued jobs without scripts in their users' order: all, or those of `ids` still queued. */
-  async queued(ids?: readonly string[]): Promise<QueuedJob[]> {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
-    const { script, ...cols } = getTableColumns(jobs)
-    const order = [asc(jobs.ownerId), desc(jobs.priority), asc(jobs.createdAt), asc(jobs.id)] as const
-    if (ids === undefined) {
-      return this.db
-        .select(cols)
-        .from(jobs)
-        .where(eq(jobs.state, 'queued'))
-        .orderBy(...order)
-        .all()
-    }
-    const out: QueuedJob[] = []
-    // SQLite binds at most 32,766 parameters a statement: asked in slices.
-    for (let i = 0; i < ids.length; i += 500) {
-      const slice = ids.slice(i, i + 500)
-      out.push(
-        ...this.db
-          .select(cols)
-          .from(jobs)
-          .where(and(eq(jobs.state, 'queued'), inArray(jobs.id, slice)))
-          .orderBy(...order)
-          .all(),
-      )
-    }
-    return out
   }
 
   /** Every job assigned or running now, with its owner. */

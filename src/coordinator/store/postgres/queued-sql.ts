@@ -1,0 +1,26 @@
+import type { SQL } from 'bun'
+import type { QueuedJob } from '../types'
+import { QUEUED_COLUMNS, toQueuedJob } from './job-row'
+
+// The queue in fair-share order, for a coordinator's in-memory queue index (loaded whole at
+// start, then the jobs other coordinators announce). Owner and id sort byte-wise (COLLATE "C"),
+// as SQLite's do, so both engines hand back one order; the partial index jobs_queued_order
+// (migration 0003) holds exactly these rows in exactly this order, so neither query sorts.
+
+const ORDER = `owner_id COLLATE "C", priority DESC, created_at, id COLLATE "C"`
+
+const ALL = `SELECT ${QUEUED_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY ${ORDER}`
+
+/** $1 the ids, as a JSON array (one parameter however many). */
+const SOME = `SELECT ${QUEUED_COLUMNS} FROM jobs
+WHERE state = 'queued' AND id IN (SELECT jsonb_array_elements_text($1::jsonb))
+ORDER BY ${ORDER}`
+
+/** Every queued job without its script, or those of `ids` still queued, in fair-share order. */
+export async function queuedJobs(client: SQL, ids?: readonly string[]): Promise<QueuedJob[]> {
+  if (ids !== undefined && ids.length === 0) return []
+  // An array, not its JSON text: Bun encodes a string given for a jsonb parameter as a JSON string.
+  const rows: Record<string, unknown>[] =
+    ids === undefined ? await client.unsafe(ALL) : await client.unsafe(SOME, [ids])
+  return rows.map(toQueuedJob)
+}
