@@ -258,8 +258,9 @@ export class Hub {
       toldMs,
       beatMs: toldMs,
       followsIntervals: msg.heartbeatUpdates === true,
-      // Enough for every slot's result at once after a reconnect, then a steady trickle.
-      checks: new TokenBucket(16 + msg.slots / 4, 16 + 2 * msg.slots, now),
+      // A check (native Ed25519) costs some 45 µs: a worker whose jobs end at once may have
+      // hundreds a second checked, and a hostile one cannot spend more than a few % of a core.
+      checks: new TokenBucket(100 + 100 * msg.slots, 200 + 200 * msg.slots, now),
       socket: ws,
     }
     // The leases held before this hello, read before the worker can be given new ones: a job

@@ -234,12 +234,24 @@ export class SqliteLeases implements LeasesRepo {
   /** Ends the attempt a worker holds and settles its credits in the same transaction; false when stale or already ended. */
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
     return this.batch.run((tx) => {
-      const row = tx
-        .update(jobs)
-        .set(endingColumns(end))
-        .where(this.heldBy(lease, workerId, ACTIVE))
-        .returning()
-        .get()
+      const row = this.hot.finishJob.get({
+        ...lease,
+        workerId,
+        state: end.state,
+        exitCode: end.exitCode,
+        outcome: end.outcome,
+        error: end.error,
+        at: end.at,
+        billedMs: end.billedMs,
+        usage: end.usage ? 1 : 0,
+        wallMs: end.usage ? Math.round(end.usage.wallMs) : null,
+        cpuMs: end.usage?.cpuMs == null ? null : Math.round(end.usage.cpuMs),
+        peakMemoryBytes: end.usage?.peakMemoryBytes ?? null,
+        outputs: end.outputs ? 1 : 0,
+        outputsSha256: end.outputs?.sha256 ?? null,
+        outputsBytes: end.outputs?.bytes ?? null,
+        outputFiles: end.outputs?.files ?? null,
+      })
       if (!row) return false
       this.endAttempt(tx, lease, end.outcome, end.error, end.at, end.receipt)
       this.settle(tx, row, end.cost, end.at)

@@ -1,4 +1,5 @@
 import { and, eq, gt, inArray, sql } from 'drizzle-orm'
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core'
 import * as schema from '../../../db/sqlite/schema'
 import { ACTIVE } from '../job-rules'
 import type { Db } from './ledger'
@@ -15,7 +16,57 @@ const p = sql.placeholder
 export function prepareHot(db: Db) {
   const lease = and(eq(jobs.id, p('jobId')), eq(jobs.attempt, p('attempt')), eq(jobs.workerId, p('workerId')))
   const attemptOf = and(eq(attempts.jobId, p('jobId')), eq(attempts.attempt, p('attempt')))
+  /** Keeps a column as it is unless `flag` is set: endings with and without usage or outputs share one statement. */
+  const unless = (flag: string, value: string, column: SQLiteColumn) =>
+    sql`case when ${p(flag)} then ${p(value)} else ${column} end`
   return {
+    insertJob: db
+      .insert(jobs)
+      .values({
+        id: p('id'),
+        ownerId: p('ownerId'),
+        state: 'queued',
+        image: p('image'),
+        command: p('command'),
+        scriptName: p('scriptName'),
+        script: p('script'),
+        args: p('args'),
+        timeoutMs: p('timeoutMs'),
+        cpus: p('cpus'),
+        memoryBytes: p('memoryBytes'),
+        maxAttempts: p('maxAttempts'),
+        priority: p('priority'),
+        inputsSha256: p('inputsSha256'),
+        inputsBytes: p('inputsBytes'),
+        filesBytes: p('filesBytes'),
+        requirements: p('requirements'),
+        requiresPython: p('requiresPython'),
+        maxCost: p('maxCost'),
+        createdAt: p('createdAt'),
+      })
+      .returning()
+      .prepare(),
+    finishJob: db
+      .update(jobs)
+      .set({
+        state: sql`${p('state')}`,
+        exitCode: sql`${p('exitCode')}`,
+        outcome: sql`${p('outcome')}`,
+        error: sql`${p('error')}`,
+        finishedAt: sql`${p('at')}`,
+        billedMs: sql`${p('billedMs')}`,
+        deadlineAt: null,
+        leaseExpiresAt: null,
+        wallMs: unless('usage', 'wallMs', jobs.wallMs),
+        cpuMs: unless('usage', 'cpuMs', jobs.cpuMs),
+        peakMemoryBytes: unless('usage', 'peakMemoryBytes', jobs.peakMemoryBytes),
+        outputsSha256: unless('outputs', 'outputsSha256', jobs.outputsSha256),
+        outputsBytes: unless('outputs', 'outputsBytes', jobs.outputsBytes),
+        outputFiles: unless('outputs', 'outputFiles', jobs.outputFiles),
+      })
+      .where(and(lease, inArray(jobs.state, [...ACTIVE])))
+      .returning()
+      .prepare(),
     jobById: db
       .select()
       .from(jobs)

@@ -20,11 +20,15 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
   async create(job: NewJob): Promise<JobRow> {
     return this.batch.run((tx) => {
-      const row = tx
-        .insert(jobs)
-        .values({ ...job, state: 'queued' })
-        .returning()
-        .get()
+      const row = this.hot.insertJob.get({
+        priority: 0,
+        requirements: [],
+        requiresPython: null,
+        inputsSha256: null,
+        inputsBytes: null,
+        filesBytes: null,
+        ...job,
+      })
       escrow(tx, row, job.createdAt, this.hot)
       return row
     })
