@@ -1,17 +1,4 @@
 #!/usr/bin/env bun
-import yargs from 'yargs'
-import { hideBin } from 'yargs/helpers'
-import { accountCommands } from './cli/account'
-import { creditsCommand } from './cli/credits'
-import { doctorCommand } from './cli/doctor'
-import { inviteCommand } from './cli/invite'
-import { verifyCommand } from './cli/verify'
-import { jobCommands } from './cli/jobs'
-import { migrateCommand } from './cli/migrate'
-import { serveCommand } from './cli/serve'
-import { submitCommand } from './cli/submit'
-import { versionCommand } from './cli/version'
-import { workCommand } from './cli/work'
 import { GridError } from './errors'
 import { escapeTerminal } from './protocol/text'
 
@@ -29,49 +16,9 @@ async function main(argv: string[]): Promise<number> {
     code = c
   }
   try {
-    const cli = yargs(argv)
-    await cli
-      .scriptName('gridx')
-      .parserConfiguration({ 'populate--': true })
-      // Array options (--file, --images) collect repeats; any other option given twice keeps the last.
-      .middleware((args) => {
-        // getOptions is yargs' own (untyped) view of the running command's options.
-        const arrays = new Set((cli as unknown as { getOptions(): { array: string[] } }).getOptions().array)
-        for (const [k, v] of Object.entries(args)) {
-          if (Array.isArray(v) && k !== '_' && k !== '--' && !arrays.has(k)) args[k] = v.at(-1)
-        }
-      }, true)
-      .command(serveCommand(setExit))
-      .command(workCommand(setExit))
-      .command(submitCommand(setExit))
-      .command(accountCommands(setExit))
-      .command(jobCommands(setExit))
-      .command(creditsCommand(setExit))
-      .command(inviteCommand(setExit))
-      .command(verifyCommand(setExit))
-      .command(migrateCommand(setExit))
-      .command(doctorCommand(setExit))
-      .command(versionCommand())
-      .demandCommand(
-        1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, version',
-      )
-      .strict()
-      // `--version` is the version command (main below), which says more than yargs' own would.
-      .version(false)
-      .option('version', {
-        type: 'boolean',
-        alias: 'V',
-        describe: "print the release and platform (as 'gridx version')",
-      })
-      .help()
-      .wrap(Math.min(110, process.stdout.columns || 100))
-      .fail((msg, err) => {
-        throw (
-          err ?? new GridError('usage', `${msg}\nRun 'gridx --help' (or 'gridx COMMAND --help') for usage.`)
-        )
-      })
-      .parseAsync()
+    // Loaded here, not at the top: the fast paths below it never evaluate yargs.
+    const { runCli } = await import('./cli/program')
+    await runCli(argv, setExit)
     return code
   } catch (err) {
     if (err instanceof GridError) {
@@ -87,7 +34,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // No top-level await: the binary is compiled to bytecode for a fast start.
-const argv = hideBin(process.argv)
+// A compiled binary's argv is [bun, /$bunfs/root/gridx, ...] and `bun src/main.ts` gives the same shape.
+const argv = process.argv.slice(2)
 // `--version` (or -V) anywhere before `--` is `gridx version`.
 const end = argv.includes('--') ? argv.indexOf('--') : argv.length
 if (argv.slice(0, end).some((a) => a === '--version' || a === '-V')) argv.splice(0, argv.length, 'version')

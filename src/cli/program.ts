@@ -1,0 +1,62 @@
+import yargs from 'yargs'
+import { GridError } from '../errors'
+import { accountCommands } from './commands/account'
+import { creditsCommand } from './commands/credits'
+import { doctorCommand } from './commands/doctor'
+import { inviteCommand } from './commands/invite'
+import { jobCommands } from './commands/jobs'
+import { migrateCommand } from './commands/migrate'
+import { serveCommand } from './commands/serve'
+import { submitCommand } from './commands/submit'
+import { verifyCommand } from './commands/verify'
+import { workCommand } from './commands/work'
+import { versionCommand } from './version'
+
+/**
+ * Parses `argv` with yargs and runs the command it names; `setExit` receives the command's exit
+ * code. Every command is registered (so help and errors are complete), but a command's code loads
+ * only when it runs (src/cli/commands/*): `gridx submit --help` evaluates no other command.
+ */
+export async function runCli(argv: string[], setExit: (code: number) => void): Promise<void> {
+  const cli = yargs(argv)
+  await cli
+    .scriptName('gridx')
+    .parserConfiguration({ 'populate--': true })
+    // Array options (--file, --images) collect repeats; any other option given twice keeps the last.
+    .middleware((args) => {
+      // getOptions is yargs' own (untyped) view of the running command's options.
+      const arrays = new Set((cli as unknown as { getOptions(): { array: string[] } }).getOptions().array)
+      for (const [k, v] of Object.entries(args)) {
+        if (Array.isArray(v) && k !== '_' && k !== '--' && !arrays.has(k)) args[k] = v.at(-1)
+      }
+    }, true)
+    .command(serveCommand(setExit))
+    .command(workCommand(setExit))
+    .command(submitCommand(setExit))
+    .command(accountCommands(setExit))
+    .command(jobCommands(setExit))
+    .command(creditsCommand(setExit))
+    .command(inviteCommand(setExit))
+    .command(verifyCommand(setExit))
+    .command(migrateCommand(setExit))
+    .command(doctorCommand(setExit))
+    .command(versionCommand())
+    .demandCommand(
+      1,
+      'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, version',
+    )
+    .strict()
+    // `--version` is the version command (main.ts), which says more than yargs' own would.
+    .version(false)
+    .option('version', {
+      type: 'boolean',
+      alias: 'V',
+      describe: "print the release and platform (as 'gridx version')",
+    })
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      throw err ?? new GridError('usage', `${msg}\nRun 'gridx --help' (or 'gridx COMMAND --help') for usage.`)
+    })
+    .parseAsync()
+}
