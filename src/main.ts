@@ -16,7 +16,11 @@ async function main(argv: string[]): Promise<number> {
     code = c
   }
   try {
-    // Loaded here, not at the top: the fast paths below it never evaluate yargs.
+    // The common `gridx submit` lines skip yargs (src/cli/fast-submit.ts); everything else,
+    // help included, goes through it. Both load here, not at the top, so neither pays for the other.
+    const fast =
+      argv[0] === 'submit' ? (await import('./cli/fast-submit')).parseSubmitFast(argv.slice(1)) : undefined
+    if (fast) return await (await import('./cli/submit')).submit(fast)
     const { runCli } = await import('./cli/program')
     await runCli(argv, setExit)
     return code

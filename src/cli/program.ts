@@ -1,4 +1,4 @@
-import yargs from 'yargs'
+import yargs, { type Argv, type CommandModule } from 'yargs'
 import { GridError } from '../errors'
 import { accountCommands } from './commands/account'
 import { creditsCommand } from './commands/credits'
@@ -12,14 +12,26 @@ import { verifyCommand } from './commands/verify'
 import { workCommand } from './commands/work'
 import { versionCommand } from './version'
 
-/**
- * Parses `argv` with yargs and runs the command it names; `setExit` receives the command's exit
- * code. Every command is registered (so help and errors are complete), but a command's code loads
- * only when it runs (src/cli/commands/*): `gridx submit --help` evaluates no other command.
- */
-export async function runCli(argv: string[], setExit: (code: number) => void): Promise<void> {
+/** Every command of gridx, wired for yargs; `setExit` receives the exit code of the one that runs. */
+export function allCommands(setExit: (code: number) => void): CommandModule<object, never>[] {
+  return [
+    serveCommand(setExit),
+    workCommand(setExit),
+    submitCommand(setExit),
+    ...accountCommands(setExit),
+    ...jobCommands(setExit),
+    creditsCommand(setExit),
+    inviteCommand(setExit),
+    verifyCommand(setExit),
+    migrateCommand(setExit),
+    doctorCommand(setExit),
+    versionCommand(),
+  ] as unknown as CommandModule<object, never>[]
+}
+
+/** gridx's yargs program over `commands`: its parser settings, checks, help and usage errors. */
+export function gridxYargs(argv: string[], commands: CommandModule<object, never>[]): Argv {
   const cli = yargs(argv)
-  await cli
     .scriptName('gridx')
     .parserConfiguration({ 'populate--': true })
     // Array options (--file, --images) collect repeats; any other option given twice keeps the last.
@@ -30,33 +42,36 @@ export async function runCli(argv: string[], setExit: (code: number) => void): P
         if (Array.isArray(v) && k !== '_' && k !== '--' && !arrays.has(k)) args[k] = v.at(-1)
       }
     }, true)
-    .command(serveCommand(setExit))
-    .command(workCommand(setExit))
-    .command(submitCommand(setExit))
-    .command(accountCommands(setExit))
-    .command(jobCommands(setExit))
-    .command(creditsCommand(setExit))
-    .command(inviteCommand(setExit))
-    .command(verifyCommand(setExit))
-    .command(migrateCommand(setExit))
-    .command(doctorCommand(setExit))
-    .command(versionCommand())
-    .demandCommand(
-      1,
-      'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, version',
-    )
-    .strict()
-    // `--version` is the version command (main.ts), which says more than yargs' own would.
-    .version(false)
-    .option('version', {
-      type: 'boolean',
-      alias: 'V',
-      describe: "print the release and platform (as 'gridx version')",
-    })
-    .help()
-    .wrap(Math.min(110, process.stdout.columns || 100))
-    .fail((msg, err) => {
-      throw err ?? new GridError('usage', `${msg}\nRun 'gridx --help' (or 'gridx COMMAND --help') for usage.`)
-    })
-    .parseAsync()
+  for (const c of commands) cli.command(c)
+  return (
+    cli
+      .demandCommand(
+        1,
+        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, version',
+      )
+      .strict()
+      // `--version` is the version command (main.ts), which says more than yargs' own would.
+      .version(false)
+      .option('version', {
+        type: 'boolean',
+        alias: 'V',
+        describe: "print the release and platform (as 'gridx version')",
+      })
+      .help()
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .fail((msg, err) => {
+        throw (
+          err ?? new GridError('usage', `${msg}\nRun 'gridx --help' (or 'gridx COMMAND --help') for usage.`)
+        )
+      })
+  )
+}
+
+/**
+ * Parses `argv` with yargs and runs the command it names; `setExit` receives the command's exit
+ * code. Every command is registered (so help and errors are complete), but a command's code loads
+ * only when it runs (src/cli/commands/*): `gridx submit --help` evaluates no other command.
+ */
+export async function runCli(argv: string[], setExit: (code: number) => void): Promise<void> {
+  await gridxYargs(argv, allCommands(setExit)).parseAsync()
 }
