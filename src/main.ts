@@ -1,6 +1,5 @@
 #!/usr/bin/env bun
 import { GridError } from './errors'
-import { escapeTerminal } from './protocol/text'
 
 /** Exit codes of errors a script may want to tell apart; every other error exits 1. */
 const EXIT_CODES: Readonly<Record<string, number>> = {
@@ -9,6 +8,13 @@ const EXIT_CODES: Readonly<Record<string, number>> = {
   checks_failed: 3,
 }
 
+/**
+ * Commands that run for hours. zod compiles each object schema into a function at its first
+ * parse (after probing that `new Function` works); that pays off only in a long-running process,
+ * so every other command runs it without (`jitless`: the same checks, interpreted).
+ */
+const LONG_RUNNING = new Set(['serve', 'work'])
+
 /** Parses the command line, runs one command, and maps any error to a message and exit code. */
 async function main(argv: string[]): Promise<number> {
   let code = 0
@@ -16,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
     code = c
   }
   try {
+    if (!LONG_RUNNING.has(argv[0] ?? '')) (await import('zod')).z.config({ jitless: true })
     // The common `gridx submit` lines skip yargs (src/cli/fast-submit.ts); everything else,
     // help included, goes through it. Both load here, not at the top, so neither pays for the other.
     const fast =
@@ -26,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
     return code
   } catch (err) {
     if (err instanceof GridError) {
+      const { escapeTerminal } = await import('./protocol/text')
       // Messages quote what coordinators and workers sent: escaped, so they cannot steer the terminal.
       process.stderr.write(`gridx: ${escapeTerminal(err.message, { keepNewlines: true })}\n`)
       return EXIT_CODES[err.code] ?? 1
