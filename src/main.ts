@@ -8,13 +8,6 @@ const EXIT_CODES: Readonly<Record<string, number>> = {
   checks_failed: 3,
 }
 
-/**
- * Commands that run for hours. zod compiles each object schema into a function at its first
- * parse (after probing that `new Function` works); that pays off only in a long-running process,
- * so every other command runs it without (`jitless`: the same checks, interpreted).
- */
-const LONG_RUNNING = new Set(['serve', 'work'])
-
 /** Parses the command line, runs one command, and maps any error to a message and exit code. */
 async function main(argv: string[]): Promise<number> {
   let code = 0
@@ -22,12 +15,15 @@ async function main(argv: string[]): Promise<number> {
     code = c
   }
   try {
-    if (!LONG_RUNNING.has(argv[0] ?? '')) (await import('zod')).z.config({ jitless: true })
     // The common `gridx submit` lines skip yargs (src/cli/fast-submit.ts); everything else,
     // help included, goes through it. Both load here, not at the top, so neither pays for the other.
     const fast =
       argv[0] === 'submit' ? (await import('./cli/fast-submit')).parseSubmitFast(argv.slice(1)) : undefined
-    if (fast) return await (await import('./cli/submit')).submit(fast)
+    if (fast) {
+      const run = await import('./cli/submit')
+      run.oneShot()
+      return await run.submit(fast)
+    }
     const { runCli } = await import('./cli/program')
     await runCli(argv, setExit)
     return code

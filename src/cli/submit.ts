@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
+import { z } from 'zod'
 import { basename, join } from 'node:path'
 import type { ApiClient } from '../client/api'
 import { collectInputs, saveOutputs } from '../client/files'
@@ -35,6 +36,15 @@ export type Flags = {
   requirements?: string
   deps?: boolean
   '--'?: (string | number)[]
+}
+
+/**
+ * Readies a process that runs one submit and exits. zod compiles each object schema into a
+ * function at its first parse (after probing that `new Function` works): worth it in serve and
+ * work, pure start cost here, so zod runs its checks interpreted (the same checks).
+ */
+export function oneShot(): void {
+  z.config({ jitless: true })
 }
 
 /** Builds the submission from the command line, validating everything before any connection. */
