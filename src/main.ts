@@ -16,13 +16,17 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     // The common `gridx submit` lines skip yargs (src/cli/fast-submit.ts); everything else,
-    // help included, goes through it. Both load here, not at the top, so neither pays for the other.
+    // help included, goes through it (as does any `version` with flags). Both load here, not at the top, so neither pays for the other.
     const fast =
       argv[0] === 'submit' ? (await import('./cli/fast-submit')).parseSubmitFast(argv.slice(1)) : undefined
     if (fast) {
       const run = await import('./cli/submit')
       run.oneShot()
       return await run.submit(fast)
+    }
+    if (argv.length === 1 && argv[0] === 'version') {
+      await (await import('./cli/version')).printVersion(false)
+      return 0
     }
     const { runCli } = await import('./cli/program')
     await runCli(argv, setExit)

@@ -69,9 +69,13 @@ export function gridxYargs(argv: string[], commands: CommandModule<object, never
 
 /**
  * Parses `argv` with yargs and runs the command it names; `setExit` receives the command's exit
- * code. Every command is registered (so help and errors are complete), but a command's code loads
- * only when it runs (src/cli/commands/*): `gridx submit --help` evaluates no other command.
+ * code. A command's code loads only when it runs (src/cli/commands/*): `gridx submit --help`
+ * evaluates no other command.
  */
 export async function runCli(argv: string[], setExit: (code: number) => void): Promise<void> {
-  await gridxYargs(argv, allCommands(setExit)).parseAsync()
+  const all = allCommands(setExit)
+  // A line that starts with a command's name needs no other command: registering each costs yargs
+  // CPU, and neither the command's help nor its errors mention the others.
+  const named = all.filter((c) => String(c.command).split(' ')[0] === argv[0])
+  await gridxYargs(argv, named.length > 0 ? named : all).parseAsync()
 }
