@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     return code
   } catch (err) {
     if (err instanceof GridError) {
-      const { escapeTerminal } = await import('./protocol/text')
+      const { escapeTerminal } = await import('./protocol/terminal')
       // Messages quote what coordinators and workers sent: escaped, so they cannot steer the terminal.
       process.stderr.write(`gridx: ${escapeTerminal(err.message, { keepNewlines: true })}\n`)
       return EXIT_CODES[err.code] ?? 1
