@@ -3,7 +3,8 @@
 // (--detach, and followed to the end on a real worker running Docker).
 // Runnable alone (`bun bench/cli-start.ts`) or from bench/run.ts (`cliStartBench`).
 // Environment: BENCH_CLI_RUNS (15 per command, median), BENCH_CLI_WARMUP (2, discarded),
-// BENCH_CLI_FOLLOW (1: also the followed submit, which needs Docker and the local image).
+// BENCH_CLI_FOLLOW (1: also the followed submit, which needs Docker and the local image),
+// BENCH_CLI_BASELINE (path of another gridx, e.g. main's: its rows too, measured in the same rounds).
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -146,6 +147,20 @@ export async function cliStartBench(
       targeted: true,
       ok: (o, _e, c) => c === 0 && o === 'ok\n',
     })
+  }
+  const baseline = process.env['BENCH_CLI_BASELINE']
+  if (baseline) {
+    if (!existsSync(baseline)) throw new Error(`BENCH_CLI_BASELINE=${baseline}: no such file`)
+    const copy = join(tmp, 'gridx-baseline')
+    copyFileSync(baseline, copy)
+    for (const c of cases.filter((c) => c.argv[0] === bin)) {
+      cases.push({
+        ...c,
+        command: `baseline ${c.command}`,
+        argv: [copy, ...c.argv.slice(1)],
+        targeted: false,
+      })
+    }
   }
   log(`measuring ${cases.length} commands, ${runs} runs each (+${warmup} warm-up), CPU from rusage`)
   const { cpu, wall } = await measure(cases, runs, warmup, log)
