@@ -10,6 +10,7 @@
 // - string-width and wrap-ansi inside yargs' help layout become Bun's native ones
 //   (src/cli/text/*): the same widths, without the per-call Intl.Segmenter and emoji regex that
 //   were most of the CPU of `gridx COMMAND --help`.
+// - jitPolicy (JIT_POLICY below): a short command's start code is not JIT-compiled.
 // - --max-http-header-size: Bun refuses request headers past it with an empty 431; at 64 KiB
 //   the coordinator's own check (16 KiB, src/coordinator/http-guard.ts) answers first, in JSON.
 import { rmSync } from 'node:fs'
@@ -17,6 +18,13 @@ import { resolve } from 'node:path'
 import type { BunPlugin } from 'bun'
 
 const ROOT = resolve(import.meta.dir, '..')
+/**
+ * JavaScriptCore's tier-up thresholds, times this, when the binary starts: code that runs once at
+ * start stays in the interpreter instead of being compiled. A third of a short command's CPU was
+ * JIT compiling (a submit 30 -> 20 ms, a --help 21 -> 15 ms, bench/cli-start.ts); `gridx serve` and
+ * `gridx work` set it back to 1 as they start (src/cli/serve.ts, work.ts).
+ */
+const JIT_POLICY = 30
 
 function usage(msg: string): never {
   console.error(`build: ${msg}\nusage: bun scripts/build.ts [--target T] --outfile OUT ENTRY [FILE...]`)
@@ -63,6 +71,7 @@ const result = await Bun.build({
   compile: {
     outfile,
     execArgv: ['--max-http-header-size=65536'],
+    jitPolicy: JIT_POLICY,
     ...(target ? { target: target as Bun.Build.CompileTarget } : {}),
   },
   minify: true,

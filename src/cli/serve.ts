@@ -69,6 +69,9 @@ export function stopSignal(): Promise<string> {
 
 /** `gridx serve`: run the coordinator until SIGINT/SIGTERM. */
 export async function serve(flags: Flags, until: Promise<string> = stopSignal()): Promise<number> {
+  // The binary starts with the JIT held back for short commands (scripts/build.ts); a coordinator
+  // runs for months, so its hot paths compile as usual.
+  Bun.unsafe.setJITPolicy(1)
   const config = loadConfig(flags)
   const dataDir = flags.dataDir ?? config.file.dataDir ?? join(config.home, 'coordinator')
   const host = flags.host ?? config.file.host ?? '0.0.0.0'

@@ -79,6 +79,9 @@ export async function work(
   flags: Flags,
   signals: (on: (sig: string) => void) => () => void = onStopSignals,
 ): Promise<number> {
+  // The binary starts with the JIT held back for short commands (scripts/build.ts); a worker runs
+  // for days, so its hot paths compile as usual.
+  Bun.unsafe.setJITPolicy(1)
   const token = joinToken(flags)
   const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'work')
   const log = (line: string) => note(`${new Date().toISOString()} ${line}`)
