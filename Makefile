@@ -15,12 +15,11 @@ deps: node_modules/.installed
 dist/gridx-stage: src/worker/stage/stage.c scripts/build-stage.sh
 	bash scripts/build-stage.sh $@
 
-# Bun refuses request headers past --max-http-header-size with an empty 431; at 64 KiB the
-# coordinator's own check (16 KiB, src/coordinator/http-guard.ts) answers first, in JSON.
-# The stage program goes in as an embedded file (Bun.embeddedFiles; src/worker/stage/program.ts).
-dist/gridx: node_modules/.installed dist/gridx-stage $(SRC)
-	$(BUN) build --compile --compile-exec-argv=--max-http-header-size=65536 --minify --bytecode --format=esm --sourcemap src/main.ts dist/gridx-stage --outfile dist/gridx
-	rm -f dist/gridx-stage.js.map
+# The flags and why (bytecode, code splitting, the header-size limit, native text width in help)
+# are in scripts/build.ts; the stage program goes in as an embedded file (Bun.embeddedFiles;
+# src/worker/stage/program.ts).
+dist/gridx: node_modules/.installed dist/gridx-stage $(SRC) scripts/build.ts
+	$(BUN) scripts/build.ts --outfile dist/gridx src/main.ts dist/gridx-stage
 
 build: dist/gridx
 

@@ -37,11 +37,10 @@ for target in $targets; do
   esac
   name=gridx-$version-$target$ext
   started=$(date +%s)
-  # The same flags as the native build in the Makefile (see there for why); each target's own
-  # directory, because bun also writes source maps beside the binary.
+  # The same build as the native one in the Makefile (scripts/build.ts says why each setting);
+  # each target's own directory, because bun also writes source maps beside the binary.
   mkdir -p "$work/$target"
-  "$BUN" build --compile --target="bun-$bun_os-$arch" \
-    --compile-exec-argv=--max-http-header-size=65536 --minify --bytecode --format=esm --sourcemap \
+  "$BUN" scripts/build.ts --target="bun-$bun_os-$arch" \
     src/main.ts "$work/stage/gridx-stage-linux-x64" "$work/stage/gridx-stage-linux-arm64" \
     --outfile "$work/$target/$name" >"$work/$target.log" 2>&1 || {
     cat "$work/$target.log" >&2

@@ -1,19 +1,5 @@
 #!/usr/bin/env bun
-import yargs from 'yargs'
-import { hideBin } from 'yargs/helpers'
-import { accountCommands } from './cli/account'
-import { creditsCommand } from './cli/credits'
-import { doctorCommand } from './cli/doctor'
-import { inviteCommand } from './cli/invite'
-import { verifyCommand } from './cli/verify'
-import { jobCommands } from './cli/jobs'
-import { migrateCommand } from './cli/migrate'
-import { serveCommand } from './cli/serve'
-import { submitCommand } from './cli/submit'
-import { versionCommand } from './cli/version'
-import { workCommand } from './cli/work'
 import { GridError } from './errors'
-import { escapeTerminal } from './protocol/text'
 
 /** Exit codes of errors a script may want to tell apart; every other error exits 1. */
 const EXIT_CODES: Readonly<Record<string, number>> = {
@@ -29,52 +15,25 @@ async function main(argv: string[]): Promise<number> {
     code = c
   }
   try {
-    const cli = yargs(argv)
-    await cli
-      .scriptName('gridx')
-      .parserConfiguration({ 'populate--': true })
-      // Array options (--file, --images) collect repeats; any other option given twice keeps the last.
-      .middleware((args) => {
-        // getOptions is yargs' own (untyped) view of the running command's options.
-        const arrays = new Set((cli as unknown as { getOptions(): { array: string[] } }).getOptions().array)
-        for (const [k, v] of Object.entries(args)) {
-          if (Array.isArray(v) && k !== '_' && k !== '--' && !arrays.has(k)) args[k] = v.at(-1)
-        }
-      }, true)
-      .command(serveCommand(setExit))
-      .command(workCommand(setExit))
-      .command(submitCommand(setExit))
-      .command(accountCommands(setExit))
-      .command(jobCommands(setExit))
-      .command(creditsCommand(setExit))
-      .command(inviteCommand(setExit))
-      .command(verifyCommand(setExit))
-      .command(migrateCommand(setExit))
-      .command(doctorCommand(setExit))
-      .command(versionCommand())
-      .demandCommand(
-        1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, version',
-      )
-      .strict()
-      // `--version` is the version command (main below), which says more than yargs' own would.
-      .version(false)
-      .option('version', {
-        type: 'boolean',
-        alias: 'V',
-        describe: "print the release and platform (as 'gridx version')",
-      })
-      .help()
-      .wrap(Math.min(110, process.stdout.columns || 100))
-      .fail((msg, err) => {
-        throw (
-          err ?? new GridError('usage', `${msg}\nRun 'gridx --help' (or 'gridx COMMAND --help') for usage.`)
-        )
-      })
-      .parseAsync()
+    // The common `gridx submit` lines skip yargs (src/cli/fast-submit.ts); everything else,
+    // help included, goes through it (as does any `version` with flags). Both load here, not at the top, so neither pays for the other.
+    const fast =
+      argv[0] === 'submit' ? (await import('./cli/fast-submit')).parseSubmitFast(argv.slice(1)) : undefined
+    if (fast) {
+      const run = await import('./cli/submit')
+      run.oneShot()
+      return await run.submit(fast)
+    }
+    if (argv.length === 1 && argv[0] === 'version') {
+      await (await import('./cli/version')).printVersion(false)
+      return 0
+    }
+    const { runCli } = await import('./cli/program')
+    await runCli(argv, setExit)
     return code
   } catch (err) {
     if (err instanceof GridError) {
+      const { escapeTerminal } = await import('./protocol/terminal')
       // Messages quote what coordinators and workers sent: escaped, so they cannot steer the terminal.
       process.stderr.write(`gridx: ${escapeTerminal(err.message, { keepNewlines: true })}\n`)
       return EXIT_CODES[err.code] ?? 1
@@ -87,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // No top-level await: the binary is compiled to bytecode for a fast start.
-const argv = hideBin(process.argv)
+// A compiled binary's argv is [bun, /$bunfs/root/gridx, ...] and `bun src/main.ts` gives the same shape.
+const argv = process.argv.slice(2)
 // `--version` (or -V) anywhere before `--` is `gridx version`.
 const end = argv.includes('--') ? argv.indexOf('--') : argv.length
 if (argv.slice(0, end).some((a) => a === '--version' || a === '-V')) argv.splice(0, argv.length, 'version')

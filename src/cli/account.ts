@@ -1,11 +1,11 @@
-import type { Argv, CommandModule } from 'yargs'
 import { formatCredits } from '../protocol/credits'
 import { discoverSession } from './find-coordinator'
-import { credentialOptions, connectionOptions, jsonOption, note, out } from './options'
+import { note, out } from './options'
 import { joinSession, joinToken, registerJoined } from './join'
 import { credentials, loggedIn, loginAndSave, openSession, savedLogin, type Session } from './session'
 
-type Flags = {
+/** The flags yargs parses for this command. */
+export type Flags = {
   coordinator?: string
   httpPort?: number
   wsPort?: number
@@ -74,58 +74,4 @@ export async function whoami(flags: Flags): Promise<number> {
   out(`coordinator: ${coordinator}`)
   out(`operator:    ${me.operator ? 'yes' : 'no'}`)
   return 0
-}
-
-const joinOption = {
-  type: 'string',
-  describe:
-    'join token (gx1_...): finds the coordinator, pins its certificate and uses its invite (env GRIDX_JOIN)',
-} as const
-
-/** yargs wiring of register, login, logout and whoami. */
-export function accountCommands(setExit: (code: number) => void): CommandModule<object, Flags>[] {
-  const builder = (example: string) => (y: Argv) =>
-    credentialOptions(connectionOptions(y)).example(example, '')
-  return [
-    {
-      command: 'register',
-      describe: 'create an account on a coordinator (and log in)',
-      builder: (y) =>
-        builder(
-          "$0 register --coordinator 192.168.1.100 --invite gxi_... --user alice --password 'long secret'",
-        )(y)
-          .option('invite', {
-            type: 'string',
-            describe: "invite code from the coordinator's operator ('gridx invite'; env GRIDX_INVITE)",
-          })
-          .option('join', joinOption)
-          .conflicts('join', ['coordinator', 'invite'])
-          .example(
-            '$0 register --join gx1_... --user alice',
-            "the line 'gridx serve' or 'gridx invite' printed",
-          ),
-      handler: async (a) => setExit(await register(a)),
-    },
-    {
-      command: 'login',
-      describe: 'log in; the token is saved in $GRIDX_HOME/credentials.json',
-      builder: (y) =>
-        builder('$0 login --coordinator 192.168.1.100 --user alice')(y)
-          .option('join', joinOption)
-          .conflicts('join', 'coordinator'),
-      handler: async (a) => setExit(await login(a)),
-    },
-    {
-      command: 'logout',
-      describe: 'revoke and forget the saved token',
-      builder: (y) => connectionOptions(y).example('$0 logout', ''),
-      handler: async (a) => setExit(await logout(a)),
-    },
-    {
-      command: 'whoami',
-      describe: 'the account you are logged in as, the coordinator, and whether you are an operator',
-      builder: (y) => jsonOption(connectionOptions(y)).example('$0 whoami', ''),
-      handler: async (a) => setExit(await whoami(a)),
-    },
-  ]
 }

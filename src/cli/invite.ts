@@ -1,15 +1,15 @@
-import type { CommandModule } from 'yargs'
 import { GridError } from '../errors'
 import { type CreateInvite, type InviteView, MAX_INVITE_MS } from '../protocol/api'
 import { formatCredits, parseCredits } from '../protocol/credits'
 import { parseDuration } from '../protocol/units'
-import { connectionOptions, jsonOption, note, out } from './options'
+import { note, out } from './options'
 import { encodeJoinToken } from '../client/join-token'
 import { probeCertificate } from '../client/peer'
 import { joinUrls } from './serve-join'
 import { loggedIn, type Session } from './session'
 
-type Flags = {
+/** The flags yargs parses for this command. */
+export type Flags = {
   coordinator?: string
   httpPort?: number
   wsPort?: number
@@ -132,38 +132,4 @@ export async function invite(flags: Flags): Promise<number> {
       "that address is this machine's loopback: give people on other machines the address they reach the coordinator at (the join line names this machine's other addresses)",
     )
   return 0
-}
-
-/** yargs wiring of `gridx invite`. */
-export function inviteCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
-  return {
-    command: 'invite',
-    describe: 'make an invite code that lets one newcomer register (operators); list or revoke them',
-    builder: (y) =>
-      jsonOption(connectionOptions(y))
-        .option('grant', {
-          type: 'string',
-          describe: "credits the new account starts with (default: the coordinator's --grant)",
-        })
-        .option('uses', { type: 'number', describe: 'accounts it may create (default 1)' })
-        .option('expires', {
-          type: 'string',
-          describe: 'how long it stays valid, e.g. 2h or 30d (default 7d)',
-        })
-        .option('list', { type: 'boolean', describe: 'list invites and what became of them' })
-        .option('revoke', { type: 'string', describe: 'revoke the invite with this ID' })
-        .option('worker', {
-          type: 'boolean',
-          describe: "print the 'gridx work --join' line for a machine that is to work",
-        })
-        .conflicts('worker', ['list', 'revoke'])
-        .conflicts('list', ['revoke', 'grant', 'uses', 'expires'])
-        .conflicts('revoke', ['grant', 'uses', 'expires'])
-        .example('$0 invite', 'one account, the default grant, valid 7 days')
-        .example('$0 invite --grant 50 --uses 5 --expires 2d', 'five accounts with 50 credits each')
-        .example('$0 invite --worker --uses 3 --expires 1d', 'a line that adds up to three machines')
-        .example('$0 invite --list', '')
-        .example('$0 invite --revoke k3m9x2p4q7rt', ''),
-    handler: async (a) => setExit(await invite(a)),
-  }
 }

@@ -1,12 +1,12 @@
 import { join } from 'node:path'
-import type { Argv, CommandModule } from 'yargs'
 import { formatBytes, formatDuration } from '../protocol/units'
-import { connectionOptions, jsonOption, note, out } from './options'
+import { note, out } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput, summary } from './render'
 import { loggedIn } from './session'
 import { download } from './submit'
 
-type Flags = {
+/** The flags yargs parses for this command. */
+export type Flags = {
   receipt?: boolean
   coordinator?: string
   httpPort?: number
@@ -122,68 +122,4 @@ export async function workers(flags: Flags): Promise<number> {
   ]
   for (const line of pad([head, ...rows])) out(line)
   return 0
-}
-
-/** yargs wiring of the inspect-and-control commands. */
-export function jobCommands(setExit: (code: number) => void): CommandModule<object, Flags>[] {
-  const withId = (y: Argv) =>
-    jsonOption(connectionOptions(y)).positional('id', {
-      type: 'string',
-      describe: 'job id',
-      demandOption: true,
-    })
-  return [
-    {
-      command: 'jobs',
-      describe: 'list your newest jobs',
-      builder: (y) =>
-        jsonOption(connectionOptions(y))
-          .option('limit', { type: 'number', default: 20 })
-          .example('$0 jobs --limit 50', ''),
-      handler: async (a) => setExit(await jobs(a)),
-    },
-    {
-      command: 'status <id>',
-      describe: 'show one job',
-      builder: (y) =>
-        withId(y)
-          .option('receipt', {
-            type: 'boolean',
-            describe: "print the worker's signed receipt (check it with 'gridx verify')",
-          })
-          .example('$0 status k3x9a2m4p7qz', '')
-          .example('$0 status k3x9a2m4p7qz --receipt > receipt.json', ''),
-      handler: async (a) => setExit(await status(a)),
-    },
-    {
-      command: 'logs <id>',
-      describe: "print a job's output (-f: follow until it ends)",
-      builder: (y) =>
-        withId(y)
-          .option('follow', { type: 'boolean', alias: 'f', default: false })
-          .example('$0 logs -f k3x9a2m4p7qz', ''),
-      handler: async (a) => setExit(await logs(a)),
-    },
-    {
-      command: 'cancel <id>',
-      describe: 'cancel a job (a running one is stopped)',
-      builder: (y) => withId(y).example('$0 cancel k3x9a2m4p7qz', ''),
-      handler: async (a) => setExit(await cancel(a)),
-    },
-    {
-      command: 'download <id>',
-      describe: 'save the files a job wrote to /out (into ./gridx-out/ID)',
-      builder: (y) =>
-        withId(y)
-          .option('output', { type: 'string', alias: 'o', describe: 'directory to save into' })
-          .example('$0 download k3x9a2m4p7qz -o results/', ''),
-      handler: async (a) => setExit(await downloadCommand(a)),
-    },
-    {
-      command: 'workers',
-      describe: 'list connected workers',
-      builder: (y) => jsonOption(connectionOptions(y)).example('$0 workers --json', ''),
-      handler: async (a) => setExit(await workers(a)),
-    },
-  ]
 }

@@ -1,5 +1,4 @@
-import { createInterface, type Interface } from 'node:readline'
-import { Writable } from 'node:stream'
+import type { Interface } from 'node:readline'
 import { GridError } from '../errors'
 
 // One reader over stdin for the whole process: reading stdin to its end once per prompt (an
@@ -11,15 +10,21 @@ let waiting: { resolve: (line: string) => void; reject: (e: Error) => void } | u
 let ended = false
 // Echo goes through this gate so a password is read without being shown.
 let muted = false
-const echo = new Writable({
-  write(chunk: Buffer, _enc, done) {
-    if (!muted) process.stderr.write(chunk)
-    done()
-  },
-})
 
-function lineReader(): Interface {
+// node:readline and node:stream load at the first prompt, not with every command that might ask.
+async function lineReader(): Promise<Interface> {
   if (reader) return reader
+  const [{ createInterface }, { Writable }] = await Promise.all([
+    import('node:readline'),
+    import('node:stream'),
+  ])
+  if (reader) return reader
+  const echo = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (!muted) process.stderr.write(chunk)
+      done()
+    },
+  })
   const rl = createInterface({ input: process.stdin, output: echo, terminal: process.stdin.isTTY === true })
   rl.on('line', (line: string) => {
     if (waiting) waiting.resolve(line)
@@ -37,7 +42,7 @@ function lineReader(): Interface {
 
 /** Reads one line from stdin, shown as typed unless `hidden` (then nothing is echoed). */
 export async function readLine(question: string, hidden: boolean): Promise<string> {
-  const rl = lineReader()
+  const rl = await lineReader()
   process.stderr.write(question)
   const ready = typedAhead.shift()
   if (ready !== undefined || ended) {

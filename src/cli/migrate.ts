@@ -1,13 +1,13 @@
 import { join, resolve } from 'node:path'
-import type { CommandModule } from 'yargs'
 import { loadConfig } from '../config'
 import { directoryDestination, migrateGrid, type MigrateSummary } from '../coordinator/store/migrate'
 import { GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { formatBytes } from '../protocol/units'
-import { jsonOption, note, out } from './options'
+import { note, out } from './options'
 
-type Flags = { from?: string; to?: string; fromBlobs?: string; toBlobDir?: string; json?: boolean }
+/** The flags yargs parses for this command. */
+export type Flags = { from?: string; to?: string; fromBlobs?: string; toBlobDir?: string; json?: boolean }
 
 /**
  * `gridx migrate`: moves a stopped coordinator's SQLite grid into an empty PostgreSQL database,
@@ -54,37 +54,4 @@ function render(s: MigrateSummary): string[] {
       : `  stored files: ${f.files} (${formatBytes(f.bytes)}) in ${f.where}, ${f.copied} copied, each checked against its SHA-256`,
     `next: start the coordinators with gridx serve --database ${s.target}`,
   ]
-}
-
-/** yargs wiring of `gridx migrate`. */
-export function migrateCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
-  return {
-    command: 'migrate',
-    describe: "move a stopped coordinator's SQLite grid into an empty PostgreSQL database",
-    builder: (y) =>
-      jsonOption(y)
-        .option('from', {
-          type: 'string',
-          describe: "the stopped coordinator's gridx.db (default $GRIDX_HOME/coordinator/gridx.db)",
-        })
-        .option('to', {
-          type: 'string',
-          describe:
-            'the empty PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (env GRIDX_DATABASE_URL)',
-        })
-        .option('from-blobs', {
-          type: 'string',
-          describe: "the source's stored files (default: the blobs folder beside --from)",
-        })
-        .option('to-blob-dir', {
-          type: 'string',
-          describe:
-            'copy the stored files into this folder, for coordinators run with --blob-dir (default: into the PostgreSQL database)',
-        })
-        .example(
-          '$0 migrate --from ~/.gridx/coordinator/gridx.db --to postgres://gridx:PW@db.lab:5432/gridx',
-          '',
-        ),
-    handler: async (a) => setExit(await migrate(a)),
-  }
 }

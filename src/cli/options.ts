@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs'
-import { escapeTerminal } from '../protocol/text'
+import { escapeTerminal } from '../protocol/terminal'
 
 /** Flags of every command that talks to a coordinator. */
 export function connectionOptions<T>(y: Argv<T>) {

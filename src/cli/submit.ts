@@ -1,23 +1,22 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
+import { z } from 'zod'
 import { basename, join } from 'node:path'
-import type { CommandModule } from 'yargs'
 import type { ApiClient } from '../client/api'
 import { collectInputs, saveOutputs } from '../client/files'
 import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
 import { describe, GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
+import { DEFAULT_IMAGE } from '../protocol/images'
 import { filesExceedMemory, type JobView, LIMITS, type SubmitJob } from '../protocol/api'
 import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { depsLine, jobDeps } from './deps'
-import { connectionOptions, jsonOption, note, out } from './options'
+import { note, out } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 
-/** The image a script runs in unless `--image` says otherwise. */
-export const DEFAULT_IMAGE = 'python:3.12-slim'
-
-type Flags = {
+/** The flags yargs parses for this command. */
+export type Flags = {
   coordinator?: string
   httpPort?: number
   wsPort?: number
@@ -37,6 +36,15 @@ type Flags = {
   requirements?: string
   deps?: boolean
   '--'?: (string | number)[]
+}
+
+/**
+ * Readies a process that runs one submit and exits. zod compiles each object schema into a
+ * function at its first parse (after probing that `new Function` works): worth it in serve and
+ * work, pure start cost here, so zod runs its checks interpreted (the same checks).
+ */
+export function oneShot(): void {
+  z.config({ jitless: true })
 }
 
 /** Builds the submission from the command line, validating everything before any connection. */
@@ -237,70 +245,5 @@ export async function submit(flags: Flags): Promise<number> {
     return exitCodeOf(ended)
   } finally {
     process.off('SIGINT', onInt)
-  }
-}
-
-/** yargs wiring of `gridx submit`. */
-export function submitCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
-  return {
-    command: 'submit [script]',
-    describe: 'run a script (or --image with a command) on the grid; its output streams back live',
-    builder: (y) =>
-      jsonOption(connectionOptions(y))
-        .positional('script', { type: 'string', describe: 'Python script to run (arguments after --)' })
-        .option('image', { type: 'string', describe: `container image (default ${DEFAULT_IMAGE})` })
-        .option('timeout', {
-          type: 'string',
-          describe: 'wall-clock limit: seconds or 90s, 10m, 2h (default 10m)',
-        })
-        .option('cpus', { type: 'number', describe: 'CPUs for the job (default 1)' })
-        .option('memory', { type: 'string', describe: 'memory limit, e.g. 512m, 2g (default 512m)' })
-        .option('priority', {
-          type: 'number',
-          describe: 'order among your own queued jobs: -100..100, higher first (default 0)',
-        })
-        .option('detach', { type: 'boolean', alias: 'd', describe: 'print the job id and return at once' })
-        .option('quiet', { type: 'boolean', alias: 'q', describe: 'print only the job output' })
-        .option('file', {
-          type: 'string',
-          array: true,
-          describe: "input file or directory, put in the job's working directory (repeatable)",
-        })
-        .option('entry', {
-          type: 'string',
-          describe: 'with a directory instead of a script: the script in it to run',
-        })
-        .option('output', {
-          type: 'string',
-          alias: 'o',
-          describe: 'where to save the files the job writes to /out (default ./gridx-out/JOB_ID)',
-        })
-        .option('download', {
-          type: 'boolean',
-          describe: "save the job's /out files when it ends (default true)",
-        })
-        .option('requirements', {
-          type: 'string',
-          alias: 'r',
-          describe:
-            "a requirements.txt of Python packages to install for the job (used instead of the script's '# /// script' block)",
-        })
-        .option('deps', {
-          type: 'boolean',
-          describe:
-            "install the packages the script declares (PEP 723 '# /// script' block), --requirements, or a directory's requirements.txt / pyproject.toml (default true; --no-deps ignores them all)",
-        })
-        .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
-        .example(
-          '$0 submit job.py --file data.csv --file images/',
-          'with input files; /out comes back to ./gridx-out/ID',
-        )
-        .example('$0 submit project/ --entry main.py', 'upload a directory and run main.py in it')
-        .example(
-          '$0 submit job.py --requirements requirements.txt',
-          'install these packages for the job first',
-        )
-        .example('$0 submit --image busybox --timeout 90s -- sh -c "echo hi"', 'run a command in an image'),
-    handler: async (a) => setExit(await submit(a)),
   }
 }

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import type { CommandModule } from 'yargs'
 import { GridError } from '../errors'
 import { ReceiptFile, verifyReceipt } from '../protocol/receipt'
-import { jsonOption, out } from './options'
+import { out } from './options'
 import { safe } from './render'
 
-type Flags = { receipt?: string; publicKey?: string; json?: boolean }
+/** The flags yargs parses for this command. */
+export type Flags = { receipt?: string; publicKey?: string; json?: boolean }
 
 /** `gridx verify RECEIPT`: checks a receipt's signature offline; exit 0 only when it verifies. */
 export function verify(flags: Flags): number {
@@ -51,21 +51,4 @@ export function verify(flags: Flags): number {
       out('  (checked against the key in the receipt; pass --public-key to check against one you trust)')
   }
   return 0
-}
-
-/** yargs wiring of `gridx verify`. */
-export function verifyCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
-  return {
-    command: 'verify [receipt]',
-    describe: "check a job's signed receipt offline (file, or - for stdin)",
-    builder: (y) =>
-      jsonOption(y)
-        .positional('receipt', { type: 'string', describe: "receipt file from 'gridx status ID --receipt'" })
-        .option('public-key', {
-          type: 'string',
-          describe: "the worker's public key (base64) to check against",
-        })
-        .example('$0 status k3x9a2m4p7qz --receipt > r.json && $0 verify r.json', ''),
-    handler: (a) => setExit(verify(a)),
-  }
 }

@@ -30,15 +30,18 @@ export function versionCommand(): CommandModule<object, { json?: boolean }> {
     describe:
       'print the release, the platform of this binary, its Bun and the Docker engine CPUs it runs jobs on',
     builder: (y) => jsonOption(y),
-    handler: async (a) => {
-      const r = await versionReport()
-      if (a.json) return out(JSON.stringify(r))
-      out(`gridx ${r.version}`)
-      out(`platform: ${r.platform}`)
-      out(`bun: ${r.bun}`)
-      out(
-        `stage programs: ${r.stages.length ? r.stages.join(', ') : "none (run from source without 'make build')"} (jobs run on Docker engines of these CPUs)`,
-      )
-    },
+    handler: (a) => printVersion(a.json ?? false),
   }
+}
+
+/** Prints what `gridx version` says (also `gridx --version`, which main.ts runs without yargs). */
+export async function printVersion(json: boolean): Promise<void> {
+  const r = await versionReport()
+  if (json) return out(JSON.stringify(r))
+  out(`gridx ${r.version}`)
+  out(`platform: ${r.platform}`)
+  out(`bun: ${r.bun}`)
+  out(
+    `stage programs: ${r.stages.length ? r.stages.join(', ') : "none (run from source without 'make build')"} (jobs run on Docker engines of these CPUs)`,
+  )
 }

@@ -22,7 +22,7 @@ import {
   type SubmitJob,
 } from '../protocol/api'
 import { z } from 'zod'
-import { ReceiptFile } from '../protocol/receipt'
+import type { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { connectionError, networkError, proxyError } from './network'
 import { pinServedCertificate, type TrustedCa, type Trust, tlsOptions } from './trust'
@@ -207,7 +207,9 @@ export class ApiClient {
   }
 
   /** The worker's signed receipt of a job's result. */
-  receipt(id: string): Promise<ReceiptFile> {
+  async receipt(id: string): Promise<ReceiptFile> {
+    // The receipt module (node:crypto, tweetnacl) loads only for the command that asks for one.
+    const { ReceiptFile } = await import('../protocol/receipt')
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/receipt`, ReceiptFile)
   }
 

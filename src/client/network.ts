@@ -1,6 +1,6 @@
 import { GridError } from '../errors'
 import type { CoordinatorAddress } from './address'
-import { type PeerCertificate, probeCertificate } from './peer'
+import type { PeerCertificate } from './peer'
 import { pinMismatch } from './trust'
 import type { Route } from './proxy'
 import { proxyFailure } from './proxy-errors'
@@ -203,6 +203,8 @@ export async function connectionError(
   // through the proxy's tunnel when the connection went through one.
   const pinned = ctx.pin !== undefined && addr.tls && !/timeout|refused/i.test(codeOf(err) + String(err))
   const peer =
-    pinned || worthProbing(err, addr) ? await probeCertificate(addr.host, port, 3000, proxy) : undefined
+    pinned || worthProbing(err, addr)
+      ? await (await import('./peer')).probeCertificate(addr.host, port, 3000, proxy)
+      : undefined
   return networkError(err, addr, port, { ...ctx, peer })
 }

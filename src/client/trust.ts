@@ -1,5 +1,4 @@
 import { GridError } from '../errors'
-import { readPeerCertificate } from './peer'
 import type { ProxyUrl } from './proxy'
 
 /** A PEM file of certificates to trust besides the system's (`--ca-cert`), kept whole so it outlives the file. */
@@ -81,6 +80,8 @@ export async function pinServedCertificate(
   fingerprint: string,
   proxy?: ProxyUrl,
 ): Promise<Pin> {
+  // ./peer (node:tls, node:crypto's X509) loads only when a certificate is to be read.
+  const { readPeerCertificate } = await import('./peer')
   const peer = await readPeerCertificate(host, port, 10_000, proxy)
   const where = `${host}:${port}`
   if (peer instanceof GridError) throw peer

@@ -1,5 +1,3 @@
-import { Readable } from 'node:stream'
-import tarStream from 'tar-stream'
 import { GridError } from '../errors'
 import { formatBytes } from './units'
 
@@ -9,6 +7,10 @@ import { formatBytes } from './units'
  * files and directories under clean relative paths, so no archive can make anyone write outside
  * the directory it is unpacked into.
  */
+
+// tar-stream (with streamx) and node:stream load when an archive is first packed or read: a
+// submit without files, and every other command, never pays for them.
+const tarStream = async () => (await import('tar-stream')).default
 
 /** One file or directory of a job archive; `path` is relative and clean (see `cleanPath`). */
 export interface ArchiveEntry {
@@ -84,7 +86,7 @@ export async function packArchive(
   entries: readonly ArchiveEntry[],
   opts: { uid?: number; gid?: number; prefix?: string } = {},
 ): Promise<Buffer> {
-  const pack = tarStream.pack()
+  const pack = (await tarStream()).pack()
   const chunks: Buffer[] = []
   const done = (async () => {
     for await (const chunk of pack) chunks.push(chunk as Buffer)
@@ -122,7 +124,8 @@ export async function readArchive(
   source: Uint8Array | AsyncIterable<Uint8Array>,
   limits: ArchiveLimits,
 ): Promise<Contents> {
-  const extract = tarStream.extract()
+  const extract = (await tarStream()).extract()
+  const { Readable } = await import('node:stream')
   const input = source instanceof Uint8Array ? Readable.from([Buffer.from(source)]) : Readable.from(source)
   input.on('error', (err) => extract.destroy(err))
   input.pipe(extract)

@@ -4,6 +4,9 @@
  * are the same image, and a reference without a tag means `:latest`.
  */
 
+/** The image a script runs in unless `gridx submit --image` says otherwise. */
+export const DEFAULT_IMAGE = 'python:3.12-slim'
+
 /** The allowlist a worker has unless its owner sets one. */
 export const DEFAULT_IMAGE_ALLOWLIST: readonly string[] = ['python:*']
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import { GridError } from '../../errors'
 
@@ -40,6 +39,10 @@ export function engineArch(reported: string | undefined): StageArch | undefined 
   return reported === undefined ? undefined : DOCKER_ARCH.get(reported.toLowerCase())
 }
 
+// Bun's own hasher, not node:crypto's: loading node:crypto (and the streams under it) was a
+// good part of what `gridx --version` cost.
+const sha256Hex = (bytes: Uint8Array) => new Bun.CryptoHasher('sha256').update(bytes).digest('hex')
+
 let loaded: Promise<Map<StageArch, StageProgram>> | undefined
 
 /**
@@ -65,7 +68,7 @@ async function load(): Promise<Map<StageArch, StageProgram>> {
     const bytes = await blob.bytes()
     const arch = elfArch(bytes)
     if (!arch) continue
-    found.set(arch, { arch, bytes, digest: createHash('sha256').update(bytes).digest('hex').slice(0, 12) })
+    found.set(arch, { arch, bytes, digest: sha256Hex(bytes).slice(0, 12) })
   }
   return found
 }

@@ -1,0 +1,72 @@
+import type { CommandModule } from 'yargs'
+import type { Flags } from '../submit'
+import { DEFAULT_IMAGE } from '../../protocol/images'
+import { connectionOptions, jsonOption } from '../options'
+
+/** The command's code, loaded only when it runs. */
+const load = () => import('../submit')
+
+/** yargs wiring of `gridx submit`. */
+export function submitCommand(setExit: (code: number) => void): CommandModule<object, Flags> {
+  return {
+    command: 'submit [script]',
+    describe: 'run a script (or --image with a command) on the grid; its output streams back live',
+    builder: (y) =>
+      jsonOption(connectionOptions(y))
+        .positional('script', { type: 'string', describe: 'Python script to run (arguments after --)' })
+        .option('image', { type: 'string', describe: `container image (default ${DEFAULT_IMAGE})` })
+        .option('timeout', {
+          type: 'string',
+          describe: 'wall-clock limit: seconds or 90s, 10m, 2h (default 10m)',
+        })
+        .option('cpus', { type: 'number', describe: 'CPUs for the job (default 1)' })
+        .option('memory', { type: 'string', describe: 'memory limit, e.g. 512m, 2g (default 512m)' })
+        .option('priority', {
+          type: 'number',
+          describe: 'order among your own queued jobs: -100..100, higher first (default 0)',
+        })
+        .option('detach', { type: 'boolean', alias: 'd', describe: 'print the job id and return at once' })
+        .option('quiet', { type: 'boolean', alias: 'q', describe: 'print only the job output' })
+        .option('file', {
+          type: 'string',
+          array: true,
+          describe: "input file or directory, put in the job's working directory (repeatable)",
+        })
+        .option('entry', {
+          type: 'string',
+          describe: 'with a directory instead of a script: the script in it to run',
+        })
+        .option('output', {
+          type: 'string',
+          alias: 'o',
+          describe: 'where to save the files the job writes to /out (default ./gridx-out/JOB_ID)',
+        })
+        .option('download', {
+          type: 'boolean',
+          describe: "save the job's /out files when it ends (default true)",
+        })
+        .option('requirements', {
+          type: 'string',
+          alias: 'r',
+          describe:
+            "a requirements.txt of Python packages to install for the job (used instead of the script's '# /// script' block)",
+        })
+        .option('deps', {
+          type: 'boolean',
+          describe:
+            "install the packages the script declares (PEP 723 '# /// script' block), --requirements, or a directory's requirements.txt / pyproject.toml (default true; --no-deps ignores them all)",
+        })
+        .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
+        .example(
+          '$0 submit job.py --file data.csv --file images/',
+          'with input files; /out comes back to ./gridx-out/ID',
+        )
+        .example('$0 submit project/ --entry main.py', 'upload a directory and run main.py in it')
+        .example(
+          '$0 submit job.py --requirements requirements.txt',
+          'install these packages for the job first',
+        )
+        .example('$0 submit --image busybox --timeout 90s -- sh -c "echo hi"', 'run a command in an image'),
+    handler: async (a) => setExit(await (await load()).submit(a)),
+  }
+}
