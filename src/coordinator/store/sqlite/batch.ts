@@ -1,3 +1,4 @@
+import type { Database, Statement } from 'bun:sqlite'
 import type { Db, Tx } from './ledger'
 
 /**
@@ -25,8 +26,25 @@ interface Item {
 export class WriteBatch {
   private items: Item[] = []
   private scheduled = false
+  private readonly begin: Statement
+  private readonly commit: Statement
+  private readonly rollback: Statement
+  private readonly savepoint: Statement
+  private readonly release: Statement
+  private readonly undo: Statement
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly sqlite: Database,
+  ) {
+    // Compiled once: drizzle's nested transactions built two statements per change.
+    this.begin = sqlite.prepare('BEGIN')
+    this.commit = sqlite.prepare('COMMIT')
+    this.rollback = sqlite.prepare('ROLLBACK')
+    this.savepoint = sqlite.prepare('SAVEPOINT change')
+    this.release = sqlite.prepare('RELEASE change')
+    this.undo = sqlite.prepare('ROLLBACK TO change')
+  }
 
   /** Runs `fn` in the next group transaction; resolves with its value once committed. */
   run<T>(fn: (tx: Tx) => T): Promise<T> {
@@ -42,29 +60,14 @@ export class WriteBatch {
     this.scheduled = false
     const items = this.items
     this.items = []
-    if (items.length === 1) {
-      // Alone, its own transaction is its savepoint.
-      const [item] = items
-      try {
-        item!.resolve(this.db.transaction((tx) => item!.fn(tx)))
-      } catch (err) {
-        item!.reject(err)
-      }
-      return
-    }
     const outcomes: Outcome[] = []
+    this.begin.run()
     try {
-      this.db.transaction((tx) => {
-        for (const item of items) {
-          try {
-            outcomes.push({ ok: true, value: tx.transaction((sp) => item.fn(sp)) })
-          } catch (err) {
-            outcomes.push({ ok: false, err })
-          }
-        }
-      })
+      for (const item of items) outcomes.push(this.change(item))
+      this.commit.run()
     } catch (err) {
       // The commit failed (a full disk): nothing of the batch was written.
+      if (this.sqlite.inTransaction) this.rollback.run()
       for (const item of items) item.reject(err)
       return
     }
@@ -73,5 +76,19 @@ export class WriteBatch {
       if (o.ok) item.resolve(o.value)
       else item.reject(o.err)
     })
+  }
+
+  /** One change inside its savepoint: undone alone when it throws. */
+  private change(item: Item): Outcome {
+    this.savepoint.run()
+    try {
+      const value = item.fn(this.db)
+      this.release.run()
+      return { ok: true, value }
+    } catch (err) {
+      this.undo.run()
+      this.release.run()
+      return { ok: false, err }
+    }
   }
 }

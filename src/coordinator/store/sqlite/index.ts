@@ -37,7 +37,7 @@ export function openSqlite(path: string): Store {
   sqlite.run('PRAGMA busy_timeout = 5000')
   migrate(sqlite)
   const db = drizzle(cachedStatements(sqlite), { schema })
-  const batch = new WriteBatch(db)
+  const batch = new WriteBatch(db, sqlite)
   const hot = prepareHot(db)
   return {
     engine: 'sqlite',
