@@ -224,8 +224,10 @@ export class Hub {
   ): Promise<void> {
     if (ws.data.conn) return this.refuse(ws, 'hello_twice', 'hello was already sent on this socket')
     const now = this.clock.now()
+    let publicKey: string | null
     try {
-      await this.store.workers.upsert(msg.workerId, ws.data.user.id, msg.name, now, msg.publicKey)
+      const row = await this.store.workers.upsert(msg.workerId, ws.data.user.id, msg.name, now, msg.publicKey)
+      publicKey = row.publicKey
     } catch (err) {
       if (!(err instanceof GridError)) throw err
       this.log(`refused worker ${msg.name} (${msg.workerId}): ${err.message}`)
@@ -243,6 +245,7 @@ export class Hub {
     const toldMs = this.heartbeats.toTell()
     const conn: WorkerConn = {
       id: msg.workerId,
+      publicKey,
       name: msg.name,
       owner: ws.data.user,
       slots: msg.slots,
@@ -330,7 +333,12 @@ export class Hub {
     let verdict: Verdict
     try {
       // The slot is freed by the lifecycle only when the result is accepted.
-      verdict = await this.lifecycle.result(conn.id, msg, () => conn.checks.take(1, this.clock.now()))
+      verdict = await this.lifecycle.result(
+        conn.id,
+        msg,
+        () => conn.checks.take(1, this.clock.now()),
+        conn.publicKey,
+      )
     } catch (err) {
       // A full disk is logged once by its handler, not once per result each worker resends.
       const full = this.diskFull?.(err)

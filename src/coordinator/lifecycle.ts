@@ -141,13 +141,24 @@ export class Lifecycle {
    * (whose lease, a repeat) come before the signature's, which costs milliseconds and is made
    * only when `mayCheck` allows (the worker's budget of checks).
    */
-  async result(workerId: string, msg: Result, mayCheck: () => boolean = () => true): Promise<Verdict> {
+  async result(
+    workerId: string,
+    msg: Result,
+    mayCheck: () => boolean = () => true,
+    publicKey?: string | null,
+  ): Promise<Verdict> {
     const at = this.clock.now()
     const { lease } = msg
     const job = await this.store.queue.job(lease.jobId)
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
-    const recorded = await this.store.leases.recordedReceipt(lease)
-    if (recorded?.body === msg.receipt.body && recorded.signature === msg.receipt.signature) return ACCEPTED
+    // One read of the attempt for both: the receipt it ended with, and when it began (billing).
+    const attempt = (await this.store.leases.attemptsOf(job.id)).find((a) => a.attempt === lease.attempt)
+    if (
+      attempt?.endedAt != null &&
+      attempt.receipt === msg.receipt.body &&
+      attempt.signature === msg.receipt.signature
+    )
+      return ACCEPTED
     // Not logged: the worker is told why, and a flood of them must not flood the log.
     if (job.attempt !== lease.attempt || job.workerId !== workerId || isFinal(job.state)) {
       return refused(
@@ -156,7 +167,8 @@ export class Lifecycle {
       )
     }
     if (!mayCheck()) return BUSY
-    const bad = receiptProblem((await this.store.workers.get(workerId))?.publicKey, workerId, msg)
+    const key = publicKey === undefined ? (await this.store.workers.get(workerId))?.publicKey : publicKey
+    const bad = receiptProblem(key, workerId, msg)
     if (bad) {
       this.log(`refused the result of job ${job.id} attempt ${lease.attempt} from worker ${workerId}: ${bad}`)
       return refused('bad_receipt', `the result was refused: ${bad}`)
@@ -169,7 +181,12 @@ export class Lifecycle {
       return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
     const outputs = msg.outputs && staged ? this.measured(workerId, msg, staged) : undefined
-    const bill = await this.bill(job, at, msg.durationMs)
+    const bill = this.billSince(
+      job,
+      attempt ? (attempt.startedAt ?? attempt.assignedAt) : undefined,
+      at,
+      msg.durationMs,
+    )
     const base = {
       exitCode: msg.exitCode,
       error: msg.error,

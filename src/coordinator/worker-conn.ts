@@ -47,6 +47,8 @@ export interface WorkerConn {
   followsIntervals: boolean
   /** Results it may have checked (a signature check costs milliseconds); past it they are refused for a moment. */
   checks: TokenBucket
+  /** Its pinned signing key (base64), as the hello found or pinned it: a worker id's key never changes. */
+  publicKey: string | null
   socket: ServerWebSocket<SocketData>
 }
 

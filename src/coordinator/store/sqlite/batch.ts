@@ -26,24 +26,24 @@ interface Item {
 export class WriteBatch {
   private items: Item[] = []
   private scheduled = false
-  private readonly begin: Statement
-  private readonly commit: Statement
-  private readonly rollback: Statement
-  private readonly savepoint: Statement
-  private readonly release: Statement
-  private readonly undo: Statement
+  private readonly begin: Statement<unknown, []>
+  private readonly commit: Statement<unknown, []>
+  private readonly rollback: Statement<unknown, []>
+  private readonly savepoint: Statement<unknown, []>
+  private readonly release: Statement<unknown, []>
+  private readonly undo: Statement<unknown, []>
 
   constructor(
     private readonly db: Db,
     private readonly sqlite: Database,
   ) {
     // Compiled once: drizzle's nested transactions built two statements per change.
-    this.begin = sqlite.prepare('BEGIN')
-    this.commit = sqlite.prepare('COMMIT')
-    this.rollback = sqlite.prepare('ROLLBACK')
-    this.savepoint = sqlite.prepare('SAVEPOINT change')
-    this.release = sqlite.prepare('RELEASE change')
-    this.undo = sqlite.prepare('ROLLBACK TO change')
+    this.begin = sqlite.prepare<unknown, []>('BEGIN')
+    this.commit = sqlite.prepare<unknown, []>('COMMIT')
+    this.rollback = sqlite.prepare<unknown, []>('ROLLBACK')
+    this.savepoint = sqlite.prepare<unknown, []>('SAVEPOINT change')
+    this.release = sqlite.prepare<unknown, []>('RELEASE change')
+    this.undo = sqlite.prepare<unknown, []>('ROLLBACK TO change')
   }
 
   /** Runs `fn` in the next group transaction; resolves with its value once committed. */
