@@ -1,7 +1,7 @@
 import type { Server } from 'bun'
 import { describe, GridError } from '../errors'
 import { HSTS } from '../tls/profile'
-import { bodyTooLarge, MeteredBody } from './body-meter'
+import { bodyTooLarge, deferBody, deferredBodyRead, MeteredBody } from './body-meter'
 import { bodyRule, declaredBody } from './http-limits'
 import type { Settings } from './settings'
 import { clientKey } from './throttle'
@@ -61,6 +61,9 @@ function unauthenticated(req: Request, path: string, hasBody: boolean): boolean 
   return hasBody && (path.startsWith('/api/auth/') || !req.headers.has('authorization'))
 }
 
+/** JSON bodies up to this size with a declared length are read whole by their route (see readSmallBody). */
+const SMALL_BODY_BYTES = 64 * 1024
+
 /**
  * Transport limits in front of every route: per-route body sizes and pace (see MeteredBody), a cap
  * on requests in flight per client address that have not logged in, JSON for every refusal, and
@@ -79,6 +82,7 @@ export class HttpGuard {
   async handle(req: Request, server: Server<unknown>, next: Next): Promise<Response | undefined> {
     const body = declaredBody(req)
     let metered: MeteredBody | undefined
+    let whole = false
     let release: (() => void) | undefined
     let res: Response | undefined
     const path = new URL(req.url).pathname
@@ -108,23 +112,28 @@ export class HttpGuard {
       }
       let forward = req
       if (body.present && req.body) {
-        metered = new MeteredBody(req.body, rule, {
-          floorMs: this.settings.idleTimeoutMs,
-          minRate: this.settings.minBodyRate,
-        })
+        const pace = { floorMs: this.settings.idleTimeoutMs, minRate: this.settings.minBodyRate }
         // The meter paces the body; Bun's idle timer would cut honest slow uploads without a word.
         server.timeout(req, 0)
-        forward = new Request(req, { body: metered.stream, duplex: 'half' })
+        if (body.declared !== undefined && body.declared <= SMALL_BODY_BYTES && !rule.flag) {
+          // JSON: its route reads it whole, after the token and the caps on bodies in flight.
+          deferBody(req, body.declared, pace)
+          whole = true
+        } else {
+          metered = new MeteredBody(req.body, rule, pace)
+          forward = new Request(req, { body: metered.stream, duplex: 'half' })
+        }
       }
       res = await next(forward)
-      if (metered && res) this.restoreTimeout(req, server)
+      if ((metered || whole) && res) this.restoreTimeout(req, server)
     } catch (err) {
       res = refusal(this.explain(err, req.method, path))
     } finally {
       release?.()
     }
     if (res === undefined) return undefined
-    return this.finish(res, body.present && !metered?.finished)
+    const read = whole ? deferredBodyRead(req) : metered?.finished === true
+    return this.finish(res, body.present && !read)
   }
 
   /** The error to answer with: a full disk as the disk handler says; anything unexpected logged once. */

@@ -1,11 +1,12 @@
 import type { z } from 'zod'
 import { GridError } from '../errors'
+import { readSmallBody } from './body-meter'
 
 /** Reads and validates a JSON body; a 400 names the first field that is wrong. */
 export async function parseBody<T extends z.ZodType>(req: Request, schema: T): Promise<z.infer<T>> {
   let json: unknown
   try {
-    json = await req.json()
+    json = JSON.parse(await readSmallBody(req))
   } catch (err) {
     // The body's meter refused it (too large, too slow): that refusal, not "not JSON".
     if (err instanceof GridError) throw err
