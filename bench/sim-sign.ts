@@ -30,7 +30,11 @@ export function withNativeKey(worker: TestWorker): NativeWorker {
  * The `job.result` test/support/worker-keys.ts `signedResult` makes for the same arguments, byte
  * for byte, signed with the runtime's Ed25519.
  */
-export function nativeSignedResult(worker: NativeWorker, lease: LeaseRef, fields: ResultFields = {}): JobResult {
+export function nativeSignedResult(
+  worker: NativeWorker,
+  lease: LeaseRef,
+  fields: ResultFields = {},
+): JobResult {
   const report = {
     outcome: 'exited',
     exitCode: 0,

@@ -17,7 +17,7 @@ const RESEND_MS = 1_000
 /** What the bench learns from a simulated worker, stamped with `performance.now()`. */
 export interface SimEvents {
   /** A job.assign arrived (on the connection to coordinator `at`, an index into the address list). */
-  assigned(jobId: string, at: number, worker: SimWorker): void
+  assigned(jobId: string, at: number, worker: SimWorker, attempt: number): void
   /** A result was acknowledged. */
   acked(jobId: string, worker: SimWorker): void
 }
@@ -90,7 +90,7 @@ export class SimWorker {
     switch (msg.type) {
       case 'job.assign': {
         const lease = { jobId: msg.job.jobId, attempt: msg.job.attempt }
-        this.events.assigned(lease.jobId, this.at, this)
+        this.events.assigned(lease.jobId, this.at, this, lease.attempt)
         this.send({ type: 'job.started', lease })
         const result = nativeSignedResult(this.key, lease, { durationMs: 1 })
         this.unacked.set(keyOf(lease), result)
