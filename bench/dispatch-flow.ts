@@ -42,12 +42,23 @@ export interface FlowResult {
 export interface FlowRun extends FlowResult {
   fleet: FleetReport
   clients: ClientsReport
+  trickle: ClientsReport | undefined
 }
 
 /** The accounts a flow uses: the workers' owners' tokens and the submitting users' tokens. */
 export interface FlowAccounts {
   owners: string[]
   users: string[]
+}
+
+/** A flow's extras (the backlog bench's). */
+export interface FlowOptions {
+  /** Stop once this many results are acknowledged (default: every job). */
+  measure?: number
+  /** While the workers run, submit this many more jobs a second, timing each (their latencies in `trickle`). */
+  trickle?: number
+  /** Stop after this long (ms) even short of `measure`, measuring what was done (not an error). */
+  maxMs?: number
 }
 
 /** Runs one flow on `coords` (one grid) and hands back what it saw. */
@@ -59,7 +70,9 @@ export async function measureFlow(
   shape: FlowShape,
   accounts: FlowAccounts,
   log: (line: string) => void,
+  opts: FlowOptions = {},
 ): Promise<FlowRun> {
+  const target = opts.measure ?? shape.jobs
   const errors: string[] = []
   const fleetConfig: FleetConfig = {
     urls: coords.map((c) => c.ws),
@@ -77,10 +90,17 @@ export async function measureFlow(
   }
   const fleet = new Child('simulated workers', 'sim-fleet.ts', fleetConfig)
   const clients = new Child('submitting clients', 'sim-clients.ts', clientsConfig)
+  const trickle = opts.trickle
+    ? new Child('trickle of submissions', 'sim-clients.ts', {
+        ...clientsConfig,
+        mode: 'trickle',
+        ratePerSecond: opts.trickle,
+      } satisfies ClientsConfig)
+    : undefined
   let acks = 0
   fleet.on('progress', (m) => void (acks = Number(m['acks'])))
   try {
-    await clients.next('ready', 60_000)
+    await Promise.all([clients.next('ready', 60_000), trickle?.next('ready', 60_000)])
     const cpu = () => ({
       coordinators: coordinatorsCpuMs(coords),
       postgres: postmasterPid === undefined ? 0 : clusterCpuMs(postmasterPid),
@@ -104,29 +124,35 @@ export async function measureFlow(
       fleet.send({ type: 'start' })
       await fleet.next('ready', 60_000)
     }
-    const deadline = performance.now() + Math.max(120_000, shape.jobs * 50)
+    trickle?.send({ type: 'start' })
+    const deadline = performance.now() + (opts.maxMs ?? Math.max(120_000, target * 50))
     let lastLog = performance.now()
-    while (acks < shape.jobs && performance.now() < deadline) {
+    while (acks < target && performance.now() < deadline) {
       await Bun.sleep(20)
       if (performance.now() - lastLog > 5000) {
         lastLog = performance.now()
-        log(`    ${acks}/${shape.jobs} done`)
+        log(`    ${acks}/${target} done`)
       }
     }
     const cpu1 = cpu()
     const sub = await submitted
+    trickle?.send({ type: 'stop' })
     fleet.send({ type: 'stop' })
     const seen = await fleet.next<FleetReport>('done')
     errors.push(...sub.errors.map((e) => `submission failed: ${e}`), ...seen.refusedForGood)
-    if (seen.acks.length < shape.jobs) {
+    const trickled = await trickle?.next<ClientsReport>('done')
+    errors.push(...(trickled?.errors ?? []).map((e) => `trickle submission failed: ${e}`))
+    if (seen.acks.length < target && opts.maxMs === undefined) {
       const h = await health(coords.find((c) => c.proc.exitCode === null)!.http).catch(() => undefined)
       errors.push(
-        `gave up: ${seen.acks.length}/${shape.jobs} jobs acknowledged${h ? ` (${h.queuedJobs} queued, ${h.runningJobs} running)` : ''}`,
+        `gave up: ${seen.acks.length}/${target} jobs acknowledged${h ? ` (${h.queuedJobs} queued, ${h.runningJobs} running)` : ''}`,
       )
     }
-    const done = seen.acks.length
+    // Acknowledgements past the target (the workers ran on until told to stop) are not counted.
+    const acked = seen.acks.slice(0, target)
+    const done = acked.length
     const start = kind === 'e2e' ? sub.first : (seen.assigns[0]?.[0] ?? Number.NaN)
-    const wallMs = done > 0 ? Math.max(...seen.acks) - start : Number.NaN
+    const wallMs = done > 0 ? acked.reduce((a, b) => Math.max(a, b), 0) - start : Number.NaN
     const per = (k: keyof ReturnType<typeof cpu>) => (cpu1[k] - cpu0[k]) / Math.max(1, done)
     const userOf = new Map(sub.ids)
     const half = seen.assigns.slice(0, Math.floor(shape.jobs / 2))
@@ -153,8 +179,9 @@ export async function measureFlow(
       errors,
       fleet: seen,
       clients: sub,
+      trickle: trickled,
     }
   } finally {
-    await Promise.all([fleet.stop(), clients.stop()])
+    await Promise.all([fleet.stop(), clients.stop(), trickle?.stop()])
   }
 }
