@@ -42,7 +42,16 @@ export interface BacklogResult {
   maxPerUser: number
   fairRatio: number
   /** Latencies of the trickle of submissions made while dispatching. */
-  trickle: { rate: number; n: number; p50: number; p99: number; max: number }
+  /** `failed`: submissions of the trickle that failed (a client would retry them; not a bench error), `firstError` the first. */
+  trickle: {
+    rate: number
+    n: number
+    p50: number
+    p99: number
+    max: number
+    failed: number
+    firstError: string | null
+  }
   coordinatorCpuPerJobMs: { small: number; backlog: number }
   errors: string[]
 }
@@ -126,6 +135,8 @@ export async function backlogBench(
       p50: quantile(lat, 0.5),
       p99: quantile(lat, 0.99),
       max: lat.length ? Math.max(...lat) : Number.NaN,
+      failed: run.trickle?.failed ?? 0,
+      firstError: run.trickle?.errors[0] ?? null,
     },
     coordinatorCpuPerJobMs: { small: ref.cpuPerJobMs.coordinators, backlog: run.cpuPerJobMs.coordinators },
     errors,

@@ -141,7 +141,6 @@ export async function measureFlow(
     const seen = await fleet.next<FleetReport>('done')
     errors.push(...sub.errors.map((e) => `submission failed: ${e}`), ...seen.refusedForGood)
     const trickled = await trickle?.next<ClientsReport>('done')
-    errors.push(...(trickled?.errors ?? []).map((e) => `trickle submission failed: ${e}`))
     if (seen.acks.length < target && opts.maxMs === undefined) {
       const h = await health(coords.find((c) => c.proc.exitCode === null)!.http).catch(() => undefined)
       errors.push(

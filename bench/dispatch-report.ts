@@ -143,7 +143,7 @@ export function print(r: DispatchReport, log: (line: string) => void): void {
         [`  assignments per user, first ${b.fairOver}`, `${b.minPerUser}..${b.maxPerUser}`],
         [
           `  submissions meanwhile (${b.trickle.rate}/s, ${b.trickle.n})`,
-          `p50 ${f1(b.trickle.p50)} ms, p99 ${f1(b.trickle.p99)} ms, max ${f1(b.trickle.max)} ms`,
+          `p50 ${f1(b.trickle.p50)} ms, p99 ${f1(b.trickle.p99)} ms, max ${f1(b.trickle.max)} ms, ${b.trickle.failed} failed${b.trickle.firstError ? ` (${b.trickle.firstError})` : ''}`,
         ],
       ]),
     )

@@ -24,6 +24,8 @@ export interface ClientsReport {
   latencies: number[]
   first: number
   last: number
+  /** Submissions that failed (the first 20 in `errors`). */
+  failed: number
   errors: string[]
 }
 
@@ -34,6 +36,7 @@ async function submit(http: string, token: string, report: ClientsReport, user: 
     const job = (await postJson(`${http}/api/jobs`, JOB, token)) as { id: string }
     report.ids.push([job.id, user])
   } catch (err) {
+    report.failed++
     if (report.errors.length < 20) report.errors.push(String(err))
   }
   const t1 = wallNow()
@@ -47,6 +50,7 @@ if (import.meta.main) {
     type: 'done',
     ids: [],
     latencies: [],
+    failed: 0,
     first: Number.NaN,
     last: 0,
     errors: [],
