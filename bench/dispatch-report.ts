@@ -49,6 +49,10 @@ export function print(r: DispatchReport, log: (line: string) => void): void {
   log(
     '  jobs/s = first submission to last result acknowledged (submit, assign, result, settled, receipt checked)',
   )
+  const ce = r.ceiling.e2e
+  log(
+    `  the bench's own ceiling (a stand-in coordinator): ${f1(ce.jobsPerSecond)} jobs/s, workers ${f3(ce.cpuPerJobMs.workers)} + clients ${f3(ce.cpuPerJobMs.clients)} ms CPU a job`,
+  )
   log("  workers/clients CPU = the simulated workers' and the submitting clients' processes")
   log(
     '  resent = results the coordinator refused for now (its per-worker check budget) and got again 1 s later',
@@ -134,7 +138,7 @@ export function print(r: DispatchReport, log: (line: string) => void): void {
     log(
       table([
         ['  submitting the backlog', `${f1(b.submitS)} s (${f1(b.submitRate)} jobs/s)`],
-        [`  jobs/s, small queue (${b.measure} queued)`, f1(b.smallRate)],
+        [`  jobs/s, first ${b.smallMeasured} of a small queue (${b.measure} queued)`, f1(b.smallRate)],
         [`  jobs/s, first ${b.measured} from the backlog`, f1(b.backlogRate)],
         [
           '  coordinator CPU per job, small / backlog',

@@ -1,14 +1,15 @@
 // The dispatch bench, with simulated workers that answer at once over the real protocol (no
 // Docker), in the issue's shape: 4 workers x 8 slots, 5,000 jobs from 32 concurrent API clients.
-// Per configuration (one coordinator on SQLite, one on PostgreSQL, three on one PostgreSQL):
-// the end-to-end flow (clients submit while the workers run; the headline), then draining as many
-// already-queued jobs, each followed by the correctness check (dispatch-check.ts: the bench fails
+// First the bench's own ceiling (sim-ceiling.ts: its workers and clients against a stand-in that
+// only hands jobs out). Per configuration (one coordinator on SQLite, one on PostgreSQL, three on
+// one PostgreSQL): the end-to-end flow (clients submit while the workers run; the headline), then
+// draining already-queued jobs, each followed by the correctness check (dispatch-check.ts: the bench fails
 // on any error). Then failover (kill -9 of one of three coordinators), the BullMQ + Redis
 // baseline in the same shape (bullmq.ts), and the backlog bench (backlog.ts).
 // Run by `make bench` (bench/run.ts) or alone: `bun bench/dispatch.ts`. Environment:
 // BENCH_DISPATCH_JOBS (5000), BENCH_DISPATCH_CLIENTS (32), BENCH_DISPATCH_USERS (4),
 // BENCH_DISPATCH_WORKERS (4), BENCH_DISPATCH_SLOTS (8), BENCH_DISPATCH_OWNERS (1: accounts the
-// workers belong to), BENCH_DISPATCH_DRAIN_JOBS (= BENCH_DISPATCH_JOBS; 0: no drain),
+// workers belong to), BENCH_DISPATCH_DRAIN_JOBS (2000; 0: no drain),
 // BENCH_DISPATCH_ROUNDS (1), BENCH_DISPATCH_CONFIGS (sqlite,pg1,pg3: which to run),
 // BENCH_DISPATCH_FAILOVER_JOBS (3000; 0: no failover run), BENCH_BULLMQ (everysec,none: Redis
 // persistence of each baseline run; 0: none), BENCH_BACKLOG (1; 0: no backlog run, see backlog.ts
@@ -29,6 +30,7 @@ import { type DispatchReport, type Measured, verdicts } from './dispatch-targets
 import { envInt } from './env'
 import { failover, type FailoverResult } from './failover'
 import { NoiseMeter } from './noise'
+import { simCeiling } from './sim-ceiling'
 import { startCluster } from './pg-cluster'
 import { resetStatements, statementCosts, statementTotals } from './pg-statements'
 import type { RedisPersistence } from './redis'
@@ -52,7 +54,7 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
   }
   const users = envInt('BENCH_DISPATCH_USERS', 4, 1)
   const owners = envInt('BENCH_DISPATCH_OWNERS', 1, 1)
-  const drainJobs = envInt('BENCH_DISPATCH_DRAIN_JOBS', shape.jobs, 0)
+  const drainJobs = envInt('BENCH_DISPATCH_DRAIN_JOBS', 2000, 0)
   const only = (process.env['BENCH_DISPATCH_CONFIGS'] || CONFIGS.map((c) => c.key).join(',')).split(',')
   const configs = CONFIGS.filter((c) => only.includes(c.key))
   if (configs.length === 0)
@@ -104,6 +106,8 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
           writeFileSync(join(c.dir, 'coordinator.log'), `${c.proc.text()}\n`)
         }),
       ))
+    log(`\nthe bench's own side against a stand-in coordinator that only hands jobs out (sim-ceiling.ts)`)
+    const ceiling = await simCeiling(shape, users, log)
     log(
       `\ndispatch: ${shape.jobs} jobs of ${users} users from ${shape.clients} API clients, ${shape.workers} simulated workers x ${shape.slots} slots (no Docker), ${rounds} round(s)`,
     )
@@ -194,6 +198,7 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
         pgSynchronousCommit: syncCommit,
         pgFsync: 'on',
       },
+      ceiling,
       runs,
       rounds: Object.fromEntries(all),
       bullmq: bull,

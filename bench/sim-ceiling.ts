@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ServerWebSocket } from 'bun'
 import { startCoordinator } from './dispatch-grid'
-import { type FlowShape, measureFlow } from './dispatch-flow'
+import { type FlowResult, type FlowShape, measureFlow } from './dispatch-flow'
 import { accounts } from './dispatch-measure'
 import { envInt } from './env'
 
@@ -68,6 +68,46 @@ function serve(): void {
   console.log(`listening: API http://${url} (stand-in), workers ws://${url}/ws/worker`)
 }
 
+/** The bench's own side's rates against the stand-in, end to end and draining. */
+export interface Ceiling {
+  e2e: FlowResult
+  drain: FlowResult
+}
+
+/** Measures the ceiling in `shape` with `users` submitting accounts. */
+export async function simCeiling(
+  shape: FlowShape,
+  users: number,
+  log: (line: string) => void,
+): Promise<Ceiling> {
+  const tmp = mkdtempSync(join(tmpdir(), 'gridx-bench-ceiling-'))
+  const c = await startCoordinator([process.execPath, import.meta.path, 'serve'], tmp, undefined, 'stand-in')
+  try {
+    const acc = await accounts(c.http, users, 1)
+    const flow = async (kind: 'e2e' | 'drain') => {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the raw events stay out of the report
+      const { fleet, clients, trickle, ...r } = await measureFlow(
+        kind,
+        'stand-in',
+        [c],
+        undefined,
+        shape,
+        acc,
+        log,
+      )
+      const cpu = r.cpuPerJobMs
+      log(
+        `  bench's own ceiling, ${kind}: ${r.jobsPerSecond.toFixed(0)} jobs/s; CPU per job: workers ${cpu.workers.toFixed(3)} ms, clients ${cpu.clients.toFixed(3)} ms, stand-in ${cpu.coordinators.toFixed(3)} ms`,
+      )
+      return r
+    }
+    return { e2e: await flow('e2e'), drain: await flow('drain') }
+  } finally {
+    await c.proc.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
 if (import.meta.main && process.argv[2] === 'serve') serve()
 else if (import.meta.main) {
   const shape: FlowShape = {
@@ -76,19 +116,5 @@ else if (import.meta.main) {
     workers: envInt('BENCH_DISPATCH_WORKERS', 4, 1),
     slots: envInt('BENCH_DISPATCH_SLOTS', 8, 1),
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'gridx-bench-ceiling-'))
-  const c = await startCoordinator([process.execPath, import.meta.path, 'serve'], tmp, undefined, 'stand-in')
-  try {
-    const acc = await accounts(c.http, envInt('BENCH_DISPATCH_USERS', 4, 1), 1)
-    for (const kind of ['e2e', 'drain'] as const) {
-      const r = await measureFlow(kind, 'stand-in', [c], undefined, shape, acc, console.log)
-      const cpu = r.cpuPerJobMs
-      console.log(
-        `${kind}: ${r.jobsPerSecond.toFixed(0)} jobs/s; CPU per job: workers ${cpu.workers.toFixed(3)} ms, clients ${cpu.clients.toFixed(3)} ms, stand-in ${cpu.coordinators.toFixed(3)} ms${r.errors.length ? `; errors: ${r.errors.join('; ')}` : ''}`,
-      )
-    }
-  } finally {
-    await c.proc.stop()
-    rmSync(tmp, { recursive: true, force: true })
-  }
+  await simCeiling(shape, envInt('BENCH_DISPATCH_USERS', 4, 1), console.log)
 }
