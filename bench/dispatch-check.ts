@@ -102,6 +102,22 @@ export async function checkGrid(
   operator: string,
   users: string[],
 ): Promise<CheckResult> {
+  try {
+    return await check(coords, database, expectedJobs, fleets, operator, users)
+  } catch (err) {
+    // A check that cannot run proves nothing: that fails the bench too, saying why.
+    return { jobs: 0, requeued: 0, paid: 0, errors: [`correctness: the check could not run: ${String(err)}`] }
+  }
+}
+
+async function check(
+  coords: BenchCoordinator[],
+  database: string | undefined,
+  expectedJobs: number,
+  fleets: FleetReport[],
+  operator: string,
+  users: string[],
+): Promise<CheckResult> {
   const errors: string[] = []
   const { counts, attempts } = await withDatabase(coords[0]!, database, async (q) => {
     for (const [what, text] of MUST_BE_ZERO) {
