@@ -1,6 +1,7 @@
 // The coordinators of one dispatch-bench configuration: one on SQLite, or several on one
 // PostgreSQL database, started from the compiled binary; the bench's accounts on them.
 import { mkdirSync } from 'node:fs'
+import { request } from 'node:http'
 import { SQL } from 'bun'
 import { Background, baseEnv } from './proc'
 import { cpuMs } from './profile'
@@ -51,10 +52,39 @@ export async function postJson(url: string, body: unknown, token?: string): Prom
   return JSON.parse(text) as unknown
 }
 
+/** Sign-ups made so far: each comes from its own loopback address (see `registerFrom`). */
+let signups = 0
+
+/**
+ * POSTs a sign-up from loopback address `from`: the coordinator allows 10 sign-ups per address
+ * in a burst, and the backlog bench makes 50 accounts (fetch cannot choose its source address).
+ */
+async function registerFrom(url: string, body: unknown, from: string): Promise<void> {
+  const text = JSON.stringify(body)
+  const { status, answer } = await new Promise<{ status: number; answer: string }>((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', localAddress: from, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let answer = ''
+        res.on('data', (d: Buffer) => (answer += d.toString()))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, answer }))
+      },
+    )
+    req.on('error', reject)
+    req.end(text)
+  })
+  if (status !== 201 && status !== 200) throw new Error(`POST /api/auth/register: HTTP ${status}: ${answer}`)
+}
+
 /** Registers `name` (sign-up is open) and logs in; returns the token. */
 export async function account(http: string, name: string): Promise<string> {
   const password = `${name}-password-1`
-  await postJson(`${http}/api/auth/register`, { user: name, password })
+  await registerFrom(
+    `${http}/api/auth/register`,
+    { user: name, password },
+    `127.0.0.${2 + (signups++ % 250)}`,
+  )
   const r = (await postJson(`${http}/api/auth/login`, { user: name, password })) as { token: string }
   return r.token
 }

@@ -1,5 +1,7 @@
-// One dispatch measurement: queue N jobs of several users, connect simulated workers spread over
-// the coordinators, and time first job.assign to last job.ack, with the CPU each side used.
+// The failover bench's dispatch measurement (its workers in the bench's own process, so it can see
+// which coordinator each is on): queue N jobs of several users, connect simulated workers spread
+// over the coordinators, and time first job.assign to last job.ack, with the CPU each side used.
+// Also the configurations and the accounts every dispatch measurement uses.
 import { clusterCpuMs } from './pg-cluster'
 import {
   account,
@@ -10,9 +12,6 @@ import {
   WORKER_OWNER,
 } from './dispatch-grid'
 import { SimWorker } from './sim-worker'
-
-/** Three coordinators on PostgreSQL must dispatch at least this share of one on SQLite's jobs/s. */
-export const DISPATCH_TARGET = 1.0
 
 /** The three throughput configurations, in the order of an even round. */
 export const CONFIGS = [

@@ -1,13 +1,15 @@
 // A simulated worker for the dispatch bench: a real WebSocket client speaking the worker protocol
 // that "runs" every job it is given in no time (job.started, then a signed job.result at once),
 // so what the bench measures is the coordinators' and the database's cost per job, not Docker's.
+// Results are signed natively (sim-sign.ts), so the workers stay cheap next to the coordinator.
 import {
   type CoordinatorMessage,
   type LeaseRef,
   PROTOCOL_VERSION,
   type WorkerMessage,
 } from '../src/protocol/worker'
-import { type JobResult, signedResult, testWorker, type TestWorker } from '../test/support/worker-keys'
+import { type JobResult, testWorker } from '../test/support/worker-keys'
+import { type NativeWorker, nativeSignedResult, withNativeKey } from './sim-sign'
 
 /** How soon a result refused for now (`retry`) is sent again; the real agent waits 10 s. */
 const RESEND_MS = 1_000
@@ -15,14 +17,14 @@ const RESEND_MS = 1_000
 /** What the bench learns from a simulated worker, stamped with `performance.now()`. */
 export interface SimEvents {
   /** A job.assign arrived (on the connection to coordinator `at`, an index into the address list). */
-  assigned(jobId: string, at: number, worker: SimWorker): void
+  assigned(jobId: string, at: number, worker: SimWorker, attempt: number): void
   /** A result was acknowledged. */
   acked(jobId: string, worker: SimWorker): void
 }
 
 /** A simulated worker: its id and key, its coordinators (moves to the next when one closes). */
 export class SimWorker {
-  readonly key: TestWorker
+  readonly key: NativeWorker
   /** Index into `urls` of the coordinator in use. */
   at: number
   /** Results not acknowledged yet, by lease key: resent after every welcome. */
@@ -46,7 +48,7 @@ export class SimWorker {
     first = 0,
   ) {
     // A worker id must be 8..64 of [a-zA-Z0-9_-].
-    this.key = testWorker(`sim-${name}-${crypto.randomUUID().slice(0, 8)}`)
+    this.key = withNativeKey(testWorker(`sim-${name}-${crypto.randomUUID().slice(0, 8)}`))
     this.at = first % urls.length
   }
 
@@ -88,9 +90,9 @@ export class SimWorker {
     switch (msg.type) {
       case 'job.assign': {
         const lease = { jobId: msg.job.jobId, attempt: msg.job.attempt }
-        this.events.assigned(lease.jobId, this.at, this)
+        this.events.assigned(lease.jobId, this.at, this, lease.attempt)
         this.send({ type: 'job.started', lease })
-        const result = signedResult(this.key, lease, { durationMs: 1 })
+        const result = nativeSignedResult(this.key, lease, { durationMs: 1 })
         this.unacked.set(keyOf(lease), result)
         this.send(result)
         return

@@ -2,7 +2,8 @@
 # Installs the system tools the test suite drives besides Docker: iproute2 and iptables (network
 # namespaces for the multi-host tests), openssl and nginx (TLS behind a reverse proxy), curl,
 # docker-compose (the deployment file), qemu-user-static (the arm64 release binary) and
-# postgresql (the store's second engine; the tests start their own private cluster with initdb). On
+# postgresql (the store's second engine; the tests start their own private cluster with initdb) and
+# redis-server (the dispatch bench's BullMQ baseline, bench/redis.ts starts a private one). On
 # Debian/Ubuntu as root it installs what is missing; elsewhere it says what to install, and the
 # tests that need a missing tool are skipped with a note.
 set -euo pipefail
@@ -20,6 +21,8 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 # Debian keeps initdb and pg_ctl off PATH, under /usr/lib/postgresql/VERSION/bin; the cluster the
 # tests start is theirs (test/support/postgres.ts), so the package's own one is not needed.
 command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# The dispatch bench's baseline runs BullMQ on a private redis-server of its own (bench/redis.ts).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
