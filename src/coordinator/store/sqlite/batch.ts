@@ -1,12 +1,6 @@
 import type { Database, Statement } from 'bun:sqlite'
 import type { Db, Tx } from './ledger'
 
-/**
- * How long the first change of a batch waits for others: a commit costs some 30 µs whatever it
- * holds, and under load a millisecond gathers dozens of changes into one.
- */
-const WINDOW_MS = 1
-
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown }
 
 interface Item {
@@ -16,7 +10,7 @@ interface Item {
 }
 
 /**
- * Group commit: the state changes asked for within a millisecond are written in one
+ * Group commit: the state changes asked for within one turn of the event loop are written in one
  * transaction, each inside its own savepoint (one that throws undoes only itself), and every
  * caller hears its answer only after that transaction committed. Each commit of the WAL costs a
  * write of every page it touched, and now and then a checkpoint's fsyncs: under load they were a
@@ -52,7 +46,7 @@ export class WriteBatch {
       this.items.push({ fn, resolve: resolve as (value: unknown) => void, reject })
       if (this.scheduled) return
       this.scheduled = true
-      setTimeout(() => this.flush(), WINDOW_MS)
+      setImmediate(() => this.flush())
     })
   }
 
