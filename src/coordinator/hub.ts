@@ -129,16 +129,21 @@ export class Hub {
     if (ws.data.conn) ws.data.conn.lastSeen = now
     ws.data.pending = (ws.data.pending ?? 0) + 1
     if (ws.data.pending > MAX_PENDING_FRAMES) return this.overBudget(ws)
-    ws.data.queue = (ws.data.queue ?? Promise.resolve()).then(async () => {
+    const lanes = (ws.data.lanes ??= new Map<string, Promise<void>>())
+    // Before its hello is handled, a socket's frames all wait in one lane: hello comes first.
+    const lane = ws.data.conn && 'lease' in msg ? `${msg.lease.jobId}:${msg.lease.attempt}` : ''
+    const next = (lanes.get(lane) ?? Promise.resolve()).then(async () => {
       try {
         await this.handle(ws, msg)
       } catch (err) {
-        // Never a broken chain: the socket's later frames must still be handled.
+        // Never a broken chain: the lane's later frames must still be handled.
         this.log(`handling a frame of a worker socket failed: ${describe(err)}`)
       } finally {
         ws.data.pending = (ws.data.pending ?? 1) - 1
+        if (lanes.get(lane) === next) lanes.delete(lane)
       }
     })
+    lanes.set(lane, next)
   }
 
   private async handle(ws: ServerWebSocket<SocketData>, msg: WorkerMessage): Promise<void> {

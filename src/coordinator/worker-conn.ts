@@ -11,9 +11,14 @@ export interface SocketData {
   allowance?: SocketAllowance
   /** The socket went over its budget and is being closed: its frames are dropped unread. */
   overBudget?: boolean
-  /** Its frames being handled, in order: each waits for the one before (the store is async). */
-  queue?: Promise<void>
-  /** How many frames wait in `queue`. */
+  /**
+   * Its frames being handled, in lanes: one per lease (its start, output and result in order) and
+   * one for the rest (hello, heartbeats, drain). Each frame waits for the one before it in its
+   * lane (the store is async); different leases' frames do not wait for each other, so a worker
+   * with many slots is not held to one database write at a time.
+   */
+  lanes?: Map<string, Promise<void>>
+  /** How many frames wait in `lanes`. */
   pending?: number
 }
 
