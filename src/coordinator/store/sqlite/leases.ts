@@ -90,12 +90,7 @@ export class SqliteLeases implements LeasesRepo {
 
   /** Every attempt of a job, oldest first. */
   async attemptsOf(jobId: string): Promise<AttemptRow[]> {
-    return this.db
-      .select()
-      .from(attempts)
-      .where(eq(attempts.jobId, jobId))
-      .orderBy(asc(attempts.attempt))
-      .all()
+    return this.hot.attemptsOf.all({ jobId })
   }
 
   /** The signed receipt an ended attempt was settled with, if it ended with one. */
@@ -259,7 +254,12 @@ export class SqliteLeases implements LeasesRepo {
     })
   }
 
-  private settle(tx: Tx, job: JobRow, cost: number, at: number): void {
+  private settle(
+    tx: Tx,
+    job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost' | 'attempt' | 'workerId'>,
+    cost: number,
+    at: number,
+  ): void {
     const payee = job.workerId ? this.hot.ownerOfWorker.get({ id: job.workerId })?.ownerId : undefined
     const paid = settle(tx, job, payee ?? null, payee ? cost : 0, at, this.hot)
     this.hot.setCost.run({ id: job.id, cost: paid })

@@ -33,8 +33,8 @@ export function transfer(tx: Tx, m: Movement, hot?: Hot): boolean {
   if (hot) {
     const row = { id: m.id, kind: m.kind, from: m.from, to: m.to, amount: m.amount, jobId: m.jobId }
     if (hot.insertTransfer.all({ ...row, memo: m.memo, at: m.at }).length === 0) return false
-    hot.debit.run({ id: m.from, amount: m.amount })
-    hot.credit.run({ id: m.to, amount: m.amount })
+    // An account paying itself keeps its balance (no movement here ever does).
+    if (m.from !== m.to) hot.move.run({ from: m.from, to: m.to, amount: m.amount })
     return true
   }
   const inserted = tx

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core'
 import * as schema from '../../../db/sqlite/schema'
 import { ACTIVE } from '../job-rules'
@@ -44,7 +44,6 @@ export function prepareHot(db: Db) {
         maxCost: p('maxCost'),
         createdAt: p('createdAt'),
       })
-      .returning()
       .prepare(),
     finishJob: db
       .update(jobs)
@@ -65,7 +64,19 @@ export function prepareHot(db: Db) {
         outputFiles: unless('outputs', 'outputFiles', jobs.outputFiles),
       })
       .where(and(lease, inArray(jobs.state, [...ACTIVE])))
-      .returning()
+      .returning({
+        id: jobs.id,
+        ownerId: jobs.ownerId,
+        maxCost: jobs.maxCost,
+        attempt: jobs.attempt,
+        workerId: jobs.workerId,
+      })
+      .prepare(),
+    attemptsOf: db
+      .select()
+      .from(attempts)
+      .where(eq(attempts.jobId, p('jobId')))
+      .orderBy(asc(attempts.attempt))
       .prepare(),
     jobById: db
       .select()
@@ -108,15 +119,13 @@ export function prepareHot(db: Db) {
       .onConflictDoNothing({ target: transfers.id })
       .returning({ seq: transfers.seq })
       .prepare(),
-    debit: db
+    /** Both sides of a transfer in one statement (the CHECK still refuses a negative balance). */
+    move: db
       .update(accounts)
-      .set({ balance: sql`${accounts.balance} - ${p('amount')}` })
-      .where(eq(accounts.id, p('id')))
-      .prepare(),
-    credit: db
-      .update(accounts)
-      .set({ balance: sql`${accounts.balance} + ${p('amount')}` })
-      .where(eq(accounts.id, p('id')))
+      .set({
+        balance: sql`${accounts.balance} + case ${accounts.id} when ${p('to')} then ${p('amount')} else -${p('amount')} end`,
+      })
+      .where(inArray(accounts.id, [p('from'), p('to')]))
       .prepare(),
     balances: db
       .select({ id: accounts.id, balance: accounts.balance })

@@ -9,6 +9,35 @@ import type { Hot } from './prepared'
 
 const { jobs } = schema
 
+/** What a new job's row holds besides what its submission gives (the schema's defaults). */
+const NEW_JOB_DEFAULTS = {
+  attempt: 0,
+  priority: 0,
+  workerId: null,
+  leaseExpiresAt: null,
+  exitCode: null,
+  outcome: null,
+  error: null,
+  outputBytes: 0,
+  inputsSha256: null,
+  inputsBytes: null,
+  filesBytes: null,
+  requirements: [],
+  requiresPython: null,
+  installFailedOn: [],
+  outputsSha256: null,
+  outputsBytes: null,
+  outputFiles: null,
+  wallMs: null,
+  billedMs: null,
+  deadlineAt: null,
+  cpuMs: null,
+  peakMemoryBytes: null,
+  cost: null,
+  startedAt: null,
+  finishedAt: null,
+} satisfies Omit<JobRow, keyof NewJob | 'state'> & Partial<JobRow>
+
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
 export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   constructor(
@@ -19,17 +48,12 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
 
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
   async create(job: NewJob): Promise<JobRow> {
+    // The row as stored, built here rather than read back (RETURNING maps some forty columns).
+    const row: JobRow = { ...NEW_JOB_DEFAULTS, ...job, state: 'queued' }
     return this.batch.run((tx) => {
-      const row = this.hot.insertJob.get({
-        priority: 0,
-        requirements: [],
-        requiresPython: null,
-        inputsSha256: null,
-        inputsBytes: null,
-        filesBytes: null,
-        ...job,
-      })
+      // Escrow first: a refusal (402) writes nothing, and its savepoint has nothing to undo.
       escrow(tx, row, job.createdAt, this.hot)
+      this.hot.insertJob.run(row)
       return row
     })
   }
