@@ -2,7 +2,9 @@
 // Environment: BENCH_ROUNDS (30), BENCH_WARMUP (2), BENCH_JOBS (200), BENCH_SUBMIT_PARALLEL (16),
 // BENCH_API_VARIANT (1: also time submissions straight to the HTTP API), BENCH_KEEP (1: keep the temp dir),
 // BENCH_QUIET_WAIT_MS (120000: longest wait for other work on the machine to calm down before a measurement),
-// BENCH_DISPATCH (1: also the dispatch bench with simulated workers on SQLite and PostgreSQL, bench/dispatch.ts).
+// BENCH_DISPATCH (1: also the dispatch bench with simulated workers on SQLite and PostgreSQL, bench/dispatch.ts),
+// BENCH_IDLE (1: also what 10,000 and 20,000 idle workers cost, bench/idle-workers.ts),
+// BENCH_CLI (1: also the CPU a client process costs to start against docker's, bench/cli-start.ts).
 import { envInt } from './env'
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
@@ -13,6 +15,8 @@ import { type Background, run } from './proc'
 import { NoiseMeter } from './noise'
 import { dispatchBench } from './dispatch'
 import { dispatchResults } from './dispatch-report'
+import { idleWorkersBench } from './idle-workers'
+import { cliStartBench } from './cli-start'
 import { CpuMeter, EventLog, pidsNamed } from './profile'
 import { report } from './report'
 import { quantile } from './stats'
@@ -196,6 +200,14 @@ async function main(cleanup: Cleanup): Promise<number> {
     const d = await dispatchBench(log)
     dispatchErrors = [...d.runs.flatMap((r) => r.errors), ...(d.failover?.errors ?? [])].length
     Object.assign(results, { dispatch: dispatchResults(d) })
+  }
+  if (envInt('BENCH_IDLE', 1, 0) > 0) {
+    await quiet(quietMs)
+    Object.assign(results, { idleWorkers: await idleWorkersBench(log) })
+  }
+  if (envInt('BENCH_CLI', 1, 0) > 0) {
+    await quiet(quietMs)
+    Object.assign(results, { cliStart: await cliStartBench(bin, tmp, cleanup.track, log) })
   }
   writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`)
   log(`\nresults written to ${RESULTS}`)
