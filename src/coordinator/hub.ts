@@ -103,7 +103,9 @@ export class Hub {
 
   /** Forgets a lease on the live connection (the store already moved on). */
   release(workerId: string | null, jobId: string): void {
-    if (workerId) this.conns.get(workerId)?.active.delete(jobId)
+    const conn = workerId ? this.conns.get(workerId) : undefined
+    conn?.active.delete(jobId)
+    conn?.assignedHere.delete(jobId)
   }
 
   /**
@@ -249,6 +251,7 @@ export class Hub {
     this.heartbeats.resize(this.conns.values(), this.conns.size + (previous ? 0 : 1))
     const toldMs = this.heartbeats.toTell()
     const conn: WorkerConn = {
+      assignedHere: new Set(),
       id: msg.workerId,
       publicKey,
       name: msg.name,
@@ -322,7 +325,9 @@ export class Hub {
    */
   private async started(conn: WorkerConn, lease: LeaseRef): Promise<void> {
     const now = this.clock.now()
-    const assignedAt = await this.store.deadlines.since(lease)
+    // Assigned on this connection: the start is not late, and needs no read to know it.
+    const here = conn.assignedHere.delete(lease.jobId)
+    const assignedAt = here ? undefined : await this.store.deadlines.since(lease)
     const late = assignedAt !== undefined && assignedAt < conn.connectedAt
     const from = late ? assignedAt : now
     if (await this.store.leases.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {

@@ -151,16 +151,22 @@ export class Lifecycle {
     const { lease } = msg
     const job = await this.store.queue.job(lease.jobId)
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
-    // One read of the attempt for both: the receipt it ended with, and when it began (billing).
-    const attempt = (await this.store.leases.attemptsOf(job.id)).find((a) => a.attempt === lease.attempt)
-    if (
-      attempt?.endedAt != null &&
-      attempt.receipt === msg.receipt.body &&
-      attempt.signature === msg.receipt.signature
-    )
-      return ACCEPTED
+    const live = job.attempt === lease.attempt && job.workerId === workerId && !isFinal(job.state)
+    // A live attempt that started began then (the row says so), and has ended with no receipt.
+    // Otherwise one read of the attempt gives both: the receipt it ended with, and when it began.
+    let since: number | undefined = live && job.startedAt !== null ? job.startedAt : undefined
+    if (since === undefined) {
+      const attempt = (await this.store.leases.attemptsOf(job.id)).find((a) => a.attempt === lease.attempt)
+      if (
+        attempt?.endedAt != null &&
+        attempt.receipt === msg.receipt.body &&
+        attempt.signature === msg.receipt.signature
+      )
+        return ACCEPTED
+      since = attempt ? (attempt.startedAt ?? attempt.assignedAt) : undefined
+    }
     // Not logged: the worker is told why, and a flood of them must not flood the log.
-    if (job.attempt !== lease.attempt || job.workerId !== workerId || isFinal(job.state)) {
+    if (!live) {
       return refused(
         'lease_not_held',
         `attempt ${lease.attempt} of job ${job.id} is no longer this worker's or has ended (it was cancelled, timed out or given to another worker): its result earns nothing`,
@@ -181,12 +187,7 @@ export class Lifecycle {
       return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
     const outputs = msg.outputs && staged ? this.measured(workerId, msg, staged) : undefined
-    const bill = this.billSince(
-      job,
-      attempt ? (attempt.startedAt ?? attempt.assignedAt) : undefined,
-      at,
-      msg.durationMs,
-    )
+    const bill = this.billSince(job, since, at, msg.durationMs)
     const base = {
       exitCode: msg.exitCode,
       error: msg.error,

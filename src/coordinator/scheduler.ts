@@ -216,6 +216,7 @@ export class Scheduler {
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
+    worker.assignedHere.add(row.id)
     this.hub.send(worker.id, msg)
     this.events.publish(row.id, {
       type: 'state',

@@ -37,6 +37,8 @@ export interface WorkerConn {
   lastSeen: number
   /** Job ids this worker holds a lease for. */
   active: Set<string>
+  /** Jobs assigned on this connection and not yet started: their start is never late (see the hub's `started`). */
+  assignedHere: Set<string>
   /** The worker asked for no new jobs. */
   draining: boolean
   /** When its last heartbeat was acted on: more frequent ones are ignored (each costs a query). */

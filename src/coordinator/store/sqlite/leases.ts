@@ -38,6 +38,8 @@ export class SqliteLeases implements LeasesRepo {
     private readonly hot: Hot,
   ) {}
 
+  private readonly owners = new Map<string, string>()
+
   /**
    * Hands a queued job to a worker under a new attempt, due to start within its timeout plus
    * `startAllowanceMs`; undefined when it is no longer queued.
@@ -229,9 +231,12 @@ export class SqliteLeases implements LeasesRepo {
   /** Ends the attempt a worker holds and settles its credits in the same transaction; false when stale or already ended. */
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
     return this.batch.run((tx) => {
+      const payee = this.ownerOf(workerId)
       const row = this.hot.finishJob.get({
         ...lease,
         workerId,
+        payee: payee === undefined ? 0 : 1,
+        cost: end.cost,
         state: end.state,
         exitCode: end.exitCode,
         outcome: end.outcome,
@@ -249,9 +254,23 @@ export class SqliteLeases implements LeasesRepo {
       })
       if (!row) return false
       this.endAttempt(tx, lease, end.outcome, end.error, end.at, end.receipt)
-      this.settle(tx, row, end.cost, end.at)
+      // The row's cost was set by the same rule (`settlement`) in the statement above.
+      settle(tx, row, payee ?? null, payee === undefined ? 0 : end.cost, end.at, this.hot)
       return true
     })
+  }
+
+  /**
+   * The account a worker's earnings go to. Kept once read: a worker id belongs for good to the
+   * account that first used it (see workerRefusal), so the answer never changes.
+   */
+  private ownerOf(workerId: string): string | undefined {
+    let owner = this.owners.get(workerId)
+    if (owner === undefined) {
+      owner = this.hot.ownerOfWorker.get({ id: workerId })?.ownerId
+      if (owner !== undefined && this.owners.size < 100_000) this.owners.set(workerId, owner)
+    }
+    return owner
   }
 
   private settle(

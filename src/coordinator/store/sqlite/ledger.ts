@@ -89,9 +89,19 @@ export function balances(tx: Tx, userId: string, hot?: Hot): { balance: number; 
 
 /** Holds a job's maximum cost in its owner's escrow, or refuses with 402 and what is missing. */
 export function escrow(tx: Tx, job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number, hot?: Hot): void {
-  const { balance } = balances(tx, job.ownerId, hot)
+  if (hot) {
+    // The balance's CHECK refuses an overdraft: the balance is read only to say what is missing.
+    try {
+      transfer(tx, escrowMovement(job, at), hot)
+      return
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_CHECK') throw err
+      throw insufficientCredits(job.maxCost, balances(tx, job.ownerId, hot).balance)
+    }
+  }
+  const { balance } = balances(tx, job.ownerId)
   if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
-  transfer(tx, escrowMovement(job, at), hot)
+  transfer(tx, escrowMovement(job, at))
 }
 
 /** Settles a job that reached its final state (see `settlement`); returns what was paid. */

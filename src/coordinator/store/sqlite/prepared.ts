@@ -56,6 +56,8 @@ export function prepareHot(db: Db) {
         billedMs: sql`${p('billedMs')}`,
         deadlineAt: null,
         leaseExpiresAt: null,
+        // What settlement pays (ledger-rules.ts `settlement`): the cost within the escrow, to a worker's owner.
+        cost: sql`case when ${p('payee')} then min(max(0, ${p('cost')}), ${jobs.maxCost}) else 0 end`,
         wallMs: unless('usage', 'wallMs', jobs.wallMs),
         cpuMs: unless('usage', 'cpuMs', jobs.cpuMs),
         peakMemoryBytes: unless('usage', 'peakMemoryBytes', jobs.peakMemoryBytes),
