@@ -87,11 +87,25 @@ function bodyTooSlow(received: number, elapsedMs: number, pace: BodyPace): GridE
 }
 
 /** A small JSON body left for its route to read whole (`readSmallBody`), with the pace it must keep. */
-const deferred = new WeakMap<Request, { declared: number; pace: BodyPace; read: boolean }>()
+const deferred = new WeakMap<
+  Request,
+  { declared: number; pace: BodyPace; read: boolean; onRead?: (() => void) | undefined }
+>()
 
 /** Leaves a small body of declared length to its route's `readSmallBody` (instead of a meter). */
 export function deferBody(req: Request, declared: number, pace: BodyPace): void {
   deferred.set(req, { declared, pace, read: false })
+}
+
+/**
+ * Runs `fn` once the deferred body of `req` is read (its holder's count of bodies in flight can
+ * drop then: what is left of the request holds no body). False when `req`'s body is not deferred.
+ */
+export function whenBodyRead(req: Request, fn: () => void): boolean {
+  const small = deferred.get(req)
+  if (!small) return false
+  small.onRead = fn
+  return true
 }
 
 /** True when the body of a request given to `deferBody` was read to its end. */
@@ -120,6 +134,7 @@ export async function readSmallBody(req: Request): Promise<string> {
       throw bodyTooSlow(0, performance.now() - started, pace)
     }
     small.read = true
+    small.onRead?.()
     return text
   } finally {
     clearTimeout(timer)

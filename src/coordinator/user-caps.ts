@@ -1,3 +1,4 @@
+import { whenBodyRead } from './body-meter'
 import type { MiddlewareHandler } from 'hono'
 import type { UserRow } from './store'
 import { GridError } from '../errors'
@@ -74,10 +75,19 @@ export function capBodies(
               `you have ${open} requests with bodies (job submissions, uploads) in progress, the most this coordinator allows at once: wait for some to finish and try again`,
             ),
         )
+    let released = false
+    const once = () => {
+      if (released) return
+      released = true
+      release()
+    }
+    // A JSON body read whole is no longer in flight, however long its request then waits (a
+    // submission waits for its group commit): it stops counting once read.
+    whenBodyRead(c.req.raw, once)
     try {
       await next()
     } finally {
-      release()
+      once()
     }
   }
 }
