@@ -222,10 +222,22 @@ describe('cursors', () => {
     expect(cursor!.job()).toBeUndefined()
   })
 
+  test('advance moves past the job under the cursor now, the one it showed having left', () => {
+    const index = new QueueIndex()
+    for (let i = 1; i <= 3; i++) index.add(q(`j${i}`, 'alice', i))
+    const [cursor] = index.cursors()
+    expect(cursor!.job()?.id).toBe('j1')
+    index.remove('j1')
+    cursor!.advance()
+    expect(cursor!.job()?.id).toBe('j3')
+  })
+
   test('after many removes (the line compacted) keep the order, requeues included', () => {
     const index = new QueueIndex()
     for (let i = 0; i < 1000; i++) index.add(q(`j${String(i).padStart(4, '0')}`, 'alice', i))
-    // Most of the line leaves, from the head (assigned) and here and there (cancelled).
+    // Most of the line leaves, from the head (assigned) and here and there (cancelled), between passes.
+    for (let i = 0; i < 300; i++) index.remove(`j${String(i).padStart(4, '0')}`)
+    expect(lineOf(index, 'alice')[0]).toBe('j0300')
     for (let i = 0; i < 1000; i++) if (i < 700 || i % 3 === 0) index.remove(`j${String(i).padStart(4, '0')}`)
     const expected: string[] = []
     for (let i = 700; i < 1000; i++) if (i % 3 !== 0) expected.push(`j${String(i).padStart(4, '0')}`)
