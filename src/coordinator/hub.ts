@@ -110,8 +110,8 @@ export class Hub {
 
   /**
    * Handles one frame from a worker socket; its budget is checked before the frame is even parsed.
-   * A socket's frames are handled one after another in the order they came, so an output chunk
-   * never overtakes the start it follows, nor a result the output before it.
+   * A lease's frames are handled one after another in the order they came, so an output chunk
+   * never overtakes the start it follows, nor a result the output before it (see `lanes`).
    */
   onFrame(ws: ServerWebSocket<SocketData>, raw: string | Buffer): void {
     if (ws.data.overBudget) return
@@ -132,9 +132,12 @@ export class Hub {
     ws.data.pending = (ws.data.pending ?? 0) + 1
     if (ws.data.pending > MAX_PENDING_FRAMES) return this.overBudget(ws)
     const lanes = (ws.data.lanes ??= new Map<string, Promise<void>>())
-    // Before its hello is handled, a socket's frames all wait in one lane: hello comes first.
-    const lane = ws.data.conn && 'lease' in msg ? `${msg.lease.jobId}:${msg.lease.attempt}` : ''
-    const next = (lanes.get(lane) ?? Promise.resolve()).then(async () => {
+    const lane = 'lease' in msg ? `${msg.lease.jobId}:${msg.lease.attempt}` : ''
+    const behind = lanes.get(lane) ?? Promise.resolve()
+    // Before its hello is handled a lease's frame waits for it too (hello comes first), yet in its
+    // lease's lane: the frames of that lease coming after the hello was handled keep behind it.
+    const hello = ws.data.conn || lane === '' ? undefined : lanes.get('')
+    const next = (hello ? Promise.all([behind, hello]) : behind).then(async () => {
       try {
         await this.handle(ws, msg)
       } catch (err) {

@@ -7,8 +7,15 @@ interface Entry {
   gone: boolean
 }
 
+/** What cursors cost: entries they looked at (live or gone), so a test can bound a pass's work. */
+interface Meter {
+  stepped: number
+}
+
 /** One user's queued jobs in their order (priority, then age, then id), with gone ones skipped lazily. */
 class Line {
+  constructor(private readonly meter: Meter) {}
+
   entries: Entry[] = []
   /** Entries before `head` are all gone. */
   head = 0
@@ -17,7 +24,9 @@ class Line {
   /** The first live entry at or after `from`, and its position. */
   next(from: number): number {
     let i = Math.max(from, this.head)
+    const start = i
     while (i < this.entries.length && this.entries[i]!.gone) i++
+    this.meter.stepped += i - start + 1
     if (from <= this.head) this.head = i
     return i
   }
@@ -78,6 +87,12 @@ export class QueueIndex {
   private readonly running = new Map<string, number>()
   /** Owner of each job this index counts as active. */
   private readonly activeOwner = new Map<string, string>()
+  private readonly meter: Meter = { stepped: 0 }
+
+  /** Entries the cursors looked at so far, gone ones included: what passes cost, whatever the queue's length. */
+  get stepped(): number {
+    return this.meter.stepped
+  }
 
   /** Queued jobs indexed. */
   get size(): number {
@@ -112,7 +127,7 @@ export class QueueIndex {
     this.byId.set(job.id, entry)
     let line = this.lines.get(job.ownerId)
     if (!line) {
-      line = new Line()
+      line = new Line(this.meter)
       this.lines.set(job.ownerId, line)
     }
     line.insert(entry)

@@ -1,0 +1,151 @@
+import { Database } from 'bun:sqlite'
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as schema from '../../src/db/sqlite/schema'
+import { WriteBatch } from '../../src/coordinator/store/sqlite/batch'
+import { rejection } from '../support/store-fixtures'
+
+// Group commit: the changes of one turn share one transaction, each in its own savepoint, and
+// nobody hears an answer before the transaction is on disk. Checked on a real WAL file, read
+// back through a second connection the way another process would see it.
+
+let dir: string
+let sqlite: Database
+let other: Database
+let batch: WriteBatch
+/** COMMIT statements the batch ran. */
+let commits: number
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gridx-batch-'))
+  const path = join(dir, 'batch.db')
+  sqlite = new Database(path, { create: true, strict: true })
+  sqlite.run('PRAGMA journal_mode = WAL')
+  sqlite.run('PRAGMA foreign_keys = ON')
+  sqlite.run('CREATE TABLE notes (id TEXT PRIMARY KEY, n INTEGER NOT NULL CHECK (n >= 0))')
+  sqlite.run('CREATE TABLE parents (id TEXT PRIMARY KEY)')
+  // Checked at COMMIT, not at the INSERT: what makes a commit itself fail, as a full disk would.
+  sqlite.run(
+    'CREATE TABLE children (id TEXT PRIMARY KEY, parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)',
+  )
+  // Counts the commits the batch makes: its statements are prepared once, here.
+  commits = 0
+  const prepare = sqlite.prepare.bind(sqlite)
+  sqlite.prepare = ((sql: string) => {
+    const statement = prepare(sql)
+    if (sql !== 'COMMIT') return statement
+    const run = statement.run.bind(statement)
+    statement.run = (...args: []) => {
+      commits++
+      return run(...args)
+    }
+    return statement
+  }) as typeof sqlite.prepare
+  batch = new WriteBatch(drizzle(sqlite, { schema }), sqlite)
+  other = new Database(path, { readonly: true })
+})
+afterEach(() => {
+  other.close()
+  sqlite.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** The notes another connection sees now, by id. */
+const seen = () =>
+  other
+    .query<{ id: string }, []>('SELECT id FROM notes ORDER BY id')
+    .all()
+    .map((r) => r.id)
+
+/** A change that writes note `id` and answers `id`. */
+const note =
+  (id: string, n = 1) =>
+  () => {
+    sqlite.run('INSERT INTO notes (id, n) VALUES (?, ?)', [id, n])
+    return id
+  }
+
+describe('one turn, one transaction', () => {
+  test('the changes asked for in one turn commit together, once', async () => {
+    const outside: string[][] = []
+    const changes = ['a', 'b', 'c', 'd'].map((id) =>
+      batch.run(() => {
+        // Inside the shared transaction: the earlier changes are there, invisible to anyone else.
+        expect(sqlite.inTransaction).toBe(true)
+        outside.push(seen())
+        return note(id)()
+      }),
+    )
+    expect(await Promise.all(changes)).toEqual(['a', 'b', 'c', 'd'])
+    expect(commits).toBe(1)
+    expect(outside).toEqual([[], [], [], []])
+    expect(seen()).toEqual(['a', 'b', 'c', 'd'])
+    // The next turn is the next transaction.
+    await Promise.all([batch.run(note('e')), batch.run(note('f'))])
+    expect(commits).toBe(2)
+    expect(sqlite.inTransaction).toBe(false)
+  })
+})
+
+describe('a change that throws', () => {
+  test('is undone alone: its writes rolled back, its promise rejected with its error, the others kept', async () => {
+    const fault = new Error('settlement refused')
+    const first = batch.run(note('a'))
+    const failing = batch.run(() => {
+      note('b')()
+      note('b2')()
+      throw fault
+    })
+    // A constraint the database itself refuses, after a write of the same change that went through.
+    const refused = batch.run(() => {
+      note('c')()
+      note('c2', -1)()
+    })
+    const last = batch.run(note('d'))
+    expect(await first).toBe('a')
+    expect(await rejection(failing)).toBe(fault)
+    expect(String(await rejection(refused))).toContain('CHECK constraint failed')
+    expect(await last).toBe('d')
+    expect(commits).toBe(1)
+    expect(seen()).toEqual(['a', 'd'])
+  })
+})
+
+describe('the answer', () => {
+  test('comes only after the commit: nothing is visible before, everything is when it resolves', async () => {
+    let visibleAtAnswer: string[] | undefined
+    const answered = batch.run(note('a')).then((v) => {
+      visibleAtAnswer = seen()
+      return v
+    })
+    // Written at the end of the turn, not when asked.
+    await Promise.resolve()
+    expect(seen()).toEqual([])
+    expect(visibleAtAnswer).toBeUndefined()
+    expect(await answered).toBe('a')
+    expect(visibleAtAnswer).toEqual(['a'])
+  })
+})
+
+describe('a commit that fails', () => {
+  test('rejects every change of the batch and leaves nothing written; the next batch commits', async () => {
+    const changes = [
+      batch.run(note('a')),
+      // Passes its own savepoint; the deferred foreign key fails the COMMIT of the whole batch.
+      batch.run(() => sqlite.run("INSERT INTO children (id, parent) VALUES ('orphan', 'nobody')")),
+      batch.run(note('b')),
+    ]
+    const errors = await Promise.all(changes.map(rejection))
+    for (const err of errors) expect(String(err)).toContain('FOREIGN KEY constraint failed')
+    // The same error for each: they were one transaction.
+    expect(new Set(errors).size).toBe(1)
+    expect(sqlite.inTransaction).toBe(false)
+    expect(seen()).toEqual([])
+    expect(sqlite.query('SELECT count(*) AS n FROM children').get()).toEqual({ n: 0 })
+    expect(await batch.run(note('c'))).toBe('c')
+    expect(seen()).toEqual(['c'])
+  })
+})
