@@ -6,7 +6,7 @@ import type { CoordinatorAddress } from './client/address'
 import { parseCoordinatorList } from './client/address-list'
 import { type ProxySettings, proxySettings } from './client/proxy'
 import { GridError } from './errors'
-import { SIGNUP_MODES, type SignupMode } from './protocol/api'
+import { SIGNUP_MODES, type SignupMode } from './protocol/signup'
 import { type CertificateFile, readCertificateFile } from './tls/pem'
 
 /** Ports from the system Grid-X replaces; existing users rely on them. */

@@ -9,7 +9,7 @@ import {
   parseRequirementsTxt,
   type SourcedRequirement,
 } from '../client/requirements-file'
-import { normaliseRequirements, RequiresPython } from '../protocol/requirements'
+import { isRequiresPython, normaliseRequirements } from '../protocol/requirements'
 
 /**
  * Which Python packages a submission needs. One source is used, the most specific one there is
@@ -89,7 +89,7 @@ export function jobDeps(flags: DepsFlags): JobDeps {
     }
   }
   const requiresPython = meta?.requiresPython ?? projectPython
-  if (requiresPython !== null && !RequiresPython.safeParse(requiresPython).success) {
+  if (requiresPython !== null && !isRequiresPython(requiresPython)) {
     const where = meta?.requiresPython
       ? `${scriptName} line ${meta.openLine}`
       : join(target ?? '', 'pyproject.toml')

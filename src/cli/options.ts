@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs'
 import type { Argv } from 'yargs'
 import { escapeTerminal } from '../protocol/terminal'
 
@@ -42,14 +43,48 @@ export function jsonOption<T>(y: Argv<T>) {
 }
 
 /**
+ * True once `writeDirect` was called: `out` and `note` write to the descriptors themselves.
+ * Touching `process.stdout` or `process.stderr` builds Node's stream classes (~7 ms of CPU,
+ * as much as the rest of a `gridx submit`); a long-running command keeps them, since they
+ * buffer instead of waiting on a full pipe.
+ */
+let direct = false
+
+/** Makes `out` and `note` write straight to fd 1 and 2, in order, for a process that runs one command and exits. */
+export function writeDirect(): void {
+  direct = true
+}
+
+/** Writes all of `text` to `fd` now, waiting while a non-blocking pipe is full; a reader that went away ends it, as with the streams. */
+function writeNow(fd: number, text: string): void {
+  const data = Buffer.from(text)
+  let done = 0
+  while (done < data.length) {
+    try {
+      done += writeSync(fd, data, done)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'EPIPE') return
+      if (code !== 'EAGAIN') throw err
+      Bun.sleepSync(1)
+    }
+  }
+}
+
+function write(fd: 1 | 2, text: string): void {
+  if (direct) writeNow(fd, text)
+  else (fd === 1 ? process.stdout : process.stderr).write(text)
+}
+
+/**
  * Writes one line to stdout. Control characters in it (from names, reasons and errors others
  * chose) are shown escaped, never acted on by the terminal; JSON stays JSON.
  */
 export function out(line: string): void {
-  process.stdout.write(`${escapeTerminal(line, { keepNewlines: true })}\n`)
+  write(1, `${escapeTerminal(line, { keepNewlines: true })}\n`)
 }
 
 /** Writes one line of status to stderr, escaped like `out`. */
 export function note(line: string): void {
-  process.stderr.write(`${escapeTerminal(line, { keepNewlines: true })}\n`)
+  write(2, `${escapeTerminal(line, { keepNewlines: true })}\n`)
 }

@@ -3,7 +3,7 @@ import type { ApiClient } from '../client/api'
 import { describe, GridError } from '../errors'
 import type { JobView } from '../protocol/api'
 import { formatCredits } from '../protocol/credits'
-import { escapeTerminal } from '../protocol/text'
+import { escapeTerminal } from '../protocol/terminal'
 import { formatBytes, formatDuration } from '../protocol/units'
 import { note } from './options'
 

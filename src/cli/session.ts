@@ -6,7 +6,7 @@ import { type Endpoint, EndpointList } from '../client/failover'
 import { normalizeFingerprint, type Trust } from '../client/trust'
 import { type Config, type ConnectionFlags, coordinatorAddresses, loadConfig } from '../config'
 import { GridError } from '../errors'
-import { Credentials } from '../protocol/api'
+import type { Credentials } from '../protocol/api'
 import { readLine } from './line-reader'
 
 /** A config, the coordinator it names, and an API client carrying the saved token, if any. */
@@ -121,6 +121,8 @@ export async function credentials(config: Readonly<Config>): Promise<Credentials
       'no user or password given: pass --user and --password, or set GRIDX_USER and GRIDX_PASSWORD',
     )
   }
+  // The schemas load here, not with every command that opens a session (a submit needs none).
+  const { Credentials } = await import('../protocol/api')
   const r = Credentials.safeParse({ user, password })
   if (!r.success)
     throw new GridError('bad_credentials', r.error.issues[0]?.message ?? 'invalid user or password')

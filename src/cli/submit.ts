@@ -7,11 +7,12 @@ import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
 import { describe, GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { DEFAULT_IMAGE } from '../protocol/images'
-import { filesExceedMemory, type JobView, LIMITS, type SubmitJob } from '../protocol/api'
+import type { JobView, SubmitJob } from '../protocol/api'
+import { filesExceedMemory, LIMITS } from '../protocol/limits'
 import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
 import { depsLine, jobDeps } from './deps'
-import { note, out } from './options'
+import { note, out, writeDirect } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 
@@ -41,10 +42,12 @@ export type Flags = {
 /**
  * Readies a process that runs one submit and exits. zod compiles each object schema into a
  * function at its first parse (after probing that `new Function` works): worth it in serve and
- * work, pure start cost here, so zod runs its checks interpreted (the same checks).
+ * work, pure start cost here, so zod runs its checks interpreted (the same checks). Status lines
+ * go straight to the descriptors (see `writeDirect`).
  */
 export function oneShot(): void {
   z.config({ jitless: true })
+  writeDirect()
 }
 
 /** Builds the submission from the command line, validating everything before any connection. */

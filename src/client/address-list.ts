@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises'
-import { isIP } from 'node:net'
+import { isIP } from './ip'
 import { GridError } from '../errors'
 import { type CoordinatorAddress, parseCoordinator } from './address'
 

@@ -1,13 +1,12 @@
 import { GridError } from '../errors'
-import {
+import type {
   AttemptView,
   AuditView,
   CreditsView,
-  ErrorBody,
   Health,
   InviteView,
   JobView,
-  type JobOutputEvent,
+  JobOutputEvent,
   MeView,
   NewInvite,
   OutputEvent,
@@ -15,13 +14,23 @@ import {
   Session,
   UploadView,
   WorkerView,
-  type CreateInvite,
-  type Credentials,
-  type GrantRequest,
-  type RegisterRequest,
-  type SubmitJob,
+  CreateInvite,
+  Credentials,
+  GrantRequest,
+  RegisterRequest,
+  SubmitJob,
 } from '../protocol/api'
-import { z } from 'zod'
+import {
+  type Answer,
+  bySchema,
+  ERROR,
+  JOB,
+  KNOWN_EVENTS,
+  OUTPUT_EVENT,
+  read,
+  UPLOAD,
+  WORKERS,
+} from './answers'
 import type { ReceiptFile } from '../protocol/receipt'
 import type { CoordinatorAddress } from './address'
 import { connectionError, networkError, proxyError } from './network'
@@ -143,38 +152,72 @@ export class ApiClient {
 
   /** `GET /health`. */
   health(): Promise<Health> {
-    return this.call('GET', '/health', Health)
+    return this.call(
+      'GET',
+      '/health',
+      bySchema((s) => s.Health),
+    )
   }
 
   /** Creates an account (with an invite code when the coordinator admits by invite). */
   register(req: RegisterRequest): Promise<Registered> {
-    return this.call('POST', '/api/auth/register', Registered, req)
+    return this.call(
+      'POST',
+      '/api/auth/register',
+      bySchema((s) => s.Registered),
+      req,
+    )
   }
 
   /** Who the token belongs to, and whether they are an operator. */
   me(): Promise<MeView> {
-    return this.call('GET', '/api/me', MeView)
+    return this.call(
+      'GET',
+      '/api/me',
+      bySchema((s) => s.MeView),
+    )
   }
 
   /** Makes an invite (operators only); its code is in the answer and nowhere else. */
   createInvite(req: CreateInvite): Promise<NewInvite> {
-    return this.call('POST', '/api/invites', NewInvite, req)
+    return this.call(
+      'POST',
+      '/api/invites',
+      bySchema((s) => s.NewInvite),
+      req,
+    )
   }
 
   /** Every invite, newest first (operators only). */
   invites(): Promise<InviteView[]> {
-    return this.call('GET', '/api/invites', InviteView.array())
+    return this.call(
+      'GET',
+      '/api/invites',
+      bySchema((s) => s.InviteView.array()),
+    )
   }
 
   /** Revokes an invite (operators only). */
   revokeInvite(id: string): Promise<InviteView> {
-    return this.call('POST', `/api/invites/${encodeURIComponent(id)}/revoke`, InviteView, undefined, true)
+    return this.call(
+      'POST',
+      `/api/invites/${encodeURIComponent(id)}/revoke`,
+      bySchema((s) => s.InviteView),
+      undefined,
+      true,
+    )
   }
 
   /** Logs in; the client uses the new token from now on. */
   async login(creds: Credentials): Promise<Session> {
     // Logging in twice only makes a second token: it may go to the next coordinator.
-    const session = await this.call('POST', '/api/auth/login', Session, creds, true)
+    const session = await this.call(
+      'POST',
+      '/api/auth/login',
+      bySchema((s) => s.Session),
+      creds,
+      true,
+    )
     this.token = session.token
     return session
   }
@@ -188,40 +231,56 @@ export class ApiClient {
   submit(job: SubmitJob): Promise<JobView> {
     // Not idempotent: sent again after a timeout it could queue (and bill) the job twice, so it
     // moves to another coordinator only when none got it (see mayTryNext).
-    return this.call('POST', '/api/jobs', JobView, job)
+    return this.call('POST', '/api/jobs', JOB, job)
   }
 
   /** The caller's newest jobs. */
   jobs(limit = 50): Promise<JobView[]> {
-    return this.call('GET', `/api/jobs?limit=${limit}`, JobView.array())
+    return this.call(
+      'GET',
+      `/api/jobs?limit=${limit}`,
+      bySchema((s) => s.JobView.array()),
+    )
   }
 
   /** One of the caller's jobs. */
   job(id: string): Promise<JobView> {
-    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}`, JobView)
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}`, JOB)
   }
 
   /** Every attempt of one of the caller's jobs. */
   attempts(id: string): Promise<AttemptView[]> {
-    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/attempts`, AttemptView.array())
+    return this.call(
+      'GET',
+      `/api/jobs/${encodeURIComponent(id)}/attempts`,
+      bySchema((s) => s.AttemptView.array()),
+    )
   }
 
   /** The worker's signed receipt of a job's result. */
   async receipt(id: string): Promise<ReceiptFile> {
     // The receipt module (node:crypto, tweetnacl) loads only for the command that asks for one.
     const { ReceiptFile } = await import('../protocol/receipt')
-    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/receipt`, ReceiptFile)
+    return this.call(
+      'GET',
+      `/api/jobs/${encodeURIComponent(id)}/receipt`,
+      bySchema(() => ReceiptFile),
+    )
   }
 
   /** Cancels one of the caller's jobs. */
   cancel(id: string): Promise<JobView> {
-    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, JobView, undefined, true)
+    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, JOB, undefined, true)
   }
 
   /** Balance, escrow and a page of history (older pages with `before`). */
   credits(limit = 20, before?: number): Promise<CreditsView> {
     const q = `limit=${limit}${before === undefined ? '' : `&before=${before}`}`
-    return this.call('GET', `/api/credits?${q}`, CreditsView)
+    return this.call(
+      'GET',
+      `/api/credits?${q}`,
+      bySchema((s) => s.CreditsView),
+    )
   }
 
   /** Mints credits to a user (operators only). */
@@ -231,19 +290,23 @@ export class ApiClient {
 
   /** The ledger invariant (operators only). */
   audit(): Promise<AuditView> {
-    return this.call('GET', '/api/credits/audit', AuditView)
+    return this.call(
+      'GET',
+      '/api/credits/audit',
+      bySchema((s) => s.AuditView),
+    )
   }
 
   /** Connected workers. */
   workers(): Promise<WorkerView[]> {
-    return this.call('GET', '/api/workers', WorkerView.array())
+    return this.call('GET', '/api/workers', WORKERS)
   }
 
   /** Uploads an archive of input files; a submission then names it by its digest. */
   async upload(archive: Uint8Array): Promise<UploadView> {
     // Stored by its digest: the same archive sent twice is one upload.
     const res = await this.send('POST', '/api/uploads', archive, undefined, false, true)
-    return this.parse(res, UploadView)
+    return this.parse(res, UPLOAD)
   }
 
   /** The archive of the files a job left under /out. */
@@ -322,7 +385,7 @@ export class ApiClient {
         const line = buffered.slice(0, nl)
         buffered = buffered.slice(nl + 1)
         if (!line.trim()) continue
-        const event = outputEvent(line)
+        const event = await outputEvent(line)
         // Keepalives only keep proxies from closing a quiet stream; unknown events are newer
         // coordinators' additions, which this client does not need.
         if (event && event.type !== 'keepalive') yield event
@@ -333,17 +396,17 @@ export class ApiClient {
   private async call<T>(
     method: string,
     path: string,
-    schema?: z.ZodType<T>,
+    answer?: Answer<T>,
     body?: unknown,
     idempotent?: boolean,
   ): Promise<T> {
     const res = await this.send(method, path, body, undefined, true, idempotent)
-    if (!schema || res.status === 204) return undefined as T
-    return this.parse(res, schema)
+    if (!answer || res.status === 204) return undefined as T
+    return this.parse(res, answer)
   }
 
-  private async parse<T>(res: Response, schema: z.ZodType<T>): Promise<T> {
-    const r = schema.safeParse(await res.json().catch(() => undefined))
+  private async parse<T>(res: Response, answer: Answer<T>): Promise<T> {
+    const r = await read(answer, await res.json().catch(() => undefined))
     if (!r.success) {
       throw new GridError(
         'bad_response',
@@ -444,7 +507,7 @@ export class ApiClient {
     }
     ep.reached = true
     if (!res.ok) {
-      const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined))
+      const parsed = await read(ERROR, await res.json().catch(() => undefined))
       if (parsed.success) {
         throw new GridError(parsed.data.error.code, parsed.data.error.message, { status: res.status })
       }
@@ -470,14 +533,11 @@ export class ApiClient {
   }
 }
 
-/** Event types of the output stream this client knows; others are skipped. */
-const KNOWN_EVENTS: ReadonlySet<unknown> = new Set(OutputEvent.options.map((o) => o.shape.type.value))
-
 /**
  * One NDJSON line of an output stream: undefined for an event type this client does not know
  * (a later release may add some), an error for a known one it cannot read.
  */
-export function outputEvent(line: string): OutputEvent | undefined {
+export async function outputEvent(line: string): Promise<OutputEvent | undefined> {
   let json: unknown
   try {
     json = JSON.parse(line)
@@ -488,8 +548,9 @@ export function outputEvent(line: string): OutputEvent | undefined {
     )
   }
   if (!KNOWN_EVENTS.has((json as { type?: unknown } | null)?.type)) return undefined
-  const r = OutputEvent.safeParse(json)
+  const r = await read(OUTPUT_EVENT, json)
   if (!r.success) {
+    const { z } = await import('zod')
     throw new GridError(
       'bad_stream',
       `the coordinator sent an output event this client cannot read: ${z.prettifyError(r.error)}`,

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net'
+import { isIP } from './ip'
 import { GridError } from '../errors'
 
 /** A parsed proxy URL: what Bun connects through, and what messages may show. */

@@ -1,32 +1,12 @@
 import { z } from 'zod'
-import { GridError } from '../errors'
+import { LIMITS } from './limits'
 import { checkedText, lineProblem } from './text'
-import { Requirements, RequiresPython } from './requirements'
-import { formatBytes } from './units'
+import { Requirements, RequiresPython } from './requirements-schema'
 
-/** Limits that both the client and the coordinator enforce on a submission. */
-export const LIMITS = {
-  scriptBytes: 4 * 1024 * 1024,
-  args: 256,
-  argBytes: 64 * 1024,
-  maxTimeoutMs: 7 * 86_400_000,
-  maxCpus: 256,
-  /** The smallest CPU request: smaller ones would run for (almost) nothing. */
-  minCpus: 0.01,
-} as const
-
-/**
- * A job's files are copied into its working directory, a tmpfs counted against its memory: the
- * error for files that cannot fit (checked by the client before uploading, and by the coordinator).
- */
-export function filesExceedMemory(filesBytes: number, memoryBytes: number): GridError | undefined {
-  if (filesBytes < memoryBytes) return undefined
-  return new GridError(
-    'files_exceed_memory',
-    `the job's files (${formatBytes(filesBytes)}) do not fit in the ${formatBytes(memoryBytes)} of memory it asks for: its working directory is held in memory, so ask for more with --memory (more than ${formatBytes(filesBytes)}, plus what the job itself needs)`,
-    { status: 400 },
-  )
-}
+// What needs no zod lives in modules of its own, so a client can use it without building these
+// schemas (most of the CPU a `gridx submit` spent starting); re-exported here, where it belongs.
+export { filesExceedMemory, LIMITS } from './limits'
+export { SIGNUP_MODES, type SignupMode } from './signup'
 
 /** Account names: what `--user` accepts (ASCII only, so a name can never steer a terminal). */
 export const UserName = z
@@ -57,11 +37,6 @@ export const Credentials = z.object({
   password: z.string().min(8, 'passwords need at least 8 characters').max(1024),
 })
 export type Credentials = z.infer<typeof Credentials>
-
-/** Who may create an account after the first (`gridx serve --signup`). */
-export const SIGNUP_MODES = ['invite', 'open', 'closed'] as const
-/** One of `SIGNUP_MODES`. */
-export type SignupMode = (typeof SIGNUP_MODES)[number]
 
 /** Body of `POST /api/auth/register`: credentials, and the invite code when sign-up is by invite. */
 export const RegisterRequest = Credentials.extend({ invite: z.string().min(1).max(200).optional() })

@@ -1,5 +1,3 @@
-import { z } from 'zod'
-
 /**
  * Python requirements a job declares (PEP 508 lines without direct references). Checked by the
  * client before it submits, by the coordinator when it accepts, and by the worker before it
@@ -138,23 +136,16 @@ export function normaliseRequirements(lines: readonly string[]): string[] {
   return [...out].sort()
 }
 
-/** A job's Python requirements on the wire: checked lines (see `normaliseRequirements`). */
-export const Requirements = z
-  .array(z.string().max(MAX_REQUIREMENT_CHARS))
-  .max(MAX_REQUIREMENTS)
-  .superRefine((lines, ctx) => {
-    try {
-      normaliseRequirements(lines)
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message })
-    }
-  })
+/** What a `requires-python` value must look like, said when it does not. */
+export const REQUIRES_PYTHON_HINT =
+  "requires-python must be version clauses such as '>=3.10' or '>=3.10,<3.13'"
 
-/** A `requires-python` value (PEP 440 specifiers, e.g. `>=3.10`), checked like a requirement's versions. */
-export const RequiresPython = z
-  .string()
-  .max(MAX_REQUIREMENT_CHARS)
-  .refine(
-    (s) => s.split(',').every((c) => CLAUSE.test(c.trim())),
-    "requires-python must be version clauses such as '>=3.10' or '>=3.10,<3.13'",
-  )
+/** True for one version clause of a `requires-python` value (`>=3.10`). */
+export function isVersionClause(clause: string): boolean {
+  return CLAUSE.test(clause.trim())
+}
+
+/** True for a `requires-python` value (PEP 440 specifiers, e.g. `>=3.10`): what `RequiresPython` accepts. */
+export function isRequiresPython(s: string): boolean {
+  return s.length <= MAX_REQUIREMENT_CHARS && s.split(',').every(isVersionClause)
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { Receipt } from './receipt'
-import { Requirements, RequiresPython } from './requirements'
+import { Requirements, RequiresPython } from './requirements-schema'
 import { singleLine } from './text'
 import { MAX_CHUNK_BASE64, WORKER_LIMITS as MAX } from './worker-limits'
 

@@ -1,12 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { JobSpec } from '../../src/protocol/worker'
-import {
-  MAX_REQUIREMENTS,
-  normaliseRequirements,
-  parseRequirement,
-  Requirements,
-  RequiresPython,
-} from '../../src/protocol/requirements'
+import { MAX_REQUIREMENTS, normaliseRequirements, parseRequirement } from '../../src/protocol/requirements'
+import { Requirements, RequiresPython } from '../../src/protocol/requirements-schema'
 
 describe('requirement lines', () => {
   test('names, extras, versions and markers are accepted and written one canonical way', () => {
