@@ -125,7 +125,8 @@ async function serve(
     store.queue
       .queued(queued)
       .then((jobs) => {
-        for (const job of jobs) index.add(job)
+        // Placed here once this coordinator's own jobs of the same priority are placed.
+        for (const job of jobs) index.add(job, false)
         scheduler.wake()
       })
       .catch((err: unknown) => log(`could not read jobs queued by another coordinator: ${describe(err)}`))
