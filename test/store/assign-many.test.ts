@@ -94,7 +94,7 @@ describe('postgres: assignMany from three coordinators at once', () => {
       expect(won.map((r) => r.id).sort()).toEqual([...ids].sort())
       for (const row of won) {
         const attempts = await coordinators[0]!.leases.attemptsOf(row.id)
-        expect(attempts.map((a) => [a.attempt, a.workerId])).toEqual([[1, row.workerId]])
+        expect(attempts.map((a) => `${a.attempt}@${a.workerId}`)).toEqual([`1@${row.workerId}`])
         expect(await coordinators[1]!.queue.job(row.id)).toMatchObject({
           state: 'assigned',
           workerId: row.workerId,
