@@ -135,7 +135,10 @@ async function serve(
   scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
   // On SQLite no other coordinator follows this one's jobs: nothing to relay.
-  if (store.bus.shared) events.relay = (jobId, event) => grid.relay(jobId, event)
+  if (store.bus.shared) {
+    events.relay = (jobId, event) => grid.relay(jobId, event)
+    events.followed = (jobId) => grid.follow(jobId)
+  }
   lifecycle.link = grid
   await scheduler.load()
   await grid.start(() => {
