@@ -55,11 +55,17 @@ export class JobEvents {
   private readonly subs = new Map<string, Set<Subscription>>()
   /** Passes an event that happened here to the other coordinators of the grid. */
   relay: ((jobId: string, event: JobEvent) => void) | undefined
+  /** A job got its first follower here (the grid asks for its events from elsewhere). */
+  followed: ((jobId: string) => void) | undefined
 
   /** Starts following a job; close the subscription when done. */
   subscribe(jobId: string): Subscription {
-    const set = this.subs.get(jobId) ?? new Set<Subscription>()
-    this.subs.set(jobId, set)
+    const known = this.subs.get(jobId)
+    const set = known ?? new Set<Subscription>()
+    if (!known) {
+      this.subs.set(jobId, set)
+      this.followed?.(jobId)
+    }
     const sub: Subscription = new Subscription(() => {
       set.delete(sub)
       if (set.size === 0) this.subs.delete(jobId)

@@ -7,8 +7,11 @@ import type { Hub } from './hub'
 import type { WorkerLink } from './lifecycle'
 import type { Bus } from './store'
 
-/** Job ids in one queue message: 2 x 200 ids of 12 characters stay well inside a NOTIFY's 8,000 bytes. */
-const QUEUE_BATCH = 200
+/** Most ids of each kind in one queue message (the bytes they take bound it first, see QUEUE_BYTES). */
+const QUEUE_BATCH = 400
+
+/** Bytes of ids in one queue message: with its framing, well inside a NOTIFY's 8,000. */
+const QUEUE_BYTES = 6_000
 
 /** Longest reason a relayed state event carries (4 bytes a character at most: well inside a NOTIFY). */
 const MAX_REASON = 1000
@@ -18,12 +21,16 @@ const MAX_REASON = 1000
  * (a follower elsewhere reads the chunks from the database), so every message stays small.
  */
 const GridMessage = z.discriminatedUnion('t', [
-  // Jobs that entered the queue here (submitted, requeued) and that left it here (assigned).
+  // Jobs that entered the queue here (submitted, requeued), that left it here (assigned), that
+  // ended here (their followers elsewhere read them again), and that a client follows here (their
+  // other events are relayed from then on).
   z.object({
     t: z.literal('queue'),
     from: z.string(),
     queued: z.array(z.string().max(64)).max(QUEUE_BATCH),
     taken: z.array(z.string().max(64)).max(QUEUE_BATCH),
+    ended: z.array(z.string().max(64)).max(QUEUE_BATCH).default([]),
+    followed: z.array(z.string().max(64)).max(QUEUE_BATCH).default([]),
   }),
   z.object({
     t: z.literal('job'),
@@ -61,17 +68,32 @@ type GridMessage = z.infer<typeof GridMessage>
 /** Most often one coordinator tells the others of changes to the queue (and of stored output). */
 const WAKE_EVERY_MS = 20
 
+/** The lists a queue message carries, in the order a message is filled from them. */
+const LISTS = ['queued', 'taken', 'ended', 'followed'] as const
+
 /**
  * This coordinator's part in the grid: it relays what others must act on (new work to place,
  * a job's events for its followers elsewhere, a cancel or release for a worker connected
  * elsewhere) and acts on what they relay. On SQLite the bus carries nothing and this is inert.
+ *
+ * A job's end always reaches the others (batched with the queue's changes); its other events
+ * (assigned, running, output stored, requeued) only once a client follows it on another
+ * coordinator: most jobs are followed, if at all, where they were submitted, and with one
+ * NOTIFY per event the database's notification queue was a good part of a job's cost.
  */
 export class Grid implements WorkerLink {
   /** Tells this coordinator's messages from the others' (every coordinator hears its own too). */
   readonly id = randomUUID()
   private queuePending = false
-  private readonly queuedHere: string[] = []
-  private readonly takenHere: string[] = []
+  /** Ids to tell in the next queue messages, by list. */
+  private readonly pending = {
+    queued: [] as string[],
+    taken: [] as string[],
+    ended: [] as string[],
+    followed: [] as string[],
+  }
+  /** Jobs a client follows on another coordinator (until they end): their events are relayed. */
+  private readonly followedElsewhere = new Set<string>()
   /** The newest chunk stored here of each job with output not yet told. */
   private readonly stored = new Map<string, { type: 'stored'; attempt: number; seq: number }>()
   private storedTimer: ReturnType<typeof setTimeout> | undefined
@@ -98,39 +120,68 @@ export class Grid implements WorkerLink {
 
   /** A job entered the queue here: the others index it (and place it, if their workers can). */
   queued(jobId: string): void {
-    this.queuedHere.push(jobId)
+    this.pending.queued.push(jobId)
     this.flushSoon()
   }
 
   /** Jobs were assigned here: the others drop them from their indexes. */
   taken(jobIds: readonly string[]): void {
-    this.takenHere.push(...jobIds)
+    this.pending.taken.push(...jobIds)
     this.flushSoon()
   }
 
-  /** Tells the queue's changes at most every few milliseconds, in messages of at most QUEUE_BATCH ids each. */
+  /** A client follows a job here: the coordinator where it runs relays its events from now on. */
+  follow(jobId: string): void {
+    this.pending.followed.push(jobId)
+    this.flushSoon()
+  }
+
+  /** Tells the queue's changes at most every few milliseconds, in messages of at most QUEUE_BYTES of ids each. */
   private flushSoon(): void {
     if (this.queuePending || !this.bus.shared) {
-      if (!this.bus.shared) this.queuedHere.length = this.takenHere.length = 0
+      if (!this.bus.shared) for (const k of LISTS) this.pending[k].length = 0
       return
     }
     this.queuePending = true
     setTimeout(() => {
       this.queuePending = false
-      while (this.queuedHere.length > 0 || this.takenHere.length > 0) {
-        const queued = this.queuedHere.splice(0, QUEUE_BATCH)
-        const taken = this.takenHere.splice(0, QUEUE_BATCH)
-        this.tell({ t: 'queue', from: this.id, queued, taken })
+      while (LISTS.some((k) => this.pending[k].length > 0)) {
+        const msg = {
+          t: 'queue' as const,
+          from: this.id,
+          queued: [] as string[],
+          taken: [] as string[],
+          ended: [] as string[],
+          followed: [] as string[],
+        }
+        let bytes = 0
+        for (const k of LISTS) {
+          const from = this.pending[k]
+          let n = 0
+          // Each id takes its length plus quotes and a comma.
+          while (n < from.length && n < QUEUE_BATCH && bytes + from[n]!.length + 3 <= QUEUE_BYTES)
+            bytes += from[n++]!.length + 3
+          msg[k] = from.splice(0, n)
+        }
+        this.tell(msg)
       }
     }, WAKE_EVERY_MS)
   }
 
   /**
-   * A job event from this coordinator: its followers elsewhere hear of it. Output is told as
-   * "stored up to seq", at most once per job every few milliseconds; an end is told at once, and
-   * a follower that hears it reads whatever is stored, so nothing said later is missed.
+   * A job event from this coordinator: its followers elsewhere hear of it. An end goes with the
+   * queue's next changes (a follower that hears it reads the job and whatever output is stored,
+   * so nothing said before is missed); the other events only for a job followed elsewhere (one
+   * heard of before it was followed is missed: the end still comes). Output is told as "stored
+   * up to seq", at most once per job every few milliseconds.
    */
   relay(jobId: string, event: JobEvent): void {
+    if (event.type === 'end') {
+      this.followedElsewhere.delete(jobId)
+      this.pending.ended.push(jobId)
+      return this.flushSoon()
+    }
+    if (!this.followedElsewhere.has(jobId)) return
     if (event.type === 'state' && event.reason !== undefined && event.reason.length > MAX_REASON) {
       // The schema the others read it with (and NOTIFY's payload) bound it: cut, not dropped.
       event = { ...event, reason: `${event.reason.slice(0, MAX_REASON - 3)}...` }
@@ -184,6 +235,11 @@ export class Grid implements WorkerLink {
     if (parsed.from === this.id) return
     switch (parsed.t) {
       case 'queue':
+        for (const id of parsed.followed) this.followedElsewhere.add(id)
+        for (const id of parsed.ended) {
+          this.followedElsewhere.delete(id)
+          this.events.deliver(id, { type: 'end' })
+        }
         return this.queueChanged(parsed.queued, parsed.taken)
       case 'job':
         return this.events.deliver(parsed.jobId, parsed.event)

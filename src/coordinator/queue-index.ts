@@ -1,10 +1,14 @@
 import type { QueueWatch } from './lifecycle'
 import type { QueuedJob } from './store'
 
-/** A queued job in its owner's line; `gone` once it left the queue (dropped lazily). */
+/**
+ * A queued job in its owner's line; `gone` once it left the queue (dropped lazily). `local`: it
+ * entered the queue through this coordinator (submitted or requeued here), not announced by another.
+ */
 interface Entry {
   job: QueuedJob
   gone: boolean
+  local: boolean
 }
 
 /** What cursors cost: entries they looked at (live or gone), so a test can bound a pass's work. */
@@ -34,13 +38,13 @@ class Line {
   insert(entry: Entry): void {
     const list = this.entries
     const last = list[list.length - 1]
-    if (!last || before(last.job, entry.job)) list.push(entry)
+    if (!last || ahead(last, entry)) list.push(entry)
     else {
       let lo = this.head
       let hi = list.length
       while (lo < hi) {
         const mid = (lo + hi) >>> 1
-        if (before(list[mid]!.job, entry.job)) lo = mid + 1
+        if (ahead(list[mid]!, entry)) lo = mid + 1
         else hi = mid
       }
       list.splice(lo, 0, entry)
@@ -54,6 +58,18 @@ class Line {
     this.entries = this.entries.filter((e) => !e.gone)
     this.head = 0
   }
+}
+
+/**
+ * True when entry `a` is dispatched before `b` here: higher priority; then, within a priority,
+ * jobs that entered the queue here before those another coordinator announced (so each
+ * coordinator of a grid mostly places the jobs it was given, and they do not all race for the
+ * same head jobs; another's jobs are taken only when none of its own are left); then `before`.
+ */
+function ahead(a: Entry, b: Entry): boolean {
+  if (a.job.priority !== b.job.priority) return a.job.priority > b.job.priority
+  if (a.local !== b.local) return a.local
+  return before(a.job, b.job)
 }
 
 /** True when `a` comes before `b` in a user's line: higher priority, then older, then smaller id. */
@@ -104,7 +120,10 @@ export class QueueIndex {
     return this.byId.has(id)
   }
 
-  /** Replaces everything: the queued jobs and the active ones (at start, and after the grid's channel was down). */
+  /**
+   * Replaces everything: the queued jobs and the active ones (at start, and after the grid's
+   * channel was down). Who queued each is not known then: all count as queued here.
+   */
   load(queued: readonly QueuedJob[], active: readonly { id: string; ownerId: string }[]): void {
     this.byId.clear()
     this.lines.clear()
@@ -119,11 +138,14 @@ export class QueueIndex {
     for (const a of active) this.started(a.id, a.ownerId)
   }
 
-  /** A job entered the queue (submitted or requeued); a repeat is ignored. */
-  add(job: QueuedJob): void {
+  /**
+   * A job entered the queue (submitted or requeued); a repeat is ignored. `local` false: another
+   * coordinator of the grid announced it, and this one places it only once none of its own wait.
+   */
+  add(job: QueuedJob, local = true): void {
     if (this.byId.has(job.id)) return
     this.stopped(job.id)
-    const entry: Entry = { job, gone: false }
+    const entry: Entry = { job, gone: false, local }
     this.byId.set(job.id, entry)
     let line = this.lines.get(job.ownerId)
     if (!line) {

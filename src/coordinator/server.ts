@@ -125,7 +125,8 @@ async function serve(
     store.queue
       .queued(queued)
       .then((jobs) => {
-        for (const job of jobs) index.add(job)
+        // Placed here once this coordinator's own jobs of the same priority are placed.
+        for (const job of jobs) index.add(job, false)
         scheduler.wake()
       })
       .catch((err: unknown) => log(`could not read jobs queued by another coordinator: ${describe(err)}`))
@@ -134,7 +135,10 @@ async function serve(
   scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
   // On SQLite no other coordinator follows this one's jobs: nothing to relay.
-  if (store.bus.shared) events.relay = (jobId, event) => grid.relay(jobId, event)
+  if (store.bus.shared) {
+    events.relay = (jobId, event) => grid.relay(jobId, event)
+    events.followed = (jobId) => grid.follow(jobId)
+  }
   lifecycle.link = grid
   await scheduler.load()
   await grid.start(() => {

@@ -13,6 +13,7 @@ import type {
   StageResult,
 } from '../types'
 import type { Db } from './db'
+import { assignJobs } from './assign-sql'
 import { attemptIs, cancel, heldBy, requeue } from './lease-ends'
 import { assignJob, markJobRunning, renewLeases } from './lease-sql'
 import { finishJob } from './settle-sql'
@@ -42,13 +43,20 @@ export class PgLeases implements LeasesRepo {
     now: number,
     startAllowanceMs = DEFAULT_TIMINGS.startAllowanceMs,
   ): Promise<Map<string, JobRow>> {
-    // One transaction each: a job another coordinator holds is skipped, not waited for.
-    const rows = await Promise.all(
-      picks.map((p) => this.assign(p.jobId, p.workerId, p.leaseExpiresAt, now, startAllowanceMs)),
-    )
-    const out = new Map<string, JobRow>()
-    for (const row of rows) if (row) out.set(row.id, row)
-    return out
+    if (picks.length === 0) return new Map()
+    if (picks.length === 1) {
+      const row = await this.assign(
+        picks[0]!.jobId,
+        picks[0]!.workerId,
+        picks[0]!.leaseExpiresAt,
+        now,
+        startAllowanceMs,
+      )
+      return new Map(row ? [[row.id, row]] : [])
+    }
+    // One statement for the whole pass: a job another coordinator holds is skipped, not waited for.
+    const rows = await assignJobs(this.db.$client, picks, now, startAllowanceMs)
+    return new Map(rows.map((r) => [r.id, r]))
   }
 
   async markRunning(

@@ -11,9 +11,14 @@ const ORDER = `owner_id COLLATE "C", priority DESC, created_at, id COLLATE "C"`
 
 const ALL = `SELECT ${QUEUED_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY ${ORDER}`
 
-/** $1 the ids, as a JSON array (one parameter however many). */
-const SOME = `SELECT ${QUEUED_COLUMNS} FROM jobs
-WHERE state = 'queued' AND id IN (SELECT jsonb_array_elements_text($1::jsonb))
+/**
+ * $1 the ids, as a JSON array (one parameter however many). Looked up by primary key, then
+ * sorted: left to itself the planner walks jobs_queued_order (already in this order) and filters
+ * it, reading the whole queue for a few ids, and every coordinator does this for every job
+ * another one queues.
+ */
+const SOME = `SELECT j.* FROM (SELECT jsonb_array_elements_text($1::jsonb) AS want) w
+CROSS JOIN LATERAL (SELECT ${QUEUED_COLUMNS} FROM jobs WHERE id = w.want AND state = 'queued') j
 ORDER BY ${ORDER}`
 
 /** Every queued job without its script, or those of `ids` still queued, in fair-share order. */
