@@ -30,6 +30,7 @@ function worker(id: string, over: Partial<WorkerConn> = {}): WorkerConn {
     connectedAt: 0,
     lastSeen: NOW,
     active: new Set<string>(),
+    assignedHere: new Set<string>(),
     draining: false,
     lastBeat: NOW,
     toldMs: DEFAULT_SETTINGS.heartbeatMs,
