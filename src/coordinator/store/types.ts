@@ -285,18 +285,11 @@ export interface QueueRepo {
   /** The newest jobs of one user. */
   jobsOf(ownerId: string, limit: number): Promise<JobRow[]>
   /**
-   * For fair share: the first `perOwner` queued jobs of every user with queued jobs, each
-   * user's in their own order (priority, then age, then id), without script bodies.
-   */
-  queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>>
-  /**
    * Queued jobs without their scripts, in fair-share order (owner, then priority highest first,
    * then age, then id; owners and ids compared byte-wise): every one, or those of `ids` still
    * queued. What an in-memory queue index loads at start and when another coordinator announces jobs.
    */
   queued(ids?: readonly string[]): Promise<QueuedJob[]>
-  /** How many jobs each user has assigned or running now. */
-  activeByOwner(): Promise<Map<string, number>>
   /** Every job assigned or running now, with its owner. */
   active(): Promise<{ id: string; ownerId: string }[]>
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */

@@ -1,4 +1,4 @@
-import { asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
+import { desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
@@ -40,45 +40,8 @@ export class PgQueue implements QueueRepo {
       .where(inArray(jobs.state, [...ACTIVE]))
   }
 
-  async queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>> {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
-    const { script, ...cols } = getTableColumns(jobs)
-    const ranked = this.db
-      .select({
-        id: jobs.id,
-        rank: sql<number>`row_number() over (partition by ${jobs.ownerId} order by ${jobs.priority} desc, ${jobs.createdAt}, ${jobs.id})`
-          .mapWith(Number)
-          .as('rank'),
-      })
-      .from(jobs)
-      .where(eq(jobs.state, 'queued'))
-      .as('ranked')
-    const rows = await this.db
-      .select(cols)
-      .from(jobs)
-      .innerJoin(ranked, eq(jobs.id, ranked.id))
-      .where(lte(ranked.rank, perOwner))
-      .orderBy(asc(jobs.ownerId), asc(ranked.rank))
-    const byOwner = new Map<string, QueuedJob[]>()
-    for (const r of rows) {
-      const list = byOwner.get(r.ownerId) ?? []
-      list.push(r)
-      byOwner.set(r.ownerId, list)
-    }
-    return byOwner
-  }
-
   async queued(ids?: readonly string[]): Promise<QueuedJob[]> {
     return await queuedJobs(this.db.$client, ids)
-  }
-
-  async activeByOwner(): Promise<Map<string, number>> {
-    const rows = await this.db
-      .select({ ownerId: jobs.ownerId, n: count() })
-      .from(jobs)
-      .where(inArray(jobs.state, [...ACTIVE]))
-      .groupBy(jobs.ownerId)
-    return new Map(rows.map((r) => [r.ownerId, r.n]))
   }
 
   async position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }> {

@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE } from '../job-rules'
-import type { NewJob, QueuedJob, QueueRepo } from '../types'
+import type { NewJob, QueueRepo } from '../types'
 import type { WriteBatch } from './batch'
 import { type Db, escrow } from './ledger'
 import type { Hot } from './prepared'
@@ -72,50 +72,6 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
       .orderBy(desc(jobs.createdAt), desc(jobs.id))
       .limit(limit)
       .all()
-  }
-
-  /**
-   * For fair share: the first `perOwner` queued jobs of every user with queued jobs, each
-   * user's in their own order (priority, then age), without script bodies.
-   */
-  async queuedByOwner(perOwner: number): Promise<Map<string, QueuedJob[]>> {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
-    const { script, ...cols } = getTableColumns(jobs)
-    const ranked = this.db
-      .select({
-        id: jobs.id,
-        rank: sql<number>`row_number() over (partition by ${jobs.ownerId} order by ${jobs.priority} desc, ${jobs.createdAt}, ${jobs.id})`.as(
-          'rank',
-        ),
-      })
-      .from(jobs)
-      .where(eq(jobs.state, 'queued'))
-      .as('ranked')
-    const rows = this.db
-      .select(cols)
-      .from(jobs)
-      .innerJoin(ranked, eq(jobs.id, ranked.id))
-      .where(lte(ranked.rank, perOwner))
-      .orderBy(asc(jobs.ownerId), asc(ranked.rank))
-      .all()
-    const byOwner = new Map<string, QueuedJob[]>()
-    for (const r of rows) {
-      const list = byOwner.get(r.ownerId) ?? []
-      list.push(r)
-      byOwner.set(r.ownerId, list)
-    }
-    return byOwner
-  }
-
-  /** How many jobs each user has assigned or running now. */
-  async activeByOwner(): Promise<Map<string, number>> {
-    const rows = this.db
-      .select({ ownerId: jobs.ownerId, n: sql<number>`count(*)` })
-      .from(jobs)
-      .where(inArray(jobs.state, [...ACTIVE]))
-      .groupBy(jobs.ownerId)
-      .all()
-    return new Map(rows.map((r) => [r.ownerId, r.n]))
   }
 
   /** Every job assigned or running now, with its owner. */
