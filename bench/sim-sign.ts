@@ -3,9 +3,13 @@
 // jobs per second. node:crypto (native in Bun) makes the very same signatures, since Ed25519 is
 // deterministic (RFC 8032): the coordinator cannot tell them apart (test/unit/bench-sign.test.ts).
 import { createPrivateKey, type KeyObject, sign } from 'node:crypto'
-import type { ReceiptBody } from '../src/protocol/receipt'
 import type { LeaseRef } from '../src/protocol/worker'
-import { EMPTY_SHA256, type JobResult, type ResultFields, type TestWorker } from '../test/support/worker-keys'
+import {
+  type JobResult,
+  type ResultFields,
+  type TestWorker,
+  unsignedResult,
+} from '../test/support/worker-keys'
 
 /** DER of an Ed25519 PKCS#8 PrivateKeyInfo before its 32-byte seed (RFC 8410). */
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -35,31 +39,7 @@ export function nativeSignedResult(
   lease: LeaseRef,
   fields: ResultFields = {},
 ): JobResult {
-  const report = {
-    outcome: 'exited',
-    exitCode: 0,
-    error: null,
-    retryable: false,
-    durationMs: 100,
-    usage: { cpuMs: null, peakMemoryBytes: null },
-    outputs: null,
-    ...fields,
-  } satisfies ResultFields
-  const body: ReceiptBody = {
-    v: 1,
-    jobId: lease.jobId,
-    attempt: lease.attempt,
-    workerId: worker.id,
-    outcome: report.outcome,
-    exitCode: report.exitCode,
-    stdoutSha256: EMPTY_SHA256,
-    stderrSha256: EMPTY_SHA256,
-    outputsSha256: null,
-    durationMs: report.durationMs,
-    cpus: 1,
-    memoryBytes: 64 * 1024 * 1024,
-    finishedAt: new Date(0).toISOString(),
-  }
+  const { report, body } = unsignedResult(worker.id, lease, fields)
   const text = JSON.stringify(body)
   const signature = sign(null, Buffer.from(text), worker.native).toString('base64')
   return { type: 'job.result', lease, ...report, receipt: { body: text, signature } }

@@ -23,15 +23,15 @@ export function testWorker(id: string): TestWorker {
 }
 
 /**
- * A `job.result` for `lease` reported by `worker`, with a receipt signed by its key over a body
- * that matches the report. `body` overrides fields of the signed body only (to forge mismatches).
+ * A result report for `lease` by worker `workerId` and the receipt body that matches it, not yet
+ * signed: `body` overrides fields of the body only (to forge mismatches).
  */
-export function signedResult(
-  worker: TestWorker,
+export function unsignedResult(
+  workerId: string,
   lease: LeaseRef,
   fields: ResultFields = {},
   body: Partial<ReceiptBody> = {},
-): JobResult {
+): { report: Omit<JobResult, 'type' | 'lease' | 'receipt'>; body: ReceiptBody } {
   const report = {
     outcome: 'exited',
     exitCode: 0,
@@ -46,7 +46,7 @@ export function signedResult(
     v: 1,
     jobId: lease.jobId,
     attempt: lease.attempt,
-    workerId: worker.id,
+    workerId,
     outcome: report.outcome,
     exitCode: report.exitCode,
     stdoutSha256: EMPTY_SHA256,
@@ -58,5 +58,19 @@ export function signedResult(
     finishedAt: new Date(0).toISOString(),
     ...body,
   }
+  return { report, body: signed }
+}
+
+/**
+ * A `job.result` for `lease` reported by `worker`, with a receipt signed by its key over a body
+ * that matches the report. `body` overrides fields of the signed body only (to forge mismatches).
+ */
+export function signedResult(
+  worker: TestWorker,
+  lease: LeaseRef,
+  fields: ResultFields = {},
+  body: Partial<ReceiptBody> = {},
+): JobResult {
+  const { report, body: signed } = unsignedResult(worker.id, lease, fields, body)
   return { type: 'job.result', lease, ...report, receipt: signReceipt(signed, worker.key) }
 }

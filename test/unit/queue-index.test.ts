@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { QueueIndex, watchQueue, type Cursor } from '../../src/coordinator/queue-index'
 import type { QueuedJob } from '../../src/coordinator/store'
+import { NEW_JOB_DEFAULTS } from '../../src/coordinator/store/job-rules'
 
 // The in-memory queue the scheduler reads instead of ranking the queue in SQL: each user's line in
 // order, running counts for fair share, and cursors whose cost does not grow with the queue.
@@ -8,6 +9,7 @@ import type { QueuedJob } from '../../src/coordinator/store'
 /** A queued job of `ownerId` made at `createdAt` with `priority` (the fields the index orders by). */
 function q(id: string, ownerId: string, createdAt: number, priority = 0): QueuedJob {
   return {
+    ...NEW_JOB_DEFAULTS,
     id,
     ownerId,
     state: 'queued',
@@ -18,34 +20,10 @@ function q(id: string, ownerId: string, createdAt: number, priority = 0): Queued
     timeoutMs: 60_000,
     cpus: 1,
     memoryBytes: 256 * 1024 ** 2,
-    attempt: 0,
     maxAttempts: 3,
     priority,
-    workerId: null,
-    leaseExpiresAt: null,
-    exitCode: null,
-    outcome: null,
-    error: null,
-    outputBytes: 0,
-    inputsSha256: null,
-    inputsBytes: null,
-    filesBytes: null,
-    requirements: [],
-    requiresPython: null,
-    installFailedOn: [],
-    outputsSha256: null,
-    outputsBytes: null,
-    outputFiles: null,
-    wallMs: null,
-    billedMs: null,
-    deadlineAt: null,
-    cpuMs: null,
-    peakMemoryBytes: null,
     maxCost: 0,
-    cost: null,
     createdAt,
-    startedAt: null,
-    finishedAt: null,
   }
 }
 

@@ -1,5 +1,5 @@
 import type { JobRow } from '../../db/sqlite/schema'
-import type { Ending, LeaseTimings, Requeue } from './types'
+import type { Ending, LeaseTimings, NewJob, Requeue } from './types'
 
 /*
  * What a job's transitions write, whatever engine stores them: the live states, the columns an
@@ -90,3 +90,32 @@ export function requeuedColumns(
 export function cancelEnding(now: number, billed: { cost: number; billedMs: number }): Ending {
   return { state: 'cancelled', exitCode: null, outcome: 'cancelled', error: null, at: now, ...billed }
 }
+
+/** What a new job's row holds besides what its submission gives (the schema's defaults). */
+export const NEW_JOB_DEFAULTS = {
+  attempt: 0,
+  priority: 0,
+  workerId: null,
+  leaseExpiresAt: null,
+  exitCode: null,
+  outcome: null,
+  error: null,
+  outputBytes: 0,
+  inputsSha256: null,
+  inputsBytes: null,
+  filesBytes: null,
+  requirements: [],
+  requiresPython: null,
+  installFailedOn: [],
+  outputsSha256: null,
+  outputsBytes: null,
+  outputFiles: null,
+  wallMs: null,
+  billedMs: null,
+  deadlineAt: null,
+  cpuMs: null,
+  peakMemoryBytes: null,
+  cost: null,
+  startedAt: null,
+  finishedAt: null,
+} satisfies Omit<JobRow, keyof NewJob | 'state'> & Partial<JobRow>

@@ -1,42 +1,13 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
-import { ACTIVE } from '../job-rules'
+import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
 import type { NewJob, QueueRepo } from '../types'
 import type { WriteBatch } from './batch'
 import { type Db, escrow } from './ledger'
 import type { Hot } from './prepared'
 
 const { jobs } = schema
-
-/** What a new job's row holds besides what its submission gives (the schema's defaults). */
-const NEW_JOB_DEFAULTS = {
-  attempt: 0,
-  priority: 0,
-  workerId: null,
-  leaseExpiresAt: null,
-  exitCode: null,
-  outcome: null,
-  error: null,
-  outputBytes: 0,
-  inputsSha256: null,
-  inputsBytes: null,
-  filesBytes: null,
-  requirements: [],
-  requiresPython: null,
-  installFailedOn: [],
-  outputsSha256: null,
-  outputsBytes: null,
-  outputFiles: null,
-  wallMs: null,
-  billedMs: null,
-  deadlineAt: null,
-  cpuMs: null,
-  peakMemoryBytes: null,
-  cost: null,
-  startedAt: null,
-  finishedAt: null,
-} satisfies Omit<JobRow, keyof NewJob | 'state'> & Partial<JobRow>
 
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
 export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
