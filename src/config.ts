@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { z } from 'zod'
 import type { CoordinatorAddress } from './client/address'
 import { parseCoordinatorList } from './client/address-list'
 import { type ProxySettings, proxySettings } from './client/proxy'
 import { GridError } from './errors'
+import { checkFileConfig, type FileConfig } from './config-check'
+import type * as ConfigFile from './config-file'
 import { SIGNUP_MODES, type SignupMode } from './protocol/signup'
 import { type CertificateFile, readCertificateFile } from './tls/pem'
 
@@ -13,50 +14,6 @@ import { type CertificateFile, readCertificateFile } from './tls/pem'
 export const DEFAULT_HTTP_PORT = 8081
 /** Default worker WebSocket port. */
 export const DEFAULT_WS_PORT = 8080
-
-/** Settings a user may keep in `$GRIDX_HOME/config.json`; flags and environment win over it. */
-const FileConfig = z
-  .object({
-    coordinator: z.string().optional(),
-    httpPort: z.int().min(0).max(65535).optional(),
-    wsPort: z.int().min(0).max(65535).optional(),
-    host: z.string().optional(),
-    dataDir: z.string().optional(),
-    slots: z.int().min(1).optional(),
-    name: z.string().optional(),
-    caCert: z.string().optional(),
-    tlsCert: z.string().optional(),
-    tlsKey: z.string().optional(),
-    publicUrl: z.string().optional(),
-    /** `gridx serve --database`: the grid's shared PostgreSQL (postgres://…); unset, SQLite in the data dir. */
-    database: z.string().optional(),
-    /** `gridx serve --blob-dir`: keep job files in this directory, mounted on every coordinator. */
-    blobDir: z.string().optional(),
-    /** `gridx serve --quota`: storage each user may keep on the coordinator, e.g. "2g". */
-    quota: z.string().optional(),
-    /** `gridx serve --max-heartbeats`: heartbeats per second all workers together are kept under. */
-    maxHeartbeats: z.union([z.number(), z.string()]).optional(),
-    /** Worker policy (`gridx work` flags of the same names win). */
-    maxCpus: z.number().positive().optional(),
-    maxMemory: z.string().optional(),
-    maxTimeout: z.string().optional(),
-    images: z.array(z.string().min(1)).optional(),
-    pull: z.boolean().optional(),
-    runtime: z.string().optional(),
-    maxDisk: z.string().optional(),
-    /** Python package environments (`gridx work --packages`, `--package-index`, ...). */
-    packages: z.boolean().optional(),
-    packageIndex: z.string().optional(),
-    installNetwork: z.string().optional(),
-    envCache: z.string().optional(),
-    packagesAllowSource: z.boolean().optional(),
-    /** Who may create accounts on this coordinator (`gridx serve --signup`). */
-    signup: z.enum(SIGNUP_MODES).optional(),
-    /** mDNS on the local network: `gridx serve` advertises, clients look for coordinators (false: neither). */
-    discovery: z.boolean().optional(),
-  })
-  .strict()
-type FileConfig = z.infer<typeof FileConfig>
 
 /** The flags every command that talks to a coordinator accepts. */
 export interface ConnectionFlags {
@@ -194,8 +151,15 @@ function readFileConfig(home: string): FileConfig {
       `${path} is not valid JSON (${(err as Error).message}): fix or remove it`,
     )
   }
-  const r = FileConfig.safeParse(json)
-  if (!r.success) throw new GridError('bad_config', `${path}: ${z.prettifyError(r.error)}`)
+  const file = checkFileConfig(json)
+  if (file) return file
+  // Only a file the plain check refuses loads zod, whose schema words what is wrong. Synchronous
+  // (every caller of loadConfig is), and the bundle evaluates the required module only here.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const schema = require('./config-file') as typeof ConfigFile
+  const r = schema.parseFileConfig(json)
+  if ('problem' in r) throw new GridError('bad_config', `${path}: ${r.problem}`)
+  // Reached only if the two disagreed (test/unit/config-check.test.ts): the schema's word stands.
   return r.data
 }
 

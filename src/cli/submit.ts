@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { z } from 'zod'
 import { basename, join } from 'node:path'
 import type { ApiClient } from '../client/api'
 import { collectInputs, saveOutputs } from '../client/files'
@@ -40,13 +39,10 @@ export type Flags = {
 }
 
 /**
- * Readies a process that runs one submit and exits. zod compiles each object schema into a
- * function at its first parse (after probing that `new Function` works): worth it in serve and
- * work, pure start cost here, so zod runs its checks interpreted (the same checks). Status lines
- * go straight to the descriptors (see `writeDirect`).
+ * Readies a process that runs one submit and exits: status lines go straight to the descriptors
+ * (see `writeDirect`). (zod is not loaded at all unless an answer or config.json is refused.)
  */
 export function oneShot(): void {
-  z.config({ jitless: true })
   writeDirect()
 }
 
