@@ -29,9 +29,10 @@ test('results settled together: each answered alone, paid once, capped at its es
     store.leases.finish({ jobId: jobs[11]!.id, attempt: 2 }, 'w-bob', paid(60)), // not this attempt
     store.leases.finish(lease(11), 'w-other', paid(60)), // not this worker's
   ])
-  expect(answers).toEqual([...Array<boolean>(11).fill(true), false, false, false])
+  const expected: boolean[] = [...Array<boolean>(11).fill(true), false, false, false]
+  expect(answers as boolean[]).toEqual(expected)
   const ended = await Promise.all(jobs.map((j) => store.queue.job(j.id)))
-  expect(ended.map((j) => j?.state)).toEqual([...Array<string>(11).fill('succeeded'), 'assigned'])
+  expect(ended.map((j) => String(j?.state))).toEqual([...Array<string>(11).fill('succeeded'), 'assigned'])
   expect(ended.map((j) => j?.cost)).toEqual([...Array<number>(10).fill(60), 100, null])
   const attempts = await store.leases.attemptsOf(jobs[3]!.id)
   expect(attempts[0]).toMatchObject({ attempt: 1, outcome: 'exited' })

@@ -6,7 +6,7 @@ import type { NewJob, QueuedJob, QueueRepo } from '../types'
 import type { Db } from './db'
 import { queuedJobs } from './queued-sql'
 import { JOB_COLUMNS, toJobRow } from './job-row'
-import { createJob } from './submit-sql'
+import { SubmitBatch } from './submit-batch'
 
 const { jobs } = schema
 
@@ -18,10 +18,14 @@ const count = () => sql<number>`count(*)`.mapWith(Number)
 
 /** Jobs entering and waiting in the queue on PostgreSQL. */
 export class PgQueue implements QueueRepo {
-  constructor(private readonly db: Db) {}
+  private readonly submissions: SubmitBatch
+
+  constructor(private readonly db: Db) {
+    this.submissions = new SubmitBatch(db.$client)
+  }
 
   async create(job: NewJob): Promise<JobRow> {
-    return await createJob(this.db.$client, job)
+    return await this.submissions.create(job)
   }
 
   async job(id: string): Promise<JobRow | undefined> {
