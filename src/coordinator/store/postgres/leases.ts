@@ -16,7 +16,7 @@ import type { Db } from './db'
 import { assignJobs } from './assign-sql'
 import { attemptIs, cancel, heldBy, requeue } from './lease-ends'
 import { assignJob, markJobRunning, renewLeases } from './lease-sql'
-import { finishJob } from './settle-sql'
+import { FinishBatch } from './finish-batch'
 
 const { jobs, jobOutput, attempts } = schema
 
@@ -26,7 +26,11 @@ const { jobs, jobOutput, attempts } = schema
  * transition, the second re-reads the committed row and matches nothing.
  */
 export class PgLeases implements LeasesRepo {
-  constructor(private readonly db: Db) {}
+  private readonly finishes: FinishBatch
+
+  constructor(private readonly db: Db) {
+    this.finishes = new FinishBatch(db.$client)
+  }
 
   async assign(
     jobId: string,
@@ -173,7 +177,7 @@ export class PgLeases implements LeasesRepo {
   }
 
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
-    return await finishJob(this.db.$client, lease, workerId, end)
+    return await this.finishes.finish({ lease, workerId, end })
   }
 
   async cancel(

@@ -5,23 +5,33 @@ import { ACTIVE, LIVE } from '../job-rules'
 import type { NewJob, QueuedJob, QueueRepo } from '../types'
 import type { Db } from './db'
 import { queuedJobs } from './queued-sql'
-import { createJob } from './submit-sql'
+import { JOB_COLUMNS, toJobRow } from './job-row'
+import { SubmitBatch } from './submit-batch'
 
 const { jobs } = schema
+
+/** $1 the job's id. */
+const JOB_BY_ID = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1::text`
 
 /** `count(*)` is int8, which the driver hands back as a string. */
 const count = () => sql<number>`count(*)`.mapWith(Number)
 
 /** Jobs entering and waiting in the queue on PostgreSQL. */
 export class PgQueue implements QueueRepo {
-  constructor(private readonly db: Db) {}
+  private readonly submissions: SubmitBatch
+
+  constructor(private readonly db: Db) {
+    this.submissions = new SubmitBatch(db.$client)
+  }
 
   async create(job: NewJob): Promise<JobRow> {
-    return await createJob(this.db.$client, job)
+    return await this.submissions.create(job)
   }
 
   async job(id: string): Promise<JobRow | undefined> {
-    return (await this.db.select().from(jobs).where(eq(jobs.id, id)))[0]
+    // Fixed text, not drizzle's builder: read once per result, so its SQL is not rebuilt each time.
+    const rows: Record<string, unknown>[] = await this.db.$client.unsafe(JOB_BY_ID, [id])
+    return rows[0] ? toJobRow(rows[0]) : undefined
   }
 
   async jobsOf(ownerId: string, limit: number): Promise<JobRow[]> {

@@ -1,0 +1,126 @@
+import type { SQL } from 'bun'
+import type { LeaseRef } from '../../../protocol/worker'
+import { escrowAccount, userAccount } from '../ledger-rules'
+import type { Ending } from '../types'
+
+// Many results in one statement: `FINISH` of settle-sql.ts over a set of attempts. The results
+// of many workers settle into one worker owner's balance, whose row lock every result waits on:
+// a batch takes it once, for one statement and one commit, instead of once per job.
+
+const quote = (s: string) => `'${s.replaceAll("'", "''")}'`
+const USER = quote(userAccount(''))
+const ESCROW = quote(escrowAccount(''))
+
+/**
+ * $1 the endings as a JSON array (see `endingRecord`). The same compare-and-set, attempt row and
+ * settlement as `FINISH`, per row; the accounts every live movement touches are locked in id
+ * order before the transfers are inserted, and each account's balance moves once by the sum of
+ * its transfers. Returns the attempts it ended.
+ */
+const FINISH_MANY = `
+WITH e AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS e("jobId" text, attempt int, "workerId" text,
+    state text, "exitCode" int, outcome text, error text, at bigint, "billedMs" bigint,
+    measured boolean, "wallMs" bigint, "cpuMs" bigint, "peakMemoryBytes" bigint,
+    kept boolean, sha256 text, bytes bigint, files bigint, cost bigint, receipt text, signature text)
+), ep AS (
+  SELECT e.*, w.owner_id AS payee FROM e LEFT JOIN workers w ON w.id = e."workerId"
+), job AS (
+  UPDATE jobs j SET state = ep.state, exit_code = ep."exitCode", outcome = ep.outcome, error = ep.error,
+    finished_at = ep.at, billed_ms = ep."billedMs", deadline_at = NULL, lease_expires_at = NULL,
+    wall_ms = CASE WHEN ep.measured THEN ep."wallMs" ELSE j.wall_ms END,
+    cpu_ms = CASE WHEN ep.measured THEN ep."cpuMs" ELSE j.cpu_ms END,
+    peak_memory_bytes = CASE WHEN ep.measured THEN ep."peakMemoryBytes" ELSE j.peak_memory_bytes END,
+    outputs_sha256 = CASE WHEN ep.kept THEN ep.sha256 ELSE j.outputs_sha256 END,
+    outputs_bytes = CASE WHEN ep.kept THEN ep.bytes ELSE j.outputs_bytes END,
+    output_files = CASE WHEN ep.kept THEN ep.files ELSE j.output_files END,
+    cost = CASE WHEN ep.payee IS NULL THEN 0 ELSE least(greatest(0, ep.cost), j.max_cost) END
+  FROM ep
+  WHERE j.id = ep."jobId" AND j.attempt = ep.attempt AND j.worker_id = ep."workerId"
+    AND j.state IN ('assigned', 'running')
+  RETURNING j.id, j.attempt, j.owner_id, j.max_cost, j.cost, ep.payee, ep.at, ep.outcome, ep.error,
+    ep.receipt, ep.signature
+), ended AS (
+  UPDATE attempts a SET ended_at = job.at, outcome = job.outcome, reason = job.error,
+    receipt = job.receipt, signature = job.signature
+  FROM job WHERE a.job_id = job.id AND a.attempt = job.attempt AND a.ended_at IS NULL
+), mv AS (
+  SELECT job.id AS job_id, job.at, m.* FROM job, LATERAL (VALUES
+    (1, 'pay:' || job.id || ':' || job.attempt, 'pay', ${ESCROW} || job.owner_id,
+      ${USER} || coalesce(job.payee, job.owner_id), job.cost),
+    (2, 'refund:' || job.id || ':' || job.attempt, 'refund', ${ESCROW} || job.owner_id,
+      ${USER} || job.owner_id, job.max_cost - job.cost)
+  ) AS m(n, id, kind, from_account, to_account, amount)
+  WHERE m.amount > 0
+), who AS (
+  SELECT job.owner_id AS user_id FROM job WHERE job.max_cost > 0
+  UNION SELECT job.payee FROM job WHERE job.cost > 0
+), locked AS MATERIALIZED (
+  SELECT a.id FROM accounts a
+  WHERE a.id = ANY (ARRAY(SELECT p.prefix || who.user_id FROM who, (VALUES (${USER}), (${ESCROW})) AS p(prefix)))
+  ORDER BY a.id FOR UPDATE
+), tr AS (
+  INSERT INTO transfers (id, kind, from_account, to_account, amount, job_id, memo, created_at)
+  SELECT mv.id, mv.kind, mv.from_account, mv.to_account, mv.amount, mv.job_id, NULL, mv.at
+  FROM mv WHERE (SELECT count(*) FROM locked) >= 0
+  ORDER BY mv.job_id, mv.n
+  ON CONFLICT (id) DO NOTHING
+  RETURNING from_account, to_account, amount
+), moved AS (
+  UPDATE accounts a SET balance = a.balance + d.delta
+  FROM (
+    SELECT acc, sum(delta) AS delta FROM (
+      SELECT from_account AS acc, -amount AS delta FROM tr UNION ALL SELECT to_account, amount FROM tr
+    ) x GROUP BY acc
+  ) d
+  WHERE a.id = d.acc
+)
+SELECT job.id AS "jobId", job.attempt FROM job`
+
+/** One result waiting to be settled. */
+export interface Finishing {
+  lease: LeaseRef
+  workerId: string
+  end: Ending
+}
+
+/** A result as a row of `FINISH_MANY`'s input. */
+function endingRecord(f: Finishing): Record<string, unknown> {
+  const { end } = f
+  const u = end.usage
+  const o = end.outputs
+  return {
+    jobId: f.lease.jobId,
+    attempt: f.lease.attempt,
+    workerId: f.workerId,
+    state: end.state,
+    exitCode: end.exitCode,
+    outcome: end.outcome,
+    error: end.error,
+    at: end.at,
+    billedMs: end.billedMs,
+    measured: u !== undefined,
+    wallMs: u ? Math.round(u.wallMs) : null,
+    cpuMs: u && u.cpuMs !== null ? Math.round(u.cpuMs) : null,
+    peakMemoryBytes: u ? u.peakMemoryBytes : null,
+    kept: o !== undefined,
+    sha256: o ? o.sha256 : null,
+    bytes: o ? o.bytes : null,
+    files: o ? o.files : null,
+    cost: end.cost,
+    receipt: end.receipt?.body ?? null,
+    signature: end.receipt?.signature ?? null,
+  }
+}
+
+/** `jobId:attempt`, how a batch's answers are matched to its results. */
+export const leaseKey = (l: LeaseRef): string => `${l.jobId}:${l.attempt}`
+
+/** Ends and settles many attempts in one statement; the keys (`leaseKey`) of those it ended. */
+export async function finishJobs(client: SQL, batch: readonly Finishing[]): Promise<Set<string>> {
+  // An array, not its JSON text: Bun encodes a string given for a jsonb parameter as a JSON string.
+  const rows: { jobId: string; attempt: number }[] = await client.unsafe(FINISH_MANY, [
+    batch.map(endingRecord),
+  ])
+  return new Set(rows.map((r) => leaseKey({ jobId: r.jobId, attempt: Number(r.attempt) })))
+}
