@@ -83,13 +83,16 @@ export async function dispatchBench(log: (line: string) => void): Promise<Dispat
   try {
     const bin = binary(tmp)
     let dbs = 0
+    // Every grid its own directories, SQLite ones too (a second round must not find the first's accounts).
+    let grids = 0
     const grid = async (name: string, n: number, pg: boolean) => {
       const database = pg ? await createDatabase(cluster.adminUrl, `gridx_bench_${++dbs}`) : undefined
       const coords: BenchCoordinator[] = []
+      const g = ++grids
       for (let i = 0; i < n; i++) {
         const c = await startCoordinator(
           bin,
-          join(tmp, `${name}-${dbs}-${i + 1}`),
+          join(tmp, `${name}-${g}-${i + 1}`),
           database,
           `${name} ${i + 1}`,
         )

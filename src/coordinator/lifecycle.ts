@@ -1,7 +1,7 @@
 import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
-import { newId } from '../protocol/ids'
+import { newId, newOrderedId } from '../protocol/ids'
 import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
 import { normaliseRequirements } from '../protocol/requirements'
 import { formatDuration } from '../protocol/units'
@@ -63,7 +63,9 @@ export class Lifecycle {
     const tooBig = filesExceedMemory((inputs?.bytes ?? 0) + (script?.length ?? 0), req.memoryBytes)
     if (tooBig) throw tooBig
     const row = await this.store.queue.create({
-      id: newId(),
+      // One coordinator per SQLite file: its ids may follow time (index locality); on a shared
+      // database several coordinators make ids at once, and random ones cannot collide.
+      id: this.store.engine === 'sqlite' ? newOrderedId(this.clock.now()) : newId(),
       ownerId: owner.id,
       image: req.image,
       command: req.command,
