@@ -110,6 +110,13 @@ export class QueueIndex {
     return this.meter.stepped
   }
 
+  /** Entries the lines hold, gone ones not yet dropped included (what the index's memory grows with). */
+  get held(): number {
+    let n = 0
+    for (const line of this.lines.values()) n += line.entries.length
+    return n
+  }
+
   /** Queued jobs indexed. */
   get size(): number {
     return this.byId.size
@@ -152,6 +159,9 @@ export class QueueIndex {
       line = new Line(this.meter)
       this.lines.set(job.ownerId, line)
     }
+    // Never during a pass's picks (they only remove), so no cursor is in the line now: gone
+    // entries of jobs cancelled while no worker had room do not pile up until the next pass.
+    line.compact()
     line.insert(entry)
   }
 

@@ -303,4 +303,16 @@ describe('a backlog of 100,000 jobs of 50 users', () => {
     }
     expect(index.stepped - start).toBeLessThan(USERS * 8)
   })
+
+  test('jobs cancelled while no pass runs do not pile up: the next job queued compacts its line', () => {
+    const index = new QueueIndex()
+    for (let i = 0; i < 200; i++) index.add(q(`c${String(i).padStart(3, '0')}`, 'u1', i))
+    // Every job but each fourth cancelled, none at the head, and no pass in between.
+    for (let i = 1; i < 200; i++) if (i % 4 !== 0) index.remove(`c${String(i).padStart(3, '0')}`)
+    expect(index.held).toBe(200)
+    index.add(q('c-new', 'u1', 1_000))
+    expect(index.size).toBe(51)
+    expect(index.held).toBe(51)
+    expect(lineOf(index, 'u1')).toHaveLength(51)
+  })
 })

@@ -148,4 +148,16 @@ describe('a commit that fails', () => {
     expect(await batch.run(note('c'))).toBe('c')
     expect(seen()).toEqual(['c'])
   })
+
+  test('a transaction that cannot begin rejects every change instead of throwing from the timer', async () => {
+    const changes = [batch.run(note('a')), batch.run(note('b'))]
+    // Someone else's transaction is open on the connection when the batch's turn comes.
+    sqlite.run('BEGIN')
+    const errors = await Promise.all(changes.map(rejection))
+    for (const err of errors) expect(String(err)).toContain('within a transaction')
+    expect(sqlite.inTransaction).toBe(false)
+    expect(seen()).toEqual([])
+    expect(await batch.run(note('c'))).toBe('c')
+    expect(seen()).toEqual(['c'])
+  })
 })

@@ -55,13 +55,18 @@ export class WriteBatch {
     const items = this.items
     this.items = []
     const outcomes: Outcome[] = []
-    this.begin.run()
     try {
+      this.begin.run()
       for (const item of items) outcomes.push(this.change(item))
       this.commit.run()
     } catch (err) {
-      // The commit failed (a full disk): nothing of the batch was written.
-      if (this.sqlite.inTransaction) this.rollback.run()
+      // The transaction could not begin or commit (a full disk, a closed database): nothing of
+      // the batch was written, and every change hears why; this runs from a timer, so it never throws.
+      try {
+        if (this.sqlite.inTransaction) this.rollback.run()
+      } catch {
+        // SQLite rolls back by itself when it cannot; the changes are refused either way.
+      }
       for (const item of items) item.reject(err)
       return
     }
