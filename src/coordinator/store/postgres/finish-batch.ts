@@ -1,5 +1,4 @@
 import type { SQL } from 'bun'
-import { finishJob } from './settle-sql'
 import { type Finishing, finishJobs, leaseKey } from './settle-many-sql'
 
 interface Pending extends Finishing {
@@ -23,7 +22,7 @@ export class FinishBatch {
 
   constructor(private readonly client: SQL) {}
 
-  /** Ends and settles an attempt; false when stale or already ended (as `finishJob`). */
+  /** Ends and settles an attempt; false when stale or already ended (as if alone). */
   finish(f: Finishing): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       this.queue.push({ ...f, resolve, reject })
@@ -71,7 +70,7 @@ export class FinishBatch {
     await Promise.all(
       batch.map(async (p) => {
         try {
-          p.resolve(await finishJob(this.client, p.lease, p.workerId, p.end))
+          p.resolve((await finishJobs(this.client, [p])).has(leaseKey(p.lease)))
         } catch (err) {
           p.reject(err)
         }

@@ -3,7 +3,7 @@ import type { LeaseRef } from '../../../protocol/worker'
 import { escrowAccount, userAccount } from '../ledger-rules'
 import type { Ending } from '../types'
 
-// Many results in one statement: `FINISH` of settle-sql.ts over a set of attempts. The results
+// The ends and settlements of one or many attempts in one statement. The results
 // of many workers settle into one worker owner's balance, whose row lock every result waits on:
 // a batch takes it once, for one statement and one commit, instead of once per job.
 
