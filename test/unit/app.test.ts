@@ -424,6 +424,9 @@ describe.each(ENGINES)('$name', (engine) => {
       // Wait until the stream has subscribed, so no event is published before it listens.
       for (let i = 0; i < 200 && events.followers === 0; i++) await Bun.sleep(1)
       expect(events.followers).toBe(1)
+      // And until it has read the job and its stored output (on PostgreSQL a round trip): output
+      // stored before that read is replayed ahead of the state events queued meanwhile.
+      await Bun.sleep(100)
       expect(await store.leases.markRunning(lease, worker.id, START + 1)).toBe(true)
       lifecycle.started(lease, 'bobs-pc')
       const data = Buffer.from('live line\n').toString('base64')
