@@ -39,13 +39,14 @@ demo: build images
 
 typecheck: deps
 	node_modules/.bin/tsc -p .
+	node_modules/.bin/tsc -p src/web/client
 
 lint: deps
 	node_modules/.bin/eslint --max-warnings 0 src test bench
-	node_modules/.bin/prettier --check "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+	node_modules/.bin/prettier --check "src/**/*.{ts,tsx,js,css}" "test/**/*.{ts,tsx}" "bench/**/*.ts"
 
 format: deps
-	node_modules/.bin/prettier --write "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+	node_modules/.bin/prettier --write "src/**/*.{ts,tsx,js,css}" "test/**/*.{ts,tsx}" "bench/**/*.ts"
 
 # Runs the whole suite against real Docker and the compiled binary; ends with "N passed, N failed".
 test: build images

@@ -2,8 +2,9 @@
 # Installs the system tools the test suite drives besides Docker: iproute2 and iptables (network
 # namespaces for the multi-host tests), openssl and nginx (TLS behind a reverse proxy), curl,
 # docker-compose (the deployment file), qemu-user-static (the arm64 release binary) and
-# postgresql (the store's second engine; the tests start their own private cluster with initdb) and
-# redis-server (the dispatch bench's BullMQ baseline, bench/redis.ts starts a private one). On
+# postgresql (the store's second engine; the tests start their own private cluster with initdb),
+# redis-server (the dispatch bench's BullMQ baseline, bench/redis.ts starts a private one),
+# chromium (the dashboard's browser tests) and prometheus (the metrics scrape test). On
 # Debian/Ubuntu as root it installs what is missing; elsewhere it says what to install, and the
 # tests that need a missing tool are skipped with a note.
 set -euo pipefail
@@ -23,6 +24,10 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 # The dispatch bench's baseline runs BullMQ on a private redis-server of its own (bench/redis.ts).
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The dashboard's tests drive Debian's chromium headless (playwright-core, no browser download);
+# the metrics test scrapes the coordinator with Debian's prometheus and checks it with promtool.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

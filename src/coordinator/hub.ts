@@ -16,6 +16,7 @@ import { formatBytes } from '../protocol/units'
 import { SocketAllowance, TokenBucket } from './budget'
 import { Heartbeats } from './heartbeats'
 import type { Lifecycle, Verdict } from './lifecycle'
+import { Observers, type Observer, type WorkerLink } from './observe'
 import type { Clock, Settings } from './settings'
 import { untilStored } from './outage-retry'
 import type { Store } from './store'
@@ -35,6 +36,8 @@ export class Hub {
   readonly heartbeats: Heartbeats
   /** Turns a full disk into the error to send (set by the server; see disk.ts). */
   diskFull: ((err: unknown) => GridError | undefined) | undefined
+  /** Hears workers join and leave (the log, the metrics). */
+  observe: Observer = new Observers()
 
   constructor(
     private readonly store: Store,
@@ -79,6 +82,11 @@ export class Hub {
     return true
   }
 
+  /** A worker's name while it is connected here; its id otherwise (for the log). */
+  nameOf(workerId: string): string {
+    return this.conns.get(workerId)?.name ?? workerId
+  }
+
   /** Tells the other coordinators of the grid that a worker connected here (set by the server). */
   onConnected: ((workerId: string) => void) | undefined
 
@@ -89,7 +97,7 @@ export class Hub {
   connectedElsewhere(workerId: string): void {
     const conn = this.conns.get(workerId)
     if (!conn) return
-    this.forget(conn)
+    this.forget(conn, CloseCode.replaced, 'connected to another coordinator')
     this.log(
       `worker ${conn.name} (${workerId}) connected to another coordinator; closing its old socket here`,
     )
@@ -169,7 +177,7 @@ export class Hub {
   onClose(ws: ServerWebSocket<SocketData>, code: number, reason: string): void {
     const conn = ws.data.conn
     if (!conn || this.conns.get(conn.id) !== conn) return
-    this.forget(conn)
+    this.forget(conn, code, reason)
     this.log(
       `worker ${conn.name} (${conn.id}) disconnected (${code}${reason ? ` ${escapeTerminal(reason)}` : ''})`,
     )
@@ -182,21 +190,29 @@ export class Hub {
       const silentMs = this.heartbeats.silenceOf(conn)
       if (conn.lastSeen < now - silentMs) {
         this.log(`worker ${conn.name} silent for ${silentMs} ms; closing its socket`)
-        this.forget(conn)
+        this.forget(conn, CloseCode.silent, 'no heartbeat')
         conn.socket.close(CloseCode.silent, 'no heartbeat')
       }
     }
   }
 
   /** A worker leaves the hub: the grid's other workers may now beat more often. */
-  private forget(conn: WorkerConn): void {
+  private forget(conn: WorkerConn, code: number, reason: string): void {
     this.conns.delete(conn.id)
+    this.observe.workerLeft({ ...linkOf(conn), close: { code, reason }, at: this.clock.now() })
     this.heartbeats.resize(this.conns.values(), this.conns.size)
   }
 
   /** Closes every worker socket (coordinator shutting down). */
   closeAll(): void {
-    for (const conn of this.conns.values()) conn.socket.close(CloseCode.goingAway, 'coordinator stopping')
+    for (const conn of this.conns.values()) {
+      this.observe.workerLeft({
+        ...linkOf(conn),
+        close: { code: CloseCode.goingAway, reason: 'coordinator stopping' },
+        at: this.clock.now(),
+      })
+      conn.socket.close(CloseCode.goingAway, 'coordinator stopping')
+    }
     this.conns.clear()
   }
 
@@ -287,6 +303,7 @@ export class Hub {
     )
     ws.data.conn = conn
     this.conns.set(conn.id, conn)
+    this.observe.workerJoined({ ...linkOf(conn), at: now })
     ws.send(
       JSON.stringify({
         type: 'welcome',
@@ -334,7 +351,7 @@ export class Hub {
     const late = assignedAt !== undefined && assignedAt < conn.connectedAt
     const from = late ? assignedAt : now
     if (await this.store.leases.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {
-      this.lifecycle.started(lease, conn.name)
+      this.lifecycle.started(lease, conn.id, conn.name)
     }
   }
 
@@ -387,7 +404,8 @@ export class Hub {
       `${who} sent more than its budget of ${b.messagesPerSecond} messages and ${formatBytes(b.bytesPerSecond)} a second (bursts of ${b.burstMessages} and ${formatBytes(b.burstBytes)}); closing its socket`,
     )
     // Its leases stay: the worker may come back (more slowly) and report them.
-    if (conn && this.conns.get(conn.id) === conn) this.forget(conn)
+    if (conn && this.conns.get(conn.id) === conn)
+      this.forget(conn, CloseCode.overBudget, 'over the message budget')
     const message = 'this socket sent more messages or bytes than the coordinator allows'
     ws.send(JSON.stringify({ type: 'error', code: 'over_budget', message } satisfies CoordinatorMessage))
     ws.close(CloseCode.overBudget, 'over the message budget')
@@ -409,4 +427,9 @@ export class Hub {
       ws.close(CloseCode.protocolError, code)
     }
   }
+}
+
+/** Who a connection is, as observers hear of it. */
+function linkOf(conn: WorkerConn): Omit<WorkerLink, 'at' | 'close'> {
+  return { workerId: conn.id, name: conn.name, owner: conn.owner.name }
 }

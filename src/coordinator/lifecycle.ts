@@ -6,6 +6,7 @@ import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
 import { normaliseRequirements } from '../protocol/requirements'
 import { formatDuration } from '../protocol/units'
 import type { JobEvents } from './events'
+import { Observers, type Observer } from './observe'
 import { attemptsExhausted, packageFault, workerFault } from './install-failure'
 import { billedMs, costOf } from './pricing'
 import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
@@ -39,6 +40,8 @@ export interface QueueWatch {
 export class Lifecycle {
   link: WorkerLink | undefined
   watch: QueueWatch | undefined
+  /** Hears every transition this coordinator makes (the log, the metrics). */
+  observe: Observer = new Observers()
 
   constructor(
     private readonly store: Store,
@@ -87,6 +90,16 @@ export class Lifecycle {
       createdAt: this.clock.now(),
     })
     this.watch?.queued(withoutScript(row))
+    this.observe.transition({
+      jobId: row.id,
+      attempt: row.attempt,
+      ownerId: owner.id,
+      workerId: null,
+      from: null,
+      to: 'queued',
+      reason: null,
+      at: row.createdAt,
+    })
     return row
   }
 
@@ -102,7 +115,17 @@ export class Lifecycle {
   }
 
   /** A job was assigned and its container started. */
-  started(lease: LeaseRef, workerName: string): void {
+  started(lease: LeaseRef, workerId: string, workerName: string): void {
+    this.observe.transition({
+      jobId: lease.jobId,
+      attempt: lease.attempt,
+      ownerId: null,
+      workerId,
+      from: 'assigned',
+      to: 'running',
+      reason: null,
+      at: this.clock.now(),
+    })
     this.events.publish(lease.jobId, {
       type: 'state',
       state: 'running',
@@ -124,14 +147,19 @@ export class Lifecycle {
       const cap = this.settings.outputCapBytes
       const at = this.clock.now()
       const job = (await this.store.queue.job(msg.lease.jobId))!
-      await this.end(msg.lease, workerId, {
-        state: 'failed',
-        exitCode: null,
-        outcome: 'output_limit',
-        error: `the job wrote more than ${cap} bytes of output and was stopped`,
-        at,
-        ...(await this.bill(job, at)),
-      })
+      await this.end(
+        msg.lease,
+        workerId,
+        {
+          state: 'failed',
+          exitCode: null,
+          outcome: 'output_limit',
+          error: `the job wrote more than ${cap} bytes of output and was stopped`,
+          at,
+          ...(await this.bill(job, at)),
+        },
+        job,
+      )
       this.link?.send(workerId, { type: 'job.cancel', lease: msg.lease, reason: 'output limit' })
     }
   }
@@ -189,6 +217,7 @@ export class Lifecycle {
       return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
     const outputs = msg.outputs && staged ? this.measured(workerId, msg, staged) : undefined
+    const end = (ending: Ending) => this.end(lease, workerId, ending, job)
     const bill = this.billSince(job, since, at, msg.durationMs)
     const base = {
       exitCode: msg.exitCode,
@@ -201,7 +230,7 @@ export class Lifecycle {
     }
     switch (msg.outcome) {
       case 'exited':
-        return this.end(lease, workerId, {
+        return end({
           ...base,
           state: msg.exitCode === 0 ? 'succeeded' : 'failed',
           outcome: 'exited',
@@ -209,9 +238,9 @@ export class Lifecycle {
       case 'timeout':
       case 'oom':
       case 'output_limit':
-        return this.end(lease, workerId, { ...base, state: 'failed', outcome: msg.outcome })
+        return end({ ...base, state: 'failed', outcome: msg.outcome })
       case 'cancelled':
-        return this.end(lease, workerId, { ...base, state: 'cancelled', outcome: 'cancelled' })
+        return end({ ...base, state: 'cancelled', outcome: 'cancelled' })
       case 'install_failed': {
         // The job never started: whoever's fault it was, nothing is billed.
         const name = (await this.store.workers.get(workerId))?.name ?? workerId
@@ -226,7 +255,7 @@ export class Lifecycle {
           })
           return ACCEPTED
         }
-        return this.end(lease, workerId, {
+        return end({
           ...base,
           exitCode: null,
           error: packageFault(name, msg.error),
@@ -242,7 +271,7 @@ export class Lifecycle {
           await this.retry(lease, msg.error ?? 'worker error', workerId, how)
           return ACCEPTED
         }
-        return this.end(lease, workerId, {
+        return end({
           ...base,
           exitCode: null,
           state: 'failed',
@@ -321,7 +350,21 @@ export class Lifecycle {
     if (isFinal(job.state)) return job
     const now = this.clock.now()
     const before = await this.store.leases.cancel(id, now, (j, since) => this.billSince(j, since, now))
-    if (before) this.watch?.left(id)
+    if (before) {
+      this.watch?.left(id)
+      this.observe.transition({
+        jobId: id,
+        attempt: before.attempt,
+        ownerId: owner.id,
+        workerId: before.workerId,
+        from: before.state,
+        to: 'cancelled',
+        reason: 'cancelled by its owner',
+        outcome: 'cancelled',
+        ranMs: before.startedAt === null ? undefined : Math.max(0, now - before.startedAt),
+        at: now,
+      })
+    }
     if (before?.workerId && (before.state === 'assigned' || before.state === 'running')) {
       this.link?.release(before.workerId, id)
       this.link?.send(before.workerId, {
@@ -364,16 +407,21 @@ export class Lifecycle {
         this.log(
           `job ${job.id} attempt ${job.attempt}: past its ${limit} timeout with no result; ended as timeout`,
         )
-        await this.end(lease, workerId, {
-          state: 'failed',
-          exitCode: null,
-          outcome: 'timeout',
-          error: `the job ran past its ${limit} timeout and its worker did not report an end, so the coordinator stopped it`,
-          at: now,
-          // Never more than the coordinator saw it run: a deadline moved for an upload, or a
-          // start it learned of late, must not bill time that did not pass.
-          ...(await this.bill(job, now)),
-        })
+        await this.end(
+          lease,
+          workerId,
+          {
+            state: 'failed',
+            exitCode: null,
+            outcome: 'timeout',
+            error: `the job ran past its ${limit} timeout and its worker did not report an end, so the coordinator stopped it`,
+            at: now,
+            // Never more than the coordinator saw it run: a deadline moved for an upload, or a
+            // start it learned of late, must not bill time that did not pass.
+            ...(await this.bill(job, now)),
+          },
+          job,
+        )
       } else {
         this.link?.release(job.workerId, job.id)
         const allowance = formatDuration(job.timeoutMs + this.settings.startAllowanceMs)
@@ -387,8 +435,25 @@ export class Lifecycle {
   }
 
   private async retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): Promise<void> {
-    const r = await this.store.leases.requeue(lease, reason, this.clock.now(), workerId, how)
+    // Off the hot path: one read says what the transition is from, for the log and the metrics.
+    const before = await this.store.queue.job(lease.jobId)
+    const at = this.clock.now()
+    const r = await this.store.leases.requeue(lease, reason, at, workerId, how)
     if (r === 'stale') return
+    if (before) {
+      this.observe.transition({
+        jobId: lease.jobId,
+        attempt: lease.attempt,
+        ownerId: before.ownerId,
+        workerId: workerId ?? before.workerId,
+        from: before.state,
+        to: r === 'queued' ? 'queued' : 'failed',
+        reason,
+        outcome: r === 'queued' ? undefined : (how?.finalOutcome ?? 'lost'),
+        ranMs: before.startedAt === null ? undefined : Math.max(0, at - before.startedAt),
+        at,
+      })
+    }
     this.watch?.stopped(lease.jobId)
     if (r === 'queued') {
       const row = await this.store.queue.job(lease.jobId)
@@ -411,8 +476,27 @@ export class Lifecycle {
     }
   }
 
-  private async end(lease: LeaseRef, workerId: string, ending: Ending): Promise<Verdict> {
+  /** Ends an attempt, and the job, as `ending` says; `job` is its row as read before. */
+  private async end(
+    lease: LeaseRef,
+    workerId: string,
+    ending: Ending,
+    job: Pick<JobRow, 'state'> & Partial<Pick<JobRow, 'ownerId' | 'startedAt'>>,
+  ): Promise<Verdict> {
     if (await this.store.leases.finish(lease, workerId, ending)) {
+      this.observe.transition({
+        jobId: lease.jobId,
+        attempt: lease.attempt,
+        ownerId: job.ownerId ?? null,
+        workerId,
+        from: job.state,
+        to: ending.state,
+        reason: ending.error,
+        outcome: ending.outcome,
+        ranMs: job.startedAt == null ? undefined : Math.max(0, ending.at - job.startedAt),
+        costMc: ending.cost,
+        at: ending.at,
+      })
       this.watch?.stopped(lease.jobId)
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })

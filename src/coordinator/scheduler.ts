@@ -1,6 +1,7 @@
 import { accepts, type Needs, type Offer, whyNoWorker } from '../protocol/placement'
 import type { CoordinatorMessage } from '../protocol/worker'
 import type { JobEvents } from './events'
+import { Observers, type Observer } from './observe'
 import type { Hub, WorkerConn } from './hub'
 import { workerFaultReason } from './install-failure'
 import type { Clock, Settings } from './settings'
@@ -31,6 +32,8 @@ export class Scheduler {
   /** A pass is under way; a wake meanwhile asks for another after it (`again`). */
   private passing = false
   private again = false
+  /** Hears every assignment (the log, the metrics). */
+  observe: Observer = new Observers()
 
   constructor(
     private readonly store: Store,
@@ -218,6 +221,18 @@ export class Scheduler {
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
     worker.assignedHere.add(row.id)
     this.hub.send(worker.id, msg)
+    const at = this.clock.now()
+    this.observe.transition({
+      jobId: row.id,
+      attempt: row.attempt,
+      ownerId: row.ownerId,
+      workerId: worker.id,
+      from: 'queued',
+      to: 'assigned',
+      reason: null,
+      waitedMs: Math.max(0, at - row.createdAt),
+      at,
+    })
     this.events.publish(row.id, {
       type: 'state',
       state: 'assigned',

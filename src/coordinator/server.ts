@@ -12,12 +12,14 @@ import { HttpGuard, refusal } from './http-guard'
 import { Grid } from './grid'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
+import { Observers } from './observe'
 import { checkOrigin } from './origin'
 import { QueueIndex, watchQueue } from './queue-index'
 import { Scheduler } from './scheduler'
 import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './settings'
 import { openStore, type Store } from './store'
 import { silenceFor } from './heartbeat-budget'
+import { createWeb, isApiPath } from '../web'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -131,6 +133,11 @@ async function serve(
       })
       .catch((err: unknown) => log(`could not read jobs queued by another coordinator: ${describe(err)}`))
   }
+  // The log and the metrics hear every transition and worker socket through one seam.
+  const observers = new Observers()
+  lifecycle.observe = observers
+  scheduler.observe = observers
+  hub.observe = observers
   lifecycle.watch = watchQueue(index, grid)
   scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
@@ -168,6 +175,20 @@ async function serve(
     publicUrl: opts.publicUrl,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
   })
+  // The dashboard: every path the API does not answer (see src/web).
+  const web = createWeb({
+    store,
+    auth,
+    lifecycle,
+    scheduler,
+    hub,
+    events,
+    clock,
+    settings,
+    blobs,
+    secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
+    holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
+  })
   const guard = new HttpGuard(settings, opts.tls !== undefined, {
     log,
     diskFull: (err) => disk.refusal(err),
@@ -196,7 +217,7 @@ async function serve(
     const url = new URL(req.url)
     if (url.pathname === '/ws/worker') return upgrade(req, server)
     receivedBy.set(req, server)
-    return app.fetch(req, { ip })
+    return isApiPath(url.pathname) ? app.fetch(req, { ip }) : web.fetch(req, { ip })
   }
   // The address is read from the request Bun received: a metered body travels in a new Request,
   // which Bun knows no address for.

@@ -1,0 +1,20 @@
+// @ts-check
+// Live parts of a page: an element with `data-live="URL"` is refreshed from the server-sent
+// events at URL; each event's data is a JSON object whose keys name `data-field` elements inside.
+// Checked by tsc (src/web/client/tsconfig.json); served as it is, no build step.
+
+for (const root of document.querySelectorAll('[data-live]')) {
+  if (!(root instanceof HTMLElement)) continue
+  const url = root.dataset['live']
+  if (!url) continue
+  const source = new EventSource(url)
+  source.addEventListener('message', (event) => {
+    /** @type {Record<string, unknown>} */
+    const values = JSON.parse(event.data)
+    for (const [key, value] of Object.entries(values)) {
+      for (const el of root.querySelectorAll(`[data-field="${CSS.escape(key)}"]`)) {
+        el.textContent = String(value)
+      }
+    }
+  })
+}

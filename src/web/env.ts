@@ -1,0 +1,31 @@
+import type { Auth } from '../coordinator/auth'
+import type { BlobStore } from '../coordinator/blobs'
+import type { JobEvents } from '../coordinator/events'
+import type { Hub } from '../coordinator/hub'
+import type { Lifecycle } from '../coordinator/lifecycle'
+import type { Scheduler } from '../coordinator/scheduler'
+import type { Clock, Settings } from '../coordinator/settings'
+import type { Store, UserRow } from '../coordinator/store'
+
+/** What the dashboard's pages need: the same parts the API's routes are built from. */
+export interface WebDeps {
+  store: Store
+  auth: Auth
+  lifecycle: Lifecycle
+  scheduler: Scheduler
+  hub: Hub
+  events: JobEvents
+  clock: Clock
+  settings: Settings
+  blobs: BlobStore
+  /** Served over TLS: the session cookie is `Secure`. */
+  secure: boolean
+  /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream). */
+  holdOpen?: ((req: Request) => void) | undefined
+}
+
+/** Per request of a dashboard page: the client's address, the logged-in user, its CSRF token. */
+export type WebEnv = {
+  Bindings: { ip?: string | undefined } | undefined
+  Variables: { user: UserRow; csrf: string }
+}
