@@ -274,6 +274,7 @@ export class Hub {
       id: msg.workerId,
       publicKey,
       name: msg.name,
+      version: msg.version,
       owner: ws.data.user,
       slots: msg.slots,
       cpus: msg.cpus,

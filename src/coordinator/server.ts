@@ -188,6 +188,7 @@ async function serve(
     blobs,
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
+    observers,
   })
   const guard = new HttpGuard(settings, opts.tls !== undefined, {
     log,

@@ -26,6 +26,8 @@ export interface SocketData {
 export interface WorkerConn {
   id: string
   name: string
+  /** The gridx version the worker runs, as its hello said. */
+  version: string
   owner: UserRow
   slots: number
   cpus: number

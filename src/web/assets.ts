@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Hono } from 'hono'
 import style from './assets/style.css' with { type: 'text' }
+import chart from './client/chart.js' with { type: 'text' }
 import live from './client/live.js' with { type: 'text' }
 
 /**
@@ -11,6 +12,7 @@ import live from './client/live.js' with { type: 'text' }
 const SOURCES: Record<string, { type: string; text: () => string }> = {
   'style.css': { type: 'text/css; charset=utf-8', text: () => style },
   'live.js': { type: 'text/javascript; charset=utf-8', text: () => live },
+  'chart.js': { type: 'text/javascript; charset=utf-8', text: () => chart },
 }
 
 interface Asset {

@@ -3,6 +3,7 @@ import type { BlobStore } from '../coordinator/blobs'
 import type { JobEvents } from '../coordinator/events'
 import type { Hub } from '../coordinator/hub'
 import type { Lifecycle } from '../coordinator/lifecycle'
+import type { Observers } from '../coordinator/observe'
 import type { Scheduler } from '../coordinator/scheduler'
 import type { Clock, Settings } from '../coordinator/settings'
 import type { Store, UserRow } from '../coordinator/store'
@@ -22,6 +23,8 @@ export interface WebDeps {
   secure: boolean
   /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream). */
   holdOpen?: ((req: Request) => void) | undefined
+  /** Where the dashboard hears job transitions and workers joining or leaving (its live pages). */
+  observers?: Observers | undefined
 }
 
 /** Per request of a dashboard page: the client's address, the logged-in user, its CSRF token. */

@@ -19,6 +19,8 @@ export interface Store {
   readonly queue: QueueRepo
   readonly leases: LeasesRepo
   readonly deadlines: DeadlinesRepo
+  /** The grid's figures the dashboard shows (read only, from indexes). */
+  readonly stats: StatsRepo
   /** Messages between the coordinators sharing this database (none on SQLite: there is one). */
   readonly bus: Bus
   /** Which coordinator runs the sweeps (always this one on SQLite). */
@@ -467,4 +469,52 @@ export interface DeadlinesRepo {
   extend(lease: LeaseRef, workerId: string, until: number): Promise<boolean>
   /** Up to `limit` live attempts past their deadline at `now`, the most overdue first. */
   overdue(now: number, limit?: number): Promise<Overdue[]>
+}
+
+/** Jobs that ended in one time bucket with one final state. */
+export interface FinishedBucket {
+  /** Start of the bucket (ms, a multiple of the bucket's length). */
+  at: number
+  state: 'succeeded' | 'failed' | 'cancelled'
+  n: number
+}
+
+/** What the jobs that ended on one worker add up to. */
+export interface WorkerTotals {
+  /** Jobs whose final attempt ran on it. */
+  jobs: number
+  /** Millicredits those jobs paid its owner. */
+  earnedMc: number
+}
+
+/** A worker as stored, with its owner's name. */
+export type SeenWorker = WorkerRow & { owner: string }
+
+/** An account as the operator's page lists it. */
+export interface UserSummary {
+  id: string
+  name: string
+  isAdmin: boolean
+  createdAt: number
+  balance: number
+  escrow: number
+  /** Jobs it ever submitted. */
+  jobs: number
+}
+
+/**
+ * The grid's figures for the dashboard, each one query read from an index (a table of 100,000
+ * jobs does not slow the overview): what ended lately, escrow, workers' totals, accounts.
+ */
+export interface StatsRepo {
+  /** Jobs that ended at or after `since`, counted per `bucketMs` and final state, oldest bucket first. */
+  finishedSince(since: number, bucketMs: number): Promise<FinishedBucket[]>
+  /** Millicredits held in escrow, over every account. */
+  escrowTotal(): Promise<number>
+  /** Per worker id, what the jobs that ended on it add up to (workers with none are absent). */
+  workerTotals(): Promise<Map<string, WorkerTotals>>
+  /** Workers last seen at or after `since`, most recently seen first. */
+  workersSeen(since: number): Promise<SeenWorker[]>
+  /** Every account with its balances and job count, oldest first. */
+  users(): Promise<UserSummary[]>
 }

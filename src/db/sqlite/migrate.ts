@@ -8,6 +8,7 @@ import outputsMeasured from './migrations/0005_outputs_measured.sql' with { type
 import deadlines from './migrations/0006_deadlines.sql' with { type: 'text' }
 import invites from './migrations/0007_invites.sql' with { type: 'text' }
 import jobRequirements from './migrations/0008_job_requirements.sql' with { type: 'text' }
+import dashboardIndexes from './migrations/0009_dashboard_indexes.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -20,6 +21,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0006_deadlines', sql: deadlines },
   { id: '0007_invites', sql: invites },
   { id: '0008_job_requirements', sql: jobRequirements },
+  { id: '0009_dashboard_indexes', sql: dashboardIndexes },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

@@ -17,6 +17,7 @@ import { pgFiles } from './files'
 import { PgInvites } from './invites'
 import { PgLeases } from './leases'
 import { PgQueue } from './queue'
+import { pgStats } from './stats'
 import { pgWorkers } from './workers'
 
 /** How a coordinator connects to its PostgreSQL. */
@@ -87,6 +88,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     queue: outage.guard(new PgQueue(db)),
     leases: outage.guard(new PgLeases(db)),
     deadlines: outage.guard(pgDeadlines(db)),
+    stats: outage.guard(pgStats(db)),
     bus: pgBus(client),
     leadership,
     health: outage,

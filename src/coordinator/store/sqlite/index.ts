@@ -17,6 +17,7 @@ import { prepareHot } from './prepared'
 import { SqliteQueue } from './queue'
 import { withQueued } from './claim'
 import { cachedStatements } from './statements'
+import { sqliteStats } from './stats'
 import { sqliteWorkers } from './workers'
 
 /**
@@ -49,6 +50,7 @@ export function openSqlite(path: string): Store {
     queue: withQueued(new SqliteQueue(db, batch, hot), db),
     leases: new SqliteLeases(db, batch, hot),
     deadlines: new SqliteDeadlines(db, hot),
+    stats: sqliteStats(sqlite),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.
     bus: { shared: false, publish: async () => {}, subscribe: async () => {} },
     leadership: { hold: async () => true, release: async () => {} },

@@ -1,0 +1,2 @@
+CREATE INDEX `jobs_finished` ON `jobs` (`finished_at`,`state`) WHERE finished_at is not null;--> statement-breakpoint
+CREATE INDEX `jobs_worker_done` ON `jobs` (`worker_id`,`cost`,`finished_at`) WHERE finished_at is not null;

@@ -1,0 +1,58 @@
+import type { Context } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { z } from 'zod'
+import type { WebDeps, WebEnv } from './env'
+
+/**
+ * What a form's answer shows on the page it redirects to: a confirmation or the error, and an
+ * invite's code (shown once). Kept in a short-lived HttpOnly cookie, never in the URL (a code in
+ * a URL would stay in the history and in proxies' logs), and readable by any coordinator of the grid.
+ */
+export const Flash = z.object({
+  ok: z.boolean(),
+  text: z.string().max(1000),
+  code: z.string().max(200).optional(),
+})
+export type Flash = z.infer<typeof Flash>
+
+const COOKIE = 'gridx_flash'
+
+/** Leaves a message for the next page under `path`. */
+export function setFlash(c: Context<WebEnv>, deps: WebDeps, path: string, flash: Flash): void {
+  setCookie(c, COOKIE, Buffer.from(JSON.stringify(flash)).toString('base64url'), {
+    path,
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: deps.secure,
+    maxAge: 120,
+  })
+}
+
+/** Takes the message left for this page, if any (it is shown once). */
+export function takeFlash(c: Context<WebEnv>, deps: WebDeps, path: string): Flash | undefined {
+  const raw = getCookie(c, COOKIE)
+  if (raw === undefined) return undefined
+  deleteCookie(c, COOKIE, { path, httpOnly: true, sameSite: 'Strict', secure: deps.secure })
+  try {
+    const r = Flash.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')))
+    return r.success ? r.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The message on the page: `role=status` for a confirmation, `role=alert` for an error. */
+export function FlashView(props: { flash: Flash | undefined }) {
+  const f = props.flash
+  if (!f) return null
+  return (
+    <div class={f.ok ? 'flash ok' : 'flash error'} role={f.ok ? 'status' : 'alert'}>
+      <p>{f.text}</p>
+      {f.code ? (
+        <p>
+          Code (shown only now): <code class="secret">{f.code}</code>
+        </p>
+      ) : null}
+    </div>
+  )
+}
