@@ -1,9 +1,8 @@
 import { escapeTerminal } from '../../protocol/terminal'
 
-/** How the coordinator writes its log: logfmt-like text for people, one JSON object a line for tools. */
-export const LOG_FORMATS = ['text', 'json'] as const
-/** One of `LOG_FORMATS`. */
-export type LogFormat = (typeof LOG_FORMATS)[number]
+import type { LogFormat } from '../../protocol/log-format'
+
+export { LOG_FORMATS, type LogFormat } from '../../protocol/log-format'
 
 /** How much a line matters: errors need the operator, warnings explain a refusal or a loss. */
 export type Level = 'info' | 'warn' | 'error'
