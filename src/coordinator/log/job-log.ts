@@ -94,7 +94,8 @@ export class JobLog implements Observer {
       'job',
       {
         job: t.jobId,
-        attempt: t.attempt,
+        // A submission has had no attempt yet (0): the line says none.
+        attempt: t.attempt > 0 ? t.attempt : undefined,
         user,
         worker: t.workerId === null ? undefined : this.workerName(t.workerId),
         from: t.from,
