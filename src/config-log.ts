@@ -6,14 +6,16 @@ import { LOG_FORMATS, type LogFormat } from './protocol/log-format'
 
 export { LOG_FORMATS, type LogFormat } from './protocol/log-format'
 
-type Env = Record<string, string | undefined>
-
-/** `--log-format`, GRIDX_LOG_FORMAT, `logFormat` in config.json, else text. */
-export function logFormat(flag: string | undefined, env: Env, file: FileConfig): LogFormat {
+/** `--log-format`, GRIDX_LOG_FORMAT (`fromEnv`: config.ts reads it), `logFormat` in config.json, else text. */
+export function logFormat(
+  flag: string | undefined,
+  fromEnv: string | undefined,
+  file: FileConfig,
+): LogFormat {
   const given = (
     [
       [flag, '--log-format'],
-      [env['GRIDX_LOG_FORMAT'], 'GRIDX_LOG_FORMAT'],
+      [fromEnv, 'GRIDX_LOG_FORMAT'],
     ] as const
   ).find(([v]) => v !== undefined && v.trim() !== '')
   if (!given) return file.logFormat ?? 'text'
@@ -27,15 +29,19 @@ export function logFormat(flag: string | undefined, env: Env, file: FileConfig):
   return format
 }
 
-/** `--log-requests`, GRIDX_LOG_REQUESTS, `logRequests` in config.json, else off. */
-export function logRequests(flag: boolean | undefined, env: Env, file: FileConfig): boolean {
+/** `--log-requests`, GRIDX_LOG_REQUESTS (`fromEnv`), `logRequests` in config.json, else off. */
+export function logRequests(
+  flag: boolean | undefined,
+  fromEnv: string | undefined,
+  file: FileConfig,
+): boolean {
   if (flag !== undefined) return flag
-  const text = env['GRIDX_LOG_REQUESTS']?.trim().toLowerCase()
+  const text = fromEnv?.trim().toLowerCase()
   if (text === undefined || text === '') return file.logRequests ?? false
   if (['1', 'true', 'yes', 'on'].includes(text)) return true
   if (['0', 'false', 'no', 'off'].includes(text)) return false
   throw new GridError(
     'bad_log_requests',
-    `GRIDX_LOG_REQUESTS '${env['GRIDX_LOG_REQUESTS']}' is not on or off: use 1 (a log line per HTTP request) or 0`,
+    `GRIDX_LOG_REQUESTS '${fromEnv}' is not on or off: use 1 (a log line per HTTP request) or 0`,
   )
 }

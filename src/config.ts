@@ -232,8 +232,8 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     discovery: discovery(flags, env, file),
     join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
-    logFormat: logFormat(flags.logFormat, env, file),
-    logRequests: logRequests(flags.logRequests, env, file),
+    logFormat: logFormat(flags.logFormat, env['GRIDX_LOG_FORMAT'], file),
+    logRequests: logRequests(flags.logRequests, env['GRIDX_LOG_REQUESTS'], file),
     proxy: proxySettings(env),
     file,
   })
