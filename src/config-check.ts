@@ -2,6 +2,7 @@
 // the zod schema in ./config-file.ts (test/unit/config-check.test.ts holds them together), without
 // loading zod. Only a file it refuses loads the schema, which words the error.
 import { SIGNUP_MODES, type SignupMode } from './protocol/signup'
+import { LOG_FORMATS, type LogFormat } from './config-log'
 
 /** Settings a user may keep in `$GRIDX_HOME/config.json`; flags and environment win over it. */
 export interface FileConfig {
@@ -42,6 +43,10 @@ export interface FileConfig {
   signup?: SignupMode
   /** mDNS on the local network: `gridx serve` advertises, clients look for coordinators (false: neither). */
   discovery?: boolean
+  /** `gridx serve --log-format`: text or json. */
+  logFormat?: LogFormat
+  /** `gridx serve --log-requests`: a log line per HTTP request. */
+  logRequests?: boolean
 }
 
 type Check = (v: unknown) => boolean
@@ -85,6 +90,8 @@ const FIELDS: ReadonlyMap<string, Check> = new Map<keyof FileConfig, Check>([
   ['packagesAllowSource', boolean],
   ['signup', (v) => SIGNUP_MODES.includes(v as SignupMode)],
   ['discovery', boolean],
+  ['logFormat', (v) => LOG_FORMATS.includes(v as LogFormat)],
+  ['logRequests', boolean],
 ])
 
 /**

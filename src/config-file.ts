@@ -3,6 +3,7 @@
 // that check's unit test, which holds the two to the same verdicts.
 import { z } from 'zod'
 import { SIGNUP_MODES } from './protocol/signup'
+import { LOG_FORMATS } from './config-log'
 
 /** Settings a user may keep in `$GRIDX_HOME/config.json`; flags and environment win over it. */
 export const FileConfig = z
@@ -44,6 +45,10 @@ export const FileConfig = z
     signup: z.enum(SIGNUP_MODES).optional(),
     /** mDNS on the local network: `gridx serve` advertises, clients look for coordinators (false: neither). */
     discovery: z.boolean().optional(),
+    /** `gridx serve --log-format`: text or json. */
+    logFormat: z.enum(LOG_FORMATS).optional(),
+    /** `gridx serve --log-requests`: a log line per HTTP request. */
+    logRequests: z.boolean().optional(),
   })
   .strict()
 

@@ -6,6 +6,7 @@ import { parseCoordinatorList } from './client/address-list'
 import { type ProxySettings, proxySettings } from './client/proxy'
 import { GridError } from './errors'
 import { checkFileConfig, type FileConfig } from './config-check'
+import { type LogFormat, logFormat, logRequests } from './config-log'
 import type * as ConfigFile from './config-file'
 import { SIGNUP_MODES, type SignupMode } from './protocol/signup'
 import { type CertificateFile, readCertificateFile } from './tls/pem'
@@ -45,6 +46,10 @@ export interface ConnectionFlags {
   advertise?: boolean | undefined
   /** `gridx work|register|login --join`: a join token (`gx1_…`). */
   join?: string | undefined
+  /** `gridx serve --log-format`: text or json. */
+  logFormat?: string | undefined
+  /** `gridx serve --log-requests`: a log line per HTTP request. */
+  logRequests?: boolean | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -88,6 +93,10 @@ export interface Config {
   discovery: boolean
   /** The join token of `work`, `register` and `login` (`--join`, GRIDX_JOIN), as given. */
   join: string | undefined
+  /** How `gridx serve` writes its log (`--log-format`, GRIDX_LOG_FORMAT): text unless told json. */
+  logFormat: LogFormat
+  /** A log line per HTTP request (`gridx serve --log-requests`, GRIDX_LOG_REQUESTS). */
+  logRequests: boolean
   /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and lower case), parsed; every API call and worker socket uses them. */
   proxy: ProxySettings
   file: FileConfig
@@ -223,6 +232,8 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     discovery: discovery(flags, env, file),
     join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
+    logFormat: logFormat(flags.logFormat, env['GRIDX_LOG_FORMAT'], file),
+    logRequests: logRequests(flags.logRequests, env['GRIDX_LOG_REQUESTS'], file),
     proxy: proxySettings(env),
     file,
   })

@@ -36,6 +36,8 @@ export type Flags = TlsFlags & {
   idleTimeout?: string
   minUploadRate?: string
   advertise?: boolean
+  logFormat?: string
+  logRequests?: boolean
 }
 
 /** What `--signup` means for this coordinator, said once at start. */
@@ -134,6 +136,8 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     quotaBytes: size(config.quota, '--quota'),
     minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
+  const { Logger } = await import('../coordinator/log')
+  const logger = new Logger({ format: config.logFormat, requests: config.logRequests })
   const { startCoordinator } = await import('../coordinator/server')
   const { redactUrl } = await import('../coordinator/store')
   const { newInviteCode } = await import('../coordinator/store/invite-rules')
@@ -153,6 +157,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     publicUrl,
     database: config.database,
     blobDir: config.blobDir,
+    logger,
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
@@ -209,6 +214,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   note(`received ${sig}; stopping the coordinator`)
   await lan?.stop()
   await c.stop()
+  await logger.stop()
   note('coordinator stopped')
   return 0
 }

@@ -28,6 +28,7 @@ import { fileRoutes } from './file-routes'
 import { inviteRoutes } from './invite-routes'
 import { capBodies, InFlight, TooManyOpen } from './user-caps'
 import { parseBody } from './validate'
+import type { Refused } from './log'
 
 /** What the routes need, built once at start-up. */
 export interface AppDeps {
@@ -47,6 +48,8 @@ export interface AppDeps {
   publicUrl?: string | undefined
   /** Lifts the HTTP idle timeout for one long-lived answer (the live-output stream). */
   holdOpen?: (req: Request) => void
+  /** Told of every refused request (the log's `refused` line). */
+  refused?: (r: Refused) => void
 }
 
 /** Most time between two lines of a followed output stream: proxies and clients see it is alive. */
@@ -71,15 +74,20 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
 
   app.onError((err, c) => {
+    // Every refusal is also a `refused` line of the log (status, code, the client's address).
+    const refuse = (status: number, code: string, message: string) => {
+      deps.refused?.({ status, code, message, method: c.req.method, url: c.req.url, address: c.env?.ip })
+      return c.json({ error: { code, message } }, status as 400)
+    }
     if (err instanceof GridError) {
       if (err.retryAfterS !== undefined) c.header('Retry-After', String(err.retryAfterS))
-      return c.json({ error: { code: err.code, message: err.message } }, err.status as 400)
+      return refuse(err.status, err.code, err.message)
     }
     // A full disk is the operator's to fix, not a bug: logged once, answered with what happened.
     const full = deps.disk?.refusal(err)
-    if (full) return c.json({ error: { code: full.code, message: full.message } }, 507)
+    if (full) return refuse(507, full.code, full.message)
     console.error(`coordinator: internal error on ${c.req.method} ${c.req.path}:`, err)
-    return c.json({ error: { code: 'internal', message: 'internal error; see the coordinator log' } }, 500)
+    return refuse(500, 'internal', 'internal error; see the coordinator log')
   })
   app.notFound((c) =>
     c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),

@@ -23,6 +23,8 @@ export interface GuardHooks {
   log(line: string): void
   /** The disk handler's 507 when `err` is a full disk (see disk.ts), else undefined. */
   diskFull(err: unknown): GridError | undefined
+  /** Told of every request the guard itself refuses (the log's `refused` line). */
+  refused?(req: Request, address: string | undefined, status: number, code: string, message: string): void
 }
 
 /** What comes after the guard: the worker-socket upgrade or the API; undefined once upgraded. */
@@ -107,7 +109,7 @@ export class HttpGuard {
         try {
           release = this.inFlight.take(client, this.settings.maxUnauthenticatedPerAddress, tooMany)
         } catch (err) {
-          return this.finish(refusal(err), true)
+          return this.finish(this.refuse(req, server, err), true)
         }
       }
       let forward = req
@@ -127,7 +129,7 @@ export class HttpGuard {
       res = await next(forward)
       if ((metered || whole) && res) this.restoreTimeout(req, server)
     } catch (err) {
-      res = refusal(this.explain(err, req.method, path))
+      res = this.refuse(req, server, this.explain(err, req.method, path))
     } finally {
       release?.()
     }
@@ -143,6 +145,17 @@ export class HttpGuard {
     if (full) return full
     this.on.log(`${method} ${path} failed: ${describe(err)}`)
     return err
+  }
+
+  /** The JSON refusal of `err`, told to the `refused` hook. */
+  private refuse(req: Request, server: Server<unknown>, err: unknown): Response {
+    const res = refusal(err)
+    if (this.on.refused) {
+      const e = err instanceof GridError ? err : undefined
+      const address = server.requestIP(req)?.address
+      this.on.refused(req, address, res.status, e?.code ?? 'internal', e?.message ?? describe(err))
+    }
+    return res
   }
 
   /** Requests from a client (an address as `clientKey` names it) counted now (for tests and logs). */

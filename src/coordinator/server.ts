@@ -20,6 +20,8 @@ import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './sett
 import { openStore, type Store } from './store'
 import { silenceFor } from './heartbeat-budget'
 import { createWeb, isApiPath } from '../web'
+import { JobLog, Logger, logRefused, logRequests } from './log'
+import { startFields } from './log/start'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -29,7 +31,10 @@ export interface CoordinatorOptions {
   dataDir: string
   settings?: Partial<Settings>
   clock?: Clock
+  /** Free-text lines; unset, they go to `logger` (or a text log on stdout when neither is given). */
   log?: (line: string) => void
+  /** The structured log (`--log-format`, `--log-requests`): job, worker, refused and start lines. */
+  logger?: Logger | undefined
   /** Serve HTTPS and WSS on both ports with this certificate chain and key (PEM). */
   tls?: { cert: string; key: string } | undefined
   /** The address users and workers reach the coordinator at (a proxy's), when it is not this one. */
@@ -67,13 +72,22 @@ export interface Coordinator {
 export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   const settings: Settings = { ...DEFAULT_SETTINGS, ...opts.settings }
   const clock = opts.clock ?? systemClock
-  const log = opts.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${line}`))
+  // A coordinator given only a `log` (tests) writes no structured lines; one given neither logs text to stdout.
+  const logger = opts.logger ?? (opts.log ? undefined : new Logger({ format: 'text' }))
+  const log = opts.log ?? logger?.message ?? (() => undefined)
   // Password hashes, scripts and job files: the coordinator's user only, also in older data dirs.
   secureDataDir(opts.dataDir)
   const disk = new DiskGuard(opts.dataDir, log)
   const store = await openStore({ dataDir: opts.dataDir, database: opts.database, log })
   try {
-    return await serve(opts, { settings, clock, log, disk, store })
+    const c = await serve(opts, { settings, clock, log, logger, disk, store })
+    // A logger made here is stopped here; one given is its giver's to stop, flushed at the stop.
+    const stop = c.stop.bind(c)
+    c.stop = async () => {
+      await stop()
+      await (opts.logger ? logger?.flush() : logger?.stop())
+    }
+    return c
   } catch (err) {
     // Whatever stopped the start, the database file is not left open behind it.
     disk.stop()
@@ -89,9 +103,17 @@ async function serve(
     settings,
     clock,
     log,
+    logger,
     disk,
     store,
-  }: { settings: Settings; clock: Clock; log: (line: string) => void; disk: DiskGuard; store: Store },
+  }: {
+    settings: Settings
+    clock: Clock
+    log: (line: string) => void
+    logger: Logger | undefined
+    disk: DiskGuard
+    store: Store
+  },
 ): Promise<Coordinator> {
   // A start-up write that finds the disk full leaves the coordinator running degraded, not dead.
   const diskFull = (err: unknown) => disk.refusal(err) !== undefined
@@ -138,6 +160,16 @@ async function serve(
   lifecycle.observe = observers
   scheduler.observe = observers
   hub.observe = observers
+  if (logger) {
+    observers.add(
+      new JobLog(logger, {
+        workerName: (id) => hub.nameOf(id),
+        userName: async (id) => (await store.accounts.byId(id))?.name,
+        jobOwner: async (id) => (await store.queue.job(id))?.ownerId,
+      }),
+    )
+  }
+  const refused = logger && ((r: Parameters<typeof logRefused>[1]) => logRefused(logger, r))
   lifecycle.watch = watchQueue(index, grid)
   scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
@@ -174,6 +206,7 @@ async function serve(
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
+    refused,
   })
   // The dashboard: every path the API does not answer (see src/web).
   const web = createWeb({
@@ -193,6 +226,8 @@ async function serve(
   const guard = new HttpGuard(settings, opts.tls !== undefined, {
     log,
     diskFull: (err) => disk.refusal(err),
+    refused: (req, address, status, code, message) =>
+      refused?.({ status, code, message, method: req.method, url: req.url, address }),
   })
 
   // Bun lets a fetch handler upgrade after it awaited, as long as it has not answered yet.
@@ -201,12 +236,18 @@ async function serve(
       checkOrigin(req, opts.publicUrl)
       const user = await auth.authenticate(req.headers.get('authorization'))
       if (server.upgrade(req, { data: { user } })) return undefined
-      return Response.json(
-        { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } },
-        { status: 426 },
-      )
+      throw new GridError('upgrade_required', 'connect with a WebSocket', { status: 426 })
     } catch (err) {
       const e = err instanceof GridError ? err : new GridError('internal', describe(err), { status: 500 })
+      const address = server.requestIP(req)?.address
+      refused?.({
+        status: e.status,
+        code: e.code,
+        message: e.message,
+        method: req.method,
+        url: req.url,
+        address,
+      })
       return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status })
     }
   }
@@ -222,10 +263,14 @@ async function serve(
   }
   // The address is read from the request Bun received: a metered body travels in a new Request,
   // which Bun knows no address for.
-  const fetch = (req: Request, server: Server<SocketData>) => {
+  const guarded = (req: Request, server: Server<SocketData>) => {
     const ip = server.requestIP(req)?.address
     return guard.handle(req, server, (checked) => route(checked, server, ip))
   }
+  // `--log-requests`: a `request` line per request; without it, no wrapper on the path at all.
+  const fetch = logger?.requests
+    ? logRequests(logger, guarded, (req, server) => server.requestIP(req)?.address)
+    : guarded
   const websocket = {
     // The largest honest frame is a hello or heartbeat listing 4096 leases (some 300 KiB).
     maxPayloadLength: 1024 * 1024,
@@ -336,6 +381,7 @@ async function serve(
   const firstSweep = setTimeout(sweepFilesLogged, 10_000)
   // Jobs queued before a restart are picked up as soon as workers return.
   scheduler.wake()
+  logger?.event('info', 'start', startFields(opts, settings, { http: http.port, ws: ws.port }, store.engine))
 
   return {
     httpPort: http.port ?? opts.httpPort,

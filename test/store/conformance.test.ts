@@ -32,6 +32,8 @@ describe.each(ENGINES)('$name', (engine) => {
         createdAt: 2,
         inviteId: null,
       })
+      expect(await store.accounts.byId('u-bob')).toEqual(bob)
+      expect(await store.accounts.byId('u-nobody')).toBeUndefined()
     })
 
     test('setOperators: the first account plus named ones that exist, and the names missing', async () => {

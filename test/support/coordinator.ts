@@ -27,10 +27,13 @@ export interface TestCoordinator {
   stop(): Promise<void>
 }
 
-/** Starts a coordinator for one test (`extra`: e.g. a PostgreSQL `database`, a `blobDir`, a `log`). */
+/**
+ * Starts a coordinator for one test (`extra`: e.g. a PostgreSQL `database`, a `blobDir`, a `log`,
+ * a structured `logger` that then gets the free-text lines too).
+ */
 export async function startTestCoordinator(
   settings: Partial<Settings> = {},
-  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log'>> = {},
+  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log' | 'logger'>> = {},
 ): Promise<TestCoordinator> {
   const dir = tempDir('hub')
   const coord = await startCoordinator({
@@ -39,7 +42,7 @@ export async function startTestCoordinator(
     wsPort: 0,
     dataDir: dir,
     settings,
-    log: () => undefined,
+    ...(extra.logger ? {} : { log: () => undefined }),
     ...extra,
   })
   const base = `http://127.0.0.1:${coord.httpPort}`

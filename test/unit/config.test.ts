@@ -40,6 +40,8 @@ describe('loadConfig defaults', () => {
       invite: undefined,
       discovery: true,
       join: undefined,
+      logFormat: 'text',
+      logRequests: false,
       proxy: {
         https: undefined,
         http: undefined,
@@ -98,6 +100,34 @@ describe('loadConfig precedence: flag > env > config.json > default', () => {
       "GRIDX_SIGNUP 'everyone' is not a sign-up mode: use invite (new accounts need an invite), open (anyone who can reach the port) or closed (no one)",
     )
     writeConfig({ signup: 'public' })
+    expect(failure(() => loadConfig({}, { GRIDX_HOME: home })).code).toBe('bad_config')
+  })
+
+  test('log format and request lines: flag, then GRIDX_LOG_FORMAT / GRIDX_LOG_REQUESTS, then config.json, then text and off', () => {
+    expect(loadConfig({}, { GRIDX_HOME: home })).toMatchObject({ logFormat: 'text', logRequests: false })
+    writeConfig({ logFormat: 'json', logRequests: true })
+    expect(loadConfig({}, { GRIDX_HOME: home })).toMatchObject({ logFormat: 'json', logRequests: true })
+    const env = { GRIDX_HOME: home, GRIDX_LOG_FORMAT: 'Text', GRIDX_LOG_REQUESTS: '0' }
+    expect(loadConfig({}, env)).toMatchObject({ logFormat: 'text', logRequests: false })
+    expect(loadConfig({ logFormat: 'json', logRequests: true }, env)).toMatchObject({
+      logFormat: 'json',
+      logRequests: true,
+    })
+  })
+
+  test('a log format that is not one, or request logging that is not on or off, says what to use', () => {
+    const e = failure(() => loadConfig({ logFormat: 'xml' }, { GRIDX_HOME: home }))
+    expect(e.code).toBe('bad_log_format')
+    expect(e.message).toBe(
+      "--log-format 'xml' is not a log format: use text (lines for people) or json (one JSON object per line, for jq and log shippers)",
+    )
+    expect(failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_LOG_FORMAT: 'yaml' })).message).toStartWith(
+      "GRIDX_LOG_FORMAT 'yaml' is not a log format",
+    )
+    expect(failure(() => loadConfig({}, { GRIDX_HOME: home, GRIDX_LOG_REQUESTS: 'maybe' })).code).toBe(
+      'bad_log_requests',
+    )
+    writeConfig({ logFormat: 'xml' })
     expect(failure(() => loadConfig({}, { GRIDX_HOME: home })).code).toBe('bad_config')
   })
 

@@ -118,6 +118,15 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           describe:
             'advertise on the local network (mDNS, UDP 5353) so `gridx work` finds it without an address (default on; --no-advertise or env GRIDX_DISCOVERY=0 to stop)',
         })
+        .option('log-format', {
+          type: 'string',
+          describe:
+            'how the log on stdout is written: text (for people) or json (one object per line, for jq and log shippers) (env GRIDX_LOG_FORMAT, default text)',
+        })
+        .option('log-requests', {
+          type: 'boolean',
+          describe: 'also log one line per HTTP request: method, path, status, time (env GRIDX_LOG_REQUESTS)',
+        })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
         .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', '')
         .example('$0 serve --tls-cert /etc/gridx/cert.pem --tls-key /etc/gridx/key.pem', 'HTTPS and WSS')

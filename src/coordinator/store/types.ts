@@ -104,6 +104,8 @@ export interface AccountsRepo {
   operators(): Promise<string[]>
   /** The account with this name, if any. */
   byName(name: string): Promise<UserRow | undefined>
+  /** The account with this id, if any (the log names a job's owner by it). */
+  byId(id: string): Promise<UserRow | undefined>
   /** Stores a token hash for a user. */
   addToken(hash: string, userId: string, now: number, expiresAt: number): Promise<void>
   /** The user a live token belongs to. */

@@ -97,6 +97,11 @@ export class PgAccounts implements AccountsRepo {
     return u
   }
 
+  async byId(id: string): Promise<UserRow | undefined> {
+    const [u] = await this.db.select().from(users).where(eq(users.id, id))
+    return u
+  }
+
   async addToken(hash: string, userId: string, now: number, expiresAt: number): Promise<void> {
     await this.db.insert(tokens).values({ hash, userId, createdAt: now, expiresAt })
   }

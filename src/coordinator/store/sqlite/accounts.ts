@@ -89,6 +89,10 @@ export class SqliteAccounts implements AccountsRepo {
     return this.db.select().from(users).where(eq(users.name, name)).get()
   }
 
+  async byId(id: string): Promise<UserRow | undefined> {
+    return this.db.select().from(users).where(eq(users.id, id)).get()
+  }
+
   async addToken(hash: string, userId: string, now: number, expiresAt: number): Promise<void> {
     this.db.insert(tokens).values({ hash, userId, createdAt: now, expiresAt }).run()
   }
