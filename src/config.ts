@@ -45,6 +45,8 @@ export interface ConnectionFlags {
   advertise?: boolean | undefined
   /** `gridx work|register|login --join`: a join token (`gx1_…`). */
   join?: string | undefined
+  /** `gridx serve --metrics-token-file`: a file holding the bearer token Prometheus scrapes with. */
+  metricsTokenFile?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -88,6 +90,8 @@ export interface Config {
   discovery: boolean
   /** The join token of `work`, `register` and `login` (`--join`, GRIDX_JOIN), as given. */
   join: string | undefined
+  /** The file of `/metrics`' scrape token (`gridx serve --metrics-token-file`, GRIDX_METRICS_TOKEN_FILE) and which of the two named it. */
+  metricsTokenFile: { path: string; from: string } | undefined
   /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and lower case), parsed; every API call and worker socket uses them. */
   proxy: ProxySettings
   file: FileConfig
@@ -187,6 +191,14 @@ function blobDir(flags: ConnectionFlags, env: Env, file: FileConfig, home: strin
   return file.blobDir?.trim() ? resolve(home, file.blobDir.trim()) : undefined
 }
 
+function metricsTokenFile(flags: ConnectionFlags, env: Env): Config['metricsTokenFile'] {
+  // Given but empty is a mistake the start reports, not the absence of a token file.
+  if (flags.metricsTokenFile !== undefined)
+    return { path: flags.metricsTokenFile, from: '--metrics-token-file' }
+  const path = env['GRIDX_METRICS_TOKEN_FILE']
+  return path === undefined ? undefined : { path, from: 'GRIDX_METRICS_TOKEN_FILE' }
+}
+
 /** Builds the frozen config: flag, then environment, then config file, then default. */
 export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
   const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
@@ -223,6 +235,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     invite: flags.invite?.trim() || env['GRIDX_INVITE']?.trim() || undefined,
     discovery: discovery(flags, env, file),
     join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
+    metricsTokenFile: metricsTokenFile(flags, env),
     proxy: proxySettings(env),
     file,
   })

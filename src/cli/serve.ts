@@ -36,6 +36,7 @@ export type Flags = TlsFlags & {
   idleTimeout?: string
   minUploadRate?: string
   advertise?: boolean
+  metricsTokenFile?: string
 }
 
 /** What `--signup` means for this coordinator, said once at start. */
@@ -135,6 +136,9 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     minBodyRate: size(flags.minUploadRate, '--min-upload-rate'),
   }
   const { startCoordinator } = await import('../coordinator/server')
+  const { readMetricsToken } = await import('../coordinator/metrics/token')
+  const mt = config.metricsTokenFile
+  const metricsToken = mt ? readMetricsToken(mt.path, mt.from) : undefined
   const { redactUrl } = await import('../coordinator/store')
   const { newInviteCode } = await import('../coordinator/store/invite-rules')
   const { DEFAULT_SETTINGS } = await import('../coordinator/settings')
@@ -153,6 +157,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     publicUrl,
     database: config.database,
     blobDir: config.blobDir,
+    metricsToken,
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
@@ -193,6 +198,9 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   if (hint) note(hint)
   if (publicUrl)
     note(`public address: ${publicUrl} (shown in /health; web pages from it may open worker sockets)`)
+  note(
+    `metrics: GET /metrics (Prometheus) with ${mt ? `the token in ${mt.path} or ` : ''}an operator's login token${mt ? '' : ' (--metrics-token-file for a scrape token)'}`,
+  )
   const settings = c.settings
   note(signupNote(settings.signup, settings.signupGrantMc))
   note(

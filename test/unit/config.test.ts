@@ -40,6 +40,7 @@ describe('loadConfig defaults', () => {
       invite: undefined,
       discovery: true,
       join: undefined,
+      metricsTokenFile: undefined,
       proxy: {
         https: undefined,
         http: undefined,

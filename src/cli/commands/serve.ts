@@ -118,6 +118,11 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           describe:
             'advertise on the local network (mDNS, UDP 5353) so `gridx work` finds it without an address (default on; --no-advertise or env GRIDX_DISCOVERY=0 to stop)',
         })
+        .option('metrics-token-file', {
+          type: 'string',
+          describe:
+            "GET /metrics (Prometheus) also takes the token in this file as its bearer token, besides operators' logins (env GRIDX_METRICS_TOKEN_FILE)",
+        })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
         .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', '')
         .example('$0 serve --tls-cert /etc/gridx/cert.pem --tls-key /etc/gridx/key.pem', 'HTTPS and WSS')
