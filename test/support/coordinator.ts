@@ -30,7 +30,7 @@ export interface TestCoordinator {
 /** Starts a coordinator for one test (`extra`: e.g. a PostgreSQL `database`, a `blobDir`, a `log`). */
 export async function startTestCoordinator(
   settings: Partial<Settings> = {},
-  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log'>> = {},
+  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log' | 'metricsToken'>> = {},
 ): Promise<TestCoordinator> {
   const dir = tempDir('hub')
   const coord = await startCoordinator({
