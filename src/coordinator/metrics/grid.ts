@@ -109,7 +109,7 @@ export class GridMetrics implements Observer {
     })
     this.settled = registry.counter({
       name: 'gridx_settled_credits_total',
-      help: 'Credits paid to workers\u2019 owners for jobs that ended here.',
+      help: "Credits paid to workers' owners for jobs that ended here.",
     })
     const messages = registry.counter({
       name: 'gridx_worker_messages_total',
