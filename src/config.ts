@@ -50,6 +50,8 @@ export interface ConnectionFlags {
   logFormat?: string | undefined
   /** `gridx serve --log-requests`: a log line per HTTP request. */
   logRequests?: boolean | undefined
+  /** `gridx serve --metrics-token-file`: a file holding the bearer token Prometheus scrapes with. */
+  metricsTokenFile?: string | undefined
 }
 
 /** Everything a command needs to know about where it runs, resolved once. */
@@ -97,6 +99,8 @@ export interface Config {
   logFormat: LogFormat
   /** A log line per HTTP request (`gridx serve --log-requests`, GRIDX_LOG_REQUESTS). */
   logRequests: boolean
+  /** The file of `/metrics`' scrape token (`gridx serve --metrics-token-file`, GRIDX_METRICS_TOKEN_FILE) and which of the two named it. */
+  metricsTokenFile: { path: string; from: string } | undefined
   /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and lower case), parsed; every API call and worker socket uses them. */
   proxy: ProxySettings
   file: FileConfig
@@ -196,6 +200,14 @@ function blobDir(flags: ConnectionFlags, env: Env, file: FileConfig, home: strin
   return file.blobDir?.trim() ? resolve(home, file.blobDir.trim()) : undefined
 }
 
+function metricsTokenFile(flags: ConnectionFlags, env: Env): Config['metricsTokenFile'] {
+  // Given but empty is a mistake the start reports, not the absence of a token file.
+  if (flags.metricsTokenFile !== undefined)
+    return { path: flags.metricsTokenFile, from: '--metrics-token-file' }
+  const path = env['GRIDX_METRICS_TOKEN_FILE']
+  return path === undefined ? undefined : { path, from: 'GRIDX_METRICS_TOKEN_FILE' }
+}
+
 /** Builds the frozen config: flag, then environment, then config file, then default. */
 export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
   const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
@@ -234,6 +246,7 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     join: flags.join?.trim() || env['GRIDX_JOIN']?.trim() || undefined,
     logFormat: logFormat(flags.logFormat, env['GRIDX_LOG_FORMAT'], file),
     logRequests: logRequests(flags.logRequests, env['GRIDX_LOG_REQUESTS'], file),
+    metricsTokenFile: metricsTokenFile(flags, env),
     proxy: proxySettings(env),
     file,
   })

@@ -38,6 +38,7 @@ export type Flags = TlsFlags & {
   advertise?: boolean
   logFormat?: string
   logRequests?: boolean
+  metricsTokenFile?: string
 }
 
 /** What `--signup` means for this coordinator, said once at start. */
@@ -139,6 +140,9 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   const { Logger } = await import('../coordinator/log')
   const logger = new Logger({ format: config.logFormat, requests: config.logRequests })
   const { startCoordinator } = await import('../coordinator/server')
+  const { readMetricsToken } = await import('../coordinator/metrics/token')
+  const mt = config.metricsTokenFile
+  const metricsToken = mt ? readMetricsToken(mt.path, mt.from) : undefined
   const { redactUrl } = await import('../coordinator/store')
   const { newInviteCode } = await import('../coordinator/store/invite-rules')
   const { DEFAULT_SETTINGS } = await import('../coordinator/settings')
@@ -158,6 +162,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
     database: config.database,
     blobDir: config.blobDir,
     logger,
+    metricsToken,
     settings: {
       ...(leaseMs ? { leaseMs } : {}),
       ...(heartbeatMs ? { heartbeatMs, silentMs: heartbeatMs * 4 } : {}),
@@ -198,6 +203,9 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
   if (hint) note(hint)
   if (publicUrl)
     note(`public address: ${publicUrl} (shown in /health; web pages from it may open worker sockets)`)
+  note(
+    `metrics: GET /metrics (Prometheus) with ${mt ? `the token in ${mt.path} or ` : ''}an operator's login token${mt ? '' : ' (--metrics-token-file for a scrape token)'}`,
+  )
   const settings = c.settings
   note(signupNote(settings.signup, settings.signupGrantMc))
   note(

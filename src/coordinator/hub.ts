@@ -38,6 +38,8 @@ export class Hub {
   diskFull: ((err: unknown) => GridError | undefined) | undefined
   /** Hears workers join and leave (the log, the metrics). */
   observe: Observer = new Observers()
+  /** Counts each frame read by its type, `invalid` when it does not parse (the metrics). */
+  countFrame: (type: WorkerMessage['type'] | 'invalid') => void = () => undefined
 
   constructor(
     private readonly store: Store,
@@ -129,6 +131,7 @@ export class Hub {
       return this.overBudget(ws)
     }
     const parsed = parseFrame(WorkerMessage, raw)
+    this.countFrame(parsed.ok ? parsed.msg.type : 'invalid')
     if (!parsed.ok) {
       const theirs = ws.data.conn ? undefined : otherVersion(raw, 'hello')
       if (theirs === undefined) return this.refuse(ws, 'bad_message', parsed.error)

@@ -12,6 +12,7 @@ import { HttpGuard, refusal } from './http-guard'
 import { Grid } from './grid'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
+import { coordinatorMetrics, metricsAnswer } from './metrics'
 import { Observers } from './observe'
 import { checkOrigin } from './origin'
 import { QueueIndex, watchQueue } from './queue-index'
@@ -43,6 +44,8 @@ export interface CoordinatorOptions {
   database?: string | undefined
   /** Keep job archives in this directory (one every coordinator mounts) instead of the database or `dataDir`. */
   blobDir?: string | undefined
+  /** `GET /metrics` also takes this bearer token (`--metrics-token-file`), besides operators' logins. */
+  metricsToken?: string | undefined
 }
 
 /**
@@ -170,6 +173,10 @@ async function serve(
     )
   }
   const refused = logger && ((r: Parameters<typeof logRefused>[1]) => logRefused(logger, r))
+  // Prometheus metrics (src/coordinator/metrics): the grid's counters hear the same seam.
+  const metrics = coordinatorMetrics({ store, hub, isApi: isApiPath, startedAtMs: Date.now() })
+  observers.add(metrics.grid)
+  hub.countFrame = metrics.grid.frame
   lifecycle.watch = watchQueue(index, grid)
   scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
@@ -208,6 +215,9 @@ async function serve(
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
     refused,
   })
+  const scrape = metricsAnswer({ registry: metrics.registry, auth, token: opts.metricsToken })
+  app.get('/metrics', (c) => scrape(c.req.raw))
+  metrics.http.routes.learn(app.routes)
   // The dashboard: every path the API does not answer (see src/web).
   const web = createWeb({
     store,
@@ -265,7 +275,8 @@ async function serve(
   // which Bun knows no address for.
   const guarded = (req: Request, server: Server<SocketData>) => {
     const ip = server.requestIP(req)?.address
-    return guard.handle(req, server, (checked) => route(checked, server, ip))
+    // Counted and timed whole, under its route's template (metrics/http.ts).
+    return metrics.http.measure(req, () => guard.handle(req, server, (checked) => route(checked, server, ip)))
   }
   // `--log-requests`: a `request` line per request; without it, no wrapper on the path at all.
   const fetch = logger?.requests

@@ -175,6 +175,17 @@ describe.each(ENGINES)('$name', (engine) => {
         ok: true,
       })
     })
+    test('escrowTotal: the sum over every user escrow, equal to the audit, as jobs escrow and settle', async () => {
+      expect(await store.credits.escrowTotal()).toBe(0)
+      const a = await store.queue.create(newJob({ maxCost: 4000 }))
+      await store.queue.create(newJob({ ownerId: 'u-bob', maxCost: 700 }))
+      expect(await store.credits.escrowTotal()).toBe(4700)
+      expect((await store.credits.audit()).escrow).toBe(4700)
+      await store.leases.assign(a.id, 'w-bob', 99_999, 2000)
+      await store.leases.finish(lease(a.id), 'w-bob', paid(1500))
+      expect(await store.credits.escrowTotal()).toBe(700)
+      expect((await store.credits.audit()).escrow).toBe(700)
+    })
   })
 
   describe('queue, leases, deadlines', () => {

@@ -33,7 +33,7 @@ export interface TestCoordinator {
  */
 export async function startTestCoordinator(
   settings: Partial<Settings> = {},
-  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log' | 'logger'>> = {},
+  extra: Partial<Pick<CoordinatorOptions, 'database' | 'blobDir' | 'log' | 'logger' | 'metricsToken'>> = {},
 ): Promise<TestCoordinator> {
   const dir = tempDir('hub')
   const coord = await startCoordinator({

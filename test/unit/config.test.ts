@@ -42,6 +42,7 @@ describe('loadConfig defaults', () => {
       join: undefined,
       logFormat: 'text',
       logRequests: false,
+      metricsTokenFile: undefined,
       proxy: {
         https: undefined,
         http: undefined,

@@ -127,6 +127,11 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'boolean',
           describe: 'also log one line per HTTP request: method, path, status, time (env GRIDX_LOG_REQUESTS)',
         })
+        .option('metrics-token-file', {
+          type: 'string',
+          describe:
+            "GET /metrics (Prometheus) also takes the token in this file as its bearer token, besides operators' logins (env GRIDX_METRICS_TOKEN_FILE)",
+        })
         .example('$0 serve', 'serve on 0.0.0.0:8081 (API) and :8080 (workers)')
         .example('$0 serve --http-port 9081 --ws-port 9080 --data-dir /var/lib/gridx', '')
         .example('$0 serve --tls-cert /etc/gridx/cert.pem --tls-key /etc/gridx/key.pem', 'HTTPS and WSS')

@@ -237,6 +237,8 @@ export interface CreditsRepo {
   of(userId: string, limit: number, beforeSeq?: number): Promise<Credits>
   /** The ledger invariant, computed in one consistent read. */
   audit(): Promise<Audit>
+  /** Millicredits in escrow over all users: one sum over the accounts, not the ledger (for /metrics). */
+  escrowTotal(): Promise<number>
 }
 
 /** A new job as the API hands it to the store. */

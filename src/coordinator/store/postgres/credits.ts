@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import { userNotFound } from '../account-rules'
 import { grantMovement } from '../ledger-rules'
@@ -6,7 +6,7 @@ import type { CreditsRepo } from '../types'
 import type { Db } from './db'
 import { audit, balances, history, move } from './ledger'
 
-const { users } = schema
+const { accounts, users } = schema
 
 /** The credit ledger on PostgreSQL as users and operators see it. */
 export function pgCredits(db: Db): CreditsRepo {
@@ -32,5 +32,12 @@ export function pgCredits(db: Db): CreditsRepo {
         isolationLevel: 'repeatable read',
         accessMode: 'read only',
       }),
+    escrowTotal: async () => {
+      const [row] = await db
+        .select({ n: sql<number>`coalesce(sum(${accounts.balance}), 0)`.mapWith(Number) })
+        .from(accounts)
+        .where(eq(accounts.kind, 'escrow'))
+      return row?.n ?? 0
+    },
   }
 }

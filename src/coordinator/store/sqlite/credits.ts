@@ -1,11 +1,11 @@
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import { userNotFound } from '../account-rules'
 import { grantMovement } from '../ledger-rules'
 import type { CreditsRepo } from '../types'
 import { audit, balances, type Db, history, transfer } from './ledger'
 
-const { users } = schema
+const { accounts, users } = schema
 
 /** Grants, balances and the audit on SQLite. */
 export function sqliteCredits(db: Db): CreditsRepo {
@@ -19,5 +19,11 @@ export function sqliteCredits(db: Db): CreditsRepo {
     of: async (userId, limit, beforeSeq) =>
       db.transaction((tx) => ({ ...balances(tx, userId), history: history(tx, userId, limit, beforeSeq) })),
     audit: async () => db.transaction((tx) => audit(tx)),
+    escrowTotal: async () =>
+      db
+        .select({ n: sql<number>`coalesce(sum(${accounts.balance}), 0)` })
+        .from(accounts)
+        .where(eq(accounts.kind, 'escrow'))
+        .get()?.n ?? 0,
   }
 }
