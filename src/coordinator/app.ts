@@ -16,6 +16,7 @@ import type { Auth } from './auth'
 import type { JobEvents } from './events'
 import type { Hub } from './hub'
 import { jobView, type Lifecycle } from './lifecycle'
+import type { StorageQuota } from './quota'
 import type { Scheduler } from './scheduler'
 import type { Clock, Settings } from './settings'
 import type { Store, UserRow } from './store'
@@ -44,6 +45,8 @@ export interface AppDeps {
   startedAt: number
   /** The address users and workers should use, shown by /health. */
   publicUrl?: string | undefined
+  /** The users' storage quota, shared with the dashboard's run form. */
+  quota?: StorageQuota | undefined
   /** Lifts the HTTP idle timeout for one long-lived answer (the live-output stream). */
   holdOpen?: (req: Request) => void
 }
@@ -130,7 +133,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/api/workers', (c) => c.json(hub.views()))
   app.route('/api/credits', creditRoutes({ store, clock }))
   app.route('/api/invites', inviteRoutes({ store, clock, settings: deps.settings }))
-  app.route('/api', fileRoutes({ store, blobs: deps.blobs, lifecycle, settings: deps.settings, clock }))
+  app.route(
+    '/api',
+    fileRoutes({ store, blobs: deps.blobs, lifecycle, settings: deps.settings, clock, quota: deps.quota }),
+  )
 
   app.post('/api/jobs', async (c) => {
     const user = c.get('user')

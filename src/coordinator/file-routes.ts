@@ -17,6 +17,8 @@ export interface FileDeps {
   lifecycle: Lifecycle
   settings: Settings
   clock: Clock
+  /** The users' storage quota, shared with the dashboard's run form (one is made when not given). */
+  quota?: StorageQuota | undefined
 }
 
 type Env = { Variables: { user: UserRow } }
@@ -27,9 +29,9 @@ const OUTPUTS = { thing: "the job's /out files", instead: 'have the job write le
  * Job files over HTTP: users upload input archives and download their jobs' /out archives;
  * workers fetch a job's inputs and upload its outputs under the lease they hold.
  */
-export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDeps): Hono<Env> {
+export function fileRoutes({ store, blobs, lifecycle, settings, clock, ...deps }: FileDeps): Hono<Env> {
   const app = new Hono<Env>()
-  const quota = new StorageQuota(store, settings, clock)
+  const quota = deps.quota ?? new StorageQuota(store, settings, clock)
   const deadline = new UploadDeadline(store, settings)
 
   const files = { store, blobs, settings, clock, quota }

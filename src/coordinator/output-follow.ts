@@ -1,12 +1,15 @@
-import { isFinal, type JobView, type OutputEvent } from '../protocol/api'
+import { isFinal, type OutputEvent } from '../protocol/api'
 import type { JobEvents } from './events'
 import type { JobRow, Store } from './store'
 
 /** Most time between two events of a followed output stream: proxies and clients see it is alive. */
 export const KEEPALIVE_MS = 15_000
 
+/** An event of a followed output: the API's, with the job at the end as the caller shows it. */
+export type FollowEvent<J> = Exclude<OutputEvent, { type: 'end' }> | { type: 'end'; job: J }
+
 /** How to follow one job's output: who may see it is the caller's (`load` throws its 404). */
-export interface FollowOptions {
+export interface FollowOptions<J> {
   /** Keep going with live events until the job ends; otherwise only the stored output. */
   follow: boolean
   /** Ends the stream (the client went away). */
@@ -15,8 +18,8 @@ export interface FollowOptions {
   keepaliveMs: number
   /** Reads the job as its viewer may see it. */
   load: () => Promise<JobRow>
-  /** The job's final view, sent in the `end` event. */
-  end: (job: JobRow) => Promise<JobView>
+  /** The job as the `end` event carries it (the API: its JobView). */
+  end: (job: JobRow) => Promise<J>
 }
 
 /**
@@ -24,11 +27,11 @@ export interface FollowOptions {
  * output and state changes until it ends, re-reading the store where events from elsewhere are
  * missing. What the API's NDJSON stream and the dashboard's event stream both send.
  */
-export async function* followOutput(
+export async function* followOutput<J>(
   deps: { store: Store; events: JobEvents },
   id: string,
-  opts: FollowOptions,
-): AsyncGenerator<OutputEvent> {
+  opts: FollowOptions<J>,
+): AsyncGenerator<FollowEvent<J>> {
   const { store, events } = deps
   const sub = events.subscribe(id)
   // Every keepaliveMs the wait for the next event gives up once, and a keepalive goes out.
@@ -38,7 +41,7 @@ export async function* followOutput(
     let job = await opts.load()
     let attempt = job.attempt
     let lastSeq = -1
-    const replay = async function* (): AsyncGenerator<OutputEvent> {
+    const replay = async function* (): AsyncGenerator<FollowEvent<J>> {
       for (const ch of await store.leases.output(id, attempt, lastSeq)) {
         lastSeq = ch.seq
         yield { type: 'output', stream: ch.stream, data: ch.data.toString('base64') }

@@ -20,6 +20,7 @@ import { type Clock, DEFAULT_SETTINGS, type Settings, systemClock } from './sett
 import { openStore, type Store } from './store'
 import { silenceFor } from './heartbeat-budget'
 import { createWeb, isApiPath } from '../web'
+import { StorageQuota } from './quota'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -160,6 +161,8 @@ async function serve(
   const blobs = openBlobs({ dataDir: opts.dataDir, blobDir: opts.blobDir, chunks: store.blobChunks })
   // Which of the two servers received a request: only that one can lift its idle timeout.
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
+  // One quota for the API's uploads and the dashboard's run form: both count a user's uploads in flight.
+  const quota = new StorageQuota(store, settings, clock)
   const app = createApp({
     store,
     auth,
@@ -173,6 +176,7 @@ async function serve(
     disk,
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
+    quota,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
   })
   // The dashboard: every path the API does not answer (see src/web).
@@ -186,6 +190,7 @@ async function serve(
     clock,
     settings,
     blobs,
+    quota,
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
   })

@@ -24,6 +24,7 @@ describe.each(ENGINES)('$name', (engine) => {
     const mine = await store.queue.list({ ownerId: 'u-alice', limit: 10 })
     expect(mine.map((j) => j.id)).toEqual([a2.id, a1.id])
     expect('script' in mine[0]!).toBe(false)
+    expect(mine[0]).toMatchObject({ id: a2.id, ownerName: 'alice', scriptName: 'job.py', args: ['--n', '3'] })
     expect((await store.queue.list({ limit: 10 })).map((j) => j.id)).toEqual([a2.id, b1.id, a1.id])
     expect(
       (await store.queue.list({ ownerId: 'u-alice', state: 'succeeded', limit: 10 })).map((j) => j.id),

@@ -289,6 +289,9 @@ export interface JobListing {
   limit: number
 }
 
+/** A job as a listing shows it: no script, and its owner's name. */
+export type ListedJob = QueuedJob & { ownerName: string }
+
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
 export interface QueueRepo {
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
@@ -297,8 +300,8 @@ export interface QueueRepo {
   job(id: string): Promise<JobRow | undefined>
   /** The newest jobs of one user. */
   jobsOf(ownerId: string, limit: number): Promise<JobRow[]>
-  /** A page of jobs without their scripts, newest first (created, then id), as `listing` selects. */
-  list(listing: JobListing): Promise<QueuedJob[]>
+  /** A page of jobs without their scripts, with their owners' names, newest first (created, then id). */
+  list(listing: JobListing): Promise<ListedJob[]>
   /**
    * Queued jobs without their scripts, in fair-share order (owner, then priority highest first,
    * then age, then id; owners and ids compared byte-wise): every one, or those of `ids` still

@@ -2,7 +2,7 @@ import { desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
-import type { JobListing, NewJob, QueuedJob, QueueRepo } from '../types'
+import type { JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
 import { pgListJobs } from './listing'
 import type { Db } from './db'
 import { queuedJobs } from './queued-sql'
@@ -44,7 +44,7 @@ export class PgQueue implements QueueRepo {
       .limit(limit)
   }
 
-  async list(listing: JobListing): Promise<QueuedJob[]> {
+  async list(listing: JobListing): Promise<ListedJob[]> {
     return await pgListJobs(this.db, listing)
   }
 

@@ -1,16 +1,16 @@
 import { and, desc, eq, getTableColumns, lt, or, sql, type SQL } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import { listingLimit, searchPatterns } from '../listing-rules'
-import type { JobListing, QueuedJob } from '../types'
+import type { JobListing, ListedJob } from '../types'
 import type { Db } from './ledger'
 
-const { jobs } = schema
+const { jobs, users } = schema
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
 const { script, ...cols } = getTableColumns(jobs)
 
 /** A page of jobs as the dashboard lists them, newest first (the `jobs_owner` index serves one owner's). */
-export function sqliteListJobs(db: Db, listing: JobListing): QueuedJob[] {
+export function sqliteListJobs(db: Db, listing: JobListing): ListedJob[] {
   const where: (SQL | undefined)[] = []
   if (listing.ownerId !== undefined) where.push(eq(jobs.ownerId, listing.ownerId))
   if (listing.state !== undefined) where.push(eq(jobs.state, listing.state))
@@ -33,8 +33,9 @@ export function sqliteListJobs(db: Db, listing: JobListing): QueuedJob[] {
     )
   }
   return db
-    .select(cols)
+    .select({ ...cols, ownerName: users.name })
     .from(jobs)
+    .innerJoin(users, eq(users.id, jobs.ownerId))
     .where(and(...where))
     .orderBy(desc(jobs.createdAt), desc(jobs.id))
     .limit(listingLimit(listing))

@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
-import type { JobListing, NewJob, QueuedJob, QueueRepo } from '../types'
+import type { JobListing, ListedJob, NewJob, QueueRepo } from '../types'
 import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
 import { type Db, escrow } from './ledger'
@@ -47,7 +47,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   }
 
   /** A page of jobs without their scripts, newest first, as `listing` selects. */
-  async list(listing: JobListing): Promise<QueuedJob[]> {
+  async list(listing: JobListing): Promise<ListedJob[]> {
     return sqliteListJobs(this.db, listing)
   }
 
