@@ -42,11 +42,18 @@ export function runFields(form: Record<string, unknown>): RunFields {
   }
 }
 
-/** The files of one field of a multipart form (a browser sends an empty one when none was picked). */
+/** The files of one field of a multipart form (a browser sends an empty, nameless part when none was picked). */
 export function filesOf(form: Record<string, unknown>, name: string): File[] {
   const v = form[name]
   const all = Array.isArray(v) ? v : v === undefined ? [] : [v]
-  return all.filter((f): f is File => f instanceof File && (f.size > 0 || f.name !== ''))
+  const files: File[] = []
+  for (const f of all) {
+    if (!(f instanceof Blob)) continue
+    const fileName = f instanceof File && typeof f.name === 'string' ? f.name : ''
+    if (fileName === '' && f.size === 0) continue
+    files.push(f instanceof File && fileName ? f : new File([f], fileName))
+  }
+  return files
 }
 
 /**

@@ -244,6 +244,13 @@ describe('the run form', () => {
     expect(row?.script?.toString()).toBe('print("hello")\n')
   })
 
+  test('an input field left empty (a browser still sends a nameless part) is no input', async () => {
+    const res = await runForm(alice, fields, { script: [py()], inputs: [new File([], '')] })
+    expect(res.status).toBe(303)
+    const id = /^\/jobs\/([a-z0-9]+)$/.exec(res.headers.get('location') ?? '')?.[1]
+    expect((await t.job(id!)).inputs).toBeNull()
+  })
+
   test('errors come back on the form, in plain words, with what was typed', async () => {
     const alert = (html: string) => /role="alert"[^>]*>([^<]*)</.exec(html)?.[1] ?? ''
     const none = await runForm(alice, fields, {})

@@ -45,6 +45,9 @@ for (const root of document.querySelectorAll('[data-job-live]')) {
     /** @type {{ state: string, worker: string | null, reason: string | null }} */
     const s = JSON.parse(event.data)
     showState(s.state)
+    // Why it waited is stale once it left the queue.
+    if (s.state !== 'queued')
+      for (const el of root.querySelectorAll('[data-waiting]')) el.setAttribute('hidden', '')
     for (const el of root.querySelectorAll('[data-field="worker"]')) el.textContent = s.worker ?? '–'
     if (s.state === 'queued' && s.reason) append('note', `\n[back in the queue: ${s.reason}]\n`)
   })

@@ -28,8 +28,8 @@ export function JobFacts(props: {
       </dd>
       {props.waiting ? (
         <>
-          <dt>Waiting</dt>
-          <dd data-field="waiting">{props.waiting}</dd>
+          <dt data-waiting>Waiting</dt>
+          <dd data-waiting>{props.waiting}</dd>
         </>
       ) : null}
       {job.error ? (
