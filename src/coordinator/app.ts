@@ -5,9 +5,7 @@ import {
   type AttemptView,
   Credentials,
   type Health,
-  isFinal,
   type MeView,
-  type OutputEvent,
   type Registered,
   RegisterRequest,
   SubmitJob,
@@ -18,12 +16,14 @@ import type { Auth } from './auth'
 import type { JobEvents } from './events'
 import type { Hub } from './hub'
 import { jobView, type Lifecycle } from './lifecycle'
+import type { StorageQuota } from './quota'
 import type { Scheduler } from './scheduler'
 import type { Clock, Settings } from './settings'
 import type { Store, UserRow } from './store'
 import type { BlobStore } from './blobs'
 import type { DiskGuard } from './disk'
 import { creditRoutes } from './credits-routes'
+import { followOutput, KEEPALIVE_MS } from './output-follow'
 import { fileRoutes } from './file-routes'
 import { inviteRoutes } from './invite-routes'
 import { capBodies, InFlight, TooManyOpen } from './user-caps'
@@ -46,14 +46,13 @@ export interface AppDeps {
   startedAt: number
   /** The address users and workers should use, shown by /health. */
   publicUrl?: string | undefined
+  /** The users' storage quota, shared with the dashboard's run form. */
+  quota?: StorageQuota | undefined
   /** Lifts the HTTP idle timeout for one long-lived answer (the live-output stream). */
   holdOpen?: (req: Request) => void
   /** Told of every refused request (the log's `refused` line). */
   refused?: (r: Refused) => void
 }
-
-/** Most time between two lines of a followed output stream: proxies and clients see it is alive. */
-const KEEPALIVE_MS = 15_000
 
 /** Per request: the client's address (from `server.requestIP`, passed to `app.fetch`) and the user. */
 type Env = { Bindings: { ip?: string | undefined } | undefined; Variables: { user: UserRow } }
@@ -142,7 +141,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/api/workers', (c) => c.json(hub.views()))
   app.route('/api/credits', creditRoutes({ store, clock }))
   app.route('/api/invites', inviteRoutes({ store, clock, settings: deps.settings }))
-  app.route('/api', fileRoutes({ store, blobs: deps.blobs, lifecycle, settings: deps.settings, clock }))
+  app.route(
+    '/api',
+    fileRoutes({ store, blobs: deps.blobs, lifecycle, settings: deps.settings, clock, quota: deps.quota }),
+  )
 
   app.post('/api/jobs', async (c) => {
     const user = c.get('user')
@@ -238,57 +240,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return stream(c, async (out) => {
       const abort = new AbortController()
       out.onAbort(() => abort.abort())
-      const sub = events.subscribe(id)
-      // Every keepaliveMs the wait for the next event gives up once, and a keepalive line goes out.
-      let beat = new AbortController()
-      const beats = setInterval(() => beat.abort(), keepaliveMs)
-      const line = (e: OutputEvent) => out.write(`${JSON.stringify(e)}\n`)
       try {
-        let job = await lifecycle.ownJob(user, id)
-        let attempt = job.attempt
-        let lastSeq = -1
-        const replay = async () => {
-          for (const ch of await store.leases.output(id, attempt, lastSeq)) {
-            lastSeq = ch.seq
-            await line({ type: 'output', stream: ch.stream, data: ch.data.toString('base64') })
-          }
-        }
-        await replay()
-        while (follow && !isFinal(job.state)) {
-          const e = await sub.next(AbortSignal.any([abort.signal, beat.signal]))
-          if (abort.signal.aborted) return
-          if (!e) {
-            beat = new AbortController()
-            await line({ type: 'keepalive' })
-            continue
-          }
-          if (e.type === 'output') {
-            if (e.attempt !== attempt || e.seq <= lastSeq) continue
-            if (e.seq !== lastSeq + 1) await replay()
-            else {
-              lastSeq = e.seq
-              await line({ type: 'output', stream: e.stream, data: e.data.toString('base64') })
-            }
-          } else if (e.type === 'stored') {
-            // Stored through another coordinator: the chunks are read from the database.
-            if (e.attempt === attempt && e.seq > lastSeq) await replay()
-          } else if (e.type === 'state') {
-            if (e.attempt !== attempt || e.state === 'queued') {
-              attempt = e.state === 'queued' ? e.attempt + 1 : e.attempt
-              lastSeq = -1
-            }
-            await line({ type: 'state', state: e.state, worker: e.worker, reason: e.reason ?? null })
-          } else {
-            job = await lifecycle.ownJob(user, id)
-            attempt = job.attempt
-            await replay()
-          }
-        }
-        job = await lifecycle.ownJob(user, id)
-        await line({ type: 'end', job: await view(job, user) })
+        const output = followOutput({ store, events }, id, {
+          follow,
+          signal: abort.signal,
+          keepaliveMs,
+          load: () => lifecycle.ownJob(user, id),
+          end: (job) => view(job, user),
+        })
+        for await (const e of output) await out.write(`${JSON.stringify(e)}\n`)
       } finally {
-        clearInterval(beats)
-        sub.close()
         release()
       }
     })

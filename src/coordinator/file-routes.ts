@@ -1,9 +1,9 @@
 import { Hono } from 'hono'
 import { assertNever, GridError } from '../errors'
-import { formatDuration } from '../protocol/units'
 import { LeaseRef } from '../protocol/worker'
 import type { Blob, BlobStore } from './blobs'
 import { archiveCeiling, declaredBody } from './http-limits'
+import { outputsArchive, storeInputs } from './job-files'
 import type { Lifecycle } from './lifecycle'
 import { StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
@@ -17,56 +17,33 @@ export interface FileDeps {
   lifecycle: Lifecycle
   settings: Settings
   clock: Clock
+  /** The users' storage quota, shared with the dashboard's run form (one is made when not given). */
+  quota?: StorageQuota | undefined
 }
 
 type Env = { Variables: { user: UserRow } }
 
-const UPLOAD = { thing: 'this upload', instead: 'use smaller inputs' }
 const OUTPUTS = { thing: "the job's /out files", instead: 'have the job write less under /out' }
 
 /**
  * Job files over HTTP: users upload input archives and download their jobs' /out archives;
  * workers fetch a job's inputs and upload its outputs under the lease they hold.
  */
-export function fileRoutes({ store, blobs, lifecycle, settings, clock }: FileDeps): Hono<Env> {
+export function fileRoutes({ store, blobs, lifecycle, settings, clock, ...deps }: FileDeps): Hono<Env> {
   const app = new Hono<Env>()
-  const quota = new StorageQuota(store, settings, clock)
+  const quota = deps.quota ?? new StorageQuota(store, settings, clock)
   const deadline = new UploadDeadline(store, settings)
 
-  // An input archive; a submission then names it by digest.
-  app.post('/uploads', async (c) => {
-    const user = c.get('user')
-    const grant = await quota.open(user.id, declaredBody(c.req.raw).declared, UPLOAD)
-    try {
-      const blob = await blobs.putArchive(
-        c.req.raw.body,
-        archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
-        { what: 'the input files', maxBytes: settings.maxInputBytes, maxEntries: settings.maxArchiveEntries },
-        grant,
-      )
-      await store.files.recordUpload(blob.sha256, user.id, blob.bytes, blob.files, clock.now())
-      return c.json({ sha256: blob.sha256, bytes: blob.bytes, files: blob.files }, 201)
-    } finally {
-      grant.release()
-    }
-  })
+  const files = { store, blobs, settings, clock, quota }
 
-  app.get('/jobs/:id/outputs', async (c) => {
-    const job = await lifecycle.ownJob(c.get('user'), c.req.param('id'))
-    const tar = job.outputsSha256 ? await blobs.response(job.outputsSha256) : undefined
-    if (!tar) {
-      const why =
-        job.finishedAt === null
-          ? `it has not ended yet (state: ${job.state}); files come back when it ends`
-          : !job.outputsSha256
-            ? 'it wrote no files under /out'
-            : job.finishedAt < clock.now() - settings.keepFilesMs
-              ? `they were removed, as the coordinator keeps job files for ${formatDuration(settings.keepFilesMs)} after the job ends (gridx serve --keep-files)`
-              : "they are missing from the coordinator's file store: tell its operator"
-      throw new GridError('no_outputs', `job ${job.id} has no output files: ${why}`, { status: 404 })
-    }
-    return tar
-  })
+  // An input archive; a submission then names it by digest.
+  app.post('/uploads', async (c) =>
+    c.json(await storeInputs(files, c.get('user').id, c.req.raw.body, declaredBody(c.req.raw).declared), 201),
+  )
+
+  app.get('/jobs/:id/outputs', async (c) =>
+    outputsArchive(files, await lifecycle.ownJob(c.get('user'), c.req.param('id'))),
+  )
 
   // Worker side: only the owner of the worker that holds the lease may read or write under it.
   const leaseOf = async (user: UserRow, jobId: string, attemptText: string) => {

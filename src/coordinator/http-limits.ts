@@ -1,3 +1,4 @@
+import { LIMITS } from '../protocol/limits'
 import { formatBytes } from '../protocol/units'
 import type { Settings } from './settings'
 
@@ -51,6 +52,14 @@ export function bodyRule(method: string, path: string, settings: Settings): Body
     return {
       maxBytes: archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
       what: `an input archive (${formatBytes(settings.maxInputBytes)} of files)`,
+      flag: '--max-input',
+    }
+  }
+  if (method === 'POST' && path === '/run') {
+    // The dashboard's run form: a script and its input files, sent as they are (multipart).
+    return {
+      maxBytes: LIMITS.scriptBytes + archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
+      what: `a script and its input files (${formatBytes(settings.maxInputBytes)} of files)`,
       flag: '--max-input',
     }
   }

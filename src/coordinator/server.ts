@@ -23,6 +23,7 @@ import { silenceFor } from './heartbeat-budget'
 import { createWeb, isApiPath } from '../web'
 import { JobLog, Logger, logRefused, logRequests } from './log'
 import { startFields } from './log/start'
+import { StorageQuota } from './quota'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -199,6 +200,8 @@ async function serve(
   const blobs = openBlobs({ dataDir: opts.dataDir, blobDir: opts.blobDir, chunks: store.blobChunks })
   // Which of the two servers received a request: only that one can lift its idle timeout.
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
+  // One quota for the API's uploads and the dashboard's run form: both count a user's uploads in flight.
+  const quota = new StorageQuota(store, settings, clock)
   const app = createApp({
     store,
     auth,
@@ -212,6 +215,7 @@ async function serve(
     disk,
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
+    quota,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
     refused,
   })
@@ -229,6 +233,7 @@ async function serve(
     clock,
     settings,
     blobs,
+    quota,
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
     observers,

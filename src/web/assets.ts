@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto'
 import { Hono } from 'hono'
 import style from './assets/style.css' with { type: 'text' }
 import chart from './client/chart.js' with { type: 'text' }
+import jobLive from './client/job-live.js' with { type: 'text' }
 import live from './client/live.js' with { type: 'text' }
+import run from './client/run.js' with { type: 'text' }
 
 /**
  * The dashboard's files, embedded in the binary: a style sheet and small browser scripts
@@ -13,6 +15,8 @@ const SOURCES: Record<string, { type: string; text: () => string }> = {
   'style.css': { type: 'text/css; charset=utf-8', text: () => style },
   'live.js': { type: 'text/javascript; charset=utf-8', text: () => live },
   'chart.js': { type: 'text/javascript; charset=utf-8', text: () => chart },
+  'job-live.js': { type: 'text/javascript; charset=utf-8', text: () => jobLive },
+  'run.js': { type: 'text/javascript; charset=utf-8', text: () => run },
 }
 
 interface Asset {

@@ -2,6 +2,7 @@ import type { Auth } from '../coordinator/auth'
 import type { BlobStore } from '../coordinator/blobs'
 import type { JobEvents } from '../coordinator/events'
 import type { Hub } from '../coordinator/hub'
+import type { StorageQuota } from '../coordinator/quota'
 import type { Lifecycle } from '../coordinator/lifecycle'
 import type { Observers } from '../coordinator/observe'
 import type { Scheduler } from '../coordinator/scheduler'
@@ -19,6 +20,8 @@ export interface WebDeps {
   clock: Clock
   settings: Settings
   blobs: BlobStore
+  /** The users' storage quota, shared with the API's uploads (one is made when not given). */
+  quota?: StorageQuota | undefined
   /** Served over TLS: the session cookie is `Secure`. */
   secure: boolean
   /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream). */

@@ -282,6 +282,22 @@ export type NewJob = Omit<
 /** A queued job without its script (which can be megabytes), as fair share reads it. */
 export type QueuedJob = Omit<JobRow, 'script'>
 
+/** Which jobs a listing shows (the dashboard's jobs page): all filters are optional and combine. */
+export interface JobListing {
+  /** Only this user's jobs; undefined for everyone's (operators). */
+  ownerId?: string | undefined
+  /** Only jobs in this state. */
+  state?: JobRow['state'] | undefined
+  /** Jobs whose id starts with it, or whose script name contains it (case-insensitive, literal). */
+  search?: string | undefined
+  /** Only jobs older than this one (newest first): the cursor of the next page. */
+  before?: { createdAt: number; id: string } | undefined
+  limit: number
+}
+
+/** A job as a listing shows it: no script, and its owner's name. */
+export type ListedJob = QueuedJob & { ownerName: string }
+
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
 export interface QueueRepo {
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
@@ -290,6 +306,8 @@ export interface QueueRepo {
   job(id: string): Promise<JobRow | undefined>
   /** The newest jobs of one user. */
   jobsOf(ownerId: string, limit: number): Promise<JobRow[]>
+  /** A page of jobs without their scripts, with their owners' names, newest first (created, then id). */
+  list(listing: JobListing): Promise<ListedJob[]>
   /**
    * Queued jobs without their scripts, in fair-share order (owner, then priority highest first,
    * then age, then id; owners and ids compared byte-wise): every one, or those of `ids` still

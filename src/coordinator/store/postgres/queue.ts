@@ -2,7 +2,8 @@ import { desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
-import type { NewJob, QueuedJob, QueueRepo } from '../types'
+import type { JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
+import { pgListJobs } from './listing'
 import type { Db } from './db'
 import { queuedJobs } from './queued-sql'
 import { JOB_COLUMNS, toJobRow } from './job-row'
@@ -41,6 +42,10 @@ export class PgQueue implements QueueRepo {
       .where(eq(jobs.ownerId, ownerId))
       .orderBy(desc(jobs.createdAt), desc(jobs.id))
       .limit(limit)
+  }
+
+  async list(listing: JobListing): Promise<ListedJob[]> {
+    return await pgListJobs(this.db, listing)
   }
 
   async active(): Promise<{ id: string; ownerId: string }[]> {

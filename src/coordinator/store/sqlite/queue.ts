@@ -2,7 +2,8 @@ import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
-import type { NewJob, QueueRepo } from '../types'
+import type { JobListing, ListedJob, NewJob, QueueRepo } from '../types'
+import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
 import { type Db, escrow } from './ledger'
 import type { Hot } from './prepared'
@@ -43,6 +44,11 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
       .orderBy(desc(jobs.createdAt), desc(jobs.id))
       .limit(limit)
       .all()
+  }
+
+  /** A page of jobs without their scripts, newest first, as `listing` selects. */
+  async list(listing: JobListing): Promise<ListedJob[]> {
+    return sqliteListJobs(this.db, listing)
   }
 
   /** Every job assigned or running now, with its owner. */

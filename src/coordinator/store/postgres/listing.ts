@@ -1,0 +1,42 @@
+import { and, desc, eq, getTableColumns, lt, or, sql, type SQL } from 'drizzle-orm'
+import * as schema from '../../../db/postgres/schema'
+import { listingLimit, searchPatterns } from '../listing-rules'
+import type { JobListing, ListedJob } from '../types'
+import type { Db } from './db'
+
+const { jobs, users } = schema
+
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
+const { script, ...cols } = getTableColumns(jobs)
+
+/** A page of jobs as the dashboard lists them, newest first on PostgreSQL (the same query as SQLite's). */
+export async function pgListJobs(db: Db, listing: JobListing): Promise<ListedJob[]> {
+  const where: (SQL | undefined)[] = []
+  if (listing.ownerId !== undefined) where.push(eq(jobs.ownerId, listing.ownerId))
+  if (listing.state !== undefined) where.push(eq(jobs.state, listing.state))
+  const search = searchPatterns(listing)
+  if (search) {
+    where.push(
+      or(
+        sql`lower(${jobs.id}) like ${search.idPrefix} escape '\\'`,
+        sql`lower(coalesce(${jobs.scriptName}, '')) like ${search.nameContains} escape '\\'`,
+      ),
+    )
+  }
+  const before = listing.before
+  if (before) {
+    where.push(
+      or(
+        lt(jobs.createdAt, before.createdAt),
+        and(eq(jobs.createdAt, before.createdAt), lt(jobs.id, before.id)),
+      ),
+    )
+  }
+  return await db
+    .select({ ...cols, ownerName: users.name })
+    .from(jobs)
+    .innerJoin(users, eq(users.id, jobs.ownerId))
+    .where(and(...where))
+    .orderBy(desc(jobs.createdAt), desc(jobs.id))
+    .limit(listingLimit(listing))
+}

@@ -1,0 +1,134 @@
+import { Hono } from 'hono'
+import { GridError } from '../../errors'
+import { outputsArchive } from '../../coordinator/job-files'
+import { isFinal } from '../../protocol/api'
+import type { ReceiptFile } from '../../protocol/receipt'
+import type { WebDeps, WebEnv } from '../env'
+import { formatBytes } from '../format'
+import { visibleJob } from '../job-access'
+import { Page } from '../layout'
+import { Attempts, JobFacts, JobUse, ReceiptPart } from './job-parts'
+import { jobLiveRoutes } from './job-live'
+
+/**
+ * A job's page: where it stands, its attempts, use, cost and receipt, its /out files, a cancel
+ * button, and its output as it is produced. Its owner's (an operator may open any); everyone
+ * else gets the API's 404, which says nothing of whether the job exists.
+ */
+export function jobPages(deps: WebDeps): Hono<WebEnv> {
+  const app = new Hono<WebEnv>()
+  const workerName = async (id: string | null) =>
+    id ? ((await deps.store.workers.get(id))?.name ?? id) : null
+
+  app.get('/jobs/:id', async (c) => {
+    const user = c.get('user')
+    const job = await visibleJob(deps, user, c.req.param('id'))
+    const mine = job.ownerId === user.id
+    // An operator's view of another's job: the listing is what knows owners' names.
+    const owner = mine
+      ? user.name
+      : ((await deps.store.queue.list({ search: job.id, limit: 10 })).find((j) => j.id === job.id)
+          ?.ownerName ?? job.ownerId)
+    const attempts = await deps.store.leases.attemptsOf(job.id)
+    const workers = new Map<string, string>()
+    for (const a of attempts) workers.set(a.workerId, (await workerName(a.workerId)) ?? a.workerId)
+    const signed = attempts.findLast((a) => a.receipt !== null && a.signature !== null)
+    const signer = signed ? await deps.store.workers.get(signed.workerId) : undefined
+    const waiting = job.state === 'queued' ? await deps.scheduler.explain(job) : null
+    const final = isFinal(job.state)
+    return c.html(
+      <Page title={`Job ${job.id}`} user={user} csrf={c.get('csrf')} section="jobs" scripts={['job-live.js']}>
+        <div class="job" data-job-live={`/jobs/${job.id}/live`} data-final={final ? '1' : undefined}>
+          <JobFacts job={job} owner={owner} worker={await workerName(job.workerId)} waiting={waiting} />
+          {mine && !final ? (
+            <form method="post" action={`/jobs/${job.id}/cancel`} class="cancel" data-hide-when-ended>
+              <input type="hidden" name="csrf" value={c.get('csrf')} />
+              <button type="submit" class="danger">
+                Cancel this job
+              </button>
+            </form>
+          ) : null}
+          <p class="notice" data-when-ended hidden>
+            The job has ended. <a href={`/jobs/${job.id}`}>Reload the page</a> to see its resource use, cost,
+            receipt and files.
+          </p>
+          <h2 id="output-title">Output</h2>
+          <p class="muted legend">
+            <span class="stdout">standard output</span> · <span class="stderr">standard error (in red)</span>
+          </p>
+          <pre class="output" aria-labelledby="output-title" aria-live="polite" tabindex={0} data-output>
+            {final ? null : <span class="muted">waiting for output…</span>}
+          </pre>
+          <h2>Resource use and cost</h2>
+          <JobUse job={job} />
+          <h2>Files the job wrote under /out</h2>
+          {job.outputsSha256 ? (
+            mine ? (
+              <p>
+                <a href={`/jobs/${job.id}/outputs.tar`} download>
+                  Download {job.outputFiles ?? 0} file(s) ({formatBytes(job.outputsBytes ?? 0)}, a tar
+                  archive)
+                </a>
+              </p>
+            ) : (
+              <p class="muted">
+                {job.outputFiles ?? 0} file(s), {formatBytes(job.outputsBytes ?? 0)}: only their owner can
+                download them.
+              </p>
+            )
+          ) : (
+            <p class="muted">
+              {final ? 'It wrote no files under /out.' : 'Files come back when the job ends.'}
+            </p>
+          )}
+          <h2>Attempts</h2>
+          <Attempts attempts={attempts} workers={workers} />
+          <h2>Receipt</h2>
+          <ReceiptPart job={job} attempt={signed} worker={signer} />
+        </div>
+      </Page>,
+    )
+  })
+
+  // The API's cancel, with its rule: the owner's own jobs only.
+  app.post('/jobs/:id/cancel', async (c) => {
+    const job = await deps.lifecycle.cancel(c.get('user'), c.req.param('id'))
+    deps.scheduler.wake()
+    return c.redirect(`/jobs/${job.id}`, 303)
+  })
+
+  // The stored /out archive, as `gridx download` gets it: the owner's only.
+  app.get('/jobs/:id/outputs.tar', async (c) => {
+    const job = await deps.lifecycle.ownJob(c.get('user'), c.req.param('id'))
+    const tar = await outputsArchive(deps, job)
+    const headers = new Headers(tar.headers)
+    headers.set('content-disposition', `attachment; filename="gridx-${job.id}-out.tar"`)
+    return new Response(tar.body, { status: tar.status, headers })
+  })
+
+  // The receipt as `gridx verify` reads it (what the API's /receipt answers).
+  app.get('/jobs/:id/receipt.json', async (c) => {
+    const job = await visibleJob(deps, c.get('user'), c.req.param('id'))
+    const a = (await deps.store.leases.attemptsOf(job.id)).findLast(
+      (x) => x.receipt !== null && x.signature !== null,
+    )
+    const worker = a ? await deps.store.workers.get(a.workerId) : undefined
+    if (!a?.receipt || !a.signature || !worker?.publicKey) {
+      throw new GridError('no_receipt', `job ${job.id} has no signed result yet (state: ${job.state})`, {
+        status: 404,
+      })
+    }
+    const file: ReceiptFile = {
+      body: a.receipt,
+      signature: a.signature,
+      workerId: worker.id,
+      worker: worker.name,
+      publicKey: worker.publicKey,
+    }
+    c.header('content-disposition', `attachment; filename="gridx-${job.id}-receipt.json"`)
+    return c.json(file)
+  })
+
+  app.route('/', jobLiveRoutes(deps))
+  return app
+}
