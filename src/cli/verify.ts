@@ -1,3 +1,4 @@
+import { marks } from './style'
 import { readFileSync } from 'node:fs'
 import { GridError } from '../errors'
 import { ReceiptFile, verifyReceipt } from '../protocol/receipt'
@@ -36,12 +37,12 @@ export function verify(flags: Flags): number {
   if (!body) {
     if (!flags.json)
       out(
-        `✗ the receipt does NOT verify against ${flags.publicKey ? 'the given key' : `worker ${safe(file.data.worker)}'s key`}: it was altered or signed by another key`,
+        `${marks().fail} the receipt does NOT verify against ${flags.publicKey ? 'the given key' : `worker ${safe(file.data.worker)}'s key`}: it was altered or signed by another key`,
       )
     return 1
   }
   if (!flags.json) {
-    out(`✓ signed by worker ${safe(file.data.worker)} (${safe(body.workerId)}), key ${safe(key)}`)
+    out(`${marks().ok} signed by worker ${safe(file.data.worker)} (${safe(body.workerId)}), key ${safe(key)}`)
     out(
       `  job ${body.jobId} attempt ${body.attempt}: ${body.outcome}${body.exitCode === null ? '' : `, exit ${body.exitCode}`}, ${body.durationMs} ms on ${body.cpus} CPU`,
     )
