@@ -1,4 +1,3 @@
-import { marks, utf8 } from './style'
 import type { CoordinatorAddress } from '../client/address'
 import { CredentialStore } from '../client/credentials'
 import { browseCoordinators } from '../client/discovery'
@@ -14,6 +13,7 @@ import { DEFAULT_IMAGE, DEFAULT_IMAGE_ALLOWLIST } from '../protocol/images'
 import { parseDuration } from '../protocol/units'
 import { note, out } from './options'
 import { safe } from './render'
+import { marks, utf8 } from './style'
 
 /** The flags yargs parses for this command. */
 export type Flags = {

@@ -1,4 +1,3 @@
-import { marks } from './style'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../config'
 import { directoryDestination, migrateGrid, type MigrateSummary } from '../coordinator/store/migrate'
@@ -6,6 +5,7 @@ import { GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { formatBytes } from '../protocol/units'
 import { note, out } from './options'
+import { marks } from './style'
 
 /** The flags yargs parses for this command. */
 export type Flags = { from?: string; to?: string; fromBlobs?: string; toBlobDir?: string; json?: boolean }

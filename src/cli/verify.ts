@@ -1,16 +1,17 @@
-import { marks } from './style'
 import { readFileSync } from 'node:fs'
 import { GridError } from '../errors'
 import { ReceiptFile, verifyReceipt } from '../protocol/receipt'
 import { out } from './options'
 import { safe } from './render'
+import { marks } from './style'
 
 /** The flags yargs parses for this command. */
 export type Flags = { receipt?: string; publicKey?: string; json?: boolean }
 
 /** `gridx verify RECEIPT`: checks a receipt's signature offline; exit 0 only when it verifies. */
 export function verify(flags: Flags): number {
-  const path = flags.receipt ?? '-'
+  // yargs hands a lone '-' positional over as ''.
+  const path = flags.receipt === undefined || flags.receipt === '' ? '-' : flags.receipt
   let text: string
   try {
     text = readFileSync(path === '-' ? 0 : path, 'utf8')
