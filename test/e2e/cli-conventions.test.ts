@@ -80,7 +80,7 @@ describe('exit codes and --json errors', () => {
     const login = await run(['login', '--user', 'alice', '--password', 'wrong-password'], nobody)
     expect({ code: login.code, stderr: login.stderr }).toEqual({
       code: 4,
-      stderr: expect.stringContaining('wrong user name or password') as unknown as string,
+      stderr: expect.stringContaining('wrong user name or password'),
     })
     const cpus = await run(['submit', 'job.py', '--cpus', 'abc'], alice)
     expect(cpus.code).toBe(2)
@@ -92,7 +92,7 @@ describe('exit codes and --json errors', () => {
     const typo = await run(['sumbit'], alice)
     expect({ code: typo.code, stderr: typo.stderr }).toEqual({
       code: 2,
-      stderr: expect.stringContaining('did you mean submit?') as unknown as string,
+      stderr: expect.stringContaining('did you mean submit?'),
     })
   })
 
@@ -206,7 +206,7 @@ describe('terminal manners', () => {
     await run(['cancel', id], alice)
   })
 
-  test('✓ and ✗ become ASCII outside a UTF-8 locale; verify - reads stdin', async () => {
+  test('✓ and ✗ become ASCII outside a UTF-8 locale; verify - reads stdin', () => {
     const bad = Bun.spawnSync([GRIDX, 'verify', '-'], {
       stdin: Buffer.from('{"not":"a receipt"}'),
       env: { LANG: 'C' },
