@@ -276,3 +276,14 @@ export function dockerEnv(env: Env = process.env): {
 } {
   return { dockerHost: env['DOCKER_HOST'] || undefined, home: homedir(), uid: process.getuid?.() }
 }
+
+/** What the terminal's environment says about colour and characters: NO_COLOR, TERM and the locale. */
+export function terminalEnv(env: Env = process.env): { noColor: boolean; dumb: boolean; locale: string } {
+  return {
+    // no-color.org: set and not empty.
+    noColor: (env['NO_COLOR'] ?? '') !== '',
+    dumb: env['TERM'] === 'dumb',
+    // The first set of these decides the character set, as in setlocale(3).
+    locale: env['LC_ALL'] || env['LC_CTYPE'] || env['LANG'] || '',
+  }
+}

@@ -1,15 +1,8 @@
 #!/usr/bin/env bun
 import { GridError } from './errors'
 
-/** Exit codes of errors a script may want to tell apart; every other error exits 1. */
-const EXIT_CODES: Readonly<Record<string, number>> = {
-  usage: 2,
-  /** `gridx doctor` ran, and at least one check failed. */
-  checks_failed: 3,
-}
-
 /** Parses the command line, runs one command, and maps any error to a message and exit code. */
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], json: boolean): Promise<number> {
   let code = 0
   const setExit = (c: number) => {
     code = c
@@ -32,15 +25,23 @@ async function main(argv: string[]): Promise<number> {
     await runCli(argv, setExit)
     return code
   } catch (err) {
+    const { exitCodeFor, jsonError } = await import('./cli/exit-codes')
     if (err instanceof GridError) {
-      const { escapeTerminal } = await import('./protocol/terminal')
-      // Messages quote what coordinators and workers sent: escaped, so they cannot steer the terminal.
-      process.stderr.write(`gridx: ${escapeTerminal(err.message, { keepNewlines: true })}\n`)
-      return EXIT_CODES[err.code] ?? 1
+      // Under --json the error is JSON on stdout, where the answer would have been (docs/JSON.md).
+      if (json) process.stdout.write(`${jsonError(err.code, err.message)}\n`)
+      else {
+        const { escapeTerminal } = await import('./protocol/terminal')
+        const { paint } = await import('./cli/style')
+        // Messages quote what coordinators and workers sent: escaped, so they cannot steer the terminal.
+        process.stderr.write(
+          `${paint('error', 'gridx:', 2)} ${escapeTerminal(err.message, { keepNewlines: true })}\n`,
+        )
+      }
+      return exitCodeFor(err.code)
     }
-    process.stderr.write(
-      `gridx: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    )
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err)
+    if (json) process.stdout.write(`${jsonError('internal', `unexpected error: ${text}`)}\n`)
+    else process.stderr.write(`gridx: unexpected error: ${text}\n`)
     return 70
   }
 }
@@ -50,5 +51,8 @@ async function main(argv: string[]): Promise<number> {
 const argv = process.argv.slice(2)
 // `--version` (or -V) anywhere before `--` is `gridx version`.
 const end = argv.includes('--') ? argv.indexOf('--') : argv.length
-if (argv.slice(0, end).some((a) => a === '--version' || a === '-V')) argv.splice(0, argv.length, 'version')
-void main(argv).then((code) => process.exit(code))
+const own = argv.slice(0, end)
+const json = own.some((a) => a === '--json' || a === '--json=true')
+if (own.some((a) => a === '--version' || a === '-V'))
+  argv.splice(0, argv.length, 'version', ...(json ? ['--json'] : []))
+void main(argv, json).then((code) => process.exit(code))

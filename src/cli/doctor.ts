@@ -13,6 +13,7 @@ import { DEFAULT_IMAGE, DEFAULT_IMAGE_ALLOWLIST } from '../protocol/images'
 import { parseDuration } from '../protocol/units'
 import { note, out } from './options'
 import { safe } from './render'
+import { marks, utf8 } from './style'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -35,14 +36,18 @@ export type Flags = {
 
 type Env = Record<string, string | undefined>
 
-const MARK: Record<CheckResult['status'], string> = { ok: '✓', fail: '✗', warn: '!', skip: '-' }
+/** The mark of each status: ✓ and ✗ in a UTF-8 locale, ASCII otherwise. */
+const mark = (status: CheckResult['status']): string => {
+  const m = marks()
+  return { ok: m.ok, fail: m.fail, warn: '!', skip: '-' }[status]
+}
 
 /** One check as one line: `✓ name: detail`, `✗ name: detail — fix: …`. */
 export function formatCheck(c: CheckResult): string {
   // Details quote what the other side sent (versions, reasons, headers): one line each, escaped.
   const detail = safe(c.status === 'skip' ? `skipped: ${c.detail}` : c.detail)
-  const fix = c.fix && c.status !== 'ok' ? ` — fix: ${safe(c.fix)}` : ''
-  return `${MARK[c.status]} ${c.check}: ${detail}${fix}`
+  const fix = c.fix && c.status !== 'ok' ? ` ${utf8() ? '—' : '-'} fix: ${safe(c.fix)}` : ''
+  return `${mark(c.status)} ${c.check}: ${detail}${fix}`
 }
 
 /**

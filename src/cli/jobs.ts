@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import { formatBytes, formatDuration } from '../protocol/units'
-import { note, out } from './options'
+import { escapeTerminal } from '../protocol/terminal'
+import { note, out, outPainted } from './options'
+import { paintState } from './style'
 import { endingLine, exitCodeOf, safe, streamOutput, summary } from './render'
 import { loggedIn } from './session'
 import { download } from './submit'
@@ -41,7 +43,14 @@ export async function jobs(flags: Flags): Promise<number> {
     safe(j.scriptName ?? j.command.join(' ')),
     j.createdAt,
   ])
-  for (const line of pad([['ID', 'STATE', 'EXIT', 'WORKER', 'RUN', 'CREATED'], ...rows])) out(line)
+  const lines = pad([['ID', 'STATE', 'EXIT', 'WORKER', 'RUN', 'CREATED'], ...rows])
+  out(lines[0]!)
+  // The state column starts after the widest id: painted after escaping, so the colour survives.
+  const at = Math.max(2, ...list.map((j) => j.id.length)) + 2
+  list.forEach((j, i) => {
+    const line = escapeTerminal(lines[i + 1]!)
+    outPainted(line.slice(0, at) + paintState(j.state) + line.slice(at + j.state.length))
+  })
   return 0
 }
 
@@ -54,7 +63,9 @@ export async function status(flags: Flags): Promise<number> {
   }
   const [job, attempts] = await Promise.all([api.job(flags.id!), api.attempts(flags.id!)])
   if (flags.json) return (out(JSON.stringify({ ...job, attempts })), 0)
-  out(summary(job))
+  const [first, ...rest] = summary(job).split('\n')
+  outPainted(escapeTerminal(first!).replace(`: ${job.state}`, `: ${paintState(job.state)}`))
+  for (const line of rest) out(line)
   if (job.waiting) out(`  waiting  ${safe(job.waiting)}`)
   for (const a of attempts) {
     const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
@@ -77,9 +88,13 @@ export async function cancel(flags: Flags): Promise<number> {
 /** `gridx logs ID [-f]`: the job's output; with -f, until it ends, then its exit code. */
 export async function logs(flags: Flags): Promise<number> {
   const s = loggedIn(flags)
-  const ended = await streamOutput(s.api, flags.id!, { follow: flags.follow ?? false, quiet: false })
+  const ended = await streamOutput(s.api, flags.id!, {
+    follow: flags.follow ?? false,
+    quiet: flags.json ?? false,
+    json: flags.json ?? false,
+  })
   if (!ended || !flags.follow) return 0
-  const line = endingLine(ended)
+  const line = flags.json ? undefined : endingLine(ended)
   if (line) note(`gridx: ${line}`)
   return exitCodeOf(ended)
 }
@@ -87,7 +102,8 @@ export async function logs(flags: Flags): Promise<number> {
 /** `gridx download ID`: the files the job left under /out, into ./gridx-out/ID (or --output). */
 export async function downloadCommand(flags: Flags): Promise<number> {
   const { api } = loggedIn(flags)
-  await download(api, flags.id!, flags.output ?? join('gridx-out', flags.id!))
+  const saved = await download(api, flags.id!, flags.output ?? join('gridx-out', flags.id!), flags.json)
+  if (flags.json) out(JSON.stringify({ id: flags.id!, ...saved }))
   return 0
 }
 

@@ -5,6 +5,7 @@ import { GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { formatBytes } from '../protocol/units'
 import { note, out } from './options'
+import { marks } from './style'
 
 /** The flags yargs parses for this command. */
 export type Flags = { from?: string; to?: string; fromBlobs?: string; toBlobDir?: string; json?: boolean }
@@ -46,7 +47,7 @@ function render(s: MigrateSummary): string[] {
   const a = s.audit
   const f = s.files
   return [
-    `✓ moved ${s.source} into ${s.target} in ${(s.ms / 1000).toFixed(1)} s (${rows} rows)`,
+    `${marks().ok} moved ${s.source} into ${s.target} in ${(s.ms / 1000).toFixed(1)} s (${rows} rows)`,
     ...s.tables.map((t) => `  ${t.name.padEnd(width)}  ${String(t.rows).padStart(9)} rows`),
     `  ledger: ${formatCredits(a.minted)} credits minted = ${formatCredits(a.balances)} in balances + ${formatCredits(a.escrow)} in escrow, ${a.transfers} transfers; the audit is exact and the same on both sides`,
     f.where === undefined

@@ -84,6 +84,11 @@ export function out(line: string): void {
   write(1, `${escapeTerminal(line, { keepNewlines: true })}\n`)
 }
 
+/** Writes one line to stdout as it is: only for lines whose untrusted parts were escaped already (so colour may be added). */
+export function outPainted(line: string): void {
+  write(1, `${line}\n`)
+}
+
 /** Writes one line of status to stderr, escaped like `out`. */
 export function note(line: string): void {
   write(2, `${escapeTerminal(line, { keepNewlines: true })}\n`)

@@ -121,6 +121,22 @@ async function writeAll(fd: number, data: Buffer): Promise<void> {
   }
 }
 
+/** How `streamOutput` writes: as the job wrote it, its stdout somewhere else, or as JSON lines. */
+export interface StreamOptions {
+  follow: boolean
+  quiet: boolean
+  signal?: AbortSignal
+  /** Where the job's stdout goes (default 1): `submit --json` sends it to 2, so stdout holds only JSON. */
+  stdoutFd?: 1 | 2
+  /** Each event as one JSON line on stdout (`logs --json`, docs/JSON.md), instead of the bytes. */
+  json?: boolean
+}
+
+/** One line of `gridx logs --json` (docs/JSON.md). */
+function jsonLine(line: Record<string, unknown>): Promise<void> {
+  return writeAll(1, Buffer.from(`${JSON.stringify(line)}\n`))
+}
+
 /**
  * Writes a job's output to this terminal's stdout and stderr as it arrives and returns the job
  * as it ended. A dropped connection is resumed without repeating output.
@@ -128,7 +144,7 @@ async function writeAll(fd: number, data: Buffer): Promise<void> {
 export async function streamOutput(
   api: ApiClient,
   id: string,
-  opts: { follow: boolean; quiet: boolean; signal?: AbortSignal },
+  opts: StreamOptions,
 ): Promise<JobView | undefined> {
   let delivered = 0 // output events of the current attempt already written
   let failures = 0
@@ -140,8 +156,17 @@ export async function streamOutput(
         if (e.type === 'output') {
           if (++seen <= delivered) continue
           delivered = seen
-          await writeAll(e.stream === 'stdout' ? 1 : 2, Buffer.from(e.data, 'base64'))
+          const bytes = Buffer.from(e.data, 'base64')
+          if (opts.json) await jsonLine({ type: 'output', stream: e.stream, text: bytes.toString('utf8') })
+          else await writeAll(e.stream === 'stdout' ? (opts.stdoutFd ?? 1) : 2, bytes)
         } else if (e.type === 'state') {
+          if (opts.json)
+            await jsonLine({
+              type: 'state',
+              state: e.state,
+              worker: e.worker ?? null,
+              reason: e.reason ?? null,
+            })
           if (e.state === 'queued') {
             seen = delivered = 0
             if (!opts.quiet)
@@ -152,6 +177,7 @@ export async function streamOutput(
             note(`gridx: job ${id} running on ${safe(e.worker ?? 'a worker')}`)
           }
         } else {
+          if (opts.json) await jsonLine({ type: 'end', job: e.job })
           return e.job
         }
       }

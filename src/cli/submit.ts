@@ -9,11 +9,12 @@ import { DEFAULT_IMAGE } from '../protocol/images'
 import type { JobView, SubmitJob } from '../protocol/api'
 import { filesExceedMemory, LIMITS } from '../protocol/limits'
 import { accepts, whyNoWorker } from '../protocol/placement'
-import { formatBytes, formatDuration, parseDuration, parseMemory } from '../protocol/units'
+import { formatBytes, formatDuration, parseMemory } from '../protocol/units'
 import { depsLine, jobDeps } from './deps'
 import { note, out, writeDirect } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
+import { checkImage, parseCpus, parsePriority, parseTimeout } from './submit-values'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -23,9 +24,9 @@ export type Flags = {
   script?: string
   image?: string
   timeout?: string
-  cpus?: number
+  cpus?: string | number
   memory?: string
-  priority?: number
+  priority?: string | number
   detach?: boolean
   quiet?: boolean
   json?: boolean
@@ -49,23 +50,12 @@ export function oneShot(): void {
 /** Builds the submission from the command line, validating everything before any connection. */
 export function buildJob(flags: Flags): SubmitJob {
   const rest = (flags['--'] ?? []).map(String)
-  const timeoutMs = parseDuration(flags.timeout ?? '10m', '--timeout')
-  if (timeoutMs > LIMITS.maxTimeoutMs) throw new GridError('bad_duration', '--timeout can be at most 7d')
-  const cpus = flags.cpus ?? 1
-  if (!(cpus >= LIMITS.minCpus) || cpus > LIMITS.maxCpus)
-    throw new GridError(
-      'bad_cpus',
-      `--cpus ${cpus} must be a number from ${LIMITS.minCpus} to ${LIMITS.maxCpus}, such as 1 or 0.5`,
-    )
+  const timeoutMs = parseTimeout(flags.timeout)
+  const cpus = parseCpus(flags.cpus)
   const memoryBytes = parseMemory(flags.memory ?? '512m', '--memory')
-  const priority = flags.priority ?? 0
-  if (!Number.isInteger(priority) || priority < -100 || priority > 100) {
-    throw new GridError(
-      'bad_priority',
-      `--priority ${priority} must be a whole number from -100 to 100 (higher runs first)`,
-    )
-  }
-  const base = { timeoutMs, cpus, memoryBytes, priority, image: flags.image ?? DEFAULT_IMAGE }
+  const priority = parsePriority(flags.priority)
+  const image = flags.image === undefined ? DEFAULT_IMAGE : checkImage(flags.image)
+  const base = { timeoutMs, cpus, memoryBytes, priority, image }
   if (!flags.script) {
     if (!flags.image || rest.length === 0) {
       throw new GridError(
@@ -120,14 +110,20 @@ export function buildInputs(flags: Flags): ArchiveEntry[] {
   return [...entries, ...extra]
 }
 
-/** Downloads a finished job's /out files into `dir` and says where they went. */
-export async function download(api: ApiClient, id: string, dir: string): Promise<void> {
+/** Downloads a finished job's /out files into `dir` and says where they went (unless `quiet`), returning what was saved. */
+export async function download(
+  api: ApiClient,
+  id: string,
+  dir: string,
+  quiet = false,
+): Promise<{ dir: string; files: number; bytes: number; skipped: { path: string; reason: string }[] }> {
   // The id names a directory here: never let an answer steer where files go.
   if (!/^[a-z0-9]{1,64}$/.test(id)) throw new GridError('bad_job_id', `'${id}' is not a job id`)
   const saved = await saveOutputs(await api.outputs(id), dir)
   for (const s of saved.skipped)
     note(`gridx: skipped '${safe(s.path)}' from the job's files: ${safe(s.reason)}`)
-  note(`gridx: saved ${saved.files} file(s), ${formatBytes(saved.bytes)}, to ${saved.dir}/`)
+  if (!quiet) note(`gridx: saved ${saved.files} file(s), ${formatBytes(saved.bytes)}, to ${saved.dir}/`)
+  return { dir: saved.dir, files: saved.files, bytes: saved.bytes, skipped: saved.skipped }
 }
 
 /** Says up front when no connected worker can take the job, so a wait is not a mystery. */
@@ -185,6 +181,10 @@ export async function submit(flags: Flags): Promise<number> {
   const created = await s.api.submit(job).catch(notSubmitted)
   if (flags.detach) {
     out(flags.json ? JSON.stringify(created) : created.id)
+    // Asked for more than the defaults: say now (on stderr) if no connected worker offers it.
+    // Default requests skip the extra request, which keeps the plain detached submit fast.
+    if (!flags.quiet && (flags.memory !== undefined || flags.cpus !== undefined))
+      await explainWait(s.api, created)
     return 0
   }
   if (!flags.quiet) {
@@ -218,6 +218,8 @@ export async function submit(flags: Flags): Promise<number> {
       follow: true,
       quiet: flags.quiet ?? false,
       signal: ctrlC.signal,
+      // Under --json stdout holds one JSON document: the job's own stdout goes to stderr.
+      stdoutFd: flags.json ? 2 : 1,
     })
     if (!ended) {
       note(

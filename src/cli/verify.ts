@@ -3,13 +3,15 @@ import { GridError } from '../errors'
 import { ReceiptFile, verifyReceipt } from '../protocol/receipt'
 import { out } from './options'
 import { safe } from './render'
+import { marks } from './style'
 
 /** The flags yargs parses for this command. */
 export type Flags = { receipt?: string; publicKey?: string; json?: boolean }
 
 /** `gridx verify RECEIPT`: checks a receipt's signature offline; exit 0 only when it verifies. */
 export function verify(flags: Flags): number {
-  const path = flags.receipt ?? '-'
+  // yargs hands a lone '-' positional over as ''.
+  const path = flags.receipt === undefined || flags.receipt === '' ? '-' : flags.receipt
   let text: string
   try {
     text = readFileSync(path === '-' ? 0 : path, 'utf8')
@@ -36,12 +38,12 @@ export function verify(flags: Flags): number {
   if (!body) {
     if (!flags.json)
       out(
-        `✗ the receipt does NOT verify against ${flags.publicKey ? 'the given key' : `worker ${safe(file.data.worker)}'s key`}: it was altered or signed by another key`,
+        `${marks().fail} the receipt does NOT verify against ${flags.publicKey ? 'the given key' : `worker ${safe(file.data.worker)}'s key`}: it was altered or signed by another key`,
       )
     return 1
   }
   if (!flags.json) {
-    out(`✓ signed by worker ${safe(file.data.worker)} (${safe(body.workerId)}), key ${safe(key)}`)
+    out(`${marks().ok} signed by worker ${safe(file.data.worker)} (${safe(body.workerId)}), key ${safe(key)}`)
     out(
       `  job ${body.jobId} attempt ${body.attempt}: ${body.outcome}${body.exitCode === null ? '' : `, exit ${body.exitCode}`}, ${body.durationMs} ms on ${body.cpus} CPU`,
     )

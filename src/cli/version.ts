@@ -10,6 +10,8 @@ export interface VersionReport {
   bun: string
   /** Linux CPU architectures of the stage programs carried: the Docker engines this binary can work for. */
   stages: string[]
+  /** The version of every command's `--json` output (docs/JSON.md): fields are only added within one. */
+  json: number
 }
 
 /** The facts `gridx version` prints. */
@@ -20,6 +22,7 @@ export async function versionReport(): Promise<VersionReport> {
     platform: platformName(),
     bun: Bun.version,
     stages: stages.map((a) => `linux-${a}`),
+    json: 1,
   }
 }
 

@@ -57,6 +57,9 @@ export interface AppDeps {
 /** Per request: the client's address (from `server.requestIP`, passed to `app.fetch`) and the user. */
 type Env = { Bindings: { ip?: string | undefined } | undefined; Variables: { user: UserRow } }
 
+/** How many queued jobs of one `GET /api/jobs` answer carry `waiting` (each costs a queue-position query). */
+const EXPLAINED_IN_LIST = 20
+
 /** The HTTP API of the coordinator. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { store, auth, lifecycle, hub, events, clock } = deps
@@ -157,7 +160,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const limitText = c.req.query('limit')
     const limit = Math.min(Math.max(limitText === undefined ? 50 : Number(limitText) || 1, 1), 1000)
     const jobs = await store.queue.jobsOf(user.id, limit)
-    return c.json(await Promise.all(jobs.map((j) => view(j, user, false))))
+    // The newest queued jobs say why they wait, as GET /api/jobs/:id does; past a bound they
+    // answer null, so a long list of queued jobs costs no more than EXPLAINED_IN_LIST queries.
+    let explained = 0
+    return c.json(
+      await Promise.all(
+        jobs.map((j) => view(j, user, j.state === 'queued' && explained++ < EXPLAINED_IN_LIST)),
+      ),
+    )
   })
   app.get('/api/jobs/:id', async (c) => {
     const user = c.get('user')

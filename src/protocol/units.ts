@@ -1,19 +1,24 @@
 import { GridError } from '../errors'
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/
+/** A bare number (seconds), or one or more number-unit parts: `90s`, `1h30m`, `1d12h`, `2m30.5s`. */
+const DURATION = /^(?:\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)$/
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)?/g
 const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 
-/** Parses `90`, `90s`, `10m`, `2h`, `1d` (a bare number is seconds) into milliseconds. */
+/** Parses `90`, `90s`, `10m`, `2h`, `1d` and compounds such as `1h30m` (a bare number is seconds) into milliseconds. */
 export function parseDuration(input: string | number, what = 'duration'): number {
   const text = String(input).trim().toLowerCase()
-  const m = DURATION.exec(text)
-  if (!m) {
+  if (!DURATION.test(text)) {
     throw new GridError(
       'bad_duration',
-      `${what} '${input}' is not a duration: use seconds (90) or 90s, 10m, 2h`,
+      `${what} '${input}' is not a duration: use seconds (90) or 90s, 10m, 2h, 1h30m`,
     )
   }
-  const ms = Math.round(Number(m[1]) * DURATION_MS[(m[2] ?? 's') as keyof typeof DURATION_MS])
+  let sum = 0
+  for (const m of text.matchAll(DURATION_PART)) {
+    sum += Number(m[1]) * DURATION_MS[(m[2] ?? 's') as keyof typeof DURATION_MS]
+  }
+  const ms = Math.round(sum)
   if (ms <= 0) throw new GridError('bad_duration', `${what} must be greater than zero`)
   return ms
 }

@@ -110,7 +110,7 @@ describe('clear errors', () => {
   test('a bad --coordinator value is refused before any connection', async () => {
     for (const bad of ['ftp://host', 'host:99999', 'two words', 'http://:8081']) {
       const r = await gridx(['jobs', '--coordinator', bad], { GRIDX_HOME: tempDir('bad') })
-      expect(r.code).toBe(1)
+      expect(r.code).toBe(2)
       expect(r.stderr).toMatch(/is not a coordinator address .*: use a host, host:port or URL/)
       expect(r.stderr).not.toMatch(/\n\s+at /) // no stack trace
     }

@@ -208,7 +208,7 @@ describe('accounts and isolation between users', () => {
 
   test('submit without login says how to log in', async () => {
     const r = await gridx(['submit', '--image', BB_IMAGE, '--', 'true'], grid.env(tempDir('anon')))
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(4)
     expect(r.stderr).toMatch(/not logged in to http:\/\/127\.0\.0\.1:\d+: run 'gridx login/)
   })
 })

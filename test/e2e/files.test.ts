@@ -102,7 +102,7 @@ describe('files in and out', () => {
     expect(r.stdout).toBe("hello from lib ['a1']\n")
     expect(r.code).toBe(0)
     const missing = await run(['submit', '--image', PY_IMAGE, 'proj'])
-    expect(missing.code).toBe(1)
+    expect(missing.code).toBe(2)
     expect(missing.stderr).toContain(
       "say which script in it to run with --entry, e.g. 'gridx submit proj --entry main.py'",
     )
@@ -141,7 +141,7 @@ describe('files in and out', () => {
   test("files larger than the job's memory are refused before uploading, saying how much to ask for", async () => {
     writeFileSync(join(work, 'ten.bin'), randomBytes(10 * 1024 * 1024))
     const r = await run(['submit', '--image', BB_IMAGE, '--memory', '8m', '--file', 'ten.bin', '--', 'true'])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr).toContain("the job's files (10 MiB) do not fit in the 8 MiB of memory it asks for")
     expect(r.stderr).not.toContain('uploaded')
     // With room for them, the same files are in the working directory, byte for byte.

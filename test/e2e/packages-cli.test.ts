@@ -58,7 +58,7 @@ describe('gridx submit with packages', () => {
     writeFileSync(join(work, 'proj/data.bin'), 'x'.repeat(1000))
     writeFileSync(join(work, 'proj/requirements.txt'), 'numpy\n--extra-index-url http://10.0.0.1/simple\n')
     const r = await run(['submit', 'proj', '--entry', 'main.py'])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr).toContain(
       `gridx: ${join('proj', 'requirements.txt')} line 2: '--extra-index-url http://10.0.0.1/simple': pip options`,
     )

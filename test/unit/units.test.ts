@@ -9,6 +9,15 @@ describe('parseDuration', () => {
     expect(parseDuration('2h')).toBe(7_200_000)
     expect(parseDuration('1.5m')).toBe(90_000)
   })
+  test('reads compound durations, as Go and systemd write them', () => {
+    expect(parseDuration('1h30m')).toBe(5_400_000)
+    expect(parseDuration('1d12h')).toBe(129_600_000)
+    expect(parseDuration('2m30.5s')).toBe(150_500)
+    expect(parseDuration('1s500ms')).toBe(1500)
+    // A bare number is seconds only alone: '1h30' is ambiguous and refused.
+    expect(() => parseDuration('1h30')).toThrow(/not a duration: use .*1h30m/)
+    expect(() => parseDuration('h30m')).toThrow(/not a duration/)
+  })
   test('refuses what is not a duration, saying how to write one', () => {
     expect(() => parseDuration('ten minutes', '--timeout')).toThrow(
       /--timeout 'ten minutes' is not a duration/,

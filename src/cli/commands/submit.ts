@@ -17,12 +17,12 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
         .option('image', { type: 'string', describe: `container image (default ${DEFAULT_IMAGE})` })
         .option('timeout', {
           type: 'string',
-          describe: 'wall-clock limit: seconds or 90s, 10m, 2h (default 10m)',
+          describe: 'wall-clock limit: seconds or 90s, 10m, 2h, 1h30m; from 1s to 7d (default 10m)',
         })
-        .option('cpus', { type: 'number', describe: 'CPUs for the job (default 1)' })
+        .option('cpus', { type: 'string', describe: 'CPUs for the job, such as 2 or 0.5 (default 1)' })
         .option('memory', { type: 'string', describe: 'memory limit, e.g. 512m, 2g (default 512m)' })
         .option('priority', {
-          type: 'number',
+          type: 'string',
           describe: 'order among your own queued jobs: -100..100, higher first (default 0)',
         })
         .option('detach', { type: 'boolean', alias: 'd', describe: 'print the job id and return at once' })
