@@ -24,7 +24,7 @@ beforeAll(async () => {
   grid = await startGrid()
   alice = await grid.user('alice')
   await grid.user('bob')
-  await grid.worker(alice, 'web-b-worker')
+  await grid.worker(alice, 'alices-pc')
   browser = await launchBrowser()
   work = tempDir('dashboard')
   mkdirSync(SHOTS, { recursive: true })
@@ -69,10 +69,22 @@ describe.skipIf(skip !== undefined)('the dashboard, end to end', () => {
   let cliJob = ''
   const errors: string[] = []
 
-  test('log in, run a script from the Run page, see its output while it runs', async () => {
+  test('log in; the overview and the workers page show the worker', async () => {
     page = await logIn('alice', 'password-123')
     page.on('pageerror', (e) => errors.push(e.message))
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Overview' }).click()
+    await page.locator('[data-field="workers"]', { hasText: '1' }).first().waitFor({ timeout: 30_000 })
+    await shot(page, 'overview')
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Workers' }).click()
+    const row = page.locator('tr', { hasText: 'alices-pc' })
+    await row.waitFor()
+    expect(await row.textContent()).toContain('ready')
+    expect(await row.textContent()).toContain('alice')
+    await shot(page, 'workers')
+  }, 60_000)
+
+  test('run a script from the Run page, see its output while it runs', async () => {
     await page
       .getByRole('navigation', { name: 'Sections' })
       .getByRole('link', { name: 'Run a script' })
@@ -144,6 +156,17 @@ describe.skipIf(skip !== undefined)('the dashboard, end to end', () => {
     const status = await gridx(['status', cliJob, '--json'], alice)
     expect((JSON.parse(status.stdout) as { state: string }).state).toBe('cancelled')
   }, 120_000)
+
+  test('the credits and operator pages show the ledger after those jobs', async () => {
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Credits' }).click()
+    await page.getByRole('heading', { name: 'Credits' }).waitFor()
+    // The script's run was paid from alice's balance: a pay line is in her history.
+    expect(await page.locator('table').first().textContent()).toContain('paid for a job')
+    await shot(page, 'credits')
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Operator' }).click()
+    await page.getByText('bob').first().waitFor()
+    await shot(page, 'operator')
+  }, 60_000)
 
   test('logout ends the session; no page had a script or CSP error', async () => {
     await page.getByRole('button', { name: 'Log out' }).click()

@@ -120,6 +120,8 @@ describe.skipIf(why !== undefined)('make release', () => {
       platform: 'linux-x64',
       bun: Bun.version,
       stages: ['linux-x64', 'linux-arm64'],
+      // The version of every command's --json output (docs/JSON.md).
+      json: 1,
     })
     const arm = run(['qemu-aarch64-static', '-L', ARM64_ROOT, join(out, fileOf('linux-arm64')), 'version'])
     expect(arm.code).toBe(0)
