@@ -18,7 +18,7 @@ export interface Transition {
   reason: string | null
   /** For a final state: how it ended (`exited`, `timeout`, `oom`, `cancelled`, `lost`...). */
   outcome?: string | undefined
-  /** For an assignment: how long since the job was submitted (ms). */
+  /** For a job's first assignment: how long since it was submitted (ms); unset for later attempts. */
   waitedMs?: number | undefined
   /** For an ending: how long the attempt ran (ms), as the coordinator saw it. */
   ranMs?: number | undefined

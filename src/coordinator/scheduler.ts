@@ -230,7 +230,9 @@ export class Scheduler {
       from: 'queued',
       to: 'assigned',
       reason: null,
-      waitedMs: Math.max(0, at - row.createdAt),
+      // From submission to the first assignment only: a requeued job's later waits would count
+      // the time its earlier attempts ran.
+      waitedMs: row.attempt === 1 ? Math.max(0, at - row.createdAt) : undefined,
       at,
     })
     this.events.publish(row.id, {

@@ -16,14 +16,17 @@ const TOKEN = 'scrape-token-0123456789abcdef'
 const worker = testWorker('metrics-worker')
 let t: TestCoordinator
 let text: string
+let w: Awaited<ReturnType<typeof connectWorker>>
+let fourth: { jobId: string; attempt: number }
 
 beforeAll(async () => {
   t = await startTestCoordinator({}, { metricsToken: TOKEN })
-  const w = await connectWorker(t, worker)
+  w = await connectWorker(t, worker)
   await runJobs(t, w, worker, 3)
   // A fourth job stays assigned (the worker never answers it): its maximum cost is in escrow.
   await t.submit()
-  await w.next('job.assign', 15_000)
+  const assign = await w.next('job.assign', 15_000)
+  fourth = { jobId: assign.job.jobId, attempt: assign.job.attempt }
   // A frame that does not parse, on a socket of its own (it is closed for it).
   const bad = connect(t.coord.wsPort, t.token)
   expect(await bad.opened).toBe(true)
@@ -131,5 +134,19 @@ describe('who may scrape', () => {
     expect(
       sample(text, 'gridx_http_requests_total{route="/metrics",method="GET",status="403"}'),
     ).toBeGreaterThanOrEqual(1)
+  })
+
+  test('cancelling a running job counts it as cancelled and adds what it settled to the settled credits', async () => {
+    const before = sample(await (await scrape(t, TOKEN)).text(), 'gridx_settled_credits_total') ?? 0
+    w.send({ type: 'job.started', lease: fourth })
+    await until(async () => (await t.job(fourth.jobId)).state === 'running', 'the fourth job runs')
+    // Long enough that the time it ran costs something.
+    await Bun.sleep(1100)
+    expect((await t.post(`/api/jobs/${fourth.jobId}/cancel`, {}, t.token)).status).toBe(200)
+    const cost = (await t.job(fourth.jobId)).costMc ?? 0
+    expect(cost).toBeGreaterThan(0)
+    const after = await (await scrape(t, TOKEN)).text()
+    expect(sample(after, 'gridx_jobs_finished_total{state="cancelled",outcome="cancelled"}')).toBe(1)
+    expect(sample(after, 'gridx_settled_credits_total')).toBeCloseTo(before + cost / 1000, 6)
   })
 })

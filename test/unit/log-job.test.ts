@@ -1,5 +1,6 @@
 import { expect, test } from 'bun:test'
 import { JobLog, Logger } from '../../src/coordinator/log'
+import { MAX_WAITING_LINES } from '../../src/coordinator/log/job-log'
 import type { Transition } from '../../src/coordinator/observe'
 
 /** A JobLog over fake name sources that count their reads; `lines()` parses what it wrote. */
@@ -82,4 +83,25 @@ test('an owner that cannot be found leaves the user out, not the line', async ()
   await Bun.sleep(10)
   expect(lines()).toMatchObject([{ job: 'gone', to: 'succeeded', worker: 'box-1' }])
   expect(lines()[0]!['user']).toBeUndefined()
+})
+
+test('while a name read hangs, at most MAX_WAITING_LINES lines wait; later ones are written at once, without the name', () => {
+  const chunks: string[] = []
+  const logger = new Logger({ format: 'json', target: (c) => void chunks.push(c) })
+  // A database that never answers.
+  const log = new JobLog(logger, {
+    workerName: (id) => id,
+    userName: () => new Promise<string | undefined>(() => undefined),
+    jobOwner: () => new Promise<string | undefined>(() => undefined),
+  })
+  for (let i = 0; i < MAX_WAITING_LINES + 25; i++) log.transition(tr(`j${i}`, null, 'queued', 'u1'))
+  logger.flush()
+  const written = chunks
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+  expect(written).toHaveLength(25)
+  expect(written[0]?.['job']).toBe(`j${MAX_WAITING_LINES}`)
+  expect(written.every((l) => l['user'] === undefined)).toBe(true)
 })

@@ -17,6 +17,13 @@ export interface JobLogDeps {
 const OWNERS_KEPT = 200_000
 
 /**
+ * Lines that may wait behind a name read at once. Past it (a database that hangs in an outage
+ * while jobs go on ending), a line is written at once without the user's name: memory stays
+ * bounded and no line is lost, only that field.
+ */
+export const MAX_WAITING_LINES = 10_000
+
+/**
  * The `job` and `worker` lines of the log, as an Observer. A transition's owner and names come
  * from caches filled when jobs are submitted or assigned and workers say hello; a miss (a job
  * queued before a restart, by another coordinator) is read once, and the lines after it wait
@@ -46,6 +53,7 @@ export class JobLog implements Observer {
     else if (t.ownerId !== null) this.owners.set(t.jobId, t.ownerId)
     const user = ownerId === undefined ? undefined : this.users.peek(ownerId)
     if (user !== undefined && this.behind === undefined) return this.write(t, user)
+    if (this.waiting >= MAX_WAITING_LINES) return this.write(t, user)
     // A miss: read what is missing, then write; later lines queue behind it.
     this.waiting++
     const prev = this.behind ?? Promise.resolve()

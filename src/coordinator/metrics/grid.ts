@@ -66,7 +66,7 @@ export class GridMetrics implements Observer {
     })
     this.wait = registry.histogram({
       name: 'gridx_job_queue_wait_seconds',
-      help: 'Time from submission to assignment, per assignment made by this coordinator.',
+      help: 'Time from submission to the first assignment of a job, per job this coordinator assigned (later attempts are not counted).',
       buckets: WAIT_BUCKETS,
     })
     this.run = registry.histogram({
