@@ -349,7 +349,13 @@ export class Lifecycle {
     const job = await this.ownJob(owner, id)
     if (isFinal(job.state)) return job
     const now = this.clock.now()
-    const before = await this.store.leases.cancel(id, now, (j, since) => this.billSince(j, since, now))
+    // What the cancel settles, read in its transaction: the log and the metrics say it too.
+    let settled = 0
+    const before = await this.store.leases.cancel(id, now, (j, since) => {
+      const bill = this.billSince(j, since, now)
+      settled = bill.cost
+      return bill
+    })
     if (before) {
       this.watch?.left(id)
       this.observe.transition({
@@ -362,6 +368,7 @@ export class Lifecycle {
         reason: 'cancelled by its owner',
         outcome: 'cancelled',
         ranMs: before.startedAt === null ? undefined : Math.max(0, now - before.startedAt),
+        costMc: settled,
         at: now,
       })
     }
