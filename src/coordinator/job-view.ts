@@ -24,6 +24,10 @@ export function jobView(
     priority: job.priority,
     worker: workerName,
     waiting,
+    name: job.name,
+    labels: job.labels,
+    // Values stay with the job: the dashboard shows this view to operators too.
+    envNames: Object.keys(job.env),
     requirements: job.requirements,
     requiresPython: job.requiresPython,
     exitCode: job.exitCode,

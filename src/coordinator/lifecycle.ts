@@ -88,6 +88,10 @@ export class Lifecycle {
       requirements: normaliseRequirements(req.requirements ?? []),
       requiresPython: req.requiresPython?.trim() ?? null,
       createdAt: this.clock.now(),
+      // Job environment, name and labels (issue 17): the schema checked them.
+      name: req.name ?? null,
+      labels: req.labels ?? {},
+      env: req.env ?? {},
     })
     this.watch?.queued(withoutScript(row))
     this.observe.transition({

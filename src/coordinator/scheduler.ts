@@ -216,6 +216,7 @@ export class Scheduler {
         outputLimitBytes: this.settings.maxOutputBytes,
         requirements: row.requirements,
         requiresPython: row.requiresPython,
+        env: row.env,
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.
