@@ -1,9 +1,9 @@
-import type { JobRow } from './store'
+import type { QueuedJob } from './store'
 import type { JobView } from '../protocol/api'
 
 /** The API view of a job row. */
 export function jobView(
-  job: JobRow,
+  job: QueuedJob,
   ownerName: string,
   workerName: string | null,
   waiting: string | null = null,

@@ -1,3 +1,4 @@
+import { resolvePrefix } from './job-prefix'
 import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
@@ -107,9 +108,17 @@ export class Lifecycle {
     return row
   }
 
-  /** The owner's job, or a 404 that does not reveal whether someone else's exists. */
+  /**
+   * The owner's job by id or by a unique prefix of its id (`resolvePrefix`: 409 when ambiguous),
+   * or a 404 that does not reveal whether someone else's exists.
+   */
   async ownJob(owner: UserRow, id: string): Promise<JobRow> {
-    const job = await this.store.queue.job(id)
+    let job = await this.store.queue.job(id)
+    if (!job || job.ownerId !== owner.id) {
+      // Only on a miss: a whole id costs one lookup by key, as before.
+      const full = await resolvePrefix(this.store.queue, owner.id, id)
+      job = full === undefined ? undefined : await this.store.queue.job(full)
+    }
     if (!job || job.ownerId !== owner.id) {
       throw new GridError('job_not_found', `no job '${id}' among yours: 'gridx jobs' lists them`, {
         status: 404,
@@ -349,9 +358,10 @@ export class Lifecycle {
   }
 
   /** Cancels one of the owner's jobs; a running one is killed by its worker. */
-  async cancel(owner: UserRow, id: string): Promise<JobRow> {
-    const job = await this.ownJob(owner, id)
+  async cancel(owner: UserRow, given: string): Promise<JobRow> {
+    const job = await this.ownJob(owner, given)
     if (isFinal(job.state)) return job
+    const id = job.id
     const now = this.clock.now()
     const before = await this.store.leases.cancel(id, now, (j, since) => this.billSince(j, since, now))
     if (before) {

@@ -89,21 +89,17 @@ export type Session = z.infer<typeof Session>
 
 // --- job environment, name and labels (issue 17) ---
 /** A job's environment variables (`-e`, `--env-file`): checked names, bounded sizes, no `GRIDX_*`. */
-export const JobEnv = z
-  .record(z.string(), z.string())
-  .superRefine((env, ctx) => {
-    const why = envProblem(env)
-    if (why) ctx.addIssue({ code: 'custom', message: why })
-  })
+export const JobEnv = z.record(z.string(), z.string()).superRefine((env, ctx) => {
+  const why = envProblem(env)
+  if (why) ctx.addIssue({ code: 'custom', message: why })
+})
 /** A job's name (`--name`): one line of visible text. */
 export const JobName = checkedText(jobNameProblem)
 /** A job's labels (`--label key=value`): checked keys, bounded values and count. */
-export const JobLabels = z
-  .record(z.string(), z.string())
-  .superRefine((labels, ctx) => {
-    const why = labelsProblem(labels)
-    if (why) ctx.addIssue({ code: 'custom', message: why })
-  })
+export const JobLabels = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
+  const why = labelsProblem(labels)
+  if (why) ctx.addIssue({ code: 'custom', message: why })
+})
 /** The fields of a submission for the job's environment, name and labels. */
 const JobMetaFields = {
   env: JobEnv.optional(),

@@ -334,7 +334,7 @@ export interface QueueRepo {
   /** Every job assigned or running now, with its owner. */
   active(): Promise<{ id: string; ownerId: string }[]>
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
-  position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }>
+  position(job: QueuedJob): Promise<{ aheadOfMine: number; queued: number }>
   /** Job counts by live state (queued, assigned, running), for `/health`. */
   counts(): Promise<Record<string, number>>
 }

@@ -35,10 +35,13 @@ const strings = customType<{ data: string[]; driverData: string | string[] }>({
   fromDriver: (v) => (typeof v === 'string' ? (JSON.parse(v) as string[]) : v),
 })
 
-/** A JSON object of strings (a job's labels and environment). */
+/**
+ * A JSON object of strings (a job's labels and environment), stored as a jsonb object so that
+ * containment (`@>`) selects by label: the driver encodes the object itself for a jsonb parameter.
+ */
 const stringMap = customType<{ data: Record<string, string>; driverData: string | Record<string, string> }>({
   dataType: () => 'jsonb',
-  toDriver: (v) => JSON.stringify(v),
+  toDriver: (v) => v,
   fromDriver: (v) => (typeof v === 'string' ? (JSON.parse(v) as Record<string, string>) : v),
 })
 
