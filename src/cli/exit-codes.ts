@@ -3,6 +3,9 @@
 /** Exit code of a bad command line: an unknown command or flag, a value that does not parse or is out of range. */
 export const USAGE_EXIT = 2
 
+/** Exit code of `gridx wait` when its --timeout passed before every job ended. */
+export const WAIT_TIMEOUT_EXIT = 5
+
 /** Error codes that mean the command line (or a value given through the environment or config.json) is wrong. */
 const USAGE_CODES = new Set([
   'usage',

@@ -85,7 +85,7 @@ export function jobMeta(flags: MetaFlags): JobMeta {
   }
   if (flags.name !== undefined) {
     const why = jobNameProblem(flags.name)
-    if (why) throw new GridError('bad_job_name', `--name: ${why}`)
+    if (why) throw new GridError('bad_job_name', `--name must be one line of visible text: ${why}`)
     meta.name = flags.name
   }
   if (flags.label !== undefined && flags.label.length > 0) {

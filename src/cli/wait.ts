@@ -2,6 +2,7 @@ import type { ApiClient } from '../client/api'
 import { GridError } from '../errors'
 import { isFinal, type JobView } from '../protocol/api'
 import { parseDuration } from '../protocol/units'
+import { WAIT_TIMEOUT_EXIT } from './exit-codes'
 import { note, out, outPainted } from './options'
 import { exitCodeOf, safe } from './render'
 import { loggedIn } from './session'
@@ -16,9 +17,6 @@ export type WaitFlags = {
   ids?: string[]
   timeout?: string
 }
-
-/** Exit code of `gridx wait` when --timeout passed before every job ended (docs/EXIT_CODES.md). */
-export const WAIT_TIMEOUT_EXIT = 5
 
 /** Most ids one `gridx wait` follows (each is asked about at every check). */
 const MAX_IDS = 1000
