@@ -24,14 +24,17 @@ export function jobEnvProblem(job: Pick<JobSpec, 'env'>): string | undefined {
  * the sandbox owns (PATH, HOME, PYTHONPATH, GRIDX_*), last so that nothing a job says can replace it.
  */
 export function containerEnv(job: Pick<JobSpec, 'jobId' | 'env'>, sandbox: SandboxEnv): string[] {
-  return [
-    'LANG=C.UTF-8',
-    'PYTHONUNBUFFERED=1',
-    ...Object.entries(job.env).map(([k, v]) => `${k}=${v}`),
-    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    `HOME=${sandbox.workdir}`,
-    `GRIDX_JOB_ID=${job.jobId}`,
-    `GRIDX_OUTPUT=${sandbox.outputDir}`,
-    ...(sandbox.pythonPath ? [`PYTHONPATH=${sandbox.pythonPath}`] : []),
-  ]
+  // One entry per name (a Map keeps the first place and the last value), so no runtime's rule
+  // for duplicates decides which value a job sees.
+  const env = new Map<string, string>([
+    ['LANG', 'C.UTF-8'],
+    ['PYTHONUNBUFFERED', '1'],
+  ])
+  for (const [k, v] of Object.entries(job.env)) env.set(k, v)
+  env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
+  env.set('HOME', sandbox.workdir)
+  env.set('GRIDX_JOB_ID', job.jobId)
+  env.set('GRIDX_OUTPUT', sandbox.outputDir)
+  if (sandbox.pythonPath) env.set('PYTHONPATH', sandbox.pythonPath)
+  return [...env].map(([k, v]) => `${k}=${v}`)
 }

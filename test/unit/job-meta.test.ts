@@ -76,9 +76,8 @@ describe('the worker', () => {
       { workdir: '/w', outputDir: '/out', pythonPath: '/env/site' },
     )
     expect(env).toEqual([
-      'LANG=C.UTF-8',
-      'PYTHONUNBUFFERED=1',
       'LANG=en_US.UTF-8',
+      'PYTHONUNBUFFERED=1',
       'SEED=7',
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'HOME=/w',
@@ -86,6 +85,14 @@ describe('the worker', () => {
       'GRIDX_OUTPUT=/out',
       'PYTHONPATH=/env/site',
     ])
+    // Whatever reaches it (an older coordinator's job), the sandbox's own values win.
+    const forced = containerEnv(
+      { jobId: 'j2', env: { PATH: '/evil', GRIDX_JOB_ID: 'other' } },
+      { workdir: '/w', outputDir: '/out' },
+    )
+    expect(forced).toContain('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
+    expect(forced).toContain('GRIDX_JOB_ID=j2')
+    expect(forced.filter((e) => e.startsWith('PATH=') || e.startsWith('GRIDX_JOB_ID='))).toHaveLength(2)
   })
 })
 
