@@ -40,7 +40,9 @@ describe('env files', () => {
     expect(() => jobMeta({ env: ['NOVALUE'] })).toThrow("-e takes KEY=VALUE (got 'NOVALUE')")
     expect(() => jobMeta({ env: ['gridx_x=1'] })).toThrow('is reserved')
     expect(() => jobMeta({ label: ['k'] })).toThrow('--label takes key=value')
-    expect(() => jobMeta({ name: '' })).toThrow('--name must be one line of visible text: job names may not be empty')
+    expect(() => jobMeta({ name: '' })).toThrow(
+      '--name must be one line of visible text: job names may not be empty',
+    )
     expect(jobMeta({})).toEqual({})
     expect(jobMeta({ name: 'n', label: ['a=1', 'b=x=y'] })).toEqual({
       name: 'n',
