@@ -153,7 +153,10 @@ describe('names, labels, id prefixes and gridx wait', () => {
   })
 
   test('a unique id prefix works for status and logs; an ambiguous one exits 2 listing the candidates', async () => {
-    const ids = [ok, three, slow]
+    expect((await run(['wait', ok])).code).toBe(0)
+    // Every job of alice's, the environment tests' too: a prefix must be unique among them all.
+    const ids = (JSON.parse((await run(['jobs', '--all', '--json'])).stdout) as Job[]).map((j) => j.id)
+    expect(ids).toContain(ok)
     // The shortest prefix of `ok` that no other job of alice's starts with (at least 4 characters).
     let n = 4
     while (ids.some((id) => id !== ok && id.startsWith(ok.slice(0, n)))) n++
