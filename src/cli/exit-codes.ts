@@ -3,9 +3,14 @@
 /** Exit code of a bad command line: an unknown command or flag, a value that does not parse or is out of range. */
 export const USAGE_EXIT = 2
 
+/** Exit code of `gridx wait` when its --timeout passed before every job ended. */
+export const WAIT_TIMEOUT_EXIT = 5
+
 /** Error codes that mean the command line (or a value given through the environment or config.json) is wrong. */
 const USAGE_CODES = new Set([
   'usage',
+  // A job id prefix that names several jobs: the user must give more of it.
+  'ambiguous_job_id',
   'bad_amount',
   'bad_attempts',
   'bad_config',
@@ -13,12 +18,17 @@ const USAGE_CODES = new Set([
   'bad_cpus',
   'bad_discovery',
   'bad_duration',
+  'bad_env',
+  'bad_env_file',
   'bad_heartbeats',
   'bad_image',
   'bad_images',
   'bad_install_network',
   'bad_job_id',
+  'bad_job_name',
   'bad_join_token',
+  'bad_label',
+  'bad_limit',
   'bad_memory',
   'bad_name',
   'bad_package_index',
@@ -32,6 +42,7 @@ const USAGE_CODES = new Set([
   'bad_script_metadata',
   'bad_signup',
   'bad_slots',
+  'bad_state',
   'bad_tls_file',
   'bad_uses',
   'database_url_invalid',

@@ -3,12 +3,15 @@ import { formatBytes, formatDuration } from '../protocol/units'
 import { escapeTerminal } from '../protocol/terminal'
 import { note, out, outPainted } from './options'
 import { paintState } from './style'
-import { endingLine, exitCodeOf, safe, streamOutput, summary } from './render'
+import { endingLine, exitCodeOf, labelsText, safe, streamOutput, summary } from './render'
 import { loggedIn } from './session'
 import { download } from './submit'
+import { eachJob, idsOf, jobsQuery, type ListFlags } from './job-select'
+import { GridError } from '../errors'
 
 /** The flags yargs parses for this command. */
-export type Flags = {
+export type Flags = ListFlags & {
+  ids?: string[]
   receipt?: boolean
   coordinator?: string
   httpPort?: number
@@ -30,20 +33,30 @@ function pad(cells: string[][]): string[] {
   )
 }
 
-/** `gridx jobs`: the caller's newest jobs. */
+/** `gridx jobs`: the caller's newest live jobs (all with --all), filtered by state, name and labels. */
 export async function jobs(flags: Flags): Promise<number> {
-  const list = await loggedIn(flags).api.jobs(flags.limit ?? 20)
+  const query = jobsQuery(flags)
+  const list = await loggedIn(flags).api.jobs(query)
   if (flags.json) return (out(JSON.stringify(list)), 0)
-  if (list.length === 0) return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
+  if (list.length === 0) {
+    const filtered = flags.state !== undefined || flags.name !== undefined || (flags.label ?? []).length > 0
+    if (filtered) return (note('no jobs match'), 0)
+    if (!flags.all) return (note("no live jobs ('gridx jobs --all' lists finished ones too)"), 0)
+    return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
+  }
+  const withLabels = list.some((j) => Object.keys(j.labels).length > 0)
   const rows = list.map((j) => [
     j.id,
     j.state,
     j.exitCode === null ? '-' : String(j.exitCode),
+    safe(j.name ?? '-'),
+    ...(withLabels ? [safe(labelsText(j.labels) || '-')] : []),
     safe(j.worker ?? '-'),
     safe(j.scriptName ?? j.command.join(' ')),
     j.createdAt,
   ])
-  const lines = pad([['ID', 'STATE', 'EXIT', 'WORKER', 'RUN', 'CREATED'], ...rows])
+  const head = ['ID', 'STATE', 'EXIT', 'NAME', ...(withLabels ? ['LABELS'] : []), 'WORKER', 'RUN', 'CREATED']
+  const lines = pad([head, ...rows])
   out(lines[0]!)
   // The state column starts after the widest id: painted after escaping, so the colour survives.
   const at = Math.max(2, ...list.map((j) => j.id.length)) + 2
@@ -54,35 +67,44 @@ export async function jobs(flags: Flags): Promise<number> {
   return 0
 }
 
-/** `gridx status ID`. */
+/** `gridx status ID [ID...]`: each job in turn (ids may be unique prefixes). */
 export async function status(flags: Flags): Promise<number> {
   const { api } = loggedIn(flags)
+  const ids = idsOf(flags)
   if (flags.receipt) {
-    out(JSON.stringify(await api.receipt(flags.id!), null, 2))
+    if (ids.length > 1) throw new GridError('usage', '--receipt takes one job id')
+    out(JSON.stringify(await api.receipt(ids[0]!), null, 2))
     return 0
   }
-  const [job, attempts] = await Promise.all([api.job(flags.id!), api.attempts(flags.id!)])
-  if (flags.json) return (out(JSON.stringify({ ...job, attempts })), 0)
-  const [first, ...rest] = summary(job).split('\n')
-  outPainted(escapeTerminal(first!).replace(`: ${job.state}`, `: ${paintState(job.state)}`))
-  for (const line of rest) out(line)
-  if (job.waiting) out(`  waiting  ${safe(job.waiting)}`)
-  for (const a of attempts) {
-    const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
-    out(`  try ${a.attempt}    on ${safe(a.worker)}, ${safe(how)}${a.signed ? ' (signed receipt)' : ''}`)
-  }
-  return 0
+  return await eachJob(ids, flags, async (id, first) => {
+    const [job, attempts] = await Promise.all([api.job(id), api.attempts(id)])
+    if (flags.json) return { ...job, attempts }
+    if (!first) out('')
+    const [head, ...rest] = summary(job).split('\n')
+    outPainted(escapeTerminal(head!).replace(`: ${job.state}`, `: ${paintState(job.state)}`))
+    for (const line of rest) out(line)
+    if (job.waiting) out(`  waiting  ${safe(job.waiting)}`)
+    for (const a of attempts) {
+      const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
+      out(`  try ${a.attempt}    on ${safe(a.worker)}, ${safe(how)}${a.signed ? ' (signed receipt)' : ''}`)
+    }
+    return job
+  })
 }
 
-/** `gridx cancel ID`. */
+/** `gridx cancel ID [ID...]`. */
 export async function cancel(flags: Flags): Promise<number> {
-  const job = await loggedIn(flags).api.cancel(flags.id!)
-  if (flags.json) out(JSON.stringify(job))
-  else
-    note(
-      job.state === 'cancelled' ? `job ${job.id} cancelled` : `job ${job.id} had already ended: ${job.state}`,
-    )
-  return 0
+  const { api } = loggedIn(flags)
+  return await eachJob(idsOf(flags), flags, async (id) => {
+    const job = await api.cancel(id)
+    if (!flags.json)
+      note(
+        job.state === 'cancelled'
+          ? `job ${job.id} cancelled`
+          : `job ${job.id} had already ended: ${job.state}`,
+      )
+    return job
+  })
 }
 
 /** `gridx logs ID [-f]`: the job's output; with -f, until it ends, then its exit code. */
@@ -102,8 +124,10 @@ export async function logs(flags: Flags): Promise<number> {
 /** `gridx download ID`: the files the job left under /out, into ./gridx-out/ID (or --output). */
 export async function downloadCommand(flags: Flags): Promise<number> {
   const { api } = loggedIn(flags)
-  const saved = await download(api, flags.id!, flags.output ?? join('gridx-out', flags.id!), flags.json)
-  if (flags.json) out(JSON.stringify({ id: flags.id!, ...saved }))
+  // A prefix names the directory by the whole id, as `gridx submit` does.
+  const id = flags.id!.length < 12 ? (await api.job(flags.id!)).id : flags.id!
+  const saved = await download(api, id, flags.output ?? join('gridx-out', id), flags.json)
+  if (flags.json) out(JSON.stringify({ id, ...saved }))
   return 0
 }
 

@@ -49,7 +49,7 @@ export function gridxYargs(argv: string[], commands: CommandModule<object, never
     cli
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, workers, credits, invite, verify, migrate, doctor, register, login, whoami, completion, version',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, wait, workers, credits, invite, verify, migrate, doctor, register, login, whoami, completion, version',
       )
       .strict()
       // `--version` is the version command (main.ts), which says more than yargs' own would.

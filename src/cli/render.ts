@@ -72,6 +72,13 @@ export function reasonOf(job: JobView): string {
   }
 }
 
+/** A job's labels as `key=value` pairs joined by commas (empty for none). */
+export function labelsText(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+}
+
 /** A short, human summary of a job. */
 export function summary(job: JobView): string {
   const what = job.scriptName
@@ -84,6 +91,11 @@ export function summary(job: JobView): string {
     `  worker   ${safe(job.worker ?? '-')} (attempt ${job.attempt})`,
     `  created  ${job.createdAt}${job.startedAt ? `, started ${job.startedAt}` : ''}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
   ]
+  // Its name, labels and the names of its variables (issue 17), when it has them.
+  if (job.name !== null) lines.push(`  name     ${safe(job.name)}`)
+  const labels = labelsText(job.labels)
+  if (labels) lines.push(`  labels   ${safe(labels)}`)
+  if (job.envNames.length > 0) lines.push(`  env      ${safe(job.envNames.join(', '))}`)
   // The time billed is what the coordinator saw pass (at most the worker's own measure, the wall time).
   const billed = job.billedMs === null ? '' : ` for ${(job.billedMs / 1000).toFixed(2)} s billed`
   lines.push(

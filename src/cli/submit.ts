@@ -11,6 +11,7 @@ import { filesExceedMemory, LIMITS } from '../protocol/limits'
 import { accepts, whyNoWorker } from '../protocol/placement'
 import { formatBytes, formatDuration, parseMemory } from '../protocol/units'
 import { depsLine, jobDeps } from './deps'
+import { jobMeta } from './job-meta-flags'
 import { note, out, writeDirect } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
@@ -36,6 +37,11 @@ export type Flags = {
   download?: boolean
   requirements?: string
   deps?: boolean
+  // Job environment, name and labels (issue 17).
+  env?: string[]
+  envFile?: string
+  name?: string
+  label?: string[]
   '--'?: (string | number)[]
 }
 
@@ -55,7 +61,7 @@ export function buildJob(flags: Flags): SubmitJob {
   const memoryBytes = parseMemory(flags.memory ?? '512m', '--memory')
   const priority = parsePriority(flags.priority)
   const image = flags.image === undefined ? DEFAULT_IMAGE : checkImage(flags.image)
-  const base = { timeoutMs, cpus, memoryBytes, priority, image }
+  const base = { timeoutMs, cpus, memoryBytes, priority, image, ...jobMeta(flags) }
   if (!flags.script) {
     if (!flags.image || rest.length === 0) {
       throw new GridError(

@@ -59,6 +59,17 @@ function object(shape: Record<string, Check>): Check {
   }
 }
 
+/** An object of strings (a job's labels). */
+const stringMap: Check = (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return NO
+  const out: Record<string, string> = {}
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof x !== 'string') return NO
+    out[k] = x
+  }
+  return out
+}
+
 const JOB_STATES = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled']
 
 const jobView = object({
@@ -76,6 +87,10 @@ const jobView = object({
   priority: number,
   worker: nullable(string),
   waiting: nullable(string),
+  // Job environment, name and labels (issue 17); absent from older coordinators.
+  name: withDefault(nullable(string), () => null),
+  labels: withDefault(stringMap, () => ({})),
+  envNames: withDefault(array(string), () => []),
   requirements: withDefault(array(string), () => []),
   requiresPython: withDefault(nullable(string), () => null),
   exitCode: nullable(number),

@@ -39,6 +39,16 @@ import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, type Route, routeFor
 import { forwardProxyStatus } from './proxy-errors'
 import { type Endpoint, EndpointList, mayTryNext, noneAnswered, noteUnsent } from './failover'
 
+/** Which of the caller's jobs `ApiClient.jobs` asks for (`GET /api/jobs`'s query). */
+export interface JobsQuery {
+  limit?: number
+  /** Only these states; all of them when absent. */
+  states?: readonly string[]
+  /** A glob on the job's name (`*`, `?`). */
+  name?: string
+  /** Labels every job listed carries. */
+  labels?: Readonly<Record<string, string>>
+}
 export type { TrustedCa } from './trust'
 
 /** A worker's transfer of job files gives up after this long, so a stalled connection cannot hold a slot forever. */
@@ -234,11 +244,16 @@ export class ApiClient {
     return this.call('POST', '/api/jobs', JOB, job)
   }
 
-  /** The caller's newest jobs. */
-  jobs(limit = 50): Promise<JobView[]> {
+  /** The caller's newest jobs: `limit` of them, or those a query selects (states, name glob, labels). */
+  jobs(query: number | JobsQuery = 50): Promise<JobView[]> {
+    const q = typeof query === 'number' ? { limit: query } : query
+    const params = new URLSearchParams({ limit: String(q.limit ?? 50) })
+    if (q.states?.length) params.set('state', q.states.join(','))
+    if (q.name !== undefined) params.set('name', q.name)
+    for (const [k, v] of Object.entries(q.labels ?? {})) params.append('label', `${k}=${v}`)
     return this.call(
       'GET',
-      `/api/jobs?limit=${limit}`,
+      `/api/jobs?${params.toString()}`,
       bySchema((s) => s.JobView.array()),
     )
   }

@@ -28,6 +28,7 @@ import { fileRoutes } from './file-routes'
 import { inviteRoutes } from './invite-routes'
 import { capBodies, InFlight, TooManyOpen } from './user-caps'
 import { parseBody } from './validate'
+import { jobQuery } from './job-query'
 import type { Refused } from './log'
 
 /** What the routes need, built once at start-up. */
@@ -157,9 +158,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   })
   app.get('/api/jobs', async (c) => {
     const user = c.get('user')
-    const limitText = c.req.query('limit')
-    const limit = Math.min(Math.max(limitText === undefined ? 50 : Number(limitText) || 1, 1), 1000)
-    const jobs = await store.queue.jobsOf(user.id, limit)
+    // Filtered by state, name glob and labels (issue 17); newest first, the caller's own only.
+    const jobs = await store.queue.list(jobQuery(c.req, user.id))
     // The newest queued jobs say why they wait, as GET /api/jobs/:id does; past a bound they
     // answer null, so a long list of queued jobs costs no more than EXPLAINED_IN_LIST queries.
     let explained = 0
@@ -224,8 +224,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // NDJSON: stored output of the current attempt, then (with follow=1) live events until the job ends.
   app.get('/api/jobs/:id/output', async (c) => {
     const user = c.get('user')
-    const id = c.req.param('id')
-    await lifecycle.ownJob(user, id)
+    // The whole id: the path may give a prefix of it.
+    const id = (await lifecycle.ownJob(user, c.req.param('id'))).id
     const follow = c.req.query('follow') === '1' || c.req.query('follow') === 'true'
     c.header('content-type', 'application/x-ndjson')
     c.header('cache-control', 'no-store')

@@ -1,9 +1,9 @@
-import type { JobRow } from './store'
+import type { QueuedJob } from './store'
 import type { JobView } from '../protocol/api'
 
 /** The API view of a job row. */
 export function jobView(
-  job: JobRow,
+  job: QueuedJob,
   ownerName: string,
   workerName: string | null,
   waiting: string | null = null,
@@ -24,6 +24,10 @@ export function jobView(
     priority: job.priority,
     worker: workerName,
     waiting,
+    name: job.name,
+    labels: job.labels,
+    // Values stay with the job: the dashboard shows this view to operators too.
+    envNames: Object.keys(job.env),
     requirements: job.requirements,
     requiresPython: job.requiresPython,
     exitCode: job.exitCode,

@@ -1,3 +1,4 @@
+import { resolvePrefix } from './job-prefix'
 import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
@@ -88,6 +89,10 @@ export class Lifecycle {
       requirements: normaliseRequirements(req.requirements ?? []),
       requiresPython: req.requiresPython?.trim() ?? null,
       createdAt: this.clock.now(),
+      // Job environment, name and labels (issue 17): the schema checked them.
+      name: req.name ?? null,
+      labels: req.labels ?? {},
+      env: req.env ?? {},
     })
     this.watch?.queued(withoutScript(row))
     this.observe.transition({
@@ -103,9 +108,17 @@ export class Lifecycle {
     return row
   }
 
-  /** The owner's job, or a 404 that does not reveal whether someone else's exists. */
+  /**
+   * The owner's job by id or by a unique prefix of its id (`resolvePrefix`: 409 when ambiguous),
+   * or a 404 that does not reveal whether someone else's exists.
+   */
   async ownJob(owner: UserRow, id: string): Promise<JobRow> {
-    const job = await this.store.queue.job(id)
+    let job = await this.store.queue.job(id)
+    if (!job || job.ownerId !== owner.id) {
+      // Only on a miss: a whole id costs one lookup by key, as before.
+      const full = await resolvePrefix(this.store.queue, owner.id, id)
+      job = full === undefined ? undefined : await this.store.queue.job(full)
+    }
     if (!job || job.ownerId !== owner.id) {
       throw new GridError('job_not_found', `no job '${id}' among yours: 'gridx jobs' lists them`, {
         status: 404,
@@ -345,9 +358,10 @@ export class Lifecycle {
   }
 
   /** Cancels one of the owner's jobs; a running one is killed by its worker. */
-  async cancel(owner: UserRow, id: string): Promise<JobRow> {
-    const job = await this.ownJob(owner, id)
+  async cancel(owner: UserRow, given: string): Promise<JobRow> {
+    const job = await this.ownJob(owner, given)
     if (isFinal(job.state)) return job
+    const id = job.id
     const now = this.clock.now()
     // What the cancel settles, read in its transaction: the log and the metrics say it too.
     let settled = 0

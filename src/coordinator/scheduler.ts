@@ -137,7 +137,7 @@ export class Scheduler {
   }
 
   /** Says why a queued job has not started yet. */
-  async explain(job: JobRow): Promise<string> {
+  async explain(job: QueuedJob): Promise<string> {
     const connected = this.hub.connected()
     const workers = connected.filter((w) => !w.draining)
     if (connected.length > 0 && workers.length === 0) {
@@ -216,6 +216,7 @@ export class Scheduler {
         outputLimitBytes: this.settings.maxOutputBytes,
         requirements: row.requirements,
         requiresPython: row.requiresPython,
+        env: row.env,
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.

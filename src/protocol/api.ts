@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { LIMITS } from './limits'
 import { checkedText, lineProblem } from './text'
 import { Requirements, RequiresPython } from './requirements-schema'
+import { envProblem, jobNameProblem, labelsProblem } from './job-meta'
 
 // What needs no zod lives in modules of its own, so a client can use it without building these
 // schemas (most of the CPU a `gridx submit` spent starting); re-exported here, where it belongs.
@@ -86,6 +87,27 @@ export type NewInvite = z.infer<typeof NewInvite>
 export const Session = z.object({ user: z.string(), token: z.string(), expiresAt: z.string() })
 export type Session = z.infer<typeof Session>
 
+// --- job environment, name and labels (issue 17) ---
+/** A job's environment variables (`-e`, `--env-file`): checked names, bounded sizes, no `GRIDX_*`. */
+export const JobEnv = z.record(z.string(), z.string()).superRefine((env, ctx) => {
+  const why = envProblem(env)
+  if (why) ctx.addIssue({ code: 'custom', message: why })
+})
+/** A job's name (`--name`): one line of visible text. */
+export const JobName = checkedText(jobNameProblem)
+/** A job's labels (`--label key=value`): checked keys, bounded values and count. */
+export const JobLabels = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
+  const why = labelsProblem(labels)
+  if (why) ctx.addIssue({ code: 'custom', message: why })
+})
+/** The fields of a submission for the job's environment, name and labels. */
+const JobMetaFields = {
+  env: JobEnv.optional(),
+  name: JobName.optional(),
+  labels: JobLabels.optional(),
+}
+// --- end of job environment, name and labels ---
+
 /** Body of `POST /api/jobs`: either a script (run with python3) or a plain command in `image`. */
 export const SubmitJob = z
   .object({
@@ -114,6 +136,7 @@ export const SubmitJob = z
     requirements: Requirements.optional(),
     /** The script's `requires-python` (PEP 723), e.g. `>=3.10`. */
     requiresPython: RequiresPython.optional(),
+    ...JobMetaFields,
   })
   .refine((j) => j.script !== undefined || j.command.length > 0, {
     message: 'a job needs a script or a command',
@@ -146,6 +169,12 @@ export const JobView = z.object({
   worker: z.string().nullable(),
   /** For a queued job: why it has not started yet. */
   waiting: z.string().nullable(),
+  /** Its name (`--name`); null for none (and from older coordinators). */
+  name: z.string().nullable().default(null),
+  /** Its labels (`--label`); empty for none. */
+  labels: z.record(z.string(), z.string()).default({}),
+  /** The names of the environment variables it was given (`-e`); never their values. */
+  envNames: z.array(z.string()).default([]),
   /** Python packages installed for it (canonical requirement lines); empty for none (and from older coordinators). */
   requirements: z.array(z.string()).default([]),
   /** Its `requires-python`; null when it says none. */

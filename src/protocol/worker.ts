@@ -123,6 +123,11 @@ export const JobSpec = z.object({
   requirements: Requirements.default([]),
   /** The job's `requires-python` (PEP 723), checked against the image's Python; null when it says none. */
   requiresPython: RequiresPython.nullable().default(null),
+  /**
+   * The job's own environment variables (`-e`); the worker checks them again (`envProblem`) and
+   * refuses a job whose environment it would not set. Empty from older coordinators.
+   */
+  env: z.record(z.string(), z.string()).default({}),
 })
 export type JobSpec = z.infer<typeof JobSpec>
 

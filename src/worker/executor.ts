@@ -9,6 +9,7 @@ import type { JobSpec, LeaseRef, Outcome, Outputs, Usage, WorkerMessage } from '
 import type { Environments, Prepared } from './env/environments'
 import { ENV_MOUNT, ENV_SITE } from './env/runtime'
 import { ImageCache } from './images'
+import { containerEnv, jobEnvProblem } from './job-env'
 import { flushWindowMs, OutputBatcher } from './output'
 import {
   type ContainerRuntime,
@@ -195,6 +196,9 @@ export class Executor {
     try {
       const refused = this.outsidePolicy(job)
       if (refused) return finish({ outcome: 'error', exitCode: null, retryable: true, error: refused })
+      // The job's fault, not this worker's: no other worker would run it either.
+      const badEnv = jobEnvProblem(job)
+      if (badEnv) return finish({ outcome: 'error', exitCode: null, retryable: false, error: badEnv })
       const image = await this.images.ready(job.image)
       if (!image.ok) return finish({ outcome: 'error', exitCode: null, retryable: true, error: image.error })
       if (job.requirements.length > 0) {
@@ -224,15 +228,11 @@ export class Executor {
           name: `gridx-${job.jobId}-${job.attempt}`,
           image: image.ref,
           cmd,
-          env: [
-            'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-            `HOME=${JOB_WORKDIR}`,
-            'LANG=C.UTF-8',
-            'PYTHONUNBUFFERED=1',
-            `GRIDX_JOB_ID=${job.jobId}`,
-            `GRIDX_OUTPUT=${JOB_OUTPUT_DIR}`,
-            ...(env ? [`PYTHONPATH=${ENV_SITE}`] : []),
-          ],
+          env: containerEnv(job, {
+            workdir: JOB_WORKDIR,
+            outputDir: JOB_OUTPUT_DIR,
+            pythonPath: env ? ENV_SITE : undefined,
+          }),
           envVolume: env ? { name: env.volume, target: ENV_MOUNT } : undefined,
           files,
           workdirBytes: this.o.maxDiskBytes,

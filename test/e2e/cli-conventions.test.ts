@@ -42,12 +42,12 @@ describe('exit codes and --json errors', () => {
       { args: ['submit', 'job.py', '--image', 'Bad//x', '--json'], env: alice, exit: 2, code: 'bad_image' },
       { args: ['submit', 'missing.py', '--json'], env: alice, exit: 2, code: 'no_script' },
       {
-        args: ['jobs', '--json', '--coordinator', 'http://[nope'],
+        args: ['jobs', '--all', '--json', '--coordinator', 'http://[nope'],
         env: alice,
         exit: 2,
         code: 'bad_coordinator',
       },
-      { args: ['jobs', '--json'], env: nobody, exit: 4, code: 'not_logged_in' },
+      { args: ['jobs', '--all', '--json'], env: nobody, exit: 4, code: 'not_logged_in' },
       { args: ['credits', '--json'], env: nobody, exit: 4, code: 'not_logged_in' },
       {
         args: ['submit', 'job.py', '--priority', 'high', '--json'],
@@ -101,7 +101,7 @@ describe('exit codes and --json errors', () => {
     expect(r.code).toBe(0)
     const job = JSON.parse(r.stdout) as { id: string; timeoutMs: number }
     expect(job.timeoutMs).toBe(5_400_000)
-    const list = JSON.parse((await run(['jobs', '--json'], alice)).stdout) as {
+    const list = JSON.parse((await run(['jobs', '--all', '--json'], alice)).stdout) as {
       id: string
       waiting: string | null
     }[]

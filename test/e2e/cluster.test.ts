@@ -17,7 +17,7 @@ interface Job {
 async function waitAllFinal(env: Record<string, string>, n: number, ms = 60_000): Promise<Job[]> {
   const deadline = Date.now() + ms
   for (;;) {
-    const r = await gridx(['jobs', '--json', '--limit', String(n)], env)
+    const r = await gridx(['jobs', '--all', '--json', '--limit', String(n)], env)
     const jobs = JSON.parse(r.stdout) as Job[]
     if (jobs.length >= n && jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.state)))
       return jobs

@@ -101,7 +101,7 @@ describe('gridx submit through the compiled binary', () => {
     expect(d.code).toBe(0)
     const id = d.stdout.trim()
     expect(id).toMatch(/^[a-z2-9]{12}$/)
-    const list = await gridx(['jobs', '--json'], alice)
+    const list = await gridx(['jobs', '--all', '--json'], alice)
     expect((JSON.parse(list.stdout) as { id: string }[]).map((j) => j.id)).toContain(id)
     // wait until it runs and printed its line
     for (let i = 0; i < 100; i++) {
@@ -180,7 +180,7 @@ describe('accounts and isolation between users', () => {
       expect(r.code).toBe(1)
       expect(r.stderr).toContain(`no job '${id}' among yours`)
     }
-    const mine = await gridx(['jobs', '--json'], bob)
+    const mine = await gridx(['jobs', '--all', '--json'], bob)
     expect(JSON.parse(mine.stdout)).toEqual([])
     await gridx(['cancel', id], alice)
   })

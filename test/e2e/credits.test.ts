@@ -48,7 +48,7 @@ describe('credits', () => {
     expect(r.stderr).toContain('it may cost up to 1 credits')
     const billed = /cost ([\d.]+) credits/.exec(r.stderr)
     expect(billed).not.toBeNull()
-    const jobs = JSON.parse((await gridx(['jobs', '--json', '--limit', '1'], alice)).stdout) as {
+    const jobs = JSON.parse((await gridx(['jobs', '--all', '--json', '--limit', '1'], alice)).stdout) as {
       id: string
       costMc: number
     }[]
@@ -85,13 +85,13 @@ describe('credits', () => {
   })
 
   test('a job the user cannot afford is refused with 402 and nothing is queued', async () => {
-    const before = JSON.parse((await gridx(['jobs', '--json'], alice)).stdout) as unknown[]
+    const before = JSON.parse((await gridx(['jobs', '--all', '--json'], alice)).stdout) as unknown[]
     const r = await gridx(['submit', '--image', BB_IMAGE, '--timeout', '24h', '--', 'true'], alice)
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(
       /insufficient credits: this job may cost up to 1440 credits and you have [\d.]+ \([\d.]+ missing\)/,
     )
-    const after = JSON.parse((await gridx(['jobs', '--json'], alice)).stdout) as unknown[]
+    const after = JSON.parse((await gridx(['jobs', '--all', '--json'], alice)).stdout) as unknown[]
     expect(after.length).toBe(before.length)
   })
 

@@ -97,7 +97,7 @@ test('SIGKILL of the coordinator a worker and a submitter use: both move to the 
   expect(job.attempts).toHaveLength(1)
 
   // The first address is down for good: a plain command goes to the second, and stays there.
-  const jobs = await gridx(['jobs', '--json'], alice)
+  const jobs = await gridx(['jobs', '--all', '--json'], alice)
   expect(jobs.code).toBe(0)
   expect((JSON.parse(jobs.stdout) as { id: string }[]).map((j) => j.id)).toContain(id)
   const after = JSON.parse(readFileSync(`${alice.GRIDX_HOME}/credentials.json`, 'utf8')) as {

@@ -58,7 +58,7 @@ async function json<T>(args: string[], env: Env): Promise<T> {
 }
 
 const status = (env: Env, id: string) => json<Job & { attempts: Attempt[] }>(['status', id], env)
-const jobsOf = (env: Env, limit = 100) => json<Job[]>(['jobs', '--limit', String(limit)], env)
+const jobsOf = (env: Env, limit = 100) => json<Job[]>(['jobs', '--all', '--limit', String(limit)], env)
 const credits = (env: Env) => json<Credits>(['credits'], env)
 const audit = (operator: Env) => json<Audit>(['credits', '--audit'], operator)
 const workerIds = async (env: Env) =>

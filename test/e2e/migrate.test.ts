@@ -69,7 +69,7 @@ beforeAll(async () => {
   before['alice'] = await credits(alice)
   before['bob'] = await credits(bob)
   before['logs'] = (await gridx(['logs', ids['ok']], alice)).stdout
-  before['jobs'] = JSON.parse((await gridx(['jobs', '--json'], alice)).stdout)
+  before['jobs'] = JSON.parse((await gridx(['jobs', '--all', '--json'], alice)).stdout)
   expect((before['alice'] as Credits).escrowMc).toBeGreaterThan(0)
 }, 240_000)
 afterAll(async () => {
@@ -132,7 +132,7 @@ describe('gridx migrate', () => {
     expect(await gridx(['login'], env)).toMatchObject({ code: 0 })
     expect(await credits(env)).toEqual(before['alice'] as Credits)
     expect(await credits(bob)).toEqual(before['bob'] as Credits)
-    expect(JSON.parse((await gridx(['jobs', '--json'], env)).stdout)).toEqual(before['jobs'])
+    expect(JSON.parse((await gridx(['jobs', '--all', '--json'], env)).stdout)).toEqual(before['jobs'])
     const logs = await gridx(['logs', ids['ok']!], env)
     expect(logs.stdout).toBe(before['logs'] as string)
     expect(logs.stdout).toContain('hello before the move')

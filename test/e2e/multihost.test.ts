@@ -61,7 +61,7 @@ async function runJobs(n: number, tag: string): Promise<string[]> {
     expect(r.stdout).toBe(`${tag} ${i}\n`)
     expect(r.code).toBe(0)
   })
-  const list = await on('w1', ['jobs', '--json', '--limit', String(n)], env['sub']!)
+  const list = await on('w1', ['jobs', '--all', '--json', '--limit', String(n)], env['sub']!)
   const jobs = JSON.parse(list.stdout) as Job[]
   expect(jobs.every((j) => j.state === 'succeeded')).toBe(true)
   return jobs.map((j) => j.worker ?? '?')

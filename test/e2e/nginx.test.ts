@@ -151,7 +151,7 @@ describe.skipIf(!hasNginx)('behind nginx terminating TLS on one port', () => {
     expect(r.stderr).toBe('')
     expect(r.stdout).toBe('chunk 1\nchunk 2\nchunk 3\n')
     expect(r.code).toBe(0)
-    const jobs = JSON.parse((await gridx(['jobs', '--json', '--limit', '1'], bob)).stdout) as {
+    const jobs = JSON.parse((await gridx(['jobs', '--all', '--json', '--limit', '1'], bob)).stdout) as {
       worker: string
     }[]
     expect(jobs[0]?.worker).toBe('behind-nginx')

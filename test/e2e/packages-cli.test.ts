@@ -25,7 +25,7 @@ afterAll(async () => {
 })
 
 const run = (args: string[]) => gridx(args, alice, { cwd: work, timeoutMs: 60_000 })
-const jobs = async () => JobView.array().parse(JSON.parse((await run(['jobs', '--json'])).stdout))
+const jobs = async () => JobView.array().parse(JSON.parse((await run(['jobs', '--all', '--json'])).stdout))
 const SCRIPT = [
   '# /// script',
   '# requires-python = ">=3.10"',

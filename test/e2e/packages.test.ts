@@ -50,7 +50,8 @@ const submit = (args: string[], env = bob) =>
   gridx(['submit', '--image', PY_IMAGE, ...args], env, { cwd: work, timeoutMs: 180_000 })
 const status = async (id: string) =>
   JobView.parse(JSON.parse((await gridx(['status', id, '--json'], bob)).stdout))
-const jobCount = async () => (JSON.parse((await gridx(['jobs', '--json'], bob)).stdout) as unknown[]).length
+const jobCount = async () =>
+  (JSON.parse((await gridx(['jobs', '--all', '--json'], bob)).stdout) as unknown[]).length
 const credits = async () =>
   JSON.parse((await gridx(['credits', '--json'], bob)).stdout) as { balanceMc: number; escrowMc: number }
 const idOf = (stderr: string) => /job ([a-z2-9]{12})/.exec(stderr)?.[1] ?? ''

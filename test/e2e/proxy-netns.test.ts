@@ -216,7 +216,9 @@ describe.skipIf(skip !== undefined)('a worker that can reach only a proxy (netwo
     expect(r.stderr).toBe('')
     expect(r.stdout).toBe('through the proxy\n')
     expect(r.code).toBe(0)
-    const jobs = JSON.parse((await on('sub', ['jobs', '--json', '--limit', '1'], sub)).stdout) as Job[]
+    const jobs = JSON.parse(
+      (await on('sub', ['jobs', '--all', '--json', '--limit', '1'], sub)).stdout,
+    ) as Job[]
     expect(jobs[0]).toMatchObject({ state: 'succeeded', worker: 'wk' })
   }, 60_000)
 
@@ -260,7 +262,9 @@ describe.skipIf(skip !== undefined)('a worker that can reach only a proxy (netwo
     // The job ran on through the cut and finished on its first lease; its output is whole.
     expect(await job.proc.exited).toBe(0)
     expect(job.stdout()).toBe('before\nafter\n')
-    const jobs = JSON.parse((await on('sub', ['jobs', '--json', '--limit', '1'], sub)).stdout) as Job[]
+    const jobs = JSON.parse(
+      (await on('sub', ['jobs', '--all', '--json', '--limit', '1'], sub)).stdout,
+    ) as Job[]
     expect(jobs[0]).toMatchObject({ state: 'succeeded', worker: 'wk', attempt: 1 })
     // And it takes new work through the proxy again.
     const again = await on('sub', ['submit', '-q', '--image', BB_IMAGE, '--', 'echo', 'again'], sub)

@@ -66,7 +66,17 @@ export async function buildGrid(dir: string): Promise<void> {
   })
   await s.queue.create(newJob({ id: 'j-cancel', maxCost: 40, createdAt: 24 }))
   await s.leases.cancel('j-cancel', 25, () => ({ cost: 0, billedMs: 0 }))
-  await s.queue.create(newJob({ id: 'j-queued', maxCost: 200, createdAt: 26, args: ['a b', 'ü'] }))
+  await s.queue.create(
+    newJob({
+      id: 'j-queued',
+      maxCost: 200,
+      createdAt: 26,
+      args: ['a b', 'ü'],
+      name: 'sweep ü',
+      labels: { exp: '3' },
+      env: { SEED: '7' },
+    }),
+  )
   const input = Buffer.from('an input archive')
   await s.files.recordUpload(sha(input), 'u-alice', input.length, 2, 27)
   mkdirSync(join(dir, 'blobs'))

@@ -91,6 +91,13 @@ describe('gridx migrate: the copy', () => {
         (after['users'] as { name: string; inviteId: string | null }[]).find((u) => u.name === 'bob')
           ?.inviteId,
       ).toBeString()
+      // Labels arrive as jsonb objects, which the listing's containment filter (@>) needs.
+      const [kind] = (await pg.unsafe(
+        `SELECT jsonb_typeof(labels) AS t FROM jobs WHERE id = 'j-queued'`,
+      )) as {
+        t: string
+      }[]
+      expect(kind?.t).toBe('object')
     } finally {
       lite.close()
       await pg.close()

@@ -42,6 +42,7 @@ const job: JobSpec = {
   outputLimitBytes: 1024,
   requirements: [],
   requiresPython: null,
+  env: { SEED: '7' },
 }
 
 function worker(msg: unknown) {

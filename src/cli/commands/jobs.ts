@@ -7,27 +7,49 @@ const load = () => import('../jobs')
 
 /** yargs wiring of the inspect-and-control commands. */
 export function jobCommands(setExit: (code: number) => void): CommandModule<object, Flags>[] {
+  const withIds = (y: Argv) =>
+    jsonOption(connectionOptions(y)).positional('ids', {
+      type: 'string',
+      array: true,
+      describe: 'job ids (or unique prefixes of them, at least 4 characters)',
+      demandOption: true,
+    })
   const withId = (y: Argv) =>
     jsonOption(connectionOptions(y)).positional('id', {
       type: 'string',
-      describe: 'job id',
+      describe: 'job id (or a unique prefix of it, at least 4 characters)',
       demandOption: true,
     })
   return [
     {
       command: 'jobs',
-      describe: 'list your newest jobs',
+      describe: 'list your newest live jobs (--all: finished ones too)',
       builder: (y) =>
         jsonOption(connectionOptions(y))
-          .option('limit', { type: 'number', default: 20 })
-          .example('$0 jobs --limit 50', ''),
+          .option('limit', { type: 'number', default: 20, describe: 'most jobs to list (1-1000)' })
+          .option('all', { type: 'boolean', alias: 'a', describe: 'include finished jobs' })
+          .option('state', {
+            type: 'string',
+            array: true,
+            nargs: 1,
+            describe: 'only jobs in this state (repeatable or comma-separated; finished states too)',
+          })
+          .option('name', { type: 'string', describe: "only jobs whose name matches this glob ('sweep*')" })
+          .option('label', {
+            type: 'string',
+            array: true,
+            nargs: 1,
+            describe: 'only jobs with this label key=value (repeatable: all must match)',
+          })
+          .example('$0 jobs --all --limit 50', '')
+          .example("$0 jobs --state running --name 'sweep*' --label exp=3", ''),
       handler: async (a) => setExit(await (await load()).jobs(a)),
     },
     {
-      command: 'status <id>',
-      describe: 'show one job',
+      command: 'status <ids..>',
+      describe: 'show jobs',
       builder: (y) =>
-        withId(y)
+        withIds(y)
           .option('receipt', {
             type: 'boolean',
             describe: "print the worker's signed receipt (check it with 'gridx verify')",
@@ -46,10 +68,22 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
       handler: async (a) => setExit(await (await load()).logs(a)),
     },
     {
-      command: 'cancel <id>',
-      describe: 'cancel a job (a running one is stopped)',
-      builder: (y) => withId(y).example('$0 cancel k3x9a2m4p7qz', ''),
+      command: 'cancel <ids..>',
+      describe: 'cancel jobs (running ones are stopped)',
+      builder: (y) => withIds(y).example('$0 cancel k3x9a2m4p7qz k3x9b7', ''),
       handler: async (a) => setExit(await (await load()).cancel(a)),
+    },
+    {
+      command: 'wait <ids..>',
+      describe: "wait for jobs to end; exit 0 if all succeeded, else the first failure's code",
+      builder: (y) =>
+        withIds(y)
+          .option('timeout', {
+            type: 'string',
+            describe: 'give up after this long (90s, 10m, 1h30m): exit code 5',
+          })
+          .example('$0 wait k3x9a2m4p7qz k3x9b7 --timeout 1h', ''),
+      handler: async (a) => setExit(await (await import('../wait')).wait(a)),
     },
     {
       command: 'download <id>',

@@ -56,6 +56,24 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
           describe:
             "install the packages the script declares (PEP 723 '# /// script' block), --requirements, or a directory's requirements.txt / pyproject.toml (default true; --no-deps ignores them all)",
         })
+        .option('env', {
+          type: 'string',
+          alias: 'e',
+          array: true,
+          nargs: 1,
+          describe: 'set an environment variable in the job: KEY=VALUE (repeatable; GRIDX_* is reserved)',
+        })
+        .option('env-file', {
+          type: 'string',
+          describe: 'read environment variables from a file of KEY=VALUE lines (# comments)',
+        })
+        .option('name', { type: 'string', describe: "a name for the job (filter with 'gridx jobs --name')" })
+        .option('label', {
+          type: 'string',
+          array: true,
+          nargs: 1,
+          describe: "a label key=value for the job (repeatable; filter with 'gridx jobs --label')",
+        })
         .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
         .example(
           '$0 submit job.py --file data.csv --file images/',
@@ -65,6 +83,10 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
         .example(
           '$0 submit job.py --requirements requirements.txt',
           'install these packages for the job first',
+        )
+        .example(
+          '$0 submit sweep.py --name sweep-3 --label exp=3 -e SEED=7',
+          'named, labelled, with a variable',
         )
         .example('$0 submit --image busybox --timeout 90s -- sh -c "echo hi"', 'run a command in an image'),
     handler: async (a) => setExit(await (await load()).submit(a)),

@@ -118,4 +118,7 @@ export const NEW_JOB_DEFAULTS = {
   cost: null,
   startedAt: null,
   finishedAt: null,
+  name: null,
+  labels: {},
+  env: {},
 } satisfies Omit<JobRow, keyof NewJob | 'state'> & Partial<JobRow>

@@ -1,7 +1,7 @@
 import type { JobListing } from './types'
 
 /** Most jobs one listing page may ask for. */
-export const MAX_LISTING = 500
+export const MAX_LISTING = 1000
 
 /** `text` as a literal inside a LIKE pattern (escape character `\`), lower-cased. */
 function literal(text: string): string {
@@ -22,4 +22,17 @@ export function searchPatterns(listing: JobListing): { idPrefix: string; nameCon
 /** The page size a listing asks for, within 1..MAX_LISTING. */
 export function listingLimit(listing: JobListing): number {
   return Math.min(Math.max(Math.floor(listing.limit) || 1, 1), MAX_LISTING)
+}
+
+/**
+ * A name glob (`sweep*`, `run-?`) as a LIKE pattern for lower-cased names (escape `\\`): `*` any
+ * run of characters, `?` exactly one, everything else literal.
+ */
+export function globPattern(glob: string): string {
+  return [...glob.toLowerCase()].map((ch) => (ch === '*' ? '%' : ch === '?' ? '_' : literal(ch))).join('')
+}
+
+/** An id prefix as a LIKE pattern (ids are lower-case letters and digits; anything else is literal). */
+export function prefixPattern(prefix: string): string {
+  return `${literal(prefix)}%`
 }

@@ -270,6 +270,9 @@ export type NewJob = Omit<
   | 'requirements'
   | 'requiresPython'
   | 'installFailedOn'
+  | 'name'
+  | 'labels'
+  | 'env'
 > & {
   priority?: number
   requirements?: string[]
@@ -277,6 +280,10 @@ export type NewJob = Omit<
   inputsSha256?: string | null
   inputsBytes?: number | null
   filesBytes?: number | null
+  // Job environment, name and labels (issue 17).
+  name?: string | null
+  labels?: Record<string, string>
+  env?: Record<string, string>
 }
 
 /** A queued job without its script (which can be megabytes), as fair share reads it. */
@@ -288,8 +295,18 @@ export interface JobListing {
   ownerId?: string | undefined
   /** Only jobs in this state. */
   state?: JobRow['state'] | undefined
-  /** Jobs whose id starts with it, or whose script name contains it (case-insensitive, literal). */
+  /** Jobs whose id starts with it, or whose script name or name contains it (case-insensitive, literal). */
   search?: string | undefined
+  // --- names, labels and id prefixes (issue 17) ---
+  /** Only jobs in one of these states (with `state`, both must hold). */
+  states?: readonly JobRow['state'][] | undefined
+  /** Only jobs whose name matches this glob (`*` any run, `?` one character; case-insensitive). */
+  name?: string | undefined
+  /** Only jobs that carry every one of these labels with these values. */
+  labels?: Readonly<Record<string, string>> | undefined
+  /** Only jobs whose id starts with this (literal, case-sensitive: ids are lower-case). */
+  idPrefix?: string | undefined
+  // --- end of names, labels and id prefixes ---
   /** Only jobs older than this one (newest first): the cursor of the next page. */
   before?: { createdAt: number; id: string } | undefined
   limit: number
@@ -317,7 +334,7 @@ export interface QueueRepo {
   /** Every job assigned or running now, with its owner. */
   active(): Promise<{ id: string; ownerId: string }[]>
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
-  position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }>
+  position(job: QueuedJob): Promise<{ aheadOfMine: number; queued: number }>
   /** Job counts by live state (queued, assigned, running), for `/health`. */
   counts(): Promise<Record<string, number>>
 }

@@ -36,6 +36,16 @@ const strings = customType<{ data: string[]; driverData: string | string[] }>({
 })
 
 /**
+ * A JSON object of strings (a job's labels and environment), stored as a jsonb object so that
+ * containment (`@>`) selects by label: the driver encodes the object itself for a jsonb parameter.
+ */
+const stringMap = customType<{ data: Record<string, string>; driverData: string | Record<string, string> }>({
+  dataType: () => 'jsonb',
+  toDriver: (v) => v,
+  fromDriver: (v) => (typeof v === 'string' ? (JSON.parse(v) as Record<string, string>) : v),
+})
+
+/**
  * Accounts. Passwords are argon2id hashes. The table also has `seq`, the order accounts were made
  * in (migration 0001), left out here so a row reads as the engine-neutral UserRow: see `usersMade`.
  */
@@ -147,6 +157,15 @@ export const jobs = pgTable(
     createdAt: int8('created_at').notNull(),
     startedAt: int8('started_at'),
     finishedAt: int8('finished_at'),
+    // --- job environment, name and labels (issue 17) ---
+    name: text('name'),
+    labels: stringMap('labels')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
+    env: stringMap('env')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
+    // --- end of job environment, name and labels ---
   },
   (t) => [
     index('jobs_owner').on(t.ownerId, t.createdAt),

@@ -148,6 +148,14 @@ export const jobs = sqliteTable(
     createdAt: integer('created_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
+    // --- job environment, name and labels (issue 17) ---
+    /** Its name (`--name`): one line of visible text; null for none. */
+    name: text('name'),
+    /** Its labels (`--label key=value`), a JSON object of strings. */
+    labels: text('labels', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
+    /** Environment variables its worker sets in the container (checked names, no GRIDX_*). */
+    env: text('env', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
+    // --- end of job environment, name and labels ---
   },
   (t) => [
     index('jobs_owner').on(t.ownerId, t.createdAt),

@@ -42,6 +42,29 @@ export function JobFacts(props: {
       <dd>
         <code>{runs}</code> in <code>{job.image}</code>
       </dd>
+      {job.name === null ? null : (
+        <>
+          <dt>Name</dt>
+          <dd data-field="name">{job.name}</dd>
+        </>
+      )}
+      {Object.keys(job.labels).length === 0 ? null : (
+        <>
+          <dt>Labels</dt>
+          <dd data-field="labels">
+            {Object.entries(job.labels).map(([k, v]) => (
+              <code class="label">{`${k}=${v}`} </code>
+            ))}
+          </dd>
+        </>
+      )}
+      {Object.keys(job.env).length === 0 ? null : (
+        <>
+          {/* Names only: operators see this page too, and values may be secrets. */}
+          <dt>Environment</dt>
+          <dd>{Object.keys(job.env).join(', ')}</dd>
+        </>
+      )}
       <dt>Owner</dt>
       <dd>{props.owner}</dd>
       <dt>Worker</dt>

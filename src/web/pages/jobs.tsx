@@ -65,7 +65,7 @@ function Filters(props: { q: ListQuery; operator: boolean }) {
       </label>
       <label>
         Search
-        <input name="q" type="search" value={q.q} maxlength={100} placeholder="job id or script name" />
+        <input name="q" type="search" value={q.q} maxlength={100} placeholder="job id, name or script name" />
       </label>
       {props.operator ? (
         <label class="inline">
@@ -123,7 +123,13 @@ export function jobsPages(deps: WebDeps): Hono<WebEnv> {
                         <code>{j.id}</code>
                       </a>
                     </td>
-                    <td>{whatRuns(j)}</td>
+                    <td>
+                      {j.name === null ? null : <strong class="job-name">{j.name} </strong>}
+                      {whatRuns(j)}
+                      {Object.entries(j.labels).map(([k, v]) => (
+                        <code class="label"> {`${k}=${v}`}</code>
+                      ))}
+                    </td>
                     <td class={`state-${j.state}`}>{j.state}</td>
                     {q.all ? <td>{j.ownerName}</td> : null}
                     <td>{when(j.createdAt)}</td>

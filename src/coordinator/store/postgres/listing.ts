@@ -1,6 +1,6 @@
-import { and, desc, eq, getTableColumns, lt, or, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, inArray, lt, or, sql, type SQL } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
-import { listingLimit, searchPatterns } from '../listing-rules'
+import { globPattern, listingLimit, prefixPattern, searchPatterns } from '../listing-rules'
 import type { JobListing, ListedJob } from '../types'
 import type { Db } from './db'
 
@@ -20,8 +20,19 @@ export async function pgListJobs(db: Db, listing: JobListing): Promise<ListedJob
       or(
         sql`lower(${jobs.id}) like ${search.idPrefix} escape '\\'`,
         sql`lower(coalesce(${jobs.scriptName}, '')) like ${search.nameContains} escape '\\'`,
+        sql`lower(coalesce(${jobs.name}, '')) like ${search.nameContains} escape '\\'`,
       ),
     )
+  }
+  // Names, labels and id prefixes (issue 17): one owner's jobs come from the jobs_owner index, then these.
+  if (listing.states) where.push(inArray(jobs.state, [...listing.states]))
+  if (listing.name !== undefined) {
+    where.push(sql`lower(coalesce(${jobs.name}, '')) like ${globPattern(listing.name)} escape '\\'`)
+  }
+  if (listing.idPrefix !== undefined)
+    where.push(sql`${jobs.id} like ${prefixPattern(listing.idPrefix)} escape '\\'`)
+  if (listing.labels && Object.keys(listing.labels).length > 0) {
+    where.push(sql`${jobs.labels} @> ${listing.labels}::jsonb`)
   }
   const before = listing.before
   if (before) {

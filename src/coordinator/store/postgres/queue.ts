@@ -59,7 +59,7 @@ export class PgQueue implements QueueRepo {
     return await queuedJobs(this.db.$client, ids)
   }
 
-  async position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }> {
+  async position(job: QueuedJob): Promise<{ aheadOfMine: number; queued: number }> {
     const [r] = await this.db
       .select({
         ahead:

@@ -1,6 +1,6 @@
-import { and, desc, eq, getTableColumns, lt, or, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, inArray, lt, or, sql, type SQL } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
-import { listingLimit, searchPatterns } from '../listing-rules'
+import { globPattern, listingLimit, prefixPattern, searchPatterns } from '../listing-rules'
 import type { JobListing, ListedJob } from '../types'
 import type { Db } from './ledger'
 
@@ -20,8 +20,19 @@ export function sqliteListJobs(db: Db, listing: JobListing): ListedJob[] {
       or(
         sql`lower(${jobs.id}) like ${search.idPrefix} escape '\\'`,
         sql`lower(coalesce(${jobs.scriptName}, '')) like ${search.nameContains} escape '\\'`,
+        sql`lower(coalesce(${jobs.name}, '')) like ${search.nameContains} escape '\\'`,
       ),
     )
+  }
+  // Names, labels and id prefixes (issue 17): one owner's jobs come from the jobs_owner index, then these.
+  if (listing.states) where.push(inArray(jobs.state, [...listing.states]))
+  if (listing.name !== undefined) {
+    where.push(sql`lower(coalesce(${jobs.name}, '')) like ${globPattern(listing.name)} escape '\\'`)
+  }
+  if (listing.idPrefix !== undefined)
+    where.push(sql`${jobs.id} like ${prefixPattern(listing.idPrefix)} escape '\\'`)
+  for (const [key, value] of Object.entries(listing.labels ?? {})) {
+    where.push(sql`json_extract(${jobs.labels}, ${`$.${JSON.stringify(key)}`}) = ${value}`)
   }
   const before = listing.before
   if (before) {

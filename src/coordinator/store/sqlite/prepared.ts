@@ -43,6 +43,10 @@ export function prepareHot(db: Db) {
         requiresPython: p('requiresPython'),
         maxCost: p('maxCost'),
         createdAt: p('createdAt'),
+        // Job environment, name and labels (issue 17).
+        name: p('name'),
+        labels: p('labels'),
+        env: p('env'),
       })
       .prepare(),
     finishJob: db

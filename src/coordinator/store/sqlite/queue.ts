@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
-import type { JobListing, ListedJob, NewJob, QueueRepo } from '../types'
+import type { JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
 import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
 import { type Db, escrow } from './ledger'
@@ -61,7 +61,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   }
 
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
-  async position(job: JobRow): Promise<{ aheadOfMine: number; queued: number }> {
+  async position(job: QueuedJob): Promise<{ aheadOfMine: number; queued: number }> {
     const ahead = this.db
       .select({ n: sql<number>`count(*)` })
       .from(jobs)
