@@ -6,7 +6,9 @@ export const USAGE_EXIT = 2
 /** Error codes that mean the command line (or a value given through the environment or config.json) is wrong. */
 const USAGE_CODES = new Set([
   'usage',
+  'bad_after',
   'bad_amount',
+  'bad_array',
   'bad_attempts',
   'bad_config',
   'bad_coordinator',
@@ -19,6 +21,7 @@ const USAGE_CODES = new Set([
   'bad_install_network',
   'bad_job_id',
   'bad_join_token',
+  'bad_max_array',
   'bad_memory',
   'bad_name',
   'bad_package_index',

@@ -6,6 +6,9 @@ import { paintState } from './style'
 import { endingLine, exitCodeOf, safe, streamOutput, summary } from './render'
 import { loggedIn } from './session'
 import { download } from './submit'
+import type { ArrayView, JobView } from '../protocol/api'
+import { isArrayId } from '../protocol/ids'
+import { arrayCancel, arrayDownload, arrayStatus, countsLine, foldArrays, memberId } from './arrays'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -18,6 +21,10 @@ export type Flags = {
   limit?: number
   follow?: boolean
   output?: string
+  /** `gridx jobs --expand`: list an array's members, not one row per array. */
+  expand?: boolean
+  /** `gridx logs ARRAY --index N`. */
+  index?: number
 }
 
 function pad(cells: string[][]): string[] {
@@ -32,9 +39,28 @@ function pad(cells: string[][]): string[] {
 
 /** `gridx jobs`: the caller's newest jobs. */
 export async function jobs(flags: Flags): Promise<number> {
-  const list = await loggedIn(flags).api.jobs(flags.limit ?? 20)
-  if (flags.json) return (out(JSON.stringify(list)), 0)
-  if (list.length === 0) return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
+  const { api } = loggedIn(flags)
+  const all = await api.jobs(flags.limit ?? 20)
+  if (flags.json) return (out(JSON.stringify(all)), 0)
+  if (all.length === 0) return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
+  const folded = foldArrays(all, flags.expand ?? false)
+  // An array is one row: its counts over all its members (one request per array listed).
+  const arrays = new Map<string, ArrayView>()
+  for (const r of folded)
+    if ('array' in r && typeof r.array === 'string') arrays.set(r.array, await api.array(r.array))
+  const list = folded.map((r): JobView => {
+    if (!('members' in r)) return r
+    const a = arrays.get(r.array)!
+    const head = r.members[0]!
+    return {
+      ...head,
+      id: r.array,
+      state: head.state,
+      worker: `${a.size} jobs`,
+      exitCode: null,
+      waiting: countsLine(a.counts),
+    }
+  })
   const rows = list.map((j) => [
     j.id,
     j.state,
@@ -42,6 +68,7 @@ export async function jobs(flags: Flags): Promise<number> {
     safe(j.worker ?? '-'),
     safe(j.scriptName ?? j.command.join(' ')),
     j.createdAt,
+    ...(arrays.has(j.id) ? [j.waiting ?? ''] : []),
   ])
   const lines = pad([['ID', 'STATE', 'EXIT', 'WORKER', 'RUN', 'CREATED'], ...rows])
   out(lines[0]!)
@@ -56,6 +83,7 @@ export async function jobs(flags: Flags): Promise<number> {
 
 /** `gridx status ID`. */
 export async function status(flags: Flags): Promise<number> {
+  if (isArrayId(flags.id!)) return await arrayStatus(flags)
   const { api } = loggedIn(flags)
   if (flags.receipt) {
     out(JSON.stringify(await api.receipt(flags.id!), null, 2))
@@ -66,6 +94,11 @@ export async function status(flags: Flags): Promise<number> {
   const [first, ...rest] = summary(job).split('\n')
   outPainted(escapeTerminal(first!).replace(`: ${job.state}`, `: ${paintState(job.state)}`))
   for (const line of rest) out(line)
+  if (job.array) out(`  array    ${job.array.id} index ${job.array.index}`)
+  if (job.after.length > 0) {
+    const deps = job.after.map((d) => `${d.id} (${d.state})`).join(', ')
+    out(`  after    ${deps}${job.afterAny ? ', any ending' : ''}`)
+  }
   if (job.waiting) out(`  waiting  ${safe(job.waiting)}`)
   for (const a of attempts) {
     const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
@@ -76,6 +109,7 @@ export async function status(flags: Flags): Promise<number> {
 
 /** `gridx cancel ID`. */
 export async function cancel(flags: Flags): Promise<number> {
+  if (isArrayId(flags.id!)) return await arrayCancel(flags)
   const job = await loggedIn(flags).api.cancel(flags.id!)
   if (flags.json) out(JSON.stringify(job))
   else
@@ -88,7 +122,8 @@ export async function cancel(flags: Flags): Promise<number> {
 /** `gridx logs ID [-f]`: the job's output; with -f, until it ends, then its exit code. */
 export async function logs(flags: Flags): Promise<number> {
   const s = loggedIn(flags)
-  const ended = await streamOutput(s.api, flags.id!, {
+  const id = isArrayId(flags.id!) ? await memberId(flags) : flags.id!
+  const ended = await streamOutput(s.api, id, {
     follow: flags.follow ?? false,
     quiet: flags.json ?? false,
     json: flags.json ?? false,
@@ -101,6 +136,7 @@ export async function logs(flags: Flags): Promise<number> {
 
 /** `gridx download ID`: the files the job left under /out, into ./gridx-out/ID (or --output). */
 export async function downloadCommand(flags: Flags): Promise<number> {
+  if (isArrayId(flags.id!)) return await arrayDownload(flags)
   const { api } = loggedIn(flags)
   const saved = await download(api, flags.id!, flags.output ?? join('gridx-out', flags.id!), flags.json)
   if (flags.json) out(JSON.stringify({ id: flags.id!, ...saved }))

@@ -123,6 +123,12 @@ export const JobSpec = z.object({
   requirements: Requirements.default([]),
   /** The job's `requires-python` (PEP 723), checked against the image's Python; null when it says none. */
   requiresPython: RequiresPython.nullable().default(null),
+  // --- Arrays (issue 17) ---
+  /** The job's array and its index there (`GRIDX_ARRAY_ID`, `GRIDX_ARRAY_INDEX`); null for a lone job. */
+  array: z
+    .object({ id: z.string().regex(/^[a-z0-9]{1,32}$/), index: z.int().min(0) })
+    .nullable()
+    .default(null),
 })
 export type JobSpec = z.infer<typeof JobSpec>
 

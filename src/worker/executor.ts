@@ -232,6 +232,7 @@ export class Executor {
             `GRIDX_JOB_ID=${job.jobId}`,
             `GRIDX_OUTPUT=${JOB_OUTPUT_DIR}`,
             ...(env ? [`PYTHONPATH=${ENV_SITE}`] : []),
+            ...(job.array ? [`GRIDX_ARRAY_ID=${job.array.id}`, `GRIDX_ARRAY_INDEX=${job.array.index}`] : []),
           ],
           envVolume: env ? { name: env.volume, target: ENV_MOUNT } : undefined,
           files,

@@ -42,6 +42,7 @@ const job: JobSpec = {
   outputLimitBytes: 1024,
   requirements: [],
   requiresPython: null,
+  array: null,
 }
 
 function worker(msg: unknown) {

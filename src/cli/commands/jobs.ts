@@ -20,12 +20,16 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
       builder: (y) =>
         jsonOption(connectionOptions(y))
           .option('limit', { type: 'number', default: 20 })
+          .option('expand', {
+            type: 'boolean',
+            describe: "list an array's members one by one (default: one row per array)",
+          })
           .example('$0 jobs --limit 50', ''),
       handler: async (a) => setExit(await (await load()).jobs(a)),
     },
     {
       command: 'status <id>',
-      describe: 'show one job',
+      describe: 'show one job, or an array (summary and members)',
       builder: (y) =>
         withId(y)
           .option('receipt', {
@@ -42,18 +46,22 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
       builder: (y) =>
         withId(y)
           .option('follow', { type: 'boolean', alias: 'f', default: false })
+          .option('index', {
+            type: 'number',
+            describe: "with an array's id: which member's output (gridx logs ARRAY --index 7)",
+          })
           .example('$0 logs -f k3x9a2m4p7qz', ''),
       handler: async (a) => setExit(await (await load()).logs(a)),
     },
     {
       command: 'cancel <id>',
-      describe: 'cancel a job (a running one is stopped)',
+      describe: 'cancel a job (a running one is stopped), or the members of an array not yet ended',
       builder: (y) => withId(y).example('$0 cancel k3x9a2m4p7qz', ''),
       handler: async (a) => setExit(await (await load()).cancel(a)),
     },
     {
       command: 'download <id>',
-      describe: 'save the files a job wrote to /out (into ./gridx-out/ID)',
+      describe: 'save the files a job wrote to /out (into ./gridx-out/ID; an array: ./gridx-out/ARRAY/INDEX)',
       builder: (y) =>
         withId(y)
           .option('output', { type: 'string', alias: 'o', describe: 'directory to save into' })

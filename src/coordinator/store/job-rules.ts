@@ -118,4 +118,9 @@ export const NEW_JOB_DEFAULTS = {
   cost: null,
   startedAt: null,
   finishedAt: null,
+  arrayId: null,
+  arrayIndex: null,
+  arrayCap: null,
+  held: false,
+  hasDependents: false,
 } satisfies Omit<JobRow, keyof NewJob | 'state'> & Partial<JobRow>

@@ -5,6 +5,7 @@ import blobs from './migrations/0001_blobs.sql' with { type: 'text' }
 import usersSeq from './migrations/0002_users_seq.sql' with { type: 'text' }
 import queuedOrder from './migrations/0003_queued_order.sql' with { type: 'text' }
 import dashboardIndexes from './migrations/0004_dashboard_indexes.sql' with { type: 'text' }
+import arraysDeps from './migrations/0005_arrays_deps.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -13,6 +14,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0002_users_seq', sql: usersSeq },
   { id: '0003_queued_order', sql: queuedOrder },
   { id: '0004_dashboard_indexes', sql: dashboardIndexes },
+  { id: '0005_arrays_deps', sql: arraysDeps },
 ]
 
 /**
