@@ -15,7 +15,7 @@ export interface Plan {
 
 /** True when a submission makes an array or waits for other jobs (the batch path of `Lifecycle.submit`). */
 export function isBatch(req: SubmitJob): boolean {
-  return req.array !== undefined || (req.after?.length ?? 0) > 0
+  return req.array !== undefined || req.after !== undefined || req.afterAny !== undefined
 }
 
 /**

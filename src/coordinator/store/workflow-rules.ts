@@ -1,5 +1,6 @@
 import { GridError } from '../../errors'
 import { formatCredits } from '../../protocol/credits'
+import { insufficientCredits } from './ledger-rules'
 import type { Dependency } from './types'
 
 /*
@@ -43,11 +44,12 @@ export function dependencyAlreadyFailed(reason: string): GridError {
   )
 }
 
-/** The 402 for an array its owner cannot afford as a whole. */
+/** The 402 for an array its owner cannot afford as a whole (one job: the usual 402). */
 export function arrayUnaffordable(size: number, total: number, balance: number): GridError {
+  if (size === 1) return insufficientCredits(total, balance)
   return new GridError(
     'insufficient_credits',
-    `insufficient credits: the array of ${size} jobs may cost up to ${formatCredits(total)} credits and you have ${formatCredits(balance)} (${formatCredits(total - balance)} missing). Make the array smaller, lower --timeout or --cpus, or earn credits by running 'gridx work'.`,
+    `insufficient credits: the array of ${size} jobs may cost up to ${formatCredits(total)} credits; you have ${formatCredits(balance)} (${formatCredits(total - balance)} missing). Make the array smaller, lower --timeout or --cpus, or earn credits by running 'gridx work'.`,
     { status: 402 },
   )
 }

@@ -40,6 +40,8 @@ const DEFAULTS: Partial<JobRow> = {
   outputBytes: 0,
   requirements: [],
   installFailedOn: [],
+  held: false,
+  hasDependents: false,
 }
 
 /**
