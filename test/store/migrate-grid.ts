@@ -67,6 +67,20 @@ export async function buildGrid(dir: string): Promise<void> {
   await s.queue.create(newJob({ id: 'j-cancel', maxCost: 40, createdAt: 24 }))
   await s.leases.cancel('j-cancel', 25, () => ({ cost: 0, billedMs: 0 }))
   await s.queue.create(newJob({ id: 'j-queued', maxCost: 200, createdAt: 26, args: ['a b', 'ü'] }))
+  // An array member waiting for the queued job (arrays and dependencies, issue 17).
+  await s.workflows.create(
+    [
+      newJob({
+        id: 'j-after',
+        maxCost: 10,
+        createdAt: 27,
+        arrayId: 'arr-migrate01',
+        arrayIndex: 0,
+        arrayCap: 1,
+      }),
+    ],
+    { ids: ['j-queued'], anyEnd: false },
+  )
   const input = Buffer.from('an input archive')
   await s.files.recordUpload(sha(input), 'u-alice', input.length, 2, 27)
   mkdirSync(join(dir, 'blobs'))
