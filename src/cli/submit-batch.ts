@@ -44,7 +44,7 @@ export function batchFields(flags: {
 export async function submitArray(
   api: ApiClient,
   job: SubmitJob,
-  flags: { json?: boolean | undefined; quiet?: boolean | undefined },
+  flags: { json?: boolean | undefined; quiet?: boolean | undefined; detach?: boolean | undefined },
 ): Promise<number> {
   const made = await api.submitArray(job)
   if (flags.json) {
@@ -52,7 +52,8 @@ export async function submitArray(
     return 0
   }
   out(made.array)
-  if (!flags.quiet) {
+  // --detach: the id alone, as a detached job's.
+  if (!flags.quiet && !flags.detach) {
     const total = made.jobs.reduce((n, j) => n + j.maxCostMc, 0)
     const cap = made.jobs[0]?.array?.cap
     note(
