@@ -66,10 +66,10 @@ async function statusUntil<T>(id: string, done: (s: T) => boolean, ms = 240_000)
 
 /** The most intervals open at one instant. */
 function mostAtOnce(stamps: readonly Stamp[]): number {
-  const edges = stamps.flatMap((s) => [
+  const edges = stamps.flatMap((s): [number, number][] => [
     [s.start, 1],
     [s.end, -1],
-  ]) as [number, number][]
+  ])
   // An end and a start at the same instant: the end first.
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
   let open = 0
