@@ -592,7 +592,8 @@ export class Lifecycle {
       this.watch?.stopped(lease.jobId)
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })
-      await this.settleDependents(lease.jobId, job.hasDependents)
+      // Checked here, not in the call: the result path makes no promise for the jobs nobody waits for.
+      if (job.hasDependents !== false) await this.settleDependents(lease.jobId, job.hasDependents)
       return ACCEPTED
     }
     this.log(
