@@ -36,6 +36,8 @@ export interface ConnectionFlags {
   blobDir?: string | undefined
   /** `gridx serve --quota`: storage each user may keep on the coordinator. */
   quota?: string | undefined
+  /** `gridx serve --max-array`: the most members one array may have. */
+  maxArray?: string | number | undefined
   /** `gridx serve --max-heartbeats`: the heartbeat budget, per second. */
   maxHeartbeats?: string | undefined
   /** `gridx serve --signup`: invite, open or closed. */
@@ -82,6 +84,8 @@ export interface Config {
   blobDir: string | undefined
   /** Storage each user may keep on the coordinator (`gridx serve --quota`), as given (a size such as 2g). */
   quota: string | undefined
+  /** The most members one array may have (`gridx serve --max-array`), as given. */
+  maxArray: string | undefined
   /** Heartbeats per second all workers together are kept under (`gridx serve --max-heartbeats`), as given. */
   maxHeartbeats: string | undefined
   /** Who may create accounts after the first (`gridx serve`): by invite unless told otherwise. */
@@ -236,6 +240,10 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
     database: flags.database?.trim() || env['GRIDX_DATABASE_URL']?.trim() || file.database || undefined,
     blobDir: blobDir(flags, env, file, home),
     quota: flags.quota || env['GRIDX_QUOTA'] || file.quota || undefined,
+    maxArray:
+      (flags.maxArray === undefined ? undefined : String(flags.maxArray)) ||
+      env['GRIDX_MAX_ARRAY'] ||
+      undefined,
     maxHeartbeats:
       flags.maxHeartbeats ||
       env['GRIDX_MAX_HEARTBEATS'] ||

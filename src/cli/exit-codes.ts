@@ -11,7 +11,9 @@ const USAGE_CODES = new Set([
   'usage',
   // A job id prefix that names several jobs: the user must give more of it.
   'ambiguous_job_id',
+  'bad_after',
   'bad_amount',
+  'bad_array',
   'bad_attempts',
   'bad_config',
   'bad_coordinator',
@@ -29,6 +31,7 @@ const USAGE_CODES = new Set([
   'bad_join_token',
   'bad_label',
   'bad_limit',
+  'bad_max_array',
   'bad_memory',
   'bad_name',
   'bad_package_index',

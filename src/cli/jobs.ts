@@ -8,6 +8,9 @@ import { loggedIn } from './session'
 import { download } from './submit'
 import { eachJob, idsOf, jobsQuery, type ListFlags } from './job-select'
 import { GridError } from '../errors'
+import type { ArrayView, JobView } from '../protocol/api'
+import { isArrayId } from '../protocol/ids'
+import { arrayDownload, arrayStatus, countsLine, foldArrays, memberId } from './arrays'
 
 /** The flags yargs parses for this command. */
 export type Flags = ListFlags & {
@@ -21,6 +24,10 @@ export type Flags = ListFlags & {
   limit?: number
   follow?: boolean
   output?: string
+  /** `gridx jobs --expand`: list an array's members, not one row per array. */
+  expand?: boolean
+  /** `gridx logs ARRAY --index N`. */
+  index?: number
 }
 
 function pad(cells: string[][]): string[] {
@@ -36,14 +43,33 @@ function pad(cells: string[][]): string[] {
 /** `gridx jobs`: the caller's newest live jobs (all with --all), filtered by state, name and labels. */
 export async function jobs(flags: Flags): Promise<number> {
   const query = jobsQuery(flags)
-  const list = await loggedIn(flags).api.jobs(query)
-  if (flags.json) return (out(JSON.stringify(list)), 0)
-  if (list.length === 0) {
+  const { api } = loggedIn(flags)
+  const all = await api.jobs(query)
+  if (flags.json) return (out(JSON.stringify(all)), 0)
+  if (all.length === 0) {
     const filtered = flags.state !== undefined || flags.name !== undefined || (flags.label ?? []).length > 0
     if (filtered) return (note('no jobs match'), 0)
     if (!flags.all) return (note("no live jobs ('gridx jobs --all' lists finished ones too)"), 0)
     return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
   }
+  const folded = foldArrays(all, flags.expand ?? false)
+  // An array is one row: its counts over all its members (one request per array listed).
+  const arrays = new Map<string, ArrayView>()
+  for (const r of folded)
+    if ('array' in r && typeof r.array === 'string') arrays.set(r.array, await api.array(r.array))
+  const list = folded.map((r): JobView => {
+    if (!('members' in r)) return r
+    const a = arrays.get(r.array)!
+    const head = r.members[0]!
+    return {
+      ...head,
+      id: r.array,
+      state: head.state,
+      worker: `${a.size} jobs`,
+      exitCode: null,
+      waiting: countsLine(a.counts),
+    }
+  })
   const withLabels = list.some((j) => Object.keys(j.labels).length > 0)
   const rows = list.map((j) => [
     j.id,
@@ -54,6 +80,7 @@ export async function jobs(flags: Flags): Promise<number> {
     safe(j.worker ?? '-'),
     safe(j.scriptName ?? j.command.join(' ')),
     j.createdAt,
+    ...(arrays.has(j.id) ? [j.waiting ?? ''] : []),
   ])
   const head = ['ID', 'STATE', 'EXIT', 'NAME', ...(withLabels ? ['LABELS'] : []), 'WORKER', 'RUN', 'CREATED']
   const lines = pad([head, ...rows])
@@ -77,12 +104,23 @@ export async function status(flags: Flags): Promise<number> {
     return 0
   }
   return await eachJob(ids, flags, async (id, first) => {
+    if (!first && !flags.json) out('')
+    // An array's id: its summary and one line per member (`gridx status ARRAY`).
+    if (isArrayId(id)) {
+      if (flags.json) return await api.array(id)
+      await arrayStatus({ ...flags, id, json: false })
+      return undefined
+    }
     const [job, attempts] = await Promise.all([api.job(id), api.attempts(id)])
     if (flags.json) return { ...job, attempts }
-    if (!first) out('')
     const [head, ...rest] = summary(job).split('\n')
     outPainted(escapeTerminal(head!).replace(`: ${job.state}`, `: ${paintState(job.state)}`))
     for (const line of rest) out(line)
+    if (job.array) out(`  array    ${job.array.id} index ${job.array.index}`)
+    if (job.after.length > 0) {
+      const deps = job.after.map((d) => `${d.id} (${d.state})`).join(', ')
+      out(`  after    ${deps}${job.afterAny ? ', any ending' : ''}`)
+    }
     if (job.waiting) out(`  waiting  ${safe(job.waiting)}`)
     for (const a of attempts) {
       const how = a.outcome ? `${a.outcome}${a.reason ? `: ${a.reason}` : ''}` : 'in progress'
@@ -96,6 +134,12 @@ export async function status(flags: Flags): Promise<number> {
 export async function cancel(flags: Flags): Promise<number> {
   const { api } = loggedIn(flags)
   return await eachJob(idsOf(flags), flags, async (id) => {
+    // An array's id cancels its members that have not ended (`gridx cancel ARRAY`).
+    if (isArrayId(id)) {
+      const a = await api.cancelArray(id)
+      if (!flags.json) note(`array ${a.id}: ${countsLine(a.counts)}`)
+      return a
+    }
     const job = await api.cancel(id)
     if (!flags.json)
       note(
@@ -110,7 +154,8 @@ export async function cancel(flags: Flags): Promise<number> {
 /** `gridx logs ID [-f]`: the job's output; with -f, until it ends, then its exit code. */
 export async function logs(flags: Flags): Promise<number> {
   const s = loggedIn(flags)
-  const ended = await streamOutput(s.api, flags.id!, {
+  const id = isArrayId(flags.id!) ? await memberId(flags) : flags.id!
+  const ended = await streamOutput(s.api, id, {
     follow: flags.follow ?? false,
     quiet: flags.json ?? false,
     json: flags.json ?? false,
@@ -123,6 +168,7 @@ export async function logs(flags: Flags): Promise<number> {
 
 /** `gridx download ID`: the files the job left under /out, into ./gridx-out/ID (or --output). */
 export async function downloadCommand(flags: Flags): Promise<number> {
+  if (isArrayId(flags.id!)) return await arrayDownload(flags)
   const { api } = loggedIn(flags)
   // A prefix names the directory by the whole id, as `gridx submit` does.
   const id = flags.id!.length < 12 ? (await api.job(flags.id!)).id : flags.id!

@@ -9,6 +9,9 @@ import { advertiseServe } from './serve-lan'
 import { caFileHint, clientAddress, parsePublicUrl, serveTls, type TlsFlags } from './serve-tls'
 import { adoptStartInvite, joinHints, joinUrls, startInvite } from './serve-join'
 
+/** The largest `--max-array` accepted: one submission's rows and escrow in one transaction. */
+const MAX_ARRAY_LIMIT = 100_000
+
 /** The flags yargs parses for this command. */
 export type Flags = TlsFlags & {
   tlsCert?: string
@@ -33,6 +36,7 @@ export type Flags = TlsFlags & {
   maxOutput?: string
   keepFiles?: string
   quota?: string
+  maxArray?: string
   idleTimeout?: string
   minUploadRate?: string
   advertise?: boolean
@@ -119,6 +123,13 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       `--max-attempts ${flags.maxAttempts} must be a whole number from 1 to 100`,
     )
   }
+  const maxArray = config.maxArray === undefined ? undefined : Number(config.maxArray)
+  if (maxArray !== undefined && (!Number.isInteger(maxArray) || maxArray < 1 || maxArray > MAX_ARRAY_LIMIT)) {
+    throw new GridError(
+      'bad_max_array',
+      `--max-array ${config.maxArray} must be a whole number from 1 to ${MAX_ARRAY_LIMIT} (the most jobs one --array submission may make)`,
+    )
+  }
   const price = flags.price === undefined ? undefined : parseCredits(flags.price)
   if (flags.price !== undefined && !price) {
     throw new GridError(
@@ -173,6 +184,7 @@ export async function serve(flags: Flags, until: Promise<string> = stopSignal())
       signup: config.signup,
       firstInvite: invite,
       ...(flags.maxAttempts === undefined ? {} : { maxAttempts: flags.maxAttempts }),
+      ...(maxArray === undefined ? {} : { maxArray }),
       ...(keepFilesMs ? { keepFilesMs } : {}),
       ...(idleTimeoutMs ? { idleTimeoutMs } : {}),
       ...Object.fromEntries(Object.entries(sizes).filter(([, v]) => v !== undefined)),

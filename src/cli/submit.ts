@@ -16,6 +16,7 @@ import { note, out, writeDirect } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 import { checkImage, parseCpus, parsePriority, parseTimeout } from './submit-values'
+import { batchFields, submitArray } from './submit-batch'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -42,6 +43,10 @@ export type Flags = {
   envFile?: string
   name?: string
   label?: string[]
+  // Arrays and dependencies (issue 17)
+  array?: string
+  after?: string
+  afterAny?: boolean
   '--'?: (string | number)[]
 }
 
@@ -55,6 +60,10 @@ export function oneShot(): void {
 
 /** Builds the submission from the command line, validating everything before any connection. */
 export function buildJob(flags: Flags): SubmitJob {
+  return { ...buildOne(flags), ...batchFields(flags) }
+}
+
+function buildOne(flags: Flags): SubmitJob {
   const rest = (flags['--'] ?? []).map(String)
   const timeoutMs = parseTimeout(flags.timeout)
   const cpus = parseCpus(flags.cpus)
@@ -184,6 +193,7 @@ export async function submit(flags: Flags): Promise<number> {
     job.inputs = { sha256: uploaded.sha256 }
     if (!flags.quiet) note(`gridx: uploaded ${uploaded.files} input file(s), ${formatBytes(uploaded.bytes)}`)
   }
+  if (job.array !== undefined) return await submitArray(s.api, job, flags)
   const created = await s.api.submit(job).catch(notSubmitted)
   if (flags.detach) {
     out(flags.json ? JSON.stringify(created) : created.id)

@@ -105,6 +105,10 @@ const jobView = object({
   createdAt: string,
   startedAt: nullable(string),
   finishedAt: nullable(string),
+  // Arrays and dependencies (issue 17); absent from older coordinators.
+  array: withDefault(nullable(object({ id: string, index: number, cap: nullable(number) })), () => null),
+  after: withDefault(array(object({ id: string, state: oneOf(...JOB_STATES) })), () => []),
+  afterAny: withDefault(boolean, () => false),
 })
 
 const workerView = object({

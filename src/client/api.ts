@@ -19,6 +19,8 @@ import type {
   GrantRequest,
   RegisterRequest,
   SubmitJob,
+  ArrayView,
+  SubmittedArray,
 } from '../protocol/api'
 import {
   type Answer,
@@ -242,6 +244,37 @@ export class ApiClient {
     // Not idempotent: sent again after a timeout it could queue (and bill) the job twice, so it
     // moves to another coordinator only when none got it (see mayTryNext).
     return this.call('POST', '/api/jobs', JOB, job)
+  }
+
+  // --- Arrays (issue 17) ---
+  /** Submits an array (`job.array` set): one request makes every member. */
+  submitArray(job: SubmitJob): Promise<SubmittedArray> {
+    return this.call(
+      'POST',
+      '/api/jobs',
+      bySchema((s) => s.SubmittedArray),
+      job,
+    )
+  }
+
+  /** One of the caller's arrays: counts by state and every member. */
+  array(id: string): Promise<ArrayView> {
+    return this.call(
+      'GET',
+      `/api/arrays/${encodeURIComponent(id)}`,
+      bySchema((s) => s.ArrayView),
+    )
+  }
+
+  /** Cancels the members of an array that have not ended. */
+  cancelArray(id: string): Promise<ArrayView> {
+    return this.call(
+      'POST',
+      `/api/arrays/${encodeURIComponent(id)}/cancel`,
+      bySchema((s) => s.ArrayView),
+      undefined,
+      true,
+    )
   }
 
   /** The caller's newest jobs: `limit` of them, or those a query selects (states, name glob, labels). */

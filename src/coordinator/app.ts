@@ -9,6 +9,7 @@ import {
   type Registered,
   RegisterRequest,
   SubmitJob,
+  type SubmittedArray,
 } from '../protocol/api'
 import type { ReceiptFile } from '../protocol/receipt'
 import { VERSION } from '../version'
@@ -29,6 +30,8 @@ import { inviteRoutes } from './invite-routes'
 import { capBodies, InFlight, TooManyOpen } from './user-caps'
 import { parseBody } from './validate'
 import { jobQuery } from './job-query'
+import { arrayRoutes } from './array-routes'
+import { isBatch, waitsFor } from './workflows'
 import type { Refused } from './log'
 
 /** What the routes need, built once at start-up. */
@@ -66,13 +69,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { store, auth, lifecycle, hub, events, clock } = deps
   const workerName = async (id: string | null) => (id ? ((await store.workers.get(id))?.name ?? id) : null)
   // `waiting` costs a few queries, so only single-job answers explain a queued job.
-  const view = async (job: Parameters<typeof jobView>[0], owner: UserRow, explain = true) =>
-    jobView(
-      job,
-      owner.name,
-      await workerName(job.workerId),
-      explain && job.state === 'queued' ? await deps.scheduler.explain(job) : null,
-    )
+  const view = async (job: Parameters<typeof jobView>[0], owner: UserRow, explain = true) => {
+    // A job waiting for others says for which (`--after`); its dependencies cost a query, so
+    // lists show them only for the jobs they explain.
+    const after = explain || job.held ? await store.workflows.dependencies(job.id) : []
+    const waiting =
+      job.state !== 'queued' || !explain
+        ? null
+        : job.held
+          ? waitsFor(after)
+          : await deps.scheduler.explain(job)
+    return jobView(job, owner.name, await workerName(job.workerId), waiting, after)
+  }
 
   const app = new Hono<Env>()
 
@@ -152,10 +160,20 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.post('/api/jobs', async (c) => {
     const user = c.get('user')
-    const job = await lifecycle.submit(user, await parseBody(c.req.raw, SubmitJob))
+    const req = await parseBody(c.req.raw, SubmitJob)
+    if (isBatch(req)) {
+      const rows = await lifecycle.submitBatch(user, req)
+      deps.scheduler.wake()
+      const views = await Promise.all(rows.map((r) => view(r, user, false)))
+      if (req.array === undefined) return c.json(views[0], 201)
+      const answer: SubmittedArray = { array: rows[0]!.arrayId!, jobs: views }
+      return c.json(answer, 201)
+    }
+    const job = await lifecycle.submit(user, req)
     deps.scheduler.wake()
     return c.json(await view(job, user, false), 201)
   })
+  app.route('/api/arrays', arrayRoutes({ store, lifecycle, view }))
   app.get('/api/jobs', async (c) => {
     const user = c.get('user')
     // Filtered by state, name glob and labels (issue 17); newest first, the caller's own only.

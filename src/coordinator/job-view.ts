@@ -1,4 +1,4 @@
-import type { QueuedJob } from './store'
+import type { Dependency, QueuedJob } from './store'
 import type { JobView } from '../protocol/api'
 
 /** The API view of a job row. */
@@ -7,6 +7,7 @@ export function jobView(
   ownerName: string,
   workerName: string | null,
   waiting: string | null = null,
+  after: readonly Dependency[] = [],
 ): JobView {
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString())
   return {
@@ -46,5 +47,8 @@ export function jobView(
     createdAt: new Date(job.createdAt).toISOString(),
     startedAt: iso(job.startedAt),
     finishedAt: iso(job.finishedAt),
+    array: job.arrayId === null ? null : { id: job.arrayId, index: job.arrayIndex ?? 0, cap: job.arrayCap },
+    after: after.map((d) => ({ id: d.id, state: d.state })),
+    afterAny: after.some((d) => d.anyEnd),
   }
 }

@@ -2,7 +2,7 @@ import { resolvePrefix } from './job-prefix'
 import { assertNever, GridError } from '../errors'
 import { filesExceedMemory, isFinal, type SubmitJob } from '../protocol/api'
 import type { LeaseRef, WorkerMessage } from '../protocol/worker'
-import { newId, newOrderedId } from '../protocol/ids'
+import { newArrayId, newId, newOrderedId } from '../protocol/ids'
 import { pagesFor, WORKDIR_PAGE_BYTES } from '../protocol/placement'
 import { normaliseRequirements } from '../protocol/requirements'
 import { formatDuration } from '../protocol/units'
@@ -13,7 +13,19 @@ import { billedMs, costOf } from './pricing'
 import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
 import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
-import type { Ending, JobRow, QueuedJob, Requeue, StagedOutputs, Store, UserRow } from './store'
+import type {
+  DependentsSettled,
+  Ending,
+  JobRow,
+  NewJob,
+  QueuedJob,
+  Requeue,
+  StagedOutputs,
+  Store,
+  UserRow,
+} from './store'
+import { planBatch } from './workflows'
+import { DEPENDENCY_OUTCOME } from './store/workflow-rules'
 
 export { jobView } from './job-view'
 export type { Verdict } from './result-check'
@@ -52,8 +64,59 @@ export class Lifecycle {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** Asks the scheduler for a pass (set by the server): jobs released from waiting can start. */
+  wake: (() => void) | undefined
+
   /** Queues a validated submission for its owner, escrowing its maximum cost (402 if unaffordable). */
   async submit(owner: UserRow, req: SubmitJob): Promise<JobRow> {
+    const row = await this.store.queue.create({ id: this.newJobId(), ...(await this.draft(owner, req)) })
+    this.queued(row, owner)
+    return row
+  }
+
+  /**
+   * Queues an array (`array`) or a job that waits for others (`after`) in one transaction,
+   * escrowing every job (402 with the array's total); returns the jobs made, by index.
+   */
+  async submitBatch(owner: UserRow, req: SubmitJob): Promise<JobRow[]> {
+    const plan = await planBatch(this.store, owner, req, this.settings.maxArray)
+    const draft = await this.draft(owner, req)
+    const arrayId = plan.array ? newArrayId() : null
+    const news = (plan.array?.indexes ?? [null]).map((index) => ({
+      ...draft,
+      id: this.newJobId(),
+      arrayId,
+      arrayIndex: index,
+      arrayCap: plan.array?.cap ?? null,
+    }))
+    const rows = await this.store.workflows.create(news, plan.after)
+    for (const row of rows) this.queued(row, owner)
+    return rows
+  }
+
+  private newJobId(): string {
+    // One coordinator per SQLite file: its ids may follow time (index locality); on a shared
+    // database several coordinators make ids at once, and random ones cannot collide.
+    return this.store.engine === 'sqlite' ? newOrderedId(this.clock.now()) : newId()
+  }
+
+  /** A new job entered the queue: the index hears of it (unless it waits for others), and the log. */
+  private queued(row: JobRow, owner: UserRow): void {
+    if (!row.held) this.watch?.queued(withoutScript(row))
+    this.observe.transition({
+      jobId: row.id,
+      attempt: row.attempt,
+      ownerId: owner.id,
+      workerId: null,
+      from: null,
+      to: 'queued',
+      reason: row.held ? 'waits for its dependencies' : null,
+      at: row.createdAt,
+    })
+  }
+
+  /** A submission's job row, checked, without its id. */
+  private async draft(owner: UserRow, req: SubmitJob): Promise<Omit<NewJob, 'id'>> {
     const script = req.script ? Buffer.from(req.script.contentBase64, 'base64') : null
     const inputs = req.inputs ? await this.store.files.uploadOf(req.inputs.sha256, owner.id) : undefined
     if (req.inputs && !inputs) {
@@ -66,10 +129,7 @@ export class Lifecycle {
     // The job's files are copied into its working directory, a tmpfs within its memory limit.
     const tooBig = filesExceedMemory((inputs?.bytes ?? 0) + (script?.length ?? 0), req.memoryBytes)
     if (tooBig) throw tooBig
-    const row = await this.store.queue.create({
-      // One coordinator per SQLite file: its ids may follow time (index locality); on a shared
-      // database several coordinators make ids at once, and random ones cannot collide.
-      id: this.store.engine === 'sqlite' ? newOrderedId(this.clock.now()) : newId(),
+    return {
       ownerId: owner.id,
       image: req.image,
       command: req.command,
@@ -93,19 +153,7 @@ export class Lifecycle {
       name: req.name ?? null,
       labels: req.labels ?? {},
       env: req.env ?? {},
-    })
-    this.watch?.queued(withoutScript(row))
-    this.observe.transition({
-      jobId: row.id,
-      attempt: row.attempt,
-      ownerId: owner.id,
-      workerId: null,
-      from: null,
-      to: 'queued',
-      reason: null,
-      at: row.createdAt,
-    })
-    return row
+    }
   }
 
   /**
@@ -395,7 +443,50 @@ export class Lifecycle {
       })
     }
     this.events.publish(id, { type: 'end' })
+    if (before) await this.settleDependents(id, before.hasDependents)
     return (await this.store.queue.job(id))!
+  }
+
+  /**
+   * A job ended: the jobs waiting for it start, or (an `--after` whose dependency failed) are
+   * cancelled, refunded, and so on down the chain. `has` is its row's flag when known: false
+   * (nearly every job) costs nothing; undefined reads the row.
+   */
+  private async settleDependents(jobId: string, has: boolean | undefined): Promise<void> {
+    if (has === false) return
+    if (has === undefined && !(await this.store.queue.job(jobId))?.hasDependents) return
+    this.announce(await this.store.workflows.settleDependents([jobId], this.clock.now()))
+  }
+
+  /**
+   * Decides every job still waiting (the leader's sweep): one whose dependency ended while the
+   * coordinator that ended it went down, or raced its submission, is not left waiting.
+   */
+  async settleWaiting(): Promise<number> {
+    const settled = await this.store.workflows.settleDependents(undefined, this.clock.now())
+    this.announce(settled)
+    return settled.released.length + settled.cancelled.length
+  }
+
+  private announce(settled: DependentsSettled): void {
+    const at = this.clock.now()
+    for (const job of settled.released) this.watch?.queued(job)
+    for (const c of settled.cancelled) {
+      this.watch?.left(c.id)
+      this.observe.transition({
+        jobId: c.id,
+        attempt: 0,
+        ownerId: c.ownerId,
+        workerId: null,
+        from: 'queued',
+        to: 'cancelled',
+        reason: c.reason,
+        outcome: DEPENDENCY_OUTCOME,
+        at,
+      })
+      this.events.publish(c.id, { type: 'end' })
+    }
+    if (settled.released.length > 0) this.wake?.()
   }
 
   /** Requeues every attempt whose lease ran out, and tells its holder to stop. */
@@ -494,6 +585,7 @@ export class Lifecycle {
       })
     } else {
       this.events.publish(lease.jobId, { type: 'end' })
+      await this.settleDependents(lease.jobId, before?.hasDependents)
     }
   }
 
@@ -502,7 +594,7 @@ export class Lifecycle {
     lease: LeaseRef,
     workerId: string,
     ending: Ending,
-    job: Pick<JobRow, 'state'> & Partial<Pick<JobRow, 'ownerId' | 'startedAt'>>,
+    job: Pick<JobRow, 'state'> & Partial<Pick<JobRow, 'ownerId' | 'startedAt' | 'hasDependents'>>,
   ): Promise<Verdict> {
     if (await this.store.leases.finish(lease, workerId, ending)) {
       this.observe.transition({
@@ -521,6 +613,8 @@ export class Lifecycle {
       this.watch?.stopped(lease.jobId)
       this.link?.release(workerId, lease.jobId)
       this.events.publish(lease.jobId, { type: 'end' })
+      // Checked here, not in the call: the result path makes no promise for the jobs nobody waits for.
+      if (job.hasDependents !== false) await this.settleDependents(lease.jobId, job.hasDependents)
       return ACCEPTED
     }
     this.log(

@@ -103,6 +103,9 @@ export class QueueIndex {
   private readonly running = new Map<string, number>()
   /** Owner of each job this index counts as active. */
   private readonly activeOwner = new Map<string, string>()
+  /** Members of each array assigned or running (`--array ...%N` caps it), and the array of each such job. */
+  private readonly arrayRunning = new Map<string, number>()
+  private readonly activeArray = new Map<string, string>()
   private readonly meter: Meter = { stepped: 0 }
 
   /** Entries the cursors looked at so far, gone ones included: what passes cost, whatever the queue's length. */
@@ -131,7 +134,10 @@ export class QueueIndex {
    * Replaces everything: the queued jobs and the active ones (at start, and after the grid's
    * channel was down). Who queued each is not known then: all count as queued here.
    */
-  load(queued: readonly QueuedJob[], active: readonly { id: string; ownerId: string }[]): void {
+  load(
+    queued: readonly QueuedJob[],
+    active: readonly { id: string; ownerId: string; arrayId?: string | null }[],
+  ): void {
     this.byId.clear()
     this.lines.clear()
     for (const job of queued) this.add(job)
@@ -139,10 +145,12 @@ export class QueueIndex {
   }
 
   /** Counts as active exactly these jobs (with several coordinators, as the rows say now and then). */
-  countActive(active: readonly { id: string; ownerId: string }[]): void {
+  countActive(active: readonly { id: string; ownerId: string; arrayId?: string | null }[]): void {
     this.running.clear()
     this.activeOwner.clear()
-    for (const a of active) this.started(a.id, a.ownerId)
+    this.arrayRunning.clear()
+    this.activeArray.clear()
+    for (const a of active) this.started(a.id, a.ownerId, a.arrayId)
   }
 
   /**
@@ -176,11 +184,15 @@ export class QueueIndex {
     if (line.live === 0) this.lines.delete(entry.job.ownerId)
   }
 
-  /** A job of `ownerId` is now assigned or running (counted once). */
-  started(id: string, ownerId: string): void {
+  /** A job of `ownerId` (a member of `arrayId`, if given) is now assigned or running (counted once). */
+  started(id: string, ownerId: string, arrayId?: string | null): void {
     if (this.activeOwner.has(id)) return
     this.activeOwner.set(id, ownerId)
     this.running.set(ownerId, (this.running.get(ownerId) ?? 0) + 1)
+    if (arrayId) {
+      this.activeArray.set(id, arrayId)
+      this.arrayRunning.set(arrayId, (this.arrayRunning.get(arrayId) ?? 0) + 1)
+    }
   }
 
   /** A job is no longer assigned or running (it ended or went back to the queue). */
@@ -191,6 +203,22 @@ export class QueueIndex {
     const n = (this.running.get(owner) ?? 1) - 1
     if (n > 0) this.running.set(owner, n)
     else this.running.delete(owner)
+    const array = this.activeArray.get(id)
+    if (array === undefined) return
+    this.activeArray.delete(id)
+    const m = (this.arrayRunning.get(array) ?? 1) - 1
+    if (m > 0) this.arrayRunning.set(array, m)
+    else this.arrayRunning.delete(array)
+  }
+
+  /** Members of an array assigned or running, as this index counts them. */
+  runningOfArray(arrayId: string): number {
+    return this.arrayRunning.get(arrayId) ?? 0
+  }
+
+  /** True when a job is a member of an array already running as many members as its cap allows. */
+  capped(job: QueuedJob): boolean {
+    return job.arrayCap !== null && job.arrayId !== null && this.runningOfArray(job.arrayId) >= job.arrayCap
   }
 
   /** Jobs of a user assigned or running, as this index counts them. */

@@ -104,13 +104,15 @@ export class Scheduler {
         continue
       }
       cursor.advance()
+      // Its array runs as many members as its `%N` allows: it waits, the owner's next job may not.
+      if (this.index.capped(job)) continue
       const worker = pick(workers, needsOf(job), job.installFailedOn)
       // A job no free worker can fit waits; the owner's next job may still fit.
       if (!worker) continue
       // The slot is held while the store answers, so a report meanwhile cannot overfill the worker.
       worker.active.add(job.id)
       this.index.remove(job.id)
-      this.index.started(job.id, job.ownerId)
+      this.index.started(job.id, job.ownerId, job.arrayId)
       picks.push({ job, worker })
       free--
     }
@@ -153,6 +155,9 @@ export class Scheduler {
       // Their fault, not the requirements' (a package fault fails the job at once): nothing to fix in it.
       const reason = workerFaultReason(job.error) ?? 'see its attempts'
       return `its packages failed to install on ${names} (${fits.length > 1 ? 'the last: ' : ''}${reason}), and no other connected worker that installs packages can take it: it waits for one (attempt ${job.attempt} of ${job.maxAttempts}), or cancel it`
+    }
+    if (this.index.capped(job)) {
+      return `its array ${job.arrayId} runs at most ${job.arrayCap} members at once (--array ...%${job.arrayCap}): it starts when one of them ends`
     }
     const slots = fits.reduce((n, w) => n + w.slots, 0)
     const { aheadOfMine, queued } = await this.store.queue.position(job)
@@ -217,6 +222,7 @@ export class Scheduler {
         requirements: row.requirements,
         requiresPython: row.requiresPython,
         env: row.env,
+        array: row.arrayId === null ? null : { id: row.arrayId, index: row.arrayIndex ?? 0 },
       },
     }
     // If the send is lost, the lease expires and the job is requeued: the row stays the truth.

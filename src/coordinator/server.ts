@@ -179,6 +179,7 @@ async function serve(
   observers.add(metrics.grid)
   hub.countFrame = metrics.grid.frame
   lifecycle.watch = watchQueue(index, grid)
+  lifecycle.wake = () => scheduler.wake()
   scheduler.onTaken = (ids) => grid.taken(ids)
   hub.onConnected = (workerId) => grid.connected(workerId)
   // On SQLite no other coordinator follows this one's jobs: nothing to relay.
@@ -364,6 +365,8 @@ async function serve(
       await auth.retryOperators()
       if (!leading) return
       if ((await lifecycle.expireLeases()) + (await lifecycle.expireDeadlines()) > 0) scheduler.wake()
+      // Jobs whose dependencies ended where no one settled them (a crash, a race with their submission).
+      await lifecycle.settleWaiting()
     }
     sweep()
       .catch((err) => {

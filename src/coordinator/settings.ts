@@ -17,6 +17,8 @@ export interface Settings {
   firstInvite?: PendingInvite | undefined
   /** Tries a job gets when workers are lost under it (failures of its own code are final). */
   maxAttempts: number
+  /** The most members one array (`gridx submit --array`) may have. */
+  maxArray: number
   /** Accounts that are operators besides the first one registered, as of this start. */
   admins: readonly string[]
   /** How hard password guessing and sign-ups are slowed. */
@@ -88,6 +90,7 @@ export const DEFAULT_SETTINGS: Settings = {
   admins: [],
   throttle: DEFAULT_THROTTLE,
   maxAttempts: 3,
+  maxArray: 10_000,
   leaseMs: 30_000,
   heartbeatMs: 5_000,
   heartbeatsPerSecond: 500,

@@ -3,6 +3,7 @@ import { LIMITS } from './limits'
 import { checkedText, lineProblem } from './text'
 import { Requirements, RequiresPython } from './requirements-schema'
 import { envProblem, jobNameProblem, labelsProblem } from './job-meta'
+import { MAX_ARRAY_SPEC_CHARS } from './array-spec'
 
 // What needs no zod lives in modules of its own, so a client can use it without building these
 // schemas (most of the CPU a `gridx submit` spent starting); re-exported here, where it belongs.
@@ -137,6 +138,16 @@ export const SubmitJob = z
     /** The script's `requires-python` (PEP 723), e.g. `>=3.10`. */
     requiresPython: RequiresPython.optional(),
     ...JobMetaFields,
+    // --- Arrays and dependencies (issue 17) ---
+    /** Makes an array of jobs in this one request (`0-99%10`, see array-spec.ts); the coordinator expands it. */
+    array: z.string().max(MAX_ARRAY_SPEC_CHARS).optional(),
+    /** Jobs (or arrays: all their members) that must end before this one starts. */
+    after: z
+      .array(z.string().regex(/^[a-z0-9]{12,13}$/, 'dependencies are job or array ids'))
+      .max(100)
+      .optional(),
+    /** With `after`: start once they ended in any way (`--after-any`), not only when all succeeded. */
+    afterAny: z.boolean().optional(),
   })
   .refine((j) => j.script !== undefined || j.command.length > 0, {
     message: 'a job needs a script or a command',
@@ -202,8 +213,30 @@ export const JobView = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  // --- Arrays and dependencies (issue 17); absent from older coordinators ---
+  /** The array it is a member of and its index there; null for a lone job. */
+  array: z.object({ id: z.string(), index: z.number(), cap: z.number().nullable() }).nullable().default(null),
+  /** What it waits for (`--after`): each dependency and its state now; empty for none. */
+  after: z.array(z.object({ id: z.string(), state: JobState })).default([]),
+  /** True when `after` is `--after-any` (any ending will do). */
+  afterAny: z.boolean().default(false),
 })
 export type JobView = z.infer<typeof JobView>
+
+/** `GET /api/arrays/:id`: an array, counts of its members by state, and its members (by index). */
+export const ArrayView = z.object({
+  id: z.string(),
+  owner: z.string(),
+  size: z.number(),
+  cap: z.number().nullable(),
+  counts: z.record(z.string(), z.number()),
+  members: z.array(JobView),
+})
+export type ArrayView = z.infer<typeof ArrayView>
+
+/** Answer to `POST /api/jobs` with an array: the array and its members. */
+export const SubmittedArray = z.object({ array: z.string(), jobs: z.array(JobView) })
+export type SubmittedArray = z.infer<typeof SubmittedArray>
 
 /** One line of the NDJSON stream of `GET /api/jobs/:id/output`. */
 export const OutputEvent = z.discriminatedUnion('type', [

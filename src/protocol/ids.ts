@@ -37,3 +37,17 @@ export function newOrderedId(now = Date.now()): string {
   sequence = (sequence + 1) % 32 ** 4
   return spell(Math.max(0, now - EPOCH_MS) % 32 ** 8, 8) + spell(sequence, 4)
 }
+
+/** Array ids have one character more than job ids, so the two kinds are never mistaken for each other. */
+export const ARRAY_ID_LENGTH = 13
+
+/** A new array id: job ids' alphabet, `ARRAY_ID_LENGTH` characters. */
+export function newArrayId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(ARRAY_ID_LENGTH))
+  return Array.from(bytes, (b) => ALPHABET[b % 32]).join('')
+}
+
+/** True when `id` has the shape of an array id (not whether it exists). */
+export function isArrayId(id: string): boolean {
+  return id.length === ARRAY_ID_LENGTH
+}

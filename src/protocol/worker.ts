@@ -128,6 +128,12 @@ export const JobSpec = z.object({
    * refuses a job whose environment it would not set. Empty from older coordinators.
    */
   env: z.record(z.string(), z.string()).default({}),
+  // --- Arrays (issue 17) ---
+  /** The job's array and its index there (`GRIDX_ARRAY_ID`, `GRIDX_ARRAY_INDEX`); null for a lone job. */
+  array: z
+    .object({ id: z.string().regex(/^[a-z0-9]{1,32}$/), index: z.int().min(0) })
+    .nullable()
+    .default(null),
 })
 export type JobSpec = z.infer<typeof JobSpec>
 

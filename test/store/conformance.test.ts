@@ -200,7 +200,7 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(await store.queue.position(a1)).toEqual({ aheadOfMine: 1, queued: 3 })
       await store.leases.assign(a2.id, 'w-bob', 50_000, 2000)
       expect(await store.queue.counts()).toEqual({ queued: 2, assigned: 1 })
-      expect(await store.queue.active()).toEqual([{ id: a2.id, ownerId: 'u-alice' }])
+      expect(await store.queue.active()).toEqual([{ id: a2.id, ownerId: 'u-alice', arrayId: null }])
       expect((await store.queue.jobsOf('u-alice', 10)).map((j) => j.id)).toEqual([a2.id, a1.id])
       expect(a1.script).toEqual(Buffer.from('print("hi")\n'))
       expect(a1).toMatchObject({

@@ -77,6 +77,20 @@ export async function buildGrid(dir: string): Promise<void> {
       env: { SEED: '7' },
     }),
   )
+  // An array member waiting for the queued job (arrays and dependencies, issue 17).
+  await s.workflows.create(
+    [
+      newJob({
+        id: 'j-after',
+        maxCost: 10,
+        createdAt: 27,
+        arrayId: 'arr-migrate01',
+        arrayIndex: 0,
+        arrayCap: 1,
+      }),
+    ],
+    { ids: ['j-queued'], anyEnd: false },
+  )
   const input = Buffer.from('an input archive')
   await s.files.recordUpload(sha(input), 'u-alice', input.length, 2, 27)
   mkdirSync(join(dir, 'blobs'))

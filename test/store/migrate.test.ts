@@ -74,7 +74,7 @@ describe('gridx migrate: the copy', () => {
       log: (l) => logs.push(l),
     })
     expect(summary.tables.find((t) => t.name === 'job_output')?.rows).toBe(CHUNKS)
-    expect(summary.audit).toMatchObject({ ok: true, minted: 15_777, escrow: 200 })
+    expect(summary.audit).toMatchObject({ ok: true, minted: 15_777, escrow: 210 })
     expect(summary.files).toMatchObject({ files: 2, copied: 2 })
   })
   afterAll(() => rmSync(target, { recursive: true, force: true }))
@@ -138,7 +138,7 @@ describe('gridx migrate: the copy', () => {
     expect(err).toBeInstanceOf(GridError)
     expect((err as GridError).code).toBe('migrate_target_not_empty')
     expect((err as GridError).message).toMatch(
-      /is not empty \(it holds 2 users, 4 jobs, \d+ transfers\).*createdb/,
+      /is not empty \(it holds 2 users, 5 jobs, \d+ transfers\).*createdb/,
     )
   })
 })

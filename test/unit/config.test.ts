@@ -35,6 +35,7 @@ describe('loadConfig defaults', () => {
       database: undefined,
       blobDir: undefined,
       quota: undefined,
+      maxArray: undefined,
       maxHeartbeats: undefined,
       signup: 'invite',
       invite: undefined,

@@ -43,6 +43,7 @@ const job: JobSpec = {
   requirements: [],
   requiresPython: null,
   env: { SEED: '7' },
+  array: null,
 }
 
 function worker(msg: unknown) {

@@ -168,6 +168,28 @@ describe('a job’s page', () => {
     expect(after).not.toContain(`action="/jobs/${id}/cancel"`)
   })
 
+  test('an array member shows its array and siblings; a job --after another shows what it waits for', async () => {
+    const spec = { image: 'img', command: ['true'], timeoutMs: 60_000, cpus: 1, memoryBytes: 64 * 1024 ** 2 }
+    const made = (await (await t.post('/api/jobs', { ...spec, array: '0-2%2' }, t.token)).json()) as {
+      array: string
+      jobs: { id: string }[]
+    }
+    const member = await text(await alice.get(`/jobs/${made.jobs[1]!.id}`))
+    expect(member).toContain(`data-array="${made.array}"`)
+    expect(member).toContain('at most 2 running at once')
+    for (const j of made.jobs) expect(member).toContain(`href="/jobs/${j.id}"`)
+    const child = (await (
+      await t.post('/api/jobs', { ...spec, after: [made.jobs[0]!.id] }, t.token)
+    ).json()) as {
+      id: string
+    }
+    const page = await text(await alice.get(`/jobs/${child.id}`))
+    expect(page).toContain(`waits for ${made.jobs[0]!.id} (queued)`)
+    expect(page).toContain('all to succeed')
+    const lone = await text(await alice.get(`/jobs/${made.jobs[0]!.id}`))
+    expect(lone).not.toContain('data-after')
+  })
+
   test('a worker’s output and words are text: streamed live apart by stream, escaped on the page', async () => {
     // The earlier tests' queued jobs go first: only this test's job should reach the worker.
     for (const j of await t.coord.store.queue.list({ state: 'queued', limit: 500 }))

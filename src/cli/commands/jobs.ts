@@ -41,13 +41,17 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
             nargs: 1,
             describe: 'only jobs with this label key=value (repeatable: all must match)',
           })
+          .option('expand', {
+            type: 'boolean',
+            describe: "list an array's members one by one (default: one row per array)",
+          })
           .example('$0 jobs --all --limit 50', '')
           .example("$0 jobs --state running --name 'sweep*' --label exp=3", ''),
       handler: async (a) => setExit(await (await load()).jobs(a)),
     },
     {
       command: 'status <ids..>',
-      describe: 'show jobs',
+      describe: 'show jobs, or arrays (summary and members)',
       builder: (y) =>
         withIds(y)
           .option('receipt', {
@@ -64,12 +68,16 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
       builder: (y) =>
         withId(y)
           .option('follow', { type: 'boolean', alias: 'f', default: false })
+          .option('index', {
+            type: 'number',
+            describe: "with an array's id: which member's output (gridx logs ARRAY --index 7)",
+          })
           .example('$0 logs -f k3x9a2m4p7qz', ''),
       handler: async (a) => setExit(await (await load()).logs(a)),
     },
     {
       command: 'cancel <ids..>',
-      describe: 'cancel jobs (running ones are stopped)',
+      describe: 'cancel jobs (running ones are stopped), or the members of arrays not yet ended',
       builder: (y) => withIds(y).example('$0 cancel k3x9a2m4p7qz k3x9b7', ''),
       handler: async (a) => setExit(await (await load()).cancel(a)),
     },
@@ -87,7 +95,7 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
     },
     {
       command: 'download <id>',
-      describe: 'save the files a job wrote to /out (into ./gridx-out/ID)',
+      describe: 'save the files a job wrote to /out (into ./gridx-out/ID; an array: ./gridx-out/ARRAY/INDEX)',
       builder: (y) =>
         withId(y)
           .option('output', { type: 'string', alias: 'o', describe: 'directory to save into' })

@@ -91,6 +91,10 @@ export function serveCommand(setExit: (code: number) => void): CommandModule<obj
           describe:
             'storage each user may keep here: uploads and /out files not yet expired (env GRIDX_QUOTA, default 2g)',
         })
+        .option('max-array', {
+          type: 'string',
+          describe: 'the most jobs one --array submission may make (env GRIDX_MAX_ARRAY, default 10000)',
+        })
         .option('idle-timeout', {
           type: 'string',
           describe:

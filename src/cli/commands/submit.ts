@@ -74,6 +74,20 @@ export function submitCommand(setExit: (code: number) => void): CommandModule<ob
           nargs: 1,
           describe: "a label key=value for the job (repeatable; filter with 'gridx jobs --label')",
         })
+        .option('array', {
+          type: 'string',
+          describe:
+            'make an array of jobs in one go: 0-99, 1-7:2, 0,4,9, %N caps how many run at once (0-99%10); each sees GRIDX_ARRAY_INDEX and GRIDX_ARRAY_ID',
+        })
+        .option('after', {
+          type: 'string',
+          describe:
+            'start only once these jobs (or arrays) all succeeded: ID[,ID...]; if one fails, this job is cancelled',
+        })
+        .option('after-any', {
+          type: 'boolean',
+          describe: 'with --after: start once they ended, however they ended',
+        })
         .example('$0 submit job.py -- arg1 arg2', 'run job.py with two arguments')
         .example(
           '$0 submit job.py --file data.csv --file images/',

@@ -121,4 +121,9 @@ export const NEW_JOB_DEFAULTS = {
   name: null,
   labels: {},
   env: {},
+  arrayId: null,
+  arrayIndex: null,
+  arrayCap: null,
+  held: false,
+  hasDependents: false,
 } satisfies Omit<JobRow, keyof NewJob | 'state'> & Partial<JobRow>

@@ -19,6 +19,8 @@ export interface Store {
   readonly queue: QueueRepo
   readonly leases: LeasesRepo
   readonly deadlines: DeadlinesRepo
+  /** Arrays of jobs and jobs that wait for others (issue 17). */
+  readonly workflows: WorkflowsRepo
   /** The grid's figures the dashboard shows (read only, from indexes). */
   readonly stats: StatsRepo
   /** Messages between the coordinators sharing this database (none on SQLite: there is one). */
@@ -273,6 +275,11 @@ export type NewJob = Omit<
   | 'name'
   | 'labels'
   | 'env'
+  | 'arrayId'
+  | 'arrayIndex'
+  | 'arrayCap'
+  | 'held'
+  | 'hasDependents'
 > & {
   priority?: number
   requirements?: string[]
@@ -284,6 +291,10 @@ export type NewJob = Omit<
   name?: string | null
   labels?: Record<string, string>
   env?: Record<string, string>
+  // Arrays and dependencies (issue 17): set by `WorkflowsRepo.create`, never by `QueueRepo.create`.
+  arrayId?: string | null
+  arrayIndex?: number | null
+  arrayCap?: number | null
 }
 
 /** A queued job without its script (which can be megabytes), as fair share reads it. */
@@ -331,8 +342,8 @@ export interface QueueRepo {
    * queued. What an in-memory queue index loads at start and when another coordinator announces jobs.
    */
   queued(ids?: readonly string[]): Promise<QueuedJob[]>
-  /** Every job assigned or running now, with its owner. */
-  active(): Promise<{ id: string; ownerId: string }[]>
+  /** Every job assigned or running now, with its owner (and its array, for the array's cap). */
+  active(): Promise<{ id: string; ownerId: string; arrayId: string | null }[]>
   /** Where a queued job stands: its owner's queued jobs ahead of it, and all queued jobs. */
   position(job: QueuedJob): Promise<{ aheadOfMine: number; queued: number }>
   /** Job counts by live state (queued, assigned, running), for `/health`. */
@@ -556,4 +567,43 @@ export interface StatsRepo {
   workersSeen(since: number): Promise<SeenWorker[]>
   /** Every account with its balances and job count, oldest first. */
   users(): Promise<UserSummary[]>
+}
+
+/** A job's dependency as `gridx status` shows it: its id, its state now, and whether any ending will do. */
+export interface Dependency {
+  id: string
+  state: JobRow['state']
+  anyEnd: boolean
+}
+
+/** What ending jobs did to the jobs that waited for them. */
+export interface DependentsSettled {
+  /** Held jobs whose dependencies now allow them: queued for real (announce them like new ones). */
+  released: QueuedJob[]
+  /** Jobs cancelled because an `--after` dependency failed or was cancelled (their escrow refunded), cascading. */
+  cancelled: { id: string; ownerId: string; reason: string }[]
+}
+
+/**
+ * Arrays of jobs (`--array`) and jobs that wait for others (`--after`): creating many jobs in one
+ * transaction with their escrow, and deciding what a job's ending means for the jobs held for it.
+ */
+export interface WorkflowsRepo {
+  /**
+   * Queues `jobs` in one transaction, escrowing every one (402 naming their total when the owner
+   * cannot afford all). With `after` (ids of the owner's jobs, checked by the caller), each waits
+   * for those: held while any has not ended; refused (409) when one already failed and any
+   * ending will not do.
+   */
+  create(jobs: NewJob[], after?: { ids: readonly string[]; anyEnd: boolean }): Promise<JobRow[]>
+  /** An array's members without their scripts, by index (empty when there is no such array). */
+  members(arrayId: string): Promise<QueuedJob[]>
+  /** What a job waits for, in the order given. */
+  dependencies(jobId: string): Promise<Dependency[]>
+  /**
+   * Decides the held jobs waiting for `ended` (every held job when undefined: the sweep after a
+   * restart or a race): releases those whose dependencies allow, cancels (refunded, cost 0)
+   * those an `--after` dependency failed, and so on down the chain, in one transaction.
+   */
+  settleDependents(ended: readonly string[] | undefined, now: number): Promise<DependentsSettled>
 }

@@ -6,6 +6,7 @@ import usersSeq from './migrations/0002_users_seq.sql' with { type: 'text' }
 import queuedOrder from './migrations/0003_queued_order.sql' with { type: 'text' }
 import dashboardIndexes from './migrations/0004_dashboard_indexes.sql' with { type: 'text' }
 import jobMeta from './migrations/0005_job_meta.sql' with { type: 'text' }
+import arraysDeps from './migrations/0006_arrays_deps.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -15,6 +16,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0003_queued_order', sql: queuedOrder },
   { id: '0004_dashboard_indexes', sql: dashboardIndexes },
   { id: '0005_job_meta', sql: jobMeta },
+  { id: '0006_arrays_deps', sql: arraysDeps },
 ]
 
 /**

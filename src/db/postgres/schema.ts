@@ -166,9 +166,21 @@ export const jobs = pgTable(
       .notNull()
       .default(sql`'{}'::jsonb`),
     // --- end of job environment, name and labels ---
+    // --- Arrays and dependencies (issue 17): see the SQLite schema ---
+    arrayId: text('array_id'),
+    arrayIndex: integer('array_index'),
+    arrayCap: integer('array_cap'),
+    held: boolean('held').notNull().default(false),
+    hasDependents: boolean('has_dependents').notNull().default(false),
   },
   (t) => [
     index('jobs_owner').on(t.ownerId, t.createdAt),
+    index('jobs_array')
+      .on(t.arrayId, t.arrayIndex)
+      .where(sql`array_id is not null`),
+    index('jobs_held')
+      .on(t.createdAt)
+      .where(sql`held`),
     index('jobs_queue')
       .on(t.state, t.createdAt)
       .where(sql`state in ('queued','assigned','running')`),
@@ -186,6 +198,21 @@ export const jobs = pgTable(
       .on(t.workerId, t.cost, t.finishedAt)
       .where(sql`finished_at is not null`),
   ],
+)
+
+/** What a job waits for (`--after`, `--after-any`): see the SQLite schema. */
+export const jobDeps = pgTable(
+  'job_deps',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    dependsOn: text('depends_on')
+      .notNull()
+      .references(() => jobs.id),
+    anyEnd: boolean('any_end').notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.dependsOn] }), index('job_deps_on').on(t.dependsOn)],
 )
 
 /** Every attempt of every job: where it ran, how and why it ended, and the worker's signed receipt. */

@@ -156,9 +156,25 @@ export const jobs = sqliteTable(
     /** Environment variables its worker sets in the container (checked names, no GRIDX_*). */
     env: text('env', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
     // --- end of job environment, name and labels ---
+    // --- Arrays and dependencies (issue 17) ---
+    /** The array it is a member of (`gridx submit --array`), and its index there; null for a lone job. */
+    arrayId: text('array_id'),
+    arrayIndex: integer('array_index'),
+    /** How many of its array's members may run at once (`%N`); null for no cap. */
+    arrayCap: integer('array_cap'),
+    /** Queued but waiting for its dependencies (`--after`): the queue index holds it only once they allow. */
+    held: integer('held', { mode: 'boolean' }).notNull().default(false),
+    /** Set once a job waits for this one, so ending a job without dependents looks for none. */
+    hasDependents: integer('has_dependents', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     index('jobs_owner').on(t.ownerId, t.createdAt),
+    index('jobs_array')
+      .on(t.arrayId, t.arrayIndex)
+      .where(sql`array_id is not null`),
+    index('jobs_held')
+      .on(t.createdAt)
+      .where(sql`held = 1`),
     index('jobs_queue')
       .on(t.state, t.createdAt)
       .where(sql`state in ('queued','assigned','running')`),
@@ -177,6 +193,22 @@ export const jobs = sqliteTable(
       .on(t.workerId, t.cost, t.finishedAt)
       .where(sql`finished_at is not null`),
   ],
+)
+
+/** What a job waits for (`--after`, `--after-any`): one row per dependency, found from either side. */
+export const jobDeps = sqliteTable(
+  'job_deps',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id),
+    dependsOn: text('depends_on')
+      .notNull()
+      .references(() => jobs.id),
+    /** True for `--after-any`: any ending will do; false: it must succeed. */
+    anyEnd: integer('any_end', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.dependsOn] }), index('job_deps_on').on(t.dependsOn)],
 )
 
 /** Every attempt of every job: where it ran, how and why it ended, and the worker's signed receipt. */

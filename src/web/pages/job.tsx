@@ -9,6 +9,8 @@ import { visibleJob } from '../job-access'
 import { Page } from '../layout'
 import { Attempts, JobFacts, JobUse, ReceiptPart } from './job-parts'
 import { jobLiveRoutes } from './job-live'
+import { JobWorkflow } from './job-workflow'
+import { waitsFor } from '../../coordinator/workflows'
 
 /**
  * A job's page: where it stands, its attempts, use, cost and receipt, its /out files, a cancel
@@ -34,12 +36,16 @@ export function jobPages(deps: WebDeps): Hono<WebEnv> {
     for (const a of attempts) workers.set(a.workerId, (await workerName(a.workerId)) ?? a.workerId)
     const signed = attempts.findLast((a) => a.receipt !== null && a.signature !== null)
     const signer = signed ? await deps.store.workers.get(signed.workerId) : undefined
-    const waiting = job.state === 'queued' ? await deps.scheduler.explain(job) : null
+    const after = await deps.store.workflows.dependencies(job.id)
+    const members = job.arrayId === null ? [] : await deps.store.workflows.members(job.arrayId)
+    const waiting =
+      job.state !== 'queued' ? null : job.held ? waitsFor(after) : await deps.scheduler.explain(job)
     const final = isFinal(job.state)
     return c.html(
       <Page title={`Job ${job.id}`} user={user} csrf={c.get('csrf')} section="jobs" scripts={['job-live.js']}>
         <div class="job" data-job-live={`/jobs/${job.id}/live`} data-final={final ? '1' : undefined}>
           <JobFacts job={job} owner={owner} worker={await workerName(job.workerId)} waiting={waiting} />
+          <JobWorkflow job={job} members={members} after={after} />
           {mine && !final ? (
             <form method="post" action={`/jobs/${job.id}/cancel`} class="cancel" data-hide-when-ended>
               <input type="hidden" name="csrf" value={c.get('csrf')} />

@@ -97,7 +97,7 @@ export async function migrateGrid(opts: MigrateOptions): Promise<MigrateSummary>
       const tables = await target.db.transaction(async (tx) => {
         // Held to the commit: a coordinator, or a second migration, on the target waits for this one.
         await tx.execute(
-          sql`LOCK TABLE users, invites, tokens, workers, accounts, transfers, jobs, attempts, uploads, job_output IN EXCLUSIVE MODE`,
+          sql`LOCK TABLE users, invites, tokens, workers, accounts, transfers, jobs, attempts, job_deps, uploads, job_output IN EXCLUSIVE MODE`,
         )
         await refuseNonEmpty(tx, opts.to)
         const copied: TableCopy[] = []

@@ -28,6 +28,7 @@ const ORDER = [
   [lite.transfers, pg.transfers],
   [lite.jobs, pg.jobs],
   [lite.attempts, pg.attempts],
+  [lite.jobDeps, pg.jobDeps],
   [lite.uploads, pg.uploads],
   [lite.jobOutput, pg.jobOutput],
 ] as const

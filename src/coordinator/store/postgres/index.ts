@@ -13,6 +13,7 @@ import { pgBlobChunks } from './blob-chunks'
 import { pgCredits } from './credits'
 import type { Db } from './db'
 import { pgDeadlines } from './deadlines'
+import { pgWorkflows } from './workflows'
 import { pgFiles } from './files'
 import { PgInvites } from './invites'
 import { PgLeases } from './leases'
@@ -88,6 +89,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     queue: outage.guard(new PgQueue(db)),
     leases: outage.guard(new PgLeases(db)),
     deadlines: outage.guard(pgDeadlines(db)),
+    workflows: outage.guard(pgWorkflows(db)),
     stats: outage.guard(pgStats(db)),
     bus: pgBus(client),
     leadership,

@@ -42,6 +42,8 @@ const DEFAULTS: Partial<JobRow> = {
   installFailedOn: [],
   labels: {},
   env: {},
+  held: false,
+  hasDependents: false,
 }
 
 /**

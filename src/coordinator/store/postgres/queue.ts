@@ -48,9 +48,9 @@ export class PgQueue implements QueueRepo {
     return await pgListJobs(this.db, listing)
   }
 
-  async active(): Promise<{ id: string; ownerId: string }[]> {
+  async active(): Promise<{ id: string; ownerId: string; arrayId: string | null }[]> {
     return await this.db
-      .select({ id: jobs.id, ownerId: jobs.ownerId })
+      .select({ id: jobs.id, ownerId: jobs.ownerId, arrayId: jobs.arrayId })
       .from(jobs)
       .where(inArray(jobs.state, [...ACTIVE]))
   }

@@ -9,7 +9,7 @@ import { QUEUED_COLUMNS, toQueuedJob } from './job-row'
 
 const ORDER = `owner_id COLLATE "C", priority DESC, created_at, id COLLATE "C"`
 
-const ALL = `SELECT ${QUEUED_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY ${ORDER}`
+const ALL = `SELECT ${QUEUED_COLUMNS} FROM jobs WHERE state = 'queued' AND NOT held ORDER BY ${ORDER}`
 
 /**
  * $1 the ids, as a JSON array (one parameter however many). Looked up by primary key, then
@@ -18,7 +18,7 @@ const ALL = `SELECT ${QUEUED_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY 
  * another one queues.
  */
 const SOME = `SELECT j.* FROM (SELECT jsonb_array_elements_text($1::jsonb) AS want) w
-CROSS JOIN LATERAL (SELECT ${QUEUED_COLUMNS} FROM jobs WHERE id = w.want AND state = 'queued') j
+CROSS JOIN LATERAL (SELECT ${QUEUED_COLUMNS} FROM jobs WHERE id = w.want AND state = 'queued' AND NOT held) j
 ORDER BY ${ORDER}`
 
 /** Every queued job without its script, or those of `ids` still queued, in fair-share order. */

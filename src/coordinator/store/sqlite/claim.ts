@@ -16,7 +16,8 @@ export function sqliteQueued(db: Db): (ids?: readonly string[]) => Promise<Queue
   const all = db
     .select(cols)
     .from(jobs)
-    .where(eq(jobs.state, 'queued'))
+    // Held jobs wait for their dependencies: the index holds them only once released.
+    .where(and(eq(jobs.state, 'queued'), eq(jobs.held, false)))
     .orderBy(...order)
     .prepare()
   // The ids as one JSON parameter, however many (SQLite caps the bound parameters of a statement).
@@ -26,6 +27,7 @@ export function sqliteQueued(db: Db): (ids?: readonly string[]) => Promise<Queue
     .where(
       and(
         eq(jobs.state, 'queued'),
+        eq(jobs.held, false),
         sql`${jobs.id} in (select value from json_each(${sql.placeholder('ids')}))`,
       ),
     )

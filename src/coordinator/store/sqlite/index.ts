@@ -16,6 +16,7 @@ import { SqliteLeases } from './leases'
 import { prepareHot } from './prepared'
 import { SqliteQueue } from './queue'
 import { withQueued } from './claim'
+import { SqliteWorkflows } from './workflows'
 import { cachedStatements } from './statements'
 import { sqliteStats } from './stats'
 import { sqliteWorkers } from './workers'
@@ -50,6 +51,7 @@ export function openSqlite(path: string): Store {
     queue: withQueued(new SqliteQueue(db, batch, hot), db),
     leases: new SqliteLeases(db, batch, hot),
     deadlines: new SqliteDeadlines(db, hot),
+    workflows: new SqliteWorkflows(db, batch),
     stats: sqliteStats(sqlite),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.
     bus: { shared: false, publish: async () => {}, subscribe: async () => {} },

@@ -52,9 +52,9 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   }
 
   /** Every job assigned or running now, with its owner. */
-  async active(): Promise<{ id: string; ownerId: string }[]> {
+  async active(): Promise<{ id: string; ownerId: string; arrayId: string | null }[]> {
     return this.db
-      .select({ id: jobs.id, ownerId: jobs.ownerId })
+      .select({ id: jobs.id, ownerId: jobs.ownerId, arrayId: jobs.arrayId })
       .from(jobs)
       .where(inArray(jobs.state, [...ACTIVE]))
       .all()
