@@ -23,7 +23,7 @@ export function jobEnvProblem(job: Pick<JobSpec, 'env'>): string | undefined {
  * defaults, then the job's own variables (which may replace LANG or PYTHONUNBUFFERED), then what
  * the sandbox owns (PATH, HOME, PYTHONPATH, GRIDX_*), last so that nothing a job says can replace it.
  */
-export function containerEnv(job: Pick<JobSpec, 'jobId' | 'env'>, sandbox: SandboxEnv): string[] {
+export function containerEnv(job: Pick<JobSpec, 'jobId' | 'env' | 'array'>, sandbox: SandboxEnv): string[] {
   // One entry per name (a Map keeps the first place and the last value), so no runtime's rule
   // for duplicates decides which value a job sees.
   const env = new Map<string, string>([
@@ -36,5 +36,10 @@ export function containerEnv(job: Pick<JobSpec, 'jobId' | 'env'>, sandbox: Sandb
   env.set('GRIDX_JOB_ID', job.jobId)
   env.set('GRIDX_OUTPUT', sandbox.outputDir)
   if (sandbox.pythonPath) env.set('PYTHONPATH', sandbox.pythonPath)
+  // A member of an array (`gridx submit --array`) learns which one it is.
+  if (job.array) {
+    env.set('GRIDX_ARRAY_ID', job.array.id)
+    env.set('GRIDX_ARRAY_INDEX', String(job.array.index))
+  }
   return [...env].map(([k, v]) => `${k}=${v}`)
 }

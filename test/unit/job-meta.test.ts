@@ -74,7 +74,7 @@ describe('the worker', () => {
     expect(jobEnvProblem({ env: { GRIDX_OUTPUT: '/etc' } })).toContain('refused by this worker')
     expect(jobEnvProblem({ env: { OK: '1' } })).toBeUndefined()
     const env = containerEnv(
-      { jobId: 'j1', env: { LANG: 'en_US.UTF-8', SEED: '7' } },
+      { jobId: 'j1', env: { LANG: 'en_US.UTF-8', SEED: '7' }, array: null },
       { workdir: '/w', outputDir: '/out', pythonPath: '/env/site' },
     )
     expect(env).toEqual([
@@ -89,9 +89,13 @@ describe('the worker', () => {
     ])
     // Whatever reaches it (an older coordinator's job), the sandbox's own values win.
     const forced = containerEnv(
-      { jobId: 'j2', env: { PATH: '/evil', GRIDX_JOB_ID: 'other' } },
+      { jobId: 'j2', env: { PATH: '/evil', GRIDX_ARRAY_INDEX: '99' }, array: { id: 'a1', index: 3 } },
       { workdir: '/w', outputDir: '/out' },
     )
+    // An array's member learns its place, and the job cannot say otherwise.
+    expect(forced).toContain('GRIDX_ARRAY_ID=a1')
+    expect(forced).toContain('GRIDX_ARRAY_INDEX=3')
+    expect(forced.filter((e) => e.startsWith('GRIDX_ARRAY_INDEX='))).toHaveLength(1)
     expect(forced).toContain('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
     expect(forced).toContain('GRIDX_JOB_ID=j2')
     expect(forced.filter((e) => e.startsWith('PATH=') || e.startsWith('GRIDX_JOB_ID='))).toHaveLength(2)
