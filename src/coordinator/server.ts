@@ -235,6 +235,8 @@ async function serve(
     blobs,
     quota,
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
+    publicUrl: opts.publicUrl,
+    log,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
     observers,
   })

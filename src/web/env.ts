@@ -22,8 +22,12 @@ export interface WebDeps {
   blobs: BlobStore
   /** The users' storage quota, shared with the API's uploads (one is made when not given). */
   quota?: StorageQuota | undefined
-  /** Served over TLS: the session cookie is `Secure`. */
+  /** Served over TLS, or `--public-url` is https: the session cookie is always `Secure`. */
   secure: boolean
+  /** The coordinator's `--public-url`: a form post's `Origin` may name it (see session.ts). */
+  publicUrl?: string | undefined
+  /** The coordinator's free-text log: the dashboard's internal errors go there. */
+  log?: ((line: string) => void) | undefined
   /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream). */
   holdOpen?: ((req: Request) => void) | undefined
   /** Where the dashboard hears job transitions and workers joining or leaving (its live pages). */
