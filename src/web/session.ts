@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { GridError } from '../errors'
 import { isOwnOrigin } from '../coordinator/origin'
+import { admitBody } from './body-admission'
 import type { WebDeps, WebEnv } from './env'
 
 /** The dashboard's session cookie: a login token, as the CLI keeps in credentials.json. */
@@ -92,14 +93,19 @@ export function requireSession(deps: WebDeps): MiddlewareHandler<WebEnv> {
       return c.text('log in first', 401)
     }
     const csrf = csrfOf(token)
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-      if (foreignOrigin(c, deps)) return c.text('cross-origin request refused', 403)
-      const sent = c.req.header('x-csrf-token') ?? (await formField(c, 'csrf'))
-      if (!sent || !same(sent, csrf)) return c.text('this form is stale: reload the page and try again', 403)
-    }
     c.set('user', user)
     c.set('csrf', csrf)
-    return next()
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next()
+    if (foreignOrigin(c, deps)) return c.text('cross-origin request refused', 403)
+    // Counted and reserved before the form is read (the CSRF token is one of its fields).
+    const release = await admitBody(c, deps, user)
+    try {
+      const sent = c.req.header('x-csrf-token') ?? (await formField(c, 'csrf'))
+      if (!sent || !same(sent, csrf)) return c.text('this form is stale: reload the page and try again', 403)
+      await next()
+    } finally {
+      release()
+    }
   }
 }
 
