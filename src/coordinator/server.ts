@@ -242,7 +242,17 @@ async function serve(
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
     publicUrl: opts.publicUrl,
     log,
-    holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
+    holdOpen: (req) => {
+      const server = receivedBy.get(req)
+      server?.timeout(req, 0)
+      return () => {
+        try {
+          server?.timeout(req, Math.ceil(settings.idleTimeoutMs / 1000))
+        } catch {
+          // The client is gone; there is no timer left to restore.
+        }
+      }
+    },
     observers,
   })
   const guard = new HttpGuard(settings, opts.tls !== undefined, {

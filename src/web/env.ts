@@ -31,8 +31,8 @@ export interface WebDeps {
   publicUrl?: string | undefined
   /** The coordinator's free-text log: the dashboard's internal errors go there. */
   log?: ((line: string) => void) | undefined
-  /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream). */
-  holdOpen?: ((req: Request) => void) | undefined
+  /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream); returns what restores it. */
+  holdOpen?: ((req: Request) => () => void) | undefined
   /** Where the dashboard hears job transitions and workers joining or leaving (its live pages). */
   observers?: Observers | undefined
 }
