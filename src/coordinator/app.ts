@@ -52,6 +52,8 @@ export interface AppDeps {
   publicUrl?: string | undefined
   /** The users' storage quota, shared with the dashboard's run form. */
   quota?: StorageQuota | undefined
+  /** Each user's requests with bodies in flight, shared with the dashboard's forms (`maxBodiesPerUser`). */
+  bodies?: InFlight | undefined
   /** Lifts the HTTP idle timeout for one long-lived answer (the live-output stream). */
   holdOpen?: (req: Request) => void
   /** Told of every refused request (the log's `refused` line). */
@@ -139,7 +141,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.set('user', await auth.authenticate(c.req.header('authorization')))
     await next()
   })
-  const inFlight = new InFlight()
+  const inFlight = deps.bodies ?? new InFlight()
   app.use('/api/*', capBodies(deps.settings, inFlight))
 
   app.post('/api/auth/logout', async (c) => {

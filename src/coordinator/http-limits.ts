@@ -32,6 +32,17 @@ export interface BodyRule {
   flag?: string
 }
 
+/**
+ * The most input files the dashboard's run form takes: a browser's form is parsed in memory (see
+ * src/web/run-submit.ts), so it gets less than `--max-input`; more goes with `gridx submit --inputs`.
+ */
+export const RUN_FORM_INPUT_BYTES = 64 * 1024 * 1024
+
+/** The run form's input limit on this coordinator: 64 MiB, or `--max-input` when that is less. */
+export function runFormInputBytes(settings: Settings): number {
+  return Math.min(settings.maxInputBytes, RUN_FORM_INPUT_BYTES)
+}
+
 /** Room for tar headers on top of the file data an archive may carry. */
 export function archiveCeiling(dataBytes: number, entries: number): number {
   // A long path takes a pax header of its own, about 1.5 KiB; leave 3 KiB per entry.
@@ -58,9 +69,8 @@ export function bodyRule(method: string, path: string, settings: Settings): Body
   if (method === 'POST' && path === '/run') {
     // The dashboard's run form: a script and its input files, sent as they are (multipart).
     return {
-      maxBytes: LIMITS.scriptBytes + archiveCeiling(settings.maxInputBytes, settings.maxArchiveEntries),
-      what: `a script and its input files (${formatBytes(settings.maxInputBytes)} of files)`,
-      flag: '--max-input',
+      maxBytes: LIMITS.scriptBytes + archiveCeiling(runFormInputBytes(settings), settings.maxArchiveEntries),
+      what: `the run form (a script and ${formatBytes(runFormInputBytes(settings))} of input files; send more with gridx submit --inputs)`,
     }
   }
   if (method === 'PUT' && LEASE_OUTPUTS.test(path)) {

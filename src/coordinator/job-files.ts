@@ -3,7 +3,7 @@ import type { UploadView } from '../protocol/api'
 import { formatDuration } from '../protocol/units'
 import type { BlobStore } from './blobs'
 import { archiveCeiling } from './http-limits'
-import type { StorageQuota } from './quota'
+import type { QuotaGrant, StorageQuota } from './quota'
 import type { Clock, Settings } from './settings'
 import type { JobRow, Store } from './store'
 
@@ -16,7 +16,8 @@ export interface JobFilesDeps {
   quota: StorageQuota
 }
 
-const UPLOAD = { thing: 'this upload', instead: 'use smaller inputs' }
+/** What a user's upload of input files is, in a quota refusal. */
+export const UPLOAD = { thing: 'this upload', instead: 'use smaller inputs' }
 
 /**
  * Stores an input archive (the tar the CLI packs) for `userId` within the input limits and their
@@ -27,9 +28,11 @@ export async function storeInputs(
   userId: string,
   body: ReadableStream<Uint8Array> | null,
   declared: number | undefined,
+  reserved?: QuotaGrant,
 ): Promise<UploadView> {
   const { store, blobs, settings, clock } = deps
-  const grant = await deps.quota.open(userId, declared, UPLOAD)
+  // The dashboard's run form reserves its room before it reads the form (and releases it itself).
+  const grant = reserved ?? (await deps.quota.open(userId, declared, UPLOAD))
   try {
     const blob = await blobs.putArchive(
       body,
@@ -40,7 +43,7 @@ export async function storeInputs(
     await store.files.recordUpload(blob.sha256, userId, blob.bytes, blob.files, clock.now())
     return { sha256: blob.sha256, bytes: blob.bytes, files: blob.files }
   } finally {
-    grant.release()
+    if (!reserved) grant.release()
   }
 }
 

@@ -24,6 +24,7 @@ import { createWeb, isApiPath } from '../web'
 import { JobLog, Logger, logRefused, logRequests } from './log'
 import { startFields } from './log/start'
 import { StorageQuota } from './quota'
+import { InFlight } from './user-caps'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
 export interface CoordinatorOptions {
@@ -203,6 +204,8 @@ async function serve(
   const receivedBy = new WeakMap<Request, Server<SocketData>>()
   // One quota for the API's uploads and the dashboard's run form: both count a user's uploads in flight.
   const quota = new StorageQuota(store, settings, clock)
+  // And one count of each user's requests with bodies in flight, the API's and the dashboard's.
+  const bodies = new InFlight()
   const app = createApp({
     store,
     auth,
@@ -217,6 +220,7 @@ async function serve(
     startedAt: clock.now(),
     publicUrl: opts.publicUrl,
     quota,
+    bodies,
     holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
     refused,
   })
@@ -235,8 +239,21 @@ async function serve(
     settings,
     blobs,
     quota,
+    bodies,
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
-    holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
+    publicUrl: opts.publicUrl,
+    log,
+    holdOpen: (req) => {
+      const server = receivedBy.get(req)
+      server?.timeout(req, 0)
+      return () => {
+        try {
+          server?.timeout(req, Math.ceil(settings.idleTimeoutMs / 1000))
+        } catch {
+          // The client is gone; there is no timer left to restore.
+        }
+      }
+    },
     observers,
   })
   const guard = new HttpGuard(settings, opts.tls !== undefined, {

@@ -43,6 +43,18 @@ export class InFlight {
   }
 }
 
+/** Takes one of a user's `maxBodiesPerUser` slots for a request with a body (the API's or a dashboard form's), or throws a 429. */
+export function takeBodySlot(settings: Settings, inFlight: InFlight, userId: string): () => void {
+  return inFlight.take(
+    `user:${userId}`,
+    settings.maxBodiesPerUser,
+    (open) =>
+      new TooManyOpen(
+        `you have ${open} requests with bodies (job submissions, uploads) in progress, the most this coordinator allows at once: wait for some to finish and try again`,
+      ),
+  )
+}
+
 /** Matches a worker's /out upload, which is counted per lease instead: a user's many workers upload at once. */
 const LEASE_UPLOAD = /^\/api\/leases\/([^/]+)\/([^/]+)\/outputs$/
 
@@ -67,14 +79,7 @@ export function capBodies(
               `${open} uploads of this lease's /out files are already in progress: wait for them to end`,
             ),
         )
-      : inFlight.take(
-          `user:${c.get('user').id}`,
-          settings.maxBodiesPerUser,
-          (open) =>
-            new TooManyOpen(
-              `you have ${open} requests with bodies (job submissions, uploads) in progress, the most this coordinator allows at once: wait for some to finish and try again`,
-            ),
-        )
+      : takeBodySlot(settings, inFlight, c.get('user').id)
     let released = false
     const once = () => {
       if (released) return

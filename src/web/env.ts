@@ -2,7 +2,8 @@ import type { Auth } from '../coordinator/auth'
 import type { BlobStore } from '../coordinator/blobs'
 import type { JobEvents } from '../coordinator/events'
 import type { Hub } from '../coordinator/hub'
-import type { StorageQuota } from '../coordinator/quota'
+import type { QuotaGrant, StorageQuota } from '../coordinator/quota'
+import type { InFlight } from '../coordinator/user-caps'
 import type { Lifecycle } from '../coordinator/lifecycle'
 import type { Observers } from '../coordinator/observe'
 import type { Scheduler } from '../coordinator/scheduler'
@@ -22,10 +23,16 @@ export interface WebDeps {
   blobs: BlobStore
   /** The users' storage quota, shared with the API's uploads (one is made when not given). */
   quota?: StorageQuota | undefined
-  /** Served over TLS: the session cookie is `Secure`. */
+  /** Each user's requests with bodies in flight, shared with the API (`maxBodiesPerUser`). */
+  bodies?: InFlight | undefined
+  /** Served over TLS, or `--public-url` is https: the session cookie is always `Secure`. */
   secure: boolean
-  /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream). */
-  holdOpen?: ((req: Request) => void) | undefined
+  /** The coordinator's `--public-url`: a form post's `Origin` may name it (see session.ts). */
+  publicUrl?: string | undefined
+  /** The coordinator's free-text log: the dashboard's internal errors go there. */
+  log?: ((line: string) => void) | undefined
+  /** Lifts the HTTP idle timeout for one long-lived answer (a live page's event stream); returns what restores it. */
+  holdOpen?: ((req: Request) => () => void) | undefined
   /** Where the dashboard hears job transitions and workers joining or leaving (its live pages). */
   observers?: Observers | undefined
 }
@@ -33,5 +40,6 @@ export interface WebDeps {
 /** Per request of a dashboard page: the client's address, the logged-in user, its CSRF token. */
 export type WebEnv = {
   Bindings: { ip?: string | undefined } | undefined
-  Variables: { user: UserRow; csrf: string }
+  /** `upload`: the storage quota a run form's upload reserved before its body was read. */
+  Variables: { user: UserRow; csrf: string; upload: QuotaGrant | undefined }
 }

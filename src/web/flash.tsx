@@ -1,12 +1,16 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { z } from 'zod'
 import type { WebDeps, WebEnv } from './env'
+import { secureCookies, sessionToken } from './session'
 
 /**
  * What a form's answer shows on the page it redirects to: a confirmation or the error, and an
  * invite's code (shown once). Kept in a short-lived HttpOnly cookie, never in the URL (a code in
  * a URL would stay in the history and in proxies' logs), and readable by any coordinator of the grid.
+ * It is signed with the session's login token (HMAC), which only this browser and the grid know:
+ * a flash another page planted, or one of another session, does not verify and is dropped.
  */
 export const Flash = z.object({
   ok: z.boolean(),
@@ -17,13 +21,20 @@ export type Flash = z.infer<typeof Flash>
 
 const COOKIE = 'gridx_flash'
 
-/** Leaves a message for the next page under `path`. */
+function mac(token: string, body: string): Buffer {
+  return createHmac('sha256', `gridx-flash:${token}`).update(body).digest()
+}
+
+/** Leaves a message for the next page under `path` (nothing without a session to sign it with). */
 export function setFlash(c: Context<WebEnv>, deps: WebDeps, path: string, flash: Flash): void {
-  setCookie(c, COOKIE, Buffer.from(JSON.stringify(flash)).toString('base64url'), {
+  const token = sessionToken(c)
+  if (token === undefined) return
+  const body = Buffer.from(JSON.stringify(flash)).toString('base64url')
+  setCookie(c, COOKIE, `${body}.${mac(token, body).toString('base64url')}`, {
     path,
     httpOnly: true,
     sameSite: 'Strict',
-    secure: deps.secure,
+    secure: secureCookies(c, deps),
     maxAge: 120,
   })
 }
@@ -32,9 +43,15 @@ export function setFlash(c: Context<WebEnv>, deps: WebDeps, path: string, flash:
 export function takeFlash(c: Context<WebEnv>, deps: WebDeps, path: string): Flash | undefined {
   const raw = getCookie(c, COOKIE)
   if (raw === undefined) return undefined
-  deleteCookie(c, COOKIE, { path, httpOnly: true, sameSite: 'Strict', secure: deps.secure })
+  deleteCookie(c, COOKIE, { path, httpOnly: true, sameSite: 'Strict', secure: secureCookies(c, deps) })
+  const token = sessionToken(c)
+  const [body, sig] = raw.split('.')
+  if (token === undefined || body === undefined || sig === undefined) return undefined
+  const want = mac(token, body)
+  const got = Buffer.from(sig, 'base64url')
+  if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined
   try {
-    const r = Flash.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')))
+    const r = Flash.safeParse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')))
     return r.success ? r.data : undefined
   } catch {
     return undefined

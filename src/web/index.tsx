@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import { GridError } from '../errors'
+import { GridError, describe } from '../errors'
 import { assetRoutes } from './assets'
 import type { WebDeps, WebEnv } from './env'
 import { securityHeaders } from './headers'
@@ -50,7 +50,10 @@ export function createWeb(deps: WebDeps): Hono<WebEnv> {
     if (err instanceof GridError && err.status < 500) {
       return c.html(<ErrorPage status={err.status} message={err.message} />, err.status as 404)
     }
-    console.error(`dashboard: internal error on ${c.req.method} ${c.req.path}:`, err)
+    const log = deps.log ?? ((line: string) => console.error(line))
+    log(
+      `dashboard: internal error on ${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : describe(err)}`,
+    )
     return c.html(<ErrorPage status={500} message="internal error; see the coordinator log" />, 500)
   })
   app.notFound((c) => c.html(<ErrorPage status={404} message={`There is no page ${c.req.path}.`} />, 404))

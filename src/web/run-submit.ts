@@ -1,11 +1,12 @@
 import { storeInputs } from '../coordinator/job-files'
-import type { StorageQuota } from '../coordinator/quota'
+import { runFormInputBytes } from '../coordinator/http-limits'
+import type { QuotaGrant, StorageQuota } from '../coordinator/quota'
 import type { JobRow, UserRow } from '../coordinator/store'
 import { GridError } from '../errors'
-import { type ArchiveEntry, cleanPath, packArchive, pathTooLong } from '../protocol/archive'
 import { LIMITS, SubmitJob } from '../protocol/api'
 import { formatBytes, parseDuration, parseMemory } from '../protocol/units'
 import type { WebDeps } from './env'
+import { inputPaths, packFiles } from './run-archive'
 
 /** What the run form sent, as text (kept to fill the form again after an error). */
 export interface RunFields {
@@ -68,6 +69,7 @@ export async function submitRun(
   fields: RunFields,
   script: File | undefined,
   inputs: File[],
+  reserved?: QuotaGrant,
 ): Promise<JobRow> {
   if (!script || script.size === 0) throw bad('choose the Python script to run (a .py file)')
   if (!script.name.toLowerCase().endsWith('.py'))
@@ -90,7 +92,7 @@ export async function submitRun(
     timeoutMs,
     cpus,
     memoryBytes,
-    inputs: inputs.length > 0 ? { sha256: await upload(deps, quota, user, inputs) } : undefined,
+    inputs: inputs.length > 0 ? { sha256: await upload(deps, quota, user, inputs, reserved) } : undefined,
   }
   const parsed = SubmitJob.safeParse(candidate)
   if (!parsed.success) {
@@ -103,24 +105,25 @@ export async function submitRun(
   return job
 }
 
-/** Packs the input files as the CLI does (each by its name at the top of the job's directory) and stores them. */
-async function upload(deps: WebDeps, quota: StorageQuota, user: UserRow, files: File[]): Promise<string> {
+/**
+ * Packs the input files as the CLI does (each by its name at the top of the job's directory) and
+ * stores them, streamed into the blob store under the quota reserved before the form was read.
+ */
+async function upload(
+  deps: WebDeps,
+  quota: StorageQuota,
+  user: UserRow,
+  files: File[],
+  reserved: QuotaGrant | undefined,
+): Promise<string> {
+  const max = runFormInputBytes(deps.settings)
   const total = files.reduce((n, f) => n + f.size, 0)
-  if (total > deps.settings.maxInputBytes) {
+  if (total > max) {
     throw bad(
-      `the input files come to ${formatBytes(total)}; this coordinator takes at most ${formatBytes(deps.settings.maxInputBytes)}`,
+      `the input files come to ${formatBytes(total)}; the run form takes at most ${formatBytes(max)} (send more with gridx submit --inputs)`,
       413,
     )
   }
-  const entries = new Map<string, ArchiveEntry>()
-  for (const f of files) {
-    const path = cleanPath(f.name)
-    const long = path && pathTooLong(path)
-    if (!path || long)
-      throw bad(`input file '${f.name}' cannot be sent: ${long || 'its name is not a plain file name'}`)
-    entries.set(path, { path, type: 'file', data: new Uint8Array(await f.arrayBuffer()), mode: 0o644 })
-  }
-  const tar = await packArchive([...entries.values()])
-  const body = new Blob([tar]).stream()
-  return (await storeInputs({ ...deps, quota }, user.id, body, tar.length)).sha256
+  const tar = packFiles(inputPaths(files))
+  return (await storeInputs({ ...deps, quota }, user.id, tar, undefined, reserved)).sha256
 }

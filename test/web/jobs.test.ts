@@ -152,6 +152,26 @@ describe('a job’s page', () => {
     expect((await alice.get(`/jobs/${id}`)).status).toBe(200)
   })
 
+  test("an operator gets the API's 404 for another user's job page, output, live stream and receipt", async () => {
+    const id = await script('bobs.py', bobToken)
+    const words = `no job '${id}' among yours`
+    // The API's rule: alice (the operator) gets a 404 for bob's job...
+    const api = await fetch(`${t.base}/api/jobs/${id}`, { headers: { authorization: `Bearer ${t.token}` } })
+    expect(api.status).toBe(404)
+    // ...and the dashboard the same, though her jobs list shows it (see the list's test).
+    for (const path of [
+      `/jobs/${id}`,
+      `/jobs/${id}/outputs.tar`,
+      `/jobs/${id}/live`,
+      `/jobs/${id}/receipt.json`,
+    ]) {
+      const res = await alice.get(path)
+      expect(res.status).toBe(404)
+      expect(await text(res)).toContain(words)
+    }
+    expect((await bob.get(`/jobs/${id}`)).status).toBe(200)
+  })
+
   test('cancel needs the CSRF token; with it the job is cancelled and the page shows it', async () => {
     const id = await script('long.py')
     expect((await alice.form(`/jobs/${id}/cancel`, {}, { csrf: false })).status).toBe(403)

@@ -4,7 +4,7 @@ import { BODY_LIMITS } from '../../coordinator/http-limits'
 import { Credentials } from '../../protocol/api'
 import type { WebDeps, WebEnv } from '../env'
 import { Document } from '../layout'
-import { endSession, requireSession, sessionToken, startSession } from '../session'
+import { endSession, foreignOrigin, requireSession, sessionToken, startSession } from '../session'
 
 /** Where a login may send the browser back to: a path of this dashboard only. */
 function safeNext(next: unknown): string {
@@ -58,9 +58,7 @@ export function loginRoutes(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>()
   app.get('/login', (c) => c.html(<LoginForm next={safeNext(c.req.query('next'))} />))
   app.post('/login', async (c) => {
-    const origin = c.req.header('origin')
-    if (origin !== undefined && origin !== new URL(c.req.url).origin)
-      return c.text('cross-origin login refused', 403)
+    if (foreignOrigin(c, deps)) return c.text('cross-origin login refused', 403)
     if (Number(c.req.header('content-length') ?? 0) > BODY_LIMITS.auth)
       return c.text('login form too large', 413)
     const form = await c.req.parseBody()

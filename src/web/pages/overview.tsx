@@ -6,6 +6,7 @@ import { ThroughputChart } from '../chart'
 import type { WebDeps, WebEnv } from '../env'
 import { credits } from '../format'
 import { Page } from '../layout'
+import { holdStream, liveHeaders, onStreamError } from '../live-stream'
 import { OverviewFeed, type OverviewFigures, readFigures } from '../live/overview-feed'
 
 /** How often a quiet event stream sends a comment, so proxies and browsers keep it open. */
@@ -102,46 +103,51 @@ export function overviewPages(deps: WebDeps): Hono<WebEnv> {
         ),
     )
     // Open as long as the page is: exempt from the idle timeout, with a keepalive instead.
-    deps.holdOpen?.(c.req.raw)
-    c.header('cache-control', 'no-store')
-    return streamSSE(c, async (out) => {
-      let wake: () => void = () => undefined
-      let pending: OverviewFigures | undefined
-      const unsubscribe = feed.subscribe((f) => {
-        pending = f
-        wake()
-      })
-      const beats = setInterval(() => wake(), KEEPALIVE_MS)
-      let closed = false
-      out.onAbort(() => {
-        closed = true
-        wake()
-      })
-      try {
-        let last = ''
-        while (!closed) {
-          // A reading may have come already (the feed hands the latest at once on subscribing).
-          if (!pending) await new Promise<void>((resolve) => (wake = resolve))
-          if (closed) break
-          const f = pending
-          pending = undefined
-          if (!f) {
-            await out.write(': keepalive\n\n')
-            continue
+    const restore = holdStream(deps, c.req.raw)
+    const res = streamSSE(
+      c,
+      async (out) => {
+        let wake: () => void = () => undefined
+        let pending: OverviewFigures | undefined
+        const unsubscribe = feed.subscribe((f) => {
+          pending = f
+          wake()
+        })
+        const beats = setInterval(() => wake(), KEEPALIVE_MS)
+        let closed = false
+        out.onAbort(() => {
+          closed = true
+          wake()
+        })
+        try {
+          let last = ''
+          while (!closed) {
+            // A reading may have come already (the feed hands the latest at once on subscribing).
+            if (!pending) await new Promise<void>((resolve) => (wake = resolve))
+            if (closed) break
+            const f = pending
+            pending = undefined
+            if (!f) {
+              await out.write(': keepalive\n\n')
+              continue
+            }
+            const escrow = await escrowFor(deps, user, f).catch(() => undefined)
+            if (escrow === undefined) continue // the database is away: the next reading tries again
+            const data = JSON.stringify(live(f, escrow))
+            if (data === last) continue
+            last = data
+            await out.writeSSE({ data })
           }
-          const escrow = await escrowFor(deps, user, f).catch(() => undefined)
-          if (escrow === undefined) continue // the database is away: the next reading tries again
-          const data = JSON.stringify(live(f, escrow))
-          if (data === last) continue
-          last = data
-          await out.writeSSE({ data })
+        } finally {
+          restore()
+          clearInterval(beats)
+          unsubscribe()
+          release()
         }
-      } finally {
-        clearInterval(beats)
-        unsubscribe()
-        release()
-      }
-    })
+      },
+      onStreamError(deps),
+    )
+    return liveHeaders(res)
   })
   return app
 }

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
-import { StorageQuota } from '../../coordinator/quota'
+import { quotaOf } from '../body-admission'
 import { GridError } from '../../errors'
+import { runFormInputBytes } from '../../coordinator/http-limits'
 import { LIMITS } from '../../protocol/api'
 import type { WebDeps, WebEnv } from '../env'
 import { formatBytes } from '../format'
@@ -50,8 +51,9 @@ function RunForm(props: {
         Input files (optional)
         <input type="file" name="inputs" multiple />
         <span class="hint">
-          Files the script reads, next to it in its folder; at most {formatBytes(props.maxInputBytes)} in all.
-          Files it writes under /out can be downloaded from the job's page.
+          Files the script reads, next to it in its folder (each name once); at most{' '}
+          {formatBytes(props.maxInputBytes)} in all (more with <code>gridx submit --inputs</code>). Files it
+          writes under /out can be downloaded from the job's page.
         </span>
       </label>
       <label>
@@ -96,14 +98,14 @@ function RunForm(props: {
 /** The run section: a form for a script and its files, which starts the job and opens its page. */
 export function runPages(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>()
-  const quota = deps.quota ?? new StorageQuota(deps.store, deps.settings, deps.clock)
+  const quota = quotaOf(deps)
   const page = (csrf: string, user: WebEnv['Variables']['user'], fields: RunFields, error?: string) => (
     <Page title="Run a script" user={user} csrf={csrf} section="run" scripts={['run.js']}>
       <p>
         Pick a Python script and the files it needs; it runs on one of the grid's workers and you see its
         output live.
       </p>
-      <RunForm fields={fields} csrf={csrf} maxInputBytes={deps.settings.maxInputBytes} error={error} />
+      <RunForm fields={fields} csrf={csrf} maxInputBytes={runFormInputBytes(deps.settings)} error={error} />
     </Page>
   )
   app.get('/run', (c) => c.html(page(c.get('csrf'), c.get('user'), RUN_DEFAULTS)))
@@ -118,6 +120,7 @@ export function runPages(deps: WebDeps): Hono<WebEnv> {
         fields,
         filesOf(form, 'script')[0],
         filesOf(form, 'inputs'),
+        c.get('upload'),
       )
       return c.redirect(`/jobs/${job.id}`, 303)
     } catch (err) {
