@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs'
 import type { Argv } from 'yargs'
 import { escapeTerminal } from '../protocol/terminal'
+import { clearStatus } from './status-line'
 
 /** Flags of every command that talks to a coordinator. */
 export function connectionOptions<T>(y: Argv<T>) {
@@ -72,6 +73,8 @@ function writeNow(fd: number, text: string): void {
 }
 
 function write(fd: 1 | 2, text: string): void {
+  // A line redrawn in place (progress, a queued job) gives way to every real line.
+  clearStatus()
   if (direct) writeNow(fd, text)
   else (fd === 1 ? process.stdout : process.stderr).write(text)
 }

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { ApiClient } from '../client/api'
-import { collectInputs, saveOutputs } from '../client/files'
-import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
+import { collectInputs, type InputEntry, saveOutputs } from '../client/files'
+import { inputBytes } from '../client/input-stream'
+import { cleanPath } from '../protocol/archive'
 import { describe, GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { DEFAULT_IMAGE } from '../protocol/images'
@@ -15,6 +16,7 @@ import { note, out, writeDirect } from './options'
 import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 import { checkImage, parseCpus, parsePriority, parseTimeout } from './submit-values'
+import { uploadBody } from './upload-progress'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -99,7 +101,7 @@ export function buildJob(flags: Flags): SubmitJob {
 }
 
 /** The input files of a submission: `--file` paths, and a project directory's contents. */
-export function buildInputs(flags: Flags): ArchiveEntry[] {
+export function buildInputs(flags: Flags): InputEntry[] {
   const dir = flags.script && statSync(flags.script, { throwIfNoEntry: false })?.isDirectory()
   const entries = dir ? collectInputs([flags.script!], { asRoot: true, skip: ['gridx-out'] }) : []
   const extra = collectInputs(flags.file ?? [])
@@ -169,12 +171,13 @@ export async function submit(flags: Flags): Promise<number> {
   if (needs && !flags.quiet) note(`gridx: ${safe(needs)}`)
   // Said before uploading anything (the coordinator checks again, on the archive's size).
   const filesBytes =
-    inputs.reduce((n, e) => n + e.data.length, 0) +
-    (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
+    inputBytes(inputs) + (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
   const tooBig = filesExceedMemory(filesBytes, job.memoryBytes)
   if (tooBig) throw tooBig
   if (inputs.length > 0) {
-    const uploaded = await s.api.upload(await packArchive(inputs))
+    // Streamed from disk as it is packed, with a progress line on a terminal.
+    const upload = uploadBody(inputs, flags.quiet)
+    const uploaded = await s.api.upload(upload.body).finally(upload.done)
     job.inputs = { sha256: uploaded.sha256 }
     if (!flags.quiet) note(`gridx: uploaded ${uploaded.files} input file(s), ${formatBytes(uploaded.bytes)}`)
   }
