@@ -10,7 +10,12 @@ export function connectionOptions<T>(y: Argv<T>) {
       type: 'string',
       alias: 'coordinator-ip',
       describe:
-        'coordinator: host, host:port or URL; several comma-separated (a,b:9000,https://c), the next used when one fails (env GRIDX_COORDINATOR; default: last login; work, login and register look on the local network)',
+        'coordinator: host, host:port or URL; several comma-separated (a,b:9000,https://c), the next used when one fails (env GRIDX_COORDINATOR; default: the current context, the last login; work, login and register look on the local network)',
+    })
+    .option('context', {
+      type: 'string',
+      describe:
+        "saved context (coordinator and account) to use for this command, as 'gridx context ls' lists them (env GRIDX_CONTEXT; default: the current one)",
     })
     .option('http-port', {
       type: 'number',
