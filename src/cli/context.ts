@@ -35,7 +35,11 @@ function named(flags: Flags): string {
 }
 
 /** `gridx context`: list, switch, add or remove saved contexts. */
-export async function context(flags: Flags): Promise<number> {
+export function context(flags: Flags): Promise<number> {
+  return Promise.resolve(run(flags))
+}
+
+function run(flags: Flags): number {
   const config = loadConfig({})
   const store = new CredentialStore(config.home)
   switch (flags.action ?? 'ls') {
