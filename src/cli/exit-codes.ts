@@ -7,8 +7,10 @@ export const USAGE_EXIT = 2
 const USAGE_CODES = new Set([
   'usage',
   'bad_amount',
+  'bad_action',
   'bad_attempts',
   'bad_config',
+  'bad_context',
   'bad_coordinator',
   'bad_cpus',
   'bad_discovery',
@@ -38,6 +40,10 @@ const USAGE_CODES = new Set([
   'files_exceed_memory',
   'input_clash',
   'input_path_too_long',
+  // A context the command line names that is not saved, or none named where one is needed.
+  'no_context',
+  'no_context_name',
+  'no_coordinator',
   'join_token_damaged',
   'join_token_version',
   'no_entry',
