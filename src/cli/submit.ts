@@ -17,6 +17,7 @@ import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 import { checkImage, parseCpus, parsePriority, parseTimeout } from './submit-values'
 import { uploadBody } from './upload-progress'
+import { queueLine } from './queue-line'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -216,14 +217,17 @@ export async function submit(flags: Flags): Promise<number> {
       .finally(() => (asking = false))
   }
   process.on('SIGINT', onInt)
+  // One line redrawn in place while the job waits: why, its place in the queue, the time waited.
+  const waiting = queueLine(s.api, created.id, flags.quiet ?? false)
   try {
     const ended = await streamOutput(s.api, created.id, {
       follow: true,
       quiet: flags.quiet ?? false,
       signal: ctrlC.signal,
+      onState: waiting.onState,
       // Under --json stdout holds one JSON document: the job's own stdout goes to stderr.
       stdoutFd: flags.json ? 2 : 1,
-    })
+    }).finally(waiting.stop)
     if (!ended) {
       note(
         `gridx: detached; job ${created.id} keeps running. Follow it with 'gridx logs -f ${created.id}', stop it with 'gridx cancel ${created.id}'`,
@@ -248,6 +252,7 @@ export async function submit(flags: Flags): Promise<number> {
     }
     return exitCodeOf(ended)
   } finally {
+    waiting.stop()
     process.off('SIGINT', onInt)
   }
 }
