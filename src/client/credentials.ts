@@ -78,8 +78,12 @@ export class CredentialStore {
 
   /** The active context, if it exists. */
   active(): ContextEntry | undefined {
-    const name = this.activeName()
-    return name === undefined ? undefined : this.read().contexts[name]
+    return this.activeIn(this.read())
+  }
+
+  private activeIn(f: Contexts): ContextEntry | undefined {
+    const name = this.select ?? f.current
+    return name === undefined ? undefined : f.contexts[name]
   }
 
   /** The coordinator of the active context (the last login's), as the user typed it. */
@@ -104,13 +108,13 @@ export class CredentialStore {
    * coordinator named by flag) the only one saved there, else the first.
    */
   get(httpUrl: string): SavedLogin | undefined {
-    const byUser = this.read().logins[httpUrl]
+    const f = this.read()
+    const byUser = f.logins[httpUrl]
     if (!byUser) return undefined
-    const user = this.active()?.user
+    const user = this.activeIn(f)?.user
     if (user !== undefined && byUser[user]) return byUser[user]
-    // A context names its account: a coordinator it names never answers for another one.
-    if (user !== undefined && this.active()?.coordinator !== undefined && this.select !== undefined)
-      return undefined
+    // A context named for this command names its account: no other account answers for it.
+    if (user !== undefined && this.select !== undefined) return undefined
     return Object.values(byUser)[0]
   }
 
