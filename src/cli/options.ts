@@ -1,7 +1,6 @@
 import { writeSync } from 'node:fs'
 import type { Argv } from 'yargs'
 import { escapeTerminal } from '../protocol/terminal'
-import { clearStatus } from './status-line'
 
 /** Flags of every command that talks to a coordinator. */
 export function connectionOptions<T>(y: Argv<T>) {
@@ -77,9 +76,20 @@ function writeNow(fd: number, text: string): void {
   }
 }
 
+/**
+ * Called before every line is written: a status line redrawn in place (./status-line.ts, which
+ * sets it when it first draws) gives way to every real line. A hook, not an import, so commands
+ * that never draw one load nothing of it.
+ */
+let beforeWrite: (() => void) | undefined
+
+/** Sets the hook `out` and `note` call before they write. */
+export function setBeforeWrite(hook: () => void): void {
+  beforeWrite = hook
+}
+
 function write(fd: 1 | 2, text: string): void {
-  // A line redrawn in place (progress, a queued job) gives way to every real line.
-  clearStatus()
+  beforeWrite?.()
   if (direct) writeNow(fd, text)
   else (fd === 1 ? process.stdout : process.stderr).write(text)
 }

@@ -5,8 +5,10 @@ import { writeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { terminalEnv } from '../config'
 import { escapeTerminal } from '../protocol/terminal'
+import { setBeforeWrite } from './options'
 
 let shown = false
+let hooked = false
 
 /** True when stderr is a terminal a line can be redrawn on, and the user did not ask for quiet. */
 export function statusLineOn(quiet: boolean | undefined): boolean {
@@ -17,6 +19,8 @@ export function statusLineOn(quiet: boolean | undefined): boolean {
 export function showStatus(text: string): void {
   const width = process.stderr.columns || 80
   const line = escapeTerminal(text, { keepNewlines: false }).slice(0, Math.max(10, width - 1))
+  if (!hooked) setBeforeWrite(clearStatus)
+  hooked = true
   write(`\r\u001b[2K${line}`)
   shown = true
 }

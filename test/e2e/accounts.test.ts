@@ -19,6 +19,7 @@ const whoami = async (env: Record<string, string>) =>
     user: string
     operator: boolean
     coordinator: string
+    context: string | null
   }
 const balance = async (env: Record<string, string>) =>
   (JSON.parse((await gridx(['credits', '--json'], env)).stdout) as { balanceMc: number }).balanceMc
