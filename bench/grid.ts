@@ -7,7 +7,10 @@ import { Background, baseEnv, run } from './proc'
 export const BENCH_USER = 'bench'
 export const BENCH_PASSWORD = 'benchpass123'
 
-const Creds = z.object({ logins: z.record(z.string(), z.object({ token: z.string() })) })
+/** credentials.json (version 2): logins by coordinator URL, then user. */
+const Creds = z.object({
+  logins: z.record(z.string(), z.record(z.string(), z.object({ token: z.string() }))),
+})
 
 /** A coordinator and one worker started from the compiled binary, each with its own GRIDX_HOME. */
 export class BenchGrid {
@@ -141,7 +144,7 @@ export class BenchGrid {
     const file = Creds.parse(
       JSON.parse(readFileSync(join(this.root, 'client-home', 'credentials.json'), 'utf8')),
     )
-    const login = file.logins[this.httpUrl]
+    const login = Object.values(file.logins[this.httpUrl] ?? {})[0]
     if (!login) throw new Error(`no saved login for ${this.httpUrl} in the client's credentials.json`)
     this.token = login.token
     return login.token

@@ -119,9 +119,9 @@ async function main(): Promise<void> {
   await cli(['register', '--coordinator', base, '--user', 'soak', '--password', 'soak-password'], userHome)
   await cli(['credits', 'grant', 'soak', String(JOBS * 20)], userHome)
   const creds = JSON.parse(readFileSync(join(userHome, 'credentials.json'), 'utf8')) as {
-    logins: Record<string, { token: string }>
+    logins: Record<string, Record<string, { token: string }>>
   }
-  const token = Object.values(creds.logins)[0]!.token
+  const token = Object.values(Object.values(creds.logins)[0]!)[0]!.token
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${base}${path}`, {
       ...init,

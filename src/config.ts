@@ -19,6 +19,8 @@ export const DEFAULT_WS_PORT = 8080
 /** The flags every command that talks to a coordinator accepts. */
 export interface ConnectionFlags {
   coordinator?: string | undefined
+  /** `--context NAME`: the saved context (coordinator and account) this command uses. */
+  context?: string | undefined
   httpPort?: number | undefined
   wsPort?: number | undefined
   user?: string | undefined
@@ -61,8 +63,12 @@ export interface Config {
   home: string
   httpPort: number
   wsPort: number
-  /** The coordinator named by flag, environment or config file; undefined when none was. */
+  /** The coordinator named by flag or environment; undefined when neither did (see `coordinatorAddresses` for the rest of the order). */
   coordinator: string | undefined
+  /** Which of the two named `coordinator`. */
+  coordinatorFrom: 'flag' | 'env' | undefined
+  /** The context named for this command (`--context`, GRIDX_CONTEXT), and which of the two named it. */
+  context: { name: string; from: '--context' | 'GRIDX_CONTEXT' } | undefined
   user: string | undefined
   password: string | undefined
   /** Extra certificates every HTTPS/WSS connection trusts, read and checked at load (undefined: system roots only). */
@@ -212,6 +218,21 @@ function metricsTokenFile(flags: ConnectionFlags, env: Env): Config['metricsToke
   return path === undefined ? undefined : { path, from: 'GRIDX_METRICS_TOKEN_FILE' }
 }
 
+function contextOf(flags: ConnectionFlags, env: Env): Config['context'] {
+  const given = flags.context?.trim()
+    ? { name: flags.context.trim(), from: '--context' as const }
+    : env['GRIDX_CONTEXT']?.trim()
+      ? { name: env['GRIDX_CONTEXT'].trim(), from: 'GRIDX_CONTEXT' as const }
+      : undefined
+  if (given && !/^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,99}$/.test(given.name)) {
+    throw new GridError(
+      'bad_context',
+      `${given.from} '${given.name}' is not a context name: use letters, digits and . _ @ : + - (at most 100), starting with a letter or digit`,
+    )
+  }
+  return given
+}
+
 /** Builds the frozen config: flag, then environment, then config file, then default. */
 export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Readonly<Config> {
   const home = env['GRIDX_HOME'] || join(homedir(), '.gridx')
@@ -228,8 +249,13 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
       port(env['GRIDX_WS_PORT'], 'GRIDX_WS_PORT') ??
       file.wsPort ??
       DEFAULT_WS_PORT,
-    coordinator:
-      flags.coordinator || env['GRIDX_COORDINATOR'] || env['COORDINATOR_IP'] || file.coordinator || undefined,
+    coordinator: flags.coordinator || env['GRIDX_COORDINATOR'] || env['COORDINATOR_IP'] || undefined,
+    coordinatorFrom: flags.coordinator
+      ? 'flag'
+      : env['GRIDX_COORDINATOR'] || env['COORDINATOR_IP']
+        ? 'env'
+        : undefined,
+    context: contextOf(flags, env),
     user: flags.user || env['GRIDX_USER'] || undefined,
     password: flags.password ?? env['GRIDX_PASSWORD'] ?? undefined,
     caCert: caCert(flags, env, file, home),
@@ -261,11 +287,24 @@ export function loadConfig(flags: ConnectionFlags, env: Env = process.env): Read
 }
 
 /**
- * Parses the configured coordinators (`--coordinator a,b,c`), falling back to the given ones
- * (last login) or this machine; every element is checked before any connection is tried.
+ * The coordinator a command talks to, as typed: `--coordinator`, then the coordinator of a
+ * context named by `--context`, then GRIDX_COORDINATOR (or COORDINATOR_IP), then the active
+ * context's (GRIDX_CONTEXT's, else the current one: the last login or `gridx context use`),
+ * then `coordinator` in config.json; undefined when none names one. `context` is the active
+ * context's coordinator.
+ */
+export function namedCoordinator(config: Config, context?: string): string | undefined {
+  const byFlag = config.coordinatorFrom === 'flag' ? config.coordinator : undefined
+  const byContextFlag = config.context?.from === '--context' ? context : undefined
+  return byFlag ?? byContextFlag ?? config.coordinator ?? context ?? (config.file.coordinator || undefined)
+}
+
+/**
+ * Parses the coordinators a command talks to (`namedCoordinator`), else this machine; every
+ * element is checked before any connection is tried.
  */
 export function coordinatorAddresses(config: Config, lastLogin?: string): CoordinatorAddress[] {
-  return parseCoordinatorList(config.coordinator ?? lastLogin ?? '127.0.0.1', {
+  return parseCoordinatorList(namedCoordinator(config, lastLogin) ?? '127.0.0.1', {
     httpPort: config.httpPort,
     wsPort: config.wsPort,
   })

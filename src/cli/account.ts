@@ -2,7 +2,15 @@ import { formatCredits } from '../protocol/credits'
 import { discoverSession } from './find-coordinator'
 import { note, out } from './options'
 import { joinSession, joinToken, registerJoined } from './join'
-import { credentials, loggedIn, loginAndSave, openSession, savedLogin, type Session } from './session'
+import {
+  contextNote,
+  credentials,
+  loggedIn,
+  loginAndSave,
+  openSession,
+  savedLogin,
+  type Session,
+} from './session'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -24,10 +32,11 @@ export async function register(flags: Flags): Promise<number> {
   const made = token
     ? await registerJoined({ s, token }, creds)
     : await s.api.register({ ...creds, ...(s.config.invite ? { invite: s.config.invite } : {}) })
-  if (!token) await loginAndSave(s, creds)
+  const saved = token ? undefined : await loginAndSave(s, creds)
   note(
     `registered '${creds.user}' on ${s.api.addr.httpUrl} and logged in; you start with ${formatCredits(made.grantMc)} credits${trustNote(s)}`,
   )
+  if (saved) note(contextNote(saved))
   if (made.operator)
     note("this is the coordinator's first account, so you are its operator: 'gridx invite' admits others")
   return 0
@@ -38,8 +47,9 @@ export async function login(flags: Flags): Promise<number> {
   const token = joinToken(flags)
   const s = token ? await joinSession(token, flags) : await discoverSession(flags, 'login')
   const creds = await credentials(s.config)
-  await loginAndSave(s, creds)
+  const saved = await loginAndSave(s, creds)
   note(`logged in to ${s.api.addr.httpUrl} as '${creds.user}'${trustNote(s)}`)
+  note(contextNote(saved))
   return 0
 }
 
@@ -66,12 +76,15 @@ export async function logout(flags: Flags): Promise<number> {
 
 /** `gridx whoami`: the account this machine is logged in as, where, and whether it is an operator. */
 export async function whoami(flags: Flags): Promise<number> {
-  const { api } = loggedIn(flags)
+  const s = loggedIn(flags)
+  const { api } = s
   const me = await api.me()
   const coordinator = api.addr.httpUrl
-  if (flags.json) return (out(JSON.stringify({ ...me, coordinator })), 0)
+  const context = s.creds.activeName() ?? null
+  if (flags.json) return (out(JSON.stringify({ ...me, coordinator, context })), 0)
   out(`user:        ${me.user}`)
   out(`coordinator: ${coordinator}`)
+  out(`context:     ${context ?? '(none)'}`)
   out(`operator:    ${me.operator ? 'yes' : 'no'}`)
   return 0
 }

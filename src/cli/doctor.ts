@@ -5,7 +5,7 @@ import { checkCoordinator } from '../client/doctor/coordinator'
 import { lanChecks } from '../client/doctor/lan'
 import { checkServeHost } from '../client/doctor/serve-host'
 import { expandNames } from '../client/address-list'
-import { coordinatorAddresses, dockerEnv, loadConfig } from '../config'
+import { coordinatorAddresses, dockerEnv, loadConfig, namedCoordinator } from '../config'
 import { gridChecks } from './doctor-coordinators'
 import { GridError } from '../errors'
 import { type CheckResult, fail, skip } from '../protocol/doctor'
@@ -79,8 +79,8 @@ export async function diagnose(flags: Flags, env: Env = process.env): Promise<Ch
   const lan = config.discovery
     ? browseCoordinators({ timeoutMs: Math.min(Math.max(timeoutMs, 1000), 3000) })
     : undefined
-  const creds = new CredentialStore(config.home)
-  const named = config.coordinator !== undefined || creds.lastCoordinator() !== undefined
+  const creds = new CredentialStore(config.home, config.context?.name)
+  const named = namedCoordinator(config, creds.lastCoordinator()) !== undefined
   if (flags.serve) {
     results.push(
       ...(await checkServeHost({

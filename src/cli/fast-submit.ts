@@ -13,6 +13,7 @@ type Kind = 'string' | 'number' | 'boolean' | 'array'
 const OPTIONS: Readonly<Record<string, { kind: Kind; keys: readonly string[] }>> = {
   coordinator: { kind: 'string', keys: ['coordinator', 'coordinator-ip', 'coordinatorIp'] },
   'coordinator-ip': { kind: 'string', keys: ['coordinator', 'coordinator-ip', 'coordinatorIp'] },
+  context: { kind: 'string', keys: ['context'] },
   'http-port': { kind: 'number', keys: ['http-port', 'httpPort'] },
   'ws-port': { kind: 'number', keys: ['ws-port', 'wsPort'] },
   'ca-cert': { kind: 'string', keys: ['ca-cert', 'caCert'] },

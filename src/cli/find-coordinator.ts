@@ -3,7 +3,7 @@ import { parseCoordinator } from '../client/address'
 import { type BrowseResult, browseCoordinators, BROWSE_MS, type FoundCoordinator } from '../client/discovery'
 import { probeCertificate } from '../client/peer'
 import { CredentialStore } from '../client/credentials'
-import { type ConnectionFlags, loadConfig } from '../config'
+import { type ConnectionFlags, loadConfig, namedCoordinator } from '../config'
 import { GridError } from '../errors'
 import { normalizeFingerprint } from '../protocol/fingerprint'
 import { readLine } from './line-reader'
@@ -160,7 +160,7 @@ export async function findCoordinator(
 /** The session for a discovered coordinator: its URL as `--coordinator`, its accepted fingerprint pinned. */
 function sessionAt(flags: ConnectionFlags, found: Discovered): Session {
   // The pin is checked again at the first call and saved with the login (see openSession).
-  return openSession({ ...flags, coordinator: found.url }, undefined, { pin: found.pin })
+  return openSession({ ...flags, coordinator: found.url }, undefined, { pin: found.pin, newContext: true })
 }
 
 /**
@@ -174,7 +174,8 @@ export async function discoverSession(
 ): Promise<Session> {
   const config = loadConfig(flags)
   // Discovery off, the old default stands: a coordinator on this machine (127.0.0.1).
-  if (!config.discovery || config.coordinator || new CredentialStore(config.home).lastCoordinator())
-    return openSession(flags)
+  const creds = new CredentialStore(config.home, config.context?.name)
+  if (!config.discovery || namedCoordinator(config, creds.lastCoordinator()) !== undefined)
+    return openSession(flags, undefined, { newContext: true })
   return sessionAt(flags, await findCoordinator(command, config.httpPort, d))
 }

@@ -46,7 +46,10 @@ export function plainHttpWarning(url: string): string | undefined {
  * is skipped.
  */
 export async function joinSession(token: JoinToken, flags: ConnectionFlags, env?: Env): Promise<Session> {
-  const s = openSession({ ...flags, coordinator: token.urls.join(',') }, env, { pin: token.fingerprint })
+  const s = openSession({ ...flags, coordinator: token.urls.join(',') }, env, {
+    pin: token.fingerprint,
+    newContext: true,
+  })
   try {
     await s.api.health()
   } catch (err) {

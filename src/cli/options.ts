@@ -9,7 +9,12 @@ export function connectionOptions<T>(y: Argv<T>) {
       type: 'string',
       alias: 'coordinator-ip',
       describe:
-        'coordinator: host, host:port or URL; several comma-separated (a,b:9000,https://c), the next used when one fails (env GRIDX_COORDINATOR; default: last login; work, login and register look on the local network)',
+        'coordinator: host, host:port or URL; several comma-separated (a,b:9000,https://c), the next used when one fails (env GRIDX_COORDINATOR; default: the current context, the last login; work, login and register look on the local network)',
+    })
+    .option('context', {
+      type: 'string',
+      describe:
+        "saved context (coordinator and account) to use for this command, as 'gridx context ls' lists them (env GRIDX_CONTEXT; default: the current one)",
     })
     .option('http-port', {
       type: 'number',
@@ -71,7 +76,20 @@ function writeNow(fd: number, text: string): void {
   }
 }
 
+/**
+ * Called before every line is written: a status line redrawn in place (./status-line.ts, which
+ * sets it when it first draws) gives way to every real line. A hook, not an import, so commands
+ * that never draw one load nothing of it.
+ */
+let beforeWrite: (() => void) | undefined
+
+/** Sets the hook `out` and `note` call before they write. */
+export function setBeforeWrite(hook: () => void): void {
+  beforeWrite = hook
+}
+
 function write(fd: 1 | 2, text: string): void {
+  beforeWrite?.()
   if (direct) writeNow(fd, text)
   else (fd === 1 ? process.stdout : process.stderr).write(text)
 }

@@ -8,6 +8,7 @@ import { jobCommands } from './commands/jobs'
 import { migrateCommand } from './commands/migrate'
 import { serveCommand } from './commands/serve'
 import { completionCommand } from './commands/completion'
+import { contextCommand } from './commands/context'
 import { submitCommand } from './commands/submit'
 import { verifyCommand } from './commands/verify'
 import { workCommand } from './commands/work'
@@ -20,6 +21,7 @@ export function allCommands(setExit: (code: number) => void): CommandModule<obje
     workCommand(setExit),
     submitCommand(setExit),
     ...accountCommands(setExit),
+    contextCommand(setExit),
     ...jobCommands(setExit),
     creditsCommand(setExit),
     inviteCommand(setExit),
@@ -49,7 +51,7 @@ export function gridxYargs(argv: string[], commands: CommandModule<object, never
     cli
       .demandCommand(
         1,
-        'name a command: serve, work, submit, jobs, status, logs, cancel, wait, workers, credits, invite, verify, migrate, doctor, register, login, whoami, completion, version',
+        'name a command: serve, work, submit, jobs, status, logs, cancel, wait, workers, credits, invite, verify, migrate, doctor, register, login, whoami, context, completion, version',
       )
       .strict()
       // `--version` is the version command (main.ts), which says more than yargs' own would.

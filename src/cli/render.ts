@@ -6,6 +6,7 @@ import { formatCredits } from '../protocol/credits'
 import { escapeTerminal } from '../protocol/terminal'
 import { formatBytes, formatDuration } from '../protocol/units'
 import { note } from './options'
+import { clearStatus } from './status-line'
 
 /** Text from the coordinator on one line of a terminal: every control character escaped, newlines too. */
 export const safe = (text: string): string => escapeTerminal(text)
@@ -142,6 +143,8 @@ export interface StreamOptions {
   stdoutFd?: 1 | 2
   /** Each event as one JSON line on stdout (`logs --json`, docs/JSON.md), instead of the bytes. */
   json?: boolean
+  /** Hears each state the job enters (a queued job's status line ends when it starts). */
+  onState?: (state: string) => void
 }
 
 /** One line of `gridx logs --json` (docs/JSON.md). */
@@ -169,9 +172,12 @@ export async function streamOutput(
           if (++seen <= delivered) continue
           delivered = seen
           const bytes = Buffer.from(e.data, 'base64')
+          // A status line redrawn in place gives way to the job's own output.
+          clearStatus()
           if (opts.json) await jsonLine({ type: 'output', stream: e.stream, text: bytes.toString('utf8') })
           else await writeAll(e.stream === 'stdout' ? (opts.stdoutFd ?? 1) : 2, bytes)
         } else if (e.type === 'state') {
+          opts.onState?.(e.state)
           if (opts.json)
             await jsonLine({
               type: 'state',

@@ -1,7 +1,7 @@
 import type { CoordinatorAddress } from '../client/address'
 import { listInput } from '../client/address-list'
 import { ApiClient } from '../client/api'
-import { CredentialStore, type SavedLogin } from '../client/credentials'
+import { CredentialStore, noContext, type Saved, type SavedLogin } from '../client/credentials'
 import { type Endpoint, EndpointList } from '../client/failover'
 import { normalizeFingerprint, type Trust } from '../client/trust'
 import { type Config, type ConnectionFlags, coordinatorAddresses, loadConfig } from '../config'
@@ -25,6 +25,8 @@ export interface SessionOptions {
    * first call checks the certificate against it and pins it; the login saves the pin.
    */
   pin?: string | undefined
+  /** A login or register: a context named by `--context` that does not exist yet is made by it. */
+  newContext?: boolean
 }
 
 /** The trust of a session: `--ca-cert` (flag, env, config file) first, else what the login saved; a pin from code wins. */
@@ -71,7 +73,12 @@ export function openSession(
   opts: SessionOptions = {},
 ): Session {
   const config = loadConfig(flags, env)
-  const creds = new CredentialStore(config.home)
+  const creds = new CredentialStore(config.home, config.context?.name)
+  if (config.context && !opts.newContext && !creds.active())
+    throw noContext(
+      config.context.name,
+      creds.list().map((c) => c.name),
+    )
   const addrs = coordinatorAddresses(config, creds.lastCoordinator())
   // The grid's coordinators share their accounts: the login saved for any of them serves all.
   const saved = addrs.map((a) => creds.get(a.httpUrl)).find((l) => l !== undefined)
@@ -134,13 +141,15 @@ export async function credentials(config: Readonly<Config>): Promise<Credentials
  * (the `--ca-cert` file's content, a pin) so later commands need no flag; `keepPassword` for an
  * account `gridx work --join` made, whose password no one knows.
  */
-export async function loginAndSave(s: Session, creds: Credentials, keepPassword = false): Promise<void> {
+export async function loginAndSave(s: Session, creds: Credentials, keepPassword = false): Promise<Saved> {
   const session = await s.api.login(creds)
   const earlier = savedLogin(s)
   const password = keepPassword ? creds.password : earlier?.user === creds.user ? earlier.password : undefined
   // The whole list is saved, under each address with its own trust: later commands use them all.
   const coordinator = listInput(s.addrs)
-  s.creds.saveAll(
+  const saved = s.creds.saveLogin(
+    coordinator,
+    creds.user,
     s.addrs.map((a) => {
       const trust = savedTrust(s, a.httpUrl)
       return [
@@ -156,6 +165,20 @@ export async function loginAndSave(s: Session, creds: Credentials, keepPassword 
     }),
   )
   s.creds.noteAnswered(s.api.addr.httpUrl)
+  return saved
+}
+
+/**
+ * What a login says about its context: which one is now current and, when it replaced another
+ * as the current one, that the other (and its login) is kept and how to go back to it.
+ */
+export function contextNote(saved: Saved): string {
+  const made = saved.created ? ' (new)' : ''
+  const back =
+    saved.previous !== undefined && saved.previous !== saved.context
+      ? `; context '${saved.previous}' is kept ('gridx context use ${saved.previous}' switches back)`
+      : ''
+  return `current context: '${saved.context}'${made}${back}`
 }
 
 /**

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { ApiClient } from '../client/api'
-import { collectInputs, saveOutputs } from '../client/files'
-import { type ArchiveEntry, cleanPath, packArchive } from '../protocol/archive'
+import { collectInputs, type InputEntry, saveOutputs } from '../client/files'
+import { inputBytes } from '../client/input-stream'
+import { cleanPath } from '../protocol/archive'
 import { describe, GridError } from '../errors'
 import { formatCredits } from '../protocol/credits'
 import { DEFAULT_IMAGE } from '../protocol/images'
@@ -17,6 +18,8 @@ import { endingLine, exitCodeOf, safe, streamOutput } from './render'
 import { loggedIn, prompt } from './session'
 import { checkImage, parseCpus, parsePriority, parseTimeout } from './submit-values'
 import { batchFields, submitArray } from './submit-batch'
+import { uploadBody } from './upload-progress'
+import { queueLine } from './queue-line'
 
 /** The flags yargs parses for this command. */
 export type Flags = {
@@ -114,7 +117,7 @@ function buildOne(flags: Flags): SubmitJob {
 }
 
 /** The input files of a submission: `--file` paths, and a project directory's contents. */
-export function buildInputs(flags: Flags): ArchiveEntry[] {
+export function buildInputs(flags: Flags): InputEntry[] {
   const dir = flags.script && statSync(flags.script, { throwIfNoEntry: false })?.isDirectory()
   const entries = dir ? collectInputs([flags.script!], { asRoot: true, skip: ['gridx-out'] }) : []
   const extra = collectInputs(flags.file ?? [])
@@ -184,12 +187,13 @@ export async function submit(flags: Flags): Promise<number> {
   if (needs && !flags.quiet) note(`gridx: ${safe(needs)}`)
   // Said before uploading anything (the coordinator checks again, on the archive's size).
   const filesBytes =
-    inputs.reduce((n, e) => n + e.data.length, 0) +
-    (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
+    inputBytes(inputs) + (job.script ? Buffer.byteLength(job.script.contentBase64, 'base64') : 0)
   const tooBig = filesExceedMemory(filesBytes, job.memoryBytes)
   if (tooBig) throw tooBig
   if (inputs.length > 0) {
-    const uploaded = await s.api.upload(await packArchive(inputs))
+    // Streamed from disk as it is packed, with a progress line on a terminal.
+    const upload = uploadBody(inputs, flags.quiet)
+    const uploaded = await s.api.upload(upload.body).finally(upload.done)
     job.inputs = { sha256: uploaded.sha256 }
     if (!flags.quiet) note(`gridx: uploaded ${uploaded.files} input file(s), ${formatBytes(uploaded.bytes)}`)
   }
@@ -229,14 +233,17 @@ export async function submit(flags: Flags): Promise<number> {
       .finally(() => (asking = false))
   }
   process.on('SIGINT', onInt)
+  // One line redrawn in place while the job waits: why, its place in the queue, the time waited.
+  const waiting = queueLine(s.api, created.id, flags.quiet ?? false)
   try {
     const ended = await streamOutput(s.api, created.id, {
       follow: true,
       quiet: flags.quiet ?? false,
       signal: ctrlC.signal,
+      onState: waiting.onState,
       // Under --json stdout holds one JSON document: the job's own stdout goes to stderr.
       stdoutFd: flags.json ? 2 : 1,
-    })
+    }).finally(waiting.stop)
     if (!ended) {
       note(
         `gridx: detached; job ${created.id} keeps running. Follow it with 'gridx logs -f ${created.id}', stop it with 'gridx cancel ${created.id}'`,
@@ -261,6 +268,7 @@ export async function submit(flags: Flags): Promise<number> {
     }
     return exitCodeOf(ended)
   } finally {
+    waiting.stop()
     process.off('SIGINT', onInt)
   }
 }

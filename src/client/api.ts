@@ -40,6 +40,7 @@ import { pinServedCertificate, type TrustedCa, type Trust, tlsOptions } from './
 import { fetchProxy, NO_PROXY_SETTINGS, type ProxySettings, type Route, routeFor } from './proxy'
 import { forwardProxyStatus } from './proxy-errors'
 import { type Endpoint, EndpointList, mayTryNext, noneAnswered, noteUnsent } from './failover'
+import { StreamBody } from './stream-body'
 
 /** Which of the caller's jobs `ApiClient.jobs` asks for (`GET /api/jobs`'s query). */
 export interface JobsQuery {
@@ -350,8 +351,8 @@ export class ApiClient {
     return this.call('GET', '/api/workers', WORKERS)
   }
 
-  /** Uploads an archive of input files; a submission then names it by its digest. */
-  async upload(archive: Uint8Array): Promise<UploadView> {
+  /** Uploads an archive of input files (whole, or streamed as it is packed); a submission then names it by its digest. */
+  async upload(archive: Uint8Array | StreamBody): Promise<UploadView> {
     // Stored by its digest: the same archive sent twice is one upload.
     const res = await this.send('POST', '/api/uploads', archive, undefined, false, true)
     return this.parse(res, UPLOAD)
@@ -512,7 +513,9 @@ export class ApiClient {
     // One record of a name with several: the URL names the IP, the request the name (virtual hosts).
     if (addr.serverName) headers['host'] = `${addr.serverName}:${addr.httpPort}`
     const binary = body instanceof Uint8Array
-    if (body !== undefined) headers['content-type'] = binary ? 'application/x-tar' : 'application/json'
+    const stream = body instanceof StreamBody ? body : undefined
+    if (body !== undefined)
+      headers['content-type'] = stream ? stream.type : binary ? 'application/x-tar' : 'application/json'
     // A stream or a download has no overall deadline, but an address that never answers must
     // not hold it forever: without response headers in CALL_TIMEOUT_MS it counts as timed out.
     // (Not an upload: its answer comes only once the whole body is sent.)
@@ -534,13 +537,16 @@ export class ApiClient {
       res = await fetch(`${addr.httpUrl}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
+        body: body === undefined ? undefined : stream ? stream.open() : binary ? body : JSON.stringify(body),
+        ...(stream ? { duplex: 'half' as const } : {}),
         signal: AbortSignal.any(signals),
         ...(tls ? { tls } : {}),
         ...fetchProxy(route),
       })
     } catch (err) {
       if (signal?.aborted) throw err
+      // A stream this side broke (an input file changed) is said as such, not as a network failure.
+      if (stream?.failure() !== undefined) throw stream.failure()
       const ctx = { caPath: ep.trust?.ca?.path, pin: ep.trust?.pin?.fingerprint, route }
       // Once the coordinator has answered, TLS is known to work: a later failure is the network's,
       // reported at once (a worker's pending report must not wait on a certificate lookup).

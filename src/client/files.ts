@@ -5,14 +5,13 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   realpathSync,
   statSync,
   writeSync,
 } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { GridError } from '../errors'
-import { type ArchiveEntry, cleanPath, pathTooLong, readArchive, type Skipped } from '../protocol/archive'
+import { cleanPath, pathTooLong, readArchive, type Skipped } from '../protocol/archive'
 import { formatBytes } from '../protocol/units'
 
 /** Most bytes of input files one submission may upload (the coordinator may allow less). */
@@ -20,6 +19,22 @@ export const MAX_INPUT_BYTES = 512 * 1024 * 1024
 
 /** Most files one submission may upload. */
 export const MAX_INPUT_FILES = 10_000
+
+/**
+ * One file or directory of a submission's inputs: what goes in the archive, by its path on disk
+ * (read only while the archive streams out, so no input is ever held whole in memory).
+ */
+export interface InputEntry {
+  /** The path in the job's working directory: relative and clean. */
+  path: string
+  type: 'file' | 'dir'
+  /** Bytes of a file when it was listed (0 for a directory); a file that changes size before it is sent is refused. */
+  size: number
+  /** Unix permission bits. */
+  mode: number
+  /** Where a file is read from. */
+  source?: string
+}
 
 /**
  * The entries of the job's working directory for `--file` paths: a file goes in by its name,
@@ -30,8 +45,8 @@ export const MAX_INPUT_FILES = 10_000
 export function collectInputs(
   paths: readonly string[],
   opts: { asRoot?: boolean; skip?: readonly string[] } = {},
-): ArchiveEntry[] {
-  const entries = new Map<string, ArchiveEntry>()
+): InputEntry[] {
+  const entries = new Map<string, InputEntry>()
   let bytes = 0
   const tooBig = (): never => {
     throw new GridError(
@@ -39,7 +54,7 @@ export function collectInputs(
       `the input files come to more than ${formatBytes(MAX_INPUT_BYTES)} or ${MAX_INPUT_FILES} files: send less, or put large data where the job can read it another way`,
     )
   }
-  const add = (e: ArchiveEntry) => {
+  const add = (e: InputEntry) => {
     const long = pathTooLong(e.path)
     if (long) {
       throw new GridError(
@@ -47,17 +62,19 @@ export function collectInputs(
         `input '${e.path}' cannot be sent: ${long} (the most a job's files may have); move or rename it`,
       )
     }
-    bytes += e.data.length
+    bytes += e.size
     if (bytes > MAX_INPUT_BYTES || entries.size >= MAX_INPUT_FILES) tooBig()
     entries.set(e.path, e)
   }
-  const read = (path: string, size: number) => {
-    if (bytes + size > MAX_INPUT_BYTES) tooBig()
+  const file = (path: string, source: string, st: { size: number; mode: number }): InputEntry => {
+    if (bytes + st.size > MAX_INPUT_BYTES) tooBig()
+    // Opened now so an unreadable file is named before anything is sent; read while streaming.
     try {
-      return readFileSync(path)
+      closeSync(openSync(source, 'r'))
     } catch (err) {
-      throw new GridError('no_input', `cannot read input '${path}': ${(err as Error).message}`)
+      throw new GridError('no_input', `cannot read input '${source}': ${(err as Error).message}`)
     }
+    return { path, type: 'file', size: st.size, mode: st.mode, source }
   }
   const walk = (root: string, abs: string, rel: string) => {
     let names: string[]
@@ -76,10 +93,10 @@ export function collectInputs(
       // A link may point anywhere (~/.aws/credentials): only links that stay inside the directory are followed.
       if (link.isSymbolicLink() && relative(root, realpathSync(child)).startsWith('..')) continue
       if (st?.isDirectory() && !link.isSymbolicLink()) {
-        add({ path, type: 'dir', data: new Uint8Array(0), mode: 0o755 })
+        add({ path, type: 'dir', size: 0, mode: 0o755 })
         walk(root, child, path)
       } else if (st?.isFile()) {
-        add({ path, type: 'file', data: read(child, st.size), mode: st.mode })
+        add(file(path, child, st))
       }
     }
   }
@@ -88,9 +105,9 @@ export function collectInputs(
     if (!st) throw new GridError('no_input', `input '${p}' not found (looked in ${process.cwd()})`)
     const name = basename(resolve(p))
     if (st.isFile()) {
-      add({ path: name, type: 'file', data: read(p, st.size), mode: st.mode })
+      add(file(name, p, st))
     } else if (st.isDirectory()) {
-      if (!opts.asRoot) add({ path: name, type: 'dir', data: new Uint8Array(0), mode: 0o755 })
+      if (!opts.asRoot) add({ path: name, type: 'dir', size: 0, mode: 0o755 })
       walk(realpathSync(p), p, opts.asRoot ? '' : name)
     } else {
       throw new GridError('no_input', `input '${p}' is neither a file nor a directory`)

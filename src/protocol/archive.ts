@@ -77,7 +77,7 @@ export function pathTooLong(path: string): string | undefined {
 }
 
 /** Normalised permission bits: 0755 for directories and executables, 0644 otherwise. */
-function modeOf(type: 'file' | 'dir', mode: number): number {
+export function modeOf(type: 'file' | 'dir', mode: number): number {
   return type === 'dir' || (mode & 0o111) !== 0 ? 0o755 : 0o644
 }
 

@@ -19,6 +19,7 @@ const whoami = async (env: Record<string, string>) =>
     user: string
     operator: boolean
     coordinator: string
+    context: string | null
   }
 const balance = async (env: Record<string, string>) =>
   (JSON.parse((await gridx(['credits', '--json'], env)).stdout) as { balanceMc: number }).balanceMc
@@ -47,9 +48,12 @@ describe('sign-up by invite (the default)', () => {
       user: 'op',
       operator: true,
       coordinator: `http://${grid.coordinator}`,
+      context: `op@${grid.coordinator}`,
     })
     const text = await gridx(['whoami'], op)
-    expect(text.stdout).toBe(`user:        op\ncoordinator: http://${grid.coordinator}\noperator:    yes\n`)
+    expect(text.stdout).toBe(
+      `user:        op\ncoordinator: http://${grid.coordinator}\ncontext:     op@${grid.coordinator}\noperator:    yes\n`,
+    )
   })
 
   test('without an invite, register is refused with what to do', async () => {

@@ -99,9 +99,9 @@ describe('credits', () => {
     const carol = await grid.user('carol')
     const token = (
       JSON.parse(await Bun.file(`${carol['GRIDX_HOME']}/credentials.json`).text()) as {
-        logins: Record<string, { token: string }>
+        logins: Record<string, Record<string, { token: string }>>
       }
-    ).logins[`http://127.0.0.1:${grid.httpPort}`]!.token
+    ).logins[`http://127.0.0.1:${grid.httpPort}`]!['carol']!.token
     // 3 credits each (1 CPU x 3 minutes): 100 credits afford 33 of them. Nothing runs: the image does not exist.
     const body = JSON.stringify({
       image: 'gridx-local/never-runs:1',

@@ -58,10 +58,10 @@ test('SIGKILL of the coordinator a worker and a submitter use: both move to the 
   expect(reg.code).toBe(0)
   // The login saved the whole list, under each address.
   const saved = JSON.parse(readFileSync(`${alice.GRIDX_HOME}/credentials.json`, 'utf8')) as {
-    logins: Record<string, { coordinator: string }>
+    logins: Record<string, Record<string, { coordinator: string }>>
   }
   expect(Object.keys(saved.logins).sort()).toEqual([`http://${direct}`, `http://${via}`].sort())
-  expect(saved.logins[`http://${via}`]!.coordinator).toBe(list)
+  expect(saved.logins[`http://${via}`]!['alice']!.coordinator).toBe(list)
 
   const worker = spawnGridx(['work', '--name', 'w1', '--images', 'gridx-local/*', '--slots', '1'], alice)
   g.procs.push(worker)

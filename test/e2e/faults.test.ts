@@ -68,9 +68,9 @@ const workerIds = async (env: Env) =>
 function api(env: Env) {
   const base = `http://127.0.0.1:${grid!.httpPort}`
   const saved = JSON.parse(readFileSync(`${env['GRIDX_HOME']}/credentials.json`, 'utf8')) as {
-    logins: Record<string, { token: string }>
+    logins: Record<string, Record<string, { token: string }>>
   }
-  const token = saved.logins[base]!.token
+  const token = Object.values(saved.logins[base]!)[0]!.token
   return async <T>(path: string, body?: unknown): Promise<T> => {
     const r = await fetch(`${base}${path}`, {
       method: body === undefined ? 'GET' : 'POST',

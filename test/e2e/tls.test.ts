@@ -134,8 +134,11 @@ describe('native TLS through the compiled binary', () => {
     const url = `https://127.0.0.1:${grid.httpPort}`
     expect((await account('register', url, 'bob', bob)).code).toBe(0)
     const file = `${bob.GRIDX_HOME!}/credentials.json`
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { logins: Record<string, { ca?: unknown }> }
-    for (const login of Object.values(saved.logins)) delete login.ca
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      logins: Record<string, Record<string, { ca?: unknown }>>
+    }
+    for (const byUser of Object.values(saved.logins))
+      for (const login of Object.values(byUser)) delete login.ca
     writeFileSync(file, JSON.stringify(saved))
     const flags = ['--coordinator', url, '--name', 'w-untrusted', '--images', 'gridx-local/*']
     const r = await gridx(['work', ...flags], { GRIDX_HOME: bob.GRIDX_HOME! })

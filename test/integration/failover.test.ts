@@ -129,12 +129,12 @@ describe('the login saves the list; later sessions start where the last answer c
       const file = JSON.parse(readFileSync(`${home}/credentials.json`, 'utf8')) as {
         current: string
         answered: string
-        logins: Record<string, { coordinator: string; token: string }>
+        logins: Record<string, Record<string, { coordinator: string; token: string }>>
       }
       expect(Object.keys(file.logins).sort()).toEqual(
         [`http://127.0.0.1:${dead}`, `http://127.0.0.1:${livePort()}`].sort(),
       )
-      expect(Object.values(file.logins).map((l) => l.coordinator)).toEqual([list, list])
+      expect(Object.values(file.logins).map((l) => l['alice']?.coordinator)).toEqual([list, list])
       expect(file.answered).toBe(`http://127.0.0.1:${livePort()}`)
       // No --coordinator now: the saved list, starting at the one that answered.
       const later = openSession({}, { GRIDX_HOME: home })

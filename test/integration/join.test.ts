@@ -137,10 +137,11 @@ describe('join tokens against a real coordinator over TLS', () => {
     // The first address answers nothing: the next one is used.
     expect(await as(home, () => register({ join: token, user: 'bob', password: PASSWORD }))).toBe(0)
     const saved = JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')) as {
-      logins: Record<string, { pin?: { fingerprint: string }; ca?: unknown }>
+      logins: Record<string, Record<string, { pin?: { fingerprint: string }; ca?: unknown }>>
     }
-    expect(saved.logins[url(c)]?.pin?.fingerprint).toBe(fpA)
-    expect(saved.logins[url(c)]?.ca).toBeUndefined()
+    const login = Object.values(saved.logins[url(c)] ?? {})[0]
+    expect(login?.pin?.fingerprint).toBe(fpA)
+    expect(login?.ca).toBeUndefined()
     expect(await as(home, () => whoami({}))).toBe(0)
     // Without the pin the same coordinator is not trusted: the pin is what made it work.
     const plain = await refusal(as(dir('join-user'), () => openSession({ coordinator: url(c) }).api.health()))

@@ -2,7 +2,13 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { coordinatorAddress, DEFAULT_HTTP_PORT, DEFAULT_WS_PORT, loadConfig } from '../../src/config'
+import {
+  coordinatorAddress,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_WS_PORT,
+  loadConfig,
+  namedCoordinator,
+} from '../../src/config'
 import { failure } from '../support/failure'
 import { testCa } from '../support/certs'
 
@@ -26,6 +32,8 @@ describe('loadConfig defaults', () => {
       httpPort: 8081,
       wsPort: 8080,
       coordinator: undefined,
+      coordinatorFrom: undefined,
+      context: undefined,
       user: undefined,
       password: undefined,
       caCert: undefined,
@@ -151,16 +159,30 @@ describe('loadConfig precedence: flag > env > config.json > default', () => {
     expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_HTTP_PORT: '0' }).httpPort).toBe(0)
   })
 
-  test('coordinator: flag, then GRIDX_COORDINATOR, then COORDINATOR_IP, then config.json', () => {
+  test('coordinator: flag, then GRIDX_COORDINATOR, then COORDINATOR_IP, then (after the last login) config.json', () => {
     writeConfig({ coordinator: 'from-file' })
     const all = { GRIDX_HOME: home, GRIDX_COORDINATOR: 'from-env', COORDINATOR_IP: 'from-ip' }
-    expect(loadConfig({ coordinator: 'from-flag' }, all).coordinator).toBe('from-flag')
-    expect(loadConfig({}, all).coordinator).toBe('from-env')
-    expect(loadConfig({}, { GRIDX_HOME: home, COORDINATOR_IP: 'from-ip' }).coordinator).toBe('from-ip')
-    expect(loadConfig({}, { GRIDX_HOME: home }).coordinator).toBe('from-file')
-    expect(loadConfig({ coordinator: '' }, { GRIDX_HOME: home, GRIDX_COORDINATOR: '' }).coordinator).toBe(
-      'from-file',
-    )
+    const named = (flags: { coordinator?: string }, env: Record<string, string>, last?: string) =>
+      namedCoordinator(loadConfig(flags, env), last)
+    expect(named({ coordinator: 'from-flag' }, all, 'last')).toBe('from-flag')
+    expect(named({}, all, 'last')).toBe('from-env')
+    expect(named({}, { GRIDX_HOME: home, COORDINATOR_IP: 'from-ip' }, 'last')).toBe('from-ip')
+    // The last login (the current context) is explicit: it beats the file's default.
+    expect(named({}, { GRIDX_HOME: home }, 'last')).toBe('last')
+    expect(named({}, { GRIDX_HOME: home })).toBe('from-file')
+    expect(named({ coordinator: '' }, { GRIDX_HOME: home, GRIDX_COORDINATOR: '' })).toBe('from-file')
+    expect(loadConfig({}, { GRIDX_HOME: home }).coordinator).toBeUndefined()
+  })
+
+  test('a context named by --context beats GRIDX_COORDINATOR; GRIDX_CONTEXT does not', () => {
+    const env = { GRIDX_HOME: home, GRIDX_COORDINATOR: 'from-env' }
+    expect(namedCoordinator(loadConfig({ context: 'lab' }, env), 'lab.lan')).toBe('lab.lan')
+    expect(namedCoordinator(loadConfig({}, { ...env, GRIDX_CONTEXT: 'lab' }), 'lab.lan')).toBe('from-env')
+    expect(loadConfig({}, { GRIDX_HOME: home, GRIDX_CONTEXT: 'lab' }).context).toEqual({
+      name: 'lab',
+      from: 'GRIDX_CONTEXT',
+    })
+    expect(() => loadConfig({ context: 'no spaces' }, env)).toThrow(/is not a context name/)
   })
 
   test('user and password: flag, then environment', () => {

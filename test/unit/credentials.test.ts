@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -66,11 +67,15 @@ describe('CredentialStore', () => {
     expect(s.get(A)).toEqual(login('alice', 'grid-a.lan'))
     expect(s.get(B)).toBeUndefined()
     const raw = JSON.parse(readFileSync(file, 'utf8')) as {
+      version: number
       current: string
-      logins: Record<string, SavedLogin>
+      contexts: Record<string, { coordinator: string; user: string }>
+      logins: Record<string, Record<string, SavedLogin>>
     }
-    expect(raw.current).toBe(A)
-    expect(raw.logins[A]?.token).toBe('gx_token_of_alice')
+    expect(raw.version).toBe(2)
+    expect(raw.current).toBe('alice@grid-a.lan')
+    expect(raw.contexts[raw.current]).toEqual({ coordinator: 'grid-a.lan', user: 'alice' })
+    expect(raw.logins[A]?.['alice']?.token).toBe('gx_token_of_alice')
   })
 
   test('lastCoordinator is the coordinator of the latest login, as the user typed it', () => {
@@ -125,8 +130,10 @@ describe('CredentialStore', () => {
     expect(s.get(A)?.user).toBe('alice')
     expect(s.lastCoordinator()).toBe('grid-a.lan')
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
-      current: A,
-      logins: { [A]: login('alice', 'grid-a.lan') },
+      version: 2,
+      current: 'alice@grid-a.lan',
+      contexts: { 'alice@grid-a.lan': { coordinator: 'grid-a.lan', user: 'alice' } },
+      logins: { [A]: { alice: login('alice', 'grid-a.lan') } },
     })
   })
 
@@ -153,9 +160,9 @@ describe('trust saved with a login', () => {
     expect(s.trust(A)).toEqual({ ca })
     expect(s.trust(B)).toEqual({ pin })
     const onDisk = JSON.parse(readFileSync(file, 'utf8')) as {
-      logins: Record<string, { ca?: { pem: string } }>
+      logins: Record<string, Record<string, { ca?: { pem: string } }>>
     }
-    expect(onDisk.logins[A]?.ca?.pem).toBe(ca.pem)
+    expect(onDisk.logins[A]?.['alice']?.ca?.pem).toBe(ca.pem)
     expect(mode(file)).toBe(0o600)
   })
 
@@ -168,5 +175,63 @@ describe('trust saved with a login', () => {
     s.remove(B)
     expect(s.trust(B)).toBeUndefined()
     expect(readFileSync(file, 'utf8')).not.toContain('AB:CD')
+  })
+})
+
+describe('contexts', () => {
+  test('a second account on the same coordinator is added beside the first, and becomes current', () => {
+    const s = new CredentialStore(home)
+    s.saveLogin('grid-a.lan', 'alice', [[A, login('alice', 'grid-a.lan')]])
+    const second = s.saveLogin('grid-a.lan', 'bob', [[A, login('bob', 'grid-a.lan')]])
+    expect(second).toEqual({ context: 'bob@grid-a.lan', created: true, previous: 'alice@grid-a.lan' })
+    expect(s.get(A)?.user).toBe('bob')
+    expect(new CredentialStore(home, 'alice@grid-a.lan').get(A)?.token).toBe('gx_token_of_alice')
+    s.use('alice@grid-a.lan')
+    expect(s.get(A)?.user).toBe('alice')
+    expect(s.list().map((c) => [c.name, c.current, c.loggedIn])).toEqual([
+      ['alice@grid-a.lan', true, true],
+      ['bob@grid-a.lan', false, true],
+    ])
+    // Logging in again to the same account updates its context, not a new one.
+    expect(s.saveLogin('grid-a.lan', 'alice', [[A, login('alice', 'grid-a.lan')]]).created).toBe(false)
+    expect(s.list()).toHaveLength(2)
+  })
+
+  test('a context added by hand is filled in by the first login to it; rm forgets it and its login', () => {
+    const s = new CredentialStore(home)
+    s.add('lab', { coordinator: 'grid-b.example.org' })
+    expect(() => s.add('lab', { coordinator: 'x' })).toThrow(/exists already/)
+    const saved = new CredentialStore(home, 'lab').saveLogin('grid-b.example.org', 'carol', [
+      [B, login('carol', 'grid-b.example.org')],
+    ])
+    expect(saved).toEqual({ context: 'lab', created: false, previous: undefined })
+    expect(s.get(B)?.user).toBe('carol')
+    s.rm('lab')
+    expect(s.get(B)).toBeUndefined()
+    expect(s.list()).toEqual([])
+    expect(() => s.use('lab')).toThrow(/no context named 'lab'/)
+    expect(mode(file)).toBe(0o600)
+  })
+
+  test('a file of the first form is migrated on first use, every login kept, the current one current', () => {
+    mkdirSync(home, { recursive: true })
+    writeFileSync(
+      file,
+      JSON.stringify({
+        current: B,
+        logins: { [A]: login('alice', 'grid-a.lan'), [B]: login('bob', 'grid-b.example.org') },
+        answered: B,
+      }),
+      { mode: 0o644 },
+    )
+    const s = new CredentialStore(home)
+    expect(s.get(B)?.token).toBe('gx_token_of_bob')
+    expect(s.lastCoordinator()).toBe('grid-b.example.org')
+    expect(s.lastAnswered()).toBe(B)
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as { version: number; current: string }
+    expect(raw).toMatchObject({ version: 2, current: 'bob@grid-b.example.org' })
+    expect(mode(file)).toBe(0o600)
+    expect(new CredentialStore(home, 'alice@grid-a.lan').get(A)?.token).toBe('gx_token_of_alice')
+    expect(readdirSync(home)).toEqual(['credentials.json'])
   })
 })
