@@ -101,10 +101,10 @@ describe('arrays and pipelines', () => {
     console.log(`array of 12 with %3: at most ${most} members ran at once`)
     expect(most).toBeLessThanOrEqual(3)
     // The table folds the array into one row with its counts.
-    const jobs = await run(['jobs'])
+    const jobs = await run(['jobs', '--all'])
     expect(jobs.stdout).toContain(array)
     expect(jobs.stdout).toContain('12 succeeded')
-    const expanded = await run(['jobs', '--expand', '--limit', '50'])
+    const expanded = await run(['jobs', '--all', '--expand', '--limit', '50'])
     expect(expanded.stdout.split('\n').filter((l) => l.includes('stamp.py'))).toHaveLength(12)
   }, 300_000)
 
