@@ -172,6 +172,25 @@ describe('a job’s page', () => {
     expect((await bob.get(`/jobs/${id}`)).status).toBe(200)
   })
 
+  test('the page names its owner (the viewer) without scanning the jobs table', async () => {
+    const id = await script('owner_is_viewer.py', bobToken)
+    const queue = t.coord.store.queue
+    const list = queue.list.bind(queue)
+    let listings = 0
+    queue.list = (q) => {
+      listings++
+      return list(q)
+    }
+    try {
+      const res = await bob.get(`/jobs/${id}`)
+      expect(res.status).toBe(200)
+      expect(await res.text()).toMatch(/Owner<\/dt>\s*<dd>bob<\/dd>/)
+      expect(listings).toBe(0)
+    } finally {
+      queue.list = list
+    }
+  })
+
   test('cancel needs the CSRF token; with it the job is cancelled and the page shows it', async () => {
     const id = await script('long.py')
     expect((await alice.form(`/jobs/${id}/cancel`, {}, { csrf: false })).status).toBe(403)
