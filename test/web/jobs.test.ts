@@ -118,6 +118,10 @@ describe('the jobs list', () => {
     const everyone = await page(alice, '?all=1')
     expect(everyone).toContain(other)
     expect(everyone).toContain('>bob<')
+    // ...linking her own jobs' pages but not bob's (they answer her 404): his id is text.
+    expect(everyone).toContain(`href="/jobs/${train}"`)
+    expect(everyone).not.toContain(`href="/jobs/${other}"`)
+    expect(everyone).toContain(`<code>${other}</code>`)
     // Paging: 50 a page, then an "older" link to the rest.
     for (let i = 0; i < 50; i++) await t.submit()
     const first = await page(alice)
