@@ -11,6 +11,8 @@ export interface ListFlags {
   label?: string[]
   all?: boolean
   limit?: number
+  /** `gridx jobs --everyone`: every user's jobs (operators). */
+  everyone?: boolean
 }
 
 /** The states `--state` takes. */
@@ -44,6 +46,7 @@ export function jobsQuery(flags: ListFlags): JobsQuery {
     states: given.length > 0 ? given : flags.all ? undefined : LIVE,
     ...(flags.name !== undefined && { name: flags.name }),
     ...(Object.keys(labels).length > 0 && { labels }),
+    ...(flags.everyone && { everyone: true }),
   }
 }
 

@@ -40,7 +40,7 @@ function pad(cells: string[][]): string[] {
   )
 }
 
-/** `gridx jobs`: the caller's newest live jobs (all with --all), filtered by state, name and labels. */
+/** `gridx jobs`: the caller's newest live jobs (all with --all; everyone's with --everyone), filtered by state, name and labels. */
 export async function jobs(flags: Flags): Promise<number> {
   const query = jobsQuery(flags)
   const { api } = loggedIn(flags)
@@ -52,7 +52,8 @@ export async function jobs(flags: Flags): Promise<number> {
     if (!flags.all) return (note("no live jobs ('gridx jobs --all' lists finished ones too)"), 0)
     return (note("no jobs yet: submit one with 'gridx submit job.py'"), 0)
   }
-  const folded = foldArrays(all, flags.expand ?? false)
+  // Another's array cannot be asked for (arrays are their owner's), so --everyone lists members.
+  const folded = foldArrays(all, (flags.expand ?? false) || (flags.everyone ?? false))
   // An array is one row: its counts over all its members (one request per array listed).
   const arrays = new Map<string, ArrayView>()
   for (const r of folded)
@@ -71,9 +72,11 @@ export async function jobs(flags: Flags): Promise<number> {
     }
   })
   const withLabels = list.some((j) => Object.keys(j.labels).length > 0)
+  const owners = flags.everyone ?? false
   const rows = list.map((j) => [
     j.id,
     j.state,
+    ...(owners ? [safe(j.owner)] : []),
     j.exitCode === null ? '-' : String(j.exitCode),
     safe(j.name ?? '-'),
     ...(withLabels ? [safe(labelsText(j.labels) || '-')] : []),
@@ -82,7 +85,17 @@ export async function jobs(flags: Flags): Promise<number> {
     j.createdAt,
     ...(arrays.has(j.id) ? [j.waiting ?? ''] : []),
   ])
-  const head = ['ID', 'STATE', 'EXIT', 'NAME', ...(withLabels ? ['LABELS'] : []), 'WORKER', 'RUN', 'CREATED']
+  const head = [
+    'ID',
+    'STATE',
+    ...(owners ? ['OWNER'] : []),
+    'EXIT',
+    'NAME',
+    ...(withLabels ? ['LABELS'] : []),
+    'WORKER',
+    'RUN',
+    'CREATED',
+  ]
   const lines = pad([head, ...rows])
   out(lines[0]!)
   // The state column starts after the widest id: painted after escaping, so the colour survives.

@@ -51,6 +51,8 @@ export interface JobsQuery {
   name?: string
   /** Labels every job listed carries. */
   labels?: Readonly<Record<string, string>>
+  /** Everyone's jobs, not only the caller's (operators only: `all=1`). */
+  everyone?: boolean
 }
 export type { TrustedCa } from './trust'
 
@@ -278,13 +280,14 @@ export class ApiClient {
     )
   }
 
-  /** The caller's newest jobs: `limit` of them, or those a query selects (states, name glob, labels). */
+  /** The caller's newest jobs (everyone's, for an operator, with `everyone`): `limit` of them, or those a query selects (states, name glob, labels). */
   jobs(query: number | JobsQuery = 50): Promise<JobView[]> {
     const q = typeof query === 'number' ? { limit: query } : query
     const params = new URLSearchParams({ limit: String(q.limit ?? 50) })
     if (q.states?.length) params.set('state', q.states.join(','))
     if (q.name !== undefined) params.set('name', q.name)
     for (const [k, v] of Object.entries(q.labels ?? {})) params.append('label', `${k}=${v}`)
+    if (q.everyone) params.set('all', '1')
     return this.call(
       'GET',
       `/api/jobs?${params.toString()}`,

@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { store, auth, lifecycle, hub, events, clock } = deps
   const workerName = async (id: string | null) => (id ? ((await store.workers.get(id))?.name ?? id) : null)
   // `waiting` costs a few queries, so only single-job answers explain a queued job.
-  const view = async (job: Parameters<typeof jobView>[0], owner: UserRow, explain = true) => {
+  const view = async (job: Parameters<typeof jobView>[0], owner: Pick<UserRow, 'name'>, explain = true) => {
     // A job waiting for others says for which (`--after`); its dependencies cost a query, so
     // lists show them only for the jobs they explain.
     const after = explain || job.held ? await store.workflows.dependencies(job.id) : []
@@ -178,14 +178,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route('/api/arrays', arrayRoutes({ store, lifecycle, view }))
   app.get('/api/jobs', async (c) => {
     const user = c.get('user')
-    // Filtered by state, name glob and labels (issue 17); newest first, the caller's own only.
-    const jobs = await store.queue.list(jobQuery(c.req, user.id))
+    // Filtered by state, name glob and labels (issue 17); newest first, the caller's own only
+    // (everyone's with all=1, for operators: each job then names its own owner).
+    const jobs = await store.queue.list(jobQuery(c.req, user))
     // The newest queued jobs say why they wait, as GET /api/jobs/:id does; past a bound they
     // answer null, so a long list of queued jobs costs no more than EXPLAINED_IN_LIST queries.
     let explained = 0
     return c.json(
       await Promise.all(
-        jobs.map((j) => view(j, user, j.state === 'queued' && explained++ < EXPLAINED_IN_LIST)),
+        jobs.map((j) =>
+          view(j, { name: j.ownerName }, j.state === 'queued' && explained++ < EXPLAINED_IN_LIST),
+        ),
       ),
     )
   })

@@ -10,7 +10,7 @@ interface Deps {
   store: Store
   lifecycle: Lifecycle
   /** The API view of one job (as `GET /api/jobs/:id` answers; `explain` false skips why it waits). */
-  view: (job: JobRow, owner: UserRow, explain?: boolean) => Promise<JobView>
+  view: (job: JobRow, owner: Pick<UserRow, 'name'>, explain?: boolean) => Promise<JobView>
 }
 
 /** An array's members, or a 404 that does not say whether someone else's exists. */

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
+import { ApiClient } from '../../src/client/api'
+import { parseCoordinator } from '../../src/client/address'
 import { META_LIMITS } from '../../src/protocol/job-meta'
 import type { JobView } from '../../src/protocol/api'
 import { connectWorker, startTestCoordinator, type TestCoordinator } from '../support/coordinator'
@@ -99,6 +101,39 @@ describe('GET /api/jobs and id prefixes', () => {
       expect(res.status, q).toBe(400)
       expect(((await res.json()) as ErrorReply).error.message, q).toStartWith(why!)
     }
+  })
+
+  test("all=1 lists everyone's jobs with the same filters, for operators only (gridx jobs --everyone)", async () => {
+    const t = (current = await startTestCoordinator())
+    const bob = await t.addUser('bob')
+    const submit = async (name: string, token: string) =>
+      ((await (await t.post('/api/jobs', { ...spec, name }, token)).json()) as JobView).id
+    const mine = await submit('sweep-alice', t.token)
+    const his = await submit('sweep-bob', bob)
+    const other = await submit('plot-bob', bob)
+    const list = async (q: string, token = t.token) =>
+      (await (await get(t, `/api/jobs?${q}`, token)).json()) as JobView[]
+    // Without all=1 still one's own only.
+    expect((await list('')).map((j) => j.id)).toEqual([mine])
+    const everyone = await list('all=1')
+    expect(everyone.map((j) => [j.id, j.owner])).toEqual([
+      [other, 'bob'],
+      [his, 'bob'],
+      [mine, 'alice'],
+    ])
+    expect((await list('all=1&name=sweep*')).map((j) => j.id)).toEqual([his, mine])
+    expect((await list('all=1&limit=1')).map((j) => j.id)).toEqual([other])
+    // Bob is no operator: 403 forbidden, as every operator route answers.
+    const refused = await get(t, '/api/jobs?all=1', bob)
+    expect(refused.status).toBe(403)
+    expect(((await refused.json()) as ErrorReply).error.code).toBe('forbidden')
+    const odd = await get(t, '/api/jobs?all=yes')
+    expect(odd.status).toBe(400)
+    expect(((await odd.json()) as ErrorReply).error.message).toStartWith('all takes 1')
+    // The client `gridx jobs --everyone` uses asks for the same.
+    const api = new ApiClient(parseCoordinator(t.base, { httpPort: 0, wsPort: 0 }), t.token)
+    expect((await api.jobs({ everyone: true, name: '*-bob' })).map((j) => j.id)).toEqual([other, his])
+    expect((await api.jobs({ name: '*-bob' })).map((j) => j.id)).toEqual([])
   })
 
   test('a unique prefix resolves for every job route; ambiguous is 409 naming the candidates; others see 404', async () => {

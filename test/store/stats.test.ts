@@ -97,12 +97,16 @@ describe.each(ENGINES)('$name', (engine) => {
     expect((await store.stats.workersSeen(5)).map((w) => w.id)).toEqual(['w-bob'])
   })
 
-  test('users: every account, oldest first, with balance, escrow and job count', async () => {
+  test('users: the newest accounts first, with balance, escrow and job count, and how many there are', async () => {
     await store.accounts.create(user('u-carol', 'carol', 3), { signup: 'open', grant: 0 })
     await store.queue.create(newJob({ maxCost: 1000 }))
     await store.queue.create(newJob({ maxCost: 500 }))
     await ran('w-bob', paid(200), 300)
-    expect(await store.stats.users()).toEqual([
+    const all = await store.stats.users(500)
+    expect(all.total).toBe(3)
+    expect(all.users).toEqual([
+      { id: 'u-carol', name: 'carol', isAdmin: false, createdAt: 3, balance: 0, escrow: 0, jobs: 0 },
+      { id: 'u-bob', name: 'bob', isAdmin: false, createdAt: 2, balance: GRANT + 200, escrow: 0, jobs: 0 },
       {
         id: 'u-alice',
         name: 'alice',
@@ -112,9 +116,10 @@ describe.each(ENGINES)('$name', (engine) => {
         escrow: 1500,
         jobs: 3,
       },
-      { id: 'u-bob', name: 'bob', isAdmin: false, createdAt: 2, balance: GRANT + 200, escrow: 0, jobs: 0 },
-      { id: 'u-carol', name: 'carol', isAdmin: false, createdAt: 3, balance: 0, escrow: 0, jobs: 0 },
     ])
+    const two = await store.stats.users(2)
+    expect(two.total).toBe(3)
+    expect(two.users.map((u) => u.name)).toEqual(['carol', 'bob'])
   })
 
   test('the overview reads ended jobs from the index, not the table', async () => {

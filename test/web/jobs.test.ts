@@ -118,6 +118,10 @@ describe('the jobs list', () => {
     const everyone = await page(alice, '?all=1')
     expect(everyone).toContain(other)
     expect(everyone).toContain('>bob<')
+    // ...linking her own jobs' pages but not bob's (they answer her 404): his id is text.
+    expect(everyone).toContain(`href="/jobs/${train}"`)
+    expect(everyone).not.toContain(`href="/jobs/${other}"`)
+    expect(everyone).toContain(`<code>${other}</code>`)
     // Paging: 50 a page, then an "older" link to the rest.
     for (let i = 0; i < 50; i++) await t.submit()
     const first = await page(alice)
@@ -170,6 +174,25 @@ describe('a job’s page', () => {
       expect(await text(res)).toContain(words)
     }
     expect((await bob.get(`/jobs/${id}`)).status).toBe(200)
+  })
+
+  test('the page names its owner (the viewer) without scanning the jobs table', async () => {
+    const id = await script('owner_is_viewer.py', bobToken)
+    const queue = t.coord.store.queue
+    const list = queue.list.bind(queue)
+    let listings = 0
+    queue.list = (q) => {
+      listings++
+      return list(q)
+    }
+    try {
+      const res = await bob.get(`/jobs/${id}`)
+      expect(res.status).toBe(200)
+      expect(await res.text()).toMatch(/Owner<\/dt>\s*<dd>bob<\/dd>/)
+      expect(listings).toBe(0)
+    } finally {
+      queue.list = list
+    }
   })
 
   test('cancel needs the CSRF token; with it the job is cancelled and the page shows it', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, hello, startTestCoordinator, type TestCoordinator } from '../support/coordinator'
 import { webLogin } from '../support/web-session'
 import { testWorker } from '../support/worker-keys'
+import { WORKERS_LISTED } from '../../src/web/pages/workers'
 
 let t: TestCoordinator
 beforeAll(async () => {
@@ -54,6 +55,41 @@ describe('the workers page', () => {
     }
     expect(again).toMatch(/class="worker-gone">gone</)
     expect(again).not.toContain(XSS)
+  })
+})
+
+describe('the workers page, read once for everyone', () => {
+  test('views share one reading of the totals (at most every few seconds) and the table is capped', async () => {
+    const stats = t.coord.store.stats
+    const totals = stats.workerTotals.bind(stats)
+    let reads = 0
+    stats.workerTotals = () => {
+      reads++
+      return totals()
+    }
+    try {
+      const alice = await webLogin(t)
+      const bob = await webLogin(t, 'bob', 'bob-password')
+      for (let i = 0; i < 3; i++) {
+        expect((await alice.get('/workers')).status).toBe(200)
+        expect((await bob.get('/workers')).status).toBe(200)
+      }
+      expect(reads).toBeLessThanOrEqual(1)
+      // More workers seen this week than the table shows: the newest, and a line for the rest.
+      const { id } = (await t.coord.store.accounts.byName('bob'))!
+      const now = Date.now()
+      for (let i = 0; i < WORKERS_LISTED + 2; i++)
+        await t.coord.store.workers.upsert(`many-${i}`, id, `many-${i}`, now + i)
+      let page = ''
+      for (let i = 0; i < 200 && !page.includes('data-more-workers'); i++) {
+        page = await (await alice.get('/workers')).text()
+        await Bun.sleep(100)
+      }
+      expect(page).toMatch(new RegExp(`The first ${WORKERS_LISTED} of \\d+ workers; \\d+ more`))
+      expect(page.match(/<tr>/g)?.length).toBe(WORKERS_LISTED + 1)
+    } finally {
+      stats.workerTotals = totals
+    }
   })
 })
 

@@ -41,6 +41,10 @@ export function jobCommands(setExit: (code: number) => void): CommandModule<obje
             nargs: 1,
             describe: 'only jobs with this label key=value (repeatable: all must match)',
           })
+          .option('everyone', {
+            type: 'boolean',
+            describe: "every user's jobs, with an OWNER column (operators only)",
+          })
           .option('expand', {
             type: 'boolean',
             describe: "list an array's members one by one (default: one row per array)",

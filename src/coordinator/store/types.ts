@@ -565,8 +565,8 @@ export interface StatsRepo {
   workerTotals(): Promise<Map<string, WorkerTotals>>
   /** Workers last seen at or after `since`, most recently seen first. */
   workersSeen(since: number): Promise<SeenWorker[]>
-  /** Every account with its balances and job count, oldest first. */
-  users(): Promise<UserSummary[]>
+  /** The newest `limit` accounts with their balances and job counts, newest first, and how many accounts there are. */
+  users(limit: number): Promise<{ users: UserSummary[]; total: number }>
 }
 
 /** A job's dependency as `gridx status` shows it: its id, its state now, and whether any ending will do. */

@@ -8,6 +8,9 @@ import { credits, When } from '../format'
 import { Page } from '../layout'
 import { adminActions } from './admin-actions'
 
+/** Accounts the users table shows (the newest): a grid of many thousands stays one quick page. */
+export const USERS_LISTED = 500
+
 function Invites(props: { invites: InviteView[]; csrf: string }) {
   if (props.invites.length === 0) return <p class="muted">No invite yet.</p>
   return (
@@ -77,8 +80,8 @@ export function adminPages(deps: WebDeps): Hono<WebEnv> {
     const csrf = c.get('csrf')
     const flash = takeFlash(c, deps, '/admin')
     const now = deps.clock.now()
-    const [users, audit, operators, invites] = await Promise.all([
-      deps.store.stats.users(),
+    const [{ users, total }, audit, operators, invites] = await Promise.all([
+      deps.store.stats.users(USERS_LISTED),
       deps.store.credits.audit(),
       deps.store.accounts.operators(),
       deps.store.invites.list(now),
@@ -142,6 +145,11 @@ export function adminPages(deps: WebDeps): Hono<WebEnv> {
             </tbody>
           </table>
         </div>
+        {total > users.length ? (
+          <p class="muted" data-more-users>
+            {`The newest ${users.length} of ${total} accounts; ${total - users.length} more are not listed.`}
+          </p>
+        ) : null}
 
         <h2 id="grant">Grant credits</h2>
         <form class="stack" method="post" action="/admin/grant" aria-labelledby="grant">

@@ -14,8 +14,8 @@ import { waitsFor } from '../../coordinator/workflows'
 
 /**
  * A job's page: where it stands, its attempts, use, cost and receipt, its /out files, a cancel
- * button, and its output as it is produced. Its owner's (an operator may open any); everyone
- * else gets the API's 404, which says nothing of whether the job exists.
+ * button, and its output as it is produced. Its owner's only (operators too); everyone else gets
+ * the API's 404, which says nothing of whether the job exists.
  */
 export function jobPages(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>()
@@ -25,12 +25,8 @@ export function jobPages(deps: WebDeps): Hono<WebEnv> {
   app.get('/jobs/:id', async (c) => {
     const user = c.get('user')
     const job = await visibleJob(deps, user, c.req.param('id'))
-    const mine = job.ownerId === user.id
-    // An operator's view of another's job: the listing is what knows owners' names.
-    const owner = mine
-      ? user.name
-      : ((await deps.store.queue.list({ search: job.id, limit: 10 })).find((j) => j.id === job.id)
-          ?.ownerName ?? job.ownerId)
+    // The page is its owner's alone (visibleJob), so the owner is the viewer: no lookup.
+    const owner = user.name
     const attempts = await deps.store.leases.attemptsOf(job.id)
     const workers = new Map<string, string>()
     for (const a of attempts) workers.set(a.workerId, (await workerName(a.workerId)) ?? a.workerId)
@@ -46,7 +42,7 @@ export function jobPages(deps: WebDeps): Hono<WebEnv> {
         <div class="job" data-job-live={`/jobs/${job.id}/live`} data-final={final ? '1' : undefined}>
           <JobFacts job={job} owner={owner} worker={await workerName(job.workerId)} waiting={waiting} />
           <JobWorkflow job={job} members={members} after={after} />
-          {mine && !final ? (
+          {!final ? (
             <form method="post" action={`/jobs/${job.id}/cancel`} class="cancel" data-hide-when-ended>
               <input type="hidden" name="csrf" value={c.get('csrf')} />
               <button type="submit" class="danger">
@@ -69,19 +65,11 @@ export function jobPages(deps: WebDeps): Hono<WebEnv> {
           <JobUse job={job} />
           <h2>Files the job wrote under /out</h2>
           {job.outputsSha256 ? (
-            mine ? (
-              <p>
-                <a href={`/jobs/${job.id}/outputs.tar`} download>
-                  Download {job.outputFiles ?? 0} file(s) ({formatBytes(job.outputsBytes ?? 0)}, a tar
-                  archive)
-                </a>
-              </p>
-            ) : (
-              <p class="muted">
-                {job.outputFiles ?? 0} file(s), {formatBytes(job.outputsBytes ?? 0)}: only their owner can
-                download them.
-              </p>
-            )
+            <p>
+              <a href={`/jobs/${job.id}/outputs.tar`} download>
+                Download {job.outputFiles ?? 0} file(s) ({formatBytes(job.outputsBytes ?? 0)}, a tar archive)
+              </a>
+            </p>
           ) : (
             <p class="muted">
               {final ? 'It wrote no files under /out.' : 'Files come back when the job ends.'}

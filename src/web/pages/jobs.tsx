@@ -119,9 +119,14 @@ export function jobsPages(deps: WebDeps): Hono<WebEnv> {
                 {jobs.map((j) => (
                   <tr>
                     <td>
-                      <a href={`/jobs/${j.id}`}>
+                      {/* Another's job page answers 404 (pages are owner-only): its id is text. */}
+                      {j.ownerId === user.id ? (
+                        <a href={`/jobs/${j.id}`}>
+                          <code>{j.id}</code>
+                        </a>
+                      ) : (
                         <code>{j.id}</code>
-                      </a>
+                      )}
                     </td>
                     <td>
                       {j.name === null ? null : <strong class="job-name">{j.name} </strong>}

@@ -5,9 +5,10 @@ import { formatBytes } from '../../protocol/units'
 import type { WebDeps, WebEnv } from '../env'
 import { credits, duration, When } from '../format'
 import { Page } from '../layout'
+import { workersReading } from '../live/workers-reading'
 
-/** How far back workers no longer connected are still listed. */
-export const GONE_LISTED_MS = 7 * 86_400_000
+/** Rows the table shows at most: the connected workers first, then the most recently seen. */
+export const WORKERS_LISTED = 500
 
 /** One row of the workers table: a connected worker, or one the store saw lately that is gone. */
 interface Row {
@@ -82,12 +83,9 @@ function WorkerRowView(props: { row: Row }) {
  */
 export function workersPages(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>()
+  const read = workersReading(deps)
   app.get('/workers', async (c) => {
-    const now = deps.clock.now()
-    const [totals, seen] = await Promise.all([
-      deps.store.stats.workerTotals(),
-      deps.store.stats.workersSeen(now - GONE_LISTED_MS),
-    ])
+    const { totals, seen } = await read()
     const none: WorkerTotals = { jobs: 0, earnedMc: 0 }
     const connected = deps.hub.connected()
     const rows: Row[] = connected.map((conn) => ({
@@ -102,6 +100,7 @@ export function workersPages(deps: WebDeps): Hono<WebEnv> {
       if (here.has(w.id)) continue
       rows.push({ id: w.id, name: w.name, owner: w.owner, seen: w, totals: totals.get(w.id) ?? none })
     }
+    const shown = rows.slice(0, WORKERS_LISTED)
     return c.html(
       <Page title="Workers" user={c.get('user')} csrf={c.get('csrf')} section="workers">
         <p>
@@ -134,13 +133,18 @@ export function workersPages(deps: WebDeps): Hono<WebEnv> {
                 </tr>
               </thead>
               <tbody>
-                {rows.map((row) => (
+                {shown.map((row) => (
                   <WorkerRowView row={row} />
                 ))}
               </tbody>
             </table>
           </div>
         )}
+        {rows.length > shown.length ? (
+          <p class="muted" data-more-workers>
+            {`The first ${shown.length} of ${rows.length} workers; ${rows.length - shown.length} more (gone longest) are not listed.`}
+          </p>
+        ) : null}
       </Page>,
     )
   })

@@ -33,7 +33,7 @@ export function pgStats(db: Db): StatsRepo {
         WHERE w.last_seen_at >= ${since}::int8 ORDER BY w.last_seen_at DESC, w.id COLLATE "C"`
       return rows.map((r) => ({ ...r, firstSeenAt: Number(r.firstSeenAt), lastSeenAt: Number(r.lastSeenAt) }))
     },
-    users: async () => {
+    users: async (limit) => {
       const rows: (Omit<UserSummary, 'createdAt' | 'balance' | 'escrow' | 'jobs'> & {
         createdAt: Num
         balance: Num
@@ -44,14 +44,18 @@ export function pgStats(db: Db): StatsRepo {
                coalesce((SELECT balance FROM accounts WHERE id = 'user:' || u.id), 0) AS balance,
                coalesce((SELECT balance FROM accounts WHERE id = 'escrow:' || u.id), 0) AS escrow,
                (SELECT count(*) FROM jobs j WHERE j.owner_id = u.id) AS jobs
-        FROM users u ORDER BY u.seq`
-      return rows.map((r) => ({
-        ...r,
-        createdAt: Number(r.createdAt),
-        balance: Number(r.balance),
-        escrow: Number(r.escrow),
-        jobs: Number(r.jobs),
-      }))
+        FROM users u ORDER BY u.seq DESC LIMIT ${limit}::int8`
+      const [count] = await sql<{ n: Num }[]>`SELECT count(*) AS n FROM users`
+      return {
+        users: rows.map((r) => ({
+          ...r,
+          createdAt: Number(r.createdAt),
+          balance: Number(r.balance),
+          escrow: Number(r.escrow),
+          jobs: Number(r.jobs),
+        })),
+        total: Number(count?.n ?? 0),
+      }
     },
   }
 }

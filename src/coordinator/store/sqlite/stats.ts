@@ -23,18 +23,22 @@ export function sqliteStats(sqlite: Database): StatsRepo {
      FROM workers w JOIN users u ON u.id = w.owner_id
      WHERE w.last_seen_at >= ?1 ORDER BY w.last_seen_at DESC, w.id`,
   )
-  const users = sqlite.query<Omit<UserSummary, 'isAdmin'> & { isAdmin: number }, []>(
+  const users = sqlite.query<Omit<UserSummary, 'isAdmin'> & { isAdmin: number }, [number]>(
     `SELECT u.id, u.name, u.is_admin AS isAdmin, u.created_at AS createdAt,
             coalesce((SELECT balance FROM accounts WHERE id = 'user:' || u.id), 0) AS balance,
             coalesce((SELECT balance FROM accounts WHERE id = 'escrow:' || u.id), 0) AS escrow,
             (SELECT count(*) FROM jobs j WHERE j.owner_id = u.id) AS jobs
-     FROM users u ORDER BY u.rowid`,
+     FROM users u ORDER BY u.rowid DESC LIMIT ?1`,
   )
+  const userCount = sqlite.query<{ n: number }, []>('SELECT count(*) AS n FROM users')
   return {
     finishedSince: async (since, bucketMs) => finished.all(since, bucketMs),
     escrowTotal: async () => escrow.get()?.total ?? 0,
     workerTotals: async () => new Map(totals.all().map(({ id, ...t }) => [id, t])),
     workersSeen: async (since) => seen.all(since),
-    users: async () => users.all().map((u) => ({ ...u, isAdmin: u.isAdmin === 1 })),
+    users: async (limit) => ({
+      users: users.all(limit).map((u) => ({ ...u, isAdmin: u.isAdmin === 1 })),
+      total: userCount.get()?.n ?? 0,
+    }),
   }
 }
