@@ -11,7 +11,6 @@ import {
   SubmitJob,
   type SubmittedArray,
 } from '../protocol/api'
-import type { ReceiptFile } from '../protocol/receipt'
 import { VERSION } from '../version'
 import type { Auth } from './auth'
 import type { JobEvents } from './events'
@@ -29,6 +28,7 @@ import { fileRoutes } from './file-routes'
 import { inviteRoutes } from './invite-routes'
 import { capBodies, InFlight, TooManyOpen } from './user-caps'
 import { parseBody } from './validate'
+import { receiptOf } from './receipts'
 import { jobQuery } from './job-query'
 import { arrayRoutes } from './array-routes'
 import { isBatch, waitsFor } from './workflows'
@@ -218,23 +218,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // The worker's signed receipt of the job's result, self-contained for `gridx verify`.
   app.get('/api/jobs/:id/receipt', async (c) => {
     const job = await lifecycle.ownJob(c.get('user'), c.req.param('id'))
-    const a = (await store.leases.attemptsOf(job.id)).findLast(
-      (x) => x.receipt !== null && x.signature !== null,
-    )
-    const worker = a ? await store.workers.get(a.workerId) : undefined
-    if (!a?.receipt || !a.signature || !worker?.publicKey) {
-      throw new GridError('no_receipt', `job ${job.id} has no signed result yet (state: ${job.state})`, {
-        status: 404,
-      })
-    }
-    const file: ReceiptFile = {
-      body: a.receipt,
-      signature: a.signature,
-      workerId: worker.id,
-      worker: worker.name,
-      publicKey: worker.publicKey,
-    }
-    return c.json(file)
+    return c.json(await receiptOf(store, job))
   })
 
   app.post('/api/jobs/:id/cancel', async (c) => {

@@ -5,9 +5,23 @@ import { requireOperator } from './auth'
 import { type AuditView, type CreditsView, GrantRequest } from '../protocol/api'
 import type { Clock } from './settings'
 import type { Store } from './store'
-import { parseBody } from './validate'
+import { parseValue, readJson } from './validate'
 
 type Env = { Variables: { user: UserRow } }
+
+/**
+ * An operator's grant (the API's and the dashboard's): validated, the memo defaulting to who
+ * granted; 400 for a bad request, 404 for no such user. Returns what was granted.
+ */
+export async function grantCredits(
+  { store, clock }: { store: Store; clock: Clock },
+  by: UserRow,
+  input: unknown,
+): Promise<GrantRequest> {
+  const req = parseValue(GrantRequest, input)
+  await store.credits.grant(req.user, req.amountMc, req.memo ?? `granted by ${by.name}`, clock.now())
+  return req
+}
 
 /** Credits: balance and history for everyone; grants and the audit for operators. */
 export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =>
@@ -43,8 +57,7 @@ export const creditRoutes = ({ store, clock }: { store: Store; clock: Clock }) =
     .post('/grant', async (c) => {
       const user = c.get('user')
       requireOperator(user)
-      const req = await parseBody(c.req.raw, GrantRequest)
-      await store.credits.grant(req.user, req.amountMc, req.memo ?? `granted by ${user.name}`, clock.now())
+      const req = await grantCredits({ store, clock }, user, await readJson(c.req.raw))
       return c.json({ user: req.user, amountMc: req.amountMc }, 201)
     })
     .get('/audit', async (c) => {

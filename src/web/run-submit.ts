@@ -2,6 +2,7 @@ import { storeInputs } from '../coordinator/job-files'
 import { runFormInputBytes } from '../coordinator/http-limits'
 import type { QuotaGrant, StorageQuota } from '../coordinator/quota'
 import type { JobRow, UserRow } from '../coordinator/store'
+import { firstIssue } from '../coordinator/validate'
 import { GridError } from '../errors'
 import { LIMITS, SubmitJob } from '../protocol/api'
 import { formatBytes, parseDuration, parseMemory } from '../protocol/units'
@@ -95,11 +96,7 @@ export async function submitRun(
     inputs: inputs.length > 0 ? { sha256: await upload(deps, quota, user, inputs, reserved) } : undefined,
   }
   const parsed = SubmitJob.safeParse(candidate)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-    throw bad(`${where}${issue?.message ?? 'this job is not valid'}`)
-  }
+  if (!parsed.success) throw bad(firstIssue(parsed.error, 'this job is not valid'))
   const job = await deps.lifecycle.submit(user, parsed.data)
   deps.scheduler.wake()
   return job

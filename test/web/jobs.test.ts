@@ -262,6 +262,16 @@ describe('a job’s page', () => {
       send(1, 'stderr', e.subarray(0, 1))
       send(2, 'stderr', e.subarray(1))
       await live.until((x) => x.event === 'output' && x.data['stream'] === 'stderr')
+      // No signed result yet: the dashboard's receipt answers the API's 404, in the same words.
+      const api = (path: string) =>
+        fetch(`${t.base}/api${path}`, { headers: { authorization: `Bearer ${t.token}` } })
+      const words = `job ${id} has no signed result yet (state: running)`
+      const pageNone = await alice.get(`/jobs/${id}/receipt.json`)
+      expect(pageNone.status).toBe(404)
+      expect(await pageNone.text()).toContain(words)
+      const apiNone = await api(`/jobs/${id}/receipt`)
+      expect(apiNone.status).toBe(404)
+      expect(await apiNone.json()).toMatchObject({ error: { code: 'no_receipt', message: words } })
       c.send(signedResult(worker, lease, { exitCode: 3, error: evil }))
       await live.until((x) => x.event === 'end')
       const outputs = live.seen.filter((x) => x.event === 'output').map((x) => x.data)
@@ -275,8 +285,9 @@ describe('a job’s page', () => {
       expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;')
       // The receipt is shown and its signature checked against the worker's key.
       expect(page).toContain('data-receipt="verified"')
-      const receipt = await alice.get(`/jobs/${id}/receipt.json`)
-      expect(((await receipt.json()) as { workerId: string }).workerId).toBe(worker.id)
+      const receipt = (await (await alice.get(`/jobs/${id}/receipt.json`)).json()) as { workerId: string }
+      expect(receipt.workerId).toBe(worker.id)
+      expect(await (await api(`/jobs/${id}/receipt`)).json()).toEqual(receipt)
       // No /out files: the download says why, as the API does.
       const tar = await alice.get(`/jobs/${id}/outputs.tar`)
       expect(tar.status).toBe(404)

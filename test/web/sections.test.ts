@@ -198,4 +198,61 @@ describe('the operator page', () => {
     // The code never shows on the page again.
     expect(await (await s.get('/admin')).text()).not.toContain(code!)
   })
+
+  test("a refused grant or invite flashes the API's own words (one rule for both)", async () => {
+    const s = await webLogin(t)
+    const cases = [
+      ['/admin/grant', { user: 'bob', amount: '0' }, '/api/credits/grant', { user: 'bob', amountMc: 0 }, 400],
+      [
+        '/admin/grant',
+        { user: 'nobody-here', amount: '1' },
+        '/api/credits/grant',
+        { user: 'nobody-here', amountMc: 1000 },
+        404,
+      ],
+      ['/admin/invites', { uses: '0' }, '/api/invites', { uses: 0 }, 400],
+      ['/admin/invites', { days: '0.0001' }, '/api/invites', { expiresInMs: 8640 }, 400],
+    ] as const
+    for (const [form, fields, api, body, status] of cases) {
+      const words = await apiWords(t, api, body, status)
+      expect(await flashed(t, s, form, fields)).toBe(words)
+    }
+    const closed = await startTestCoordinator({ signup: 'closed' })
+    try {
+      const words = await apiWords(closed, '/api/invites', {}, 409)
+      expect(words).toContain('--signup closed')
+      expect(await flashed(closed, await webLogin(closed), '/admin/invites', {})).toBe(words)
+      expect(await closed.coord.store.invites.list(Date.now())).toHaveLength(0)
+    } finally {
+      await closed.stop()
+    }
+  })
 })
+
+/** The message of an API refusal (alice's token), checking its status (400 unless told). */
+async function apiWords(on: TestCoordinator, path: string, body: unknown, status = 400): Promise<string> {
+  const res = await on.post(path, body, on.token)
+  const json = (await res.json()) as { error: { message: string } }
+  if (res.status !== status) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`)
+  return json.error.message
+}
+
+/** The error a dashboard form post flashes on /admin, unescaped. */
+async function flashed(
+  on: TestCoordinator,
+  s: Awaited<ReturnType<typeof webLogin>>,
+  path: string,
+  fields: Record<string, string>,
+): Promise<string | undefined> {
+  const res = await s.form(path, fields)
+  expect(res.status).toBe(303)
+  const f = /gridx_flash=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0]
+  const page = await (await fetch(`${on.base}/admin`, { headers: { cookie: `${s.cookie}; ${f}` } })).text()
+  const text = /role="alert"><p>([^<]*)<\/p>/.exec(page)?.[1]
+  return text
+    ?.replaceAll('&#39;', "'")
+    .replaceAll('&quot;', '"')
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&amp;', '&')
+}

@@ -1,8 +1,7 @@
 import { Hono } from 'hono'
-import { GridError } from '../../errors'
 import { outputsArchive } from '../../coordinator/job-files'
 import { isFinal } from '../../protocol/api'
-import type { ReceiptFile } from '../../protocol/receipt'
+import { receiptOf, signedAttempt } from '../../coordinator/receipts'
 import type { WebDeps, WebEnv } from '../env'
 import { formatBytes } from '../format'
 import { visibleJob } from '../job-access'
@@ -30,7 +29,7 @@ export function jobPages(deps: WebDeps): Hono<WebEnv> {
     const attempts = await deps.store.leases.attemptsOf(job.id)
     const workers = new Map<string, string>()
     for (const a of attempts) workers.set(a.workerId, (await workerName(a.workerId)) ?? a.workerId)
-    const signed = attempts.findLast((a) => a.receipt !== null && a.signature !== null)
+    const signed = signedAttempt(attempts)
     const signer = signed ? await deps.store.workers.get(signed.workerId) : undefined
     const after = await deps.store.workflows.dependencies(job.id)
     const members = job.arrayId === null ? [] : await deps.store.workflows.members(job.arrayId)
@@ -103,22 +102,7 @@ export function jobPages(deps: WebDeps): Hono<WebEnv> {
   // The receipt as `gridx verify` reads it (what the API's /receipt answers).
   app.get('/jobs/:id/receipt.json', async (c) => {
     const job = await visibleJob(deps, c.get('user'), c.req.param('id'))
-    const a = (await deps.store.leases.attemptsOf(job.id)).findLast(
-      (x) => x.receipt !== null && x.signature !== null,
-    )
-    const worker = a ? await deps.store.workers.get(a.workerId) : undefined
-    if (!a?.receipt || !a.signature || !worker?.publicKey) {
-      throw new GridError('no_receipt', `job ${job.id} has no signed result yet (state: ${job.state})`, {
-        status: 404,
-      })
-    }
-    const file: ReceiptFile = {
-      body: a.receipt,
-      signature: a.signature,
-      workerId: worker.id,
-      worker: worker.name,
-      publicKey: worker.publicKey,
-    }
+    const file = await receiptOf(deps.store, job)
     c.header('content-disposition', `attachment; filename="gridx-${job.id}-receipt.json"`)
     return c.json(file)
   })

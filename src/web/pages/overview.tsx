@@ -23,6 +23,23 @@ async function escrowFor(deps: WebDeps, user: UserRow, f: OverviewFigures): Prom
   return user.isAdmin ? f.escrowMc : (await deps.store.credits.of(user.id, 1)).escrow
 }
 
+/**
+ * A user's escrow for one reading of the feed, read once however many streams that user has open
+ * (up to `maxFollowsPerUser`): the streams of one reading share the promise. Keyed by the reading
+ * itself, so a reading's reads go when the reading does (the feed keeps only the latest).
+ */
+function sharedEscrow(deps: WebDeps): (user: UserRow, f: OverviewFigures) => Promise<number> {
+  const byReading = new WeakMap<OverviewFigures, Map<string, Promise<number>>>()
+  return (user, f) => {
+    if (user.isAdmin) return Promise.resolve(f.escrowMc)
+    let users = byReading.get(f)
+    if (!users) byReading.set(f, (users = new Map<string, Promise<number>>()))
+    let escrow = users.get(user.id)
+    if (!escrow) users.set(user.id, (escrow = escrowFor(deps, user, f)))
+    return escrow
+  }
+}
+
 function live(f: OverviewFigures, escrowMc: number): LiveFigures {
   return {
     workers: String(f.workers),
@@ -53,6 +70,7 @@ function Card(props: { field: string; label: string; value: string }) {
 export function overviewPages(deps: WebDeps): Hono<WebEnv> {
   const feed = new OverviewFeed(deps)
   const streams = new InFlight()
+  const escrowOf = sharedEscrow(deps)
   const app = new Hono<WebEnv>()
 
   app.get('/', async (c) => {
@@ -131,7 +149,7 @@ export function overviewPages(deps: WebDeps): Hono<WebEnv> {
               await out.write(': keepalive\n\n')
               continue
             }
-            const escrow = await escrowFor(deps, user, f).catch(() => undefined)
+            const escrow = await escrowOf(user, f).catch(() => undefined)
             if (escrow === undefined) continue // the database is away: the next reading tries again
             const data = JSON.stringify(live(f, escrow))
             if (data === last) continue
