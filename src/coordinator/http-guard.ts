@@ -164,11 +164,7 @@ export class HttpGuard {
   }
 
   private restoreTimeout(req: Request, server: Server<unknown>): void {
-    try {
-      server.timeout(req, Math.ceil(this.settings.idleTimeoutMs / 1000))
-    } catch {
-      // The client is gone; there is no timer left to restore.
-    }
+    restoreIdleTimeout(server, req, this.settings.idleTimeoutMs)
   }
 
   /** HSTS over HTTPS; `close` when part of a body may still be on the wire. */
@@ -186,5 +182,14 @@ export class HttpGuard {
       for (const [k, v] of Object.entries(extra)) copy.headers.set(k, v)
       return copy
     }
+  }
+}
+
+/** Gives a request whose idle timeout was lifted (set to 0) the configured one back. */
+export function restoreIdleTimeout(server: Server<unknown>, req: Request, idleTimeoutMs: number): void {
+  try {
+    server.timeout(req, Math.ceil(idleTimeoutMs / 1000))
+  } catch {
+    // The client is gone; there is no timer left to restore.
   }
 }

@@ -8,7 +8,7 @@ import { type BlobStore, openBlobs, sweepBlobs } from './blobs'
 import { secureDataDir } from './data-dir'
 import { DiskGuard } from './disk'
 import { JobEvents } from './events'
-import { HttpGuard, refusal } from './http-guard'
+import { HttpGuard, refusal, restoreIdleTimeout } from './http-guard'
 import { Grid } from './grid'
 import { Hub, type SocketData } from './hub'
 import { Lifecycle } from './lifecycle'
@@ -206,7 +206,17 @@ async function serve(
   const quota = new StorageQuota(store, settings, clock)
   // And one count of each user's requests with bodies in flight, the API's and the dashboard's.
   const bodies = new InFlight()
-  const app = createApp({
+  // A long-lived answer (a followed output, a live page) is exempt from the idle timeout until
+  // it ends; the returned function gives the timeout back.
+  const holdOpen = (req: Request) => {
+    const server = receivedBy.get(req)
+    server?.timeout(req, 0)
+    return () => {
+      if (server) restoreIdleTimeout(server, req, settings.idleTimeoutMs)
+    }
+  }
+  // What the API's routes and the dashboard's pages are both built from.
+  const parts = {
     store,
     auth,
     lifecycle,
@@ -216,44 +226,20 @@ async function serve(
     clock,
     settings,
     blobs,
-    disk,
-    startedAt: clock.now(),
-    publicUrl: opts.publicUrl,
     quota,
     bodies,
-    holdOpen: (req) => receivedBy.get(req)?.timeout(req, 0),
-    refused,
-  })
+    publicUrl: opts.publicUrl,
+    holdOpen,
+  }
+  const app = createApp({ ...parts, disk, startedAt: clock.now(), refused })
   const scrape = metricsAnswer({ registry: metrics.registry, auth, token: opts.metricsToken })
   app.get('/metrics', (c) => scrape(c.req.raw))
   metrics.http.routes.learn(app.routes)
   // The dashboard: every path the API does not answer (see src/web).
   const web = createWeb({
-    store,
-    auth,
-    lifecycle,
-    scheduler,
-    hub,
-    events,
-    clock,
-    settings,
-    blobs,
-    quota,
-    bodies,
+    ...parts,
     secure: opts.tls !== undefined || opts.publicUrl?.startsWith('https:') === true,
-    publicUrl: opts.publicUrl,
     log,
-    holdOpen: (req) => {
-      const server = receivedBy.get(req)
-      server?.timeout(req, 0)
-      return () => {
-        try {
-          server?.timeout(req, Math.ceil(settings.idleTimeoutMs / 1000))
-        } catch {
-          // The client is gone; there is no timer left to restore.
-        }
-      }
-    },
     observers,
   })
   const guard = new HttpGuard(settings, opts.tls !== undefined, {

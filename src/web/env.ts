@@ -1,30 +1,24 @@
-import type { Auth } from '../coordinator/auth'
-import type { BlobStore } from '../coordinator/blobs'
-import type { JobEvents } from '../coordinator/events'
-import type { Hub } from '../coordinator/hub'
-import type { QuotaGrant, StorageQuota } from '../coordinator/quota'
-import type { InFlight } from '../coordinator/user-caps'
-import type { Lifecycle } from '../coordinator/lifecycle'
+import type { AppDeps } from '../coordinator/app'
+import type { QuotaGrant } from '../coordinator/quota'
 import type { Observers } from '../coordinator/observe'
-import type { Scheduler } from '../coordinator/scheduler'
-import type { Clock, Settings } from '../coordinator/settings'
-import type { Store, UserRow } from '../coordinator/store'
+import type { UserRow } from '../coordinator/store'
 
-/** What the dashboard's pages need: the same parts the API's routes are built from. */
-export interface WebDeps {
-  store: Store
-  auth: Auth
-  lifecycle: Lifecycle
-  scheduler: Scheduler
-  hub: Hub
-  events: JobEvents
-  clock: Clock
-  settings: Settings
-  blobs: BlobStore
-  /** The users' storage quota, shared with the API's uploads (one is made when not given). */
-  quota?: StorageQuota | undefined
-  /** Each user's requests with bodies in flight, shared with the API (`maxBodiesPerUser`). */
-  bodies?: InFlight | undefined
+/** What the dashboard's pages need: the same parts the API's routes are built from, and its own. */
+export interface WebDeps extends Pick<
+  AppDeps,
+  | 'store'
+  | 'auth'
+  | 'lifecycle'
+  | 'scheduler'
+  | 'hub'
+  | 'events'
+  | 'clock'
+  | 'settings'
+  | 'blobs'
+  | 'quota'
+  | 'bodies'
+  | 'publicUrl'
+> {
   /** Served over TLS, or `--public-url` is https: the session cookie is always `Secure`. */
   secure: boolean
   /** The coordinator's `--public-url`: a form post's `Origin` may name it (see session.ts). */
