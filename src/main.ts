@@ -25,10 +25,10 @@ async function main(argv: string[], json: boolean): Promise<number> {
     await runCli(argv, setExit)
     return code
   } catch (err) {
-    const { answeredOnStdout, exitCodeFor, jsonError } = await import('./cli/exit-codes')
+    const { exitCodeFor, jsonError } = await import('./cli/exit-codes')
     if (err instanceof GridError) {
       // Under --json the error is JSON on stdout, where the answer would have been (docs/JSON.md).
-      if (json && !answeredOnStdout(err.code)) process.stdout.write(`${jsonError(err.code, err.message)}\n`)
+      if (json) process.stdout.write(`${jsonError(err.code, err.message)}\n`)
       else {
         const { escapeTerminal } = await import('./protocol/terminal')
         const { paint } = await import('./cli/style')

@@ -7,6 +7,7 @@ import { checkServeHost } from '../client/doctor/serve-host'
 import { expandNames } from '../client/address-list'
 import { coordinatorAddresses, dockerEnv, loadConfig, namedCoordinator } from '../config'
 import { gridChecks } from './doctor-coordinators'
+import { exitCodeFor } from './exit-codes'
 import { GridError } from '../errors'
 import { type CheckResult, fail, skip } from '../protocol/doctor'
 import { DEFAULT_IMAGE, DEFAULT_IMAGE_ALLOWLIST } from '../protocol/images'
@@ -160,10 +161,11 @@ export async function doctor(flags: Flags): Promise<number> {
   else for (const r of results) out(formatCheck(r))
   const failed = results.filter((r) => r.status === 'fail')
   if (failed.length > 0) {
-    throw new GridError(
-      'checks_failed',
-      `${failed.length} check(s) failed: ${failed.map((r) => r.check).join(', ')}`,
-    )
+    const summary = `${failed.length} check(s) failed: ${failed.map((r) => r.check).join(', ')}`
+    // Under --json the array on stdout is the whole answer, failures included: the summary goes to
+    // stderr, so stdout stays one document (docs/JSON.md).
+    if (flags.json) return (note(`gridx: ${summary}`), exitCodeFor('checks_failed'))
+    throw new GridError('checks_failed', summary)
   }
   if (!flags.json) note('gridx doctor: no problems found')
   return 0

@@ -85,15 +85,6 @@ export function exitCodeFor(code: string): number {
   return 1
 }
 
-/**
- * Failures whose command printed its whole answer on stdout already (`gridx doctor --json`: the
- * array says which checks failed): under `--json` their error goes to stderr as text, so stdout
- * stays one document.
- */
-export function answeredOnStdout(code: string): boolean {
-  return code === 'checks_failed'
-}
-
 /** The one-line JSON a failed command prints on stdout under `--json` (docs/JSON.md). */
 export function jsonError(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } })
