@@ -208,7 +208,9 @@ export class Hub {
 
   /** Closes every worker socket (coordinator shutting down). */
   closeAll(): void {
-    for (const conn of this.conns.values()) {
+    for (const conn of [...this.conns.values()]) {
+      // Gone from the hub before its socket closes: the close handler must not report it again.
+      this.conns.delete(conn.id)
       this.observe.workerLeft({
         ...linkOf(conn),
         close: { code: CloseCode.goingAway, reason: 'coordinator stopping' },

@@ -143,4 +143,15 @@ describe('the JSON log of a job, a worker and refusals', () => {
     // Nothing the worker sent made a line of its own, and no raw control character reached the output.
     expect(lines().filter((l) => l.event === 'job' && l.ts === 'x')).toEqual([])
   })
+
+  test('a coordinator stopping logs each connected worker leaving once, with 1001', async () => {
+    const { t: coordinator, lines } = await withJsonLog()
+    await connectWorker(coordinator, testWorker('w-log-0004'))
+    await until(() => lines().some((l) => l.event === 'worker' && l.state === 'connected'), 'the connect')
+    await coordinator.stop()
+    t = undefined
+    const left = lines().filter((l) => l.event === 'worker' && l.state === 'disconnected')
+    expect(left).toHaveLength(1)
+    expect(left[0]).toMatchObject({ worker_id: 'w-log-0004', code: 1001, reason: 'coordinator stopping' })
+  })
 })
