@@ -175,6 +175,32 @@ describe.each(ENGINES)('$name', (engine) => {
         ok: true,
       })
     })
+    test("settlement when the worker's owner ran their own job, and when nothing is owed: balances and audit exact", async () => {
+      // Pay and refund land on one account: its net change must count both, and the escrow neither.
+      const own = await store.queue.create(newJob({ ownerId: 'u-bob', maxCost: 4000 }))
+      await store.leases.assign(own.id, 'w-bob', 99_999, 2000)
+      expect(await store.leases.finish(lease(own.id), 'w-bob', paid(1500))).toBe(true)
+      expect(await store.leases.finish(lease(own.id), 'w-bob', paid(1500))).toBe(false)
+      expect(await store.credits.of('u-bob', 10)).toMatchObject({ balance: GRANT, escrow: 0 })
+      // A job that cost nothing: the refund alone moves.
+      const free = await store.queue.create(newJob({ maxCost: 900 }))
+      await store.leases.assign(free.id, 'w-bob', 99_999, 2000)
+      expect(await store.leases.finish(lease(free.id), 'w-bob', paid(0))).toBe(true)
+      expect(await store.credits.of('u-alice', 10)).toMatchObject({ balance: GRANT, escrow: 0 })
+      // And one that cost all it escrowed: the payment alone.
+      const full = await store.queue.create(newJob({ maxCost: 700 }))
+      await store.leases.assign(full.id, 'w-bob', 99_999, 2000)
+      expect(await store.leases.finish(lease(full.id), 'w-bob', paid(5000))).toBe(true)
+      expect(await store.credits.of('u-alice', 10)).toMatchObject({ balance: GRANT - 700, escrow: 0 })
+      expect(await store.credits.of('u-bob', 10)).toMatchObject({ balance: GRANT + 700, escrow: 0 })
+      expect(await store.credits.audit()).toMatchObject({
+        escrow: 0,
+        negativeAccounts: 0,
+        transfers: 2 + 3 + 2 + 2,
+        ok: true,
+      })
+    })
+
     test('escrowTotal: the sum over every user escrow, equal to the audit, as jobs escrow and settle', async () => {
       expect(await store.credits.escrowTotal()).toBe(0)
       const a = await store.queue.create(newJob({ maxCost: 4000 }))

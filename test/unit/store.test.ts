@@ -102,9 +102,24 @@ describe.each(ENGINES)('$name', (engine) => {
     test('deleteToken revokes only that token', async () => {
       await store.accounts.addToken('h1', 'u-alice', 0, 1000)
       await store.accounts.addToken('h2', 'u-alice', 0, 1000)
+      // Both read first: a token the store has seen is refused as soon as it is revoked.
+      expect((await store.accounts.byToken('h1', 1))?.name).toBe('alice')
+      expect((await store.accounts.byToken('h2', 1))?.name).toBe('alice')
       await store.accounts.deleteToken('h1')
       expect(await store.accounts.byToken('h1', 1)).toBeUndefined()
       expect((await store.accounts.byToken('h2', 1))?.name).toBe('alice')
+    })
+
+    test("a token's user reads as the account is now: an operator named after the token was read, a caller's edit not kept", async () => {
+      await store.accounts.addToken('hb', 'u-bob', 0, 1000)
+      const before = await store.accounts.byToken('hb', 1)
+      expect(before?.isAdmin).toBe(false)
+      before!.isAdmin = true
+      expect((await store.accounts.byToken('hb', 2))?.isAdmin).toBe(false)
+      await store.accounts.setOperators(['bob'])
+      expect((await store.accounts.byToken('hb', 3))?.isAdmin).toBe(true)
+      await store.accounts.setOperators([])
+      expect((await store.accounts.byToken('hb', 4))?.isAdmin).toBe(false)
     })
   })
 

@@ -90,6 +90,42 @@ describe('one turn, one transaction', () => {
   })
 })
 
+describe('changes of a kind', () => {
+  test('run together where the first of them came; the others keep their places, and each caller hears its own answer', async () => {
+    const ran: string[] = []
+    const change =
+      (id: string, fail = false) =>
+      () => {
+        ran.push(id)
+        note(id)()
+        if (fail) throw new Error(`refused ${id}`)
+        return id
+      }
+    const answers = [
+      batch.run(change('x1'), 'x'),
+      batch.run(change('plain1')),
+      batch.run(change('y1'), 'y'),
+      batch.run(change('x2', true), 'x'),
+      batch.run(change('plain2')),
+      batch.run(change('x3'), 'x'),
+      batch.run(change('y2'), 'y'),
+    ].map((p) => p.then(String, (err: unknown) => `rejected: ${(err as Error).message}`))
+    expect(await Promise.all(answers)).toEqual([
+      'x1',
+      'plain1',
+      'y1',
+      'rejected: refused x2',
+      'plain2',
+      'x3',
+      'y2',
+    ])
+    expect(ran).toEqual(['x1', 'x2', 'x3', 'plain1', 'y1', 'y2', 'plain2'])
+    expect(commits).toBe(1)
+    // The refused one undone alone, inside its group.
+    expect(seen()).toEqual(['plain1', 'plain2', 'x1', 'x3', 'y1', 'y2'])
+  })
+})
+
 describe('a change that throws', () => {
   test('is undone alone: its writes rolled back, its promise rejected with its error, the others kept', async () => {
     const fault = new Error('settlement refused')

@@ -5,6 +5,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown }
 
 interface Item {
   fn: (tx: Tx) => unknown
+  kind: string | undefined
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
 }
@@ -40,10 +41,15 @@ export class WriteBatch {
     this.undo = sqlite.prepare<unknown, []>('ROLLBACK TO change')
   }
 
-  /** Runs `fn` in the next group transaction; resolves with its value once committed. */
-  run<T>(fn: (tx: Tx) => T): Promise<T> {
+  /**
+   * Runs `fn` in the next group transaction; resolves with its value once committed. Changes of
+   * one `kind` run one after another, where the first of them came: the same statements back to
+   * back find SQLite's code and pages still in the CPU's caches. Only changes that nobody could
+   * have ordered (each asked for while the others were pending) may share a kind.
+   */
+  run<T>(fn: (tx: Tx) => T, kind?: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.items.push({ fn, resolve: resolve as (value: unknown) => void, reject })
+      this.items.push({ fn, kind, resolve: resolve as (value: unknown) => void, reject })
       if (this.scheduled) return
       this.scheduled = true
       setImmediate(() => this.flush())
@@ -54,10 +60,10 @@ export class WriteBatch {
     this.scheduled = false
     const items = this.items
     this.items = []
-    const outcomes: Outcome[] = []
+    const outcomes: Outcome[] = new Array<Outcome>(items.length)
     try {
       this.begin.run()
-      for (const item of items) outcomes.push(this.change(item))
+      for (const i of runOrder(items)) outcomes[i] = this.change(items[i]!)
       this.commit.run()
     } catch (err) {
       // The transaction could not begin or commit (a full disk, a closed database): nothing of
@@ -90,4 +96,24 @@ export class WriteBatch {
       return { ok: false, err }
     }
   }
+}
+
+/** The order a batch's changes run in: each kind together, where its first change came. */
+function runOrder(items: readonly Item[]): number[] {
+  const groups = new Map<string, number[]>()
+  const order: (number | number[])[] = []
+  items.forEach((item, i) => {
+    if (item.kind === undefined) {
+      order.push(i)
+      return
+    }
+    let group = groups.get(item.kind)
+    if (!group) {
+      group = []
+      groups.set(item.kind, group)
+      order.push(group)
+    }
+    group.push(i)
+  })
+  return order.flat()
 }

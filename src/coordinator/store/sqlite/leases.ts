@@ -87,7 +87,7 @@ export class SqliteLeases implements LeasesRepo {
       const r = this.hot.markRunning.all({ ...held, startedAt, now, grace: graceMs })
       if (r.length === 1) this.hot.attemptStarted.run({ ...lease, startedAt })
       return r.length === 1
-    })
+    }, 'start')
   }
 
   /** Every attempt of a job, oldest first. */
@@ -257,7 +257,7 @@ export class SqliteLeases implements LeasesRepo {
       // The row's cost was set by the same rule (`settlement`) in the statement above.
       settle(tx, row, payee ?? null, payee === undefined ? 0 : end.cost, end.at, this.hot)
       return true
-    })
+    }, 'finish')
   }
 
   /**

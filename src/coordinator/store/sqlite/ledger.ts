@@ -114,8 +114,45 @@ export function settle(
   hot?: Hot,
 ): number {
   const { paid, movements } = settlement(job, payeeId, cost, at)
-  for (const m of movements) transfer(tx, m, hot)
+  const [pay, refund] = movements
+  if (hot && pay && refund && pay.amount > 0 && refund.amount > 0) movePair(hot, pay, refund)
+  else for (const m of movements) transfer(tx, m, hot)
   return paid
+}
+
+/**
+ * The two transfers of one settlement (same job, memo and time; both out of its escrow), as
+ * `transfer` makes them, in two statements instead of four: one INSERT of both rows, then one
+ * UPDATE of the (up to three) balances by their net change. Each statement costs the
+ * coordinator tens of microseconds under load, when SQLite's code and pages are out of cache.
+ */
+function movePair(hot: Hot, a: Movement, b: Movement): void {
+  const made = hot.insertTransferPair.all({
+    ida: a.id,
+    kinda: a.kind,
+    froma: a.from,
+    toa: a.to,
+    amounta: a.amount,
+    idb: b.id,
+    kindb: b.kind,
+    fromb: b.from,
+    tob: b.to,
+    amountb: b.amount,
+    jobId: a.jobId,
+    memo: a.memo,
+    at: a.at,
+  })
+  const net = new Map<string, number>()
+  for (const m of [a, b]) {
+    if (!made.some((r) => r.id === m.id) || m.from === m.to) continue
+    net.set(m.from, (net.get(m.from) ?? 0) - m.amount)
+    net.set(m.to, (net.get(m.to) ?? 0) + m.amount)
+  }
+  const changes = [...net]
+  if (changes.length === 0) return
+  // Padded with the first account: a CASE takes its first match, so a repeat changes nothing.
+  const at = (i: number) => changes[i] ?? changes[0]!
+  hot.move3.run({ a: at(0)[0], da: at(0)[1], b: at(1)[0], db: at(1)[1], c: at(2)[0], dc: at(2)[1] })
 }
 
 /** A user's transfers, newest first, before `beforeSeq`. */

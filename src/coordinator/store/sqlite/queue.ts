@@ -27,7 +27,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
       escrow(tx, row, job.createdAt, this.hot)
       this.hot.insertJob.run(row)
       return row
-    })
+    }, 'create')
   }
 
   /** One job by id. */
