@@ -201,6 +201,35 @@ describe.each(ENGINES)('$name', (engine) => {
       })
     })
 
+    test('results settled in one batch: each paid once, a repeat in the same batch pays nothing, the audit exact', async () => {
+      const jobs = await Promise.all(
+        [4000, 900, 700, 300].map((maxCost, i) =>
+          store.queue.create(newJob({ maxCost, ownerId: i === 3 ? 'u-bob' : 'u-alice' })),
+        ),
+      )
+      for (const j of jobs) await store.leases.assign(j.id, 'w-bob', 99_999, 2000)
+      // All asked for at once, as a worker's results of one turn are: one of them twice.
+      const [first, again, ...rest] = await Promise.all([
+        store.leases.finish(lease(jobs[0]!.id), 'w-bob', paid(1500)),
+        store.leases.finish(lease(jobs[0]!.id), 'w-bob', paid(1500)),
+        store.leases.finish(lease(jobs[1]!.id), 'w-bob', paid(0)),
+        store.leases.finish(lease(jobs[2]!.id), 'w-bob', paid(5000)),
+        store.leases.finish(lease(jobs[3]!.id), 'w-bob', paid(100)),
+      ])
+      expect([first, again].sort()).toEqual([false, true])
+      expect(rest).toEqual([true, true, true])
+      expect(await store.credits.of('u-alice', 10)).toMatchObject({ balance: GRANT - 1500 - 700, escrow: 0 })
+      expect(await store.credits.of('u-bob', 10)).toMatchObject({ balance: GRANT + 1500 + 700, escrow: 0 })
+      // 2 grants, 4 escrows, then pay+refund, refund, pay, and bob paying himself 100 and refunded 200.
+      expect(await store.credits.audit()).toMatchObject({
+        escrow: 0,
+        negativeAccounts: 0,
+        transfers: 2 + 4 + 2 + 1 + 1 + 2,
+        ok: true,
+      })
+      expect((await store.queue.job(jobs[0]!.id))?.cost).toBe(1500)
+    })
+
     test('escrowTotal: the sum over every user escrow, equal to the audit, as jobs escrow and settle', async () => {
       expect(await store.credits.escrowTotal()).toBe(0)
       const a = await store.queue.create(newJob({ maxCost: 4000 }))

@@ -126,6 +126,51 @@ describe('changes of a kind', () => {
   })
 })
 
+describe("a kind's after step", () => {
+  test('runs once after the changes of its kind, in their transaction, before the changes that came later', async () => {
+    const ran: string[] = []
+    batch.afterKind(
+      'x',
+      () => {
+        expect(sqlite.inTransaction).toBe(true)
+        ran.push('after-x')
+        note('x-after')()
+      },
+      () => ran.push('discard-x'),
+    )
+    const answers = [
+      batch.run(() => (ran.push('x1'), note('x1')()), 'x'),
+      batch.run(() => (ran.push('p'), note('p')())),
+      batch.run(() => (ran.push('x2'), note('x2')()), 'x'),
+    ]
+    expect(await Promise.all(answers)).toEqual(['x1', 'p', 'x2'])
+    expect(ran).toEqual(['x1', 'x2', 'after-x', 'p'])
+    expect(commits).toBe(1)
+    expect(seen()).toEqual(['p', 'x-after', 'x1', 'x2'])
+  })
+
+  test('that throws: nothing of the batch is written, every change hears why, and what was left is discarded', async () => {
+    let discarded = 0
+    batch.afterKind(
+      'x',
+      () => note('x-after', -1)(),
+      () => discarded++,
+    )
+    const answers = [batch.run(note('a')), batch.run(note('x1'), 'x')].map((p) =>
+      p.then(String, (err: unknown) => `rejected: ${String(err)}`),
+    )
+    const [a, x1] = await Promise.all(answers)
+    expect(a).toContain('CHECK constraint failed')
+    expect(x1).toContain('CHECK constraint failed')
+    expect(discarded).toBe(1)
+    expect(seen()).toEqual([])
+    expect(sqlite.inTransaction).toBe(false)
+    // The next batch commits as usual.
+    expect(await batch.run(note('b'))).toBe('b')
+    expect(seen()).toEqual(['b'])
+  })
+})
+
 describe('a change that throws', () => {
   test('is undone alone: its writes rolled back, its promise rejected with its error, the others kept', async () => {
     const fault = new Error('settlement refused')

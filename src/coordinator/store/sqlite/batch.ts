@@ -21,6 +21,8 @@ interface Item {
 export class WriteBatch {
   private items: Item[] = []
   private scheduled = false
+  /** What runs after all the changes of a kind in a batch (see `afterKind`). */
+  private readonly afters = new Map<string, { after: (tx: Tx) => void; discard: () => void }>()
   private readonly begin: Statement<unknown, []>
   private readonly commit: Statement<unknown, []>
   private readonly rollback: Statement<unknown, []>
@@ -39,6 +41,16 @@ export class WriteBatch {
     this.savepoint = sqlite.prepare<unknown, []>('SAVEPOINT change')
     this.release = sqlite.prepare<unknown, []>('RELEASE change')
     this.undo = sqlite.prepare<unknown, []>('ROLLBACK TO change')
+  }
+
+  /**
+   * Runs `after` once the changes of `kind` in a batch have run, in the same transaction: what
+   * they left to do together (a settlement's transfers). When it throws, nothing of the batch
+   * is written and every change of it hears the error, as when the commit fails; `discard`
+   * then drops what the changes left for it.
+   */
+  afterKind(kind: string, after: (tx: Tx) => void, discard: () => void): void {
+    this.afters.set(kind, { after, discard })
   }
 
   /**
@@ -63,16 +75,22 @@ export class WriteBatch {
     const outcomes: Outcome[] = new Array<Outcome>(items.length)
     try {
       this.begin.run()
-      for (const i of runOrder(items)) outcomes[i] = this.change(items[i]!)
+      for (const group of runOrder(items)) {
+        for (const i of group) outcomes[i] = this.change(items[i]!)
+        const kind = items[group[0]!]!.kind
+        if (kind !== undefined) this.afters.get(kind)?.after(this.db)
+      }
       this.commit.run()
     } catch (err) {
-      // The transaction could not begin or commit (a full disk, a closed database): nothing of
-      // the batch was written, and every change hears why; this runs from a timer, so it never throws.
+      // The transaction could not begin or commit (a full disk, a closed database), or a kind's
+      // `after` failed: nothing of the batch was written, and every change hears why; this runs
+      // from a timer, so it never throws.
       try {
         if (this.sqlite.inTransaction) this.rollback.run()
       } catch {
         // SQLite rolls back by itself when it cannot; the changes are refused either way.
       }
+      for (const { discard } of this.afters.values()) discard()
       for (const item of items) item.reject(err)
       return
     }
@@ -98,13 +116,13 @@ export class WriteBatch {
   }
 }
 
-/** The order a batch's changes run in: each kind together, where its first change came. */
-function runOrder(items: readonly Item[]): number[] {
+/** The order a batch's changes run in: each kind together, where its first change came; a change of no kind alone. */
+function runOrder(items: readonly Item[]): number[][] {
   const groups = new Map<string, number[]>()
-  const order: (number | number[])[] = []
+  const order: number[][] = []
   items.forEach((item, i) => {
     if (item.kind === undefined) {
-      order.push(i)
+      order.push([i])
       return
     }
     let group = groups.get(item.kind)
@@ -115,5 +133,5 @@ function runOrder(items: readonly Item[]): number[] {
     }
     group.push(i)
   })
-  return order.flat()
+  return order
 }

@@ -49,7 +49,7 @@ export function openSqlite(path: string): Store {
     files: sqliteFiles(db, sqlite),
     credits: sqliteCredits(db),
     queue: withQueued(new SqliteQueue(db, batch, hot), db),
-    leases: new SqliteLeases(db, batch, hot),
+    leases: new SqliteLeases(db, batch, hot, sqlite),
     deadlines: new SqliteDeadlines(db, hot),
     workflows: new SqliteWorkflows(db, batch),
     stats: sqliteStats(sqlite),

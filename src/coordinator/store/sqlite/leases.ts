@@ -1,3 +1,4 @@
+import type { Database } from 'bun:sqlite'
 import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { AttemptRow, JobRow } from '../../../db/sqlite/schema'
@@ -21,10 +22,13 @@ import type {
   StageResult,
 } from '../types'
 import type { WriteBatch } from './batch'
-import { type Db, settle, type Tx } from './ledger'
+import { type Db, LaterTransfers, settle, type Tx } from './ledger'
 import type { Hot } from './prepared'
 
 const { jobs, jobOutput, attempts } = schema
+
+/** The batch kind of a result's ending (see `finish`). */
+const FINISH = 'finish'
 
 /**
  * Jobs under lease: assignment, start, output, the end of an attempt and its settlement,
@@ -32,11 +36,22 @@ const { jobs, jobOutput, attempts } = schema
  * worker, state), so stale or repeated reports change nothing.
  */
 export class SqliteLeases implements LeasesRepo {
+  /** The results' settlements of a batch, made together after them. */
+  private readonly later: LaterTransfers
+
   constructor(
     private readonly db: Db,
     private readonly batch: WriteBatch,
     private readonly hot: Hot,
-  ) {}
+    sqlite: Database,
+  ) {
+    this.later = new LaterTransfers(sqlite)
+    batch.afterKind(
+      FINISH,
+      () => this.later.make(),
+      () => this.later.discard(),
+    )
+  }
 
   private readonly owners = new Map<string, string>()
 
@@ -255,9 +270,9 @@ export class SqliteLeases implements LeasesRepo {
       if (!row) return false
       this.endAttempt(tx, lease, end.outcome, end.error, end.at, end.receipt)
       // The row's cost was set by the same rule (`settlement`) in the statement above.
-      settle(tx, row, payee ?? null, payee === undefined ? 0 : end.cost, end.at, this.hot)
+      settle(tx, row, payee ?? null, payee === undefined ? 0 : end.cost, end.at, this.hot, this.later)
       return true
-    }, 'finish')
+    }, FINISH)
   }
 
   /**

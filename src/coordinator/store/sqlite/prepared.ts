@@ -125,32 +125,6 @@ export function prepareHot(db: Db) {
       .onConflictDoNothing({ target: transfers.id })
       .returning({ seq: transfers.seq })
       .prepare(),
-    /** A settlement's two transfers (pay, refund) in one statement; RETURNING names those made. */
-    insertTransferPair: db
-      .insert(transfers)
-      .values(
-        ['a', 'b'].map((s) => ({
-          id: p(`id${s}`),
-          kind: p(`kind${s}`),
-          fromAccount: p(`from${s}`),
-          toAccount: p(`to${s}`),
-          amount: p(`amount${s}`),
-          jobId: p('jobId'),
-          memo: p('memo'),
-          createdAt: p('at'),
-        })),
-      )
-      .onConflictDoNothing({ target: transfers.id })
-      .returning({ id: transfers.id })
-      .prepare(),
-    /** Up to three balances changed by their net amounts in one statement (a settlement's accounts). */
-    move3: db
-      .update(accounts)
-      .set({
-        balance: sql`${accounts.balance} + case ${accounts.id} when ${p('a')} then ${p('da')} when ${p('b')} then ${p('db')} when ${p('c')} then ${p('dc')} else 0 end`,
-      })
-      .where(inArray(accounts.id, [p('a'), p('b'), p('c')]))
-      .prepare(),
     /** Both sides of a transfer in one statement (the CHECK still refuses a negative balance). */
     move: db
       .update(accounts)
