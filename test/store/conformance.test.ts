@@ -201,6 +201,21 @@ describe.each(ENGINES)('$name', (engine) => {
       })
     })
 
+    test('submissions in one batch: each escrowed in turn, the one the balance left cannot cover refused with what is there', async () => {
+      const asked = [4000, 4000, 4000, 1500].map((maxCost) =>
+        store.queue.create(newJob({ maxCost })).then(
+          (j) => j.maxCost,
+          (err: unknown) => err,
+        ),
+      )
+      const [a, b, c, d] = await Promise.all(asked)
+      expect([a, b, d]).toEqual([4000, 4000, 1500])
+      expect(c).toMatchObject({ code: 'insufficient_credits', status: 402 })
+      expect(String((c as Error).message)).toContain('you have 2 ')
+      expect(await store.credits.of('u-alice', 10)).toMatchObject({ balance: GRANT - 9500, escrow: 9500 })
+      expect(await store.credits.audit()).toMatchObject({ escrow: 9500, transfers: 2 + 3, ok: true })
+    })
+
     test('results settled in one batch: each paid once, a repeat in the same batch pays nothing, the audit exact', async () => {
       const jobs = await Promise.all(
         [4000, 900, 700, 300].map((maxCost, i) =>

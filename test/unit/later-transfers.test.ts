@@ -1,6 +1,6 @@
 import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
-import { LaterTransfers } from '../../src/coordinator/store/sqlite/ledger'
+import { LaterTransfers } from '../../src/coordinator/store/sqlite/later'
 import type { Movement } from '../../src/coordinator/store/ledger-rules'
 import { migrate } from '../../src/db/sqlite/migrate'
 

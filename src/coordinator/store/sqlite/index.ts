@@ -48,7 +48,7 @@ export function openSqlite(path: string): Store {
     workers: sqliteWorkers(db, hot),
     files: sqliteFiles(db, sqlite),
     credits: sqliteCredits(db),
-    queue: withQueued(new SqliteQueue(db, batch, hot), db),
+    queue: withQueued(new SqliteQueue(db, batch, hot, sqlite), db),
     leases: new SqliteLeases(db, batch, hot, sqlite),
     deadlines: new SqliteDeadlines(db, hot),
     workflows: new SqliteWorkflows(db, batch),

@@ -22,7 +22,8 @@ import type {
   StageResult,
 } from '../types'
 import type { WriteBatch } from './batch'
-import { type Db, LaterTransfers, settle, type Tx } from './ledger'
+import { LaterTransfers } from './later'
+import { type Db, settle, type Tx } from './ledger'
 import type { Hot } from './prepared'
 
 const { jobs, jobOutput, attempts } = schema

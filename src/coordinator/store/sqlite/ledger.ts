@@ -1,21 +1,12 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
-import type { Database, Statement } from 'bun:sqlite'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
 import { alias } from 'drizzle-orm/sqlite-core'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
-import {
-  auditOf,
-  escrowAccount,
-  escrowMovement,
-  historyLines,
-  insufficientCredits,
-  type Movement,
-  settlement,
-  userAccount,
-} from '../ledger-rules'
+import { auditOf, escrowAccount, historyLines, type Movement, settlement, userAccount } from '../ledger-rules'
 import type { Audit, HistoryLine } from '../types'
+import type { LaterTransfers } from './later'
 import type { Hot } from './prepared'
 
 const { accounts, transfers, users } = schema
@@ -88,23 +79,6 @@ export function balances(tx: Tx, userId: string, hot?: Hot): { balance: number; 
   return { balance: get(userAccount(userId)), escrow: get(escrowAccount(userId)) }
 }
 
-/** Holds a job's maximum cost in its owner's escrow, or refuses with 402 and what is missing. */
-export function escrow(tx: Tx, job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number, hot?: Hot): void {
-  if (hot) {
-    // The balance's CHECK refuses an overdraft: the balance is read only to say what is missing.
-    try {
-      transfer(tx, escrowMovement(job, at), hot)
-      return
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_CHECK') throw err
-      throw insufficientCredits(job.maxCost, balances(tx, job.ownerId, hot).balance)
-    }
-  }
-  const { balance } = balances(tx, job.ownerId)
-  if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
-  transfer(tx, escrowMovement(job, at))
-}
-
 /**
  * Settles a job that reached its final state (see `settlement`); returns what was paid. With
  * `later`, the transfers are left to it (made at the end of the batch's results).
@@ -122,60 +96,6 @@ export function settle(
   if (later) later.add(movements)
   else for (const m of movements) transfer(tx, m, hot)
   return paid
-}
-
-/**
- * The transfers of a batch's settlements, made together once its results have run (WriteBatch
- * `afterKind`): one INSERT of every row, then one UPDATE of each balance by its net change,
- * instead of two statements per transfer. Each statement cost the coordinator tens of
- * microseconds under load (SQLite's code and pages out of the CPU's caches), and a settlement
- * has two transfers. The ids stay unique, so a transfer already made is not made again.
- */
-export class LaterTransfers {
-  private pending: Movement[] = []
-  private readonly insert: Statement<{ id: string }, [string]>
-  private readonly move: Statement<unknown, [string]>
-
-  constructor(sqlite: Database) {
-    this.insert = sqlite.prepare(
-      `INSERT INTO transfers (id, kind, from_account, to_account, amount, job_id, memo, created_at)
-       SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
-       FROM json_each(?1) WHERE true
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-    )
-    this.move = sqlite.prepare(
-      `UPDATE accounts SET balance = balance + d.delta
-       FROM (SELECT value ->> 0 AS id, value ->> 1 AS delta FROM json_each(?1)) AS d
-       WHERE accounts.id = d.id`,
-    )
-  }
-
-  /** Leaves `movements` for `make` (those of no amount make no transfer, as in `transfer`). */
-  add(movements: readonly Movement[]): void {
-    for (const m of movements) if (m.amount > 0) this.pending.push(m)
-  }
-
-  /** Makes every transfer left, inside the open transaction (the balance CHECK still holds). */
-  make(): void {
-    const ms = this.pending
-    this.pending = []
-    if (ms.length === 0) return
-    const rows = ms.map((m) => [m.id, m.kind, m.from, m.to, m.amount, m.jobId, m.memo, m.at])
-    const made = new Set(this.insert.all(JSON.stringify(rows)).map((r) => r.id))
-    const net = new Map<string, number>()
-    for (const m of ms) {
-      // An account paying itself keeps its balance (no movement here ever does).
-      if (!made.has(m.id) || m.from === m.to) continue
-      net.set(m.from, (net.get(m.from) ?? 0) - m.amount)
-      net.set(m.to, (net.get(m.to) ?? 0) + m.amount)
-    }
-    if (net.size > 0) this.move.run(JSON.stringify([...net]))
-  }
-
-  /** Drops what was left: the batch failed, and nothing of it was written. */
-  discard(): void {
-    this.pending = []
-  }
 }
 
 /** A user's transfers, newest first, before `beforeSeq`. */

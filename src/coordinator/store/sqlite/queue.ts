@@ -1,3 +1,4 @@
+import type { Database } from 'bun:sqlite'
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
@@ -5,29 +6,45 @@ import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
 import type { JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
 import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
-import { type Db, escrow } from './ledger'
+import type { Db } from './ledger'
+import { LaterEscrows } from './later'
 import type { Hot } from './prepared'
 
 const { jobs } = schema
 
+/** The batch kind of a submission (see `create`). */
+const CREATE = 'create'
+
 /** Jobs entering and waiting in the queue: submission with escrow, listings, fair-share views. */
 export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
+  /** The escrows of a batch's submissions, made together after them. */
+  private readonly escrows: LaterEscrows
+
   constructor(
     private readonly db: Db,
     private readonly batch: WriteBatch,
     private readonly hot: Hot,
-  ) {}
+    sqlite: Database,
+  ) {
+    this.escrows = new LaterEscrows(sqlite, hot)
+    batch.afterKind(
+      CREATE,
+      () => this.escrows.make(),
+      () => this.escrows.discard(),
+    )
+  }
 
   /** Queues a new job and escrows its maximum cost, atomically; 402 when the owner cannot afford it. */
   async create(job: NewJob): Promise<JobRow> {
     // The row as stored, built here rather than read back (RETURNING maps some forty columns).
     const row: JobRow = { ...NEW_JOB_DEFAULTS, ...job, state: 'queued' }
-    return this.batch.run((tx) => {
-      // Escrow first: a refusal (402) writes nothing, and its savepoint has nothing to undo.
-      escrow(tx, row, job.createdAt, this.hot)
+    return this.batch.run(() => {
+      // The check first: a refusal (402) writes nothing. The escrow is taken once the row is in.
+      this.escrows.check(row)
       this.hot.insertJob.run(row)
+      this.escrows.take(row, job.createdAt)
       return row
-    }, 'create')
+    }, CREATE)
   }
 
   /** One job by id. */
