@@ -19,6 +19,7 @@ import type { Lifecycle, Verdict } from './lifecycle'
 import { Observers, type Observer, type WorkerLink } from './observe'
 import type { Clock, Settings } from './settings'
 import { untilStored } from './outage-retry'
+import { Outbox } from './outbox'
 import type { Store } from './store'
 import type { SocketData, Wake, WorkerConn } from './worker-conn'
 
@@ -32,6 +33,8 @@ const MAX_PENDING_FRAMES = 512
 /** The live worker sockets: hello, heartbeats, reports, silence. */
 export class Hub {
   private readonly conns = new Map<string, WorkerConn>()
+  /** What is sent to workers, once a turn per socket; flushed before a socket is closed or sent an error directly, so order holds. */
+  private readonly outbox = new Outbox()
   /** The intervals workers are told, and what their beats do. */
   readonly heartbeats: Heartbeats
   /** Turns a full disk into the error to send (set by the server; see disk.ts). */
@@ -80,7 +83,7 @@ export class Hub {
   send(workerId: string, msg: CoordinatorMessage): boolean {
     const conn = this.conns.get(workerId)
     if (!conn) return false
-    conn.socket.send(JSON.stringify(msg))
+    this.outbox.send(conn.socket, JSON.stringify(msg))
     return true
   }
 
@@ -103,6 +106,7 @@ export class Hub {
     this.log(
       `worker ${conn.name} (${workerId}) connected to another coordinator; closing its old socket here`,
     )
+    this.outbox.flush()
     conn.socket.close(CloseCode.replaced, 'connected to another coordinator')
   }
 
@@ -173,6 +177,7 @@ export class Hub {
     if (!full) return this.refuse(ws, 'internal', describe(err))
     // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
     this.refuse(ws, full.code, full.message)
+    this.outbox.flush()
     ws.close(CloseCode.goingAway, full.code)
   }
 
@@ -194,6 +199,7 @@ export class Hub {
       if (conn.lastSeen < now - silentMs) {
         this.log(`worker ${conn.name} silent for ${silentMs} ms; closing its socket`)
         this.forget(conn, CloseCode.silent, 'no heartbeat')
+        this.outbox.flush()
         conn.socket.close(CloseCode.silent, 'no heartbeat')
       }
     }
@@ -208,6 +214,7 @@ export class Hub {
 
   /** Closes every worker socket (coordinator shutting down). */
   closeAll(): void {
+    this.outbox.flush()
     for (const conn of [...this.conns.values()]) {
       // Gone from the hub before its socket closes: the close handler must not report it again.
       this.conns.delete(conn.id)
@@ -262,6 +269,7 @@ export class Hub {
     } catch (err) {
       if (!(err instanceof GridError)) throw err
       this.log(`refused worker ${msg.name} (${msg.workerId}): ${err.message}`)
+      this.outbox.flush()
       ws.send(
         JSON.stringify({ type: 'error', code: err.code, message: err.message } satisfies CoordinatorMessage),
       )
@@ -269,6 +277,8 @@ export class Hub {
       return
     }
     const previous = this.conns.get(msg.workerId)
+    // What was queued for a socket goes before its closing (see Outbox).
+    this.outbox.flush()
     if (previous) previous.socket.close(CloseCode.replaced, 'replaced by a newer connection')
     this.onConnected?.(msg.workerId)
     // The grid grows by one: the others may be told to beat less often first.
@@ -396,7 +406,7 @@ export class Hub {
           message: verdict.message,
           retry: verdict.retry,
         }
-    conn.socket.send(JSON.stringify(reply))
+    this.outbox.send(conn.socket, JSON.stringify(reply))
     if (verdict.accepted || verdict.requeued) this.wake()
   }
 
@@ -413,6 +423,7 @@ export class Hub {
     if (conn && this.conns.get(conn.id) === conn)
       this.forget(conn, CloseCode.overBudget, 'over the message budget')
     const message = 'this socket sent more messages or bytes than the coordinator allows'
+    this.outbox.flush()
     ws.send(JSON.stringify({ type: 'error', code: 'over_budget', message } satisfies CoordinatorMessage))
     ws.close(CloseCode.overBudget, 'over the message budget')
   }
@@ -423,6 +434,7 @@ export class Hub {
   }
 
   private refuse(ws: ServerWebSocket<SocketData>, code: string, message: string): void {
+    this.outbox.flush()
     ws.send(JSON.stringify({ type: 'error', code, message } satisfies CoordinatorMessage))
     if (
       code === 'bad_message' ||
