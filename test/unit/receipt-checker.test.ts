@@ -38,7 +38,7 @@ function start(opts: Partial<ReceiptThreadOptions> = {}) {
   return { t, logs }
 }
 
-/** How many threads of this process are receipt threads (Bun names the thread after the Worker). */
+/** How many threads of this process bear the receipt thread's name (Bun names a Worker's thread after it). */
 function receiptThreads(): number {
   const tasks = readdirSync('/proc/self/task')
   return tasks.filter((id) => {
@@ -68,7 +68,8 @@ describe('the receipt thread', () => {
     expect(await t.check(r.body, 'AAAA', key.publicKey)).toBe(false)
     expect(await t.check(r.body, r.signature, 'not a key')).toBe(false)
     expect(logs).toEqual([])
-    expect(receiptThreads()).toBe(1)
+    // (at least: a thread it starts bears its name until it names itself, as Linux threads do)
+    expect(receiptThreads()).toBeGreaterThan(0)
   })
 
   test('checks asked in one turn go as one message and are answered in order', async () => {
@@ -127,18 +128,23 @@ describe('the receipt thread', () => {
     await until(() => receiptThreads() === 0, 'the silent thread is ended')
   })
 
-  test('a thread that cannot start: checks are answered here', async () => {
-    const { t, logs } = start({ entry: '/nonexistent/receipt-thread.ts' })
+  test('a thread that cannot start: checks are answered here, and its retries fail without another line', async () => {
+    const { t, logs } = start({ entry: '/nonexistent/receipt-thread.ts', restartMs: 50 })
     expect(await Promise.all(range(0, 6).map((n) => ask(t, n)))).toEqual(expected(range(0, 6)))
     expect(logs).toHaveLength(1)
     expect(logs[0]).toContain('the receipt thread')
+    for (let round = 0; round < 3; round++) {
+      await Bun.sleep(100)
+      expect(await Promise.all(range(6, 4).map((n) => ask(t, n)))).toEqual(expected(range(6, 4)))
+    }
+    expect(logs).toHaveLength(1)
   })
 
   test('stop settles the checks waiting (sent or not yet), ends the thread, and later checks still answer', async () => {
     const { t } = start({ entry: fixture('silent'), answerMs: 60_000 })
     const sent = range(0, 6).map((n) => ask(t, n))
     await Bun.sleep(50) // the batch went to the thread, which keeps it
-    await until(() => receiptThreads() === 1, 'the thread runs')
+    await until(() => receiptThreads() > 0, 'the thread runs')
     const gathering = range(6, 6).map((n) => ask(t, n))
     t.stop()
     expect(await Promise.all([...sent, ...gathering])).toEqual(expected(range(0, 12)))
