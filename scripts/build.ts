@@ -11,6 +11,7 @@
 //   (src/cli/text/*): the same widths, without the per-call Intl.Segmenter and emoji regex that
 //   were most of the CPU of `gridx COMMAND --help`.
 // - jitPolicy (JIT_POLICY below): a short command's start code is not JIT-compiled.
+// - THREADS: each Worker's entry is an entry point of its own, as Bun's executables need.
 // - --max-http-header-size: Bun refuses request headers past it with an empty 431; at 64 KiB
 //   the coordinator's own check (16 KiB, src/coordinator/http-guard.ts) answers first, in JSON.
 import { rmSync } from 'node:fs'
@@ -50,6 +51,13 @@ for (let i = 0; i < args.length; i++) {
 if (!outfile) usage('--outfile is missing')
 if (inputs.length === 0) usage('no entry point')
 
+/**
+ * The entry files of Worker threads (src/coordinator/receipt-checker.ts starts the receipt
+ * thread): compiled in as entry points of their own, found in the binary by their path from the
+ * repository (`root` below, whatever other files are given).
+ */
+const THREADS = ['src/coordinator/receipt-thread.ts'].map((f) => resolve(ROOT, f))
+
 /** Packages whose imports of string-width and wrap-ansi are redirected (yargs' help layout). */
 const LAYOUT = /[\\/]node_modules[\\/](yargs|cliui|wrap-ansi)[\\/]/
 const NATIVE: Record<string, string> = {
@@ -67,7 +75,8 @@ const nativeText: BunPlugin = {
 }
 
 const result = await Bun.build({
-  entrypoints: inputs,
+  entrypoints: [...inputs, ...THREADS],
+  root: ROOT,
   compile: {
     outfile,
     execArgv: ['--max-http-header-size=65536'],

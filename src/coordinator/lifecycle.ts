@@ -11,6 +11,7 @@ import { Observers, type Observer } from './observe'
 import { attemptsExhausted, packageFault, workerFault } from './install-failure'
 import { billedMs, costOf } from './pricing'
 import { ACCEPTED, BUSY, receiptProblem, refused, type Verdict } from './result-check'
+import { inlineSignatures, type SignatureCheck } from './receipt-checker'
 import { escapeTerminal } from '../protocol/text'
 import type { Clock, Settings } from './settings'
 import type {
@@ -55,6 +56,8 @@ export class Lifecycle {
   watch: QueueWatch | undefined
   /** Hears every transition this coordinator makes (the log, the metrics). */
   observe: Observer = new Observers()
+  /** Checks results' receipt signatures (the server gives its receipt thread; inline otherwise). */
+  signatures: SignatureCheck = inlineSignatures
 
   constructor(
     private readonly store: Store,
@@ -265,7 +268,7 @@ export class Lifecycle {
     }
     if (!mayCheck()) return BUSY
     const key = publicKey === undefined ? (await this.store.workers.get(workerId))?.publicKey : publicKey
-    const bad = receiptProblem(key, workerId, msg)
+    const bad = await receiptProblem(key, workerId, msg, this.signatures)
     if (bad) {
       this.log(`refused the result of job ${job.id} attempt ${lease.attempt} from worker ${workerId}: ${bad}`)
       return refused('bad_receipt', `the result was refused: ${bad}`)

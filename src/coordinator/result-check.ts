@@ -1,4 +1,5 @@
-import { verifyReceipt } from '../protocol/receipt'
+import { parseReceiptBody } from '../protocol/receipt'
+import { inlineSignatures, type SignatureCheck } from './receipt-checker'
 import type { WorkerMessage } from '../protocol/worker'
 
 type Result = Extract<WorkerMessage, { type: 'job.result' }>
@@ -22,18 +23,24 @@ export function refused(code: string, message: string, retry = false): Verdict {
 /** The refusal of a result that came before the coordinator could check another. */
 export const BUSY = refused('busy', 'too many results to check at once: send it again in a moment', true)
 
+const UNSIGNED = 'the receipt signature does not verify against the worker key'
+
 /**
  * Why a result's receipt is not acceptable, or undefined when it is signed with `key` (the
- * worker's pinned key) and matches the report. Costs milliseconds: check the cheap things first.
+ * worker's pinned key) and matches the report. The signature is checked by `signatures` (the
+ * coordinator's receipt thread); the body is read only once it verified.
  */
-export function receiptProblem(
+export async function receiptProblem(
   key: string | null | undefined,
   workerId: string,
   msg: Result,
-): string | undefined {
+  signatures: SignatureCheck = inlineSignatures,
+): Promise<string | undefined> {
   if (!key) return 'the worker has no pinned key'
-  const body = verifyReceipt(msg.receipt, key)
-  if (!body) return 'the receipt signature does not verify against the worker key'
+  if (!(await signatures.check(msg.receipt.body, msg.receipt.signature, key))) return UNSIGNED
+  // Signed, yet not a receipt: refused in the same words as before the check moved to a thread.
+  const body = parseReceiptBody(msg.receipt.body)
+  if (!body) return UNSIGNED
   const same =
     body.jobId === msg.lease.jobId &&
     body.attempt === msg.lease.attempt &&

@@ -24,6 +24,7 @@ import { createWeb, isApiPath } from '../web'
 import { JobLog, Logger, logRefused, logRequests } from './log'
 import { startFields } from './log/start'
 import { StorageQuota } from './quota'
+import { ReceiptThread } from './receipt-checker'
 import { InFlight } from './user-caps'
 
 /** Options of a coordinator; ports may be 0 to pick free ones. */
@@ -140,6 +141,9 @@ async function serve(
   if (leading) await extendLeases(Math.max(2 * settings.leaseMs, 60_000))
   const events = new JobEvents()
   const lifecycle = new Lifecycle(store, events, clock, settings, log)
+  // Results' signatures are checked off the main thread, which dispatches (started at the first result).
+  const receiptThread = new ReceiptThread({ log })
+  lifecycle.signatures = receiptThread
   const index = new QueueIndex()
   // The hub asks the scheduler for passes; the scheduler sends through the hub.
   const hub = new Hub(store, lifecycle, clock, settings, () => scheduler.wake(), log)
@@ -420,6 +424,8 @@ async function serve(
       clearTimeout(firstSweep)
       disk.stop()
       hub.closeAll()
+      // Checks still waiting are made here, so their results end before the store closes.
+      receiptThread.stop()
       await Promise.all([http.stop(true), ws.stop(true)])
       await store.close()
     },
