@@ -372,6 +372,29 @@ describe.each(ENGINES)('$name', (engine) => {
       expect((await store.credits.audit()).ok).toBe(true)
     })
 
+    test('starts asked at once: each attempt started once, with its time and deadline; stale and repeated ones refused', async () => {
+      const jobs = await Promise.all([1, 2, 3].map(() => store.queue.create(newJob())))
+      for (const j of jobs) await store.leases.assign(j.id, 'w-bob', 99_999, 2000)
+      const [a, b, again, c, stale] = await Promise.all([
+        store.leases.markRunning(lease(jobs[0]!.id), 'w-bob', 3000, 500, 2500),
+        store.leases.markRunning(lease(jobs[1]!.id), 'w-bob', 3000, 500),
+        store.leases.markRunning(lease(jobs[1]!.id), 'w-bob', 3000, 500),
+        store.leases.markRunning(lease(jobs[2]!.id), 'w-bob', 3000, 500),
+        store.leases.markRunning(lease(jobs[2]!.id, 2), 'w-bob', 3000, 500),
+      ])
+      expect([a, c, stale]).toEqual([true, true, false])
+      expect([b, again].sort()).toEqual([false, true])
+      const first = await store.queue.job(jobs[0]!.id)
+      expect(first).toMatchObject({
+        state: 'running',
+        startedAt: 2500,
+        deadlineAt: 3000 + first!.timeoutMs + 500,
+      })
+      expect((await store.leases.attemptsOf(jobs[0]!.id))[0]).toMatchObject({ startedAt: 2500 })
+      expect((await store.leases.attemptsOf(jobs[1]!.id))[0]).toMatchObject({ startedAt: 3000 })
+      expect((await store.queue.job(jobs[2]!.id))?.state).toBe('running')
+    })
+
     test('extendLeases gives live leases and deadlines the time the coordinator was down', async () => {
       const job = await store.queue.create(newJob({ timeoutMs: 100 }))
       await store.leases.assign(job.id, 'w-bob', 500, 400, 10)

@@ -48,39 +48,6 @@ export async function assignJob(
   return rows[0] ? toJobRow(rows[0]) : undefined
 }
 
-/** $1 job, $2 attempt, $3 worker, $4 now, $5 started at, $6 the deadline's grace. */
-const MARK_RUNNING = `
-WITH job AS (
-  UPDATE jobs j SET state = 'running', started_at = $5::bigint,
-    deadline_at = $4::bigint + j.timeout_ms + $6::bigint
-  WHERE j.id = $1::text AND j.attempt = $2::int AND j.worker_id = $3::text AND j.state = 'assigned'
-  RETURNING j.id
-), began AS (
-  UPDATE attempts SET started_at = $5::bigint
-  WHERE job_id = $1::text AND attempt = $2::int AND EXISTS (SELECT 1 FROM job)
-)
-SELECT count(*)::int AS n FROM job`
-
-/** Marks an assigned attempt running, in one statement; false when the worker no longer holds it. */
-export async function markJobRunning(
-  client: SQL,
-  lease: LeaseRef,
-  workerId: string,
-  now: number,
-  graceMs: number,
-  startedAt: number,
-): Promise<boolean> {
-  const rows: { n: number }[] = await client.unsafe(MARK_RUNNING, [
-    lease.jobId,
-    lease.attempt,
-    workerId,
-    now,
-    startedAt,
-    graceMs,
-  ])
-  return Number(rows[0]?.n) === 1
-}
-
 /** $1 worker, $2 the new expiry, $3 the leases as a JSON array of {jobId, attempt}. */
 const RENEW = `
 UPDATE jobs j SET lease_expires_at = $2::bigint

@@ -15,8 +15,8 @@ import type {
 import type { Db } from './db'
 import { assignJobs } from './assign-sql'
 import { attemptIs, cancel, heldBy, requeue } from './lease-ends'
-import { assignJob, markJobRunning, renewLeases } from './lease-sql'
-import { FinishBatch } from './finish-batch'
+import { assignJob, renewLeases } from './lease-sql'
+import { FinishBatch, StartBatch } from './finish-batch'
 
 const { jobs, jobOutput, attempts } = schema
 
@@ -27,9 +27,11 @@ const { jobs, jobOutput, attempts } = schema
  */
 export class PgLeases implements LeasesRepo {
   private readonly finishes: FinishBatch
+  private readonly starts: StartBatch
 
   constructor(private readonly db: Db) {
     this.finishes = new FinishBatch(db.$client)
+    this.starts = new StartBatch(db.$client)
   }
 
   async assign(
@@ -70,7 +72,7 @@ export class PgLeases implements LeasesRepo {
     graceMs = DEFAULT_TIMINGS.deadlineGraceMs,
     startedAt = now,
   ): Promise<boolean> {
-    return await markJobRunning(this.db.$client, lease, workerId, now, graceMs, startedAt)
+    return await this.starts.run({ lease, workerId, now, graceMs, startedAt })
   }
 
   async attemptsOf(jobId: string): Promise<AttemptRow[]> {
@@ -177,7 +179,7 @@ export class PgLeases implements LeasesRepo {
   }
 
   async finish(lease: LeaseRef, workerId: string, end: Ending): Promise<boolean> {
-    return await this.finishes.finish({ lease, workerId, end })
+    return await this.finishes.run({ lease, workerId, end })
   }
 
   async cancel(
