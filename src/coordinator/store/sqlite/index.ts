@@ -51,7 +51,7 @@ export function openSqlite(path: string): Store {
     queue: withQueued(new SqliteQueue(db, batch, hot, sqlite), db),
     leases: new SqliteLeases(db, batch, hot, sqlite),
     deadlines: new SqliteDeadlines(db, hot),
-    workflows: new SqliteWorkflows(db, batch),
+    workflows: new SqliteWorkflows(db, batch, sqlite),
     stats: sqliteStats(sqlite),
     // One file, one coordinator: nobody to tell, nobody to elect, and no server to lose.
     bus: { shared: false, publish: async () => {}, subscribe: async () => {} },

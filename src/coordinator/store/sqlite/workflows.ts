@@ -1,3 +1,4 @@
+import type { Database } from 'bun:sqlite'
 import { and, asc, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
@@ -6,22 +7,39 @@ import { escrowMovement } from '../ledger-rules'
 import type { Dependency, DependentsSettled, NewJob, QueuedJob, WorkflowsRepo } from '../types'
 import { arrayUnaffordable, decide, DEPENDENCY_OUTCOME, dependencyAlreadyFailed } from '../workflow-rules'
 import type { WriteBatch } from './batch'
-import { balances, type Db, settle, transfer, type Tx } from './ledger'
+import { LaterTransfers } from './later'
+import { balances, type Db, settle, type Tx } from './ledger'
 
 const { jobs, jobDeps } = schema
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
 const { script, ...QUEUED } = getTableColumns(jobs)
 
+/** Rows of one multi-row INSERT: a jobs row binds some forty values, well inside SQLite's 32,766. */
+const ROWS_PER_INSERT = 200
+
+/** `items` in runs of at most `n`. */
+function chunks<T>(items: readonly T[], n: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n))
+  return out
+}
+
 /** Held jobs one sweep decides at most (the rest wait for the next). */
 const SWEEP_LIMIT = 1000
 
 /** Arrays and dependencies on SQLite: every change one transaction of the write batch. */
 export class SqliteWorkflows implements WorkflowsRepo {
+  /** An array's escrows, made in two statements for all its members. */
+  private readonly escrows: LaterTransfers
+
   constructor(
     private readonly db: Db,
     private readonly batch: WriteBatch,
-  ) {}
+    sqlite: Database,
+  ) {
+    this.escrows = new LaterTransfers(sqlite)
+  }
 
   async create(news: NewJob[], after?: { ids: readonly string[]; anyEnd: boolean }): Promise<JobRow[]> {
     return this.batch.run((tx) => {
@@ -46,14 +64,17 @@ export class SqliteWorkflows implements WorkflowsRepo {
           .run()
       }
       const rows = news.map((j): JobRow => ({ ...NEW_JOB_DEFAULTS, ...j, state: 'queued', held }))
-      for (const row of rows) {
-        tx.insert(jobs).values(row).run()
-        transfer(tx, escrowMovement(row, row.createdAt))
-        if (after) {
-          for (const id of after.ids)
-            tx.insert(jobDeps).values({ jobId: row.id, dependsOn: id, anyEnd: after.anyEnd }).run()
-        }
-      }
+      // Many rows to a statement: one statement per member held the event loop about 0.2 ms each
+      // (a 2,000-member array, 0.4 s).
+      for (const part of chunks(rows, ROWS_PER_INSERT)) tx.insert(jobs).values(part).run()
+      const deps = after
+        ? rows.flatMap((row) =>
+            after.ids.map((id) => ({ jobId: row.id, dependsOn: id, anyEnd: after.anyEnd })),
+          )
+        : []
+      for (const part of chunks(deps, ROWS_PER_INSERT)) tx.insert(jobDeps).values(part).run()
+      this.escrows.add(rows.map((row) => escrowMovement(row, row.createdAt)))
+      this.escrows.make()
       return rows
     })
   }
