@@ -33,7 +33,7 @@ const MAX_PENDING_FRAMES = 512
 /** The live worker sockets: hello, heartbeats, reports, silence. */
 export class Hub {
   private readonly conns = new Map<string, WorkerConn>()
-  /** What is sent to workers, once a turn per socket; flushed before a socket is closed or sent an error directly, so order holds. */
+  /** What is sent to workers: once a turn per socket, or at once (errors, closes) after what was queued. */
   private readonly outbox = new Outbox()
   /** The intervals workers are told, and what their beats do. */
   readonly heartbeats: Heartbeats
@@ -106,8 +106,7 @@ export class Hub {
     this.log(
       `worker ${conn.name} (${workerId}) connected to another coordinator; closing its old socket here`,
     )
-    this.outbox.flush()
-    conn.socket.close(CloseCode.replaced, 'connected to another coordinator')
+    this.outbox.close(conn.socket, CloseCode.replaced, 'connected to another coordinator')
   }
 
   /** Whether the worker is connected to this coordinator. */
@@ -177,7 +176,6 @@ export class Hub {
     if (!full) return this.refuse(ws, 'internal', describe(err))
     // Nothing was written. The worker reconnects, and resends an unacknowledged result after the welcome.
     this.refuse(ws, full.code, full.message)
-    this.outbox.flush()
     ws.close(CloseCode.goingAway, full.code)
   }
 
@@ -199,8 +197,7 @@ export class Hub {
       if (conn.lastSeen < now - silentMs) {
         this.log(`worker ${conn.name} silent for ${silentMs} ms; closing its socket`)
         this.forget(conn, CloseCode.silent, 'no heartbeat')
-        this.outbox.flush()
-        conn.socket.close(CloseCode.silent, 'no heartbeat')
+        this.outbox.close(conn.socket, CloseCode.silent, 'no heartbeat')
       }
     }
   }
@@ -214,7 +211,6 @@ export class Hub {
 
   /** Closes every worker socket (coordinator shutting down). */
   closeAll(): void {
-    this.outbox.flush()
     for (const conn of [...this.conns.values()]) {
       // Gone from the hub before its socket closes: the close handler must not report it again.
       this.conns.delete(conn.id)
@@ -223,7 +219,7 @@ export class Hub {
         close: { code: CloseCode.goingAway, reason: 'coordinator stopping' },
         at: this.clock.now(),
       })
-      conn.socket.close(CloseCode.goingAway, 'coordinator stopping')
+      this.outbox.close(conn.socket, CloseCode.goingAway, 'coordinator stopping')
     }
     this.conns.clear()
   }
@@ -269,17 +265,15 @@ export class Hub {
     } catch (err) {
       if (!(err instanceof GridError)) throw err
       this.log(`refused worker ${msg.name} (${msg.workerId}): ${err.message}`)
-      this.outbox.flush()
-      ws.send(
+      this.outbox.now(
+        ws,
         JSON.stringify({ type: 'error', code: err.code, message: err.message } satisfies CoordinatorMessage),
       )
       ws.close(CloseCode.forbidden, err.code)
       return
     }
     const previous = this.conns.get(msg.workerId)
-    // What was queued for a socket goes before its closing (see Outbox).
-    this.outbox.flush()
-    if (previous) previous.socket.close(CloseCode.replaced, 'replaced by a newer connection')
+    if (previous) this.outbox.close(previous.socket, CloseCode.replaced, 'replaced by a newer connection')
     this.onConnected?.(msg.workerId)
     // The grid grows by one: the others may be told to beat less often first.
     this.heartbeats.resize(this.conns.values(), this.conns.size + (previous ? 0 : 1))
@@ -423,8 +417,10 @@ export class Hub {
     if (conn && this.conns.get(conn.id) === conn)
       this.forget(conn, CloseCode.overBudget, 'over the message budget')
     const message = 'this socket sent more messages or bytes than the coordinator allows'
-    this.outbox.flush()
-    ws.send(JSON.stringify({ type: 'error', code: 'over_budget', message } satisfies CoordinatorMessage))
+    this.outbox.now(
+      ws,
+      JSON.stringify({ type: 'error', code: 'over_budget', message } satisfies CoordinatorMessage),
+    )
     ws.close(CloseCode.overBudget, 'over the message budget')
   }
 
@@ -434,8 +430,7 @@ export class Hub {
   }
 
   private refuse(ws: ServerWebSocket<SocketData>, code: string, message: string): void {
-    this.outbox.flush()
-    ws.send(JSON.stringify({ type: 'error', code, message } satisfies CoordinatorMessage))
+    this.outbox.now(ws, JSON.stringify({ type: 'error', code, message } satisfies CoordinatorMessage))
     if (
       code === 'bad_message' ||
       code === 'hello_first' ||

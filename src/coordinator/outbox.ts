@@ -21,16 +21,37 @@ export class Outbox {
     setImmediate(() => this.flush())
   }
 
-  /** Sends everything queued now (also before a socket is closed on purpose, so nothing queued is lost). */
+  /** Sends `text` on `socket` at once, after what was queued for it (an error before a close). */
+  now(socket: ServerWebSocket<unknown>, text: string): void {
+    this.drain(socket)
+    socket.send(text)
+  }
+
+  /** Closes `socket` after sending what was queued for it, so nothing queued is lost. */
+  close(socket: ServerWebSocket<unknown>, code: number, reason: string): void {
+    this.drain(socket)
+    socket.close(code, reason)
+  }
+
+  private drain(socket: ServerWebSocket<unknown>): void {
+    const texts = this.queued.get(socket)
+    if (!texts) return
+    this.queued.delete(socket)
+    write(socket, texts)
+  }
+
+  /** Sends everything queued now. */
   flush(): void {
     this.scheduled = false
     const queued = this.queued
     if (queued.size === 0) return
     this.queued = new Map()
-    for (const [socket, texts] of queued) {
-      // A socket closed meanwhile takes nothing: its leases come back by its silence, as ever.
-      if (texts.length === 1) socket.send(texts[0]!)
-      else socket.cork(() => texts.forEach((t) => socket.send(t)))
-    }
+    for (const [socket, texts] of queued) write(socket, texts)
   }
+}
+
+/** One socket's messages in one write. A socket closed meanwhile takes nothing: its leases come back by its silence, as ever. */
+function write(socket: ServerWebSocket<unknown>, texts: readonly string[]): void {
+  if (texts.length === 1) socket.send(texts[0]!)
+  else socket.cork(() => texts.forEach((t) => socket.send(t)))
 }

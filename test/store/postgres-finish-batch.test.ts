@@ -4,7 +4,7 @@ import type { Store } from '../../src/coordinator/store/types'
 import { freshDatabase } from '../support/postgres'
 import { GRANT, newJob, paid, seed } from '../support/store-fixtures'
 
-// Results that arrive together are settled in one statement on PostgreSQL (finish-batch.ts):
+// Results that arrive together are settled in one statement on PostgreSQL (lease-batch.ts):
 // each must still get its own answer, be paid once, and leave the ledger exact.
 
 let store: Store

@@ -45,15 +45,16 @@ test("one turn's messages arrive in order, each a frame of its own, and the next
   expect(got).toEqual(['a', 'b', 'c', 'd'])
 })
 
-test('flush sends what was queued at once, so a close right after it loses nothing', async () => {
+test('a close, or a message sent at once, goes after what was queued for the socket, so nothing queued is lost', async () => {
   const { socket, got, closed } = await pair()
   const outbox = new Outbox()
+  outbox.send(socket, 'queued 1')
+  outbox.send(socket, 'queued 2')
+  outbox.now(socket, 'error')
   outbox.send(socket, 'last words')
-  outbox.send(socket, 'and more')
-  outbox.flush()
-  socket.close(4000, 'bye')
+  outbox.close(socket, 4000, 'bye')
   expect(await closed).toBe(4000)
-  expect(got).toEqual(['last words', 'and more'])
+  expect(got).toEqual(['queued 1', 'queued 2', 'error', 'last words'])
   // A socket closed meanwhile takes nothing, and nothing throws.
   outbox.send(socket, 'too late')
   outbox.flush()

@@ -16,7 +16,7 @@ import type { Db } from './db'
 import { assignJobs } from './assign-sql'
 import { attemptIs, cancel, heldBy, requeue } from './lease-ends'
 import { assignJob, renewLeases } from './lease-sql'
-import { FinishBatch, StartBatch } from './finish-batch'
+import { FinishBatch, StartBatch } from './lease-batch'
 
 const { jobs, jobOutput, attempts } = schema
 

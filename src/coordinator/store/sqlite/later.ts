@@ -73,7 +73,7 @@ export class LaterTransfers {
  */
 export class LaterEscrows {
   private readonly balances = new Map<string, number>()
-  readonly transfers: LaterTransfers
+  private readonly transfers: LaterTransfers
 
   constructor(
     sqlite: Database,

@@ -28,7 +28,8 @@ import type { Hot } from './prepared'
 
 const { jobs, jobOutput, attempts } = schema
 
-/** The batch kind of a result's ending (see `finish`). */
+/** The batch kinds of a start and of a result's ending (see `markRunning`, `finish`). */
+const START = 'start'
 const FINISH = 'finish'
 
 /**
@@ -103,7 +104,7 @@ export class SqliteLeases implements LeasesRepo {
       const r = this.hot.markRunning.all({ ...held, startedAt, now, grace: graceMs })
       if (r.length === 1) this.hot.attemptStarted.run({ ...lease, startedAt })
       return r.length === 1
-    }, 'start')
+    }, START)
   }
 
   /** Every attempt of a job, oldest first. */

@@ -45,12 +45,12 @@ class LeaseBatch<T extends { lease: LeaseRef }> {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.take()
-      await this.settle(batch)
+      await this.make(batch)
     }
     this.busy = false
   }
 
-  /** The next batch: each attempt at most once (a result resent meanwhile waits for the next). */
+  /** The next batch: each attempt at most once (a change resent meanwhile waits for the next). */
   private take(): Pending<T>[] {
     const batch: Pending<T>[] = []
     const rest: Pending<T>[] = []
@@ -67,11 +67,11 @@ class LeaseBatch<T extends { lease: LeaseRef }> {
     return batch
   }
 
-  private async settle(batch: Pending<T>[]): Promise<void> {
+  private async make(batch: Pending<T>[]): Promise<void> {
     if (batch.length > 1) {
       try {
-        const ended = await this.statement(this.client, batch)
-        for (const p of batch) p.resolve(ended.has(leaseKey(p.lease)))
+        const done = await this.statement(this.client, batch)
+        for (const p of batch) p.resolve(done.has(leaseKey(p.lease)))
         return
       } catch {
         // Nothing of the batch was written: each change again alone, so each hears its own answer.
