@@ -8,6 +8,7 @@ import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
 import type { Db } from './ledger'
 import { LaterEscrows } from './later'
+import { liveJobs } from './live'
 import type { Hot } from './prepared'
 
 const { jobs } = schema
@@ -73,7 +74,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
     return this.db
       .select({ id: jobs.id, ownerId: jobs.ownerId, arrayId: jobs.arrayId })
       .from(jobs)
-      .where(inArray(jobs.state, [...ACTIVE]))
+      .where(and(liveJobs, inArray(jobs.state, [...ACTIVE])))
       .all()
   }
 
@@ -84,6 +85,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
       .from(jobs)
       .where(
         and(
+          liveJobs,
           eq(jobs.state, 'queued'),
           eq(jobs.ownerId, job.ownerId),
           sql`(${jobs.priority} > ${job.priority} or (${jobs.priority} = ${job.priority} and (${jobs.createdAt} < ${job.createdAt} or (${jobs.createdAt} = ${job.createdAt} and ${jobs.id} < ${job.id}))))`,
@@ -93,7 +95,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
     const all = this.db
       .select({ n: sql<number>`count(*)` })
       .from(jobs)
-      .where(eq(jobs.state, 'queued'))
+      .where(and(liveJobs, eq(jobs.state, 'queued')))
       .get()
     return { aheadOfMine: ahead?.n ?? 0, queued: all?.n ?? 0 }
   }
@@ -103,7 +105,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
     const rows = this.db
       .select({ state: jobs.state, n: sql<number>`count(*)` })
       .from(jobs)
-      .where(inArray(jobs.state, ['queued', ...ACTIVE]))
+      .where(liveJobs)
       .groupBy(jobs.state)
       .all()
     return Object.fromEntries(rows.map((r) => [r.state, r.n]))

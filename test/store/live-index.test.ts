@@ -1,0 +1,83 @@
+import { Database } from 'bun:sqlite'
+import { afterEach, beforeEach, expect, test } from 'bun:test'
+import type { Store } from '../../src/coordinator/store/types'
+import { ok, newJob, seed } from '../support/store-fixtures'
+import { closeStore, ENGINES, whereIs } from '../support/stores'
+
+// SQLite uses the partial index jobs_queue (live jobs only) for a query only when its WHERE states
+// the index's own predicate. These queries run once a second (the lease sweep), on every /health
+// and metrics scrape, and on a worker's reconnect: each must read the live jobs, never the whole
+// table with every job that ever ended. What they do is tested with the rest of the store; this
+// checks how SQLite runs them.
+
+let store: Store
+const sqlite = ENGINES.find((e) => e.name === 'sqlite')!
+
+beforeEach(async () => {
+  store = await seed(await sqlite.open())
+})
+afterEach(async () => {
+  await closeStore(store)
+})
+
+/** The SQL of every statement prepared while `run` runs (drizzle prepares each query it runs). */
+async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = []
+  const proto = Database.prototype as unknown as { prepare: (this: Database, ...a: unknown[]) => unknown }
+  const prepare = proto.prepare
+  proto.prepare = function (this: Database, ...args: unknown[]) {
+    seen.push(String(args[0]))
+    return prepare.apply(this, args)
+  }
+  try {
+    await run()
+  } finally {
+    proto.prepare = prepare
+  }
+  return seen
+}
+
+test('the queries of live jobs read the jobs_queue index, not the table', async () => {
+  // Some ended jobs and some live ones, so each query has rows to find.
+  for (let i = 0; i < 3; i++) {
+    const done = await store.queue.create(newJob())
+    await store.leases.assign(done.id, 'w-bob', 10 ** 12, 1000)
+    await store.leases.finish({ jobId: done.id, attempt: 1 }, 'w-bob', ok(0, 2000))
+  }
+  const running = await store.queue.create(newJob())
+  await store.leases.assign(running.id, 'w-bob', 10 ** 12, 1000)
+  const queued = await store.queue.create(newJob())
+
+  const sqls = await statementsOf(async () => {
+    expect((await store.leases.expired(10 ** 13)).map((j) => j.id)).toEqual([running.id])
+    expect(await store.leases.leasesOf('w-bob')).toEqual([{ jobId: running.id, attempt: 1 }])
+    expect(await store.queue.counts()).toEqual({ queued: 1, assigned: 1 })
+    expect((await store.queue.active()).map((j) => j.id)).toEqual([running.id])
+    expect(await store.queue.position({ ...queued, ownerId: queued.ownerId })).toEqual({
+      aheadOfMine: 0,
+      queued: 1,
+    })
+    expect(await store.leases.extendLeases(10 ** 13, 2000)).toBe(1)
+    expect((await store.queue.list({ state: 'queued', limit: 10 })).map((j) => j.id)).toEqual([queued.id])
+    expect((await store.queue.list({ states: ['queued', 'assigned'], limit: 10 })).map((j) => j.id)).toEqual([
+      queued.id,
+      running.id,
+    ])
+  })
+  const onJobs = sqls.filter((s) => /\bfrom "jobs"|update "jobs"/i.test(s))
+  expect(onJobs.length).toBeGreaterThanOrEqual(9)
+
+  const db = new Database(whereIs(store), { readonly: true })
+  try {
+    for (const sql of onJobs) {
+      const plan = db
+        .query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all()
+        .map((r) => r.detail)
+      expect({ sql, scans: plan.filter((d) => /^SCAN jobs\b/.test(d)) }).toEqual({ sql, scans: [] })
+      expect({ sql, index: plan.some((d) => d.includes('INDEX jobs_')) }).toEqual({ sql, index: true })
+    }
+  } finally {
+    db.close()
+  }
+})
