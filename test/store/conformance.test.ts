@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { inviteHash } from '../../src/coordinator/store/invite-rules'
 import type { Store } from '../../src/coordinator/store/types'
-import { GRANT, newJob, paid, rejection, seed } from '../support/store-fixtures'
+import { GRANT, newJob, ok, paid, rejection, seed } from '../support/store-fixtures'
 import { closeStore, ENGINES } from '../support/stores'
 
 // The rest of the store's contract (invites, operators, files, the ledger's history, queue views,
@@ -291,6 +291,7 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(await store.deadlines.since(lease(job.id))).toBe(2000)
       expect(await store.leases.markRunning(lease(job.id), 'w-other', 2100)).toBe(false)
       expect(await store.leases.markRunning(lease(job.id), 'w-bob', 2100, 50)).toBe(true)
+      expect(await store.deadlines.since(lease(job.id))).toBe(2100)
       expect((await store.queue.job(job.id))?.deadlineAt).toBe(3150)
       expect(await store.deadlines.extend(lease(job.id), 'w-bob', 3000)).toBe(true)
       expect((await store.queue.job(job.id))?.deadlineAt).toBe(3150)
@@ -393,6 +394,27 @@ describe.each(ENGINES)('$name', (engine) => {
       expect((await store.leases.attemptsOf(jobs[0]!.id))[0]).toMatchObject({ startedAt: 2500 })
       expect((await store.leases.attemptsOf(jobs[1]!.id))[0]).toMatchObject({ startedAt: 3000 })
       expect((await store.queue.job(jobs[2]!.id))?.state).toBe('running')
+    })
+
+    test('each attempt keeps when it started: a requeued one as it ended, the next from its own start', async () => {
+      const job = await store.queue.create(newJob())
+      await store.leases.assign(job.id, 'w-bob', 50_000, 2000)
+      expect(await store.leases.markRunning(lease(job.id), 'w-bob', 2100)).toBe(true)
+      expect(await store.leases.requeue(lease(job.id), 'worker lost', 2200)).toBe('queued')
+      await store.leases.assign(job.id, 'w-bob', 50_000, 2300)
+      const second = { jobId: job.id, attempt: 2 }
+      expect(await store.deadlines.since(lease(job.id))).toBe(2100)
+      expect(await store.deadlines.since(second)).toBe(2300)
+      expect(await store.leases.markRunning(second, 'w-bob', 2400)).toBe(true)
+      expect(await store.deadlines.since(second)).toBe(2400)
+      expect(await store.leases.finish(second, 'w-bob', ok(0, 2500))).toBe(true)
+      expect(
+        (await store.leases.attemptsOf(job.id)).map((a) => [a.attempt, a.assignedAt, a.startedAt, a.endedAt]),
+      ).toEqual([
+        [1, 2000, 2100, 2200],
+        [2, 2300, 2400, 2500],
+      ])
+      expect(await store.deadlines.since(second)).toBe(2400)
     })
 
     test('extendLeases gives live leases and deadlines the time the coordinator was down', async () => {
