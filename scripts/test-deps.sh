@@ -4,7 +4,8 @@
 # docker-compose (the deployment file), qemu-user-static (the arm64 release binary) and
 # postgresql (the store's second engine; the tests start their own private cluster with initdb),
 # redis-server (the dispatch bench's BullMQ baseline, bench/redis.ts starts a private one),
-# chromium (the dashboard's browser tests) and prometheus (the metrics scrape test). On
+# chromium (the dashboard's browser tests), prometheus (the metrics scrape test) and tinyproxy
+# (the proxy tests). On
 # Debian/Ubuntu as root it installs what is missing; elsewhere it says what to install, and the
 # tests that need a missing tool are skipped with a note.
 set -euo pipefail
@@ -28,6 +29,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # the metrics test scrapes the coordinator with Debian's prometheus and checks it with promtool.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# The proxy tests (a worker or CLI that reaches the coordinator only through an HTTP proxy) run
+# Debian's tinyproxy on a loopback port of their own (test/support/tinyproxy.ts).
+command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
