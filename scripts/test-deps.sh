@@ -5,9 +5,8 @@
 # postgresql (the store's second engine; the tests start their own private cluster with initdb),
 # redis-server (the dispatch bench's BullMQ baseline, bench/redis.ts starts a private one),
 # chromium (the dashboard's browser tests), prometheus (the metrics scrape test) and tinyproxy
-# (the proxy tests). On
-# Debian/Ubuntu as root it installs what is missing; elsewhere it says what to install, and the
-# tests that need a missing tool are skipped with a note.
+# (the proxy tests). On Debian/Ubuntu as root it installs what is missing; elsewhere it says what
+# to install, and the tests that need a missing tool are skipped with a note.
 set -euo pipefail
 
 missing=()
