@@ -138,6 +138,41 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(await store.files.uploadOf('a'.repeat(64), 'u-alice')).toBeUndefined()
     })
 
+    test('outputs count for their owner while the job lives, and once it ended as long as it is kept', async () => {
+      const staged = (n: number) => ({ sha256: String(n).repeat(64), bytes: n * 10, files: 1, dataBytes: n })
+      const out = (n: number) => ({ sha256: String(n).repeat(64), bytes: n * 10, files: 1 })
+      // Requeued after it staged: its first attempt's archive stays while the job lives.
+      const again = await store.queue.create(newJob())
+      await store.leases.assign(again.id, 'w-bob', 99_999, 50)
+      await store.leases.stageOutputs(lease(again.id), 'w-bob', staged(1))
+      expect(await store.leases.requeue(lease(again.id), 'worker lost', 60)).toBe('queued')
+      // Ended with its outputs at 300, and one at 100 (before the cutoff of 200).
+      for (const [n, at] of [
+        [2, 300],
+        [3, 100],
+      ] as const) {
+        const done = await store.queue.create(newJob())
+        await store.leases.assign(done.id, 'w-bob', 99_999, at - 10)
+        await store.leases.stageOutputs(lease(done.id), 'w-bob', staged(n))
+        expect(await store.leases.finish(lease(done.id), 'w-bob', { ...ok(0, at), outputs: out(n) })).toBe(
+          true,
+        )
+      }
+      // Running, staged: bob's, not alice's.
+      const bobs = await store.queue.create(newJob({ ownerId: 'u-bob' }))
+      await store.leases.assign(bobs.id, 'w-bob', 99_999, 50)
+      await store.leases.stageOutputs(lease(bobs.id), 'w-bob', staged(4))
+      expect(await store.files.keptArchives('u-alice', 200)).toEqual(
+        new Map([
+          ['1'.repeat(64), 10],
+          ['2'.repeat(64), 20],
+        ]),
+      )
+      expect(await store.files.keptArchives('u-alice', 400)).toEqual(new Map([['1'.repeat(64), 10]]))
+      expect(await store.files.keptArchives('u-bob', 200)).toEqual(new Map([['4'.repeat(64), 40]]))
+      expect(await store.files.toKeep(200)).toEqual(new Set(['1', '2', '4'].map((c) => c.repeat(64))))
+    })
+
     test('grant, escrow, settlement and history; the audit stays exact', async () => {
       await store.credits.grant('bob', 500, 'thanks', 10)
       expect(await rejection(store.credits.grant('nobody', 5, 'x', 10))).toMatchObject({

@@ -7,8 +7,8 @@ import { closeStore, ENGINES, whereIs } from '../support/stores'
 // SQLite uses the partial index jobs_queue (live jobs only) for a query only when its WHERE states
 // the index's own predicate. These queries run once a second (the lease sweep), on every /health
 // and metrics scrape, and on a worker's reconnect: each must read the live jobs, never the whole
-// table with every job that ever ended. What they do is tested with the rest of the store; this
-// checks how SQLite runs them.
+// table with every job that ever ended. So must a user's storage quota, read on each upload. What
+// they do is tested with the rest of the store (conformance.test.ts); this checks how SQLite runs them.
 
 let store: Store
 const sqlite = ENGINES.find((e) => e.name === 'sqlite')!
@@ -23,16 +23,20 @@ afterEach(async () => {
 /** The SQL of every statement prepared while `run` runs (drizzle prepares each query it runs). */
 async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = []
-  const proto = Database.prototype as unknown as { prepare: (this: Database, ...a: unknown[]) => unknown }
-  const prepare = proto.prepare
-  proto.prepare = function (this: Database, ...args: unknown[]) {
-    seen.push(String(args[0]))
-    return prepare.apply(this, args)
-  }
+  type Prepare = (this: Database, ...a: unknown[]) => unknown
+  const proto = Database.prototype as unknown as { prepare: Prepare; query: Prepare }
+  const { prepare, query } = proto
+  const seeing = (f: Prepare): Prepare =>
+    function (this: Database, ...args: unknown[]) {
+      seen.push(String(args[0]))
+      return f.apply(this, args)
+    }
+  proto.prepare = seeing(prepare)
+  proto.query = seeing(query)
   try {
     await run()
   } finally {
-    proto.prepare = prepare
+    Object.assign(proto, { prepare, query })
   }
   return seen
 }
@@ -67,17 +71,34 @@ test('the queries of live jobs read the jobs_queue index, not the table', async 
   const onJobs = sqls.filter((s) => /\bfrom "jobs"|update "jobs"/i.test(s))
   expect(onJobs.length).toBeGreaterThanOrEqual(9)
 
+  for (const sql of onJobs) {
+    const plan = planOf(sql)
+    expect({ sql, scans: plan.filter((d) => /^SCAN jobs\b/.test(d)) }).toEqual({ sql, scans: [] })
+    expect({ sql, index: plan.some((d) => d.includes('INDEX jobs_')) }).toEqual({ sql, index: true })
+  }
+})
+
+/** The plan of `sql` on the store's file. */
+function planOf(sql: string): string[] {
   const db = new Database(whereIs(store), { readonly: true })
   try {
-    for (const sql of onJobs) {
-      const plan = db
-        .query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${sql}`)
-        .all()
-        .map((r) => r.detail)
-      expect({ sql, scans: plan.filter((d) => /^SCAN jobs\b/.test(d)) }).toEqual({ sql, scans: [] })
-      expect({ sql, index: plan.some((d) => d.includes('INDEX jobs_')) }).toEqual({ sql, index: true })
-    }
+    return db
+      .query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${sql}`)
+      .all()
+      .map((r) => r.detail)
   } finally {
     db.close()
+  }
+}
+
+test("a user's storage quota reads their live jobs and their ended ones with outputs, not their whole history", async () => {
+  const sqls = await statementsOf(() => store.files.keptArchives('u-alice', 0))
+  const quota = sqls.filter((s) => s.includes('FROM uploads WHERE owner_id'))
+  expect(quota).toHaveLength(1)
+  const plan = planOf(quota[0]!)
+  // jobs_owner holds every job the user ever had; SCAN reads every row of a table.
+  expect(plan.filter((d) => /^SCAN (jobs|uploads|attempts)\b|jobs_owner/.test(d))).toEqual([])
+  for (const index of ['uploads_owner', 'jobs_queue', 'jobs_outputs']) {
+    expect(plan.some((d) => d.includes(`INDEX ${index} (`))).toBe(true)
   }
 })

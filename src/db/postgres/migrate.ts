@@ -7,6 +7,7 @@ import queuedOrder from './migrations/0003_queued_order.sql' with { type: 'text'
 import dashboardIndexes from './migrations/0004_dashboard_indexes.sql' with { type: 'text' }
 import jobMeta from './migrations/0005_job_meta.sql' with { type: 'text' }
 import arraysDeps from './migrations/0006_arrays_deps.sql' with { type: 'text' }
+import ownerIndexes from './migrations/0007_owner_indexes.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0004_dashboard_indexes', sql: dashboardIndexes },
   { id: '0005_job_meta', sql: jobMeta },
   { id: '0006_arrays_deps', sql: arraysDeps },
+  { id: '0007_owner_indexes', sql: ownerIndexes },
 ]
 
 /**

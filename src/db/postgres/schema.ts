@@ -181,8 +181,9 @@ export const jobs = pgTable(
     index('jobs_held')
       .on(t.createdAt)
       .where(sql`held`),
+    // Live jobs by state, then owner: a user's live jobs are a range of it (see the SQLite schema).
     index('jobs_queue')
-      .on(t.state, t.createdAt)
+      .on(t.state, t.ownerId, t.createdAt)
       .where(sql`state in ('queued','assigned','running')`),
     index('jobs_deadline')
       .on(t.deadlineAt)
@@ -197,6 +198,10 @@ export const jobs = pgTable(
     index('jobs_worker_done')
       .on(t.workerId, t.cost, t.finishedAt)
       .where(sql`finished_at is not null`),
+    // Ended jobs that left /out files, by owner (the storage quota); jobs without outputs never enter it.
+    index('jobs_outputs')
+      .on(t.ownerId, t.finishedAt)
+      .where(sql`outputs_sha256 is not null`),
   ],
 )
 
@@ -251,7 +256,7 @@ export const uploads = pgTable(
     files: int8('files').notNull().default(0),
     createdAt: int8('created_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.sha256, t.ownerId] })],
+  (t) => [primaryKey({ columns: [t.sha256, t.ownerId] }), index('uploads_owner').on(t.ownerId, t.createdAt)],
 )
 
 /** Output chunks of the current attempt of each job, in order. */

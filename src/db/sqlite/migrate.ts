@@ -11,6 +11,7 @@ import jobRequirements from './migrations/0008_job_requirements.sql' with { type
 import dashboardIndexes from './migrations/0009_dashboard_indexes.sql' with { type: 'text' }
 import jobMeta from './migrations/0010_job_meta.sql' with { type: 'text' }
 import arraysDeps from './migrations/0011_arrays_deps.sql' with { type: 'text' }
+import ownerIndexes from './migrations/0012_owner_indexes.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -26,6 +27,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0009_dashboard_indexes', sql: dashboardIndexes },
   { id: '0010_job_meta', sql: jobMeta },
   { id: '0011_arrays_deps', sql: arraysDeps },
+  { id: '0012_owner_indexes', sql: ownerIndexes },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

@@ -175,8 +175,10 @@ export const jobs = sqliteTable(
     index('jobs_held')
       .on(t.createdAt)
       .where(sql`held = 1`),
+    // Live jobs by state, then owner: a user's live jobs are a range of it (their storage quota,
+    // their listing by state), and so are all the jobs in one state.
     index('jobs_queue')
-      .on(t.state, t.createdAt)
+      .on(t.state, t.ownerId, t.createdAt)
       .where(sql`state in ('queued','assigned','running')`),
     // Holds only live attempts, so the sweep finds the overdue ones without reading every job.
     index('jobs_deadline')
@@ -192,6 +194,11 @@ export const jobs = sqliteTable(
     index('jobs_worker_done')
       .on(t.workerId, t.cost, t.finishedAt)
       .where(sql`finished_at is not null`),
+    // Ended jobs that left /out files, by owner: what of theirs the storage quota still counts.
+    // Jobs without outputs never enter it.
+    index('jobs_outputs')
+      .on(t.ownerId, t.finishedAt)
+      .where(sql`outputs_sha256 is not null`),
   ],
 )
 
@@ -253,7 +260,7 @@ export const uploads = sqliteTable(
     files: integer('files').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.sha256, t.ownerId] })],
+  (t) => [primaryKey({ columns: [t.sha256, t.ownerId] }), index('uploads_owner').on(t.ownerId, t.createdAt)],
 )
 
 /** Output chunks of the current attempt of each job, in order. */

@@ -32,12 +32,13 @@ export function pgFiles(db: Db): FilesRepo {
         SELECT sha256, MAX(bytes) AS bytes FROM (
           SELECT sha256, bytes FROM uploads WHERE owner_id = ${ownerId} AND created_at >= ${cutoff}
           UNION ALL SELECT inputs_sha256, COALESCE(inputs_bytes, 0) FROM jobs
-            WHERE owner_id = ${ownerId} AND state IN ('queued', 'assigned', 'running') AND inputs_sha256 IS NOT NULL
-          UNION ALL SELECT a.outputs_sha256, COALESCE(a.outputs_bytes, 0) FROM attempts a
-            JOIN jobs j ON j.id = a.job_id
-            WHERE j.owner_id = ${ownerId} AND a.outputs_sha256 IS NOT NULL
-              AND (j.state IN ('queued', 'assigned', 'running')
-                   OR (j.finished_at >= ${cutoff} AND a.outputs_sha256 = j.outputs_sha256))
+            WHERE state IN ('queued', 'assigned', 'running') AND owner_id = ${ownerId} AND inputs_sha256 IS NOT NULL
+          UNION ALL SELECT a.outputs_sha256, COALESCE(a.outputs_bytes, 0) FROM jobs j
+            JOIN attempts a ON a.job_id = j.id
+            WHERE j.state IN ('queued', 'assigned', 'running') AND j.owner_id = ${ownerId} AND a.outputs_sha256 IS NOT NULL
+          UNION ALL SELECT a.outputs_sha256, COALESCE(a.outputs_bytes, 0) FROM jobs j
+            JOIN attempts a ON a.job_id = j.id AND a.outputs_sha256 = j.outputs_sha256
+            WHERE j.owner_id = ${ownerId} AND j.outputs_sha256 IS NOT NULL AND j.finished_at >= ${cutoff}
         ) kept GROUP BY sha256`)
       return new Map(rows.map((r) => [String(r.sha256), Number(r.bytes)]))
     },
