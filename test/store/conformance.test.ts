@@ -158,6 +158,15 @@ describe.each(ENGINES)('$name', (engine) => {
           true,
         )
       }
+      // Staged 5, requeued, then ended in the window with 6: only what it ended with is kept.
+      const redone = await store.queue.create(newJob())
+      await store.leases.assign(redone.id, 'w-bob', 99_999, 250)
+      await store.leases.stageOutputs(lease(redone.id), 'w-bob', staged(5))
+      expect(await store.leases.requeue(lease(redone.id), 'worker lost', 260)).toBe('queued')
+      const second = { jobId: redone.id, attempt: 2 }
+      await store.leases.assign(redone.id, 'w-bob', 99_999, 270)
+      await store.leases.stageOutputs(second, 'w-bob', staged(6))
+      expect(await store.leases.finish(second, 'w-bob', { ...ok(0, 280), outputs: out(6) })).toBe(true)
       // Running, staged: bob's, not alice's.
       const bobs = await store.queue.create(newJob({ ownerId: 'u-bob' }))
       await store.leases.assign(bobs.id, 'w-bob', 99_999, 50)
@@ -166,11 +175,12 @@ describe.each(ENGINES)('$name', (engine) => {
         new Map([
           ['1'.repeat(64), 10],
           ['2'.repeat(64), 20],
+          ['6'.repeat(64), 60],
         ]),
       )
       expect(await store.files.keptArchives('u-alice', 400)).toEqual(new Map([['1'.repeat(64), 10]]))
       expect(await store.files.keptArchives('u-bob', 200)).toEqual(new Map([['4'.repeat(64), 40]]))
-      expect(await store.files.toKeep(200)).toEqual(new Set(['1', '2', '4'].map((c) => c.repeat(64))))
+      expect(await store.files.toKeep(200)).toEqual(new Set(['1', '2', '4', '6'].map((c) => c.repeat(64))))
     })
 
     test('grant, escrow, settlement and history; the audit stays exact', async () => {

@@ -22,13 +22,13 @@ afterEach(async () => {
 
 /** The SQL of every statement prepared while `run` runs (drizzle prepares each query it runs). */
 async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = []
+  const seen = new Set<string>()
   type Prepare = (this: Database, ...a: unknown[]) => unknown
   const proto = Database.prototype as unknown as { prepare: Prepare; query: Prepare }
   const { prepare, query } = proto
   const seeing = (f: Prepare): Prepare =>
     function (this: Database, ...args: unknown[]) {
-      seen.push(String(args[0]))
+      seen.add(String(args[0]))
       return f.apply(this, args)
     }
   proto.prepare = seeing(prepare)
@@ -38,7 +38,7 @@ async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
   } finally {
     Object.assign(proto, { prepare, query })
   }
-  return seen
+  return [...seen]
 }
 
 test('the queries of live jobs read the jobs_queue index, not the table', async () => {
@@ -62,6 +62,7 @@ test('the queries of live jobs read the jobs_queue index, not the table', async 
       queued: 1,
     })
     expect(await store.leases.extendLeases(10 ** 13, 2000)).toBe(1)
+    expect((await store.queue.queued()).map((j) => j.id)).toEqual([queued.id])
     expect((await store.queue.list({ state: 'queued', limit: 10 })).map((j) => j.id)).toEqual([queued.id])
     expect((await store.queue.list({ states: ['queued', 'assigned'], limit: 10 })).map((j) => j.id)).toEqual([
       queued.id,
@@ -96,8 +97,8 @@ test("a user's storage quota reads their live jobs and their ended ones with out
   const quota = sqls.filter((s) => s.includes('FROM uploads WHERE owner_id'))
   expect(quota).toHaveLength(1)
   const plan = planOf(quota[0]!)
-  // jobs_owner holds every job the user ever had; SCAN reads every row of a table.
-  expect(plan.filter((d) => /^SCAN (jobs|uploads|attempts)\b|jobs_owner/.test(d))).toEqual([])
+  // jobs_owner holds every job the user ever had; SCAN reads every row of a table (named by its alias).
+  expect(plan.filter((d) => /^SCAN (?!\(subquery)|jobs_owner/.test(d))).toEqual([])
   for (const index of ['uploads_owner', 'jobs_queue', 'jobs_outputs']) {
     expect(plan.some((d) => d.includes(`INDEX ${index} (`))).toBe(true)
   }
