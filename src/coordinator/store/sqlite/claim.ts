@@ -2,7 +2,7 @@ import { and, asc, desc, eq, getTableColumns, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { QueuedJob, QueueRepo } from '../types'
 import type { Db } from './ledger'
-import { liveJobs } from './live'
+import { inLiveStates } from './live'
 
 const { jobs } = schema
 
@@ -18,7 +18,7 @@ export function sqliteQueued(db: Db): (ids?: readonly string[]) => Promise<Queue
     .select(cols)
     .from(jobs)
     // Held jobs wait for their dependencies: the index holds them only once released.
-    .where(and(liveJobs, eq(jobs.state, 'queued'), eq(jobs.held, false)))
+    .where(and(inLiveStates(['queued']), eq(jobs.held, false)))
     .orderBy(...order)
     .prepare()
   // The ids as one JSON parameter, however many (SQLite caps the bound parameters of a statement).

@@ -24,7 +24,7 @@ import type {
 import type { WriteBatch } from './batch'
 import { LaterTransfers } from './later'
 import { type Db, settle, type Tx } from './ledger'
-import { liveJobs } from './live'
+import { inLiveStates } from './live'
 import type { Hot } from './prepared'
 
 const { jobs, jobOutput, attempts } = schema
@@ -356,18 +356,18 @@ export class SqliteLeases implements LeasesRepo {
     this.db
       .update(jobs)
       .set({ deadlineAt: sql`max(${now + settings.deadlineGraceMs}, coalesce(${due}, 0))` })
-      .where(and(liveJobs, inArray(jobs.state, [...ACTIVE]), isNull(jobs.deadlineAt)))
+      .where(and(inLiveStates(ACTIVE), isNull(jobs.deadlineAt)))
       .run()
     // Nor against their deadlines: a result that waited for the coordinator to return is on time.
     this.db
       .update(jobs)
       .set({ deadlineAt: until })
-      .where(and(liveJobs, inArray(jobs.state, [...ACTIVE]), lt(jobs.deadlineAt, until)))
+      .where(and(inLiveStates(ACTIVE), lt(jobs.deadlineAt, until)))
       .run()
     return this.db
       .update(jobs)
       .set({ leaseExpiresAt: until })
-      .where(and(liveJobs, inArray(jobs.state, [...ACTIVE]), lt(jobs.leaseExpiresAt, until)))
+      .where(and(inLiveStates(ACTIVE), lt(jobs.leaseExpiresAt, until)))
       .returning({ id: jobs.id })
       .all().length
   }
@@ -377,7 +377,7 @@ export class SqliteLeases implements LeasesRepo {
     return this.db
       .select()
       .from(jobs)
-      .where(and(liveJobs, inArray(jobs.state, [...ACTIVE]), lt(jobs.leaseExpiresAt, now)))
+      .where(and(inLiveStates(ACTIVE), lt(jobs.leaseExpiresAt, now)))
       .all()
   }
 
@@ -431,7 +431,7 @@ export class SqliteLeases implements LeasesRepo {
     return this.db
       .select({ jobId: jobs.id, attempt: jobs.attempt })
       .from(jobs)
-      .where(and(liveJobs, eq(jobs.workerId, workerId), inArray(jobs.state, [...ACTIVE])))
+      .where(and(inLiveStates(ACTIVE), eq(jobs.workerId, workerId)))
       .all()
   }
 

@@ -1,8 +1,8 @@
 import { and, desc, eq, getTableColumns, inArray, lt, or, sql, type SQL } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
-import { LIVE } from '../job-rules'
 import { globPattern, listingLimit, prefixPattern, searchPatterns } from '../listing-rules'
 import type { JobListing, ListedJob } from '../types'
+import { isFinal } from '../../../protocol/api'
 import type { Db } from './ledger'
 import { liveJobs } from './live'
 
@@ -28,9 +28,9 @@ export function sqliteListJobs(db: Db, listing: JobListing): ListedJob[] {
   }
   // Names, labels and id prefixes (issue 17): one owner's jobs come from the jobs_owner index, then these.
   if (listing.states) where.push(inArray(jobs.state, [...listing.states]))
-  // Live jobs only: the jobs_queue index holds them, not the table's ended ones.
-  const states = listing.states ?? (listing.state === undefined ? undefined : [listing.state])
-  if (states?.length && states.every((s) => (LIVE as readonly string[]).includes(s))) where.push(liveJobs)
+  // Live states only: the jobs_queue index holds those jobs, not the table's ended ones.
+  const states = listing.states ?? (listing.state === undefined ? [] : [listing.state])
+  if (states.length > 0 && !states.some(isFinal)) where.push(liveJobs)
   if (listing.name !== undefined) {
     where.push(sql`lower(coalesce(${jobs.name}, '')) like ${globPattern(listing.name)} escape '\\'`)
   }

@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, desc, eq, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
@@ -8,7 +8,7 @@ import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
 import type { Db } from './ledger'
 import { LaterEscrows } from './later'
-import { liveJobs } from './live'
+import { inLiveStates, liveJobs } from './live'
 import type { Hot } from './prepared'
 
 const { jobs } = schema
@@ -74,7 +74,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
     return this.db
       .select({ id: jobs.id, ownerId: jobs.ownerId, arrayId: jobs.arrayId })
       .from(jobs)
-      .where(and(liveJobs, inArray(jobs.state, [...ACTIVE])))
+      .where(inLiveStates(ACTIVE))
       .all()
   }
 
@@ -85,8 +85,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
       .from(jobs)
       .where(
         and(
-          liveJobs,
-          eq(jobs.state, 'queued'),
+          inLiveStates(['queued']),
           eq(jobs.ownerId, job.ownerId),
           sql`(${jobs.priority} > ${job.priority} or (${jobs.priority} = ${job.priority} and (${jobs.createdAt} < ${job.createdAt} or (${jobs.createdAt} = ${job.createdAt} and ${jobs.id} < ${job.id}))))`,
         ),
@@ -95,7 +94,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
     const all = this.db
       .select({ n: sql<number>`count(*)` })
       .from(jobs)
-      .where(and(liveJobs, eq(jobs.state, 'queued')))
+      .where(inLiveStates(['queued']))
       .get()
     return { aheadOfMine: ahead?.n ?? 0, queued: all?.n ?? 0 }
   }
