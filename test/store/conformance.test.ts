@@ -220,6 +220,51 @@ describe.each(ENGINES)('$name', (engine) => {
         ok: true,
       })
     })
+    test('history holds every transfer a user is on either side of, each once, and pages cut nowhere', async () => {
+      // Filed under the payer, and indexed again under whom a pay credits: a pay to someone else
+      // must show to both, a pay to oneself once, a grant to whom it credits.
+      await store.workers.upsert('w-alice', 'u-alice', 'alices-box', 3, 'key-alice')
+      const run = async (ownerId: string, workerId: string, cost: number) => {
+        const job = await store.queue.create(newJob({ ownerId, maxCost: 4000 }))
+        await store.leases.assign(job.id, workerId, 99_999, 2000)
+        expect(await store.leases.finish(lease(job.id), workerId, paid(cost))).toBe(true)
+      }
+      await run('u-alice', 'w-bob', 1000)
+      await run('u-bob', 'w-alice', 700)
+      await store.credits.grant('alice', 300, 'thanks', 10)
+      await run('u-bob', 'w-bob', 4000)
+      const lines = async (user: string) => {
+        const whole = (await store.credits.of(user, 100)).history
+        const paged = []
+        let before: number | undefined
+        for (;;) {
+          const page = (await store.credits.of(user, 2, before)).history
+          if (page.length === 0) break
+          paged.push(...page)
+          before = page.at(-1)!.seq
+        }
+        expect(paged).toEqual(whole)
+        return whole.map((h) => [h.kind, h.counterparty, h.amount])
+      }
+      expect(await lines('u-alice')).toEqual([
+        ['grant', 'grant', 300],
+        ['pay', 'bob', 700],
+        ['refund', 'yourself', 3000],
+        ['pay', 'bob', -1000],
+        ['escrow', 'yourself', -4000],
+        ['grant', 'grant', GRANT],
+      ])
+      // Bob's own job on his own worker: the pay shows once (from his escrow to his balance).
+      expect(await lines('u-bob')).toEqual([
+        ['pay', 'yourself', 4000],
+        ['escrow', 'yourself', -4000],
+        ['refund', 'yourself', 3300],
+        ['pay', 'alice', -700],
+        ['escrow', 'yourself', -4000],
+        ['pay', 'alice', 1000],
+        ['grant', 'grant', GRANT],
+      ])
+    })
     test("settlement when the worker's owner ran their own job, and when nothing is owed: balances and audit exact", async () => {
       // Pay and refund land on one account: its net change must count both, and the escrow neither.
       const own = await store.queue.create(newJob({ ownerId: 'u-bob', maxCost: 4000 }))

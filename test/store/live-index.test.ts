@@ -103,3 +103,17 @@ test("a user's storage quota reads their live jobs and their ended ones with out
     expect(plan.some((d) => d.includes(`INDEX ${index} (`))).toBe(true)
   }
 })
+
+test("a user's history reads two ranges of the ledger's indexes, at most a page of each, not every transfer", async () => {
+  const job = await store.queue.create(newJob({ maxCost: 4000 }))
+  await store.leases.assign(job.id, 'w-bob', 10 ** 12, 1000)
+  await store.leases.finish({ jobId: job.id, attempt: 1 }, 'w-bob', ok(0, 2000))
+  const sqls = await statementsOf(() => store.credits.of('u-alice', 10))
+  const pages = sqls.filter((s) => /FROM transfers WHERE/i.test(s))
+  expect(pages).toHaveLength(1)
+  const plan = planOf(pages[0]!)
+  expect(plan.filter((d) => /^SCAN transfers\b/.test(d))).toEqual([])
+  for (const index of ['transfers_party', 'transfers_payee']) {
+    expect(plan.some((d) => d.includes(`INDEX ${index} (<expr>=? AND seq<?)`))).toBe(true)
+  }
+})

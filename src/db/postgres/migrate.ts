@@ -8,6 +8,7 @@ import dashboardIndexes from './migrations/0004_dashboard_indexes.sql' with { ty
 import jobMeta from './migrations/0005_job_meta.sql' with { type: 'text' }
 import arraysDeps from './migrations/0006_arrays_deps.sql' with { type: 'text' }
 import ownerIndexes from './migrations/0007_owner_indexes.sql' with { type: 'text' }
+import transferParties from './migrations/0008_transfer_parties.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0005_job_meta', sql: jobMeta },
   { id: '0006_arrays_deps', sql: arraysDeps },
   { id: '0007_owner_indexes', sql: ownerIndexes },
+  { id: '0008_transfer_parties', sql: transferParties },
 ]
 
 /**

@@ -12,6 +12,7 @@ import dashboardIndexes from './migrations/0009_dashboard_indexes.sql' with { ty
 import jobMeta from './migrations/0010_job_meta.sql' with { type: 'text' }
 import arraysDeps from './migrations/0011_arrays_deps.sql' with { type: 'text' }
 import ownerIndexes from './migrations/0012_owner_indexes.sql' with { type: 'text' }
+import transferParties from './migrations/0013_transfer_parties.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0010_job_meta', sql: jobMeta },
   { id: '0011_arrays_deps', sql: arraysDeps },
   { id: '0012_owner_indexes', sql: ownerIndexes },
+  { id: '0013_transfer_parties', sql: transferParties },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

@@ -293,6 +293,16 @@ export const accounts = sqliteTable(
   (t) => [check('balance_not_negative', sql`${t.kind} = 'mint' OR ${t.balance} >= 0`)],
 )
 
+/**
+ * The user a transfer is filed under: the one whose account (`user:<id>` or `escrow:<id>`) it
+ * debits, or for a grant (from the mint) the one it credits. Only pays credit someone else
+ * (TRANSFER_PAYEE). Queries must spell these exactly so SQLite uses the indexes on them.
+ */
+export const TRANSFER_PARTY =
+  "(CASE WHEN from_account = 'mint' THEN substr(to_account, instr(to_account, ':') + 1) ELSE substr(from_account, instr(from_account, ':') + 1) END)"
+/** The user a pay credits (indexed for pays only). */
+export const TRANSFER_PAYEE = "substr(to_account, instr(to_account, ':') + 1)"
+
 /** Append-only double-entry transfers (a trigger refuses updates and deletes). */
 export const transfers = sqliteTable(
   'transfers',
@@ -314,8 +324,14 @@ export const transfers = sqliteTable(
   },
   (t) => [
     check('amount_positive', sql`${t.amount} > 0`),
-    index('transfers_from').on(t.fromAccount, t.seq),
-    index('transfers_to').on(t.toAccount, t.seq),
+    // A user's history is two ranges: what is filed under them (transfers_party) and what others
+    // paid them (transfers_payee). One entry per transfer (two for a pay to someone else), in one
+    // range per user: an index per account side took four ranges a user, and their pages are
+    // most of what a job's settlement writes.
+    index('transfers_party').on(sql.raw(TRANSFER_PARTY), t.seq),
+    index('transfers_payee')
+      .on(sql.raw(TRANSFER_PAYEE), t.seq)
+      .where(sql`kind = 'pay'`),
   ],
 )
 

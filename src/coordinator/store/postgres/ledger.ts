@@ -1,6 +1,7 @@
-import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { desc, eq, inArray, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import * as schema from '../../../db/postgres/schema'
+import { TRANSFER_PARTY, TRANSFER_PAYEE } from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { sqlState } from '../../../db/postgres/errors'
 import {
@@ -156,7 +157,8 @@ export async function history(
   limit: number,
   beforeSeq?: number,
 ): Promise<HistoryLine[]> {
-  const mine = [userAccount(userId), escrowAccount(userId)]
+  const seqs = await historySeqs(tx, userId, limit, beforeSeq)
+  if (seqs.length === 0) return []
   const fromAcc = alias(accounts, 'from_acc')
   const toAcc = alias(accounts, 'to_acc')
   const fromUser = alias(users, 'from_user')
@@ -168,15 +170,25 @@ export async function history(
     .innerJoin(toAcc, eq(transfers.toAccount, toAcc.id))
     .leftJoin(fromUser, eq(fromAcc.userId, fromUser.id))
     .leftJoin(toUser, eq(toAcc.userId, toUser.id))
-    .where(
-      and(
-        or(inArray(transfers.fromAccount, mine), inArray(transfers.toAccount, mine)),
-        beforeSeq === undefined ? undefined : lt(transfers.seq, beforeSeq),
-      ),
-    )
+    .where(inArray(transfers.seq, seqs))
     .orderBy(desc(transfers.seq))
-    .limit(limit)
   return historyLines(userId, rows)
+}
+
+/**
+ * The page's transfer numbers: the newest `limit` of each of the user's two index ranges, merged.
+ * Each side reads at most `limit` entries, however long the user's history.
+ */
+async function historySeqs(tx: Tx, userId: string, limit: number, beforeSeq?: number): Promise<number[]> {
+  const before = beforeSeq ?? Number.MAX_SAFE_INTEGER
+  const party = sql.raw(TRANSFER_PARTY)
+  const payee = sql.raw(TRANSFER_PAYEE)
+  const rows = await tx.execute<{ seq: string | number }>(sql`
+    (SELECT seq FROM transfers WHERE ${party} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
+    UNION
+    (SELECT seq FROM transfers WHERE kind = 'pay' AND ${payee} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
+    ORDER BY seq DESC LIMIT ${limit}`)
+  return [...rows].map((r) => Number(r.seq))
 }
 
 /** The ledger's sums, read by the caller in one snapshot (a REPEATABLE READ transaction). */

@@ -1,9 +1,9 @@
-import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { desc, eq, inArray, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
 import { alias } from 'drizzle-orm/sqlite-core'
 import * as schema from '../../../db/sqlite/schema'
-import type { JobRow } from '../../../db/sqlite/schema'
+import { type JobRow, TRANSFER_PARTY, TRANSFER_PAYEE } from '../../../db/sqlite/schema'
 import { auditOf, escrowAccount, historyLines, type Movement, settlement, userAccount } from '../ledger-rules'
 import type { Audit, HistoryLine } from '../types'
 import type { LaterTransfers } from './later'
@@ -100,7 +100,8 @@ export function settle(
 
 /** A user's transfers, newest first, before `beforeSeq`. */
 export function history(tx: Tx, userId: string, limit: number, beforeSeq?: number): HistoryLine[] {
-  const mine = [userAccount(userId), escrowAccount(userId)]
+  const seqs = historySeqs(tx, userId, limit, beforeSeq)
+  if (seqs.length === 0) return []
   const fromAcc = alias(accounts, 'from_acc')
   const toAcc = alias(accounts, 'to_acc')
   const fromUser = alias(users, 'from_user')
@@ -112,16 +113,26 @@ export function history(tx: Tx, userId: string, limit: number, beforeSeq?: numbe
     .innerJoin(toAcc, eq(transfers.toAccount, toAcc.id))
     .leftJoin(fromUser, eq(fromAcc.userId, fromUser.id))
     .leftJoin(toUser, eq(toAcc.userId, toUser.id))
-    .where(
-      and(
-        or(inArray(transfers.fromAccount, mine), inArray(transfers.toAccount, mine)),
-        beforeSeq === undefined ? undefined : lt(transfers.seq, beforeSeq),
-      ),
-    )
+    .where(inArray(transfers.seq, seqs))
     .orderBy(desc(transfers.seq))
-    .limit(limit)
     .all()
   return historyLines(userId, rows)
+}
+
+/**
+ * The page's transfer numbers: the newest `limit` of each of the user's two index ranges, merged.
+ * Each side reads at most `limit` entries, however long the user's history.
+ */
+function historySeqs(tx: Tx, userId: string, limit: number, beforeSeq?: number): number[] {
+  const before = beforeSeq ?? Number.MAX_SAFE_INTEGER
+  const party = sql.raw(TRANSFER_PARTY)
+  const payee = sql.raw(TRANSFER_PAYEE)
+  const rows = tx.all<{ seq: number }>(sql`
+    SELECT seq FROM (SELECT seq FROM transfers WHERE ${party} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
+    UNION
+    SELECT seq FROM (SELECT seq FROM transfers WHERE kind = 'pay' AND ${payee} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
+    ORDER BY seq DESC LIMIT ${limit}`)
+  return rows.map((r) => r.seq)
 }
 
 /** The ledger's invariant, read in the caller's transaction. */
