@@ -243,7 +243,7 @@ export class Lifecycle {
   ): Promise<Verdict> {
     const at = this.clock.now()
     const { lease } = msg
-    const job = await this.store.queue.job(lease.jobId)
+    const job = await this.store.queue.jobLease(lease.jobId)
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
     const live = job.attempt === lease.attempt && job.workerId === workerId && !isFinal(job.state)
     // A live attempt that started began then (the row says so), and has ended with no receipt.

@@ -337,6 +337,46 @@ describe.each(ENGINES)('$name', (engine) => {
       expect((await store.queue.job(jobs[0]!.id))?.cost).toBe(1500)
     })
 
+    test("jobLease: the job row's attempt, holder, state and billing terms at each step, and nothing for an unknown job", async () => {
+      const job = await store.queue.create(newJob({ cpus: 1.5, timeoutMs: 45_000 }))
+      const leaseOf = async () => {
+        const row = (await store.queue.job(job.id))!
+        const fields = [
+          'id',
+          'ownerId',
+          'state',
+          'attempt',
+          'workerId',
+          'startedAt',
+          'cpus',
+          'timeoutMs',
+          'hasDependents',
+        ] as const
+        const got = await store.queue.jobLease(job.id)
+        expect(got).toEqual(Object.fromEntries(fields.map((f) => [f, row[f]])) as typeof got)
+        return got!
+      }
+      expect(await leaseOf()).toMatchObject({
+        state: 'queued',
+        attempt: 0,
+        workerId: null,
+        cpus: 1.5,
+        timeoutMs: 45_000,
+      })
+      await store.leases.assign(job.id, 'w-bob', 99_999, 2000)
+      expect(await leaseOf()).toMatchObject({
+        state: 'assigned',
+        attempt: 1,
+        workerId: 'w-bob',
+        startedAt: null,
+      })
+      await store.leases.markRunning(lease(job.id), 'w-bob', 2500)
+      expect(await leaseOf()).toMatchObject({ state: 'running', startedAt: 2500, hasDependents: false })
+      await store.leases.finish(lease(job.id), 'w-bob', paid(100))
+      expect(await leaseOf()).toMatchObject({ state: 'succeeded', attempt: 1 })
+      expect(await store.queue.jobLease('no-such-job')).toBeUndefined()
+    })
+
     test('escrowTotal: the sum over every user escrow, equal to the audit, as jobs escrow and settle', async () => {
       expect(await store.credits.escrowTotal()).toBe(0)
       const a = await store.queue.create(newJob({ maxCost: 4000 }))

@@ -300,6 +300,15 @@ export type NewJob = Omit<
 /** A queued job without its script (which can be megabytes), as fair share reads it. */
 export type QueuedJob = Omit<JobRow, 'script'>
 
+/**
+ * A job's current attempt, who holds it and what it is billed by: what a result is checked and
+ * settled against, read once per result (the whole row adds its script and some JSON to decode).
+ */
+export type JobLease = Pick<
+  JobRow,
+  'id' | 'ownerId' | 'state' | 'attempt' | 'workerId' | 'startedAt' | 'cpus' | 'timeoutMs' | 'hasDependents'
+>
+
 /** Which jobs a listing shows (the dashboard's jobs page): all filters are optional and combine. */
 export interface JobListing {
   /** Only this user's jobs; undefined for everyone's (operators). */
@@ -332,6 +341,8 @@ export interface QueueRepo {
   create(job: NewJob): Promise<JobRow>
   /** One job by id. */
   job(id: string): Promise<JobRow | undefined>
+  /** What a worker's result for a job is checked and settled against, without the job's script and specs. */
+  jobLease(id: string): Promise<JobLease | undefined>
   /** The newest jobs of one user. */
   jobsOf(ownerId: string, limit: number): Promise<JobRow[]>
   /** A page of jobs without their scripts, with their owners' names, newest first (created, then id). */

@@ -2,7 +2,7 @@ import { desc, eq, inArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, LIVE } from '../job-rules'
-import type { JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
+import type { JobLease, JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
 import { pgListJobs } from './listing'
 import type { Db } from './db'
 import { queuedJobs } from './queued-sql'
@@ -13,6 +13,7 @@ const { jobs } = schema
 
 /** $1 the job's id. */
 const JOB_BY_ID = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1::text`
+const LEASE_BY_ID = `SELECT id, owner_id, state, attempt, worker_id, started_at, cpus, timeout_ms, has_dependents FROM jobs WHERE id = $1::text`
 
 /** `count(*)` is int8, which the driver hands back as a string. */
 const count = () => sql<number>`count(*)`.mapWith(Number)
@@ -32,6 +33,11 @@ export class PgQueue implements QueueRepo {
   async job(id: string): Promise<JobRow | undefined> {
     // Fixed text, not drizzle's builder: read once per result, so its SQL is not rebuilt each time.
     const rows: Record<string, unknown>[] = await this.db.$client.unsafe(JOB_BY_ID, [id])
+    return rows[0] ? toJobRow(rows[0]) : undefined
+  }
+
+  async jobLease(id: string): Promise<JobLease | undefined> {
+    const rows: Record<string, unknown>[] = await this.db.$client.unsafe(LEASE_BY_ID, [id])
     return rows[0] ? toJobRow(rows[0]) : undefined
   }
 

@@ -89,6 +89,21 @@ export function prepareHot(db: Db) {
       .from(jobs)
       .where(eq(jobs.id, p('id')))
       .prepare(),
+    jobLease: db
+      .select({
+        id: jobs.id,
+        ownerId: jobs.ownerId,
+        state: jobs.state,
+        attempt: jobs.attempt,
+        workerId: jobs.workerId,
+        startedAt: jobs.startedAt,
+        cpus: jobs.cpus,
+        timeoutMs: jobs.timeoutMs,
+        hasDependents: jobs.hasDependents,
+      })
+      .from(jobs)
+      .where(eq(jobs.id, p('id')))
+      .prepare(),
     userByToken: db
       .select({ user: users, expiresAt: tokens.expiresAt })
       .from(tokens)

@@ -3,7 +3,7 @@ import { and, desc, eq, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { ACTIVE, NEW_JOB_DEFAULTS } from '../job-rules'
-import type { JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
+import type { JobLease, JobListing, ListedJob, NewJob, QueuedJob, QueueRepo } from '../types'
 import { sqliteListJobs } from './listing'
 import type { WriteBatch } from './batch'
 import type { Db } from './ledger'
@@ -51,6 +51,10 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
   /** One job by id. */
   async job(id: string): Promise<JobRow | undefined> {
     return this.hot.jobById.get({ id })
+  }
+
+  async jobLease(id: string): Promise<JobLease | undefined> {
+    return this.hot.jobLease.get({ id })
   }
 
   /** The newest jobs of one user. */
