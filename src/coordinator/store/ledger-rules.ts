@@ -1,3 +1,4 @@
+import { type SQL, sql } from 'drizzle-orm'
 import type { JobRow, TransferRow } from '../../db/sqlite/schema'
 import { GridError } from '../../errors'
 import { formatCredits } from '../../protocol/credits'
@@ -162,4 +163,24 @@ export function auditOf(
     transfers,
     ok: balances + escrow === minted && total('mint') === -minted && negativeAccounts === 0,
   }
+}
+/**
+ * The transfer numbers of a user's history page, newest first: the newest `limit` of each of their
+ * two index ranges (what is filed under them, what others paid them), merged, so each side reads
+ * at most `limit` entries however long the history. `party` and `payee` are the engine's indexed
+ * expressions (its schema's TRANSFER_PARTY and TRANSFER_PAYEE), spelt as its indexes are.
+ */
+export function historyPage(
+  party: string,
+  payee: string,
+  userId: string,
+  limit: number,
+  beforeSeq?: number,
+): SQL {
+  const before = beforeSeq ?? Number.MAX_SAFE_INTEGER
+  const newest = (where: SQL) =>
+    sql`SELECT seq FROM transfers WHERE ${where} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit}`
+  const filed = newest(sql`${sql.raw(party)} = ${userId}`)
+  const paid = newest(sql`kind = 'pay' AND ${sql.raw(payee)} = ${userId}`)
+  return sql`SELECT seq FROM (${filed}) AS filed UNION SELECT seq FROM (${paid}) AS paid ORDER BY seq DESC LIMIT ${limit}`
 }

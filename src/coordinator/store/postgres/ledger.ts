@@ -9,6 +9,7 @@ import {
   escrowAccount,
   escrowMovement,
   historyLines,
+  historyPage,
   insufficientCredits,
   type Movement,
   settlement,
@@ -157,7 +158,8 @@ export async function history(
   limit: number,
   beforeSeq?: number,
 ): Promise<HistoryLine[]> {
-  const seqs = await historySeqs(tx, userId, limit, beforeSeq)
+  const page = historyPage(TRANSFER_PARTY, TRANSFER_PAYEE, userId, limit, beforeSeq)
+  const seqs = [...(await tx.execute<{ seq: string | number }>(page))].map((r) => Number(r.seq))
   if (seqs.length === 0) return []
   const fromAcc = alias(accounts, 'from_acc')
   const toAcc = alias(accounts, 'to_acc')
@@ -173,22 +175,6 @@ export async function history(
     .where(inArray(transfers.seq, seqs))
     .orderBy(desc(transfers.seq))
   return historyLines(userId, rows)
-}
-
-/**
- * The page's transfer numbers: the newest `limit` of each of the user's two index ranges, merged.
- * Each side reads at most `limit` entries, however long the user's history.
- */
-async function historySeqs(tx: Tx, userId: string, limit: number, beforeSeq?: number): Promise<number[]> {
-  const before = beforeSeq ?? Number.MAX_SAFE_INTEGER
-  const party = sql.raw(TRANSFER_PARTY)
-  const payee = sql.raw(TRANSFER_PAYEE)
-  const rows = await tx.execute<{ seq: string | number }>(sql`
-    (SELECT seq FROM transfers WHERE ${party} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
-    UNION
-    (SELECT seq FROM transfers WHERE kind = 'pay' AND ${payee} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
-    ORDER BY seq DESC LIMIT ${limit}`)
-  return [...rows].map((r) => Number(r.seq))
 }
 
 /** The ledger's sums, read by the caller in one snapshot (a REPEATABLE READ transaction). */

@@ -4,7 +4,15 @@ import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
 import { alias } from 'drizzle-orm/sqlite-core'
 import * as schema from '../../../db/sqlite/schema'
 import { type JobRow, TRANSFER_PARTY, TRANSFER_PAYEE } from '../../../db/sqlite/schema'
-import { auditOf, escrowAccount, historyLines, type Movement, settlement, userAccount } from '../ledger-rules'
+import {
+  auditOf,
+  escrowAccount,
+  historyLines,
+  historyPage,
+  type Movement,
+  settlement,
+  userAccount,
+} from '../ledger-rules'
 import type { Audit, HistoryLine } from '../types'
 import type { LaterTransfers } from './later'
 import type { Hot } from './prepared'
@@ -100,7 +108,8 @@ export function settle(
 
 /** A user's transfers, newest first, before `beforeSeq`. */
 export function history(tx: Tx, userId: string, limit: number, beforeSeq?: number): HistoryLine[] {
-  const seqs = historySeqs(tx, userId, limit, beforeSeq)
+  const page = historyPage(TRANSFER_PARTY, TRANSFER_PAYEE, userId, limit, beforeSeq)
+  const seqs = tx.all<{ seq: number }>(page).map((r) => r.seq)
   if (seqs.length === 0) return []
   const fromAcc = alias(accounts, 'from_acc')
   const toAcc = alias(accounts, 'to_acc')
@@ -117,22 +126,6 @@ export function history(tx: Tx, userId: string, limit: number, beforeSeq?: numbe
     .orderBy(desc(transfers.seq))
     .all()
   return historyLines(userId, rows)
-}
-
-/**
- * The page's transfer numbers: the newest `limit` of each of the user's two index ranges, merged.
- * Each side reads at most `limit` entries, however long the user's history.
- */
-function historySeqs(tx: Tx, userId: string, limit: number, beforeSeq?: number): number[] {
-  const before = beforeSeq ?? Number.MAX_SAFE_INTEGER
-  const party = sql.raw(TRANSFER_PARTY)
-  const payee = sql.raw(TRANSFER_PAYEE)
-  const rows = tx.all<{ seq: number }>(sql`
-    SELECT seq FROM (SELECT seq FROM transfers WHERE ${party} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
-    UNION
-    SELECT seq FROM (SELECT seq FROM transfers WHERE kind = 'pay' AND ${payee} = ${userId} AND seq < ${before} ORDER BY seq DESC LIMIT ${limit})
-    ORDER BY seq DESC LIMIT ${limit}`)
-  return rows.map((r) => r.seq)
 }
 
 /** The ledger's invariant, read in the caller's transaction. */
