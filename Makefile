@@ -59,6 +59,7 @@ bench: build images
 	$(BUN) bench/run.ts
 	$(BUN) bench/soak.ts
 	$(BUN) bench/packages.ts
+	$(BUN) bench/dependents.ts
 
 clean:
 	rm -rf dist

@@ -26,6 +26,7 @@ import type {
   UserRow,
 } from './store'
 import { planBatch } from './workflows'
+import { WaitingSweep } from './waiting-sweep'
 import { DEPENDENCY_OUTCOME } from './store/workflow-rules'
 
 export { jobView } from './job-view'
@@ -65,7 +66,9 @@ export class Lifecycle {
     private readonly clock: Clock,
     private readonly settings: Settings,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.waiting = new WaitingSweep(store, clock, (settled) => this.announce(settled))
+  }
 
   /** Asks the scheduler for a pass (set by the server): jobs released from waiting can start. */
   wake: (() => void) | undefined
@@ -461,14 +464,15 @@ export class Lifecycle {
     this.announce(await this.store.workflows.settleDependents([jobId], this.clock.now()))
   }
 
+  /** The leader's sweep of waiting jobs (see `WaitingSweep`): its `restart` when this coordinator starts to lead. */
+  readonly waiting: WaitingSweep
+
   /**
-   * Decides every job still waiting (the leader's sweep): one whose dependency ended while the
-   * coordinator that ended it went down, or raced its submission, is not left waiting.
+   * Decides jobs still waiting whose dependencies ended where no one settled them (the leader's
+   * sweep): the coordinator that ended one went down, or a submission raced its ending.
    */
   async settleWaiting(): Promise<number> {
-    const settled = await this.store.workflows.settleDependents(undefined, this.clock.now())
-    this.announce(settled)
-    return settled.released.length + settled.cancelled.length
+    return await this.waiting.run()
   }
 
   private announce(settled: DependentsSettled): void {

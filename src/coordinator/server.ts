@@ -367,7 +367,11 @@ async function serve(
       if (now !== leading) {
         log(now ? 'this coordinator runs the sweeps now' : 'another coordinator runs the sweeps now')
         leading = now
-        if (now) await extendLeases(2 * settings.leaseMs)
+        if (now) {
+          await extendLeases(2 * settings.leaseMs)
+          // What the last leader's sweep had not reached yet: every waiting job is looked at again.
+          lifecycle.waiting.restart()
+        }
       }
       await auth.retryOperators()
       if (!leading) return

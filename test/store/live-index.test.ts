@@ -117,3 +117,30 @@ test("a user's history reads two ranges of the ledger's indexes, at most a page 
     expect(plan.some((d) => d.includes(`INDEX ${index} (<expr>=? AND seq<?)`))).toBe(true)
   }
 })
+
+test("the waiting jobs' statements read their indexes: a dependency's end costs a look, not a scan", async () => {
+  const deps = [0, 1, 2].map(() => newJob())
+  for (const d of deps) await store.queue.create(d)
+  await store.workflows.create([newJob()], { ids: deps.map((d) => d.id), anyEnd: false })
+  await store.leases.assign(deps[0]!.id, 'w-bob', 10 ** 12, 1000)
+  await store.leases.finish({ jobId: deps[0]!.id, attempt: 1 }, 'w-bob', ok(0, 2000))
+  const sqls = await statementsOf(async () => {
+    expect(await store.workflows.settleDependents([deps[0]!.id], 3000)).toEqual({
+      released: [],
+      cancelled: [],
+    })
+    const held = await store.workflows.heldPage(undefined, 10)
+    expect(held).toHaveLength(1)
+    expect(await store.workflows.settleHeld([held[0]!.id], 3000)).toEqual({ released: [], cancelled: [] })
+    expect(await store.workflows.endedWithDependents(undefined, 3000, 10)).toEqual([
+      { at: 2000, id: deps[0]!.id },
+    ])
+  })
+  const reads = sqls.filter((s) => /^select/i.test(s))
+  expect(reads.length).toBeGreaterThanOrEqual(6)
+  for (const sql of reads) {
+    const plan = planOf(sql)
+    expect({ sql, scans: plan.filter((d) => /^SCAN /.test(d)) }).toEqual({ sql, scans: [] })
+    expect({ sql, sorts: plan.filter((d) => d.includes('TEMP B-TREE')) }).toEqual({ sql, sorts: [] })
+  }
+})

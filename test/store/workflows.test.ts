@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import type { Store } from '../../src/coordinator/store/types'
+import type { Store, SweepKey } from '../../src/coordinator/store/types'
 import { GRANT, newJob, NOTHING, ok, rejection, seed } from '../support/store-fixtures'
 import { closeStore, ENGINES } from '../support/stores'
 
@@ -135,18 +135,106 @@ describe.each(ENGINES)('$name', (engine) => {
     expect((await store.queue.queued()).map((j) => j.id).sort()).toEqual([any!.id, child!.id].sort())
   })
 
-  test('the sweep (no ids) decides every held job whose dependencies ended, e.g. a cancelled one', async () => {
+  test('settleHeld decides held jobs from all their dependencies, e.g. one whose dependency was cancelled', async () => {
     const parent = await store.queue.create(newJob())
     const [child] = await store.workflows.create([newJob({ maxCost: 20 })], {
       ids: [parent.id],
       anyEnd: false,
     })
     await store.leases.cancel(parent.id, 4000, () => NOTHING)
-    const settled = await store.workflows.settleDependents(undefined, 4500)
+    const settled = await store.workflows.settleHeld([child!.id], 4500)
     expect(settled.cancelled).toEqual([
       { id: child!.id, ownerId: 'u-alice', reason: `dependency ${parent.id} was cancelled` },
     ])
-    expect(await store.workflows.settleDependents(undefined, 4600)).toEqual({ released: [], cancelled: [] })
+    expect(await store.workflows.settleHeld([child!.id], 4600)).toEqual({ released: [], cancelled: [] })
+    expect(await escrowOf()).toBe(0)
+  })
+
+  test('heldPage goes through every held job by (created, id), ties included, and no other', async () => {
+    const parent = await store.queue.create(newJob())
+    // Members of one array share their time: only the id tells them apart.
+    const members = await store.workflows.create(
+      [3, 1, 2].map((i) =>
+        newJob({ id: `held-${i}`, createdAt: 7000, arrayId: 'arr0000000003', arrayIndex: i }),
+      ),
+      { ids: [parent.id], anyEnd: false },
+    )
+    const [early] = await store.workflows.create([newJob({ id: 'held-9', createdAt: 6000 })], {
+      ids: [parent.id],
+      anyEnd: false,
+    })
+    await store.queue.create(newJob({ createdAt: 6500 })) // not held
+    const seen: string[] = []
+    let after: SweepKey | undefined
+    for (;;) {
+      const page = await store.workflows.heldPage(after, 2)
+      expect(page.length).toBeLessThanOrEqual(2)
+      seen.push(...page.map((k) => k.id))
+      if (page.length < 2) break
+      after = page.at(-1)
+    }
+    expect(seen).toEqual([early!.id, 'held-1', 'held-2', 'held-3'])
+    expect(members.every((m) => m.held)).toBe(true)
+    // Released jobs leave it.
+    await runToEnd(parent.id)
+    await store.workflows.settleDependents([parent.id], 9000)
+    expect(await store.workflows.heldPage(undefined, 10)).toEqual([])
+  })
+
+  test('endedWithDependents gives the ended jobs others wait for, by (ended, id), up to a time', async () => {
+    const a = await store.queue.create(newJob({ id: 'dep-a' }))
+    const b = await store.queue.create(newJob({ id: 'dep-b' }))
+    const c = await store.queue.create(newJob({ id: 'dep-c' }))
+    const lone = await store.queue.create(newJob())
+    await store.workflows.create([newJob()], { ids: [a.id, b.id, c.id], anyEnd: true })
+    await runToEnd(b.id, ok(0, 5000))
+    await runToEnd(a.id, ok(1, 5000))
+    await runToEnd(lone.id, ok(0, 5000))
+    await store.leases.cancel(c.id, 8000, () => NOTHING)
+    const all = await store.workflows.endedWithDependents(undefined, 10_000, 10)
+    expect(all).toEqual([
+      { at: 5000, id: 'dep-a' },
+      { at: 5000, id: 'dep-b' },
+      { at: 8000, id: 'dep-c' },
+    ])
+    expect(await store.workflows.endedWithDependents(all[0], 10_000, 1)).toEqual(all.slice(1, 2))
+    expect(await store.workflows.endedWithDependents(all[1], 7999, 10)).toEqual([])
+    expect(await store.workflows.endedWithDependents({ at: 4999, id: 'zzz' }, 8000, 10)).toEqual(all)
+  })
+
+  test('a job after a whole array waits until its last member ends, and is cancelled at once when one fails', async () => {
+    const members = await store.workflows.create(
+      [0, 1, 2, 3].map((i) => newJob({ arrayId: 'arr0000000004', arrayIndex: i })),
+    )
+    const ids = members.map((m) => m.id)
+    const [after] = await store.workflows.create([newJob({ maxCost: 30 })], { ids, anyEnd: false })
+    const [afterAny] = await store.workflows.create([newJob({ maxCost: 30 })], { ids, anyEnd: true })
+    for (const id of ids.slice(0, 3).reverse()) {
+      await runToEnd(id)
+      expect(await store.workflows.settleDependents([id], 6000)).toEqual({ released: [], cancelled: [] })
+    }
+    await runToEnd(ids[3]!, ok(2))
+    const settled = await store.workflows.settleDependents([ids[3]!], 6000)
+    expect(settled.cancelled).toEqual([
+      { id: after!.id, ownerId: 'u-alice', reason: `dependency ${ids[3]} failed` },
+    ])
+    expect(settled.released.map((j) => j.id)).toEqual([afterAny!.id])
+  })
+
+  test('a dependency that failed unannounced is still seen when the last one ends: the job is cancelled, not released', async () => {
+    const a = await store.queue.create(newJob())
+    const b = await store.queue.create(newJob())
+    const [child] = await store.workflows.create([newJob({ maxCost: 40 })], {
+      ids: [a.id, b.id],
+      anyEnd: false,
+    })
+    await runToEnd(a.id, ok(1)) // its coordinator went down before settling its dependents
+    await runToEnd(b.id)
+    const settled = await store.workflows.settleDependents([b.id], 6000)
+    expect(settled.released).toEqual([])
+    expect(settled.cancelled).toEqual([
+      { id: child!.id, ownerId: 'u-alice', reason: `dependency ${a.id} failed` },
+    ])
     expect(await escrowOf()).toBe(0)
   })
 })

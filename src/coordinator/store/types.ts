@@ -587,6 +587,12 @@ export interface Dependency {
   anyEnd: boolean
 }
 
+/** Where a sweep's pages are: a job's time (created or ended, as the listing says) and its id. */
+export interface SweepKey {
+  at: number
+  id: string
+}
+
 /** What ending jobs did to the jobs that waited for them. */
 export interface DependentsSettled {
   /** Held jobs whose dependencies now allow them: queued for real (announce them like new ones). */
@@ -612,9 +618,21 @@ export interface WorkflowsRepo {
   /** What a job waits for, in the order given. */
   dependencies(jobId: string): Promise<Dependency[]>
   /**
-   * Decides the held jobs waiting for `ended` (every held job when undefined: the sweep after a
-   * restart or a race): releases those whose dependencies allow, cancels (refunded, cost 0)
-   * those an `--after` dependency failed, and so on down the chain, in one transaction.
+   * Decides the held jobs waiting for `ended` (jobs that just ended): releases those whose
+   * dependencies allow, cancels (refunded, cost 0) those an `--after` dependency failed, and so on
+   * down the chain, in one transaction. A held job that still waits for others costs a look for
+   * one of them, not a read of all (a job after a 10,000-member array is decided at each member's
+   * end).
    */
-  settleDependents(ended: readonly string[] | undefined, now: number): Promise<DependentsSettled>
+  settleDependents(ended: readonly string[], now: number): Promise<DependentsSettled>
+  /** Decides `held` (held jobs, as `heldPage` gives them) from all their dependencies, as `settleDependents` does. */
+  settleHeld(held: readonly string[], now: number): Promise<DependentsSettled>
+  /** Held jobs after `after` by (created, id), at most `limit`: the sweep's pass over every waiting job. */
+  heldPage(after: SweepKey | undefined, limit: number): Promise<SweepKey[]>
+  /**
+   * Jobs that others waited for and that ended after `after` by (ended, id) and at `until` or
+   * before, at most `limit`: the sweep's look at what ended lately (jobs without dependents are
+   * not in its index).
+   */
+  endedWithDependents(after: SweepKey | undefined, until: number, limit: number): Promise<SweepKey[]>
 }

@@ -9,6 +9,7 @@ import jobMeta from './migrations/0005_job_meta.sql' with { type: 'text' }
 import arraysDeps from './migrations/0006_arrays_deps.sql' with { type: 'text' }
 import ownerIndexes from './migrations/0007_owner_indexes.sql' with { type: 'text' }
 import transferParties from './migrations/0008_transfer_parties.sql' with { type: 'text' }
+import heldSweep from './migrations/0009_held_sweep.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -21,6 +22,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0006_arrays_deps', sql: arraysDeps },
   { id: '0007_owner_indexes', sql: ownerIndexes },
   { id: '0008_transfer_parties', sql: transferParties },
+  { id: '0009_held_sweep', sql: heldSweep },
 ]
 
 /**

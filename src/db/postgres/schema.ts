@@ -178,8 +178,9 @@ export const jobs = pgTable(
     index('jobs_array')
       .on(t.arrayId, t.arrayIndex)
       .where(sql`array_id is not null`),
+    // Held jobs by age, then id (see the SQLite schema).
     index('jobs_held')
-      .on(t.createdAt)
+      .on(t.createdAt, t.id)
       .where(sql`held`),
     // Live jobs by state, then owner: a user's live jobs are a range of it (see the SQLite schema).
     index('jobs_queue')
@@ -202,6 +203,10 @@ export const jobs = pgTable(
     index('jobs_outputs')
       .on(t.ownerId, t.finishedAt)
       .where(sql`outputs_sha256 is not null`),
+    // Ended jobs that others wait for, by when they ended (see the SQLite schema).
+    index('jobs_dependents_done')
+      .on(t.finishedAt, t.id)
+      .where(sql`has_dependents and finished_at is not null`),
   ],
 )
 

@@ -172,8 +172,10 @@ export const jobs = sqliteTable(
     index('jobs_array')
       .on(t.arrayId, t.arrayIndex)
       .where(sql`array_id is not null`),
+    // Held jobs by age, the id breaking ties (an array's members share a time): the sweep's full
+    // pass over them goes in pages from one key to the next.
     index('jobs_held')
-      .on(t.createdAt)
+      .on(t.createdAt, t.id)
       .where(sql`held = 1`),
     // Live jobs by state, then owner: a user's live jobs are a range of it (their storage quota,
     // their listing by state), and so are all the jobs in one state.
@@ -199,6 +201,11 @@ export const jobs = sqliteTable(
     index('jobs_outputs')
       .on(t.ownerId, t.finishedAt)
       .where(sql`outputs_sha256 is not null`),
+    // Ended jobs that others wait for, by when they ended: the sweep of waiting jobs reads only
+    // those that ended lately. Jobs nobody waits for never enter it.
+    index('jobs_dependents_done')
+      .on(t.finishedAt, t.id)
+      .where(sql`has_dependents = 1 and finished_at is not null`),
   ],
 )
 

@@ -1,10 +1,19 @@
-import { and, asc, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, inArray, lte, notInArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
 import { escrowAccount, escrowMovement, userAccount } from '../ledger-rules'
-import type { Dependency, DependentsSettled, WorkflowsRepo } from '../types'
-import { arrayUnaffordable, decide, DEPENDENCY_OUTCOME, dependencyAlreadyFailed } from '../workflow-rules'
+import type { Dependency, DependentsSettled, SweepKey, WorkflowsRepo } from '../types'
+import {
+  arrayUnaffordable,
+  decide,
+  cancelledForDependency,
+  dependencyAlreadyFailed,
+  FINAL_STATES,
+  groupWaiters,
+  type Verdict,
+  type Waiter,
+} from '../workflow-rules'
 import type { Db, Tx } from './db'
 import { lockAccounts, settle, transfer } from './ledger'
 
@@ -12,9 +21,6 @@ const { jobs, jobDeps } = schema
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
 const { script, ...QUEUED } = getTableColumns(jobs)
-
-/** Held jobs one sweep decides at most (the rest wait for the next). */
-const SWEEP_LIMIT = 1000
 
 /**
  * Arrays and dependencies on PostgreSQL. Locks are taken as every ledger step takes them: job
@@ -69,45 +75,120 @@ export function pgWorkflows(db: Db): WorkflowsRepo {
     },
 
     async settleDependents(ended, now) {
-      return await db.transaction(async (tx) => {
-        const out: DependentsSettled = { released: [], cancelled: [] }
-        let candidates = ended === undefined ? await heldJobs(tx) : await dependentsOf(tx, ended)
-        while (candidates.length > 0) {
-          const doomed: string[] = []
-          for (const id of candidates) {
-            const verdict = decide(await dependenciesOf(tx, id))
-            if (verdict.kind === 'wait') continue
-            const mine = and(eq(jobs.id, id), eq(jobs.held, true), eq(jobs.state, 'queued'))
-            if (verdict.kind === 'release') {
-              const [row] = await tx.update(jobs).set({ held: false }).where(mine).returning(QUEUED)
-              if (row) out.released.push(row)
-              continue
-            }
-            const [row] = await tx
-              .update(jobs)
-              .set({
-                state: 'cancelled',
-                held: false,
-                outcome: DEPENDENCY_OUTCOME,
-                error: verdict.reason,
-                finishedAt: now,
-                cost: 0,
-                billedMs: 0,
-              })
-              .where(mine)
-              .returning({ id: jobs.id, ownerId: jobs.ownerId, maxCost: jobs.maxCost, attempt: jobs.attempt })
-            if (!row) continue
-            // Never ran: its whole escrow goes back to its owner.
-            await settle(tx, row, null, 0, now)
-            out.cancelled.push({ id, ownerId: row.ownerId, reason: verdict.reason })
-            doomed.push(id)
-          }
-          candidates = doomed.length > 0 ? await dependentsOf(tx, doomed) : []
-        }
-        return out
-      })
+      return await db.transaction(async (tx) => await cascade(tx, await waitersOf(tx, ended), now))
+    },
+
+    async settleHeld(held, now) {
+      return await db.transaction(
+        async (tx) =>
+          await cascade(
+            tx,
+            held.map((id) => ({ id, ended: undefined })),
+            now,
+          ),
+      )
+    },
+
+    async heldPage(after, limit) {
+      const from = after ?? FIRST_KEY
+      return await db
+        .select({ at: jobs.createdAt, id: jobs.id })
+        .from(jobs)
+        .where(
+          and(
+            sql`${jobs.held} and ${jobs.state} = 'queued'`,
+            sql`(${jobs.createdAt}, ${jobs.id}) > (${from.at}, ${from.id})`,
+          ),
+        )
+        .orderBy(asc(jobs.createdAt), asc(jobs.id))
+        .limit(limit)
+    },
+
+    async endedWithDependents(after, until, limit) {
+      const from = after ?? FIRST_KEY
+      return await db
+        .select({ at: sql<number>`${jobs.finishedAt}`.mapWith(Number), id: jobs.id })
+        .from(jobs)
+        .where(
+          and(
+            sql`${jobs.hasDependents} and ${jobs.finishedAt} is not null`,
+            sql`(${jobs.finishedAt}, ${jobs.id}) > (${from.at}, ${from.id})`,
+            lte(jobs.finishedAt, until),
+          ),
+        )
+        .orderBy(asc(jobs.finishedAt), asc(jobs.id))
+        .limit(limit)
     },
   }
+}
+
+/** Before every key a sweep meets (times are never negative). */
+const FIRST_KEY: SweepKey = { at: -1, id: '' }
+
+/**
+ * Decides `waiters`, releasing or cancelling (refunded) each as its dependencies say, then the
+ * jobs waiting for those it cancelled, and so on down the chain (as on SQLite).
+ */
+async function cascade(tx: Tx, waiters: Waiter[], now: number): Promise<DependentsSettled> {
+  const out: DependentsSettled = { released: [], cancelled: [] }
+  while (waiters.length > 0) {
+    const doomed: string[] = []
+    for (const waiter of waiters) {
+      const verdict = await judge(tx, waiter)
+      if (verdict.kind === 'wait') continue
+      const mine = and(eq(jobs.id, waiter.id), eq(jobs.held, true), eq(jobs.state, 'queued'))
+      if (verdict.kind === 'release') {
+        const [row] = await tx.update(jobs).set({ held: false }).where(mine).returning(QUEUED)
+        if (row) out.released.push(row)
+        continue
+      }
+      const [row] = await tx
+        .update(jobs)
+        .set(cancelledForDependency(verdict.reason, now))
+        .where(mine)
+        .returning({ id: jobs.id, ownerId: jobs.ownerId, maxCost: jobs.maxCost, attempt: jobs.attempt })
+      if (!row) continue
+      // Never ran: its whole escrow goes back to its owner.
+      await settle(tx, row, null, 0, now)
+      out.cancelled.push({ id: waiter.id, ownerId: row.ownerId, reason: verdict.reason })
+      doomed.push(waiter.id)
+    }
+    waiters = doomed.length > 0 ? await waitersOf(tx, doomed) : []
+  }
+  return out
+}
+
+/** What a waiter's dependencies say, read as `verdictOnEnd` reads them (newest first for one still open). */
+async function judge(tx: Tx, waiter: Waiter): Promise<Verdict> {
+  const early = waiter.ended && decide(waiter.ended)
+  if (early?.kind === 'cancel') return early
+  if (early) {
+    const [open] = await tx
+      .select({ id: jobDeps.dependsOn })
+      .from(jobDeps)
+      .innerJoin(jobs, eq(jobs.id, jobDeps.dependsOn))
+      .where(and(eq(jobDeps.jobId, waiter.id), notInArray(jobs.state, FINAL_STATES)))
+      .orderBy(desc(jobDeps.dependsOn))
+      .limit(1)
+    if (open) return { kind: 'wait' }
+  }
+  return decide(await dependenciesOf(tx, waiter.id))
+}
+
+/** The held jobs waiting for any of `ended`, each with those of its dependencies among them. */
+async function waitersOf(tx: Tx, ended: readonly string[]): Promise<Waiter[]> {
+  if (ended.length === 0) return []
+  const rows = await tx
+    .select({ waiter: jobDeps.jobId, id: jobDeps.dependsOn, anyEnd: jobDeps.anyEnd })
+    .from(jobDeps)
+    .innerJoin(jobs, eq(jobs.id, jobDeps.jobId))
+    .where(and(inArray(jobDeps.dependsOn, [...ended]), eq(jobs.held, true), eq(jobs.state, 'queued')))
+  if (rows.length === 0) return []
+  const states = await tx
+    .select({ id: jobs.id, state: jobs.state })
+    .from(jobs)
+    .where(inArray(jobs.id, [...ended]))
+  return groupWaiters(rows, new Map(states.map((r) => [r.id, r.state])))
 }
 
 /** A job's dependencies with their states now. */
@@ -117,25 +198,4 @@ async function dependenciesOf(tx: Tx, jobId: string): Promise<Dependency[]> {
     .from(jobDeps)
     .innerJoin(jobs, eq(jobs.id, jobDeps.dependsOn))
     .where(eq(jobDeps.jobId, jobId))
-}
-
-/** The held jobs waiting for any of `ids`. */
-async function dependentsOf(tx: Tx, ids: readonly string[]): Promise<string[]> {
-  const rows = await tx
-    .selectDistinct({ id: jobDeps.jobId })
-    .from(jobDeps)
-    .innerJoin(jobs, eq(jobs.id, jobDeps.jobId))
-    .where(and(inArray(jobDeps.dependsOn, [...ids]), eq(jobs.held, true), eq(jobs.state, 'queued')))
-  return rows.map((r) => r.id)
-}
-
-/** Held jobs, oldest first (the partial index jobs_held holds exactly them). */
-async function heldJobs(tx: Tx): Promise<string[]> {
-  const rows = await tx
-    .select({ id: jobs.id })
-    .from(jobs)
-    .where(sql`${jobs.held} and ${jobs.state} = 'queued'`)
-    .orderBy(asc(jobs.createdAt))
-    .limit(SWEEP_LIMIT)
-  return rows.map((r) => r.id)
 }

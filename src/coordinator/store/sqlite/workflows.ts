@@ -1,11 +1,21 @@
 import type { Database } from 'bun:sqlite'
-import { and, asc, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, inArray, lte, notInArray, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
 import { escrowMovement } from '../ledger-rules'
-import type { Dependency, DependentsSettled, NewJob, QueuedJob, WorkflowsRepo } from '../types'
-import { arrayUnaffordable, decide, DEPENDENCY_OUTCOME, dependencyAlreadyFailed } from '../workflow-rules'
+import type { Dependency, DependentsSettled, NewJob, QueuedJob, SweepKey, WorkflowsRepo } from '../types'
+import {
+  arrayUnaffordable,
+  decide,
+  cancelledForDependency,
+  dependencyAlreadyFailed,
+  FINAL_STATES,
+  groupWaiters,
+  type Verdict,
+  verdictOnEnd,
+  type Waiter,
+} from '../workflow-rules'
 import type { WriteBatch } from './batch'
 import { LaterTransfers } from './later'
 import { balances, type Db, settle, type Tx } from './ledger'
@@ -24,9 +34,6 @@ function chunks<T>(items: readonly T[], n: number): T[][] {
   for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n))
   return out
 }
-
-/** Held jobs one sweep decides at most (the rest wait for the next). */
-const SWEEP_LIMIT = 1000
 
 /** Arrays and dependencies on SQLite: every change one transaction of the write batch. */
 export class SqliteWorkflows implements WorkflowsRepo {
@@ -92,50 +99,127 @@ export class SqliteWorkflows implements WorkflowsRepo {
     return dependenciesOf(this.db, jobId)
   }
 
-  async settleDependents(ended: readonly string[] | undefined, now: number): Promise<DependentsSettled> {
-    return this.batch.run((tx) => {
-      const out: DependentsSettled = { released: [], cancelled: [] }
-      let candidates = ended === undefined ? heldJobs(tx) : dependentsOf(tx, ended)
-      while (candidates.length > 0) {
-        const doomed: string[] = []
-        for (const id of candidates) {
-          const verdict = decide(dependenciesOf(tx, id))
-          if (verdict.kind === 'wait') continue
-          if (verdict.kind === 'release') {
-            const row = tx
-              .update(jobs)
-              .set({ held: false })
-              .where(and(eq(jobs.id, id), eq(jobs.held, true), eq(jobs.state, 'queued')))
-              .returning()
-              .get()
-            if (row) out.released.push(withoutScript(row))
-            continue
-          }
-          const row = tx
-            .update(jobs)
-            .set({
-              state: 'cancelled',
-              held: false,
-              outcome: DEPENDENCY_OUTCOME,
-              error: verdict.reason,
-              finishedAt: now,
-              cost: 0,
-              billedMs: 0,
-            })
-            .where(and(eq(jobs.id, id), eq(jobs.held, true), eq(jobs.state, 'queued')))
-            .returning()
-            .get()
-          if (!row) continue
-          // Never ran: its whole escrow goes back to its owner.
-          settle(tx, row, null, 0, now)
-          out.cancelled.push({ id, ownerId: row.ownerId, reason: verdict.reason })
-          doomed.push(id)
-        }
-        candidates = doomed.length > 0 ? dependentsOf(tx, doomed) : []
-      }
-      return out
-    })
+  async settleDependents(ended: readonly string[], now: number): Promise<DependentsSettled> {
+    return this.batch.run((tx) => cascade(tx, waitersOf(tx, ended), now))
   }
+
+  async settleHeld(held: readonly string[], now: number): Promise<DependentsSettled> {
+    return this.batch.run((tx) =>
+      cascade(
+        tx,
+        held.map((id) => ({ id, ended: undefined })),
+        now,
+      ),
+    )
+  }
+
+  async heldPage(after: SweepKey | undefined, limit: number): Promise<SweepKey[]> {
+    const from = after ?? FIRST_KEY
+    return this.db
+      .select({ at: jobs.createdAt, id: jobs.id })
+      .from(jobs)
+      .where(
+        and(
+          sql`${jobs.held} = 1 and ${jobs.state} = 'queued'`,
+          sql`(${jobs.createdAt}, ${jobs.id}) > (${from.at}, ${from.id})`,
+        ),
+      )
+      .orderBy(asc(jobs.createdAt), asc(jobs.id))
+      .limit(limit)
+      .all()
+  }
+
+  async endedWithDependents(after: SweepKey | undefined, until: number, limit: number): Promise<SweepKey[]> {
+    const from = after ?? FIRST_KEY
+    return this.db
+      .select({ at: sql<number>`${jobs.finishedAt}`, id: jobs.id })
+      .from(jobs)
+      .where(
+        and(
+          sql`${jobs.hasDependents} = 1 and ${jobs.finishedAt} is not null`,
+          sql`(${jobs.finishedAt}, ${jobs.id}) > (${from.at}, ${from.id})`,
+          lte(jobs.finishedAt, until),
+        ),
+      )
+      .orderBy(asc(jobs.finishedAt), asc(jobs.id))
+      .limit(limit)
+      .all()
+  }
+}
+
+/** Before every key a sweep meets (times are never negative). */
+const FIRST_KEY: SweepKey = { at: -1, id: '' }
+
+/**
+ * Decides `waiters`, releasing or cancelling (refunded) each as its dependencies say, then the
+ * jobs waiting for those it cancelled, and so on down the chain.
+ */
+function cascade(tx: Tx, waiters: Waiter[], now: number): DependentsSettled {
+  const out: DependentsSettled = { released: [], cancelled: [] }
+  while (waiters.length > 0) {
+    const doomed: string[] = []
+    for (const waiter of waiters) {
+      const verdict = judge(tx, waiter)
+      if (verdict.kind === 'wait') continue
+      const mine = and(eq(jobs.id, waiter.id), eq(jobs.held, true), eq(jobs.state, 'queued'))
+      if (verdict.kind === 'release') {
+        const row = tx.update(jobs).set({ held: false }).where(mine).returning().get()
+        if (row) out.released.push(withoutScript(row))
+        continue
+      }
+      const row = tx
+        .update(jobs)
+        .set(cancelledForDependency(verdict.reason, now))
+        .where(mine)
+        .returning()
+        .get()
+      if (!row) continue
+      // Never ran: its whole escrow goes back to its owner.
+      settle(tx, row, null, 0, now)
+      out.cancelled.push({ id: waiter.id, ownerId: row.ownerId, reason: verdict.reason })
+      doomed.push(waiter.id)
+    }
+    waiters = doomed.length > 0 ? waitersOf(tx, doomed) : []
+  }
+  return out
+}
+
+/** What a waiter's dependencies say: see `verdictOnEnd`; the look for one still open goes newest first. */
+function judge(tx: Tx, waiter: Waiter): Verdict {
+  return verdictOnEnd(
+    waiter.ended,
+    () =>
+      tx
+        .select({ id: jobDeps.dependsOn })
+        .from(jobDeps)
+        .innerJoin(jobs, eq(jobs.id, jobDeps.dependsOn))
+        .where(and(eq(jobDeps.jobId, waiter.id), notInArray(jobs.state, FINAL_STATES)))
+        .orderBy(desc(jobDeps.dependsOn))
+        .limit(1)
+        .get() !== undefined,
+    () => dependenciesOf(tx, waiter.id),
+  )
+}
+
+/** The held jobs waiting for any of `ended`, each with those of its dependencies among them. */
+function waitersOf(tx: Tx, ended: readonly string[]): Waiter[] {
+  if (ended.length === 0) return []
+  const rows = tx
+    .select({ waiter: jobDeps.jobId, id: jobDeps.dependsOn, anyEnd: jobDeps.anyEnd })
+    .from(jobDeps)
+    .innerJoin(jobs, eq(jobs.id, jobDeps.jobId))
+    .where(and(inArray(jobDeps.dependsOn, [...ended]), eq(jobs.held, true), eq(jobs.state, 'queued')))
+    .all()
+  if (rows.length === 0) return []
+  const states = new Map(
+    tx
+      .select({ id: jobs.id, state: jobs.state })
+      .from(jobs)
+      .where(inArray(jobs.id, [...ended]))
+      .all()
+      .map((r) => [r.id, r.state]),
+  )
+  return groupWaiters(rows, states)
 }
 
 /** A job's dependencies with their states now. */
@@ -146,29 +230,6 @@ function dependenciesOf(tx: Tx, jobId: string): Dependency[] {
     .innerJoin(jobs, eq(jobs.id, jobDeps.dependsOn))
     .where(eq(jobDeps.jobId, jobId))
     .all()
-}
-
-/** The held jobs waiting for any of `ids`. */
-function dependentsOf(tx: Tx, ids: readonly string[]): string[] {
-  return tx
-    .selectDistinct({ id: jobDeps.jobId })
-    .from(jobDeps)
-    .innerJoin(jobs, eq(jobs.id, jobDeps.jobId))
-    .where(and(inArray(jobDeps.dependsOn, [...ids]), eq(jobs.held, true), eq(jobs.state, 'queued')))
-    .all()
-    .map((r) => r.id)
-}
-
-/** Held jobs, oldest first (the partial index jobs_held holds exactly them). */
-function heldJobs(tx: Tx): string[] {
-  return tx
-    .select({ id: jobs.id })
-    .from(jobs)
-    .where(sql`${jobs.held} = 1 and ${jobs.state} = 'queued'`)
-    .orderBy(asc(jobs.createdAt))
-    .limit(SWEEP_LIMIT)
-    .all()
-    .map((r) => r.id)
 }
 
 function withoutScript(row: JobRow): QueuedJob {

@@ -1,0 +1,76 @@
+import type { DependentsSettled, Store, SweepKey } from './store'
+import type { Clock } from './settings'
+
+/** Jobs one step of the sweep decides at most: the rest wait for its next run. */
+export const SWEEP_PAGE = 1000
+
+/**
+ * How long after a job ended the sweep looks at its dependents a second time: long enough for a
+ * submission `--after` it that raced its ending to have committed, and for another coordinator's
+ * clock to be that far behind.
+ */
+export const SETTLE_LAG_MS = 60_000
+
+/** Before every key (times are never negative). */
+const FIRST: SweepKey = { at: -1, id: '' }
+
+/**
+ * The leader's sweep of jobs waiting for others (`--after`), for what the coordinator that ended
+ * a dependency did not settle: it went down first, or a submission raced the ending. Each run does
+ * a bounded amount of work, whatever the number of waiting jobs:
+ * - once after a start (and on becoming the leader), a pass over every held job, a page a run;
+ * - the dependents of jobs ended since the last run;
+ * - those of jobs ended `SETTLE_LAG_MS` ago, once more.
+ */
+export class WaitingSweep {
+  /** Where the pass over every held job is; undefined once it is done. */
+  private pass: SweepKey | undefined = FIRST
+  private prompt: SweepKey
+  private late: SweepKey
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly announce: (settled: DependentsSettled) => void,
+  ) {
+    this.prompt = this.late = { at: clock.now() - SETTLE_LAG_MS, id: '' }
+  }
+
+  /** Starts over, as after a start: this coordinator has just become the one that sweeps. */
+  restart(): void {
+    this.pass = FIRST
+    this.prompt = this.late = { at: this.clock.now() - SETTLE_LAG_MS, id: '' }
+  }
+
+  /** One run: how many waiting jobs it released or cancelled. A failed step is tried again next run. */
+  async run(): Promise<number> {
+    const { workflows } = this.store
+    let decided = 0
+    if (this.pass) {
+      const page = await workflows.heldPage(this.pass, SWEEP_PAGE)
+      if (page.length > 0) decided += this.tell(await workflows.settleHeld(ids(page), this.clock.now()))
+      this.pass = page.length < SWEEP_PAGE ? undefined : page.at(-1)
+    }
+    const now = this.clock.now()
+    const lately = await workflows.endedWithDependents(this.prompt, now, SWEEP_PAGE)
+    if (lately.length > 0) {
+      decided += this.tell(await workflows.settleDependents(ids(lately), now))
+      this.prompt = lately.at(-1)!
+    }
+    const before = await workflows.endedWithDependents(this.late, now - SETTLE_LAG_MS, SWEEP_PAGE)
+    if (before.length > 0) {
+      decided += this.tell(await workflows.settleDependents(ids(before), now))
+      this.late = before.at(-1)!
+    }
+    return decided
+  }
+
+  private tell(settled: DependentsSettled): number {
+    this.announce(settled)
+    return settled.released.length + settled.cancelled.length
+  }
+}
+
+function ids(keys: readonly SweepKey[]): string[] {
+  return keys.map((k) => k.id)
+}
