@@ -1,8 +1,10 @@
+import type { SQL } from 'bun'
 import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm'
 import * as schema from '../../../db/postgres/schema'
 import type { UserRow } from '../../../db/sqlite/schema'
 import { userExists } from '../account-rules'
 import { inviteHash, signupRefusal } from '../invite-rules'
+import { Sessions } from '../sessions'
 import { grantMovement } from '../ledger-rules'
 import type { AccountsRepo, Admission } from '../types'
 import type { Db, Tx } from './db'
@@ -22,9 +24,45 @@ async function lockAccounts(tx: Tx): Promise<void> {
   await tx.execute(sql`SELECT pg_advisory_xact_lock(${ACCOUNTS_LOCK.toString()}::bigint)`)
 }
 
+/** Where a coordinator tells the others that a token was revoked (its hash) or users' rights changed ('*'). */
+const TOKENS_CHANNEL = 'gridx_tokens'
+
+/**
+ * Longest a token's user is kept without a read: the bound on a revocation another coordinator
+ * did not hear of (its word arrives within milliseconds; Nomad keeps ACL tokens 30 s).
+ */
+export const SESSION_TTL_MS = 10_000
+
 /** Accounts, operators and tokens on PostgreSQL. */
 export class PgAccounts implements AccountsRepo {
-  constructor(private readonly db: Db) {}
+  /** Tokens' users as last read; every coordinator's change of them is told on TOKENS_CHANNEL. */
+  private readonly sessions = new Sessions(SESSION_TTL_MS)
+  /** Listening on TOKENS_CHANNEL (begun on the first token read); until it listens nothing is kept. */
+  private listening: Promise<boolean> | undefined
+
+  constructor(
+    private readonly db: Db,
+    private readonly client?: SQL,
+  ) {}
+
+  /** Listens for other coordinators' changes; each (re)connect of the listener forgets everything kept. */
+  private listen(): Promise<boolean> {
+    const client = this.client
+    if (!client) return Promise.resolve(false)
+    return (this.listening ??= client
+      .listen(
+        TOKENS_CHANNEL,
+        (hash: string) => this.sessions.drop(hash === '*' ? undefined : hash),
+        () => this.sessions.drop(),
+      )
+      .then(
+        () => true,
+        () => {
+          this.listening = undefined
+          return false
+        },
+      ))
+  }
 
   async create(row: Omit<UserRow, 'isAdmin' | 'inviteId'>, admission: Admission): Promise<UserRow> {
     return await this.db.transaction(async (tx) => {
@@ -84,6 +122,9 @@ export class PgAccounts implements AccountsRepo {
             ),
           )
         : new Set<string>()
+      // Every coordinator reads its kept tokens' users again (their rights may have changed).
+      this.sessions.drop()
+      await tx.execute(sql`SELECT pg_notify(${TOKENS_CHANNEL}, '*')`)
       return { operators: await operatorNames(tx), missing: listed.filter((n) => !present.has(n)) }
     })
   }
@@ -107,16 +148,26 @@ export class PgAccounts implements AccountsRepo {
   }
 
   async byToken(hash: string, now: number): Promise<UserRow | undefined> {
+    const kept = this.sessions.get(hash, now)
+    if (kept) return kept
+    const heard = await this.listen()
+    const read = this.sessions.reading()
     const [row] = await this.db
-      .select({ user: users })
+      .select({ user: users, expiresAt: tokens.expiresAt })
       .from(tokens)
       .innerJoin(users, eq(tokens.userId, users.id))
       .where(and(eq(tokens.hash, hash), gt(tokens.expiresAt, now)))
+    if (row && heard) this.sessions.keep(hash, row.user, row.expiresAt, read)
     return row?.user
   }
 
   async deleteToken(hash: string): Promise<void> {
-    await this.db.delete(tokens).where(eq(tokens.hash, hash))
+    this.sessions.drop(hash)
+    // The others hear of it once the delete commits (a notification goes with its transaction).
+    await this.db.transaction(async (tx) => {
+      await tx.delete(tokens).where(eq(tokens.hash, hash))
+      await tx.execute(sql`SELECT pg_notify(${TOKENS_CHANNEL}, ${hash})`)
+    })
   }
 }
 

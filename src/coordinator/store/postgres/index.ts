@@ -81,7 +81,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
   const leadership = pgLeadership(client)
   return {
     engine: 'postgres',
-    accounts: outage.guard(new PgAccounts(db)),
+    accounts: outage.guard(new PgAccounts(db, client)),
     invites: outage.guard(new PgInvites(db)),
     workers: outage.guard(pgWorkers(db)),
     files: outage.guard(pgFiles(db)),

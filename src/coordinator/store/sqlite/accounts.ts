@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { UserRow } from '../../../db/sqlite/schema'
 import { inviteHash, signupRefusal } from '../invite-rules'
+import { Sessions } from '../sessions'
 import { grantMovement } from '../ledger-rules'
 import { userExists } from '../account-rules'
 import type { AccountsRepo, Admission } from '../types'
@@ -16,9 +17,6 @@ const { users, tokens } = schema
 const OPERATOR = `id = (SELECT id FROM users ORDER BY created_at, rowid LIMIT 1)
   OR name IN (SELECT value FROM json_each(?1))`
 
-/** Login tokens kept in memory at most (each a user row): more than the busiest grid holds. */
-const MAX_SESSIONS = 10_000
-
 /** Accounts, operators and tokens on SQLite. */
 export class SqliteAccounts implements AccountsRepo {
   constructor(
@@ -28,12 +26,10 @@ export class SqliteAccounts implements AccountsRepo {
   ) {}
 
   /**
-   * Live tokens as last read, with their expiry: every API request checks one, and the read
-   * (a join of two tables) cost about 40 µs of a request under load. Exact, not a cache with a
-   * lifetime: this process is the file's only writer, and every change a row can see (a token
-   * revoked, an operator named) goes through the methods below, which drop what it changed.
+   * Exact, with no lifetime: this process is the file's only writer, and every change a row can
+   * see (a token revoked, an operator named) goes through the methods below, which drop it.
    */
-  private readonly sessions = new Map<string, { user: UserRow; expiresAt: number }>()
+  private readonly sessions = new Sessions()
 
   async create(row: Omit<UserRow, 'isAdmin' | 'inviteId'>, admission: Admission): Promise<UserRow> {
     return this.db.transaction((tx) => {
@@ -69,7 +65,7 @@ export class SqliteAccounts implements AccountsRepo {
 
   async setOperators(admins: readonly string[]): Promise<{ operators: string[]; missing: string[] }> {
     // Users' rows change (is_admin): the kept tokens are read again.
-    this.sessions.clear()
+    this.sessions.drop()
     return this.sqlite.transaction(() => {
       const listed = JSON.stringify([...new Set(admins)])
       // Only rows whose right changes are written: a start that changes nothing writes nothing, so
@@ -111,18 +107,17 @@ export class SqliteAccounts implements AccountsRepo {
   }
 
   async byToken(hash: string, now: number): Promise<UserRow | undefined> {
-    const kept = this.sessions.get(hash)
-    if (kept && kept.expiresAt > now) return { ...kept.user }
-    if (kept) this.sessions.delete(hash)
+    const kept = this.sessions.get(hash, now)
+    if (kept) return kept
+    const read = this.sessions.reading()
     const found = this.hot.userByToken.get({ hash, now })
     if (!found) return undefined
-    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
-    this.sessions.set(hash, { user: found.user, expiresAt: found.expiresAt })
+    this.sessions.keep(hash, found.user, found.expiresAt, read)
     return { ...found.user }
   }
 
   async deleteToken(hash: string): Promise<void> {
-    this.sessions.delete(hash)
+    this.sessions.drop(hash)
     this.db.delete(tokens).where(eq(tokens.hash, hash)).run()
   }
 }
