@@ -361,7 +361,7 @@ export class Hub {
     const late = assignedAt !== undefined && assignedAt < conn.connectedAt
     const from = late ? assignedAt : now
     if (await this.store.leases.markRunning(lease, conn.id, now, this.settings.deadlineGraceMs, from)) {
-      this.lifecycle.started(lease, conn.id, conn.name)
+      this.lifecycle.started(lease, conn.id, conn.name, from)
     }
   }
 

@@ -27,6 +27,7 @@ import type {
 } from './store'
 import { planBatch } from './workflows'
 import { WaitingSweep } from './waiting-sweep'
+import { LeaseMemo } from './lease-memo'
 import { DEPENDENCY_OUTCOME } from './store/workflow-rules'
 
 export { jobView } from './job-view'
@@ -96,6 +97,7 @@ export class Lifecycle {
       arrayCap: plan.array?.cap ?? null,
     }))
     const rows = await this.store.workflows.create(news, plan.after)
+    if (plan.after) this.leases.waitedFor(plan.after.ids)
     for (const row of rows) this.queued(row, owner)
     return rows
   }
@@ -181,8 +183,9 @@ export class Lifecycle {
     return job
   }
 
-  /** A job was assigned and its container started. */
-  started(lease: LeaseRef, workerId: string, workerName: string): void {
+  /** A job was assigned and its container started; it is billed from `startedAt`. */
+  started(lease: LeaseRef, workerId: string, workerName: string, startedAt: number): void {
+    this.leases.started(lease, startedAt)
     this.observe.transition({
       jobId: lease.jobId,
       attempt: lease.attempt,
@@ -246,7 +249,7 @@ export class Lifecycle {
   ): Promise<Verdict> {
     const at = this.clock.now()
     const { lease } = msg
-    const job = await this.store.queue.jobLease(lease.jobId)
+    const job = this.leases.take(lease, workerId) ?? (await this.store.queue.jobLease(lease.jobId))
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
     const live = job.attempt === lease.attempt && job.workerId === workerId && !isFinal(job.state)
     // A live attempt that started began then (the row says so), and has ended with no receipt.
@@ -425,6 +428,7 @@ export class Lifecycle {
       return bill
     })
     if (before) {
+      this.leases.drop(id)
       this.watch?.left(id)
       this.observe.transition({
         jobId: id,
@@ -464,6 +468,8 @@ export class Lifecycle {
     this.announce(await this.store.workflows.settleDependents([jobId], this.clock.now()))
   }
 
+  /** The attempts assigned here, so their results need no read (the scheduler tells of each). */
+  readonly leases = new LeaseMemo()
   /** The leader's sweep of waiting jobs (see `WaitingSweep`): its `restart` when this coordinator starts to lead. */
   readonly waiting: WaitingSweep
 
@@ -559,6 +565,7 @@ export class Lifecycle {
     const at = this.clock.now()
     const r = await this.store.leases.requeue(lease, reason, at, workerId, how)
     if (r === 'stale') return
+    this.leases.drop(lease.jobId)
     if (before) {
       this.observe.transition({
         jobId: lease.jobId,
@@ -604,6 +611,7 @@ export class Lifecycle {
     job: Pick<JobRow, 'state'> & Partial<Pick<JobRow, 'ownerId' | 'startedAt' | 'hasDependents'>>,
   ): Promise<Verdict> {
     if (await this.store.leases.finish(lease, workerId, ending)) {
+      this.leases.drop(lease.jobId)
       this.observe.transition({
         jobId: lease.jobId,
         attempt: lease.attempt,

@@ -47,6 +47,8 @@ export class Scheduler {
 
   /** Assigned jobs this coordinator took from the queue (set by the server: the others drop them). */
   onTaken: ((ids: string[]) => void) | undefined
+  /** Hears of each attempt assigned here, with its row (the lifecycle's `LeaseMemo`). */
+  onAssigned: ((row: JobRow) => void) | undefined
 
   /** Reads the queue into the index afresh: at start, and after the grid's channel was down. */
   async load(): Promise<void> {
@@ -187,7 +189,10 @@ export class Scheduler {
       const row = rows.get(p.job.id)
       // Taken meanwhile (another coordinator, or cancelled): it is no longer queued anywhere.
       if (!row) this.undo(p, false)
-      else this.send(row, p.worker)
+      else {
+        this.onAssigned?.(row)
+        this.send(row, p.worker)
+      }
     }
     if (rows.size > 0) this.onTaken?.([...rows.keys()])
     return rows.size

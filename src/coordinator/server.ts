@@ -186,6 +186,7 @@ async function serve(
   lifecycle.watch = watchQueue(index, grid)
   lifecycle.wake = () => scheduler.wake()
   scheduler.onTaken = (ids) => grid.taken(ids)
+  scheduler.onAssigned = (row) => lifecycle.leases.assigned(row)
   hub.onConnected = (workerId) => grid.connected(workerId)
   // On SQLite no other coordinator follows this one's jobs: nothing to relay.
   if (store.bus.shared) {

@@ -428,7 +428,7 @@ describe.each(ENGINES)('$name', (engine) => {
       // stored before that read is replayed ahead of the state events queued meanwhile.
       await Bun.sleep(100)
       expect(await store.leases.markRunning(lease, worker.id, START + 1)).toBe(true)
-      lifecycle.started(lease, worker.id, 'bobs-pc')
+      lifecycle.started(lease, worker.id, 'bobs-pc', START + 1)
       const data = Buffer.from('live line\n').toString('base64')
       await lifecycle.output(worker.id, {
         type: 'job.output',

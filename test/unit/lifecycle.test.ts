@@ -283,4 +283,91 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(await store.leases.attemptsOf(lease.jobId)).toMatchObject([{ outcome: null }])
     })
   })
+  describe('results of attempts assigned here need no read of their job (LeaseMemo)', () => {
+    /** A job assigned to `holder` as the scheduler does it (the memo hears), then started at 10. */
+    async function startedHere(holder: TestWorker): Promise<LeaseRef> {
+      const job = await queued()
+      const row = await store.leases.assign(job.id, holder.id, 10 ** 12)
+      lifecycle.leases.assigned(row!)
+      const lease = { jobId: job.id, attempt: 1 }
+      expect(await store.leases.markRunning(lease, holder.id, 10)).toBe(true)
+      lifecycle.started(lease, holder.id, holder.id, 10)
+      return lease
+    }
+
+    /** Counts the job reads of the result path while `run` runs. */
+    async function leaseReads(run: () => Promise<unknown>): Promise<number> {
+      const queue = store.queue
+      const read = queue.jobLease.bind(queue)
+      let n = 0
+      queue.jobLease = (id) => {
+        n++
+        return read(id)
+      }
+      try {
+        await run()
+      } finally {
+        queue.jobLease = read
+      }
+      return n
+    }
+
+    test('the result is billed as the row says, without reading it; a repeat reads and is acknowledged', async () => {
+      const known = await startedHere(workerA)
+      const read = await runningOn(workerA) // assigned without the memo: the row is read
+      const result = (lease: LeaseRef) => signedResult(workerA, lease, { exitCode: 0, durationMs: 30 })
+      expect(
+        await leaseReads(async () =>
+          expect(await lifecycle.result(workerA.id, result(known))).toEqual({ accepted: true }),
+        ),
+      ).toBe(0)
+      expect(
+        await leaseReads(async () =>
+          expect(await lifecycle.result(workerA.id, result(read))).toEqual({ accepted: true }),
+        ),
+      ).toBe(1)
+      const [a, b] = [await store.queue.job(known.jobId), await store.queue.job(read.jobId)]
+      expect(a).toMatchObject({ state: 'succeeded', startedAt: 10 })
+      expect({ cost: a!.cost, billedMs: a!.billedMs }).toEqual({ cost: b!.cost, billedMs: b!.billedMs })
+      // The worker did not hear the ack and sends it again: the same receipt is acknowledged again.
+      const again = await store.leases.attemptsOf(known.jobId)
+      expect(
+        await lifecycle.result(workerA.id, {
+          ...result(known),
+          receipt: { body: again[0]!.receipt!, signature: again[0]!.signature! },
+        }),
+      ).toEqual({ accepted: true })
+      expect(await store.credits.audit()).toMatchObject({ ok: true })
+    })
+
+    test('an attempt cancelled by another coordinator is refused though this one remembers it', async () => {
+      const lease = await startedHere(workerA)
+      // Another coordinator's cancel: straight to the store, this lifecycle hears nothing.
+      await store.leases.cancel(lease.jobId, 40, () => ({ cost: 0, billedMs: 0 }))
+      const before = (await store.credits.audit()).transfers
+      const verdict = await lifecycle.result(workerA.id, signedResult(workerA, lease, { exitCode: 0 }))
+      expect(verdict).toMatchObject({ accepted: false, code: 'lease_not_held' })
+      expect(await store.queue.job(lease.jobId)).toMatchObject({ state: 'cancelled' })
+      expect(await store.credits.audit()).toMatchObject({ ok: true, transfers: before })
+    })
+
+    test('a job submitted --after one running here starts at its end, not at the next sweep', async () => {
+      const lease = await startedHere(workerA)
+      const [child] = await lifecycle.submitBatch(alice, {
+        image: 'python:3.12-slim',
+        command: ['true'],
+        args: [],
+        timeoutMs: 10_000,
+        cpus: 1,
+        memoryBytes: 64 * 1024 * 1024,
+        priority: 0,
+        after: [lease.jobId],
+      })
+      expect(child!.held).toBe(true)
+      expect(await lifecycle.result(workerA.id, signedResult(workerA, lease, { exitCode: 0 }))).toEqual({
+        accepted: true,
+      })
+      expect(await store.queue.job(child!.id)).toMatchObject({ state: 'queued', held: false })
+    })
+  })
 })
