@@ -21,17 +21,20 @@ const workerA = testWorker('worker-a')
 const workerB = testWorker('worker-b')
 const intruder = testWorker('intruder')
 
+/** What alice submits. */
+const REQUEST = {
+  image: 'python:3.12-slim',
+  command: ['true'],
+  args: [],
+  timeoutMs: 10_000,
+  cpus: 1,
+  memoryBytes: 64 * 1024 * 1024,
+  priority: 0,
+}
+
 /** A queued job of alice's. */
 function queued() {
-  return lifecycle.submit(alice, {
-    image: 'python:3.12-slim',
-    command: ['true'],
-    args: [],
-    timeoutMs: 10_000,
-    cpus: 1,
-    memoryBytes: 64 * 1024 * 1024,
-    priority: 0,
-  })
+  return lifecycle.submit(alice, REQUEST)
 }
 
 /** A job assigned to `holder` under attempt 1. */
@@ -353,16 +356,7 @@ describe.each(ENGINES)('$name', (engine) => {
 
     test('a job submitted --after one running here starts at its end, not at the next sweep', async () => {
       const lease = await startedHere(workerA)
-      const [child] = await lifecycle.submitBatch(alice, {
-        image: 'python:3.12-slim',
-        command: ['true'],
-        args: [],
-        timeoutMs: 10_000,
-        cpus: 1,
-        memoryBytes: 64 * 1024 * 1024,
-        priority: 0,
-        after: [lease.jobId],
-      })
+      const [child] = await lifecycle.submitBatch(alice, { ...REQUEST, after: [lease.jobId] })
       expect(child!.held).toBe(true)
       expect(await lifecycle.result(workerA.id, signedResult(workerA, lease, { exitCode: 0 }))).toEqual({
         accepted: true,
