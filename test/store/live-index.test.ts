@@ -2,6 +2,7 @@ import { Database } from 'bun:sqlite'
 import { afterEach, beforeEach, expect, test } from 'bun:test'
 import type { Store } from '../../src/coordinator/store/types'
 import { ok, newJob, seed } from '../support/store-fixtures'
+import { openSqlite } from '../../src/coordinator/store/sqlite'
 import { closeStore, ENGINES, whereIs } from '../support/stores'
 
 // SQLite uses the partial index jobs_queue (live jobs only) for a query only when its WHERE states
@@ -124,23 +125,25 @@ test("the waiting jobs' statements read their indexes: a dependency's end costs 
   await store.workflows.create([newJob()], { ids: deps.map((d) => d.id), anyEnd: false })
   await store.leases.assign(deps[0]!.id, 'w-bob', 10 ** 12, 1000)
   await store.leases.finish({ jobId: deps[0]!.id, attempt: 1 }, 'w-bob', ok(0, 2000))
+  // Opened again inside, so the statements it prepares once (at its start) are seen too.
+  let again: Store | undefined
   const sqls = await statementsOf(async () => {
-    expect(await store.workflows.settleDependents([deps[0]!.id], 3000)).toEqual({
-      released: [],
-      cancelled: [],
-    })
-    const held = await store.workflows.heldPage(undefined, 10)
+    again = openSqlite(whereIs(store))
+    const w = again.workflows
+    expect(await w.settleDependents([deps[0]!.id], 3000)).toEqual({ released: [], cancelled: [] })
+    const held = await w.heldPage(undefined, 10)
     expect(held).toHaveLength(1)
-    expect(await store.workflows.settleHeld([held[0]!.id], 3000)).toEqual({ released: [], cancelled: [] })
-    expect(await store.workflows.endedWithDependents(undefined, 3000, 10)).toEqual([
-      { at: 2000, id: deps[0]!.id },
-    ])
+    expect(await w.settleHeld([held[0]!.id], 3000)).toEqual({ released: [], cancelled: [] })
+    expect(await w.endedWithDependents(undefined, 3000, 10)).toEqual([{ at: 2000, id: deps[0]!.id }])
   })
-  const reads = sqls.filter((s) => /^select/i.test(s))
-  expect(reads.length).toBeGreaterThanOrEqual(6)
+  await again?.close()
+  const reads = sqls.filter((s) => /^\s*select/i.test(s) && /job_deps|has_dependents" = 1|held" = 1/.test(s))
+  expect(reads.length).toBeGreaterThanOrEqual(5)
   for (const sql of reads) {
     const plan = planOf(sql)
-    expect({ sql, scans: plan.filter((d) => /^SCAN /.test(d)) }).toEqual({ sql, scans: [] })
+    // json_each (the ids given) is read whole, as it should be; no table or index is.
+    const scans = plan.filter((d) => /^SCAN /.test(d) && !d.includes('VIRTUAL TABLE'))
+    expect({ sql, scans }).toEqual({ sql, scans: [] })
     expect({ sql, sorts: plan.filter((d) => d.includes('TEMP B-TREE')) }).toEqual({ sql, sorts: [] })
   }
 })

@@ -60,18 +60,13 @@ export function verdictOnEnd(
   return decide(all())
 }
 
-/** Rows of (waiter, dependency that ended, any ending) as one `Waiter` each, in the order first met. */
-export function groupWaiters(
-  rows: readonly { waiter: string; id: string; anyEnd: boolean }[],
-  states: ReadonlyMap<string, Dependency['state']>,
-): Waiter[] {
+/** Rows of (waiter, dependency that ended, its state, any ending) as one `Waiter` each, in the order first met. */
+export function groupWaiters(rows: readonly ({ waiter: string } & Dependency)[]): Waiter[] {
   const byId = new Map<string, Dependency[]>()
   for (const r of rows) {
-    const state = states.get(r.id)
-    if (state === undefined) continue
     let ended = byId.get(r.waiter)
     if (!ended) byId.set(r.waiter, (ended = []))
-    ended.push({ id: r.id, state, anyEnd: r.anyEnd })
+    ended.push({ id: r.id, state: r.state, anyEnd: r.anyEnd })
   }
   return [...byId].map(([id, ended]) => ({ id, ended }))
 }

@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, getTableColumns, inArray, lte, notInArray, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
@@ -18,6 +19,8 @@ import type { Db, Tx } from './db'
 import { lockAccounts, settle, transfer } from './ledger'
 
 const { jobs, jobDeps } = schema
+/** The jobs a waiter's dependencies are, beside the waiter's own row in one query. */
+const endedJob = alias(jobs, 'ended')
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose: scripts can be megabytes
 const { script, ...QUEUED } = getTableColumns(jobs)
@@ -179,16 +182,12 @@ async function judge(tx: Tx, waiter: Waiter): Promise<Verdict> {
 async function waitersOf(tx: Tx, ended: readonly string[]): Promise<Waiter[]> {
   if (ended.length === 0) return []
   const rows = await tx
-    .select({ waiter: jobDeps.jobId, id: jobDeps.dependsOn, anyEnd: jobDeps.anyEnd })
+    .select({ waiter: jobDeps.jobId, id: jobDeps.dependsOn, anyEnd: jobDeps.anyEnd, state: endedJob.state })
     .from(jobDeps)
     .innerJoin(jobs, eq(jobs.id, jobDeps.jobId))
+    .innerJoin(endedJob, eq(endedJob.id, jobDeps.dependsOn))
     .where(and(inArray(jobDeps.dependsOn, [...ended]), eq(jobs.held, true), eq(jobs.state, 'queued')))
-  if (rows.length === 0) return []
-  const states = await tx
-    .select({ id: jobs.id, state: jobs.state })
-    .from(jobs)
-    .where(inArray(jobs.id, [...ended]))
-  return groupWaiters(rows, new Map(states.map((r) => [r.id, r.state])))
+  return groupWaiters(rows)
 }
 
 /** A job's dependencies with their states now. */

@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import { and, asc, desc, eq, getTableColumns, inArray, lte, notInArray, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
@@ -39,6 +39,8 @@ function chunks<T>(items: readonly T[], n: number): T[][] {
 export class SqliteWorkflows implements WorkflowsRepo {
   /** An array's escrows, made in two statements for all its members. */
   private readonly escrows: LaterTransfers
+  /** The reads of a dependency's end, prepared. */
+  private readonly looks: Looks
 
   constructor(
     private readonly db: Db,
@@ -46,6 +48,7 @@ export class SqliteWorkflows implements WorkflowsRepo {
     sqlite: Database,
   ) {
     this.escrows = new LaterTransfers(sqlite)
+    this.looks = new Looks(sqlite)
   }
 
   async create(news: NewJob[], after?: { ids: readonly string[]; anyEnd: boolean }): Promise<JobRow[]> {
@@ -100,13 +103,14 @@ export class SqliteWorkflows implements WorkflowsRepo {
   }
 
   async settleDependents(ended: readonly string[], now: number): Promise<DependentsSettled> {
-    return this.batch.run((tx) => cascade(tx, waitersOf(tx, ended), now))
+    return this.batch.run((tx) => cascade(tx, this.looks, this.looks.waitersOf(ended), now))
   }
 
   async settleHeld(held: readonly string[], now: number): Promise<DependentsSettled> {
     return this.batch.run((tx) =>
       cascade(
         tx,
+        this.looks,
         held.map((id) => ({ id, ended: undefined })),
         now,
       ),
@@ -154,12 +158,12 @@ const FIRST_KEY: SweepKey = { at: -1, id: '' }
  * Decides `waiters`, releasing or cancelling (refunded) each as its dependencies say, then the
  * jobs waiting for those it cancelled, and so on down the chain.
  */
-function cascade(tx: Tx, waiters: Waiter[], now: number): DependentsSettled {
+function cascade(tx: Tx, looks: Looks, waiters: Waiter[], now: number): DependentsSettled {
   const out: DependentsSettled = { released: [], cancelled: [] }
   while (waiters.length > 0) {
     const doomed: string[] = []
     for (const waiter of waiters) {
-      const verdict = judge(tx, waiter)
+      const verdict = looks.judge(tx, waiter)
       if (verdict.kind === 'wait') continue
       const mine = and(eq(jobs.id, waiter.id), eq(jobs.held, true), eq(jobs.state, 'queued'))
       if (verdict.kind === 'release') {
@@ -179,47 +183,55 @@ function cascade(tx: Tx, waiters: Waiter[], now: number): DependentsSettled {
       out.cancelled.push({ id: waiter.id, ownerId: row.ownerId, reason: verdict.reason })
       doomed.push(waiter.id)
     }
-    waiters = doomed.length > 0 ? waitersOf(tx, doomed) : []
+    waiters = looks.waitersOf(doomed)
   }
   return out
 }
 
-/** What a waiter's dependencies say: see `verdictOnEnd`; the look for one still open goes newest first. */
-function judge(tx: Tx, waiter: Waiter): Verdict {
-  return verdictOnEnd(
-    waiter.ended,
-    () =>
-      tx
-        .select({ id: jobDeps.dependsOn })
-        .from(jobDeps)
-        .innerJoin(jobs, eq(jobs.id, jobDeps.dependsOn))
-        .where(and(eq(jobDeps.jobId, waiter.id), notInArray(jobs.state, FINAL_STATES)))
-        .orderBy(desc(jobDeps.dependsOn))
-        .limit(1)
-        .get() !== undefined,
-    () => dependenciesOf(tx, waiter.id),
-  )
-}
+/**
+ * The two reads a dependency's end makes, prepared once (built by drizzle at each call they cost
+ * more than the rest of the settlement: bench/dependents.ts).
+ */
+class Looks {
+  /** The held jobs waiting for any of the ids (a JSON array), with each such dependency and its state. */
+  private readonly waiters
+  /** One dependency of a job not ended yet, newest first (ids grow with time: the likeliest open). */
+  private readonly open
 
-/** The held jobs waiting for any of `ended`, each with those of its dependencies among them. */
-function waitersOf(tx: Tx, ended: readonly string[]): Waiter[] {
-  if (ended.length === 0) return []
-  const rows = tx
-    .select({ waiter: jobDeps.jobId, id: jobDeps.dependsOn, anyEnd: jobDeps.anyEnd })
-    .from(jobDeps)
-    .innerJoin(jobs, eq(jobs.id, jobDeps.jobId))
-    .where(and(inArray(jobDeps.dependsOn, [...ended]), eq(jobs.held, true), eq(jobs.state, 'queued')))
-    .all()
-  if (rows.length === 0) return []
-  const states = new Map(
-    tx
-      .select({ id: jobs.id, state: jobs.state })
-      .from(jobs)
-      .where(inArray(jobs.id, [...ended]))
-      .all()
-      .map((r) => [r.id, r.state]),
-  )
-  return groupWaiters(rows, states)
+  constructor(sqlite: Database) {
+    this.waiters = sqlite.query<
+      { waiter: string; id: string; anyEnd: number; state: Dependency['state'] },
+      [string]
+    >(
+      `SELECT d.job_id AS waiter, d.depends_on AS id, d.any_end AS anyEnd, e.state AS state
+       FROM json_each(?1) AS x
+       JOIN job_deps d ON d.depends_on = x.value
+       JOIN jobs h ON h.id = d.job_id
+       JOIN jobs e ON e.id = d.depends_on
+       WHERE h.held = 1 AND h.state = 'queued'`,
+    )
+    this.open = sqlite.query<{ id: string }, [string]>(
+      `SELECT d.depends_on AS id FROM job_deps d JOIN jobs j ON j.id = d.depends_on
+       WHERE d.job_id = ?1 AND j.state NOT IN (${FINAL_STATES.map((s) => `'${s}'`).join(', ')})
+       ORDER BY d.depends_on DESC LIMIT 1`,
+    )
+  }
+
+  /** The held jobs waiting for any of `ended`, each with those of its dependencies among them. */
+  waitersOf(ended: readonly string[]): Waiter[] {
+    if (ended.length === 0) return []
+    const rows = this.waiters.all(JSON.stringify(ended))
+    return groupWaiters(rows.map((r) => ({ ...r, anyEnd: r.anyEnd === 1 })))
+  }
+
+  /** What a waiter's dependencies say: see `verdictOnEnd`. */
+  judge(tx: Tx, waiter: Waiter): Verdict {
+    return verdictOnEnd(
+      waiter.ended,
+      () => this.open.get(waiter.id) !== null,
+      () => dependenciesOf(tx, waiter.id),
+    )
+  }
 }
 
 /** A job's dependencies with their states now. */
