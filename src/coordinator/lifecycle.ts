@@ -17,6 +17,7 @@ import type { Clock, Settings } from './settings'
 import type {
   DependentsSettled,
   Ending,
+  JobLease,
   JobRow,
   NewJob,
   QueuedJob,
@@ -247,9 +248,31 @@ export class Lifecycle {
     mayCheck: () => boolean = () => true,
     publicKey?: string | null,
   ): Promise<Verdict> {
+    const known = this.leases.take(msg.lease, workerId)
+    if (known) {
+      const verdict = await this.check(workerId, msg, mayCheck, publicKey, known)
+      if (verdict.accepted || verdict.code !== LEASE_NOT_HELD) return verdict
+      // What this coordinator knew was stale (another one ended, requeued or gave the attempt away
+      // meanwhile): answered as the row says, e.g. a repeat of a result taken there is acknowledged.
+    }
+    return await this.check(
+      workerId,
+      msg,
+      mayCheck,
+      publicKey,
+      await this.store.queue.jobLease(msg.lease.jobId),
+    )
+  }
+
+  private async check(
+    workerId: string,
+    msg: Result,
+    mayCheck: () => boolean,
+    publicKey: string | null | undefined,
+    job: JobLease | undefined,
+  ): Promise<Verdict> {
     const at = this.clock.now()
     const { lease } = msg
-    const job = this.leases.take(lease, workerId) ?? (await this.store.queue.jobLease(lease.jobId))
     if (!job) return refused('unknown_job', `there is no job ${lease.jobId}`)
     const live = job.attempt === lease.attempt && job.workerId === workerId && !isFinal(job.state)
     // A live attempt that started began then (the row says so), and has ended with no receipt.
@@ -268,7 +291,7 @@ export class Lifecycle {
     // Not logged: the worker is told why, and a flood of them must not flood the log.
     if (!live) {
       return refused(
-        'lease_not_held',
+        LEASE_NOT_HELD,
         `attempt ${lease.attempt} of job ${job.id} is no longer this worker's or has ended (it was cancelled, timed out or given to another worker): its result earns nothing`,
       )
     }
@@ -282,7 +305,8 @@ export class Lifecycle {
     const staged = msg.outputs ? await this.store.leases.stagedOutputs(lease) : undefined
     if (msg.outputs && staged?.sha256 !== msg.outputs.sha256) {
       const reason = "the job's /out files did not reach the coordinator"
-      await this.retry(lease, reason, workerId, { outcome: 'error', consumesAttempt: true })
+      if (!(await this.retry(lease, reason, workerId, { outcome: 'error', consumesAttempt: true })))
+        return notHeld(lease)
       const message = `${reason} (upload them before the result); the job was requeued`
       return { accepted: false, code: 'outputs_missing', message, retry: false, requeued: true }
     }
@@ -315,7 +339,7 @@ export class Lifecycle {
         // The job never started: whoever's fault it was, nothing is billed.
         const name = (await this.store.workers.get(workerId))?.name ?? workerId
         if (msg.retryable) {
-          await this.retry(lease, workerFault(name, msg.error), workerId, {
+          const requeued = await this.retry(lease, workerFault(name, msg.error), workerId, {
             outcome: 'install_failed',
             consumesAttempt: true,
             receipt: msg.receipt,
@@ -323,7 +347,7 @@ export class Lifecycle {
             finalError: (n) => attemptsExhausted(name, msg.error, n),
             avoidWorker: true,
           })
-          return ACCEPTED
+          return requeued ? ACCEPTED : notHeld(lease)
         }
         return end({
           ...base,
@@ -338,8 +362,9 @@ export class Lifecycle {
       case 'error':
         if (msg.retryable) {
           const how = { outcome: 'error', consumesAttempt: true, receipt: msg.receipt }
-          await this.retry(lease, msg.error ?? 'worker error', workerId, how)
-          return ACCEPTED
+          return (await this.retry(lease, msg.error ?? 'worker error', workerId, how))
+            ? ACCEPTED
+            : notHeld(lease)
         }
         return end({
           ...base,
@@ -559,12 +584,13 @@ export class Lifecycle {
     return overdue.length
   }
 
-  private async retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): Promise<void> {
+  /** Requeues (or, out of attempts, fails) the attempt; false when it was no longer held (stale). */
+  private async retry(lease: LeaseRef, reason: string, workerId?: string, how?: Requeue): Promise<boolean> {
     // Off the hot path: one read says what the transition is from, for the log and the metrics.
     const before = await this.store.queue.job(lease.jobId)
     const at = this.clock.now()
     const r = await this.store.leases.requeue(lease, reason, at, workerId, how)
-    if (r === 'stale') return
+    if (r === 'stale') return false
     this.leases.drop(lease.jobId)
     if (before) {
       this.observe.transition({
@@ -601,6 +627,7 @@ export class Lifecycle {
       this.events.publish(lease.jobId, { type: 'end' })
       await this.settleDependents(lease.jobId, before?.hasDependents)
     }
+    return true
   }
 
   /** Ends an attempt, and the job, as `ending` says; `job` is its row as read before. */
@@ -635,11 +662,16 @@ export class Lifecycle {
     this.log(
       `ignored a report for job ${lease.jobId} attempt ${lease.attempt} from worker ${workerId}: that attempt is no longer theirs or has ended`,
     )
-    return refused(
-      'lease_not_held',
-      `attempt ${lease.attempt} of job ${lease.jobId} is no longer this worker's`,
-    )
+    return notHeld(lease)
   }
+}
+
+/** The code of a result refused because its attempt is no longer the worker's (or has ended). */
+const LEASE_NOT_HELD = 'lease_not_held'
+
+/** A result refused as its attempt's ending, or requeue, found it no longer the worker's. */
+function notHeld(lease: LeaseRef): Verdict {
+  return refused(LEASE_NOT_HELD, `attempt ${lease.attempt} of job ${lease.jobId} is no longer this worker's`)
 }
 
 /**

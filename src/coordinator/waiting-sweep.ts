@@ -11,6 +11,12 @@ export const SWEEP_PAGE = 1000
  */
 export const SETTLE_LAG_MS = 60_000
 
+/**
+ * How often the pass over every held job begins again: the bound on a wait no look at what ended
+ * caught (an ending committed, or dated by a clock, more than SETTLE_LAG_MS behind the sweep).
+ */
+export const PASS_EVERY_MS = 10 * 60_000
+
 /** Before every key (times are never negative). */
 const FIRST: SweepKey = { at: -1, id: '' }
 
@@ -18,13 +24,16 @@ const FIRST: SweepKey = { at: -1, id: '' }
  * The leader's sweep of jobs waiting for others (`--after`), for what the coordinator that ended
  * a dependency did not settle: it went down first, or a submission raced the ending. Each run does
  * a bounded amount of work, whatever the number of waiting jobs:
- * - once after a start (and on becoming the leader), a pass over every held job, a page a run;
+ * - after a start, on becoming the leader and every PASS_EVERY_MS, a pass over every held job,
+ *   a page a run;
  * - the dependents of jobs ended since the last run;
  * - those of jobs ended `SETTLE_LAG_MS` ago, once more.
  */
 export class WaitingSweep {
   /** Where the pass over every held job is; undefined once it is done. */
   private pass: SweepKey | undefined = FIRST
+  /** When the last pass began. */
+  private passBegan: number
   private prompt: SweepKey
   private late: SweepKey
 
@@ -34,11 +43,13 @@ export class WaitingSweep {
     private readonly announce: (settled: DependentsSettled) => void,
   ) {
     this.prompt = this.late = { at: clock.now() - SETTLE_LAG_MS, id: '' }
+    this.passBegan = clock.now()
   }
 
   /** Starts over, as after a start: this coordinator has just become the one that sweeps. */
   restart(): void {
     this.pass = FIRST
+    this.passBegan = this.clock.now()
     this.prompt = this.late = { at: this.clock.now() - SETTLE_LAG_MS, id: '' }
   }
 
@@ -46,6 +57,10 @@ export class WaitingSweep {
   async run(): Promise<number> {
     const { workflows } = this.store
     let decided = 0
+    if (!this.pass && this.clock.now() - this.passBegan >= PASS_EVERY_MS) {
+      this.pass = FIRST
+      this.passBegan = this.clock.now()
+    }
     if (this.pass) {
       const page = await workflows.heldPage(this.pass, SWEEP_PAGE)
       if (page.length > 0) decided += this.tell(await workflows.settleHeld(ids(page), this.clock.now()))

@@ -31,21 +31,26 @@ test('postgres sessions: a token revoked on one coordinator, and a new operator,
     ['hash-bob', 'u-bob'],
     ['hash-bob-2', 'u-bob'],
     ['hash-alice', 'u-alice'],
-    ['hash-raw', 'u-alice'],
   ] as const)
     await a.accounts.addToken(hash, user, 10, 10 ** 12)
-  for (const hash of ['hash-bob', 'hash-bob-2', 'hash-alice', 'hash-raw'])
-    expect(await b.accounts.byToken(hash, 20)).toBeDefined()
-  expect((await b.accounts.byToken('hash-bob', 20))?.isAdmin).toBe(false)
-
-  // Kept: a row deleted behind the coordinators' backs (no word on the channel) is still answered.
+  // b keeps what it reads once it listens (it starts to at its first read, without waiting): a
+  // row deleted behind the coordinators' backs, with no word on the channel, is still answered.
   const raw = new SQL(url, { max: 1 })
   try {
-    await raw`DELETE FROM tokens WHERE hash = 'hash-raw'`
+    let kept = false
+    for (let i = 0; i < 100 && !kept; i++) {
+      await raw`INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES ('hash-raw', 'u-alice', 10, ${10 ** 12}) ON CONFLICT DO NOTHING`
+      for (const hash of ['hash-bob', 'hash-bob-2', 'hash-alice', 'hash-raw'])
+        expect(await b.accounts.byToken(hash, 20)).toBeDefined()
+      await raw`DELETE FROM tokens WHERE hash = 'hash-raw'`
+      kept = (await b.accounts.byToken('hash-raw', 20))?.name === 'alice'
+      if (!kept) await Bun.sleep(20)
+    }
+    expect(kept).toBe(true)
   } finally {
     await raw.close()
   }
-  expect((await b.accounts.byToken('hash-raw', 20))?.name).toBe('alice')
+  expect((await b.accounts.byToken('hash-bob', 20))?.isAdmin).toBe(false)
 
   // Revoked on a: b stops answering as soon as it hears; the other tokens are still answered.
   await a.accounts.deleteToken('hash-bob')

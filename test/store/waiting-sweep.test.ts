@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import type { DependentsSettled, Store } from '../../src/coordinator/store/types'
-import { SETTLE_LAG_MS, SWEEP_PAGE, WaitingSweep } from '../../src/coordinator/waiting-sweep'
+import { PASS_EVERY_MS, SETTLE_LAG_MS, SWEEP_PAGE, WaitingSweep } from '../../src/coordinator/waiting-sweep'
 import { newJob, ok, seed } from '../support/store-fixtures'
 import { closeStore, ENGINES } from '../support/stores'
 
@@ -103,5 +103,19 @@ describe.each(ENGINES)('$name', (engine) => {
     now += 10
     expect(await s.run()).toBe(3)
     expect(released().sort()).toEqual(children.map((c) => c.id).sort())
+  })
+
+  test('every so often the pass begins again: an ending no look caught waits that long at most', async () => {
+    const s = sweep()
+    expect(await s.run()).toBe(0)
+    const parent = await store.queue.create(newJob())
+    const [child] = await store.workflows.create([newJob()], { ids: [parent.id], anyEnd: false })
+    // Dated far behind the sweep (a clock behind, or a commit that came late): no window sees it.
+    await endUnsettled(parent.id, now - 10 * SETTLE_LAG_MS)
+    now += SETTLE_LAG_MS + 1
+    expect(await s.run()).toBe(0)
+    now += PASS_EVERY_MS
+    expect(await s.run()).toBe(1)
+    expect(released()).toEqual([child!.id])
   })
 })

@@ -343,6 +343,27 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(await store.credits.audit()).toMatchObject({ ok: true })
     })
 
+    test('a repeat of a result another coordinator took is acknowledged, though this one remembered the attempt', async () => {
+      const lease = await startedHere(workerA)
+      const result = signedResult(workerA, lease, { exitCode: 0 })
+      // The other coordinator: another lifecycle on the same store.
+      const other = new Lifecycle(store, new JobEvents(), { now: () => 60 }, DEFAULT_SETTINGS, () => {})
+      expect(await other.result(workerA.id, result)).toEqual({ accepted: true })
+      expect(await lifecycle.result(workerA.id, result)).toEqual({ accepted: true })
+      expect(await store.credits.audit()).toMatchObject({ ok: true })
+    })
+
+    test('a retryable error for an attempt requeued elsewhere is refused, not acknowledged', async () => {
+      const lease = await startedHere(workerA)
+      await store.leases.requeue(lease, 'lease expired', 40)
+      const verdict = await lifecycle.result(
+        workerA.id,
+        signedResult(workerA, lease, { outcome: 'error', exitCode: null, error: 'x', retryable: true }),
+      )
+      expect(verdict).toMatchObject({ accepted: false, code: 'lease_not_held' })
+      expect(await store.queue.job(lease.jobId)).toMatchObject({ state: 'queued', attempt: 1 })
+    })
+
     test('an attempt cancelled by another coordinator is refused though this one remembers it', async () => {
       const lease = await startedHere(workerA)
       // Another coordinator's cancel: straight to the store, this lifecycle hears nothing.

@@ -37,31 +37,33 @@ export const SESSION_TTL_MS = 10_000
 export class PgAccounts implements AccountsRepo {
   /** Tokens' users as last read; every coordinator's change of them is told on TOKENS_CHANNEL. */
   private readonly sessions = new Sessions(SESSION_TTL_MS)
-  /** Listening on TOKENS_CHANNEL (begun on the first token read); until it listens nothing is kept. */
-  private listening: Promise<boolean> | undefined
+  /** Listening on TOKENS_CHANNEL, begun at the first token read: until it listens nothing is kept. */
+  private listening: 'no' | 'starting' | 'yes' = 'no'
 
   constructor(
     private readonly db: Db,
     private readonly client?: SQL,
   ) {}
 
-  /** Listens for other coordinators' changes; each (re)connect of the listener forgets everything kept. */
-  private listen(): Promise<boolean> {
-    const client = this.client
-    if (!client) return Promise.resolve(false)
-    return (this.listening ??= client
+  /**
+   * Whether this coordinator hears the others' changes, starting to listen if it does not: each
+   * (re)connect of the listener forgets everything kept. Never waited for, so a listen that hangs
+   * holds up no request (they read, as without a cache).
+   */
+  private hears(): boolean {
+    if (this.listening !== 'no' || !this.client) return this.listening === 'yes'
+    this.listening = 'starting'
+    this.client
       .listen(
         TOKENS_CHANNEL,
         (hash: string) => this.sessions.drop(hash === '*' ? undefined : hash),
         () => this.sessions.drop(),
       )
       .then(
-        () => true,
-        () => {
-          this.listening = undefined
-          return false
-        },
-      ))
+        () => (this.listening = 'yes'),
+        () => (this.listening = 'no'),
+      )
+    return false
   }
 
   async create(row: Omit<UserRow, 'isAdmin' | 'inviteId'>, admission: Admission): Promise<UserRow> {
@@ -150,7 +152,7 @@ export class PgAccounts implements AccountsRepo {
   async byToken(hash: string, now: number): Promise<UserRow | undefined> {
     const kept = this.sessions.get(hash, now)
     if (kept) return kept
-    const heard = await this.listen()
+    const heard = this.hears()
     const read = this.sessions.reading()
     const [row] = await this.db
       .select({ user: users, expiresAt: tokens.expiresAt })
