@@ -1,5 +1,6 @@
 import type { DependentsSettled, Store, SweepKey } from './store'
 import type { Clock } from './settings'
+import { FIRST_KEY } from './store/workflow-rules'
 
 /** Jobs one step of the sweep decides at most: the rest wait for its next run. */
 export const SWEEP_PAGE = 1000
@@ -17,9 +18,6 @@ export const SETTLE_LAG_MS = 60_000
  */
 export const PASS_EVERY_MS = 10 * 60_000
 
-/** Before every key (times are never negative). */
-const FIRST: SweepKey = { at: -1, id: '' }
-
 /**
  * The leader's sweep of jobs waiting for others (`--after`), for what the coordinator that ended
  * a dependency did not settle: it went down first, or a submission raced the ending. Each run does
@@ -31,7 +29,7 @@ const FIRST: SweepKey = { at: -1, id: '' }
  */
 export class WaitingSweep {
   /** Where the pass over every held job is; undefined once it is done. */
-  private pass: SweepKey | undefined = FIRST
+  private pass: SweepKey | undefined = FIRST_KEY
   /** When the last pass began. */
   private passBegan: number
   private prompt: SweepKey
@@ -48,7 +46,7 @@ export class WaitingSweep {
 
   /** Starts over, as after a start: this coordinator has just become the one that sweeps. */
   restart(): void {
-    this.pass = FIRST
+    this.pass = FIRST_KEY
     this.passBegan = this.clock.now()
     this.prompt = this.late = { at: this.clock.now() - SETTLE_LAG_MS, id: '' }
   }
@@ -58,7 +56,7 @@ export class WaitingSweep {
     const { workflows } = this.store
     let decided = 0
     if (!this.pass && this.clock.now() - this.passBegan >= PASS_EVERY_MS) {
-      this.pass = FIRST
+      this.pass = FIRST_KEY
       this.passBegan = this.clock.now()
     }
     if (this.pass) {

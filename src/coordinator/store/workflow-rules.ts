@@ -1,7 +1,7 @@
 import { GridError } from '../../errors'
 import { formatCredits } from '../../protocol/credits'
 import { insufficientCredits } from './ledger-rules'
-import type { Dependency } from './types'
+import type { Dependency, SweepKey } from './types'
 
 /*
  * What a job's dependencies mean, whatever engine stores them: whether it may start, must go on
@@ -31,6 +31,9 @@ export function decide(deps: readonly Dependency[]): Verdict {
   }
   return waiting ? WAIT : RELEASE
 }
+
+/** Before every key a sweep's pages meet (times are never negative): where a sweep given no key starts. */
+export const FIRST_KEY: SweepKey = { at: -1, id: '' }
 
 /** The states a job ends in: a dependency in none of them is still open. */
 export const FINAL_STATES: Dependency['state'][] = ['succeeded', 'failed', 'cancelled']

@@ -4,13 +4,14 @@ import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
 import { escrowAccount, escrowMovement, userAccount } from '../ledger-rules'
-import type { Dependency, DependentsSettled, SweepKey, WorkflowsRepo } from '../types'
+import type { Dependency, DependentsSettled, WorkflowsRepo } from '../types'
 import {
   arrayUnaffordable,
   decide,
   cancelledForDependency,
   dependencyAlreadyFailed,
   FINAL_STATES,
+  FIRST_KEY,
   groupWaiters,
   type Verdict,
   type Waiter,
@@ -124,9 +125,6 @@ export function pgWorkflows(db: Db): WorkflowsRepo {
     },
   }
 }
-
-/** Before every key a sweep meets (times are never negative). */
-const FIRST_KEY: SweepKey = { at: -1, id: '' }
 
 /**
  * Decides `waiters`, releasing or cancelling (refunded) each as its dependencies say, then the

@@ -11,6 +11,7 @@ import {
   cancelledForDependency,
   dependencyAlreadyFailed,
   FINAL_STATES,
+  FIRST_KEY,
   groupWaiters,
   type Verdict,
   verdictOnEnd,
@@ -150,9 +151,6 @@ export class SqliteWorkflows implements WorkflowsRepo {
       .all()
   }
 }
-
-/** Before every key a sweep meets (times are never negative). */
-const FIRST_KEY: SweepKey = { at: -1, id: '' }
 
 /**
  * Decides `waiters`, releasing or cancelling (refunded) each as its dependencies say, then the
