@@ -61,6 +61,14 @@ export class Lifecycle {
   observe: Observer = new Observers()
   /** Checks results' receipt signatures (the server gives its receipt thread; inline otherwise). */
   signatures: SignatureCheck = inlineSignatures
+  /** The attempts assigned here, so their results need no read (the scheduler tells of each). */
+  readonly leases = new LeaseMemo()
+  /**
+   * The leader's sweep of jobs still waiting whose dependencies ended where no one settled them
+   * (the coordinator that ended one went down, or a submission raced its ending): `run` each
+   * sweep period, `restart` when this coordinator starts to lead.
+   */
+  readonly waiting: WaitingSweep
 
   constructor(
     private readonly store: Store,
@@ -491,19 +499,6 @@ export class Lifecycle {
     if (has === false) return
     if (has === undefined && !(await this.store.queue.job(jobId))?.hasDependents) return
     this.announce(await this.store.workflows.settleDependents([jobId], this.clock.now()))
-  }
-
-  /** The attempts assigned here, so their results need no read (the scheduler tells of each). */
-  readonly leases = new LeaseMemo()
-  /** The leader's sweep of waiting jobs (see `WaitingSweep`): its `restart` when this coordinator starts to lead. */
-  readonly waiting: WaitingSweep
-
-  /**
-   * Decides jobs still waiting whose dependencies ended where no one settled them (the leader's
-   * sweep): the coordinator that ended one went down, or a submission raced its ending.
-   */
-  async settleWaiting(): Promise<number> {
-    return await this.waiting.run()
   }
 
   private announce(settled: DependentsSettled): void {

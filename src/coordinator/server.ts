@@ -378,7 +378,7 @@ async function serve(
       if (!leading) return
       if ((await lifecycle.expireLeases()) + (await lifecycle.expireDeadlines()) > 0) scheduler.wake()
       // Jobs whose dependencies ended where no one settled them (a crash, a race with their submission).
-      await lifecycle.settleWaiting()
+      await lifecycle.waiting.run()
     }
     sweep()
       .catch((err) => {

@@ -31,49 +31,48 @@ export class WaitingSweep {
   /** Where the pass over every held job is; undefined once it is done. */
   private pass: SweepKey | undefined = FIRST_KEY
   /** When the last pass began. */
-  private passBegan: number
-  private prompt: SweepKey
-  private late: SweepKey
+  private passBegan = 0
+  /** Where each look at what ended is: the one at each run, and the one SETTLE_LAG_MS behind. */
+  private readonly ended = { prompt: FIRST_KEY, late: FIRST_KEY }
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly announce: (settled: DependentsSettled) => void,
   ) {
-    this.prompt = this.late = { at: clock.now() - SETTLE_LAG_MS, id: '' }
-    this.passBegan = clock.now()
+    this.restart()
   }
 
   /** Starts over, as after a start: this coordinator has just become the one that sweeps. */
   restart(): void {
+    this.beginPass()
+    this.ended.prompt = this.ended.late = { at: this.clock.now() - SETTLE_LAG_MS, id: '' }
+  }
+
+  private beginPass(): void {
     this.pass = FIRST_KEY
     this.passBegan = this.clock.now()
-    this.prompt = this.late = { at: this.clock.now() - SETTLE_LAG_MS, id: '' }
   }
 
   /** One run: how many waiting jobs it released or cancelled. A failed step is tried again next run. */
   async run(): Promise<number> {
     const { workflows } = this.store
     let decided = 0
-    if (!this.pass && this.clock.now() - this.passBegan >= PASS_EVERY_MS) {
-      this.pass = FIRST_KEY
-      this.passBegan = this.clock.now()
-    }
+    if (!this.pass && this.clock.now() - this.passBegan >= PASS_EVERY_MS) this.beginPass()
     if (this.pass) {
       const page = await workflows.heldPage(this.pass, SWEEP_PAGE)
       if (page.length > 0) decided += this.tell(await workflows.settleHeld(ids(page), this.clock.now()))
       this.pass = page.length < SWEEP_PAGE ? undefined : page.at(-1)
     }
     const now = this.clock.now()
-    const lately = await workflows.endedWithDependents(this.prompt, now, SWEEP_PAGE)
-    if (lately.length > 0) {
-      decided += this.tell(await workflows.settleDependents(ids(lately), now))
-      this.prompt = lately.at(-1)!
-    }
-    const before = await workflows.endedWithDependents(this.late, now - SETTLE_LAG_MS, SWEEP_PAGE)
-    if (before.length > 0) {
-      decided += this.tell(await workflows.settleDependents(ids(before), now))
-      this.late = before.at(-1)!
+    for (const [look, until] of [
+      ['prompt', now],
+      ['late', now - SETTLE_LAG_MS],
+    ] as const) {
+      const page = await workflows.endedWithDependents(this.ended[look], until, SWEEP_PAGE)
+      if (page.length === 0) continue
+      decided += this.tell(await workflows.settleDependents(ids(page), now))
+      this.ended[look] = page.at(-1)!
     }
     return decided
   }
