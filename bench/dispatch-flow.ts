@@ -5,8 +5,8 @@
 // - 'drain': the clients queue every job first, then the workers connect; timed from the first
 //   job.assign to the last acknowledgement.
 import { Child } from './child'
-import { type BenchCoordinator, coordinatorsCpuMs, health } from './dispatch-grid'
-import { clusterCpuMs } from './pg-cluster'
+import { type BenchCoordinator, coordinatorsCpuMs, coordinatorsWrittenBytes, health } from './dispatch-grid'
+import { clusterCpuMs, clusterWrittenBytes } from './pg-cluster'
 import type { ClientsConfig, ClientsReport } from './sim-clients'
 import type { FleetConfig, FleetReport } from './sim-fleet'
 
@@ -32,6 +32,12 @@ export interface FlowResult {
   submitMs: number
   /** CPU ms per job: coordinators (sum), PostgreSQL (all its processes), workers' and clients' processes. */
   cpuPerJobMs: { coordinators: number; postgres: number; workers: number; clients: number }
+  /**
+   * Kilobytes written to storage per job: by the coordinators (their SQLite files) and by
+   * PostgreSQL. Mostly whole pages (WAL frames, checkpoints), so it counts the index and table
+   * pages each job's changes touch, a cost the CPU figures hide in the kernel.
+   */
+  writtenKBPerJob: { coordinators: number; postgres: number }
   refusedForNow: number
   /** Of the first half of the assignments, the share each user got (fair: about 1/users each). */
   firstHalfShares: number[]
@@ -106,6 +112,8 @@ export async function measureFlow(
       postgres: postmasterPid === undefined ? 0 : clusterCpuMs(postmasterPid),
       workers: fleet.cpuMs(),
       clients: clients.cpuMs(),
+      coordinatorsWritten: coordinatorsWrittenBytes(coords),
+      postgresWritten: postmasterPid === undefined ? 0 : clusterWrittenBytes(postmasterPid),
     })
     let cpu0: ReturnType<typeof cpu>
     let submitted: Promise<ClientsReport>
@@ -172,6 +180,10 @@ export async function measureFlow(
         postgres: per('postgres'),
         workers: per('workers'),
         clients: per('clients'),
+      },
+      writtenKBPerJob: {
+        coordinators: per('coordinatorsWritten') / 1024,
+        postgres: per('postgresWritten') / 1024,
       },
       refusedForNow: seen.refusedForNow,
       firstHalfShares,

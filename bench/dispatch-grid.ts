@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs'
 import { request } from 'node:http'
 import { SQL } from 'bun'
 import { Background, baseEnv } from './proc'
-import { cpuMs } from './profile'
+import { cpuMs, writtenBytes } from './profile'
 
 /** A `gridx serve` process of the bench. */
 export interface BenchCoordinator {
@@ -149,4 +149,12 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
 /** CPU milliseconds used so far by each coordinator process, summed. */
 export function coordinatorsCpuMs(coords: BenchCoordinator[]): number {
   return coords.reduce((a, c) => a + (Number.isFinite(cpuMs(c.proc.pid)) ? cpuMs(c.proc.pid) : 0), 0)
+}
+
+/** Bytes the coordinator processes have written to storage so far (their SQLite files), summed. */
+export function coordinatorsWrittenBytes(coords: BenchCoordinator[]): number {
+  return coords.reduce(
+    (a, c) => a + (Number.isFinite(writtenBytes(c.proc.pid)) ? writtenBytes(c.proc.pid) : 0),
+    0,
+  )
 }

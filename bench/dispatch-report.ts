@@ -20,6 +20,7 @@ function flowTable(title: string, rows: [Measured, FlowResult][], log: (line: st
         'PG CPU',
         'workers CPU',
         'clients CPU',
+        'disk KB',
         'resent',
         'user shares',
       ],
@@ -31,6 +32,7 @@ function flowTable(title: string, rows: [Measured, FlowResult][], log: (line: st
         f3(x.cpuPerJobMs.postgres),
         f3(x.cpuPerJobMs.workers),
         f3(x.cpuPerJobMs.clients),
+        f1(x.writtenKBPerJob.coordinators + x.writtenKBPerJob.postgres),
         String(x.refusedForNow),
         x.firstHalfShares.map((s) => s.toFixed(2)).join('/'),
       ]),
@@ -54,6 +56,7 @@ export function print(r: DispatchReport, log: (line: string) => void): void {
     `  the bench's own ceiling (a stand-in coordinator): ${f1(ce.jobsPerSecond)} jobs/s, workers ${f3(ce.cpuPerJobMs.workers)} + clients ${f3(ce.cpuPerJobMs.clients)} ms CPU a job`,
   )
   log("  workers/clients CPU = the simulated workers' and the submitting clients' processes")
+  log('  disk KB = written to storage per job, by the coordinators (SQLite) and PostgreSQL: pages, mostly')
   log(
     '  resent = results the coordinator refused for now (its per-worker check budget) and got again 1 s later',
   )

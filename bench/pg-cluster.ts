@@ -5,6 +5,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { writtenBytes } from './profile'
 
 /** Where Debian's PostgreSQL keeps its server programs (initdb and pg_ctl are not on PATH there). */
 const DEBIAN_BIN = '/usr/lib/postgresql'
@@ -160,4 +161,28 @@ export function clusterCpuMs(postmasterPid: number): number {
     if (f && Number(f[1]) === postmasterPid) ticks += Number(f[11]) + Number(f[12])
   }
   return ticks * TICK_MS
+}
+
+/**
+ * Bytes the cluster has written to storage so far (its WAL, checkpoints, the background writer):
+ * the postmaster and its live children, the backends and background processes (a backend that
+ * ended takes its count with it; the bench's connections last the whole flow).
+ */
+export function clusterWrittenBytes(postmasterPid: number): number {
+  let bytes = writtenBytes(postmasterPid)
+  if (!Number.isFinite(bytes)) return Number.NaN
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    let parent: number
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8')
+      parent = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1])
+    } catch {
+      continue
+    }
+    if (parent !== postmasterPid) continue
+    const b = writtenBytes(d)
+    if (Number.isFinite(b)) bytes += b
+  }
+  return bytes
 }

@@ -123,6 +123,19 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/**
+ * Bytes a process has caused to be written to storage so far (`write_bytes` of /proc/PID/io: pages
+ * it dirtied, its database's WAL and checkpoints; not its sockets); NaN when it is gone.
+ */
+export function writtenBytes(pid: number | string): number {
+  try {
+    const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
+    return m ? Number(m[1]) : Number.NaN
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** Pids of processes whose command name is exactly `comm` (e.g. dockerd, containerd). */
 export function pidsNamed(comm: string): number[] {
   const pids: number[] = []
