@@ -5,8 +5,8 @@ import { ok, newJob, seed } from '../support/store-fixtures'
 import { openSqlite } from '../../src/coordinator/store/sqlite'
 import { closeStore, ENGINES, whereIs } from '../support/stores'
 
-// SQLite uses the partial index jobs_queue (live jobs only) for a query only when its WHERE states
-// the index's own predicate. These queries run once a second (the lease sweep), on every /health
+// SQLite uses a partial index (jobs_live: live jobs only; jobs_deadline: those under lease) for a
+// query only when its WHERE states the index's own predicate. These queries run once a second (the lease sweep), on every /health
 // and metrics scrape, and on a worker's reconnect: each must read the live jobs, never the whole
 // table with every job that ever ended. So must a user's storage quota, read on each upload. What
 // they do is tested with the rest of the store (conformance.test.ts); this checks how SQLite runs them.
@@ -42,7 +42,7 @@ async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
   return [...seen]
 }
 
-test('the queries of live jobs read the jobs_queue index, not the table', async () => {
+test('the queries of live jobs read the jobs_live or jobs_deadline index, not the table', async () => {
   // Some ended jobs and some live ones, so each query has rows to find.
   for (let i = 0; i < 3; i++) {
     const done = await store.queue.create(newJob())
@@ -78,6 +78,15 @@ test('the queries of live jobs read the jobs_queue index, not the table', async 
     expect({ sql, scans: plan.filter((d) => /^SCAN jobs\b/.test(d)) }).toEqual({ sql, scans: [] })
     expect({ sql, index: plan.some((d) => d.includes('INDEX jobs_')) }).toEqual({ sql, index: true })
   }
+  // The lease sweep (each second) and a worker's reconnect read the jobs under lease, never the
+  // queued ones: a backlog of 100,000 must not cost them anything.
+  const leased = onJobs.filter((s) => /^select/i.test(s) && /lease_expires_at" <|"worker_id" = \?/.test(s))
+  expect(leased.length).toBeGreaterThanOrEqual(2)
+  for (const sql of leased)
+    expect({ sql, plan: planOf(sql).join(' ') }).toEqual({
+      sql,
+      plan: expect.stringContaining('INDEX jobs_deadline'),
+    })
 })
 
 /** The plan of `sql` on the store's file. */
@@ -100,7 +109,7 @@ test("a user's storage quota reads their live jobs and their ended ones with out
   const plan = planOf(quota[0]!)
   // jobs_owner holds every job the user ever had; SCAN reads every row of a table (named by its alias).
   expect(plan.filter((d) => /^SCAN (?!\(subquery)|jobs_owner/.test(d))).toEqual([])
-  for (const index of ['uploads_owner', 'jobs_queue', 'jobs_outputs']) {
+  for (const index of ['uploads_owner', 'jobs_live', 'jobs_outputs']) {
     expect(plan.some((d) => d.includes(`INDEX ${index} (`))).toBe(true)
   }
 })

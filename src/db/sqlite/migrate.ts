@@ -14,6 +14,7 @@ import arraysDeps from './migrations/0011_arrays_deps.sql' with { type: 'text' }
 import ownerIndexes from './migrations/0012_owner_indexes.sql' with { type: 'text' }
 import transferParties from './migrations/0013_transfer_parties.sql' with { type: 'text' }
 import heldSweep from './migrations/0014_held_sweep.sql' with { type: 'text' }
+import liveIndex from './migrations/0015_live_index.sql' with { type: 'text' }
 
 /** Migrations in order, embedded in the binary so it runs from any directory. Append, never edit. */
 export const MIGRATIONS: readonly { id: string; sql: string }[] = [
@@ -32,6 +33,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0012_owner_indexes', sql: ownerIndexes },
   { id: '0013_transfer_parties', sql: transferParties },
   { id: '0014_held_sweep', sql: heldSweep },
+  { id: '0015_live_index', sql: liveIndex },
 ]
 
 /** Applies every migration not yet applied, each in its own transaction. */

@@ -177,11 +177,16 @@ export const jobs = sqliteTable(
     index('jobs_held')
       .on(t.createdAt, t.id)
       .where(sql`held = 1`),
-    // Live jobs by state, then owner: a user's live jobs are a range of it (their storage quota,
-    // their listing by state), and so are all the jobs in one state.
-    index('jobs_queue')
-      .on(t.state, t.ownerId, t.createdAt)
-      .where(sql`state in ('queued','assigned','running')`),
+    // Live jobs (not ended: finished_at is set exactly when a job ends) by owner, then age: a
+    // user's live jobs are a range of it (their storage quota, their listing by state), and all
+    // live jobs are the whole index (finished_at first, null in every entry, lets SQLite search it
+    // rather than scan the table). Neither key nor predicate changes while a job runs, so an entry
+    // is written at submission and removed at the end, nothing in between: keyed by state, each
+    // assignment and start moved it, and that was half of what SQLite wrote per job (the dispatch
+    // bench's disk KB). The live jobs of one state are those, filtered by state.
+    index('jobs_live')
+      .on(t.finishedAt, t.ownerId, t.createdAt)
+      .where(sql`finished_at is null`),
     // Holds only live attempts, so the sweep finds the overdue ones without reading every job.
     index('jobs_deadline')
       .on(t.deadlineAt)

@@ -24,7 +24,7 @@ import type {
 import type { WriteBatch } from './batch'
 import { LaterTransfers } from './later'
 import { type Db, settle, type Tx } from './ledger'
-import { inLiveStates } from './live'
+import { inLiveStates, underLease } from './live'
 import type { Hot } from './prepared'
 
 const { jobs, jobOutput, attempts } = schema
@@ -362,7 +362,7 @@ export class SqliteLeases implements LeasesRepo {
     this.db
       .update(jobs)
       .set({ deadlineAt: until })
-      .where(and(inLiveStates(ACTIVE), lt(jobs.deadlineAt, until)))
+      .where(and(underLease(ACTIVE), lt(jobs.deadlineAt, until)))
       .run()
     return this.db
       .update(jobs)
@@ -377,7 +377,7 @@ export class SqliteLeases implements LeasesRepo {
     return this.db
       .select()
       .from(jobs)
-      .where(and(inLiveStates(ACTIVE), lt(jobs.leaseExpiresAt, now)))
+      .where(and(underLease(ACTIVE), lt(jobs.leaseExpiresAt, now)))
       .all()
   }
 
@@ -431,7 +431,7 @@ export class SqliteLeases implements LeasesRepo {
     return this.db
       .select({ jobId: jobs.id, attempt: jobs.attempt })
       .from(jobs)
-      .where(and(inLiveStates(ACTIVE), eq(jobs.workerId, workerId)))
+      .where(and(underLease(ACTIVE), eq(jobs.workerId, workerId)))
       .all()
   }
 

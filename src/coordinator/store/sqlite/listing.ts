@@ -28,7 +28,7 @@ export function sqliteListJobs(db: Db, listing: JobListing): ListedJob[] {
   }
   // Names, labels and id prefixes (issue 17): one owner's jobs come from the jobs_owner index, then these.
   if (listing.states) where.push(inArray(jobs.state, [...listing.states]))
-  // Live states only: the jobs_queue index holds those jobs, not the table's ended ones.
+  // Live states only: the jobs_live index holds those jobs, not the table's ended ones.
   const states = listing.states ?? (listing.state === undefined ? [] : [listing.state])
   if (states.length > 0 && !states.some(isFinal)) where.push(liveJobs)
   if (listing.name !== undefined) {

@@ -1,19 +1,28 @@
-import { and, inArray, sql, type SQL } from 'drizzle-orm'
+import { and, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
-import type { LIVE } from '../job-rules'
+import type { ACTIVE, LIVE } from '../job-rules'
 
 const { jobs } = schema
 
 /**
- * The predicate of the partial index `jobs_queue` (the same expression). SQLite uses a partial
- * index only for a query that states its predicate (a bound `state IN (?, ?)` proves nothing to
- * the planner), so without it every query of live jobs read the whole table, ended jobs and all:
- * the lease sweep once a second, `/health`, each metrics scrape, a worker's reconnect, the
- * queue's load at start.
+ * Live jobs, in a form SQLite reads from the partial index `jobs_live`: its predicate (a job's
+ * `finished_at` is set exactly when it ends), then the states. SQLite uses a partial index only
+ * for a query that states its predicate (a bound `state IN (?, ?)` proves nothing to the
+ * planner), so without it every query of live jobs read the whole table, ended jobs and all:
+ * `/health`, each metrics scrape, the queue's load at start, a user's storage quota.
  */
-export const liveJobs = sql`${jobs.state} in ('queued', 'assigned', 'running')`
+export const liveJobs = and(isNull(jobs.finishedAt), sql`${jobs.state} in ('queued', 'assigned', 'running')`)!
 
-/** Jobs in one of `states` (all live), in a form SQLite reads from `jobs_queue`: use it, not `inArray`. */
+/** Jobs in one of `states` (all live), read from `jobs_live`: use it, not `inArray` alone. */
 export function inLiveStates(states: readonly (typeof LIVE)[number][]): SQL {
-  return and(liveJobs, inArray(jobs.state, [...states]))!
+  return and(isNull(jobs.finishedAt), inArray(jobs.state, [...states]))!
+}
+
+/**
+ * Jobs under lease (assigned or running), read from `jobs_deadline`: each has a deadline while its
+ * attempt lasts (the start's extendLeases gives one to any from before deadlines were kept), so
+ * the lease sweep each second reads those, never a backlog of queued jobs.
+ */
+export function underLease(states: readonly (typeof ACTIVE)[number][]): SQL {
+  return and(isNotNull(jobs.deadlineAt), inArray(jobs.state, [...states]))!
 }
