@@ -133,7 +133,10 @@ async function serve(
       if (extended > 0) log(`${extended} running job(s) keep their leases while their workers reconnect`)
     } catch (err) {
       if (!diskFull(err)) throw err
-      log('could not extend the leases of running jobs: the disk is full')
+      log('could not extend the leases of running jobs: the disk is full; trying again in a minute')
+      // It also gives a deadline to attempts from before deadlines were kept, and the lease sweep
+      // reads only attempts that have one: it is tried until it is done.
+      setTimeout(() => void extendLeases(forMs).catch(() => undefined), 60_000).unref()
     }
   }
   // One coordinator of a grid runs the sweeps (on SQLite, this one); it is decided before serving.

@@ -6,10 +6,11 @@ import { openSqlite } from '../../src/coordinator/store/sqlite'
 import { closeStore, ENGINES, whereIs } from '../support/stores'
 
 // SQLite uses a partial index (jobs_live: live jobs only; jobs_deadline: those under lease) for a
-// query only when its WHERE states the index's own predicate. These queries run once a second (the lease sweep), on every /health
-// and metrics scrape, and on a worker's reconnect: each must read the live jobs, never the whole
-// table with every job that ever ended. So must a user's storage quota, read on each upload. What
-// they do is tested with the rest of the store (conformance.test.ts); this checks how SQLite runs them.
+// query only when its WHERE states the index's own predicate. These queries run once a second
+// (the lease sweep), on every /health and metrics scrape, and on a worker's reconnect: each must
+// read the live jobs, never the whole table with every job that ever ended. So must a user's
+// storage quota, read on each upload. What they do is tested with the rest of the store
+// (conformance.test.ts); this checks how SQLite runs them.
 
 let store: Store
 const sqlite = ENGINES.find((e) => e.name === 'sqlite')!
