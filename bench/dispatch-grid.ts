@@ -146,15 +146,20 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
   return url.toString()
 }
 
+/** `measure` of each coordinator process, summed (one that is gone counts 0). */
+function summed(coords: BenchCoordinator[], measure: (pid: number) => number): number {
+  return coords.reduce((a, c) => {
+    const v = measure(c.proc.pid)
+    return Number.isFinite(v) ? a + v : a
+  }, 0)
+}
+
 /** CPU milliseconds used so far by each coordinator process, summed. */
 export function coordinatorsCpuMs(coords: BenchCoordinator[]): number {
-  return coords.reduce((a, c) => a + (Number.isFinite(cpuMs(c.proc.pid)) ? cpuMs(c.proc.pid) : 0), 0)
+  return summed(coords, cpuMs)
 }
 
 /** Bytes the coordinator processes have written to storage so far (their SQLite files), summed. */
 export function coordinatorsWrittenBytes(coords: BenchCoordinator[]): number {
-  return coords.reduce(
-    (a, c) => a + (Number.isFinite(writtenBytes(c.proc.pid)) ? writtenBytes(c.proc.pid) : 0),
-    0,
-  )
+  return summed(coords, writtenBytes)
 }

@@ -138,28 +138,37 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
 const TICK_MS = 10 // USER_HZ is 100 on Linux
 
+/** The fields of /proc/PID/stat after the command name (the state first); undefined when it is gone. */
+function statOf(pid: number | string): string[] | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
+/** The live children of `parent`, each with its stat fields. */
+function childrenOf(parent: number): { pid: string; stat: string[] }[] {
+  const children: { pid: string; stat: string[] }[] = []
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    const stat = statOf(pid)
+    if (stat && Number(stat[1]) === parent) children.push({ pid, stat })
+  }
+  return children
+}
+
 /**
  * CPU milliseconds (user + system) the cluster has used: the postmaster, its live children (the
  * backends and background processes) and the children it has reaped (backends that ended).
  */
 export function clusterCpuMs(postmasterPid: number): number {
-  const stat = (pid: number | string) => {
-    try {
-      const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      return s.slice(s.lastIndexOf(')') + 2).split(' ')
-    } catch {
-      return undefined
-    }
-  }
-  const master = stat(postmasterPid)
+  const master = statOf(postmasterPid)
   if (!master) return Number.NaN
   // utime, stime, cutime, cstime are fields 14..17 of stat (11..14 after the state field).
   let ticks = Number(master[11]) + Number(master[12]) + Number(master[13]) + Number(master[14])
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    const f = stat(d)
-    if (f && Number(f[1]) === postmasterPid) ticks += Number(f[11]) + Number(f[12])
-  }
+  for (const { stat } of childrenOf(postmasterPid)) ticks += Number(stat[11]) + Number(stat[12])
   return ticks * TICK_MS
 }
 
@@ -169,20 +178,10 @@ export function clusterCpuMs(postmasterPid: number): number {
  * ended takes its count with it; the bench's connections last the whole flow).
  */
 export function clusterWrittenBytes(postmasterPid: number): number {
-  let bytes = writtenBytes(postmasterPid)
-  if (!Number.isFinite(bytes)) return Number.NaN
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    let parent: number
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8')
-      parent = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1])
-    } catch {
-      continue
-    }
-    if (parent !== postmasterPid) continue
-    const b = writtenBytes(d)
-    if (Number.isFinite(b)) bytes += b
-  }
-  return bytes
+  const master = writtenBytes(postmasterPid)
+  if (!Number.isFinite(master)) return Number.NaN
+  return childrenOf(postmasterPid).reduce((sum, { pid }) => {
+    const b = writtenBytes(pid)
+    return Number.isFinite(b) ? sum + b : sum
+  }, master)
 }

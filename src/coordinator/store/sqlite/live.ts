@@ -1,6 +1,6 @@
-import { and, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, inArray, isNotNull, isNull, type SQL } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
-import type { ACTIVE, LIVE } from '../job-rules'
+import { type ACTIVE, LIVE } from '../job-rules'
 
 const { jobs } = schema
 
@@ -9,14 +9,15 @@ const { jobs } = schema
  * `finished_at` is set exactly when it ends), then the states. SQLite uses a partial index only
  * for a query that states its predicate (a bound `state IN (?, ?)` proves nothing to the
  * planner), so without it every query of live jobs read the whole table, ended jobs and all:
- * `/health`, each metrics scrape, the queue's load at start, a user's storage quota.
+ * `/health`, each metrics scrape, the queue's load at start, a user's storage quota. Jobs in one
+ * of `states` (all live): use it, not `inArray` alone.
  */
-export const liveJobs = and(isNull(jobs.finishedAt), sql`${jobs.state} in ('queued', 'assigned', 'running')`)!
-
-/** Jobs in one of `states` (all live), read from `jobs_live`: use it, not `inArray` alone. */
 export function inLiveStates(states: readonly (typeof LIVE)[number][]): SQL {
   return and(isNull(jobs.finishedAt), inArray(jobs.state, [...states]))!
 }
+
+/** Every live job (see `inLiveStates`). */
+export const liveJobs = inLiveStates(LIVE)
 
 /**
  * Jobs under lease (assigned or running), read from `jobs_deadline`: each has a deadline while its
