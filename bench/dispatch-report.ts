@@ -92,11 +92,20 @@ export function print(r: DispatchReport, log: (line: string) => void): void {
   for (const x of r.runs) {
     if (!x.statements) continue
     const t = x.statements.totals
-    log(`\nPostgreSQL statements per job, ${x.label}: ${f1(t.calls)} calls, ${f2(t.ms)} ms executing`)
+    log(
+      `\nPostgreSQL statements per job, ${x.label}: ${f1(t.calls)} calls, ${f2(t.ms)} ms executing, ${f1(t.walRecords)} WAL records, ${f1(t.walBytes / 1024)} KB of WAL`,
+    )
     log(
       table([
-        ['  calls/job', 'ms/job', 'rows/job', 'statement'],
-        ...x.statements.top.map((s) => [`  ${f2(s.callsPerJob)}`, f2(s.msPerJob), f1(s.rowsPerJob), s.query]),
+        ['  calls/job', 'ms/job', 'rows/job', 'WAL records', 'WAL KB', 'statement'],
+        ...x.statements.top.map((s) => [
+          `  ${f2(s.callsPerJob)}`,
+          f2(s.msPerJob),
+          f1(s.rowsPerJob),
+          f1(s.walRecordsPerJob),
+          f2(s.walBytesPerJob / 1024),
+          s.query,
+        ]),
       ]),
     )
   }

@@ -4,7 +4,7 @@ import type { BullResult } from './bullmq'
 import type { CheckResult } from './dispatch-check'
 import type { FlowResult } from './dispatch-flow'
 import type { FailoverResult } from './failover'
-import type { StatementCost } from './pg-statements'
+import type { StatementCost, StatementTotals } from './pg-statements'
 import type { Ceiling } from './sim-ceiling'
 
 /** End to end on SQLite: at least this many jobs/s. */
@@ -29,7 +29,7 @@ export interface Measured {
   /** Everything that went wrong (the bench fails on any). */
   errors: string[]
   /** With BENCH_PG_STATEMENTS=1: PostgreSQL's statements per job of the end-to-end flow. */
-  statements?: { totals: { calls: number; ms: number }; top: StatementCost[] }
+  statements?: { totals: StatementTotals; top: StatementCost[] }
 }
 
 /** A target of the issue and how this run did. */
