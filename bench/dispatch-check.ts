@@ -1,8 +1,9 @@
 // Correctness under speed: after a dispatch run, through the database and the API, every job
-// ended exactly once (succeeded, one signed attempt), was escrowed once and paid exactly once
-// (its cost to its worker's owner, the rest refunded), every escrow is back to 0, the ledger
-// audit is exact, and no job was assigned more often than its attempts explain. The bench fails
-// on any of these.
+// ended exactly once (succeeded, one signed attempt), was paid exactly once (its cost to its
+// worker's owner; its hold and release write no row), every user's balance and escrow are what
+// their transfers add up to, every escrow is back to 0, the ledger audit is exact (escrow equal
+// to what live jobs may cost), and no job was assigned more often than its attempts explain. The
+// bench fails on any of these.
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { SQL } from 'bun'
@@ -30,16 +31,23 @@ const MUST_BE_ZERO: [string, string][] = [
        AND f.attempt = j.attempt AND f.signature IS NOT NULL AND f.outcome = 'exited')`,
   ],
   [
-    'jobs not escrowed exactly once, or not paid exactly once (their cost; none when it is 0), or whose pay and refund do not add up to the escrow',
+    'jobs not paid exactly once (their cost, within their maximum; none when it is 0), or with escrow or refund transfers (a hold and its release write no row)',
     `WITH p AS (SELECT job_id,
-       sum(CASE WHEN kind = 'escrow' THEN 1 ELSE 0 END) AS escrows,
+       sum(CASE WHEN kind IN ('escrow', 'refund') THEN 1 ELSE 0 END) AS holds,
        sum(CASE WHEN kind = 'pay' THEN 1 ELSE 0 END) AS pays,
-       sum(CASE WHEN kind = 'pay' THEN amount ELSE 0 END) AS paid,
-       sum(CASE WHEN kind IN ('pay', 'refund') THEN amount ELSE 0 END) AS back
+       sum(CASE WHEN kind = 'pay' THEN amount ELSE 0 END) AS paid
        FROM transfers WHERE job_id IS NOT NULL GROUP BY job_id)
      SELECT count(*) AS n FROM jobs j LEFT JOIN p ON p.job_id = j.id
-     WHERE coalesce(p.escrows, 0) <> 1 OR coalesce(p.back, 0) <> j.max_cost OR coalesce(p.paid, 0) <> coalesce(j.cost, 0)
+     WHERE coalesce(p.holds, 0) <> 0 OR coalesce(p.paid, 0) <> coalesce(j.cost, 0) OR coalesce(j.cost, 0) > j.max_cost
        OR coalesce(p.pays, 0) <> CASE WHEN coalesce(j.cost, 0) > 0 THEN 1 ELSE 0 END`,
+  ],
+  [
+    'users whose balance and escrow together are not what their transfers add up to',
+    `WITH net AS (SELECT a.user_id, sum(x.delta) AS n FROM (
+         SELECT to_account AS acc, amount AS delta FROM transfers UNION ALL SELECT from_account, -amount FROM transfers
+       ) x JOIN accounts a ON a.id = x.acc WHERE a.kind <> 'mint' GROUP BY a.user_id),
+     held AS (SELECT user_id, sum(balance) AS total FROM accounts WHERE kind <> 'mint' GROUP BY user_id)
+     SELECT count(*) AS n FROM held h LEFT JOIN net ON net.user_id = h.user_id WHERE h.total <> coalesce(net.n, 0)`,
   ],
   [
     "pay transfers to someone other than the owner of the worker of the job's final attempt",

@@ -50,13 +50,15 @@ export async function credits(flags: Flags): Promise<number> {
     if (flags.json) return (out(JSON.stringify(a)), a.ok ? 0 : 1)
     out(`minted     ${formatCredits(a.minted)}`)
     out(`balances   ${formatCredits(a.balances)}`)
-    out(`escrow     ${formatCredits(a.escrow)}`)
+    out(
+      `escrow     ${formatCredits(a.escrow)}${a.escrowDue === undefined ? '' : ` (live jobs may cost ${formatCredits(a.escrowDue)})`}`,
+    )
     out(`transfers  ${a.transfers}`)
     out(`operators  ${a.operators.join(', ') || '-'}`)
     out(
       a.ok
-        ? 'ledger OK: balances + escrow = minted, no account below zero'
-        : 'LEDGER MISMATCH: balances + escrow != minted',
+        ? 'ledger OK: balances + escrow = minted, escrow = what live jobs may cost, no account below zero'
+        : 'LEDGER MISMATCH: balances + escrow != minted, escrow != what live jobs may cost, or an account below zero',
     )
     return a.ok ? 0 : 1
   }

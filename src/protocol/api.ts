@@ -339,6 +339,8 @@ export const AuditView = z.object({
   minted: z.number(),
   balances: z.number(),
   escrow: z.number(),
+  /** The maximum cost of every job not yet ended: what escrow must hold (absent from older coordinators). */
+  escrowDue: z.number().optional(),
   mintBalance: z.number(),
   negativeAccounts: z.number(),
   transfers: z.number(),

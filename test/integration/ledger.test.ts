@@ -3,7 +3,7 @@ import { Database } from 'bun:sqlite'
 import { SQL } from 'bun'
 import fc from 'fast-check'
 import { rejection } from '../support/store-fixtures'
-import { closeStore, ENGINES, whereIs } from '../support/stores'
+import { closeStore, ENGINES, reopenStore, whereIs } from '../support/stores'
 
 type Op =
   | { op: 'grant'; user: number; amount: number }
@@ -188,6 +188,40 @@ describe.each(ENGINES)('the ledger (property-based) on $name', (engine) => {
           await sql.close()
         }
       }
+    } finally {
+      await closeStore(store)
+    }
+  })
+
+  test('the audit catches escrow no live job accounts for, though the balances still add up', async () => {
+    let store = await engine.open()
+    try {
+      await store.accounts.create(
+        { id: 'u1', name: 'alice', passwordHash: 'x', createdAt: 0 },
+        { signup: 'open', grant: 1000 },
+      )
+      expect(await store.credits.audit()).toMatchObject({ ok: true, escrow: 0, escrowDue: 0 })
+      // A hold with no job: credits moved from alice's balance to her escrow, the sum unchanged.
+      const shift =
+        "UPDATE accounts SET balance = balance + CASE id WHEN 'user:u1' THEN -300 ELSE 300 END WHERE id IN ('user:u1', 'escrow:u1')"
+      if (store.engine === 'sqlite') {
+        await store.close()
+        const db = new Database(whereIs(store))
+        db.run(shift)
+        db.close()
+      } else {
+        const sql = new SQL(whereIs(store), { max: 1 })
+        await sql.unsafe(shift)
+        await sql.close()
+      }
+      store = await reopenStore(store)
+      expect(await store.credits.audit()).toMatchObject({
+        ok: false,
+        minted: 1000,
+        balances: 700,
+        escrow: 300,
+        escrowDue: 0,
+      })
     } finally {
       await closeStore(store)
     }

@@ -116,12 +116,12 @@ describe('worker WebSocket', () => {
     await c.next('job.ack')
     await c.next('job.ack')
     expect(await t.job(id)).toMatchObject({ state: 'failed', exitCode: 4 })
-    // settled exactly once: grant, escrow, then one pay and one refund, however often the result came
+    // settled exactly once: the grant, then one pay, however often the result came
     const transfersAfter = (await coord.store.credits.audit()).transfers
     c.send(result)
     await c.next('job.ack')
     expect(await coord.store.credits.audit()).toMatchObject({ ok: true, transfers: transfersAfter })
-    expect(transfersAfter).toBeLessThanOrEqual(4)
+    expect(transfersAfter).toBeLessThanOrEqual(2)
     const out = await (
       await fetch(`${base}/api/jobs/${id}/output`, { headers: { authorization: `Bearer ${token}` } })
     ).text()

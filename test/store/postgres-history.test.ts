@@ -47,7 +47,7 @@ describe('postgres: history paging under concurrent commits', () => {
     const job = await store.queue.create(newJob({ maxCost: 1000 }))
     await store.leases.assign(job.id, 'w-bob', 99_999, 2000)
     await gate`SELECT pg_advisory_lock(4242)`
-    // The whole escrow is paid (no refund): the payment moves alice's escrow only, not her balance.
+    // The whole escrow is paid (nothing to release): the payment moves alice's escrow only, not her balance.
     const finishing = store.leases.finish({ jobId: job.id, attempt: 1 }, 'w-bob', paid(1000))
     await waitingOn('advisory')
     let granted = false
@@ -62,6 +62,6 @@ describe('postgres: history paging under concurrent commits', () => {
     const all = (await store.credits.of('u-alice', 100)).history
     const walked = [...newer, ...first, ...older].map((h) => h.seq)
     expect(walked).toEqual(all.map((h) => h.seq))
-    expect(all.map((h) => h.kind)).toEqual(['grant', 'pay', 'escrow', 'grant'])
+    expect(all.map((h) => h.kind)).toEqual(['grant', 'pay', 'grant'])
   })
 })

@@ -206,9 +206,12 @@ export interface HistoryLine {
   kind: 'grant' | 'escrow' | 'pay' | 'refund'
   jobId: string | null
   counterparty: string
-  /** Signed millicredits: positive when credits came to this user's spendable balance. */
+  /**
+   * Signed millicredits: how the line changed what this user has (balance and escrow together),
+   * positive when credits came to them, negative when they left, 0 between their own accounts.
+   */
   amount: number
-  /** Which of the user's accounts moved: spendable balance or escrow. */
+  /** Which of the user's accounts moved: spendable balance or escrow (between their own: the one credited). */
   account: 'balance' | 'escrow'
   memo: string | null
 }
@@ -218,6 +221,8 @@ export interface Audit {
   minted: number
   balances: number
   escrow: number
+  /** The maximum cost of every job not yet ended: what escrow must hold. */
+  escrowDue: number
   mintBalance: number
   negativeAccounts: number
   transfers: number

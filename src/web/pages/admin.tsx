@@ -92,7 +92,7 @@ export function adminPages(deps: WebDeps): Hono<WebEnv> {
         <h2 id="audit">Ledger audit</h2>
         <p class={audit.ok ? 'ok' : 'bad'} data-audit={audit.ok ? 'ok' : 'failed'}>
           {audit.ok
-            ? 'The ledger balances: every credit ever minted is in a balance or in escrow, and no account is negative.'
+            ? 'The ledger balances: every credit ever minted is in a balance or in escrow, escrow holds exactly what the unfinished jobs may cost, and no account is negative.'
             : 'The ledger does NOT balance: see the figures below and the coordinator log.'}
         </p>
         <dl class="figures">
@@ -102,6 +102,8 @@ export function adminPages(deps: WebDeps): Hono<WebEnv> {
           <dd>{credits(audit.balances)}</dd>
           <dt>in escrow</dt>
           <dd>{credits(audit.escrow)}</dd>
+          <dt>unfinished jobs may cost</dt>
+          <dd>{credits(audit.escrowDue)}</dd>
           <dt>negative accounts</dt>
           <dd>{String(audit.negativeAccounts)}</dd>
           <dt>transfers</dt>

@@ -51,6 +51,7 @@ const AUDIT_KEYS = [
   'minted',
   'balances',
   'escrow',
+  'escrowDue',
   'mintBalance',
   'negativeAccounts',
   'transfers',
@@ -87,7 +88,7 @@ export async function migrateGrid(opts: MigrateOptions): Promise<MigrateSummary>
     if (!before.ok) {
       throw new GridError(
         'migrate_source_audit',
-        `the ledger of ${source.path} does not add up (minted ${before.minted}, balances ${before.balances} + escrow ${before.escrow}, ${before.negativeAccounts} negative accounts): it is not moved; restore the file from a backup`,
+        `the ledger of ${source.path} does not add up (minted ${before.minted}, balances ${before.balances} + escrow ${before.escrow}, live jobs that may cost ${before.escrowDue}, ${before.negativeAccounts} negative accounts): it is not moved; restore the file from a backup`,
       )
     }
     const fromBlobs = opts.fromBlobs ?? join(dirname(source.path), 'blobs')

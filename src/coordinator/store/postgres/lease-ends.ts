@@ -55,7 +55,7 @@ async function endAttempt(
     .where(and(attemptIs(lease), sql`${attempts.endedAt} is null`))
 }
 
-/** Pays the worker's owner (nothing when no worker ran it) and refunds the rest, writing the cost on the job. */
+/** Pays the worker's owner (nothing when no worker ran it) and releases the rest of the hold, writing the cost on the job. */
 async function settleJob(tx: Tx, job: JobRow, cost: number, at: number): Promise<void> {
   const [payee] = job.workerId
     ? await tx.select({ ownerId: workers.ownerId }).from(workers).where(eq(workers.id, job.workerId))

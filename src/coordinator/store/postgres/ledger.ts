@@ -1,24 +1,22 @@
-import { desc, eq, inArray, sql } from 'drizzle-orm'
+import { desc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import * as schema from '../../../db/postgres/schema'
 import { TRANSFER_PARTY, TRANSFER_PAYEE } from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
-import { sqlState } from '../../../db/postgres/errors'
 import {
   auditOf,
   escrowAccount,
-  escrowMovement,
   historyLines,
   historyPage,
-  insufficientCredits,
   type Movement,
+  type Shift,
   settlement,
   userAccount,
 } from '../ledger-rules'
 import type { Audit, HistoryLine } from '../types'
-import { CHECK_VIOLATION, type Tx } from './db'
+import type { Tx } from './db'
 
-const { accounts, transfers, users } = schema
+const { accounts, jobs, transfers, users } = schema
 
 /**
  * Locks the ledger accounts a transaction is about to move, in id order: every ledger step locks
@@ -98,6 +96,20 @@ export async function move(tx: Tx, movements: Movement[]): Promise<void> {
   for (const m of live) await transfer(tx, m)
 }
 
+/**
+ * Moves a shift between one user's two accounts (no transfer row: see `Shift`), in one statement.
+ * The caller has locked the user's accounts (`lockAccounts`).
+ */
+export async function shift(tx: Tx, s: Shift): Promise<void> {
+  if (s.amount <= 0 || s.from === s.to) return
+  await tx
+    .update(accounts)
+    .set({
+      balance: sql`${accounts.balance} + case ${accounts.id} when ${s.to} then ${s.amount}::bigint else ${-s.amount}::bigint end`,
+    })
+    .where(inArray(accounts.id, [s.from, s.to]))
+}
+
 /** Opens the accounts of a new user. */
 export async function openAccounts(tx: Tx, userId: string): Promise<void> {
   await tx.insert(accounts).values([
@@ -116,28 +128,6 @@ export async function balances(tx: Tx, userId: string): Promise<{ balance: numbe
   return { balance: get(userAccount(userId)), escrow: get(escrowAccount(userId)) }
 }
 
-/**
- * Holds a job's maximum cost in its owner's escrow, or refuses with 402 and what is missing. The
- * owner's accounts are locked before the balance is read, so concurrent submissions (on any
- * coordinator) are decided one after another against the balance each leaves.
- */
-export async function escrow(
-  tx: Tx,
-  job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>,
-  at: number,
-): Promise<void> {
-  const locked = await lockAccounts(tx, [userAccount(job.ownerId), escrowAccount(job.ownerId)])
-  const balance = locked.get(userAccount(job.ownerId)) ?? 0
-  if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
-  try {
-    await transfer(tx, escrowMovement(job, at))
-  } catch (err) {
-    // Cannot happen under the lock; kept so a balance the CHECK refuses still reads as a 402.
-    if (sqlState(err) === CHECK_VIOLATION) throw insufficientCredits(job.maxCost, balance)
-    throw err
-  }
-}
-
 /** Settles a job that reached its final state (see `settlement`); returns what the worker's owner is paid. */
 export async function settle(
   tx: Tx,
@@ -146,8 +136,11 @@ export async function settle(
   cost: number,
   at: number,
 ): Promise<number> {
-  const { paid, movements } = settlement(job, payeeId, cost, at)
-  await move(tx, movements)
+  const { paid, pay, release } = settlement(job, payeeId, cost, at)
+  if (!pay && release.amount <= 0) return paid
+  await lockAccounts(tx, pay ? [pay.from, pay.to, release.to] : [release.from, release.to])
+  if (pay) await transfer(tx, pay)
+  await shift(tx, release)
   return paid
 }
 
@@ -196,5 +189,9 @@ export async function audit(tx: Tx): Promise<Audit> {
       count: sql<number>`count(*)`.mapWith(Number),
     })
     .from(transfers)
-  return auditOf(sums, t?.minted ?? 0, t?.count ?? 0)
+  const [due] = await tx
+    .select({ n: sql<number>`coalesce(sum(${jobs.maxCost}), 0)`.mapWith(Number) })
+    .from(jobs)
+    .where(isNull(jobs.finishedAt))
+  return auditOf(sums, t?.minted ?? 0, t?.count ?? 0, due?.n ?? 0)
 }

@@ -13,9 +13,9 @@ const ESCROW = quote(escrowAccount(''))
 
 /**
  * $1 the endings as a JSON array (see `endingRecord`). The same compare-and-set, attempt row and
- * settlement as `FINISH`, per row; the accounts every live movement touches are locked in id
- * order before the transfers are inserted, and each account's balance moves once by the sum of
- * its transfers. Returns the attempts it ended.
+ * settlement as `FINISH`, per row; the accounts every pay and release touches are locked in id
+ * order before the pays are inserted, and each account's balance moves once by the sum of its
+ * pays and releases (`Shift`s, no rows). Returns the attempts it ended.
  */
 const FINISH_MANY = `
 WITH e AS (
@@ -44,14 +44,6 @@ WITH e AS (
   UPDATE attempts a SET ended_at = job.at, outcome = job.outcome, reason = job.error,
     receipt = job.receipt, signature = job.signature
   FROM job WHERE a.job_id = job.id AND a.attempt = job.attempt AND a.ended_at IS NULL
-), mv AS (
-  SELECT job.id AS job_id, job.at, m.* FROM job, LATERAL (VALUES
-    (1, 'pay:' || job.id || ':' || job.attempt, 'pay', ${ESCROW} || job.owner_id,
-      ${USER} || coalesce(job.payee, job.owner_id), job.cost),
-    (2, 'refund:' || job.id || ':' || job.attempt, 'refund', ${ESCROW} || job.owner_id,
-      ${USER} || job.owner_id, job.max_cost - job.cost)
-  ) AS m(n, id, kind, from_account, to_account, amount)
-  WHERE m.amount > 0
 ), who AS (
   SELECT job.owner_id AS user_id FROM job WHERE job.max_cost > 0
   UNION SELECT job.payee FROM job WHERE job.cost > 0
@@ -61,9 +53,10 @@ WITH e AS (
   ORDER BY a.id FOR UPDATE
 ), tr AS (
   INSERT INTO transfers (id, kind, from_account, to_account, amount, job_id, memo, created_at)
-  SELECT mv.id, mv.kind, mv.from_account, mv.to_account, mv.amount, mv.job_id, NULL, mv.at
-  FROM mv WHERE (SELECT count(*) FROM locked) >= 0
-  ORDER BY mv.job_id, mv.n
+  SELECT 'pay:' || job.id || ':' || job.attempt, 'pay', ${ESCROW} || job.owner_id,
+    ${USER} || job.payee, job.cost, job.id, NULL, job.at
+  FROM job WHERE job.cost > 0 AND (SELECT count(*) FROM locked) >= 0
+  ORDER BY job.id
   ON CONFLICT (id) DO NOTHING
   RETURNING from_account, to_account, amount
 ), moved AS (
@@ -71,6 +64,10 @@ WITH e AS (
   FROM (
     SELECT acc, sum(delta) AS delta FROM (
       SELECT from_account AS acc, -amount AS delta FROM tr UNION ALL SELECT to_account, amount FROM tr
+      UNION ALL SELECT r.acc, r.delta FROM job, LATERAL (VALUES
+        (${ESCROW} || job.owner_id, job.cost - job.max_cost), (${USER} || job.owner_id, job.max_cost - job.cost)
+      ) AS r(acc, delta)
+      WHERE job.max_cost > job.cost AND (SELECT count(*) FROM locked) >= 0
     ) x GROUP BY acc
   ) d
   WHERE a.id = d.acc

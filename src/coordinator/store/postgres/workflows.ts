@@ -3,7 +3,7 @@ import { alias } from 'drizzle-orm/pg-core'
 import * as schema from '../../../db/postgres/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
-import { escrowAccount, escrowMovement, userAccount } from '../ledger-rules'
+import { escrowAccount, hold, userAccount } from '../ledger-rules'
 import type { Dependency, DependentsSettled, WorkflowsRepo } from '../types'
 import {
   arrayUnaffordable,
@@ -17,7 +17,7 @@ import {
   type Waiter,
 } from '../workflow-rules'
 import type { Db, Tx } from './db'
-import { lockAccounts, settle, transfer } from './ledger'
+import { lockAccounts, settle, shift } from './ledger'
 
 const { jobs, jobDeps } = schema
 /** The jobs a waiter's dependencies are, beside the waiter's own row in one query. */
@@ -59,7 +59,8 @@ export function pgWorkflows(db: Db): WorkflowsRepo {
         if (balance < total) throw arrayUnaffordable(news.length, total, balance)
         const rows = news.map((j): JobRow => ({ ...NEW_JOB_DEFAULTS, ...j, state: 'queued', held }))
         for (let i = 0; i < rows.length; i += 500) await tx.insert(jobs).values(rows.slice(i, i + 500))
-        for (const row of rows) await transfer(tx, escrowMovement(row, row.createdAt))
+        // Every member's hold at once: the members are one user's, and it is their sum.
+        await shift(tx, hold({ ownerId: first.ownerId, maxCost: total }))
         if (after && after.ids.length > 0) {
           const links = rows.flatMap((r) =>
             after.ids.map((id) => ({ jobId: r.id, dependsOn: id, anyEnd: after.anyEnd })),

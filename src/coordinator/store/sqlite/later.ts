@@ -2,25 +2,27 @@ import type { Database, Statement } from 'bun:sqlite'
 import type { JobRow } from '../../../db/sqlite/schema'
 import {
   escrowAccount,
-  escrowMovement,
+  hold,
   insufficientCredits,
   type Movement,
+  type Shift,
   userAccount,
 } from '../ledger-rules'
 import type { Hot } from './prepared'
 
 // Ledger writes left for the end of a group of changes of one kind (WriteBatch `afterKind`):
 // under load each statement cost the coordinator tens of microseconds (SQLite's code and pages
-// out of the CPU's caches), and every job made three transfers of two statements each.
+// out of the CPU's caches), and each of a job's ledger movements was two statements.
 
 /**
- * Transfers made together once a group of changes has run (a batch's settlements, or its
- * submissions' escrows): one INSERT of every row, then one UPDATE of each balance by its net
- * change, instead of two statements per transfer. The ids stay unique, so a transfer already
- * made is not made again.
+ * Transfers and shifts made together once a group of changes has run (a batch's settlements, or
+ * its submissions' holds): one INSERT of every transfer row, then one UPDATE of each balance by
+ * its net change, instead of two statements per transfer. The ids stay unique, so a transfer
+ * already made is not made again; a shift has no row and always moves.
  */
 export class LaterTransfers {
   private pending: Movement[] = []
+  private shifts: Shift[] = []
   private readonly insert: Statement<{ id: string }, [string]>
   private readonly move: Statement<unknown, [string]>
 
@@ -43,26 +45,37 @@ export class LaterTransfers {
     for (const m of movements) if (m.amount > 0) this.pending.push(m)
   }
 
-  /** Makes every transfer left, inside the open transaction (the balance CHECK still holds). */
+  /** Leaves `shifts` for `make` (those of no amount move nothing). */
+  shift(shifts: readonly Shift[]): void {
+    for (const s of shifts) if (s.amount > 0) this.shifts.push(s)
+  }
+
+  /** Makes every transfer and shift left, inside the open transaction (the balance CHECK still holds). */
   make(): void {
     const ms = this.pending
+    const shifts = this.shifts
     this.pending = []
-    if (ms.length === 0) return
-    const rows = ms.map((m) => [m.id, m.kind, m.from, m.to, m.amount, m.jobId, m.memo, m.at])
-    const made = new Set(this.insert.all(JSON.stringify(rows)).map((r) => r.id))
+    this.shifts = []
     const net = new Map<string, number>()
-    for (const m of ms) {
-      // An account paying itself keeps its balance (no movement here ever does).
-      if (!made.has(m.id) || m.from === m.to) continue
-      net.set(m.from, (net.get(m.from) ?? 0) - m.amount)
-      net.set(m.to, (net.get(m.to) ?? 0) + m.amount)
+    const moveBy = (s: Shift) => {
+      // An account paying itself keeps its balance.
+      if (s.from === s.to) return
+      net.set(s.from, (net.get(s.from) ?? 0) - s.amount)
+      net.set(s.to, (net.get(s.to) ?? 0) + s.amount)
     }
+    if (ms.length > 0) {
+      const rows = ms.map((m) => [m.id, m.kind, m.from, m.to, m.amount, m.jobId, m.memo, m.at])
+      const made = new Set(this.insert.all(JSON.stringify(rows)).map((r) => r.id))
+      for (const m of ms) if (made.has(m.id)) moveBy(m)
+    }
+    for (const s of shifts) moveBy(s)
     if (net.size > 0) this.move.run(JSON.stringify([...net]))
   }
 
   /** Drops what was left: the batch failed, and nothing of it was written. */
   discard(): void {
     this.pending = []
+    this.shifts = []
   }
 }
 
@@ -89,11 +102,11 @@ export class LaterEscrows {
     if (balance < job.maxCost) throw insufficientCredits(job.maxCost, balance)
   }
 
-  /** Holds a checked job's maximum cost, to be moved with the batch's other escrows. */
-  take(job: Pick<JobRow, 'id' | 'ownerId' | 'maxCost'>, at: number): void {
+  /** Holds a checked job's maximum cost, to be moved with the batch's other holds. */
+  take(job: Pick<JobRow, 'ownerId' | 'maxCost'>): void {
     if (job.maxCost <= 0) return
     this.balances.set(job.ownerId, this.balanceOf(job.ownerId) - job.maxCost)
-    this.transfers.add([escrowMovement(job, at)])
+    this.transfers.shift([hold(job)])
   }
 
   /** Makes the escrows taken, inside the open transaction. */

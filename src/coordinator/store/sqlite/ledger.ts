@@ -1,4 +1,4 @@
-import { desc, eq, inArray, sql } from 'drizzle-orm'
+import { desc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
 import { alias } from 'drizzle-orm/sqlite-core'
@@ -10,6 +10,7 @@ import {
   historyLines,
   historyPage,
   type Movement,
+  type Shift,
   settlement,
   userAccount,
 } from '../ledger-rules'
@@ -17,7 +18,7 @@ import type { Audit, HistoryLine } from '../types'
 import type { LaterTransfers } from './later'
 import type { Hot } from './prepared'
 
-const { accounts, transfers, users } = schema
+const { accounts, jobs, transfers, users } = schema
 
 /** The drizzle handle every SQLite repository shares. */
 export type Db = BunSQLiteDatabase<typeof schema>
@@ -30,38 +31,56 @@ export type Tx = BaseSQLiteDatabase<'sync', void, typeof schema>
  */
 export function transfer(tx: Tx, m: Movement, hot?: Hot): boolean {
   if (m.amount <= 0) return false
-  if (hot) {
-    const row = { id: m.id, kind: m.kind, from: m.from, to: m.to, amount: m.amount, jobId: m.jobId }
-    if (hot.insertTransfer.all({ ...row, memo: m.memo, at: m.at }).length === 0) return false
-    // An account paying itself keeps its balance (no movement here ever does).
-    if (m.from !== m.to) hot.move.run({ from: m.from, to: m.to, amount: m.amount })
-    return true
-  }
-  const inserted = tx
-    .insert(transfers)
-    .values({
-      id: m.id,
-      kind: m.kind,
-      fromAccount: m.from,
-      toAccount: m.to,
-      amount: m.amount,
-      jobId: m.jobId,
-      memo: m.memo,
-      createdAt: m.at,
-    })
-    .onConflictDoNothing({ target: transfers.id })
-    .returning({ seq: transfers.seq })
-    .all()
+  const inserted = hot
+    ? hot.insertTransfer.all({
+        id: m.id,
+        kind: m.kind,
+        from: m.from,
+        to: m.to,
+        amount: m.amount,
+        jobId: m.jobId,
+        memo: m.memo,
+        at: m.at,
+      })
+    : tx
+        .insert(transfers)
+        .values({
+          id: m.id,
+          kind: m.kind,
+          fromAccount: m.from,
+          toAccount: m.to,
+          amount: m.amount,
+          jobId: m.jobId,
+          memo: m.memo,
+          createdAt: m.at,
+        })
+        .onConflictDoNothing({ target: transfers.id })
+        .returning({ seq: transfers.seq })
+        .all()
   if (inserted.length === 0) return false
-  tx.update(accounts)
-    .set({ balance: sql`${accounts.balance} - ${m.amount}` })
-    .where(eq(accounts.id, m.from))
-    .run()
-  tx.update(accounts)
-    .set({ balance: sql`${accounts.balance} + ${m.amount}` })
-    .where(eq(accounts.id, m.to))
-    .run()
+  shift(tx, m, hot)
   return true
+}
+
+/**
+ * Moves `s.amount` from one balance to another, writing no transfer row: a `Shift` between one
+ * user's two accounts, or the move of a transfer just written. An account paying itself keeps
+ * its balance.
+ */
+export function shift(tx: Tx, s: Shift, hot?: Hot): void {
+  if (s.amount <= 0 || s.from === s.to) return
+  if (hot) {
+    hot.move.run({ from: s.from, to: s.to, amount: s.amount })
+    return
+  }
+  tx.update(accounts)
+    .set({ balance: sql`${accounts.balance} - ${s.amount}` })
+    .where(eq(accounts.id, s.from))
+    .run()
+  tx.update(accounts)
+    .set({ balance: sql`${accounts.balance} + ${s.amount}` })
+    .where(eq(accounts.id, s.to))
+    .run()
 }
 
 /** Opens the accounts of a new user. */
@@ -100,9 +119,14 @@ export function settle(
   hot?: Hot,
   later?: LaterTransfers,
 ): number {
-  const { paid, movements } = settlement(job, payeeId, cost, at)
-  if (later) later.add(movements)
-  else for (const m of movements) transfer(tx, m, hot)
+  const { paid, pay, release } = settlement(job, payeeId, cost, at)
+  if (later) {
+    if (pay) later.add([pay])
+    later.shift([release])
+  } else {
+    if (pay) transfer(tx, pay, hot)
+    shift(tx, release, hot)
+  }
   return paid
 }
 
@@ -150,5 +174,12 @@ export function audit(tx: Tx): Audit {
       .select({ n: sql<number>`count(*)` })
       .from(transfers)
       .get()?.n ?? 0
-  return auditOf(sums, minted, count)
+  // Live jobs are the jobs_live index (finished_at is null exactly until a job ends).
+  const due =
+    tx
+      .select({ n: sql<number>`coalesce(sum(${jobs.maxCost}), 0)` })
+      .from(jobs)
+      .where(isNull(jobs.finishedAt))
+      .get()?.n ?? 0
+  return auditOf(sums, minted, count, due)
 }

@@ -43,7 +43,7 @@ export class SqliteQueue implements Omit<QueueRepo, 'queued'> {
       // The check first: a refusal (402) writes nothing. The escrow is taken once the row is in.
       this.escrows.check(row)
       this.hot.insertJob.run(row)
-      this.escrows.take(row, job.createdAt)
+      this.escrows.take(row)
       return row
     }, CREATE)
   }

@@ -3,7 +3,7 @@ import { and, asc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm'
 import * as schema from '../../../db/sqlite/schema'
 import type { JobRow } from '../../../db/sqlite/schema'
 import { NEW_JOB_DEFAULTS } from '../job-rules'
-import { escrowMovement } from '../ledger-rules'
+import { hold } from '../ledger-rules'
 import type { Dependency, DependentsSettled, NewJob, QueuedJob, SweepKey, WorkflowsRepo } from '../types'
 import {
   arrayUnaffordable,
@@ -18,8 +18,7 @@ import {
   type Waiter,
 } from '../workflow-rules'
 import type { WriteBatch } from './batch'
-import { LaterTransfers } from './later'
-import { balances, type Db, settle, type Tx } from './ledger'
+import { balances, type Db, settle, shift, type Tx } from './ledger'
 
 const { jobs, jobDeps } = schema
 
@@ -38,8 +37,6 @@ function chunks<T>(items: readonly T[], n: number): T[][] {
 
 /** Arrays and dependencies on SQLite: every change one transaction of the write batch. */
 export class SqliteWorkflows implements WorkflowsRepo {
-  /** An array's escrows, made in two statements for all its members. */
-  private readonly escrows: LaterTransfers
   /** The reads of a dependency's end, prepared. */
   private readonly looks: Looks
 
@@ -48,7 +45,6 @@ export class SqliteWorkflows implements WorkflowsRepo {
     private readonly batch: WriteBatch,
     sqlite: Database,
   ) {
-    this.escrows = new LaterTransfers(sqlite)
     this.looks = new Looks(sqlite)
   }
 
@@ -84,8 +80,8 @@ export class SqliteWorkflows implements WorkflowsRepo {
           )
         : []
       for (const part of chunks(deps, ROWS_PER_INSERT)) tx.insert(jobDeps).values(part).run()
-      this.escrows.add(rows.map((row) => escrowMovement(row, row.createdAt)))
-      this.escrows.make()
+      // Every member's hold at once: the members are one user's, and it is their sum.
+      shift(tx, hold({ ownerId: first.ownerId, maxCost: total }))
       return rows
     })
   }
