@@ -1,4 +1,4 @@
-import { desc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import { desc, eq, inArray, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import * as schema from '../../../db/postgres/schema'
 import { TRANSFER_PARTY, TRANSFER_PAYEE } from '../../../db/postgres/schema'
@@ -13,6 +13,7 @@ import {
   settlement,
   userAccount,
 } from '../ledger-rules'
+import { LIVE } from '../job-rules'
 import type { Audit, HistoryLine } from '../types'
 import type { Tx } from './db'
 
@@ -189,9 +190,10 @@ export async function audit(tx: Tx): Promise<Audit> {
       count: sql<number>`count(*)`.mapWith(Number),
     })
     .from(transfers)
+  // Live jobs (finished_at is null exactly until a job ends), spelt by state for the jobs_queue index.
   const [due] = await tx
     .select({ n: sql<number>`coalesce(sum(${jobs.maxCost}), 0)`.mapWith(Number) })
     .from(jobs)
-    .where(isNull(jobs.finishedAt))
+    .where(inArray(jobs.state, [...LIVE]))
   return auditOf(sums, t?.minted ?? 0, t?.count ?? 0, due?.n ?? 0)
 }

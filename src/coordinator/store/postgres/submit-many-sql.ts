@@ -47,9 +47,9 @@ WITH v (gridx_n, ${JOB_COLUMNS}) AS (VALUES ${rows.join(', ')}
 ), held AS (
   SELECT owner_id, sum(max_cost) AS amount FROM job WHERE max_cost > 0 GROUP BY owner_id
 ), moved AS (
-  -- Grouped, as in settle-many-sql.ts: PostgreSQL flattens a bare UNION ALL here, and then its
-  -- recheck of a row a concurrent statement had changed first (READ COMMITTED) matched the row
-  -- against the wrong branch and skipped it: 320 submissions from 8 connections lost a sixth of
+  -- Keep it grouped (as in settle-many-sql.ts): PostgreSQL flattens a bare UNION ALL here, and its
+  -- recheck of a row a concurrent statement had changed first (READ COMMITTED) matches the row
+  -- against the wrong branch and skips it: 320 submissions from 8 connections lost a sixth of
   -- their escrow moves.
   UPDATE accounts a SET balance = a.balance + d.delta
   FROM (
