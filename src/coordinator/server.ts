@@ -382,6 +382,8 @@ async function serve(
       if ((await lifecycle.expireLeases()) + (await lifecycle.expireDeadlines()) > 0) scheduler.wake()
       // Jobs whose dependencies ended where no one settled them (a crash, a race with their submission).
       await lifecycle.waiting.run()
+      // Last, so it never holds up what the sweep is for.
+      await store.plannerStats?.freshen()
     }
     sweep()
       .catch((err) => {

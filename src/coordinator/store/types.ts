@@ -27,6 +27,11 @@ export interface Store {
   readonly bus: Bus
   /** Which coordinator runs the sweeps (always this one on SQLite). */
   readonly leadership: Leadership
+  /**
+   * Keeps the planner's statistics up with tables that change fast; the leader calls it each
+   * sweep and it returns the tables it analysed (PostgreSQL only: SQLite's plans need none).
+   */
+  readonly plannerStats?: { freshen(): Promise<string[]> } | undefined
   /** Whether the database answers now, and what is wrong while it does not (see `/health`). */
   readonly health: DatabaseHealth
   /** Stored archives in chunks, so every coordinator reads the same ones: PostgreSQL only (SQLite's are on disk). */

@@ -9,6 +9,7 @@ import { PgAccounts } from './accounts'
 import { pgBus } from './bus'
 import { Outage } from './guard'
 import { pgLeadership } from './leadership'
+import { plannerStats } from './planner-stats'
 import { pgBlobChunks } from './blob-chunks'
 import { pgCredits } from './credits'
 import type { Db } from './db'
@@ -93,6 +94,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     stats: outage.guard(pgStats(db)),
     bus: pgBus(client),
     leadership,
+    plannerStats: plannerStats(client),
     health: outage,
     blobChunks: outage.guard(pgBlobChunks(db)),
     close: async () => {

@@ -12,10 +12,11 @@ const USER = quote(userAccount(''))
 const ESCROW = quote(escrowAccount(''))
 
 /**
- * $1 the endings as a JSON array (see `endingRecord`). The same compare-and-set, attempt row and
- * settlement as `FINISH`, per row; the accounts every pay and release touches are locked in id
- * order before the pays are inserted, and each account's balance moves once by the sum of its
- * pays and releases (`Shift`s, no rows). Returns the attempts it ended.
+ * $1 the endings as a JSON array (see `endingRecord`), in job order. Per row, a compare-and-set
+ * (each job locked by id in that order, one primary-key probe each: see assign-sql.ts), its
+ * attempt row and settlement; the accounts every pay and release touches are locked in id order
+ * before the pays are inserted, and each account's balance moves once by the sum of its pays and
+ * releases (`Shift`s, no rows). Returns the attempts it ended.
  */
 const FINISH_MANY = `
 WITH e AS (
@@ -25,6 +26,12 @@ WITH e AS (
     kept boolean, sha256 text, bytes bigint, files bigint, cost bigint, receipt text, signature text)
 ), ep AS (
   SELECT e.*, w.owner_id AS payee FROM e LEFT JOIN workers w ON w.id = e."workerId"
+  CROSS JOIN LATERAL (
+    SELECT j.id FROM jobs j
+    WHERE j.id = e."jobId" AND j.attempt = e.attempt AND j.worker_id = e."workerId"
+      AND j.state IN ('assigned', 'running')
+    FOR UPDATE OF j
+  ) c
 ), job AS (
   UPDATE jobs j SET state = ep.state, exit_code = ep."exitCode", outcome = ep.outcome, error = ep.error,
     finished_at = ep.at, billed_ms = ep."billedMs", deadline_at = NULL, lease_expires_at = NULL,
@@ -36,8 +43,7 @@ WITH e AS (
     output_files = CASE WHEN ep.kept THEN ep.files ELSE j.output_files END,
     cost = CASE WHEN ep.payee IS NULL THEN 0 ELSE least(greatest(0, ep.cost), j.max_cost) END
   FROM ep
-  WHERE j.id = ep."jobId" AND j.attempt = ep.attempt AND j.worker_id = ep."workerId"
-    AND j.state IN ('assigned', 'running')
+  WHERE j.id = ANY (ARRAY(SELECT "jobId" FROM ep)) AND j.id = ep."jobId"
   RETURNING j.id, j.attempt, j.owner_id, j.max_cost, j.cost, ep.payee, ep.at, ep.outcome, ep.error,
     ep.receipt, ep.signature
 ), ended AS (
@@ -116,8 +122,12 @@ export const leaseKey = (l: LeaseRef): string => `${l.jobId}:${l.attempt}`
 /** Ends and settles many attempts in one statement; the keys (`leaseKey`) of those it ended. */
 export async function finishJobs(client: SQL, batch: readonly Finishing[]): Promise<Set<string>> {
   // An array, not its JSON text: Bun encodes a string given for a jsonb parameter as a JSON string.
-  const rows: { jobId: string; attempt: number }[] = await client.unsafe(FINISH_MANY, [
-    batch.map(endingRecord),
-  ])
+  // Ordered by job, so two batches lock the rows they share in the same order.
+  const endings = batch.map(endingRecord).sort((a, b) => {
+    const x = String(a['jobId'])
+    const y = String(b['jobId'])
+    return x < y ? -1 : x > y ? 1 : 0
+  })
+  const rows: { jobId: string; attempt: number }[] = await client.unsafe(FINISH_MANY, [endings])
   return new Set(rows.map((r) => leaseKey({ jobId: r.jobId, attempt: Number(r.attempt) })))
 }

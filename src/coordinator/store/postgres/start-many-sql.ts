@@ -13,18 +13,24 @@ export interface Starting {
 
 /**
  * $1 the starts as a JSON array. Each assigned attempt still held by its worker becomes running,
- * due within its timeout plus the grace, and its attempt row records the start.
+ * due within its timeout plus the grace, and its attempt row records the start. Its job is
+ * locked by id first, one primary-key probe each (see assign-sql.ts), in the batch's order.
  */
 const START_MANY = `
 WITH s AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
     AS s("jobId" text, attempt int, "workerId" text, now bigint, "startedAt" bigint, grace bigint)
+), cur AS (
+  SELECT s.* FROM s CROSS JOIN LATERAL (
+    SELECT j.id FROM jobs j
+    WHERE j.id = s."jobId" AND j.attempt = s.attempt AND j.worker_id = s."workerId" AND j.state = 'assigned'
+    FOR UPDATE
+  ) c
 ), job AS (
-  UPDATE jobs j SET state = 'running', started_at = s."startedAt",
-    deadline_at = s.now + j.timeout_ms + s.grace
-  FROM s
-  WHERE j.id = s."jobId" AND j.attempt = s.attempt AND j.worker_id = s."workerId" AND j.state = 'assigned'
-  RETURNING j.id, j.attempt, s."startedAt"
+  UPDATE jobs j SET state = 'running', started_at = cur."startedAt",
+    deadline_at = cur.now + j.timeout_ms + cur.grace
+  FROM cur WHERE j.id = ANY (ARRAY(SELECT "jobId" FROM cur)) AND j.id = cur."jobId"
+  RETURNING j.id, j.attempt, cur."startedAt"
 ), began AS (
   UPDATE attempts a SET started_at = job."startedAt"
   FROM job WHERE a.job_id = job.id AND a.attempt = job.attempt
