@@ -358,6 +358,8 @@ async function serve(
 
   // One sweep at a time: a slow database must not stack them up.
   let sweepingLeases = false
+  let analysing = false
+  let analyseFailed = false
   const sweeper = setInterval(() => {
     if (sweepingLeases) return
     sweepingLeases = true
@@ -382,8 +384,19 @@ async function serve(
       if ((await lifecycle.expireLeases()) + (await lifecycle.expireDeadlines()) > 0) scheduler.wake()
       // Jobs whose dependencies ended where no one settled them (a crash, a race with their submission).
       await lifecycle.waiting.run()
-      // Last, so it never holds up what the sweep is for.
-      await store.plannerStats?.freshen()
+      // Beside the sweep, never in its way (an ANALYZE of a big table takes a while): one at a time.
+      if (store.plannerStats && !analysing) {
+        analysing = true
+        store.plannerStats
+          .freshen()
+          .then(() => (analyseFailed = false))
+          .catch((err) => {
+            // Said once until it works again: the database's outage is logged by the store.
+            if (!analyseFailed) log(`analysing the tables failed (tried again each sweep): ${describe(err)}`)
+            analyseFailed = true
+          })
+          .finally(() => (analysing = false))
+      }
     }
     sweep()
       .catch((err) => {

@@ -94,7 +94,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     stats: outage.guard(pgStats(db)),
     bus: pgBus(client),
     leadership,
-    plannerStats: plannerStats(client),
+    plannerStats: plannerStats(client, opts.log ?? (() => {})),
     health: outage,
     blobChunks: outage.guard(pgBlobChunks(db)),
     close: async () => {

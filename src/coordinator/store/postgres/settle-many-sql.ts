@@ -24,14 +24,17 @@ WITH e AS (
     state text, "exitCode" int, outcome text, error text, at bigint, "billedMs" bigint,
     measured boolean, "wallMs" bigint, "cpuMs" bigint, "peakMemoryBytes" bigint,
     kept boolean, sha256 text, bytes bigint, files bigint, cost bigint, receipt text, signature text)
-), ep AS (
-  SELECT e.*, w.owner_id AS payee FROM e LEFT JOIN workers w ON w.id = e."workerId"
-  CROSS JOIN LATERAL (
+), live AS MATERIALIZED (
+  -- Its own step, driven by the endings in their (job) order: joined to workers, the locks
+  -- followed whatever order the join read them in.
+  SELECT e.* FROM e CROSS JOIN LATERAL (
     SELECT j.id FROM jobs j
     WHERE j.id = e."jobId" AND j.attempt = e.attempt AND j.worker_id = e."workerId"
       AND j.state IN ('assigned', 'running')
-    FOR UPDATE OF j
+    FOR UPDATE
   ) c
+), ep AS (
+  SELECT live.*, w.owner_id AS payee FROM live LEFT JOIN workers w ON w.id = live."workerId"
 ), job AS (
   UPDATE jobs j SET state = ep.state, exit_code = ep."exitCode", outcome = ep.outcome, error = ep.error,
     finished_at = ep.at, billed_ms = ep."billedMs", deadline_at = NULL, lease_expires_at = NULL,
