@@ -32,6 +32,20 @@ export interface Movement {
   at: number
 }
 
+/** A movement as its row of the transfers table (the same columns on both engines). */
+export function transferRow(m: Movement) {
+  return {
+    id: m.id,
+    kind: m.kind,
+    fromAccount: m.from,
+    toAccount: m.to,
+    amount: m.amount,
+    jobId: m.jobId,
+    memo: m.memo,
+    createdAt: m.at,
+  }
+}
+
 /** A grant of `amount` to a user, minted. */
 export function grantMovement(
   userId: string,

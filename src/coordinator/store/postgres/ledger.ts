@@ -11,6 +11,7 @@ import {
   type Movement,
   type Shift,
   settlement,
+  transferRow,
   userAccount,
 } from '../ledger-rules'
 import { LIVE } from '../job-rules'
@@ -62,27 +63,11 @@ export async function transfer(tx: Tx, m: Movement): Promise<boolean> {
   if (m.amount <= 0) return false
   const inserted = await tx
     .insert(transfers)
-    .values({
-      id: m.id,
-      kind: m.kind,
-      fromAccount: m.from,
-      toAccount: m.to,
-      amount: m.amount,
-      jobId: m.jobId,
-      memo: m.memo,
-      createdAt: m.at,
-    })
+    .values(transferRow(m))
     .onConflictDoNothing({ target: transfers.id })
     .returning({ seq: transfers.seq })
   if (inserted.length === 0) return false
-  await tx
-    .update(accounts)
-    .set({ balance: sql`${accounts.balance} - ${m.amount}` })
-    .where(eq(accounts.id, m.from))
-  await tx
-    .update(accounts)
-    .set({ balance: sql`${accounts.balance} + ${m.amount}` })
-    .where(eq(accounts.id, m.to))
+  await shift(tx, m)
   return true
 }
 
@@ -98,8 +83,9 @@ export async function move(tx: Tx, movements: Movement[]): Promise<void> {
 }
 
 /**
- * Moves a shift between one user's two accounts (no transfer row: see `Shift`), in one statement.
- * The caller has locked the user's accounts (`lockAccounts`).
+ * Moves `s.amount` from one balance to another in one statement, writing no transfer row: a
+ * `Shift` between one user's two accounts, or the move of a transfer just written. An account
+ * paying itself keeps its balance. The caller has locked both accounts (`lockAccounts`).
  */
 export async function shift(tx: Tx, s: Shift): Promise<void> {
   if (s.amount <= 0 || s.from === s.to) return

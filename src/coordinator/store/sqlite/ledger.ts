@@ -12,6 +12,7 @@ import {
   type Movement,
   type Shift,
   settlement,
+  transferRow,
   userAccount,
 } from '../ledger-rules'
 import type { Audit, HistoryLine } from '../types'
@@ -44,16 +45,7 @@ export function transfer(tx: Tx, m: Movement, hot?: Hot): boolean {
       })
     : tx
         .insert(transfers)
-        .values({
-          id: m.id,
-          kind: m.kind,
-          fromAccount: m.from,
-          toAccount: m.to,
-          amount: m.amount,
-          jobId: m.jobId,
-          memo: m.memo,
-          createdAt: m.at,
-        })
+        .values(transferRow(m))
         .onConflictDoNothing({ target: transfers.id })
         .returning({ seq: transfers.seq })
         .all()
