@@ -8,8 +8,9 @@ import * as schema from '../../src/db/sqlite/schema'
 import { WriteBatch } from '../../src/coordinator/store/sqlite/batch'
 import { rejection } from '../support/store-fixtures'
 
-// Group commit: the changes of one turn share one transaction, each in its own savepoint, and
-// nobody hears an answer before the transaction is on disk. Checked on a real WAL file, read
+// Group commit: the changes of one turn share one transaction, and nobody hears an answer before
+// the transaction is on disk. A change that throws is undone alone: its batch runs again, each
+// change in a savepoint of its own. Checked on a real WAL file, read
 // back through a second connection the way another process would see it.
 
 let dir: string
@@ -18,6 +19,8 @@ let other: Database
 let batch: WriteBatch
 /** COMMIT statements the batch ran. */
 let commits: number
+/** SAVEPOINT statements the batch ran. */
+let savepoints: number
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'gridx-batch-'))
@@ -31,15 +34,17 @@ beforeEach(() => {
   sqlite.run(
     'CREATE TABLE children (id TEXT PRIMARY KEY, parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)',
   )
-  // Counts the commits the batch makes: its statements are prepared once, here.
+  // Counts the commits and savepoints the batch makes: its statements are prepared once, here.
   commits = 0
+  savepoints = 0
   const prepare = sqlite.prepare.bind(sqlite)
   sqlite.prepare = ((sql: string) => {
     const statement = prepare(sql)
-    if (sql !== 'COMMIT') return statement
+    if (sql !== 'COMMIT' && !sql.startsWith('SAVEPOINT')) return statement
     const run = statement.run.bind(statement)
     statement.run = (...args: []) => {
-      commits++
+      if (sql === 'COMMIT') commits++
+      else savepoints++
       return run(...args)
     }
     return statement
@@ -81,6 +86,8 @@ describe('one turn, one transaction', () => {
     )
     expect(await Promise.all(changes)).toEqual(['a', 'b', 'c', 'd'])
     expect(commits).toBe(1)
+    // Nothing threw: no savepoint was taken.
+    expect(savepoints).toBe(0)
     expect(outside).toEqual([[], [], [], []])
     expect(seen()).toEqual(['a', 'b', 'c', 'd'])
     // The next turn is the next transaction.
@@ -119,7 +126,9 @@ describe('changes of a kind', () => {
       'x3',
       'y2',
     ])
-    expect(ran).toEqual(['x1', 'x2', 'x3', 'plain1', 'y1', 'y2', 'plain2'])
+    // Until x2 threw, then the whole batch again, each change in its savepoint.
+    expect(ran).toEqual(['x1', 'x2', 'x1', 'x2', 'x3', 'plain1', 'y1', 'y2', 'plain2'])
+    expect(savepoints).toBe(7)
     expect(commits).toBe(1)
     // The refused one undone alone, inside its group.
     expect(seen()).toEqual(['plain1', 'plain2', 'x1', 'x3', 'y1', 'y2'])
@@ -172,6 +181,44 @@ describe("a kind's after step", () => {
 })
 
 describe('a change that throws', () => {
+  test("runs its batch again from nothing: the first run's writes and what it left for an after step are gone, nothing is made twice", async () => {
+    let pending: string[] = []
+    let discarded = 0
+    batch.afterKind(
+      'x',
+      () => {
+        note(`after-${pending.join('+')}`)()
+        pending = []
+      },
+      () => {
+        pending = []
+        discarded++
+      },
+    )
+    const x = (id: string) => () => {
+      pending.push(id)
+      return note(id)()
+    }
+    const answers = [
+      batch.run(x('x1'), 'x'),
+      batch.run(x('x2'), 'x'),
+      // After the kind's after step already ran in the first run.
+      batch.run(() => {
+        note('bad')()
+        throw new Error('refused')
+      }),
+      batch.run(note('p')),
+    ].map((p) => p.then(String, (err: unknown) => `rejected: ${(err as Error).message}`))
+    expect(await Promise.all(answers)).toEqual(['x1', 'x2', 'rejected: refused', 'p'])
+    expect(discarded).toBe(1)
+    expect(commits).toBe(1)
+    expect(seen()).toEqual(['after-x1+x2', 'p', 'x1', 'x2'])
+    // The next batch runs plainly again.
+    savepoints = 0
+    expect(await batch.run(note('q'))).toBe('q')
+    expect(savepoints).toBe(0)
+  })
+
   test('is undone alone: its writes rolled back, its promise rejected with its error, the others kept', async () => {
     const fault = new Error('settlement refused')
     const first = batch.run(note('a'))
@@ -215,7 +262,7 @@ describe('a commit that fails', () => {
   test('rejects every change of the batch and leaves nothing written; the next batch commits', async () => {
     const changes = [
       batch.run(note('a')),
-      // Passes its own savepoint; the deferred foreign key fails the COMMIT of the whole batch.
+      // Runs without an error; the deferred foreign key fails the COMMIT of the whole batch.
       batch.run(() => sqlite.run("INSERT INTO children (id, parent) VALUES ('orphan', 'nobody')")),
       batch.run(note('b')),
     ]

@@ -12,11 +12,16 @@ interface Item {
 
 /**
  * Group commit: the state changes asked for within one turn of the event loop are written in one
- * transaction, each inside its own savepoint (one that throws undoes only itself), and every
- * caller hears its answer only after that transaction committed. Each commit of the WAL costs a
- * write of every page it touched, and now and then a checkpoint's fsyncs: under load they were a
- * sixth of the coordinator's CPU one job at a time (the dispatch bench). A change is never
- * acknowledged (a result, a submission) before it is on disk.
+ * transaction, and every caller hears its answer only after that transaction committed. Each
+ * commit of the WAL costs a write of every page it touched, and now and then a checkpoint's
+ * fsyncs: under load they were a sixth of the coordinator's CPU one job at a time (the dispatch
+ * bench). A change is never acknowledged (a result, a submission) before it is on disk.
+ *
+ * A change that throws undoes only itself. The batch first runs as one plain transaction; only
+ * when a change of it throws is the whole of it rolled back and run again with each change in a
+ * savepoint of its own. A savepoint keeps a copy of every page its change touches, to undo it
+ * with, and savepoints around every change were a tenth of what SQLite cost per job, for the rare
+ * change that throws (a submission its owner cannot afford).
  */
 export class WriteBatch {
   private items: Item[] = []
@@ -72,25 +77,15 @@ export class WriteBatch {
     this.scheduled = false
     const items = this.items
     this.items = []
-    const outcomes: Outcome[] = new Array<Outcome>(items.length)
+    const order = runOrder(items)
+    let outcomes: Outcome[]
     try {
-      this.begin.run()
-      for (const group of runOrder(items)) {
-        for (const i of group) outcomes[i] = this.change(items[i]!)
-        const kind = items[group[0]!]!.kind
-        if (kind !== undefined) this.afters.get(kind)?.after(this.db)
-      }
-      this.commit.run()
+      outcomes = this.attempt(items, order, false) ?? this.attempt(items, order, true)!
     } catch (err) {
       // The transaction could not begin or commit (a full disk, a closed database), or a kind's
       // `after` failed: nothing of the batch was written, and every change hears why; this runs
       // from a timer, so it never throws.
-      try {
-        if (this.sqlite.inTransaction) this.rollback.run()
-      } catch {
-        // SQLite rolls back by itself when it cannot; the changes are refused either way.
-      }
-      for (const { discard } of this.afters.values()) discard()
+      this.abandon()
       for (const item of items) item.reject(err)
       return
     }
@@ -99,6 +94,50 @@ export class WriteBatch {
       if (o.ok) item.resolve(o.value)
       else item.reject(o.err)
     })
+  }
+
+  /**
+   * Runs the batch in one transaction and commits it. Without savepoints, the first change that
+   * throws ends the try: the transaction is rolled back and undefined returned (nothing written,
+   * nothing left for the kinds' `after`), for the batch to run again with them, which always
+   * gets to the commit (or throws).
+   */
+  private attempt(
+    items: readonly Item[],
+    order: readonly number[][],
+    savepoints: boolean,
+  ): Outcome[] | undefined {
+    const outcomes: Outcome[] = new Array<Outcome>(items.length)
+    this.begin.run()
+    for (const group of order) {
+      for (const i of group) {
+        const item = items[i]!
+        if (savepoints) {
+          outcomes[i] = this.change(item)
+          continue
+        }
+        try {
+          outcomes[i] = { ok: true, value: item.fn(this.db) }
+        } catch {
+          this.abandon()
+          return undefined
+        }
+      }
+      const kind = items[group[0]!]!.kind
+      if (kind !== undefined) this.afters.get(kind)?.after(this.db)
+    }
+    this.commit.run()
+    return outcomes
+  }
+
+  /** Rolls back the open transaction, if any, and drops what the changes left for the kinds' `after`. */
+  private abandon(): void {
+    try {
+      if (this.sqlite.inTransaction) this.rollback.run()
+    } catch {
+      // SQLite rolls back by itself when it cannot; the changes are refused either way.
+    }
+    for (const { discard } of this.afters.values()) discard()
   }
 
   /** One change inside its savepoint: undone alone when it throws. */
