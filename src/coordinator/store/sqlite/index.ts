@@ -40,6 +40,11 @@ export function openSqlite(path: string): Store {
   // Statement journals (a multi-row statement's undo, a savepoint's) in memory, not in temporary
   // files: one was created, written and closed some fifty times a second under load.
   sqlite.run('PRAGMA temp_store = MEMORY')
+  // A checkpoint every 8,000 pages of WAL (32 MiB), not SQLite's 1,000: each copies the pages
+  // changed since the last one into the database and syncs both files, on the thread that
+  // commits, and the same few pages (an index's last leaf, the accounts) change in every commit.
+  // Under load that was 18 checkpoints a second, and the dispatch bench ran 4% slower for them.
+  sqlite.run('PRAGMA wal_autocheckpoint = 8000')
   migrate(sqlite)
   const db = drizzle(cachedStatements(sqlite), { schema })
   const batch = new WriteBatch(db, sqlite)
