@@ -213,9 +213,16 @@ describe('a change that throws', () => {
     expect(discarded).toBe(1)
     expect(commits).toBe(1)
     expect(seen()).toEqual(['after-x1+x2', 'p', 'x1', 'x2'])
-    // The next batch runs plainly again.
+    // The next batch takes its savepoints from the start (no run thrown away); once one ran
+    // clean, the batches after it run plainly again.
     savepoints = 0
-    expect(await batch.run(note('q'))).toBe('q')
+    const ran: string[] = []
+    const once = (id: string) => () => (ran.push(id), note(id)())
+    expect(await Promise.all([batch.run(once('q1')), batch.run(once('q2'))])).toEqual(['q1', 'q2'])
+    expect(ran).toEqual(['q1', 'q2'])
+    expect(savepoints).toBe(2)
+    savepoints = 0
+    expect(await batch.run(note('r'))).toBe('r')
     expect(savepoints).toBe(0)
   })
 

@@ -26,6 +26,8 @@ interface Item {
 export class WriteBatch {
   private items: Item[] = []
   private scheduled = false
+  /** A change of the last batch threw: the next takes savepoints from the start. */
+  private guarded = false
   /** What runs after all the changes of a kind in a batch (see `afterKind`). */
   private readonly afters = new Map<string, { after: (tx: Tx) => void; discard: () => void }>()
   private readonly begin: Statement<unknown, []>
@@ -80,7 +82,12 @@ export class WriteBatch {
     const order = runOrder(items)
     let outcomes: Outcome[]
     try {
-      outcomes = this.attempt(items, order, false) ?? this.attempt(items, order, true)!
+      // After a batch in which a change threw, the next ones take savepoints at once until one
+      // runs clean: a stream of refused changes (one user's unaffordable submissions) does not
+      // make every batch run twice.
+      outcomes =
+        (this.guarded ? undefined : this.attempt(items, order, false)) ?? this.attempt(items, order, true)!
+      this.guarded = outcomes.some((o) => !o.ok)
     } catch (err) {
       // The transaction could not begin or commit (a full disk, a closed database), or a kind's
       // `after` failed: nothing of the batch was written, and every change hears why; this runs
