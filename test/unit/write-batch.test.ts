@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as schema from '../../src/db/sqlite/schema'
 import { WriteBatch } from '../../src/coordinator/store/sqlite/batch'
+import { isDiskFull } from '../../src/coordinator/disk'
 import { rejection } from '../support/store-fixtures'
 
 // Group commit: the changes of one turn share one transaction, and nobody hears an answer before
@@ -262,6 +263,54 @@ describe('the answer', () => {
     expect(visibleAtAnswer).toBeUndefined()
     expect(await answered).toBe('a')
     expect(visibleAtAnswer).toEqual(['a'])
+  })
+})
+
+describe('a change that loses the transaction', () => {
+  test('a full disk rejects the whole batch with its own error, once: nothing written, nothing run again', async () => {
+    const pages = sqlite.query<{ n: number }, []>('SELECT page_count AS n FROM pragma_page_count()').get()!.n
+    // The database may not grow: any new page is SQLITE_FULL, as on a full disk.
+    sqlite.run(`PRAGMA max_page_count = ${pages}`)
+    let runs = 0
+    const changes = [
+      batch.run(note('a')),
+      batch.run(() => {
+        runs++
+        sqlite.run('INSERT INTO notes (id, n) VALUES (?, 1)', [`big-${'x'.repeat(200_000)}`])
+      }),
+      batch.run(note('b')),
+    ]
+    const errors = await Promise.all(changes.map(rejection))
+    for (const err of errors) expect(isDiskFull(err)).toBe(true)
+    expect(runs).toBe(1)
+    expect(sqlite.inTransaction).toBe(false)
+    sqlite.run('PRAGMA max_page_count = 1073741823')
+    expect(seen()).toEqual([])
+    expect(await batch.run(note('c'))).toBe('c')
+  })
+
+  test("a change after which SQLite rolled back by itself fails the batch with its error, not a savepoint's", async () => {
+    const lost = new Error('disk I/O error')
+    for (const guarded of [false, true]) {
+      if (guarded) {
+        // A batch in which a change threw: the next takes savepoints from the start.
+        await rejection(
+          batch.run(() => {
+            throw new Error('refused')
+          }),
+        )
+      }
+      const changes = [
+        batch.run(note(`a-${guarded}`)),
+        batch.run(() => {
+          sqlite.run('ROLLBACK')
+          throw lost
+        }),
+      ]
+      expect(await Promise.all(changes.map(rejection))).toEqual([lost, lost])
+      expect(sqlite.inTransaction).toBe(false)
+      expect(seen()).toEqual([])
+    }
   })
 })
 

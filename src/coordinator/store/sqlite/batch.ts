@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
+import { isDiskFull } from '../../disk'
 import type { Db, Tx } from './ledger'
 
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown }
@@ -15,7 +16,9 @@ interface Item {
  * transaction, and every caller hears its answer only after that transaction committed. Each
  * commit of the WAL costs a write of every page it touched, and now and then a checkpoint's
  * fsyncs: under load they were a sixth of the coordinator's CPU one job at a time (the dispatch
- * bench). A change is never acknowledged (a result, a submission) before it is on disk.
+ * bench). A change is never acknowledged (a result, a submission) before its transaction is in
+ * the WAL file, where it survives a crash of the coordinator; the WAL is synced to the disk at each
+ * checkpoint (synchronous = NORMAL, see index.ts), so a power cut may lose what came after the last.
  *
  * A change that throws undoes only itself. The batch first runs as one plain transaction; only
  * when a change of it throws is the whole of it rolled back and run again with each change in a
@@ -125,7 +128,10 @@ export class WriteBatch {
         }
         try {
           outcomes[i] = { ok: true, value: item.fn(this.db) }
-        } catch {
+        } catch (err) {
+          // A full disk, or SQLite rolled the whole transaction back by itself (an I/O error):
+          // running the batch again would meet the same error, and the caller must hear it.
+          if (!this.sqlite.inTransaction || isDiskFull(err)) throw err
           this.abandon()
           return undefined
         }
@@ -155,6 +161,9 @@ export class WriteBatch {
       this.release.run()
       return { ok: true, value }
     } catch (err) {
+      // No transaction left to undo the change in (SQLite rolled it back by itself): the batch
+      // fails with this error, not with the savepoint's.
+      if (!this.sqlite.inTransaction) throw err
       this.undo.run()
       this.release.run()
       return { ok: false, err }
