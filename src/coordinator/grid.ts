@@ -226,13 +226,16 @@ export class Grid implements WorkerLink {
   private receive(text: string): void {
     let parsed: GridMessage
     try {
-      const r = GridMessage.safeParse(JSON.parse(text))
+      const raw: unknown = JSON.parse(text)
+      // Its own messages come back too (the listening connection is another session): with one
+      // coordinator, all of them. They are dropped before the schema check, most of what one cost.
+      if ((raw as { from?: unknown } | null)?.from === this.id) return
+      const r = GridMessage.safeParse(raw)
       if (!r.success) return
       parsed = r.data
     } catch {
       return
     }
-    if (parsed.from === this.id) return
     switch (parsed.t) {
       case 'queue':
         for (const id of parsed.followed) this.followedElsewhere.add(id)
