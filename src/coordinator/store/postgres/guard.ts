@@ -1,5 +1,12 @@
-import { unavailable } from '../../../db/postgres/errors'
+import { sqlState, unavailable } from '../../../db/postgres/errors'
 import type { DatabaseHealth } from '../types'
+
+/** deadlock_detected and serialization_failure: the transaction was rolled back, and may simply run again. */
+const RETRIED_STATES = new Set(['40P01', '40001'])
+/** Runs of a call that keeps losing such conflicts, before its error goes to the caller. */
+const CONFLICT_TRIES = 4
+/** The wait before a run again, times the run's number, plus up to as much at random (ms). */
+const CONFLICT_WAIT_MS = 5
 
 /**
  * Watches every query of the store: a failure because the database went away becomes the 503
@@ -18,21 +25,32 @@ export class Outage implements DatabaseHealth {
     return this.down
   }
 
-  /** Runs one store call, noting whether the database answered. */
+  /**
+   * Runs one store call, noting whether the database answered. A call PostgreSQL chose as the
+   * victim of a deadlock (or of a serialization failure) was rolled back whole, so it runs again,
+   * a few times, after a short random wait: two coordinators (or a cancel and a dependency's
+   * cascade) that locked the same rows in another order then both go through.
+   */
   async watch<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      const result = await call()
-      if (this.down !== undefined) {
-        this.down = undefined
-        this.log('the database answers again; taking submissions')
+    for (let tries = 1; ; tries++) {
+      try {
+        const result = await call()
+        if (this.down !== undefined) {
+          this.down = undefined
+          this.log('the database answers again; taking submissions')
+        }
+        return result
+      } catch (err) {
+        if (tries < CONFLICT_TRIES && RETRIED_STATES.has(sqlState(err) ?? '')) {
+          await Bun.sleep(CONFLICT_WAIT_MS * (1 + Math.random()) * tries)
+          continue
+        }
+        const lost = unavailable(err, this.url)
+        if (!lost) throw err
+        if (this.down === undefined) this.log(`${lost.message}; retrying with backoff`)
+        this.down = lost.message
+        throw lost
       }
-      return result
-    } catch (err) {
-      const lost = unavailable(err, this.url)
-      if (!lost) throw err
-      if (this.down === undefined) this.log(`${lost.message}; retrying with backoff`)
-      this.down = lost.message
-      throw lost
     }
   }
 
