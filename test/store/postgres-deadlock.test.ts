@@ -76,6 +76,20 @@ test('a call that keeps losing conflicts gives up after a few runs with its own 
   runs = 0
   expect(await rejection(repo.duplicate())).toBe(refused)
   expect(runs).toBe(1)
+  // A call given a stream (an archive's chunks) is not run again: the stream was read.
+  runs = 0
+  const streamed = outage.guard({
+    async write(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+      runs++
+      for await (const chunk of chunks) expect(chunk.length).toBe(1)
+      throw conflict
+    },
+  })
+  async function* chunks() {
+    yield await Promise.resolve(new Uint8Array(1))
+  }
+  expect(await rejection(streamed.write(chunks()))).toBe(conflict)
+  expect(runs).toBe(1)
   // A real statement that fails the same way: a unique violation, once.
   runs = 0
   const real = outage.guard({

@@ -29,9 +29,10 @@ export class Outage implements DatabaseHealth {
    * Runs one store call, noting whether the database answered. A call PostgreSQL chose as the
    * victim of a deadlock (or of a serialization failure) was rolled back whole, so it runs again,
    * a few times, after a short random wait: two coordinators (or a cancel and a dependency's
-   * cascade) that locked the same rows in another order then both go through.
+   * cascade) that locked the same rows in another order then both go through. Not `again`: a
+   * call given a stream (an archive's chunks) could not read it twice.
    */
-  async watch<T>(call: () => Promise<T>): Promise<T> {
+  async watch<T>(call: () => Promise<T>, again = true): Promise<T> {
     for (let tries = 1; ; tries++) {
       try {
         const result = await call()
@@ -41,7 +42,7 @@ export class Outage implements DatabaseHealth {
         }
         return result
       } catch (err) {
-        if (tries < CONFLICT_TRIES && RETRIED_STATES.has(sqlState(err) ?? '')) {
+        if (again && tries < CONFLICT_TRIES && RETRIED_STATES.has(sqlState(err) ?? '')) {
           await Bun.sleep(CONFLICT_WAIT_MS * (1 + Math.random()) * tries)
           continue
         }
@@ -61,8 +62,16 @@ export class Outage implements DatabaseHealth {
         const value: unknown = Reflect.get(target, key, receiver)
         if (typeof value !== 'function') return value
         return (...args: unknown[]) =>
-          this.watch(() => Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)))
+          this.watch(
+            () => Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)),
+            !args.some(isStream),
+          )
       },
     })
   }
+}
+
+/** An argument read as it arrives (an async iterable, a stream): it cannot be read again. */
+function isStream(arg: unknown): boolean {
+  return typeof arg === 'object' && arg !== null && Symbol.asyncIterator in arg
 }
