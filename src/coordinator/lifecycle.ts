@@ -473,7 +473,9 @@ export class Lifecycle {
         reason: 'cancelled by its owner',
         outcome: 'cancelled',
         ranMs: before.startedAt === null ? undefined : Math.max(0, now - before.startedAt),
-        costMc: settled,
+        // Billed only when it was running (as the store saw it in the run that committed: one
+        // that lost a lock conflict ran again, maybe after the job had moved on).
+        costMc: before.state === 'running' ? settled : 0,
         at: now,
       })
     }
