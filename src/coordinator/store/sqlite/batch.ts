@@ -92,9 +92,9 @@ export class WriteBatch {
         (this.guarded ? undefined : this.attempt(items, order, false)) ?? this.attempt(items, order, true)!
       this.guarded = outcomes.some((o) => !o.ok)
     } catch (err) {
-      // The transaction could not begin or commit (a full disk, a closed database), or a kind's
-      // `after` failed: nothing of the batch was written, and every change hears why; this runs
-      // from a timer, so it never throws.
+      // The transaction could not begin or commit (a full disk, a closed database), a change met
+      // a full disk or lost the transaction, or a kind's `after` failed: nothing of the batch was
+      // written, and every change hears why; this runs from a timer, so it never throws.
       this.abandon()
       for (const item of items) item.reject(err)
       return
